@@ -1,0 +1,67 @@
+//! `cargo xtask`: the project's own tooling — reference stack setup, pairings, tests.
+
+mod env;
+mod guest;
+mod pair;
+mod process;
+mod qemu;
+mod setup;
+mod test;
+
+use env::Home;
+
+const USAGE: &str = "usage: cargo xtask <command>
+  setup [--guests]     install the reference stack (Debian trixie chroot) under $VENUS_RS_HOME
+                       (default ~/.cache/venus-rs); --guests also builds the x86_64 and aarch64 guest images
+  pair ...             run a program through a guest/host/transport pairing (see `cargo xtask pair --help`)
+  test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(args: &[String]) -> Result<i32, String> {
+    let Some(command) = args.first() else {
+        return Err(USAGE.to_string());
+    };
+    let rest = &args[1..];
+    let home = Home::from_env()?;
+    match command.as_str() {
+        "setup" => {
+            let mut options = setup::SetupOptions { guests: false };
+            for option in rest {
+                match option.as_str() {
+                    "--guests" => options.guests = true,
+                    other => return Err(format!("setup: unknown option {other:?}\n{USAGE}")),
+                }
+            }
+            setup::setup(&home, &options)?;
+            Ok(0)
+        }
+        "pair" => {
+            if rest.first().is_some_and(|a| a == "--help" || a == "-h") {
+                println!("{}", pair::USAGE);
+                return Ok(0);
+            }
+            let pairing = pair::Pairing::parse(rest)?;
+            pair::run(&home, &pairing)
+        }
+        "test" => {
+            test::run_all(&home)?;
+            Ok(0)
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}

@@ -1,0 +1,314 @@
+//! `cargo xtask pair`: runs one program through a pairing of a guest driver and a host renderer over a transport.
+
+use crate::env::{in_reference_root, Home};
+use crate::guest::GuestArch;
+use crate::process::{Supervised, Tee};
+use crate::qemu::{run_in_guest, Accel, GuestRun};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestDriver {
+    Mesa,
+    Ours,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostRenderer {
+    Virgl,
+    Ours,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Vtest,
+    Qemu(GuestArch),
+}
+
+pub struct Pairing {
+    pub guest: GuestDriver,
+    pub host: HostRenderer,
+    pub transport: Transport,
+    pub accel: Accel,
+    pub timeout: Duration,
+    pub program: Vec<String>,
+}
+
+pub const USAGE: &str = "usage: cargo xtask pair --guest {mesa|ours} --host {virgl|ours} \
+--transport {vtest|qemu-x86_64|qemu-aarch64} [--timeout SECONDS] [--accel {tcg|kvm}] -- PROGRAM [ARGS...]";
+
+impl Pairing {
+    pub fn parse(args: &[String]) -> Result<Pairing, String> {
+        let (options, program) = match args.iter().position(|a| a == "--") {
+            Some(split) => (&args[..split], args[split + 1..].to_vec()),
+            None => return Err(format!("missing `-- PROGRAM`\n{USAGE}")),
+        };
+        if program.is_empty() {
+            return Err(format!("no program after `--`\n{USAGE}"));
+        }
+        let mut guest = None;
+        let mut host = None;
+        let mut transport = None;
+        let mut accel = Accel::Tcg;
+        let mut timeout = Duration::from_secs(300);
+        let mut rest = options.iter();
+        while let Some(option) = rest.next() {
+            let mut value = || {
+                rest.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{option} needs a value\n{USAGE}"))
+            };
+            match option.as_str() {
+                "--guest" => guest = Some(parse_guest(&value()?)?),
+                "--host" => host = Some(parse_host(&value()?)?),
+                "--transport" => transport = Some(parse_transport(&value()?)?),
+                "--timeout" => {
+                    let text = value()?;
+                    let seconds: u64 = text
+                        .parse()
+                        .map_err(|_| format!("--timeout takes whole seconds, not {text:?}"))?;
+                    timeout = Duration::from_secs(seconds.max(1));
+                }
+                "--accel" => {
+                    accel = match value()?.as_str() {
+                        "tcg" => Accel::Tcg,
+                        "kvm" => Accel::Kvm,
+                        other => return Err(format!("unknown --accel {other:?}: tcg or kvm")),
+                    }
+                }
+                other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+            }
+        }
+        Ok(Pairing {
+            guest: guest.ok_or_else(|| format!("--guest is required\n{USAGE}"))?,
+            host: host.ok_or_else(|| format!("--host is required\n{USAGE}"))?,
+            transport: transport.ok_or_else(|| format!("--transport is required\n{USAGE}"))?,
+            accel,
+            timeout,
+            program,
+        })
+    }
+
+    pub fn label(&self) -> String {
+        let transport = match self.transport {
+            Transport::Vtest => "vtest".to_string(),
+            Transport::Qemu(GuestArch::X86_64) => "qemu-x86_64".to_string(),
+            Transport::Qemu(GuestArch::Aarch64) => "qemu-aarch64".to_string(),
+        };
+        format!("{:?},{:?},{transport}", self.guest, self.host).to_lowercase()
+    }
+}
+
+fn parse_guest(text: &str) -> Result<GuestDriver, String> {
+    match text {
+        "mesa" => Ok(GuestDriver::Mesa),
+        "ours" => Ok(GuestDriver::Ours),
+        other => Err(format!("unknown --guest {other:?}: mesa or ours")),
+    }
+}
+
+fn parse_host(text: &str) -> Result<HostRenderer, String> {
+    match text {
+        "virgl" => Ok(HostRenderer::Virgl),
+        "ours" => Ok(HostRenderer::Ours),
+        other => Err(format!("unknown --host {other:?}: virgl or ours")),
+    }
+}
+
+fn parse_transport(text: &str) -> Result<Transport, String> {
+    match text {
+        "vtest" => Ok(Transport::Vtest),
+        "qemu-x86_64" => Ok(Transport::Qemu(GuestArch::X86_64)),
+        "qemu-aarch64" => Ok(Transport::Qemu(GuestArch::Aarch64)),
+        other => Err(format!(
+            "unknown --transport {other:?}: vtest, qemu-x86_64 or qemu-aarch64"
+        )),
+    }
+}
+
+/// Lavapipe, the host's real Vulkan driver on these machines, as the reference chroot names it.
+const HOST_DRIVER_FILES: &str = "/usr/share/vulkan/icd.d/lvp_icd.json";
+/// Mesa's Venus ICD inside the chroot and inside the guests.
+const MESA_VENUS_DRIVER_FILES: &str = "/usr/share/vulkan/icd.d/virtio_icd.json";
+
+/// Runs the pairing and returns the program's exit code. The per-run folder keeps every log.
+pub fn run(home: &Home, pairing: &Pairing) -> Result<i32, String> {
+    home.require_reference()?;
+    let run_dir = new_run_dir(home, pairing)?;
+    let result = match pairing.transport {
+        Transport::Vtest => run_vtest(home, pairing, &run_dir),
+        Transport::Qemu(arch) => run_qemu(home, pairing, arch, &run_dir),
+    };
+    match &result {
+        Ok(0) => {}
+        Ok(code) => eprintln!(
+            "[pair] {} exited with {code}; logs: {}",
+            pairing.label(),
+            run_dir.display()
+        ),
+        Err(_) => eprintln!("[pair] {} failed; logs: {}", pairing.label(), run_dir.display()),
+    }
+    result
+}
+
+fn new_run_dir(home: &Home, pairing: &Pairing) -> Result<PathBuf, String> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let dir = home.runs_dir().join(format!(
+        "{stamp}-{}-{}",
+        pairing.label().replace(',', "-"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn require_ours_host(_pairing: &Pairing) -> Result<(), String> {
+    Err("--host ours: our host half (venus-rs-vtest-server / venus-rs-render-server) is not built yet".into())
+}
+
+fn require_ours_guest(_pairing: &Pairing) -> Result<(), String> {
+    Err("--guest ours: our guest ICD (libvulkan_venus_rs.so) and venus-probe are not built yet".into())
+}
+
+fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, String> {
+    if pairing.host == HostRenderer::Ours {
+        require_ours_host(pairing)?;
+    }
+    if pairing.guest == GuestDriver::Ours {
+        require_ours_guest(pairing)?;
+    }
+    let socket = run_dir.join("vtest.sock");
+    let server_log = std::fs::File::create(run_dir.join("server.log"))
+        .map_err(|e| format!("cannot create the server log: {e}"))?;
+    let server_env = vec![("VK_DRIVER_FILES".to_string(), HOST_DRIVER_FILES.to_string())];
+    let server_args: Vec<String> = [
+        "--venus",
+        "--no-virgl",
+        "--multi-clients",
+        "--socket-path",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([socket.to_string_lossy().into_owned()])
+    .collect();
+    let mut server_command = in_reference_root(
+        home,
+        &[run_dir],
+        &server_env,
+        "virgl_test_server",
+        &server_args,
+    );
+    server_command
+        .stdin(Stdio::null())
+        .stdout(
+            server_log
+                .try_clone()
+                .map_err(|e| format!("server log: {e}"))?,
+        )
+        .stderr(server_log);
+    let mut server = Supervised::spawn("virgl_test_server", &mut server_command)?;
+    wait_for_socket(&mut server, &socket, Duration::from_secs(20))?;
+
+    let client_env = vec![
+        ("VK_DRIVER_FILES".to_string(), MESA_VENUS_DRIVER_FILES.to_string()),
+        ("VN_DEBUG".to_string(), "vtest".to_string()),
+        ("VTEST_SOCKET_NAME".to_string(), socket.to_string_lossy().into_owned()),
+    ];
+    let mut client_command = in_reference_root(
+        home,
+        &[run_dir],
+        &client_env,
+        &pairing.program[0],
+        &pairing.program[1..],
+    );
+    client_command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut client = Supervised::spawn(&pairing.program[0], &mut client_command)?;
+    let tee = Tee::start(client.child_mut(), &run_dir.join("program.log"))?;
+    let started = Instant::now();
+    let status = client.wait_for(pairing.timeout)?;
+    let outcome = match status {
+        Some(status) => {
+            tee.finish(Duration::from_secs(5));
+            Ok(exit_code(status))
+        }
+        None => {
+            let last = tee.last_line();
+            client.stop();
+            Err(format!(
+                "{} did not finish within {} s; its last output line: {last:?}",
+                pairing.program[0],
+                started.elapsed().as_secs()
+            ))
+        }
+    };
+    drop(client);
+    if let Ok(Some(status)) = server.try_status() {
+        eprintln!("[pair] note: virgl_test_server had already exited ({status})");
+    }
+    outcome
+}
+
+fn wait_for_socket(server: &mut Supervised, socket: &Path, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    while !socket.exists() {
+        if let Some(status) = server.try_status()? {
+            return Err(format!(
+                "{} exited ({status}) before creating its socket {}",
+                server.name(),
+                socket.display()
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{} did not create its socket {} within {} s",
+                server.name(),
+                socket.display(),
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// A program killed by a signal reports 128 + the signal number, as shells do.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1)
+}
+
+fn run_qemu(home: &Home, pairing: &Pairing, arch: GuestArch, run_dir: &Path) -> Result<i32, String> {
+    if pairing.host == HostRenderer::Ours {
+        require_ours_host(pairing)?;
+    }
+    if pairing.guest == GuestDriver::Ours {
+        require_ours_guest(pairing)?;
+    }
+    let guest_env = vec![(
+        "VK_DRIVER_FILES".to_string(),
+        MESA_VENUS_DRIVER_FILES.to_string(),
+    )];
+    let host_env = vec![("VK_DRIVER_FILES".to_string(), HOST_DRIVER_FILES.to_string())];
+    let run = GuestRun {
+        arch,
+        accel: pairing.accel,
+        timeout: pairing.timeout,
+        run_dir,
+        program: &pairing.program,
+        guest_env: &guest_env,
+        payload: &[],
+        host_env: &host_env,
+        host_shared_paths: &[],
+    };
+    run_in_guest(home, &run)
+}

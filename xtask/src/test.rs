@@ -1,0 +1,48 @@
+//! `cargo xtask test`: everything CI checks, in order, from a fresh machine.
+
+use crate::env::Home;
+use crate::setup::{setup, SetupOptions};
+use std::process::Command;
+use std::time::Instant;
+
+pub fn run_all(home: &Home) -> Result<(), String> {
+    setup(home, &SetupOptions { guests: true })?;
+    cargo_step("format", &["fmt", "--all", "--check"])?;
+    cargo_step(
+        "clippy",
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    )?;
+    cargo_step("unit and integration tests", &["test", "--workspace"])?;
+    cargo_step(
+        "end-to-end pairing tests",
+        &[
+            "test",
+            "-p",
+            "venus-rs-tests",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ],
+    )?;
+    println!("[test] all checks passed");
+    Ok(())
+}
+
+fn cargo_step(name: &str, args: &[&str]) -> Result<(), String> {
+    println!("[test] {name}: cargo {}", args.join(" "));
+    let started = Instant::now();
+    let status = cargo()
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("[test] {name} failed ({status})"));
+    }
+    println!("[test] {name}: ok ({:.0} s)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs `cargo` with the same toolchain that runs xtask.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
