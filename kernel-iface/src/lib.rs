@@ -1,0 +1,33 @@
+//! How the guest half of venus-rs reaches the host: one [`Transport`] trait with two implementations,
+//! the virtio-gpu DRM render node of a real guest ([`virtgpu`]) and virglrenderer's vtest socket for
+//! running without a VM ([`vtest`]).
+//!
+//! Both read the Venus capset, create the Venus context, create and map blobs (every size rounded up to
+//! the [`BlobAlignment`], 16 KiB unless `VENUS_RS_BLOB_ALIGN` says otherwise), submit command bytes on a
+//! ring index with an optional fence, and wait on fences with a timeout. Every failure is a
+//! [`TransportError`] naming the step; nothing waits without a deadline, except that the guest kernel's
+//! mmap of a host blob waits for the host inside the system call.
+//!
+//! Shared memory (blob mappings) is reached only through [`SharedMemory`], a bounds-checked volatile and
+//! atomic accessor that the host side uses too.
+
+mod alignment;
+mod capset;
+mod deadline;
+mod error;
+mod shared_memory;
+mod transport;
+pub mod virtgpu;
+pub mod vtest;
+
+pub use alignment::{BlobAlignment, BLOB_ALIGN_ENV, DEFAULT_BLOB_ALIGNMENT, MIN_BLOB_ALIGNMENT};
+pub use capset::{
+    CapsetTooShort, VenusCapset, VkVersion, VENUS_CAPSET_ID, VENUS_CAPSET_MIN_SIZE,
+    VENUS_CAPSET_SIZE,
+};
+pub use error::{ErrorKind, Step, TransportError};
+pub use shared_memory::{MemoryAccessError, SharedMemory};
+pub use transport::{
+    open, Blob, BlobFlags, BlobMem, BlobRequest, ContextParams, Fence, Transport, TransportDetails,
+    TransportInfo, TransportKind, WaitOutcome,
+};
