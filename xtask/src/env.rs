@@ -51,7 +51,8 @@ impl Home {
     }
 
     pub fn vk_xml(&self) -> PathBuf {
-        self.reference_root().join("usr/share/vulkan/registry/vk.xml")
+        self.reference_root()
+            .join("usr/share/vulkan/registry/vk.xml")
     }
 
     /// True once setup has installed the reference packages (the last step of the chroot setup writes it).
@@ -104,7 +105,14 @@ pub fn in_reference_root(
         script.push_str(&shell_quote(arg));
     }
     let mut command = Command::new("unshare");
-    command.args(["--mount", "--propagation", "private", "/bin/sh", "-c", &script]);
+    command.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
     command
 }
 

@@ -1,7 +1,10 @@
 //! `cargo xtask`: the project's own tooling — reference stack setup, pairings, tests.
 
+mod codegen;
+mod cross;
 mod env;
 mod guest;
+mod ours;
 mod pair;
 mod process;
 mod qemu;
@@ -14,6 +17,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   setup [--guests]     install the reference stack (Debian trixie chroot) under $VENUS_RS_HOME
                        (default ~/.cache/venus-rs); --guests also builds the x86_64 and aarch64 guest images
   pair ...             run a program through a guest/host/transport pairing (see `cargo xtask pair --help`)
+  codegen [--check]    regenerate encoder/src/generated from vk.xml (--check: fail when it is stale)
   test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
 
 fn main() {
@@ -53,6 +57,15 @@ fn run(args: &[String]) -> Result<i32, String> {
             }
             let pairing = pair::Pairing::parse(rest)?;
             pair::run(&home, &pairing)
+        }
+        "codegen" => {
+            let check = match rest {
+                [] => false,
+                [flag] if flag == "--check" => true,
+                _ => return Err(format!("codegen: unknown options {rest:?}\n{USAGE}")),
+            };
+            codegen::codegen(&home, check)?;
+            Ok(0)
         }
         "test" => {
             test::run_all(&home)?;

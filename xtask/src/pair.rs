@@ -2,6 +2,7 @@
 
 use crate::env::{in_reference_root, Home};
 use crate::guest::GuestArch;
+use crate::ours::{build_guest_half, build_host_half, ICD_LIBRARY, VTEST_SERVER};
 use crate::process::{Supervised, Tee};
 use crate::qemu::{run_in_guest, Accel, GuestRun};
 use std::path::{Path, PathBuf};
@@ -147,7 +148,11 @@ pub fn run(home: &Home, pairing: &Pairing) -> Result<i32, String> {
             pairing.label(),
             run_dir.display()
         ),
-        Err(_) => eprintln!("[pair] {} failed; logs: {}", pairing.label(), run_dir.display()),
+        Err(_) => eprintln!(
+            "[pair] {} failed; logs: {}",
+            pairing.label(),
+            run_dir.display()
+        ),
     }
     result
 }
@@ -166,42 +171,88 @@ fn new_run_dir(home: &Home, pairing: &Pairing) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-fn require_ours_host(_pairing: &Pairing) -> Result<(), String> {
-    Err("--host ours: our host half (venus-rs-vtest-server / venus-rs-render-server) is not built yet".into())
-}
-
-fn require_ours_guest(_pairing: &Pairing) -> Result<(), String> {
-    Err("--guest ours: our guest ICD (libvulkan_venus_rs.so) and venus-probe are not built yet".into())
+/// Our ICD's manifest for the Vulkan loader, pointing at `library`.
+fn icd_manifest(library: &str) -> String {
+    serde_json::json!({
+        "file_format_version": "1.0.1",
+        "ICD": { "library_path": library, "api_version": "1.3.0" }
+    })
+    .to_string()
 }
 
 fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, String> {
-    if pairing.host == HostRenderer::Ours {
-        require_ours_host(pairing)?;
-    }
-    if pairing.guest == GuestDriver::Ours {
-        require_ours_guest(pairing)?;
-    }
     let socket = run_dir.join("vtest.sock");
+    let mut shared: Vec<PathBuf> = vec![run_dir.to_path_buf()];
+    let ours_host = match pairing.host {
+        HostRenderer::Ours => Some(build_host_half(run_dir)?),
+        HostRenderer::Virgl => None,
+    };
+    let ours_guest = match pairing.guest {
+        GuestDriver::Ours => Some(build_guest_half(GuestArch::X86_64, run_dir)?),
+        GuestDriver::Mesa => None,
+    };
     let server_log = std::fs::File::create(run_dir.join("server.log"))
         .map_err(|e| format!("cannot create the server log: {e}"))?;
     let server_env = vec![("VK_DRIVER_FILES".to_string(), HOST_DRIVER_FILES.to_string())];
-    let server_args: Vec<String> = [
-        "--venus",
-        "--no-virgl",
-        "--multi-clients",
-        "--socket-path",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([socket.to_string_lossy().into_owned()])
-    .collect();
-    let mut server_command = in_reference_root(
-        home,
-        &[run_dir],
-        &server_env,
-        "virgl_test_server",
-        &server_args,
-    );
+    let socket_arg = socket.to_string_lossy().into_owned();
+    let (server_name, server_program, server_args) = match &ours_host {
+        Some(host) => {
+            shared.push(parent_dir(&host.vtest_server));
+            (
+                VTEST_SERVER,
+                host.vtest_server.to_string_lossy().into_owned(),
+                vec!["--socket-path".to_string(), socket_arg],
+            )
+        }
+        None => (
+            "virgl_test_server",
+            "virgl_test_server".to_string(),
+            ["--venus", "--no-virgl", "--multi-clients", "--socket-path"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([socket_arg])
+                .collect(),
+        ),
+    };
+    let mut client_env = vec![
+        (
+            "VTEST_SOCKET_NAME".to_string(),
+            socket.to_string_lossy().into_owned(),
+        ),
+        (
+            "XDG_RUNTIME_DIR".to_string(),
+            run_dir.to_string_lossy().into_owned(),
+        ),
+    ];
+    match &ours_guest {
+        Some(guest) => {
+            shared.push(guest.bin_dir.clone());
+            client_env.push(("VENUS_RS_TRANSPORT".to_string(), "vtest".to_string()));
+            client_env.push((
+                "PATH".to_string(),
+                format!("{}:/usr/local/bin:/usr/bin:/bin", guest.bin_dir.display()),
+            ));
+            if let Some(icd) = &guest.icd {
+                let manifest = run_dir.join("venus_rs_icd.json");
+                std::fs::write(&manifest, icd_manifest(&icd.to_string_lossy()))
+                    .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+                client_env.push((
+                    "VK_DRIVER_FILES".to_string(),
+                    manifest.to_string_lossy().into_owned(),
+                ));
+            }
+        }
+        None => {
+            client_env.push((
+                "VK_DRIVER_FILES".to_string(),
+                MESA_VENUS_DRIVER_FILES.to_string(),
+            ));
+            client_env.push(("VN_DEBUG".to_string(), "vtest".to_string()));
+        }
+    }
+    let shared: Vec<&Path> = shared.iter().map(PathBuf::as_path).collect();
+    let mut server_command =
+        in_reference_root(home, &shared, &server_env, &server_program, &server_args);
     server_command
         .stdin(Stdio::null())
         .stdout(
@@ -210,17 +261,12 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
                 .map_err(|e| format!("server log: {e}"))?,
         )
         .stderr(server_log);
-    let mut server = Supervised::spawn("virgl_test_server", &mut server_command)?;
+    let mut server = Supervised::spawn(server_name, &mut server_command)?;
     wait_for_socket(&mut server, &socket, Duration::from_secs(20))?;
 
-    let client_env = vec![
-        ("VK_DRIVER_FILES".to_string(), MESA_VENUS_DRIVER_FILES.to_string()),
-        ("VN_DEBUG".to_string(), "vtest".to_string()),
-        ("VTEST_SOCKET_NAME".to_string(), socket.to_string_lossy().into_owned()),
-    ];
     let mut client_command = in_reference_root(
         home,
-        &[run_dir],
+        &shared,
         &client_env,
         &pairing.program[0],
         &pairing.program[1..],
@@ -287,18 +333,51 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
-fn run_qemu(home: &Home, pairing: &Pairing, arch: GuestArch, run_dir: &Path) -> Result<i32, String> {
+fn run_qemu(
+    home: &Home,
+    pairing: &Pairing,
+    arch: GuestArch,
+    run_dir: &Path,
+) -> Result<i32, String> {
+    let mut host_env = vec![("VK_DRIVER_FILES".to_string(), HOST_DRIVER_FILES.to_string())];
+    let mut shared: Vec<PathBuf> = Vec::new();
     if pairing.host == HostRenderer::Ours {
-        require_ours_host(pairing)?;
+        let host = build_host_half(run_dir)?;
+        shared.push(parent_dir(&host.render_server));
+        host_env.push((
+            "RENDER_SERVER_EXEC_PATH".to_string(),
+            host.render_server.to_string_lossy().into_owned(),
+        ));
     }
-    if pairing.guest == GuestDriver::Ours {
-        require_ours_guest(pairing)?;
+    let mut guest_env = vec![("XDG_RUNTIME_DIR".to_string(), "/tmp".to_string())];
+    let mut payload: Vec<(PathBuf, String)> = Vec::new();
+    match pairing.guest {
+        GuestDriver::Mesa => guest_env.push((
+            "VK_DRIVER_FILES".to_string(),
+            MESA_VENUS_DRIVER_FILES.to_string(),
+        )),
+        GuestDriver::Ours => {
+            let guest = build_guest_half(arch, run_dir)?;
+            for tool in &guest.tools {
+                let name = tool.file_name().unwrap_or_default().to_string_lossy();
+                payload.push((tool.clone(), format!("/usr/local/bin/{name}")));
+            }
+            if let Some(icd) = &guest.icd {
+                let guest_library = format!("/usr/local/lib/venus-rs/{ICD_LIBRARY}");
+                let manifest = run_dir.join("venus_rs_icd.json");
+                std::fs::write(&manifest, icd_manifest(&guest_library))
+                    .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+                let guest_manifest = format!(
+                    "/usr/local/share/vulkan/icd.d/venus_rs_icd.{}.json",
+                    arch.name()
+                );
+                payload.push((icd.clone(), guest_library));
+                payload.push((manifest, guest_manifest.clone()));
+                guest_env.push(("VK_DRIVER_FILES".to_string(), guest_manifest));
+            }
+        }
     }
-    let guest_env = vec![(
-        "VK_DRIVER_FILES".to_string(),
-        MESA_VENUS_DRIVER_FILES.to_string(),
-    )];
-    let host_env = vec![("VK_DRIVER_FILES".to_string(), HOST_DRIVER_FILES.to_string())];
+    let shared: Vec<&Path> = shared.iter().map(PathBuf::as_path).collect();
     let run = GuestRun {
         arch,
         accel: pairing.accel,
@@ -306,9 +385,15 @@ fn run_qemu(home: &Home, pairing: &Pairing, arch: GuestArch, run_dir: &Path) -> 
         run_dir,
         program: &pairing.program,
         guest_env: &guest_env,
-        payload: &[],
+        payload: &payload,
         host_env: &host_env,
-        host_shared_paths: &[],
+        host_shared_paths: &shared,
     };
     run_in_guest(home, &run)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }

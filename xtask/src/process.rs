@@ -34,7 +34,8 @@ impl Step {
 
 /// Runs a command to completion with stdout and stderr going to `log`; the error names the log and its tail.
 pub fn run_logged(command: &mut Command, log: &Path) -> Result<(), String> {
-    let file = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let file =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err_file = file
         .try_clone()
         .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
@@ -144,12 +145,19 @@ pub struct Tee {
 
 impl Tee {
     pub fn start(child: &mut Child, log: &Path) -> Result<Tee, String> {
-        let file = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let file = std::fs::File::create(log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let file = Arc::new(Mutex::new(file));
         let last_line = Arc::new(Mutex::new(String::new()));
         let mut threads = Vec::new();
-        let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
-        let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
         for (stream, to_stderr) in [(stdout, false), (stderr, true)] {
             let Some(stream) = stream else { continue };
             let file = Arc::clone(&file);

@@ -26,6 +26,8 @@ pub const REFERENCE_PACKAGES: &[&str] = &[
     "weston",
     "glslang-tools",
     "spirv-tools",
+    // depmod / modprobe --show-depends, which the guest image builder runs on the guests' kernel modules.
+    "kmod",
 ];
 
 const SUITE: &str = "trixie";
@@ -54,8 +56,12 @@ pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
     } else {
         require_free_space(home.dir())?;
         if root.exists() {
-            std::fs::remove_dir_all(&root)
-                .map_err(|e| format!("cannot remove the incomplete chroot {}: {e}", root.display()))?;
+            std::fs::remove_dir_all(&root).map_err(|e| {
+                format!(
+                    "cannot remove the incomplete chroot {}: {e}",
+                    root.display()
+                )
+            })?;
         }
         let mirror = debian_mirror();
         let mut command = Command::new("debootstrap");
@@ -87,6 +93,16 @@ pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
         step.done("installed");
     }
 
+    let step = Step::start(
+        "aarch64 cross toolchain for our guest binaries (Debian rustc-web + arm64 std)",
+    );
+    if crate::cross::aarch64_toolchain_present() {
+        step.done("already installed");
+    } else {
+        crate::cross::install_aarch64_toolchain(&logs.join("apt-cross.log"))?;
+        step.done("installed");
+    }
+
     let step = Step::start("recording installed versions");
     write_versions(home)?;
     step.done(&home.versions_file().display().to_string());
@@ -109,7 +125,7 @@ fn require_root() -> Result<(), String> {
 }
 
 fn ensure_host_tools(logs: &Path) -> Result<(), String> {
-    let missing: Vec<&str> = ["debootstrap", "unshare", "chroot", "cpio"]
+    let missing: Vec<&str> = ["debootstrap", "unshare", "chroot"]
         .into_iter()
         .filter(|tool| find_in_path(tool).is_none())
         .collect();
@@ -172,7 +188,8 @@ fn debian_mirror() -> String {
     if let Ok(mirror) = std::env::var("VENUS_RS_MIRROR") {
         return mirror;
     }
-    let deb822 = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    let deb822 =
+        std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
     let from_deb822 = deb822
         .lines()
         .filter_map(|line| line.strip_prefix("URIs:"))
@@ -211,15 +228,26 @@ fn write_versions(home: &Home) -> Result<(), String> {
     let status_path = home.reference_root().join("var/lib/dpkg/status");
     let status = std::fs::read_to_string(&status_path)
         .map_err(|e| format!("cannot read {}: {e}", status_path.display()))?;
-    let mut lines = vec![format!("# reference stack: Debian {SUITE} chroot at {}", home.reference_root().display())];
+    let mut lines = vec![format!(
+        "# reference stack: Debian {SUITE} chroot at {}",
+        home.reference_root().display()
+    )];
     for package in REFERENCE_PACKAGES
         .iter()
         .chain(&["libvirglrenderer1", "libllvm19", "libc6"])
     {
         let version = status
             .split("\n\n")
-            .find(|stanza| stanza.lines().any(|line| line == format!("Package: {package}")))
-            .and_then(|stanza| stanza.lines().find_map(|line| line.strip_prefix("Version: ")))
+            .find(|stanza| {
+                stanza
+                    .lines()
+                    .any(|line| line == format!("Package: {package}"))
+            })
+            .and_then(|stanza| {
+                stanza
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Version: "))
+            })
             .unwrap_or("not installed");
         let line = format!("{package} {version}");
         if !lines.contains(&line) {

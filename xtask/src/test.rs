@@ -7,10 +7,19 @@ use std::time::Instant;
 
 pub fn run_all(home: &Home) -> Result<(), String> {
     setup(home, &SetupOptions { guests: true })?;
+    println!("[test] generated wire format is up to date: cargo xtask codegen --check");
+    crate::codegen::codegen(home, true)?;
     cargo_step("format", &["fmt", "--all", "--check"])?;
     cargo_step(
         "clippy",
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     cargo_step("unit and integration tests", &["test", "--workspace"])?;
     cargo_step(
@@ -38,7 +47,10 @@ fn cargo_step(name: &str, args: &[&str]) -> Result<(), String> {
     if !status.success() {
         return Err(format!("[test] {name} failed ({status})"));
     }
-    println!("[test] {name}: ok ({:.0} s)", started.elapsed().as_secs_f64());
+    println!(
+        "[test] {name}: ok ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
