@@ -1,0 +1,113 @@
+//! A drop-in for virglrenderer's render server, started by the VMM's libvirglrenderer
+//! through `RENDER_SERVER_EXEC_PATH` as `venus-rs-render-server --socket-fd N`.
+
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rustix::net::SocketType;
+use venus_rs_host::executor::MissingDecoder;
+use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
+
+const USAGE: &str = "usage: venus-rs-render-server --socket-fd N
+       (workers: venus-rs-render-server --context-worker --socket-fd N --ctx-id ID \
+--ctx-name NAME --init-flags FLAGS)";
+
+#[derive(Default)]
+struct Args {
+    context_worker: bool,
+    socket_fd: Option<i32>,
+    ctx_id: Option<u32>,
+    ctx_name: Option<String>,
+    init_flags: Option<u32>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut parsed = Args::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        let number = |name: &str, text: String| {
+            text.parse::<u32>()
+                .map_err(|_| format!("{name} takes a number, not {text:?}"))
+        };
+        match arg.as_str() {
+            "--socket-fd" => {
+                let text = value("--socket-fd")?;
+                let fd = number("--socket-fd", text)?;
+                parsed.socket_fd =
+                    Some(i32::try_from(fd).map_err(|_| "--socket-fd is too large".to_owned())?);
+            }
+            "--context-worker" => parsed.context_worker = true,
+            "--ctx-id" => parsed.ctx_id = Some(number("--ctx-id", value("--ctx-id")?)?),
+            "--ctx-name" => parsed.ctx_name = Some(value("--ctx-name")?),
+            "--init-flags" => {
+                parsed.init_flags = Some(number("--init-flags", value("--init-flags")?)?)
+            }
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Takes ownership of the SOCK_SEQPACKET descriptor our parent passed by number.
+fn adopt_socket(fd: i32) -> Result<OwnedFd, String> {
+    if fd < 3 {
+        return Err(format!("--socket-fd {fd} would be a standard stream"));
+    }
+    // SAFETY: the parent passed this descriptor number on the command line for this process
+    // to own (that is the --socket-fd contract). If it turns out not to be an open
+    // SEQPACKET socket, ownership is given up again below without closing anything.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    match rustix::net::sockopt::socket_type(&socket) {
+        Ok(SocketType::SEQPACKET) => Ok(socket),
+        Ok(other) => {
+            let _ = socket.into_raw_fd();
+            Err(format!(
+                "--socket-fd {fd} is a {other:?} socket, not SOCK_SEQPACKET"
+            ))
+        }
+        Err(error) => {
+            let _ = socket.into_raw_fd();
+            Err(format!("--socket-fd {fd} is not an open socket: {error}"))
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let socket = adopt_socket(
+        args.socket_fd
+            .ok_or_else(|| format!("--socket-fd is required\n{USAGE}"))?,
+    )?;
+    if args.context_worker {
+        let missing = |name: &str| format!("--context-worker needs {name}");
+        let worker = WorkerArgs {
+            socket,
+            ctx_id: args.ctx_id.ok_or_else(|| missing("--ctx-id"))?,
+            ctx_name: args.ctx_name.unwrap_or_default(),
+            init_flags: args.init_flags.ok_or_else(|| missing("--init-flags"))?,
+        };
+        let ctx_id = worker.ctx_id;
+        return run_worker(worker, Arc::new(MissingDecoder))
+            .map_err(|e| format!("context {ctx_id}: {e}"));
+    }
+    let executable = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
+    venus_rs_host::log!("render server started (no command decoder in this build)");
+    RenderServer::new(socket, executable).run()
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            venus_rs_host::log!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

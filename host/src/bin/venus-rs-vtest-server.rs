@@ -1,0 +1,81 @@
+//! Serves Venus guests (Mesa's `VN_DEBUG=vtest` path) on a Unix socket.
+
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use venus_rs_host::capset::{Capset, ProtocolLevel};
+use venus_rs_host::context::ContextOptions;
+use venus_rs_host::executor::MissingDecoder;
+use venus_rs_host::vtest::protocol::DEFAULT_SOCKET_PATH;
+use venus_rs_host::vtest::{ServerConfig, VtestServer};
+
+const USAGE: &str =
+    "usage: venus-rs-vtest-server [--socket-path PATH]   (default /tmp/.virgl_test)";
+
+fn parse_socket_path() -> Result<String, String> {
+    let mut args = std::env::args().skip(1);
+    let mut socket_path = DEFAULT_SOCKET_PATH.to_owned();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--socket-path" => {
+                socket_path = args
+                    .next()
+                    .ok_or_else(|| "--socket-path needs a path".to_owned())?
+            }
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(socket_path)
+}
+
+/// A socket left behind by an earlier server is replaced; anything else at the path is not.
+fn bind(path: &str) -> Result<UnixListener, String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .map_err(|e| format!("removing the old socket {path} failed: {e}"))?,
+        Ok(_) => {
+            return Err(format!(
+                "{path} exists and is not a socket; not replacing it"
+            ))
+        }
+        Err(_) => {}
+    }
+    UnixListener::bind(path).map_err(|e| format!("binding {path} failed: {e}"))
+}
+
+fn main() -> ExitCode {
+    let socket_path = match parse_socket_path() {
+        Ok(path) => path,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    // The protocol level will come from the generated decoder; without one, this build
+    // advertises the minimum and fails every stream with a FATAL error that says why.
+    let capset =
+        Capset::new(&ProtocolLevel::without_decoder()).expect("the built-in level is valid");
+    let server = VtestServer::new(ServerConfig {
+        capset,
+        executors: Arc::new(MissingDecoder),
+        context_options: ContextOptions::default(),
+    });
+    let listener = match bind(&socket_path) {
+        Ok(listener) => listener,
+        Err(message) => {
+            venus_rs_host::log!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    venus_rs_host::log!("serving vtest on {socket_path} (no command decoder in this build)");
+    match server.serve(&listener) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            venus_rs_host::log!("accepting clients failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

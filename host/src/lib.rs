@@ -1,0 +1,23 @@
+//! The host half of venus-rs: everything around the Venus command decoder.
+//!
+//! - [`guest_memory`]: memfd-backed shared memory and the bounds-checked volatile accessor
+//!   through which all guest-writable memory is read.
+//! - [`ring`], [`context`]: rings with one thread each, the context path, seqno
+//!   synchronisation and the FATAL state of a guest context.
+//! - [`timelines`]: the 64 fence timelines of a context.
+//! - [`reply_stream`]: where each dispatch path writes its replies.
+//! - [`executor`]: the narrow interface the generated decoder will implement.
+//! - [`vtest`] and [`render_server`]: the two ways a guest reaches the host.
+
+pub mod capset;
+pub mod context;
+pub mod executor;
+pub mod fd_passing;
+pub mod guest_memory;
+pub mod log;
+pub mod render_server;
+pub mod reply_stream;
+pub mod resources;
+pub mod ring;
+pub mod timelines;
+pub mod vtest;

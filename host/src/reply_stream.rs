@@ -1,0 +1,105 @@
+//! Where replies go: the window of an SHM resource set by vkSetReplyCommandStreamMESA, with
+//! a write position moved by vkSeekReplyCommandStreamMESA. Each dispatch path (the context
+//! path and every ring) has its own. Writing past the window is a FATAL error.
+
+use crate::executor::ContextFatal;
+use crate::guest_memory::GuestMemory;
+
+#[derive(Default)]
+pub struct ReplyStream {
+    window: Option<GuestMemory>,
+    position: u64,
+}
+
+impl ReplyStream {
+    /// vkSetReplyCommandStreamMESA: replies now go to `[offset, offset + size)` of
+    /// `resource` (an SHM resource's memory), starting at its beginning.
+    pub fn set(
+        &mut self,
+        resource: &GuestMemory,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), ContextFatal> {
+        let window = resource
+            .window(offset, size)
+            .map_err(|e| ContextFatal::new(format!("vkSetReplyCommandStreamMESA: {e}")))?;
+        self.window = Some(window);
+        self.position = 0;
+        Ok(())
+    }
+
+    /// vkSeekReplyCommandStreamMESA: moves the write position inside the window.
+    pub fn seek(&mut self, position: u64) -> Result<(), ContextFatal> {
+        let size = self.window()?.len() as u64;
+        if position > size {
+            return Err(ContextFatal::new(format!(
+                "vkSeekReplyCommandStreamMESA to {position} is past the {size}-byte reply stream"
+            )));
+        }
+        self.position = position;
+        Ok(())
+    }
+
+    /// Appends one reply.
+    pub fn write(&mut self, reply: &[u8]) -> Result<(), ContextFatal> {
+        let position = self.position;
+        let window = self.window()?;
+        window.write_bytes(position, reply).map_err(|_| {
+            ContextFatal::new(format!(
+                "a {}-byte reply at position {position} overflows the {}-byte reply stream",
+                reply.len(),
+                window.len()
+            ))
+        })?;
+        self.position = position + reply.len() as u64;
+        Ok(())
+    }
+
+    /// Whether replies currently go into `memory` (a resource being destroyed).
+    pub fn uses_memory(&self, memory: &GuestMemory) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|window| window.shares_mapping_with(memory))
+    }
+
+    fn window(&self) -> Result<&GuestMemory, ContextFatal> {
+        self.window.as_ref().ok_or_else(|| {
+            ContextFatal::new("a reply was due, but no vkSetReplyCommandStreamMESA came before it")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest_memory::SharedMemory;
+
+    #[test]
+    fn replies_append_inside_the_window_and_seek_moves_them() {
+        let shm = SharedMemory::create_zeroed("t", 4096).unwrap();
+        let mut stream = ReplyStream::default();
+        assert!(stream.write(b"early").is_err());
+        stream.set(shm.memory(), 1000, 12).unwrap();
+        stream.write(&[1, 2, 3, 4]).unwrap();
+        stream.write(&[5, 6, 7, 8]).unwrap();
+        let mut bytes = [0u8; 8];
+        shm.memory().read_bytes(1000, &mut bytes).unwrap();
+        assert_eq!(bytes, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(stream.write(&[0; 5]).is_err(), "only 4 bytes are left");
+        stream.seek(2).unwrap();
+        stream.write(&[9; 10]).unwrap();
+        shm.memory().read_bytes(1002, &mut bytes).unwrap();
+        assert_eq!(bytes, [9; 8]);
+        assert!(stream.seek(13).is_err());
+        assert!(stream.uses_memory(shm.memory()));
+    }
+
+    #[test]
+    fn windows_outside_the_resource_are_refused() {
+        let shm = SharedMemory::create_zeroed("t", 4096).unwrap();
+        let mut stream = ReplyStream::default();
+        assert!(stream.set(shm.memory(), 4000, 97).is_err());
+        assert!(stream.set(shm.memory(), u64::MAX, 2).is_err());
+        stream.set(shm.memory(), 4000, 96).unwrap();
+    }
+}
