@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own tooling — reference stack setup, pairings, tests.
 
 mod codegen;
+mod compare;
 mod cross;
 mod env;
 mod guest;
@@ -17,6 +18,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   setup [--guests]     install the reference stack (Debian trixie chroot) under $VENUS_RS_HOME
                        (default ~/.cache/venus-rs); --guests also builds the x86_64 and aarch64 guest images
   pair ...             run a program through a guest/host/transport pairing (see `cargo xtask pair --help`)
+  compare-vulkaninfo --a G,H,T --b G,H,T
+                       run vulkaninfo in two pairings and report every difference (allow-list:
+                       tests/vulkaninfo-allowlist.txt)
   codegen [--check]    regenerate encoder/src/generated from vk.xml (--check: fail when it is stale)
   test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
 
@@ -58,6 +62,7 @@ fn run(args: &[String]) -> Result<i32, String> {
             let pairing = pair::Pairing::parse(rest)?;
             pair::run(&home, &pairing)
         }
+        "compare-vulkaninfo" => compare::compare(rest),
         "codegen" => {
             let check = match rest {
                 [] => false,
