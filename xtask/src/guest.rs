@@ -842,7 +842,7 @@ fn run_script(command: &GuestCommand, markers: &Markers) -> Result<String, Strin
     }
     script.push_str("cd /root || exit 125\nexec /usr/bin/env -i --");
     let defaults = [
-        ("PATH", "/usr/sbin:/usr/bin"),
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"),
         ("HOME", "/root"),
         ("TERM", "linux"),
     ];
@@ -956,7 +956,7 @@ mod tests {
             "mkdir -p /usr/lib/venus-rs && mv /venus-rs/payload/0 /usr/lib/venus-rs/tool"
         ));
         assert!(script.ends_with(
-            "exec /usr/bin/env -i -- PATH=/usr/sbin:/usr/bin HOME=/root TERM=linux 'X=a b' sh -c 'echo '\\''hi'\\'' $X'\n"
+            "exec /usr/bin/env -i -- PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin HOME=/root TERM=linux 'X=a b' sh -c 'echo '\\''hi'\\'' $X'\n"
         ));
     }
 

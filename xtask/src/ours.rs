@@ -117,3 +117,47 @@ pub fn build_host_half(log_dir: &Path) -> Result<OursHost, String> {
     }
     Ok(host)
 }
+
+/// Small Vulkan programs of `tests/` that a pairing can run by name: they are built for the guest's architecture
+/// and put on its PATH, whichever guest driver the pairing uses.
+pub const TEST_PROGRAMS: &[&str] = &["compute-readback"];
+
+/// Builds the test program `name` for `arch` when it is one of ours; `None` for any other program.
+pub fn build_test_program(
+    name: &str,
+    arch: GuestArch,
+    log_dir: &Path,
+) -> Result<Option<PathBuf>, String> {
+    if !TEST_PROGRAMS.contains(&name) {
+        return Ok(None);
+    }
+    let workspace = workspace_dir();
+    let log = log_dir.join(format!("build-{name}-{}.log", arch.name()));
+    let bin_dir = match arch {
+        GuestArch::X86_64 => {
+            let mut command = crate::test::cargo();
+            command.current_dir(&workspace).args([
+                "build",
+                "--release",
+                "-p",
+                "venus-rs-tests",
+                "--bin",
+                name,
+            ]);
+            run_logged(&mut command, &log)?;
+            workspace.join("target/release")
+        }
+        GuestArch::Aarch64 => {
+            if !cross::aarch64_toolchain_present() {
+                return Err(
+                    "the aarch64 cross toolchain is missing: run `cargo xtask setup`".into(),
+                );
+            }
+            let (mut command, bin_dir) = cross::aarch64_cargo_build(&workspace);
+            command.args(["-p", "venus-rs-tests", "--bin", name]);
+            run_logged(&mut command, &log)?;
+            bin_dir
+        }
+    };
+    Ok(Some(bin_dir.join(name)))
+}

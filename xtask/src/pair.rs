@@ -2,7 +2,9 @@
 
 use crate::env::{in_reference_root, Home};
 use crate::guest::GuestArch;
-use crate::ours::{build_guest_half, build_host_half, ICD_LIBRARY, VTEST_SERVER};
+use crate::ours::{
+    build_guest_half, build_host_half, build_test_program, ICD_LIBRARY, VTEST_SERVER,
+};
 use crate::process::{Supervised, Tee};
 use crate::qemu::{run_in_guest, Accel, GuestRun};
 use std::path::{Path, PathBuf};
@@ -191,6 +193,12 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
         GuestDriver::Ours => Some(build_guest_half(GuestArch::X86_64, run_dir)?),
         GuestDriver::Mesa => None,
     };
+    let mut path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string();
+    if let Some(program) = build_test_program(&pairing.program[0], GuestArch::X86_64, run_dir)? {
+        let dir = parent_dir(&program);
+        path = format!("{}:{path}", dir.display());
+        shared.push(dir);
+    }
     let server_log = std::fs::File::create(run_dir.join("server.log"))
         .map_err(|e| format!("cannot create the server log: {e}"))?;
     let server_env = vec![("VK_DRIVER_FILES".to_string(), HOST_DRIVER_FILES.to_string())];
@@ -228,10 +236,7 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
         Some(guest) => {
             shared.push(guest.bin_dir.clone());
             client_env.push(("VENUS_RS_TRANSPORT".to_string(), "vtest".to_string()));
-            client_env.push((
-                "PATH".to_string(),
-                format!("{}:/usr/local/bin:/usr/bin:/bin", guest.bin_dir.display()),
-            ));
+            path = format!("{}:{path}", guest.bin_dir.display());
             if let Some(icd) = &guest.icd {
                 let manifest = run_dir.join("venus_rs_icd.json");
                 std::fs::write(&manifest, icd_manifest(&icd.to_string_lossy()))
@@ -250,6 +255,7 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
             client_env.push(("VN_DEBUG".to_string(), "vtest".to_string()));
         }
     }
+    client_env.push(("PATH".to_string(), path));
     let shared: Vec<&Path> = shared.iter().map(PathBuf::as_path).collect();
     let mut server_command =
         in_reference_root(home, &shared, &server_env, &server_program, &server_args);
@@ -351,6 +357,9 @@ fn run_qemu(
     }
     let mut guest_env = vec![("XDG_RUNTIME_DIR".to_string(), "/tmp".to_string())];
     let mut payload: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(program) = build_test_program(&pairing.program[0], arch, run_dir)? {
+        payload.push((program, format!("/usr/local/bin/{}", pairing.program[0])));
+    }
     match pairing.guest {
         GuestDriver::Mesa => guest_env.push((
             "VK_DRIVER_FILES".to_string(),
