@@ -29,34 +29,8 @@ pub fn workspace_dir() -> PathBuf {
 
 /// Builds the guest half (`icd/`: the ICD and the guest tools) for `arch` in release mode.
 pub fn build_guest_half(arch: GuestArch, log_dir: &Path) -> Result<OursGuest, String> {
-    let workspace = workspace_dir();
     let log = log_dir.join(format!("build-guest-{}.log", arch.name()));
-    let bin_dir = match arch {
-        GuestArch::X86_64 => {
-            let mut command = crate::test::cargo();
-            command.current_dir(&workspace).args([
-                "build",
-                "--release",
-                "-p",
-                "venus-rs-icd",
-                "--bins",
-                "--lib",
-            ]);
-            run_logged(&mut command, &log)?;
-            workspace.join("target/release")
-        }
-        GuestArch::Aarch64 => {
-            if !cross::aarch64_toolchain_present() {
-                return Err(
-                    "the aarch64 cross toolchain is missing: run `cargo xtask setup`".into(),
-                );
-            }
-            let (mut command, bin_dir) = cross::aarch64_cargo_build(&workspace);
-            command.args(["-p", "venus-rs-icd", "--bins", "--lib"]);
-            run_logged(&mut command, &log)?;
-            bin_dir
-        }
-    };
+    let bin_dir = release_build(arch, &["-p", "venus-rs-icd", "--bins", "--lib"], &log)?;
     let tools: Vec<PathBuf> = GUEST_TOOLS
         .iter()
         .map(|tool| bin_dir.join(tool))
@@ -131,21 +105,23 @@ pub fn build_test_program(
     if !TEST_PROGRAMS.contains(&name) {
         return Ok(None);
     }
-    let workspace = workspace_dir();
     let log = log_dir.join(format!("build-{name}-{}.log", arch.name()));
-    let bin_dir = match arch {
+    let bin_dir = release_build(arch, &["-p", "venus-rs-tests", "--bin", name], &log)?;
+    Ok(Some(bin_dir.join(name)))
+}
+
+/// `cargo build --release` of the given packages for a guest architecture; returns the binaries' folder.
+fn release_build(arch: GuestArch, selection: &[&str], log: &Path) -> Result<PathBuf, String> {
+    let workspace = workspace_dir();
+    match arch {
         GuestArch::X86_64 => {
             let mut command = crate::test::cargo();
-            command.current_dir(&workspace).args([
-                "build",
-                "--release",
-                "-p",
-                "venus-rs-tests",
-                "--bin",
-                name,
-            ]);
-            run_logged(&mut command, &log)?;
-            workspace.join("target/release")
+            command
+                .current_dir(&workspace)
+                .args(["build", "--release"])
+                .args(selection);
+            run_logged(&mut command, log)?;
+            Ok(workspace.join("target/release"))
         }
         GuestArch::Aarch64 => {
             if !cross::aarch64_toolchain_present() {
@@ -154,10 +130,9 @@ pub fn build_test_program(
                 );
             }
             let (mut command, bin_dir) = cross::aarch64_cargo_build(&workspace);
-            command.args(["-p", "venus-rs-tests", "--bin", name]);
-            run_logged(&mut command, &log)?;
-            bin_dir
+            command.args(selection);
+            run_logged(&mut command, log)?;
+            Ok(bin_dir)
         }
-    };
-    Ok(Some(bin_dir.join(name)))
+    }
 }
