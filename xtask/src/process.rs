@@ -49,13 +49,23 @@ pub fn run_logged(command: &mut Command, log: &Path) -> Result<(), String> {
         return Ok(());
     }
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(5).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    // apt and debootstrap mark their real errors with `E:`; otherwise the last line says the most.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let cause = lines
+        .iter()
+        .rev()
+        .find(|line| line.starts_with("E:") || line.starts_with("error"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("no output");
     Err(format!(
-        "{:?} failed ({status}); log: {}\n  {}",
+        "{:?} failed ({status}): {cause} (log: {})",
         command.get_program(),
-        log.display(),
-        tail.join("\n  ")
+        log.display()
     ))
 }
 

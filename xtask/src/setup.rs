@@ -70,7 +70,9 @@ pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
             .arg(&root)
             .arg(&mirror);
         run_logged(&mut command, &logs.join("debootstrap.log")).map_err(|e| {
-            format!("{e}\n  (is the Debian mirror {mirror} reachable? set VENUS_RS_MIRROR to another one)")
+            format!(
+                "{e}; is the Debian mirror {mirror} reachable? (VENUS_RS_MIRROR sets another one)"
+            )
         })?;
         step.done(&format!("from {mirror}"));
     }
@@ -89,7 +91,7 @@ pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
         );
         let mut command = in_reference_root(home, &[], &[], "/bin/sh", &["-c".into(), script]);
         run_logged(&mut command, &logs.join("apt-reference.log"))
-            .map_err(|e| format!("{e}\n  (no network, or the mirror lacks {SUITE}?)"))?;
+            .map_err(|e| format!("{e}; is the network up and does the mirror carry {SUITE}?"))?;
         step.done("installed");
     }
 
