@@ -527,6 +527,172 @@ impl<'m> Emitter<'m> {
         by_rule(r, full, partial)
     }
 
+    // ---------- guest encode, fast path ----------
+
+    /// Wire size of a member of kind `k` in a full image when it does not depend on the
+    /// member's value; `None` for anything with a count, a pointer, a chain or a union.
+    fn fixed_wire_size(&self, k: &Kind) -> Option<usize> {
+        match k {
+            Kind::Scalar(s) => Some(s.wire_size()),
+            Kind::SType(_) => Some(4),
+            Kind::Handle { .. } | Kind::Allocator | Kind::NullPtr => Some(8),
+            Kind::FixedArray(e, n) => Some(8 + self.fixed_wire_size(e)? * *n as usize),
+            Kind::FixedString(n) | Kind::FixedBytes(n) => Some(8 + (*n as usize).div_ceil(4) * 4),
+            Kind::Struct(n) => self.m.structs[n]
+                .members
+                .iter()
+                .map(|m| self.fixed_wire_size(&m.kind))
+                .sum(),
+            _ => None,
+        }
+    }
+
+    /// Statements writing the full image of the fixed-size value at address `at` into the
+    /// reserved chunk `b` at byte offset `off` (see [`Self::fixed_wire_size`]). Dispatchable
+    /// handles outside loops are looked up in `pre`, before the chunk is reserved, so the
+    /// indirect call does not interrupt the writes.
+    fn fixed_write(
+        &self,
+        k: &Kind,
+        at: &str,
+        off: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+        pre: &mut Vec<String>,
+    ) {
+        match k {
+            Kind::Scalar(s) => out.push(format!(
+                "put_at(b, {off}, rd::<{}>({at}, 0) as {});",
+                s.c_rust(),
+                if s.wire_size() == 4 && s.c_size() < 4 {
+                    "u32"
+                } else {
+                    s.op()
+                }
+            )),
+            Kind::SType(v) => out.push(format!("put_at(b, {off}, {v}i32);")),
+            Kind::Handle { dispatchable: true } if depth == 0 => {
+                pre.push(format!("let id{off} = cx.handle(rd::<u64>({at}, 0), true);"));
+                out.push(format!("put_at(b, {off}, id{off});"));
+            }
+            Kind::Handle { dispatchable } => out.push(format!(
+                "put_at(b, {off}, cx.handle(rd::<u64>({at}, 0), {dispatchable}));"
+            )),
+            Kind::Allocator | Kind::NullPtr => out.push(format!("put_at(b, {off}, 0u64);")),
+            Kind::FixedArray(e, n) => {
+                out.push(format!("put_at(b, {off}, {n}u64);"));
+                let (es, _) = self.c_layout(e);
+                let ew = self.fixed_wire_size(e).unwrap_or(0);
+                let i = format!("i{depth}");
+                let mut inner = Vec::new();
+                self.fixed_write(
+                    e,
+                    &format!("{at}.add({i} * {es})"),
+                    &format!("{} + {i} * {ew}", add_off(off, 8)),
+                    depth + 1,
+                    &mut inner,
+                    pre,
+                );
+                out.push(format!("for {i} in 0..{n}usize {{ {} }}", inner.join(" ")));
+            }
+            Kind::FixedString(n) | Kind::FixedBytes(n) => {
+                out.push(format!("put_at(b, {off}, {n}u64);"));
+                out.push(format!(
+                    "put_c_bytes_at(b, {}, {at}, {n});",
+                    add_off(off, 8)
+                ));
+            }
+            Kind::Struct(n) => {
+                let mut wire = 0;
+                for m in &self.m.structs[n].members {
+                    self.fixed_write(
+                        &m.kind,
+                        &format!("{at}.add({})", m.c_offset),
+                        &add_off(off, wire),
+                        depth,
+                        out,
+                        pre,
+                    );
+                    wire += self.fixed_wire_size(&m.kind).unwrap_or(0);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Full-image encoder statements for `members`. Consecutive fixed-size members share one
+    /// chunk reserved with a single bounds check and written at constant offsets; `head`
+    /// (size, statements) starts the first chunk. `slow(m)` is the statement for a member
+    /// that is not written in a chunk: one whose size depends on its value, or one `fast_ok`
+    /// rejects.
+    fn guest_encode_runs(
+        &self,
+        members: &[&Member],
+        head: (usize, Vec<String>),
+        val: impl Fn(&Member) -> String,
+        slow: impl Fn(&Member) -> String,
+        fast_ok: impl Fn(&Member) -> bool,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut run_size, mut run) = head;
+        let mut pre = Vec::new();
+        let flush = |out: &mut Vec<String>,
+                     run: &mut Vec<String>,
+                     pre: &mut Vec<String>,
+                     run_size: &mut usize| {
+            out.append(pre);
+            if *run_size > 0 {
+                out.push(format!(
+                    "if let Some(b) = w.reserve::<{run_size}>() {{ {} }}",
+                    run.join(" ")
+                ));
+            }
+            run.clear();
+            *run_size = 0;
+        };
+        for m in members {
+            match self.fixed_wire_size(&m.kind).filter(|_| fast_ok(m)) {
+                Some(size) => {
+                    let off = run_size.to_string();
+                    self.fixed_write(&m.kind, &val(m), &off, 0, &mut run, &mut pre);
+                    run_size += size;
+                }
+                None => {
+                    flush(&mut out, &mut run, &mut pre, &mut run_size);
+                    out.push(slow(m));
+                }
+            }
+        }
+        flush(&mut out, &mut run, &mut pre, &mut run_size);
+        out
+    }
+
+    /// Struct body encoder: the per-member path for partial images (output structs only),
+    /// the chunked path for full images.
+    fn guest_struct_body(&self, s: &StructIr, members: &[&Member]) -> String {
+        let scope = Scope::Struct(s);
+        let full = self
+            .guest_encode_runs(
+                members,
+                (0, Vec::new()),
+                |m| self.guest_val(m),
+                |m| self.guest_encode(scope, m, &self.guest_val(m)),
+                |_| true,
+            )
+            .join("\n    ");
+        if !s.output {
+            return format!("    {full}\n");
+        }
+        let partial: Vec<String> = members
+            .iter()
+            .map(|m| self.guest_encode(scope, m, &self.guest_val(m)))
+            .collect();
+        format!(
+            "    if partial {{\n    {}\n    }} else {{\n    {full}\n    }}\n",
+            partial.join("\n    ")
+        )
+    }
+
     // ---------- guest reply decode (into C memory) ----------
 
     fn guest_elem_decode(&self, k: &Kind, at: &str, f: &str) -> String {
@@ -840,23 +1006,12 @@ impl<'m> Emitter<'m> {
                 }
                 let _ = writeln!(guest, "    enc_self_{sn}(w, cx, p, partial);\n}}");
             }
-            let _ = writeln!(guest, "pub(crate) unsafe fn enc_self_{sn}(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {{");
-            for m in &body_members {
-                let _ = writeln!(
-                    guest,
-                    "    {}",
-                    self.guest_encode(scope, m, &self.guest_val(m))
-                );
-            }
+            let _ = writeln!(guest, "#[inline]\npub(crate) unsafe fn enc_self_{sn}(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {{");
+            let _ = write!(guest, "{}", self.guest_struct_body(s, &body_members));
         } else {
-            let _ = writeln!(guest, "pub(crate) unsafe fn enc_{sn}(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {{");
-            for m in &s.members {
-                let _ = writeln!(
-                    guest,
-                    "    {}",
-                    self.guest_encode(scope, m, &self.guest_val(m))
-                );
-            }
+            let _ = writeln!(guest, "#[inline]\npub(crate) unsafe fn enc_{sn}(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {{");
+            let all: Vec<&Member> = s.members.iter().collect();
+            let _ = write!(guest, "{}", self.guest_struct_body(s, &all));
         }
         let _ = writeln!(guest, "    let _ = (w, cx, p, partial);\n}}");
         if s.output {
@@ -1242,14 +1397,26 @@ impl<'m> Emitter<'m> {
         };
         let _ = writeln!(guest, "/// Encodes `{}` (command type {}) into `w` and returns the encoded size.{alias_doc}\n///\n/// # Safety\n/// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate\n/// documentation, \"Guest side\").", c.name, c.value);
         let _ = writeln!(guest, "pub unsafe fn {fname}(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32{sep}{params}) -> Result<usize, EncodeError> {{");
-        let _ = writeln!(guest, "    const GATE: Gate = {};\n    if !cx.host.allows(&GATE) {{\n        return Err(EncodeError::Unsupported({}));\n    }}\n    let start = w.position();\n    w.u32({});\n    w.u32(command_flags);", gate_expr(&c.gate), c.value, c.value);
-        for m in &c.params {
-            let _ = writeln!(
-                guest,
-                "    {{ let partial = {}; let _ = partial; {} }}",
-                m.out,
-                self.guest_encode(scope, m, &self.guest_param_val(m))
-            );
+        let _ = writeln!(guest, "    const GATE: Gate = {};\n    if !cx.host.allows(&GATE) {{\n        return Err(EncodeError::Unsupported({}));\n    }}\n    let start = w.position();", gate_expr(&c.gate), c.value);
+        let param_members: Vec<&Member> = c.params.iter().collect();
+        let header = vec![
+            format!("put_at(b, 0, {}u32);", c.value),
+            "put_at(b, 4, command_flags);".to_string(),
+        ];
+        for st in self.guest_encode_runs(
+            &param_members,
+            (8, header),
+            |m| self.guest_param_val(m),
+            |m| {
+                format!(
+                    "{{ let partial = {}; let _ = partial; {} }}",
+                    m.out,
+                    self.guest_encode(scope, m, &self.guest_param_val(m))
+                )
+            },
+            |m| !m.out,
+        ) {
+            let _ = writeln!(guest, "    {st}");
         }
         let _ = writeln!(guest, "    w.finish(start)\n}}");
         let _ = writeln!(
@@ -1401,6 +1568,54 @@ fn dummy_struct() -> StructIr {
         gate: Gate::default(),
         needs_lt: false,
         output: false,
+    }
+}
+
+/// Removes `enc_*` struct encoders that nothing calls: the fast path writes fixed-size
+/// structs inline, so some are only needed where another path uses them.
+fn drop_unused_struct_encoders(mut guest: String) -> String {
+    const START: &str = "#[inline]\npub(crate) unsafe fn enc_";
+    loop {
+        let mut unused = None;
+        let mut at = 0;
+        while let Some(i) = guest[at..].find(START) {
+            let begin = at + i;
+            let name_start = begin + START.len() - "enc_".len();
+            let name_end = name_start + guest[name_start..].find('(').unwrap_or(0);
+            let name = &guest[name_start..name_end];
+            let end = begin
+                + guest[begin..]
+                    .find("\n}\n")
+                    .map_or(guest.len() - begin, |e| e + 3);
+            if identifier_uses(&guest, name) == 1 {
+                unused = Some(begin..end);
+                break;
+            }
+            at = end;
+        }
+        match unused {
+            Some(r) => guest.replace_range(r, ""),
+            None => return guest,
+        }
+    }
+}
+
+/// How often `name` occurs in `text` as a whole identifier.
+fn identifier_uses(text: &str, name: &str) -> usize {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .filter(|(i, _)| {
+            !text[..*i].ends_with(is_ident) && !text[i + name.len()..].starts_with(is_ident)
+        })
+        .count()
+}
+
+/// `off + n` as a constant when `off` is one.
+fn add_off(off: &str, n: usize) -> String {
+    match off.parse::<usize>() {
+        Ok(o) => (o + n).to_string(),
+        Err(_) if n == 0 => off.to_string(),
+        Err(_) => format!("{off} + {n}"),
     }
 }
 
@@ -1712,7 +1927,7 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
     let _ = writeln!(dispatch, "        _ => {{}}\n    }}\n}}");
     let _ = writeln!(dispatch, "/// Whether the command has output parameters (decoded as partial images).\npub(crate) fn has_output(command_type: u32) -> bool {{\n    matches!(command_type, {})\n}}", with_out.join(" | "));
 
-    let mods = "//! Generated wire code; see `venus-rs-encoder-gen`.\n\npub mod guest;\npub mod host;\npub mod tables;\n#[cfg(test)]\npub(crate) mod testing;\npub mod types;\n";
+    let mods = "//! Generated wire code; see `venus-rs-encoder-gen`.\n\npub mod guest;\npub mod host;\n#[cfg(test)]\nmod layout;\npub mod tables;\n#[cfg(test)]\npub(crate) mod testing;\npub mod types;\n";
     let files = vec![
         ("mod.rs".to_string(), format!("{HEADER}{mods}")),
         (
@@ -1725,7 +1940,10 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
         ),
         (
             "guest.rs".to_string(),
-            format!("{HEADER}{prelude_guest}{guest}"),
+            format!(
+                "{HEADER}{prelude_guest}{}",
+                drop_unused_struct_encoders(guest)
+            ),
         ),
         (
             "tables.rs".to_string(),
@@ -1737,4 +1955,89 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
         ),
     ];
     Ok(files)
+}
+
+/// A test asserting that the C layouts the guest encoders read (computed from vk.xml) are
+/// ash's: size and alignment of every struct and union ash also defines, and the offset of
+/// every member ash names the same way.
+pub fn emit_layout_test(
+    model: &Model,
+    ash: &crate::ash_layout::AshTypes,
+    type_alias: &BTreeMap<String, String>,
+) -> String {
+    // ash follows an older vk.xml: a type promoted since then is there under an alias.
+    let ash_name = |c_name: &str, defined: &BTreeMap<String, crate::ash_layout::AshType>| {
+        std::iter::once(c_name)
+            .chain(
+                type_alias
+                    .iter()
+                    .filter(|(_, canonical)| canonical.as_str() == c_name)
+                    .map(|(alias, _)| alias.as_str()),
+            )
+            .map(rust_name)
+            .find(|n| defined.contains_key(n))
+    };
+    let mut rows = Vec::new();
+    let mut types = 0;
+    let ty = |name: &str, t: &crate::ash_layout::AshType| {
+        if t.has_lifetime {
+            format!("vk::{name}<'static>")
+        } else {
+            format!("vk::{name}")
+        }
+    };
+    for s in model.structs.values() {
+        let Some(rn) = ash_name(&s.name, &ash.structs) else {
+            continue;
+        };
+        let a = &ash.structs[&rn];
+        let t = ty(&rn, a);
+        types += 1;
+        rows.push(format!(
+            "    (\"{} size\", {}, size_of::<{t}>()),",
+            s.name, s.size
+        ));
+        rows.push(format!(
+            "    (\"{} align\", {}, align_of::<{t}>()),",
+            s.name, s.align
+        ));
+        for m in &s.members {
+            let field = snake(&m.name);
+            let field = field.trim_start_matches("r#");
+            if a.fields.iter().any(|f| f == field) {
+                rows.push(format!(
+                    "    (\"{}.{}\", {}, offset_of!({t}, {field})),",
+                    s.name, m.name, m.c_offset
+                ));
+            }
+        }
+    }
+    for u in model.unions.values() {
+        let Some(rn) = ash_name(&u.name, &ash.unions) else {
+            continue;
+        };
+        let a = &ash.unions[&rn];
+        let t = ty(&rn, a);
+        types += 1;
+        rows.push(format!(
+            "    (\"{} size\", {}, size_of::<{t}>()),",
+            u.name, u.size
+        ));
+        rows.push(format!(
+            "    (\"{} align\", {}, align_of::<{t}>()),",
+            u.name, u.align
+        ));
+    }
+    format!(
+        "{HEADER}//! C layouts of the guest encoders (from vk.xml) against ash {}: {types} types that both define.\n\n\
+// ash marks members that no longer do anything as deprecated; they still take their place.\n\
+#![allow(deprecated)]\n\n\
+use std::mem::{{align_of, offset_of, size_of}};\n\nuse ash::vk;\n\n\
+/// (what, layout the generated guest code assumes, ash's layout)\n\
+const LAYOUTS: &[(&str, usize, usize)] = &[\n{}\n];\n\n\
+#[test]\nfn c_layouts_match_ash() {{\n    let wrong: Vec<String> = LAYOUTS\n        .iter()\n        .filter(|(_, ours, ash)| ours != ash)\n        .map(|(what, ours, ash)| format!(\"{{what}}: vk.xml gives {{ours}}, ash {{ash}}\"))\n        .collect();\n    assert!(wrong.is_empty(), \"{{}} layout differences:\\n{{}}\", wrong.len(), wrong.join(\"\\n\"));\n    assert_eq!(LAYOUTS.len(), {});\n}}\n",
+        ash.version,
+        rows.join("\n"),
+        rows.len()
+    )
 }

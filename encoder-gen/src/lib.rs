@@ -4,8 +4,10 @@
 //! `encoder/venus-protocol.json` (command numbers, protocol extension list, the
 //! VK_MESA_venus_protocol additions and the protocol's special cases), builds a wire
 //! model of every command in the VkCommandTypeEXT table and writes Rust source into
-//! `encoder/src/generated/`. The output is a pure function of the two inputs.
+//! `encoder/src/generated/`, plus a test of the C layouts against the `ash` version the
+//! workspace locks (read from its source). The output is a pure function of these inputs.
 
+mod ash_layout;
 mod emit;
 mod model;
 mod registry;
@@ -73,7 +75,16 @@ pub fn run(
     }
     reg.add_mesa(&data["mesa"])?;
     let model = model::build(&reg, &data)?;
-    let files = emit::emit(&model, &data)?;
+    let mut files = emit::emit(&model, &data)?;
+    let workspace = data_file
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not inside a workspace", data_file.display()))?;
+    let ash = ash_layout::load(workspace)?;
+    files.push((
+        "layout.rs".to_string(),
+        emit::emit_layout_test(&model, &ash, &reg.type_alias),
+    ));
     let mut report = CodegenReport {
         vk_xml_version: model.vk_xml_version.clone(),
         encoded: model.commands.len(),

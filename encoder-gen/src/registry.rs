@@ -123,12 +123,13 @@ fn version_number(feature: &str) -> Option<u32> {
     Some((major << 22) | (minor << 12))
 }
 
-fn ext_enum_value(offset: i64, extnumber: i64, dir: bool) -> i64 {
+/// vk.xml's extension enum rule; vk-parse's `dir` is true for a positive value (`dir="-"` makes it false).
+fn ext_enum_value(offset: i64, extnumber: i64, positive: bool) -> i64 {
     let v = 1_000_000_000 + (extnumber - 1) * 1000 + offset;
-    if dir {
-        -v
-    } else {
+    if positive {
         v
+    } else {
+        -v
     }
 }
 

@@ -88,6 +88,7 @@ impl HostProtocol {
 
     /// Whether the host's protocol contains what `gate` describes. Patch versions are
     /// ignored for core versions, as the protocol only tracks major.minor.
+    #[inline]
     pub fn allows(&self, gate: &Gate) -> bool {
         if gate.venus_spec != 0 {
             return self.venus_spec_version >= gate.venus_spec;

@@ -93,7 +93,8 @@ impl<'b> Writer<'b> {
 
     /// Size written since `start`, or why the encode is incomplete.
     pub fn finish(&mut self, start: usize) -> Result<usize, EncodeError> {
-        if let Some(e) = self.error.take() {
+        if let Some(e) = self.error {
+            self.error = None;
             return Err(e);
         }
         if self.pos > self.buf.len() && !self.counting {
@@ -107,11 +108,27 @@ impl<'b> Writer<'b> {
 
     #[inline(always)]
     fn put<const N: usize>(&mut self, bytes: [u8; N]) {
-        let end = self.pos + N;
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(&bytes);
+        if let Some(dst) = self.reserve::<N>() {
+            *dst = bytes;
         }
-        self.pos = end;
+    }
+
+    /// Advances by `N` bytes and returns them to be filled, or `None` when they do not fit
+    /// (or the writer only counts). One bounds check for a whole run of fixed-size fields:
+    /// the generated encoders write into the array at constant offsets.
+    #[inline(always)]
+    pub(crate) fn reserve<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
+        let start = self.pos;
+        self.pos = start + N;
+        self.buf.get_mut(start..)?.first_chunk_mut::<N>()
+    }
+
+    /// [`Writer::reserve`] for a length known only at run time.
+    #[inline(always)]
+    pub(crate) fn reserve_slice(&mut self, n: usize) -> Option<&mut [u8]> {
+        let start = self.pos;
+        self.pos = start + n;
+        self.buf.get_mut(start..start + n)
     }
 
     #[inline(always)]
@@ -152,12 +169,11 @@ impl<'b> Writer<'b> {
     #[inline]
     pub fn bytes_padded(&mut self, bytes: &[u8]) {
         let padded = bytes.len().div_ceil(4) * 4;
-        let end = self.pos + padded;
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst[..bytes.len()].copy_from_slice(bytes);
-            dst[bytes.len()..].fill(0);
+        if let Some(dst) = self.reserve_slice(padded) {
+            let (data, pad) = dst.split_at_mut(bytes.len());
+            data.copy_from_slice(bytes);
+            pad.fill(0);
         }
-        self.pos = end;
     }
 
     /// A fixed-size byte array of exactly `n` bytes (shorter input is zero-filled).

@@ -393,3 +393,28 @@ fn set_reply_command_stream_and_notify_ring() {
     let (_, cmd) = host_decode(&bytes);
     assert_eq!(cmd.command_type(), 190);
 }
+
+/// An sType that vk.xml gives as an extension offset (VK_KHR_get_physical_device_properties2, number 60,
+/// offset 1 → 1000059001): the generator must add, not negate.
+#[test]
+fn extension_offset_stypes_are_positive() {
+    let host = HostProtocol::everything();
+    let mut properties = vk::PhysicalDeviceProperties2::default();
+    let bytes = encode(|w| {
+        // SAFETY: `properties` is a valid VkPhysicalDeviceProperties2 with an empty chain.
+        unsafe {
+            guest::vk_get_physical_device_properties2(
+                w,
+                &ctx(&host),
+                1,
+                2,
+                (&mut properties as *mut vk::PhysicalDeviceProperties2).cast::<c_void>(),
+            )
+        }
+        .expect("encode")
+    });
+    assert_eq!(bytes[..4], 148u32.to_le_bytes(), "command type");
+    assert_eq!(bytes[24..28], 1_000_059_001i32.to_le_bytes(), "sType of VkPhysicalDeviceProperties2");
+    let (_, command) = host_decode(&bytes);
+    assert!(matches!(command, Command::GetPhysicalDeviceProperties2(_)));
+}

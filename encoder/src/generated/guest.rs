@@ -12,33 +12,31 @@ use crate::protocol::Gate;
 use crate::wire::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Writer};
 
 pub(crate) unsafe fn enc_acceleration_structure_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000150017);
+    w.i32(1000150017);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKACCELERATIONSTRUCTURECREATEINFOKHR, partial);
     enc_self_acceleration_structure_create_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_acceleration_structure_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(56), 0) as _); }
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u64>(p.add(32), 0) as u64); put_at(b, 20, rd::<u64>(p.add(40), 0) as u64); put_at(b, 28, rd::<i32>(p.add(48), 0) as i32); put_at(b, 32, rd::<u64>(p.add(56), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_acceleration_structure_device_address_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000150002);
+    w.i32(1000150002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKACCELERATIONSTRUCTUREDEVICEADDRESSINFOKHR, partial);
     enc_self_acceleration_structure_device_address_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_acceleration_structure_device_address_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_acceleration_structure_version_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000150009);
+    w.i32(1000150009);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKACCELERATIONSTRUCTUREVERSIONINFOKHR, partial);
     enc_self_acceleration_structure_version_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_acceleration_structure_version_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if partial { { let q = rd::<*const u8>(p, 16); w.u64(if q.is_null() { 0 } else { 32u64 }); } } else { { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = 32u64; w.u64(n); w.c_bytes(q, n as usize); } } }
     let _ = (w, cx, p, partial);
@@ -48,131 +46,118 @@ pub(crate) unsafe fn enc_application_info(w: &mut Writer<'_>, cx: &GuestContext<
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKAPPLICATIONINFO, partial);
     enc_self_application_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_application_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if !partial { w.c_string(rd::<*const u8>(p, 16)); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); }
     if !partial { w.c_string(rd::<*const u8>(p, 32)); }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); put_at(b, 4, rd::<u32>(p.add(44), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_attachment_description(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, rd::<i32>(p.add(20), 0) as i32); put_at(b, 24, rd::<i32>(p.add(24), 0) as i32); put_at(b, 28, rd::<i32>(p.add(28), 0) as i32); put_at(b, 32, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_attachment_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109000);
+    w.i32(1000109000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKATTACHMENTDESCRIPTION2, partial);
     enc_self_attachment_description2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_attachment_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(44), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); put_at(b, 24, rd::<i32>(p.add(40), 0) as i32); put_at(b, 28, rd::<i32>(p.add(44), 0) as i32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_attachment_description_stencil_layout(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_attachment_reference(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_attachment_reference2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109001);
+    w.i32(1000109001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKATTACHMENTREFERENCE2, partial);
     enc_self_attachment_reference2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_attachment_reference2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_attachment_reference_stencil_layout(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_attachment_sample_locations_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); }
     enc_sample_locations_info_ext(w, cx, p.add(8), partial);
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_buffer_memory_device_group_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_bind_buffer_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000157000);
+    w.i32(1000157000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDBUFFERMEMORYINFO, partial);
     enc_self_bind_buffer_memory_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_buffer_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_bind_descriptor_sets_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000545003);
+    w.i32(1000545003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDDESCRIPTORSETSINFO, partial);
     enc_self_bind_descriptor_sets_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_descriptor_sets_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    w.u32(rd::<u32>(p.add(36), 0) as _);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_image_memory_device_group_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_bind_image_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000157001);
+    w.i32(1000157001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDIMAGEMEMORYINFO, partial);
     enc_self_bind_image_memory_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_image_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_image_memory_swapchain_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_image_plane_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_memory_status(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if partial { w.u64(!rd::<*const u8>(p, 16).is_null() as u64); } else { { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } }
     let _ = (w, cx, p, partial);
@@ -182,49 +167,45 @@ pub(crate) unsafe fn enc_bind_sparse_info(w: &mut Writer<'_>, cx: &GuestContext<
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDSPARSEINFO, partial);
     enc_self_bind_sparse_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_bind_sparse_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_buffer_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_opaque_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
-    w.u32(rd::<u32>(p.add(64), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(64), 0) as u32); }
     { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 64) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
-    w.u32(rd::<u32>(p.add(80), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(80), 0) as u32); }
     { let q = rd::<*const u8>(p, 88); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 80) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_blit_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337004);
+    w.i32(1000337004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBLITIMAGEINFO2, partial);
     enc_self_blit_image_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_blit_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    w.u32(rd::<u32>(p.add(44), 0) as _);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_image_blit2(w, cx, q.add(i * 96), partial); } } }
-    if !partial { w.i32(rd::<i32>(p.add(56), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(56), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_copy(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337006);
+    w.i32(1000337006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERCOPY2, partial);
     enc_self_buffer_copy2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -232,49 +213,40 @@ pub(crate) unsafe fn enc_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContex
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERCREATEINFO, partial);
     enc_self_buffer_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
-    w.u32(rd::<u32>(p.add(40), 0) as _);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u64>(p.add(24), 0) as u64); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<i32>(p.add(36), 0) as i32); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 48); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) }); } } else { { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_device_address_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_device_address_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000244001);
+    w.i32(1000244001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERDEVICEADDRESSINFO, partial);
     enc_self_buffer_device_address_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_device_address_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_image_copy(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
-    enc_image_subresource_layers(w, cx, p.add(16), partial);
-    enc_offset3_d(w, cx, p.add(32), partial);
-    enc_extent3_d(w, cx, p.add(44), partial);
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 24, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 28, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 32, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 36, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 40, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 44, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 48, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 52, rd::<u32>(p.add(44).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337009);
+    w.i32(1000337009);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERIMAGECOPY2, partial);
     enc_self_buffer_image_copy2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    enc_image_subresource_layers(w, cx, p.add(32), partial);
-    enc_offset3_d(w, cx, p.add(48), partial);
-    enc_extent3_d(w, cx, p.add(60), partial);
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32).add(0), 0) as u32); put_at(b, 20, rd::<u32>(p.add(32).add(4), 0) as u32); put_at(b, 24, rd::<u32>(p.add(32).add(8), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(12), 0) as u32); put_at(b, 32, rd::<i32>(p.add(48).add(0), 0) as i32); put_at(b, 36, rd::<i32>(p.add(48).add(4), 0) as i32); put_at(b, 40, rd::<i32>(p.add(48).add(8), 0) as i32); put_at(b, 44, rd::<u32>(p.add(60).add(0), 0) as u32); put_at(b, 48, rd::<u32>(p.add(60).add(4), 0) as u32); put_at(b, 52, rd::<u32>(p.add(60).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -282,48 +254,39 @@ pub(crate) unsafe fn enc_buffer_memory_barrier(w: &mut Writer<'_>, cx: &GuestCon
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERMEMORYBARRIER, partial);
     enc_self_buffer_memory_barrier(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<u64>(p.add(48), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314001);
+    w.i32(1000314001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERMEMORYBARRIER2, partial);
     enc_self_buffer_memory_barrier2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(56), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(64), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(72), 0) as _); }
+    if let Some(b) = w.reserve::<64>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, cx.handle(rd::<u64>(p.add(56), 0), false)); put_at(b, 48, rd::<u64>(p.add(64), 0) as u64); put_at(b, 56, rd::<u64>(p.add(72), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000146000);
+    w.i32(1000146000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERMEMORYREQUIREMENTSINFO2, partial);
     enc_self_buffer_memory_requirements_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_opaque_capture_address_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_usage_flags2_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_buffer_view_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -331,55 +294,45 @@ pub(crate) unsafe fn enc_buffer_view_create_info(w: &mut Writer<'_>, cx: &GuestC
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERVIEWCREATEINFO, partial);
     enc_self_buffer_view_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_buffer_view_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u64>(p.add(40), 0) as u64); put_at(b, 24, rd::<u64>(p.add(48), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_calibrated_timestamp_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000184000);
+    w.i32(1000184000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCALIBRATEDTIMESTAMPINFOKHR, partial);
     enc_self_calibrated_timestamp_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_calibrated_timestamp_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_clear_attachment(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     if !partial { enc_clear_value(w, cx, p.add(8), 0); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_clear_depth_stencil_value(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.f32(rd::<f32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<f32>(p.add(0), 0) as f32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_clear_rect(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_rect2_d(w, cx, p.add(0), partial);
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<i32>(p.add(0).add(0).add(0), 0) as i32); put_at(b, 4, rd::<i32>(p.add(0).add(0).add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(0).add(8).add(0), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(8).add(4), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_color_blend_advanced_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<i32>(p.add(0), 0) as i32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_color_blend_equation_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<i32>(p.add(0), 0) as i32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, rd::<i32>(p.add(20), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_command_buffer_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -387,10 +340,9 @@ pub(crate) unsafe fn enc_command_buffer_allocate_info(w: &mut Writer<'_>, cx: &G
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERALLOCATEINFO, partial);
     enc_self_command_buffer_allocate_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_buffer_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u32(rd::<u32>(p.add(28), 0) as _);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_command_buffer_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -398,13 +350,15 @@ pub(crate) unsafe fn enc_command_buffer_begin_info(w: &mut Writer<'_>, cx: &Gues
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERBEGININFO, partial);
     enc_self_command_buffer_begin_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_buffer_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_buffer_inheritance_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_buffer_inheritance_conditional_rendering_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_command_buffer_inheritance_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -412,33 +366,27 @@ pub(crate) unsafe fn enc_command_buffer_inheritance_info(w: &mut Writer<'_>, cx:
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERINHERITANCEINFO, partial);
     enc_self_command_buffer_inheritance_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_buffer_inheritance_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); put_at(b, 28, rd::<u32>(p.add(48), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_buffer_inheritance_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(44), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>(p.add(40), 0) as i32); put_at(b, 4, rd::<i32>(p.add(44), 0) as i32); put_at(b, 8, rd::<i32>(p.add(48), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_command_buffer_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314006);
+    w.i32(1000314006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERSUBMITINFO, partial);
     enc_self_command_buffer_submit_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_buffer_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), true));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    let id0 = cx.handle(rd::<u64>(p.add(16), 0), true);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, id0); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_command_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -446,27 +394,19 @@ pub(crate) unsafe fn enc_command_pool_create_info(w: &mut Writer<'_>, cx: &Guest
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDPOOLCREATEINFO, partial);
     enc_self_command_pool_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_command_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_stream_dependency_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_stream_description_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(8), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(16), 0) as _); }
-    let _ = (w, cx, p, partial);
-}
-pub(crate) unsafe fn enc_component_mapping(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<usize>(p.add(8), 0) as u64); put_at(b, 12, rd::<usize>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_compute_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -474,30 +414,33 @@ pub(crate) unsafe fn enc_compute_pipeline_create_info(w: &mut Writer<'_>, cx: &G
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMPUTEPIPELINECREATEINFO, partial);
     enc_self_compute_pipeline_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_compute_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     enc_pipeline_shader_stage_create_info(w, cx, p.add(24), partial);
-    w.u64(cx.handle(rd::<u64>(p.add(72), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(80), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(88), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(72), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(80), 0), false)); put_at(b, 16, rd::<i32>(p.add(88), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_conditional_rendering_begin_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000081002);
+    w.i32(1000081002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCONDITIONALRENDERINGBEGININFOEXT, partial);
     enc_self_conditional_rendering_begin_info_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_conditional_rendering_begin_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_conformance_version(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u8(rd::<u8>(p.add(0), 0) as _); }
     if !partial { w.u8(rd::<u8>(p.add(1), 0) as _); }
     if !partial { w.u8(rd::<u8>(p.add(2), 0) as _); }
     if !partial { w.u8(rd::<u8>(p.add(3), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u8>(p.add(0), 0) as u32); put_at(b, 4, rd::<u8>(p.add(1), 0) as u32); put_at(b, 8, rd::<u8>(p.add(2), 0) as u32); put_at(b, 12, rd::<u8>(p.add(3), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_conformance_version(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -509,11 +452,13 @@ pub(crate) unsafe fn dec_conformance_version(r: &mut Decoder<'_>, cx: &GuestCont
     Ok(())
 }
 pub(crate) unsafe fn enc_cooperative_matrix_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000506001);
+    w.i32(1000506001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOOPERATIVEMATRIXPROPERTIESKHR, partial);
     enc_self_cooperative_matrix_properties_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_cooperative_matrix_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -523,10 +468,13 @@ pub(crate) unsafe fn enc_self_cooperative_matrix_properties_khr(w: &mut Writer<'
     if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); put_at(b, 24, rd::<i32>(p.add(40), 0) as i32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_cooperative_matrix_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000506001, "VkCooperativeMatrixPropertiesKHR.sType")?;
+    r.stype(1000506001, "VkCooperativeMatrixPropertiesKHR.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKCOOPERATIVEMATRIXPROPERTIESKHR, "VkCooperativeMatrixPropertiesKHR.pNext")?;
     dec_self_cooperative_matrix_properties_khr(r, cx, p)
 }
@@ -544,49 +492,46 @@ pub(crate) unsafe fn dec_self_cooperative_matrix_properties_khr(r: &mut Decoder<
     Ok(())
 }
 pub(crate) unsafe fn enc_copy_acceleration_structure_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000150010);
+    w.i32(1000150010);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYACCELERATIONSTRUCTUREINFOKHR, partial);
     enc_self_copy_acceleration_structure_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_acceleration_structure_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_acceleration_structure_to_memory_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000150011);
+    w.i32(1000150011);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYACCELERATIONSTRUCTURETOMEMORYINFOKHR, partial);
     enc_self_copy_acceleration_structure_to_memory_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_acceleration_structure_to_memory_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     if !partial { enc_device_or_host_address_khr(w, cx, p.add(24), 0); }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337000);
+    w.i32(1000337000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYBUFFERINFO2, partial);
     enc_self_copy_buffer_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_copy2(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_buffer_to_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337002);
+    w.i32(1000337002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYBUFFERTOIMAGEINFO2, partial);
     enc_self_copy_buffer_to_image_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_buffer_to_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    w.u32(rd::<u32>(p.add(36), 0) as _);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy2(w, cx, q.add(i * 72), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -595,55 +540,41 @@ pub(crate) unsafe fn enc_copy_descriptor_set(w: &mut Writer<'_>, cx: &GuestConte
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYDESCRIPTORSET, partial);
     enc_self_copy_descriptor_set(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337001);
+    w.i32(1000337001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGEINFO2, partial);
     enc_self_copy_image_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    w.u32(rd::<u32>(p.add(44), 0) as _);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_image_copy2(w, cx, q.add(i * 88), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_image_to_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337003);
+    w.i32(1000337003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGETOBUFFERINFO2, partial);
     enc_self_copy_image_to_buffer_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_image_to_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    w.u32(rd::<u32>(p.add(40), 0) as _);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy2(w, cx, q.add(i * 72), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_image_to_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000270007);
+    w.i32(1000270007);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGETOIMAGEINFO, partial);
     enc_self_copy_image_to_image_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_image_to_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(40), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
-    w.u32(rd::<u32>(p.add(52), 0) as _);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 24, rd::<i32>(p.add(48), 0) as i32); put_at(b, 28, rd::<u32>(p.add(52), 0) as u32); }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 52) as u64); w.u64(n); for i in 0..n as usize { enc_image_copy2(w, cx, q.add(i * 88), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -652,26 +583,20 @@ pub(crate) unsafe fn enc_copy_image_to_memory_info_mesa(w: &mut Writer<'_>, cx: 
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGETOMEMORYINFOMESA, partial);
     enc_self_copy_image_to_memory_info_mesa(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_image_to_memory_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    enc_image_subresource_layers(w, cx, p.add(44), partial);
-    enc_offset3_d(w, cx, p.add(60), partial);
-    enc_extent3_d(w, cx, p.add(72), partial);
+    if let Some(b) = w.reserve::<64>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); put_at(b, 24, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 32, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 40, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 44, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 48, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 52, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_memory_to_acceleration_structure_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000150012);
+    w.i32(1000150012);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYMEMORYTOACCELERATIONSTRUCTUREINFOKHR, partial);
     enc_self_copy_memory_to_acceleration_structure_info_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_memory_to_acceleration_structure_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if !partial { enc_device_or_host_address_const_khr(w, cx, p.add(16), 0); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 8, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_copy_memory_to_image_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -679,60 +604,55 @@ pub(crate) unsafe fn enc_copy_memory_to_image_info_mesa(w: &mut Writer<'_>, cx: 
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYMEMORYTOIMAGEINFOMESA, partial);
     enc_self_copy_memory_to_image_info_mesa(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_copy_memory_to_image_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    w.u32(rd::<u32>(p.add(36), 0) as _);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); for i in 0..n as usize { enc_memory_to_image_copy_mesa(w, cx, q.add(i * 80), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_dependency_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314003);
+    w.i32(1000314003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEPENDENCYINFO, partial);
     enc_self_dependency_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_dependency_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_memory_barrier2(w, cx, q.add(i * 48), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_memory_barrier2(w, cx, q.add(i * 80), partial); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_image_memory_barrier2(w, cx, q.add(i * 96), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_depth_bias_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000283001);
+    w.i32(1000283001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEPTHBIASINFOEXT, partial);
     enc_self_depth_bias_info_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_depth_bias_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.f32(rd::<f32>(p.add(16), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(20), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<f32>(p.add(16), 0) as f32); put_at(b, 4, rd::<f32>(p.add(20), 0) as f32); put_at(b, 8, rd::<f32>(p.add(24), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_depth_bias_representation_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_depth_clamp_range_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.f32(rd::<f32>(p.add(0), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<f32>(p.add(0), 0) as f32); put_at(b, 4, rd::<f32>(p.add(4), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_buffer_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(0), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(0), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(8), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(8), 0), false)); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_descriptor_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -740,20 +660,20 @@ pub(crate) unsafe fn enc_descriptor_pool_create_info(w: &mut Writer<'_>, cx: &Gu
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORPOOLCREATEINFO, partial);
     enc_self_descriptor_pool_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_pool_size(w, cx, q.add(i * 8), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_pool_inline_uniform_block_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_pool_size(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(0), 0) as i32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_descriptor_set_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -761,22 +681,21 @@ pub(crate) unsafe fn enc_descriptor_set_allocate_info(w: &mut Writer<'_>, cx: &G
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORSETALLOCATEINFO, partial);
     enc_self_descriptor_set_allocate_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_set_layout_binding(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    w.u32(rd::<u32>(p.add(8), 0) as _);
-    if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); }
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_layout_binding_flags_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
@@ -785,23 +704,28 @@ pub(crate) unsafe fn enc_descriptor_set_layout_create_info(w: &mut Writer<'_>, c
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORSETLAYOUTCREATEINFO, partial);
     enc_self_descriptor_set_layout_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_set_layout_binding(w, cx, q.add(i * 24), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_descriptor_set_layout_support(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000168001);
+    w.i32(1000168001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORSETLAYOUTSUPPORT, partial);
     enc_self_descriptor_set_layout_support(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_layout_support(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_descriptor_set_layout_support(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000168001, "VkDescriptorSetLayoutSupport.sType")?;
+    r.stype(1000168001, "VkDescriptorSetLayoutSupport.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKDESCRIPTORSETLAYOUTSUPPORT, "VkDescriptorSetLayoutSupport.pNext")?;
     dec_self_descriptor_set_layout_support(r, cx, p)
 }
@@ -810,13 +734,19 @@ pub(crate) unsafe fn dec_self_descriptor_set_layout_support(r: &mut Decoder<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_variable_descriptor_count_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_variable_descriptor_count_layout_support(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_descriptor_set_variable_descriptor_count_layout_support(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -825,35 +755,28 @@ pub(crate) unsafe fn dec_self_descriptor_set_variable_descriptor_count_layout_su
     Ok(())
 }
 pub(crate) unsafe fn enc_descriptor_update_template_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000085000);
+    w.i32(1000085000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORUPDATETEMPLATECREATEINFO, partial);
     enc_self_descriptor_update_template_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_descriptor_update_template_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_update_template_entry(w, cx, q.add(i * 32), partial); } } }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(40), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(56), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(64), 0) as _); }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); put_at(b, 4, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 12, rd::<i32>(p.add(48), 0) as i32); put_at(b, 16, cx.handle(rd::<u64>(p.add(56), 0), false)); put_at(b, 24, rd::<u32>(p.add(64), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_update_template_entry(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<usize>(p.add(16), 0) as u64); put_at(b, 24, rd::<usize>(p.add(24), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_device_buffer_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000413002);
+    w.i32(1000413002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEBUFFERMEMORYREQUIREMENTS, partial);
     enc_self_device_buffer_memory_requirements(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_buffer_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_create_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
@@ -863,77 +786,84 @@ pub(crate) unsafe fn enc_device_create_info(w: &mut Writer<'_>, cx: &GuestContex
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICECREATEINFO, partial);
     enc_self_device_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_device_queue_create_info(w, cx, q.add(i * 40), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 40), (rd::<u32>(p, 32) as u64)); }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 56), (rd::<u32>(p, 48) as u64)); }
     { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_group_bind_sparse_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_group_command_buffer_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_group_device_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_group_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_group_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_device_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000413003);
+    w.i32(1000413003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEIMAGEMEMORYREQUIREMENTS, partial);
     enc_self_device_image_memory_requirements(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_create_info(w, cx, q, partial); } }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(24), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_device_image_subresource_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000470004);
+    w.i32(1000470004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEIMAGESUBRESOURCEINFO, partial);
     enc_self_device_image_subresource_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_image_subresource_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_create_info(w, cx, q, partial); } }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_subresource2(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_device_memory_opaque_capture_address_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000257004);
+    w.i32(1000257004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEMEMORYOPAQUECAPTUREADDRESSINFO, partial);
     enc_self_device_memory_opaque_capture_address_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_memory_opaque_capture_address_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_private_data_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_device_queue_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -941,36 +871,41 @@ pub(crate) unsafe fn enc_device_queue_create_info(w: &mut Writer<'_>, cx: &Guest
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEQUEUECREATEINFO, partial);
     enc_self_device_queue_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_queue_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); w.c_scalars::<f32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_queue_global_priority_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_device_queue_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000145003);
+    w.i32(1000145003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEQUEUEINFO2, partial);
     enc_self_device_queue_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_queue_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_device_queue_timeline_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_drm_format_modifier_properties2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_drm_format_modifier_properties2_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -980,10 +915,15 @@ pub(crate) unsafe fn dec_drm_format_modifier_properties2_ext(r: &mut Decoder<'_>
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_drm_format_modifier_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_drm_format_modifier_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -993,9 +933,15 @@ pub(crate) unsafe fn dec_drm_format_modifier_properties_ext(r: &mut Decoder<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_drm_format_modifier_properties_list2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties2_ext(w, cx, q.add(i * 24), partial); } } }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties2_ext(w, cx, q.add(i * 24), partial); } } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_drm_format_modifier_properties_list2_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1005,9 +951,15 @@ pub(crate) unsafe fn dec_self_drm_format_modifier_properties_list2_ext(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_drm_format_modifier_properties_list_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties_ext(w, cx, q.add(i * 16), partial); } } }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties_ext(w, cx, q.add(i * 16), partial); } } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_drm_format_modifier_properties_list_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1022,25 +974,34 @@ pub(crate) unsafe fn enc_event_create_info(w: &mut Writer<'_>, cx: &GuestContext
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEVENTCREATEINFO, partial);
     enc_self_event_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_event_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_export_fence_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_export_memory_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_export_semaphore_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_extension_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(256); w.c_fixed_string(p.add(0), 256); }
     if !partial { w.u32(rd::<u32>(p.add(256), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<268>() { put_at(b, 0, 256u64); put_c_bytes_at(b, 8, p.add(0), 256); put_at(b, 264, rd::<u32>(p.add(256), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_extension_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1049,9 +1010,14 @@ pub(crate) unsafe fn dec_extension_properties(r: &mut Decoder<'_>, cx: &GuestCon
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_extent2_d(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_extent2_d(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1060,10 +1026,15 @@ pub(crate) unsafe fn dec_extent2_d(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_extent3_d(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_extent3_d(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1074,16 +1045,21 @@ pub(crate) unsafe fn dec_extent3_d(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p
     Ok(())
 }
 pub(crate) unsafe fn enc_external_buffer_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000071003);
+    w.i32(1000071003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEXTERNALBUFFERPROPERTIES, partial);
     enc_self_external_buffer_properties(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_buffer_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_external_memory_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_external_buffer_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000071003, "VkExternalBufferProperties.sType")?;
+    r.stype(1000071003, "VkExternalBufferProperties.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKEXTERNALBUFFERPROPERTIES, "VkExternalBufferProperties.pNext")?;
     dec_self_external_buffer_properties(r, cx, p)
 }
@@ -1093,18 +1069,23 @@ pub(crate) unsafe fn dec_self_external_buffer_properties(r: &mut Decoder<'_>, cx
     Ok(())
 }
 pub(crate) unsafe fn enc_external_fence_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000112001);
+    w.i32(1000112001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEXTERNALFENCEPROPERTIES, partial);
     enc_self_external_fence_properties(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_fence_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_external_fence_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000112001, "VkExternalFenceProperties.sType")?;
+    r.stype(1000112001, "VkExternalFenceProperties.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKEXTERNALFENCEPROPERTIES, "VkExternalFenceProperties.pNext")?;
     dec_self_external_fence_properties(r, cx, p)
 }
@@ -1115,8 +1096,13 @@ pub(crate) unsafe fn dec_self_external_fence_properties(r: &mut Decoder<'_>, cx:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_image_format_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_external_memory_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_external_image_format_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1124,22 +1110,30 @@ pub(crate) unsafe fn dec_self_external_image_format_properties(r: &mut Decoder<'
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_memory_acquire_unmodified_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_memory_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_memory_image_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_external_memory_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_external_memory_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1150,18 +1144,23 @@ pub(crate) unsafe fn dec_external_memory_properties(r: &mut Decoder<'_>, cx: &Gu
     Ok(())
 }
 pub(crate) unsafe fn enc_external_semaphore_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000076001);
+    w.i32(1000076001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEXTERNALSEMAPHOREPROPERTIES, partial);
     enc_self_external_semaphore_properties(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_external_semaphore_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_external_semaphore_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000076001, "VkExternalSemaphoreProperties.sType")?;
+    r.stype(1000076001, "VkExternalSemaphoreProperties.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKEXTERNALSEMAPHOREPROPERTIES, "VkExternalSemaphoreProperties.pNext")?;
     dec_self_external_semaphore_properties(r, cx, p)
 }
@@ -1177,13 +1176,19 @@ pub(crate) unsafe fn enc_fence_create_info(w: &mut Writer<'_>, cx: &GuestContext
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFENCECREATEINFO, partial);
     enc_self_fence_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_fence_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_filter_cubic_image_view_image_format_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_filter_cubic_image_view_image_format_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1192,10 +1197,15 @@ pub(crate) unsafe fn dec_self_filter_cubic_image_view_image_format_properties_ex
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_format_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_format_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1206,16 +1216,21 @@ pub(crate) unsafe fn dec_format_properties(r: &mut Decoder<'_>, cx: &GuestContex
     Ok(())
 }
 pub(crate) unsafe fn enc_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059002);
+    w.i32(1000059002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFORMATPROPERTIES2, partial);
     enc_self_format_properties2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_format_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_format_properties2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059002, "VkFormatProperties2.sType")?;
+    r.stype(1000059002, "VkFormatProperties2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKFORMATPROPERTIES2, "VkFormatProperties2.pNext")?;
     dec_self_format_properties2(r, cx, p)
 }
@@ -1224,10 +1239,15 @@ pub(crate) unsafe fn dec_self_format_properties2(r: &mut Decoder<'_>, cx: &Guest
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_format_properties3(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_format_properties3(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1237,28 +1257,26 @@ pub(crate) unsafe fn dec_self_format_properties3(r: &mut Decoder<'_>, cx: &Guest
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_fragment_shading_rate_attachment_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference2(w, cx, q, partial); } }
-    enc_extent2_d(w, cx, p.add(24), partial);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(24).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(24).add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_framebuffer_attachment_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000108002);
+    w.i32(1000108002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFRAMEBUFFERATTACHMENTIMAGEINFO, partial);
     enc_self_framebuffer_attachment_image_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_framebuffer_attachment_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    w.u32(rd::<u32>(p.add(36), 0) as _);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_framebuffer_attachments_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_framebuffer_attachment_image_info(w, cx, q.add(i * 48), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -1267,14 +1285,11 @@ pub(crate) unsafe fn enc_framebuffer_create_info(w: &mut Writer<'_>, cx: &GuestC
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFRAMEBUFFERCREATEINFO, partial);
     enc_self_framebuffer_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_framebuffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, rd::<u32>(p.add(52), 0) as u32); put_at(b, 8, rd::<u32>(p.add(56), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_graphics_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1282,9 +1297,9 @@ pub(crate) unsafe fn enc_graphics_pipeline_create_info(w: &mut Writer<'_>, cx: &
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKGRAPHICSPIPELINECREATEINFO, partial);
     enc_self_graphics_pipeline_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_graphics_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_pipeline_shader_stage_create_info(w, cx, q.add(i * 48), partial); } } }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_vertex_input_state_create_info(w, cx, q, partial); } }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_input_assembly_state_create_info(w, cx, q, partial); } }
@@ -1295,20 +1310,22 @@ pub(crate) unsafe fn enc_self_graphics_pipeline_create_info(w: &mut Writer<'_>, 
     { let q = rd::<*const u8>(p, 80); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_depth_stencil_state_create_info(w, cx, q, partial); } }
     { let q = rd::<*const u8>(p, 88); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_color_blend_state_create_info(w, cx, q, partial); } }
     { let q = rd::<*const u8>(p, 96); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_dynamic_state_create_info(w, cx, q, partial); } }
-    w.u64(cx.handle(rd::<u64>(p.add(104), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(112), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(120), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(128), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(136), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(104), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(112), 0), false)); put_at(b, 16, rd::<u32>(p.add(120), 0) as u32); put_at(b, 20, cx.handle(rd::<u64>(p.add(128), 0), false)); put_at(b, 28, rd::<i32>(p.add(136), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_graphics_pipeline_library_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_host_image_copy_device_performance_query(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_host_image_copy_device_performance_query(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1318,55 +1335,43 @@ pub(crate) unsafe fn dec_self_host_image_copy_device_performance_query(r: &mut D
     Ok(())
 }
 pub(crate) unsafe fn enc_host_image_layout_transition_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000270006);
+    w.i32(1000270006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKHOSTIMAGELAYOUTTRANSITIONINFO, partial);
     enc_self_host_image_layout_transition_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_host_image_layout_transition_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    enc_image_subresource_range(w, cx, p.add(32), partial);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32).add(0), 0) as u32); put_at(b, 20, rd::<u32>(p.add(32).add(4), 0) as u32); put_at(b, 24, rd::<u32>(p.add(32).add(8), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(12), 0) as u32); put_at(b, 32, rd::<u32>(p.add(32).add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_blit(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource_layers(w, cx, p.add(0), partial);
-    w.u64(2); for i in 0..2usize { enc_offset3_d(w, cx, p.add(16).add(i * 12), partial); }
-    enc_image_subresource_layers(w, cx, p.add(40), partial);
-    w.u64(2); for i in 0..2usize { enc_offset3_d(w, cx, p.add(56).add(i * 12), partial); }
+    if let Some(b) = w.reserve::<96>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(12), 0) as u32); put_at(b, 16, 2u64); for i0 in 0..2usize { put_at(b, 24 + i0 * 12, rd::<i32>(p.add(16).add(i0 * 12).add(0), 0) as i32); put_at(b, 24 + i0 * 12 + 4, rd::<i32>(p.add(16).add(i0 * 12).add(4), 0) as i32); put_at(b, 24 + i0 * 12 + 8, rd::<i32>(p.add(16).add(i0 * 12).add(8), 0) as i32); } put_at(b, 48, rd::<u32>(p.add(40).add(0), 0) as u32); put_at(b, 52, rd::<u32>(p.add(40).add(4), 0) as u32); put_at(b, 56, rd::<u32>(p.add(40).add(8), 0) as u32); put_at(b, 60, rd::<u32>(p.add(40).add(12), 0) as u32); put_at(b, 64, 2u64); for i0 in 0..2usize { put_at(b, 72 + i0 * 12, rd::<i32>(p.add(56).add(i0 * 12).add(0), 0) as i32); put_at(b, 72 + i0 * 12 + 4, rd::<i32>(p.add(56).add(i0 * 12).add(4), 0) as i32); put_at(b, 72 + i0 * 12 + 8, rd::<i32>(p.add(56).add(i0 * 12).add(8), 0) as i32); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_blit2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337008);
+    w.i32(1000337008);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEBLIT2, partial);
     enc_self_image_blit2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_blit2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource_layers(w, cx, p.add(16), partial);
-    w.u64(2); for i in 0..2usize { enc_offset3_d(w, cx, p.add(32).add(i * 12), partial); }
-    enc_image_subresource_layers(w, cx, p.add(56), partial);
-    w.u64(2); for i in 0..2usize { enc_offset3_d(w, cx, p.add(72).add(i * 12), partial); }
+    if let Some(b) = w.reserve::<96>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, 2u64); for i0 in 0..2usize { put_at(b, 24 + i0 * 12, rd::<i32>(p.add(32).add(i0 * 12).add(0), 0) as i32); put_at(b, 24 + i0 * 12 + 4, rd::<i32>(p.add(32).add(i0 * 12).add(4), 0) as i32); put_at(b, 24 + i0 * 12 + 8, rd::<i32>(p.add(32).add(i0 * 12).add(8), 0) as i32); } put_at(b, 48, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 52, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 56, rd::<u32>(p.add(56).add(8), 0) as u32); put_at(b, 60, rd::<u32>(p.add(56).add(12), 0) as u32); put_at(b, 64, 2u64); for i0 in 0..2usize { put_at(b, 72 + i0 * 12, rd::<i32>(p.add(72).add(i0 * 12).add(0), 0) as i32); put_at(b, 72 + i0 * 12 + 4, rd::<i32>(p.add(72).add(i0 * 12).add(4), 0) as i32); put_at(b, 72 + i0 * 12 + 8, rd::<i32>(p.add(72).add(i0 * 12).add(8), 0) as i32); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_copy(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource_layers(w, cx, p.add(0), partial);
-    enc_offset3_d(w, cx, p.add(16), partial);
-    enc_image_subresource_layers(w, cx, p.add(28), partial);
-    enc_offset3_d(w, cx, p.add(44), partial);
-    enc_extent3_d(w, cx, p.add(56), partial);
+    if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(16).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(16).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(16).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(28).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(44).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(44).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(44).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(56).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337007);
+    w.i32(1000337007);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGECOPY2, partial);
     enc_self_image_copy2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource_layers(w, cx, p.add(16), partial);
-    enc_offset3_d(w, cx, p.add(32), partial);
-    enc_image_subresource_layers(w, cx, p.add(44), partial);
-    enc_offset3_d(w, cx, p.add(60), partial);
-    enc_extent3_d(w, cx, p.add(72), partial);
+    if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(72).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1374,44 +1379,41 @@ pub(crate) unsafe fn enc_image_create_info(w: &mut Writer<'_>, cx: &GuestContext
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGECREATEINFO, partial);
     enc_self_image_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    enc_extent3_d(w, cx, p.add(28), partial);
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(52), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(60), 0) as _); }
-    w.u32(rd::<u32>(p.add(64), 0) as _);
+    if let Some(b) = w.reserve::<52>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); put_at(b, 36, rd::<i32>(p.add(52), 0) as i32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60), 0) as i32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 72); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) }); } } else { { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 64) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if !partial { w.i32(rd::<i32>(p.add(80), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(80), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_drm_format_modifier_explicit_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_subresource_layout(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_drm_format_modifier_list_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_drm_format_modifier_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000158005);
+    w.i32(1000158005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEDRMFORMATMODIFIERPROPERTIESEXT, partial);
     enc_self_image_drm_format_modifier_properties_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_drm_format_modifier_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_image_drm_format_modifier_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000158005, "VkImageDrmFormatModifierPropertiesEXT.sType")?;
+    r.stype(1000158005, "VkImageDrmFormatModifierPropertiesEXT.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKIMAGEDRMFORMATMODIFIERPROPERTIESEXT, "VkImageDrmFormatModifierPropertiesEXT.pNext")?;
     dec_self_image_drm_format_modifier_properties_ext(r, cx, p)
 }
@@ -1420,17 +1422,23 @@ pub(crate) unsafe fn dec_self_image_drm_format_modifier_properties_ext(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_format_list_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_format_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_extent3_d(w, cx, p.add(0), partial);
     if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); put_at(b, 24, rd::<u64>(p.add(24), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_image_format_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1443,16 +1451,21 @@ pub(crate) unsafe fn dec_image_format_properties(r: &mut Decoder<'_>, cx: &Guest
     Ok(())
 }
 pub(crate) unsafe fn enc_image_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059003);
+    w.i32(1000059003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEFORMATPROPERTIES2, partial);
     enc_self_image_format_properties2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_image_format_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16).add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(20), 0) as u32); put_at(b, 24, rd::<u64>(p.add(16).add(24), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_image_format_properties2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059003, "VkImageFormatProperties2.sType")?;
+    r.stype(1000059003, "VkImageFormatProperties2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKIMAGEFORMATPROPERTIES2, "VkImageFormatProperties2.pNext")?;
     dec_self_image_format_properties2(r, cx, p)
 }
@@ -1466,114 +1479,89 @@ pub(crate) unsafe fn enc_image_memory_barrier(w: &mut Writer<'_>, cx: &GuestCont
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEMEMORYBARRIER, partial);
     enc_self_image_memory_barrier(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(40), 0), false));
-    enc_image_subresource_range(w, cx, p.add(48), partial);
+    if let Some(b) = w.reserve::<52>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 32, rd::<u32>(p.add(48).add(0), 0) as u32); put_at(b, 36, rd::<u32>(p.add(48).add(4), 0) as u32); put_at(b, 40, rd::<u32>(p.add(48).add(8), 0) as u32); put_at(b, 44, rd::<u32>(p.add(48).add(12), 0) as u32); put_at(b, 48, rd::<u32>(p.add(48).add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314002);
+    w.i32(1000314002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEMEMORYBARRIER2, partial);
     enc_self_image_memory_barrier2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(52), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(60), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(64), 0), false));
-    enc_image_subresource_range(w, cx, p.add(72), partial);
+    if let Some(b) = w.reserve::<76>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); put_at(b, 36, rd::<i32>(p.add(52), 0) as i32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, cx.handle(rd::<u64>(p.add(64), 0), false)); put_at(b, 56, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(72).add(8), 0) as u32); put_at(b, 68, rd::<u32>(p.add(72).add(12), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72).add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000146001);
+    w.i32(1000146001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEMEMORYREQUIREMENTSINFO2, partial);
     enc_self_image_memory_requirements_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_plane_memory_requirements_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_resolve(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource_layers(w, cx, p.add(0), partial);
-    enc_offset3_d(w, cx, p.add(16), partial);
-    enc_image_subresource_layers(w, cx, p.add(28), partial);
-    enc_offset3_d(w, cx, p.add(44), partial);
-    enc_extent3_d(w, cx, p.add(56), partial);
+    if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(16).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(16).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(16).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(28).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(44).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(44).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(44).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(56).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_resolve2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337010);
+    w.i32(1000337010);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGERESOLVE2, partial);
     enc_self_image_resolve2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_resolve2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource_layers(w, cx, p.add(16), partial);
-    enc_offset3_d(w, cx, p.add(32), partial);
-    enc_image_subresource_layers(w, cx, p.add(44), partial);
-    enc_offset3_d(w, cx, p.add(60), partial);
-    enc_extent3_d(w, cx, p.add(72), partial);
+    if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(72).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_sparse_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000146002);
+    w.i32(1000146002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGESPARSEMEMORYREQUIREMENTSINFO2, partial);
     enc_self_image_sparse_memory_requirements_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_sparse_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_stencil_usage_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_subresource(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_subresource2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000338003);
+    w.i32(1000338003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGESUBRESOURCE2, partial);
     enc_self_image_subresource2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_subresource2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource(w, cx, p.add(16), partial);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
-pub(crate) unsafe fn enc_image_subresource_layers(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
-    let _ = (w, cx, p, partial);
-}
+#[inline]
 pub(crate) unsafe fn enc_image_subresource_range(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_swapchain_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_image_view_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1581,30 +1569,29 @@ pub(crate) unsafe fn enc_image_view_create_info(w: &mut Writer<'_>, cx: &GuestCo
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEVIEWCREATEINFO, partial);
     enc_self_image_view_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_view_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
-    enc_component_mapping(w, cx, p.add(40), partial);
-    enc_image_subresource_range(w, cx, p.add(56), partial);
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<i32>(p.add(36), 0) as i32); put_at(b, 20, rd::<i32>(p.add(40).add(0), 0) as i32); put_at(b, 24, rd::<i32>(p.add(40).add(4), 0) as i32); put_at(b, 28, rd::<i32>(p.add(40).add(8), 0) as i32); put_at(b, 32, rd::<i32>(p.add(40).add(12), 0) as i32); put_at(b, 36, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 44, rd::<u32>(p.add(56).add(8), 0) as u32); put_at(b, 48, rd::<u32>(p.add(56).add(12), 0) as u32); put_at(b, 52, rd::<u32>(p.add(56).add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_view_min_lod_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.f32(rd::<f32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<f32>(p.add(16), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_view_sliced_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_image_view_usage_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_import_memory_resource_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_import_semaphore_resource_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1612,15 +1599,14 @@ pub(crate) unsafe fn enc_import_semaphore_resource_info_mesa(w: &mut Writer<'_>,
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMPORTSEMAPHORERESOURCEINFOMESA, partial);
     enc_self_import_semaphore_resource_info_mesa(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_import_semaphore_resource_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_input_attachment_aspect_reference(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_instance_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1628,20 +1614,26 @@ pub(crate) unsafe fn enc_instance_create_info(w: &mut Writer<'_>, cx: &GuestCont
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKINSTANCECREATEINFO, partial);
     enc_self_instance_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_instance_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_application_info(w, cx, q, partial); } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 40), (rd::<u32>(p, 32) as u64)); }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 56), (rd::<u32>(p, 48) as u64)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_layer_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(256); w.c_fixed_string(p.add(0), 256); }
     if !partial { w.u32(rd::<u32>(p.add(256), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(260), 0) as _); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(264), 256); }
+    } else {
+    if let Some(b) = w.reserve::<536>() { put_at(b, 0, 256u64); put_c_bytes_at(b, 8, p.add(0), 256); put_at(b, 264, rd::<u32>(p.add(256), 0) as u32); put_at(b, 268, rd::<u32>(p.add(260), 0) as u32); put_at(b, 272, 256u64); put_c_bytes_at(b, 280, p.add(264), 256); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_layer_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1657,15 +1649,14 @@ pub(crate) unsafe fn enc_mapped_memory_range(w: &mut Writer<'_>, cx: &GuestConte
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMAPPEDMEMORYRANGE, partial);
     enc_self_mapped_memory_range(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_mapped_memory_range(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_allocate_flags_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_memory_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1673,9 +1664,9 @@ pub(crate) unsafe fn enc_memory_allocate_info(w: &mut Writer<'_>, cx: &GuestCont
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYALLOCATEINFO, partial);
     enc_self_memory_allocate_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -1683,31 +1674,34 @@ pub(crate) unsafe fn enc_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYBARRIER, partial);
     enc_self_memory_barrier(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314000);
+    w.i32(1000314000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYBARRIER2, partial);
     enc_self_memory_barrier2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_dedicated_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_dedicated_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_memory_dedicated_requirements(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1716,9 +1710,14 @@ pub(crate) unsafe fn dec_self_memory_dedicated_requirements(r: &mut Decoder<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_heap(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_memory_heap(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1727,14 +1726,20 @@ pub(crate) unsafe fn dec_memory_heap(r: &mut Decoder<'_>, cx: &GuestContext<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_opaque_capture_address_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_memory_requirements(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1745,16 +1750,21 @@ pub(crate) unsafe fn dec_memory_requirements(r: &mut Decoder<'_>, cx: &GuestCont
     Ok(())
 }
 pub(crate) unsafe fn enc_memory_requirements2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000146003);
+    w.i32(1000146003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYREQUIREMENTS2, partial);
     enc_self_memory_requirements2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_requirements2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_memory_requirements(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u64>(p.add(16).add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(16).add(8), 0) as u64); put_at(b, 16, rd::<u32>(p.add(16).add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_memory_requirements2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000146003, "VkMemoryRequirements2.sType")?;
+    r.stype(1000146003, "VkMemoryRequirements2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKMEMORYREQUIREMENTS2, "VkMemoryRequirements2.pNext")?;
     dec_self_memory_requirements2(r, cx, p)
 }
@@ -1763,8 +1773,13 @@ pub(crate) unsafe fn dec_self_memory_requirements2(r: &mut Decoder<'_>, cx: &Gue
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_resource_allocation_size_properties_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_memory_resource_allocation_size_properties_mesa(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1777,8 +1792,13 @@ pub(crate) unsafe fn enc_memory_resource_properties_mesa(w: &mut Writer<'_>, cx:
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYRESOURCEPROPERTIESMESA, partial);
     enc_self_memory_resource_properties_mesa(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_resource_properties_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_memory_resource_properties_mesa(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1796,19 +1816,21 @@ pub(crate) unsafe fn enc_memory_to_image_copy_mesa(w: &mut Writer<'_>, cx: &Gues
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYTOIMAGECOPYMESA, partial);
     enc_self_memory_to_image_copy_mesa(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_to_image_copy_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(rd::<usize>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>(p.add(16), 0) as u64); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<usize>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<usize>(p, 16) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
-    enc_image_subresource_layers(w, cx, p.add(40), partial);
-    enc_offset3_d(w, cx, p.add(56), partial);
-    enc_extent3_d(w, cx, p.add(68), partial);
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, rd::<u32>(p.add(36), 0) as u32); put_at(b, 8, rd::<u32>(p.add(40).add(0), 0) as u32); put_at(b, 12, rd::<u32>(p.add(40).add(4), 0) as u32); put_at(b, 16, rd::<u32>(p.add(40).add(8), 0) as u32); put_at(b, 20, rd::<u32>(p.add(40).add(12), 0) as u32); put_at(b, 24, rd::<i32>(p.add(56).add(0), 0) as i32); put_at(b, 28, rd::<i32>(p.add(56).add(4), 0) as i32); put_at(b, 32, rd::<i32>(p.add(56).add(8), 0) as i32); put_at(b, 36, rd::<u32>(p.add(68).add(0), 0) as u32); put_at(b, 40, rd::<u32>(p.add(68).add(4), 0) as u32); put_at(b, 44, rd::<u32>(p.add(68).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_type(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_memory_type(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1818,37 +1840,41 @@ pub(crate) unsafe fn dec_memory_type(r: &mut Decoder<'_>, cx: &GuestContext<'_>,
     Ok(())
 }
 pub(crate) unsafe fn enc_memory_unmap_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000271001);
+    w.i32(1000271001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYUNMAPINFO, partial);
     enc_self_memory_unmap_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_memory_unmap_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_multi_draw_indexed_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_multi_draw_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_multisample_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000143004);
+    w.i32(1000143004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMULTISAMPLEPROPERTIESEXT, partial);
     enc_self_multisample_properties_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_multisample_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_extent2_d(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_multisample_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000143004, "VkMultisamplePropertiesEXT.sType")?;
+    r.stype(1000143004, "VkMultisamplePropertiesEXT.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKMULTISAMPLEPROPERTIESEXT, "VkMultisamplePropertiesEXT.pNext")?;
     dec_self_multisample_properties_ext(r, cx, p)
 }
@@ -1857,37 +1883,33 @@ pub(crate) unsafe fn dec_self_multisample_properties_ext(r: &mut Decoder<'_>, cx
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_multisampled_render_to_single_sampled_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_mutable_descriptor_type_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_mutable_descriptor_type_list_ext(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_mutable_descriptor_type_list_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(0), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 8); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 0) as u64) }); } } else { { let q = rd::<*const u8>(p, 8); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 0) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
-pub(crate) unsafe fn enc_offset2_d(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    let _ = (w, cx, p, partial);
-}
-pub(crate) unsafe fn enc_offset3_d(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    let _ = (w, cx, p, partial);
-}
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device16_bit_storage_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device16_bit_storage_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1898,9 +1920,14 @@ pub(crate) unsafe fn dec_self_physical_device16_bit_storage_features(r: &mut Dec
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device4444_formats_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device4444_formats_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1909,10 +1936,15 @@ pub(crate) unsafe fn dec_self_physical_device4444_formats_features_ext(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device8_bit_storage_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device8_bit_storage_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1922,12 +1954,17 @@ pub(crate) unsafe fn dec_self_physical_device8_bit_storage_features(r: &mut Deco
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_acceleration_structure_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_acceleration_structure_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1939,7 +1976,9 @@ pub(crate) unsafe fn dec_self_physical_device_acceleration_structure_features_kh
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_acceleration_structure_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
@@ -1948,6 +1987,9 @@ pub(crate) unsafe fn enc_self_physical_device_acceleration_structure_properties_
     if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_acceleration_structure_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1962,8 +2004,13 @@ pub(crate) unsafe fn dec_self_physical_device_acceleration_structure_properties_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1971,8 +2018,13 @@ pub(crate) unsafe fn dec_self_physical_device_attachment_feedback_loop_dynamic_s
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_attachment_feedback_loop_layout_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_attachment_feedback_loop_layout_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1980,8 +2032,13 @@ pub(crate) unsafe fn dec_self_physical_device_attachment_feedback_loop_layout_fe
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_blend_operation_advanced_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_blend_operation_advanced_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -1989,13 +2046,18 @@ pub(crate) unsafe fn dec_self_physical_device_blend_operation_advanced_features_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_blend_operation_advanced_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_blend_operation_advanced_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2008,9 +2070,14 @@ pub(crate) unsafe fn dec_self_physical_device_blend_operation_advanced_propertie
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_border_color_swizzle_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_border_color_swizzle_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2019,10 +2086,15 @@ pub(crate) unsafe fn dec_self_physical_device_border_color_swizzle_features_ext(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_buffer_device_address_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_buffer_device_address_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2032,10 +2104,15 @@ pub(crate) unsafe fn dec_self_physical_device_buffer_device_address_features(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_buffer_device_address_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_buffer_device_address_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2045,8 +2122,13 @@ pub(crate) unsafe fn dec_self_physical_device_buffer_device_address_features_ext
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_color_write_enable_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_color_write_enable_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2054,9 +2136,14 @@ pub(crate) unsafe fn dec_self_physical_device_color_write_enable_features_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_compute_shader_derivatives_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_compute_shader_derivatives_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2065,8 +2152,13 @@ pub(crate) unsafe fn dec_self_physical_device_compute_shader_derivatives_feature
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_compute_shader_derivatives_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_compute_shader_derivatives_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2074,9 +2166,14 @@ pub(crate) unsafe fn dec_self_physical_device_compute_shader_derivatives_propert
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_conditional_rendering_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_conditional_rendering_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2085,7 +2182,9 @@ pub(crate) unsafe fn dec_self_physical_device_conditional_rendering_features_ext
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_conservative_rasterization_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.f32(rd::<f32>(p.add(16), 0) as _); }
     if !partial { w.f32(rd::<f32>(p.add(20), 0) as _); }
     if !partial { w.f32(rd::<f32>(p.add(24), 0) as _); }
@@ -2095,6 +2194,9 @@ pub(crate) unsafe fn enc_self_physical_device_conservative_rasterization_propert
     if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<f32>(p.add(16), 0) as f32); put_at(b, 4, rd::<f32>(p.add(20), 0) as f32); put_at(b, 8, rd::<f32>(p.add(24), 0) as f32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_conservative_rasterization_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2110,9 +2212,14 @@ pub(crate) unsafe fn dec_self_physical_device_conservative_rasterization_propert
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_cooperative_matrix_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_cooperative_matrix_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2121,8 +2228,13 @@ pub(crate) unsafe fn dec_self_physical_device_cooperative_matrix_features_khr(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_cooperative_matrix_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_cooperative_matrix_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2130,9 +2242,14 @@ pub(crate) unsafe fn dec_self_physical_device_cooperative_matrix_properties_khr(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_custom_border_color_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_custom_border_color_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2141,8 +2258,13 @@ pub(crate) unsafe fn dec_self_physical_device_custom_border_color_features_ext(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_custom_border_color_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_custom_border_color_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2150,11 +2272,16 @@ pub(crate) unsafe fn dec_self_physical_device_custom_border_color_properties_ext
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_depth_bias_control_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_depth_bias_control_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2165,8 +2292,13 @@ pub(crate) unsafe fn dec_self_physical_device_depth_bias_control_features_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_depth_clamp_control_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_depth_clamp_control_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2174,8 +2306,13 @@ pub(crate) unsafe fn dec_self_physical_device_depth_clamp_control_features_ext(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_depth_clamp_zero_one_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_depth_clamp_zero_one_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2183,8 +2320,13 @@ pub(crate) unsafe fn dec_self_physical_device_depth_clamp_zero_one_features_khr(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_depth_clip_control_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_depth_clip_control_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2192,8 +2334,13 @@ pub(crate) unsafe fn dec_self_physical_device_depth_clip_control_features_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_depth_clip_enable_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_depth_clip_enable_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2201,11 +2348,16 @@ pub(crate) unsafe fn dec_self_physical_device_depth_clip_enable_features_ext(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_depth_stencil_resolve_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_depth_stencil_resolve_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2216,7 +2368,9 @@ pub(crate) unsafe fn dec_self_physical_device_depth_stencil_resolve_properties(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_descriptor_indexing_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -2237,6 +2391,9 @@ pub(crate) unsafe fn enc_self_physical_device_descriptor_indexing_features(w: &m
     if !partial { w.u32(rd::<u32>(p.add(84), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(88), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(92), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<80>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_descriptor_indexing_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2263,7 +2420,9 @@ pub(crate) unsafe fn dec_self_physical_device_descriptor_indexing_features(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_descriptor_indexing_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -2287,6 +2446,9 @@ pub(crate) unsafe fn enc_self_physical_device_descriptor_indexing_properties(w: 
     if !partial { w.u32(rd::<u32>(p.add(96), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(100), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(104), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<92>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, rd::<u32>(p.add(96), 0) as u32); put_at(b, 84, rd::<u32>(p.add(100), 0) as u32); put_at(b, 88, rd::<u32>(p.add(104), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_descriptor_indexing_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2316,11 +2478,16 @@ pub(crate) unsafe fn dec_self_physical_device_descriptor_indexing_properties(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_driver_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(20), 256); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(276), 256); }
     enc_conformance_version(w, cx, p.add(532), partial);
+    } else {
+    if let Some(b) = w.reserve::<548>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, 256u64); put_c_bytes_at(b, 12, p.add(20), 256); put_at(b, 268, 256u64); put_c_bytes_at(b, 276, p.add(276), 256); put_at(b, 532, rd::<u8>(p.add(532).add(0), 0) as u32); put_at(b, 536, rd::<u8>(p.add(532).add(1), 0) as u32); put_at(b, 540, rd::<u8>(p.add(532).add(2), 0) as u32); put_at(b, 544, rd::<u8>(p.add(532).add(3), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_driver_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2331,8 +2498,13 @@ pub(crate) unsafe fn dec_self_physical_device_driver_properties(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_dynamic_rendering_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_dynamic_rendering_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2340,8 +2512,13 @@ pub(crate) unsafe fn dec_self_physical_device_dynamic_rendering_features(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_dynamic_rendering_local_read_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_dynamic_rendering_local_read_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2349,8 +2526,13 @@ pub(crate) unsafe fn dec_self_physical_device_dynamic_rendering_local_read_featu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_dynamic_rendering_unused_attachments_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_dynamic_rendering_unused_attachments_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2358,10 +2540,15 @@ pub(crate) unsafe fn dec_self_physical_device_dynamic_rendering_unused_attachmen
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_extended_dynamic_state2_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state2_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2371,7 +2558,9 @@ pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state2_features_e
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_extended_dynamic_state3_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -2403,6 +2592,9 @@ pub(crate) unsafe fn enc_self_physical_device_extended_dynamic_state3_features_e
     if !partial { w.u32(rd::<u32>(p.add(128), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(132), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(136), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<124>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, rd::<u32>(p.add(96), 0) as u32); put_at(b, 84, rd::<u32>(p.add(100), 0) as u32); put_at(b, 88, rd::<u32>(p.add(104), 0) as u32); put_at(b, 92, rd::<u32>(p.add(108), 0) as u32); put_at(b, 96, rd::<u32>(p.add(112), 0) as u32); put_at(b, 100, rd::<u32>(p.add(116), 0) as u32); put_at(b, 104, rd::<u32>(p.add(120), 0) as u32); put_at(b, 108, rd::<u32>(p.add(124), 0) as u32); put_at(b, 112, rd::<u32>(p.add(128), 0) as u32); put_at(b, 116, rd::<u32>(p.add(132), 0) as u32); put_at(b, 120, rd::<u32>(p.add(136), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state3_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2440,8 +2632,13 @@ pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state3_features_e
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_extended_dynamic_state3_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state3_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2449,8 +2646,13 @@ pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state3_properties
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_extended_dynamic_state_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2459,39 +2661,43 @@ pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state_features_ex
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_external_buffer_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000071002);
+    w.i32(1000071002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEEXTERNALBUFFERINFO, partial);
     enc_self_physical_device_external_buffer_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_external_buffer_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_physical_device_external_fence_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000112000);
+    w.i32(1000112000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEEXTERNALFENCEINFO, partial);
     enc_self_physical_device_external_fence_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_external_fence_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_external_image_format_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_physical_device_external_semaphore_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000076000);
+    w.i32(1000076000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEEXTERNALSEMAPHOREINFO, partial);
     enc_self_physical_device_external_semaphore_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_external_semaphore_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
@@ -2547,6 +2753,9 @@ pub(crate) unsafe fn enc_physical_device_features(w: &mut Writer<'_>, cx: &Guest
     if !partial { w.u32(rd::<u32>(p.add(208), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(212), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(216), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<220>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); put_at(b, 24, rd::<u32>(p.add(24), 0) as u32); put_at(b, 28, rd::<u32>(p.add(28), 0) as u32); put_at(b, 32, rd::<u32>(p.add(32), 0) as u32); put_at(b, 36, rd::<u32>(p.add(36), 0) as u32); put_at(b, 40, rd::<u32>(p.add(40), 0) as u32); put_at(b, 44, rd::<u32>(p.add(44), 0) as u32); put_at(b, 48, rd::<u32>(p.add(48), 0) as u32); put_at(b, 52, rd::<u32>(p.add(52), 0) as u32); put_at(b, 56, rd::<u32>(p.add(56), 0) as u32); put_at(b, 60, rd::<u32>(p.add(60), 0) as u32); put_at(b, 64, rd::<u32>(p.add(64), 0) as u32); put_at(b, 68, rd::<u32>(p.add(68), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72), 0) as u32); put_at(b, 76, rd::<u32>(p.add(76), 0) as u32); put_at(b, 80, rd::<u32>(p.add(80), 0) as u32); put_at(b, 84, rd::<u32>(p.add(84), 0) as u32); put_at(b, 88, rd::<u32>(p.add(88), 0) as u32); put_at(b, 92, rd::<u32>(p.add(92), 0) as u32); put_at(b, 96, rd::<u32>(p.add(96), 0) as u32); put_at(b, 100, rd::<u32>(p.add(100), 0) as u32); put_at(b, 104, rd::<u32>(p.add(104), 0) as u32); put_at(b, 108, rd::<u32>(p.add(108), 0) as u32); put_at(b, 112, rd::<u32>(p.add(112), 0) as u32); put_at(b, 116, rd::<u32>(p.add(116), 0) as u32); put_at(b, 120, rd::<u32>(p.add(120), 0) as u32); put_at(b, 124, rd::<u32>(p.add(124), 0) as u32); put_at(b, 128, rd::<u32>(p.add(128), 0) as u32); put_at(b, 132, rd::<u32>(p.add(132), 0) as u32); put_at(b, 136, rd::<u32>(p.add(136), 0) as u32); put_at(b, 140, rd::<u32>(p.add(140), 0) as u32); put_at(b, 144, rd::<u32>(p.add(144), 0) as u32); put_at(b, 148, rd::<u32>(p.add(148), 0) as u32); put_at(b, 152, rd::<u32>(p.add(152), 0) as u32); put_at(b, 156, rd::<u32>(p.add(156), 0) as u32); put_at(b, 160, rd::<u32>(p.add(160), 0) as u32); put_at(b, 164, rd::<u32>(p.add(164), 0) as u32); put_at(b, 168, rd::<u32>(p.add(168), 0) as u32); put_at(b, 172, rd::<u32>(p.add(172), 0) as u32); put_at(b, 176, rd::<u32>(p.add(176), 0) as u32); put_at(b, 180, rd::<u32>(p.add(180), 0) as u32); put_at(b, 184, rd::<u32>(p.add(184), 0) as u32); put_at(b, 188, rd::<u32>(p.add(188), 0) as u32); put_at(b, 192, rd::<u32>(p.add(192), 0) as u32); put_at(b, 196, rd::<u32>(p.add(196), 0) as u32); put_at(b, 200, rd::<u32>(p.add(200), 0) as u32); put_at(b, 204, rd::<u32>(p.add(204), 0) as u32); put_at(b, 208, rd::<u32>(p.add(208), 0) as u32); put_at(b, 212, rd::<u32>(p.add(212), 0) as u32); put_at(b, 216, rd::<u32>(p.add(216), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2609,16 +2818,21 @@ pub(crate) unsafe fn dec_physical_device_features(r: &mut Decoder<'_>, cx: &Gues
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_features2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059000);
+    w.i32(1000059000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEFEATURES2, partial);
     enc_self_physical_device_features2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_features2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_physical_device_features(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<220>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(20), 0) as u32); put_at(b, 24, rd::<u32>(p.add(16).add(24), 0) as u32); put_at(b, 28, rd::<u32>(p.add(16).add(28), 0) as u32); put_at(b, 32, rd::<u32>(p.add(16).add(32), 0) as u32); put_at(b, 36, rd::<u32>(p.add(16).add(36), 0) as u32); put_at(b, 40, rd::<u32>(p.add(16).add(40), 0) as u32); put_at(b, 44, rd::<u32>(p.add(16).add(44), 0) as u32); put_at(b, 48, rd::<u32>(p.add(16).add(48), 0) as u32); put_at(b, 52, rd::<u32>(p.add(16).add(52), 0) as u32); put_at(b, 56, rd::<u32>(p.add(16).add(56), 0) as u32); put_at(b, 60, rd::<u32>(p.add(16).add(60), 0) as u32); put_at(b, 64, rd::<u32>(p.add(16).add(64), 0) as u32); put_at(b, 68, rd::<u32>(p.add(16).add(68), 0) as u32); put_at(b, 72, rd::<u32>(p.add(16).add(72), 0) as u32); put_at(b, 76, rd::<u32>(p.add(16).add(76), 0) as u32); put_at(b, 80, rd::<u32>(p.add(16).add(80), 0) as u32); put_at(b, 84, rd::<u32>(p.add(16).add(84), 0) as u32); put_at(b, 88, rd::<u32>(p.add(16).add(88), 0) as u32); put_at(b, 92, rd::<u32>(p.add(16).add(92), 0) as u32); put_at(b, 96, rd::<u32>(p.add(16).add(96), 0) as u32); put_at(b, 100, rd::<u32>(p.add(16).add(100), 0) as u32); put_at(b, 104, rd::<u32>(p.add(16).add(104), 0) as u32); put_at(b, 108, rd::<u32>(p.add(16).add(108), 0) as u32); put_at(b, 112, rd::<u32>(p.add(16).add(112), 0) as u32); put_at(b, 116, rd::<u32>(p.add(16).add(116), 0) as u32); put_at(b, 120, rd::<u32>(p.add(16).add(120), 0) as u32); put_at(b, 124, rd::<u32>(p.add(16).add(124), 0) as u32); put_at(b, 128, rd::<u32>(p.add(16).add(128), 0) as u32); put_at(b, 132, rd::<u32>(p.add(16).add(132), 0) as u32); put_at(b, 136, rd::<u32>(p.add(16).add(136), 0) as u32); put_at(b, 140, rd::<u32>(p.add(16).add(140), 0) as u32); put_at(b, 144, rd::<u32>(p.add(16).add(144), 0) as u32); put_at(b, 148, rd::<u32>(p.add(16).add(148), 0) as u32); put_at(b, 152, rd::<u32>(p.add(16).add(152), 0) as u32); put_at(b, 156, rd::<u32>(p.add(16).add(156), 0) as u32); put_at(b, 160, rd::<u32>(p.add(16).add(160), 0) as u32); put_at(b, 164, rd::<u32>(p.add(16).add(164), 0) as u32); put_at(b, 168, rd::<u32>(p.add(16).add(168), 0) as u32); put_at(b, 172, rd::<u32>(p.add(16).add(172), 0) as u32); put_at(b, 176, rd::<u32>(p.add(16).add(176), 0) as u32); put_at(b, 180, rd::<u32>(p.add(16).add(180), 0) as u32); put_at(b, 184, rd::<u32>(p.add(16).add(184), 0) as u32); put_at(b, 188, rd::<u32>(p.add(16).add(188), 0) as u32); put_at(b, 192, rd::<u32>(p.add(16).add(192), 0) as u32); put_at(b, 196, rd::<u32>(p.add(16).add(196), 0) as u32); put_at(b, 200, rd::<u32>(p.add(16).add(200), 0) as u32); put_at(b, 204, rd::<u32>(p.add(16).add(204), 0) as u32); put_at(b, 208, rd::<u32>(p.add(16).add(208), 0) as u32); put_at(b, 212, rd::<u32>(p.add(16).add(212), 0) as u32); put_at(b, 216, rd::<u32>(p.add(16).add(216), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_features2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059000, "VkPhysicalDeviceFeatures2.sType")?;
+    r.stype(1000059000, "VkPhysicalDeviceFeatures2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICEFEATURES2, "VkPhysicalDeviceFeatures2.pNext")?;
     dec_self_physical_device_features2(r, cx, p)
 }
@@ -2627,7 +2841,9 @@ pub(crate) unsafe fn dec_self_physical_device_features2(r: &mut Decoder<'_>, cx:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_float_controls_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -2645,6 +2861,9 @@ pub(crate) unsafe fn enc_self_physical_device_float_controls_properties(w: &mut 
     if !partial { w.u32(rd::<u32>(p.add(72), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(76), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(80), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_float_controls_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2668,8 +2887,13 @@ pub(crate) unsafe fn dec_self_physical_device_float_controls_properties(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_fragment_shader_barycentric_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_fragment_shader_barycentric_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2677,8 +2901,13 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shader_barycentric_featur
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_fragment_shader_barycentric_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_fragment_shader_barycentric_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2686,10 +2915,15 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shader_barycentric_proper
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_fragment_shader_interlock_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_fragment_shader_interlock_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2699,10 +2933,15 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shader_interlock_features
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_fragment_shading_rate_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_fragment_shading_rate_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2713,17 +2952,22 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shading_rate_features_khr
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_fragment_shading_rate_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000226004);
+    w.i32(1000226004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR, partial);
     enc_self_physical_device_fragment_shading_rate_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_fragment_shading_rate_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     enc_extent2_d(w, cx, p.add(20), partial);
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(20).add(4), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_fragment_shading_rate_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000226004, "VkPhysicalDeviceFragmentShadingRateKHR.sType")?;
+    r.stype(1000226004, "VkPhysicalDeviceFragmentShadingRateKHR.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR, "VkPhysicalDeviceFragmentShadingRateKHR.pNext")?;
     dec_self_physical_device_fragment_shading_rate_khr(r, cx, p)
 }
@@ -2733,7 +2977,9 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shading_rate_khr(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_fragment_shading_rate_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_extent2_d(w, cx, p.add(16), partial);
     enc_extent2_d(w, cx, p.add(24), partial);
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
@@ -2751,6 +2997,9 @@ pub(crate) unsafe fn enc_self_physical_device_fragment_shading_rate_properties_k
     if !partial { w.u32(rd::<u32>(p.add(84), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(88), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(92), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<80>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24).add(0), 0) as u32); put_at(b, 12, rd::<u32>(p.add(24).add(4), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48).add(0), 0) as u32); put_at(b, 36, rd::<u32>(p.add(48).add(4), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<i32>(p.add(64), 0) as i32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_fragment_shading_rate_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2774,8 +3023,13 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shading_rate_properties_k
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_global_priority_query_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_global_priority_query_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2783,8 +3037,13 @@ pub(crate) unsafe fn dec_self_physical_device_global_priority_query_features(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_graphics_pipeline_library_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_graphics_pipeline_library_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2792,9 +3051,14 @@ pub(crate) unsafe fn dec_self_physical_device_graphics_pipeline_library_features
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_graphics_pipeline_library_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_graphics_pipeline_library_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2804,18 +3068,23 @@ pub(crate) unsafe fn dec_self_physical_device_graphics_pipeline_library_properti
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_group_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000070000);
+    w.i32(1000070000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEGROUPPROPERTIES, partial);
     enc_self_physical_device_group_properties(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_group_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     w.u64(32); for i in 0..32usize { w.u64(cx.handle(rd::<u64>(p.add(24).add(i * 8), 0), true)); }
     if !partial { w.u32(rd::<u32>(p.add(280), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<272>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, 32u64); for i0 in 0..32usize { put_at(b, 12 + i0 * 8, cx.handle(rd::<u64>(p.add(24).add(i0 * 8), 0), true)); } put_at(b, 268, rd::<u32>(p.add(280), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_group_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000070000, "VkPhysicalDeviceGroupProperties.sType")?;
+    r.stype(1000070000, "VkPhysicalDeviceGroupProperties.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICEGROUPPROPERTIES, "VkPhysicalDeviceGroupProperties.pNext")?;
     dec_self_physical_device_group_properties(r, cx, p)
 }
@@ -2826,8 +3095,13 @@ pub(crate) unsafe fn dec_self_physical_device_group_properties(r: &mut Decoder<'
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_host_image_copy_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_host_image_copy_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2835,13 +3109,22 @@ pub(crate) unsafe fn dec_self_physical_device_host_image_copy_features(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_host_image_copy_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     w.u32(rd::<u32>(p.add(32), 0) as _);
     if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     if !partial { w.u64(16); w.c_bytes(p.add(48), 16); }
     if !partial { w.u32(rd::<u32>(p.add(64), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
+    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 16u64); put_c_bytes_at(b, 8, p.add(48), 16); put_at(b, 24, rd::<u32>(p.add(64), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_host_image_copy_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2856,8 +3139,13 @@ pub(crate) unsafe fn dec_self_physical_device_host_image_copy_properties(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_host_query_reset_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_host_query_reset_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2865,12 +3153,17 @@ pub(crate) unsafe fn dec_self_physical_device_host_query_reset_features(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_id_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(16); w.c_bytes(p.add(16), 16); }
     if !partial { w.u64(16); w.c_bytes(p.add(32), 16); }
     if !partial { w.u64(8); w.c_bytes(p.add(48), 8); }
     if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(60), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<72>() { put_at(b, 0, 16u64); put_c_bytes_at(b, 8, p.add(16), 16); put_at(b, 24, 16u64); put_c_bytes_at(b, 32, p.add(32), 16); put_at(b, 48, 8u64); put_c_bytes_at(b, 56, p.add(48), 8); put_at(b, 64, rd::<u32>(p.add(56), 0) as u32); put_at(b, 68, rd::<u32>(p.add(60), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_id_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2882,9 +3175,14 @@ pub(crate) unsafe fn dec_self_physical_device_id_properties(r: &mut Decoder<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image2_d_view_of3_d_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_image2_d_view_of3_d_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2893,28 +3191,29 @@ pub(crate) unsafe fn dec_self_physical_device_image2_d_view_of3_d_features_ext(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_drm_format_modifier_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u32(rd::<u32>(p.add(28), 0) as _);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 28) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_physical_device_image_format_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059004);
+    w.i32(1000059004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEIMAGEFORMATINFO2, partial);
     enc_self_physical_device_image_format_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_format_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_robustness_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_image_robustness_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2922,8 +3221,13 @@ pub(crate) unsafe fn dec_self_physical_device_image_robustness_features(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_sliced_view_of3_d_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_image_sliced_view_of3_d_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2931,12 +3235,18 @@ pub(crate) unsafe fn dec_self_physical_device_image_sliced_view_of3_d_features_e
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_view_image_format_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_view_min_lod_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_image_view_min_lod_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2944,8 +3254,13 @@ pub(crate) unsafe fn dec_self_physical_device_image_view_min_lod_features_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_imageless_framebuffer_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_imageless_framebuffer_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2953,8 +3268,13 @@ pub(crate) unsafe fn dec_self_physical_device_imageless_framebuffer_features(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_index_type_uint8_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_index_type_uint8_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2962,9 +3282,14 @@ pub(crate) unsafe fn dec_self_physical_device_index_type_uint8_features(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_inline_uniform_block_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_inline_uniform_block_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2973,12 +3298,17 @@ pub(crate) unsafe fn dec_self_physical_device_inline_uniform_block_features(r: &
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_inline_uniform_block_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_inline_uniform_block_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -2991,19 +3321,24 @@ pub(crate) unsafe fn dec_self_physical_device_inline_uniform_block_properties(r:
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_layered_api_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000562003);
+    w.i32(1000562003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR, partial);
     enc_self_physical_device_layered_api_properties_khr(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_layered_api_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(28), 256); }
+    } else {
+    if let Some(b) = w.reserve::<276>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, 256u64); put_c_bytes_at(b, 20, p.add(28), 256); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_layered_api_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000562003, "VkPhysicalDeviceLayeredApiPropertiesKHR.sType")?;
+    r.stype(1000562003, "VkPhysicalDeviceLayeredApiPropertiesKHR.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR, "VkPhysicalDeviceLayeredApiPropertiesKHR.pNext")?;
     dec_self_physical_device_layered_api_properties_khr(r, cx, p)
 }
@@ -3015,9 +3350,15 @@ pub(crate) unsafe fn dec_self_physical_device_layered_api_properties_khr(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_layered_api_properties_list_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_layered_api_properties_khr(w, cx, q.add(i * 288), partial); } } }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_layered_api_properties_khr(w, cx, q.add(i * 288), partial); } } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_layered_api_properties_list_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3027,8 +3368,13 @@ pub(crate) unsafe fn dec_self_physical_device_layered_api_properties_list_khr(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_layered_api_vulkan_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_physical_device_properties2(w, cx, p.add(16), partial);
+    } else {
+    enc_physical_device_properties2(w, cx, p.add(16), partial);
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_layered_api_vulkan_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3036,8 +3382,13 @@ pub(crate) unsafe fn dec_self_physical_device_layered_api_vulkan_properties_khr(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_legacy_dithering_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_legacy_dithering_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3045,8 +3396,13 @@ pub(crate) unsafe fn dec_self_physical_device_legacy_dithering_features_ext(r: &
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_legacy_vertex_attributes_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_legacy_vertex_attributes_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3054,8 +3410,13 @@ pub(crate) unsafe fn dec_self_physical_device_legacy_vertex_attributes_features_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_legacy_vertex_attributes_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_legacy_vertex_attributes_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3063,7 +3424,9 @@ pub(crate) unsafe fn dec_self_physical_device_legacy_vertex_attributes_propertie
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_limits(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
@@ -3170,6 +3533,9 @@ pub(crate) unsafe fn enc_physical_device_limits(w: &mut Writer<'_>, cx: &GuestCo
     if !partial { w.u64(rd::<u64>(p.add(480), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(488), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(496), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<540>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); put_at(b, 24, rd::<u32>(p.add(24), 0) as u32); put_at(b, 28, rd::<u32>(p.add(28), 0) as u32); put_at(b, 32, rd::<u32>(p.add(32), 0) as u32); put_at(b, 36, rd::<u32>(p.add(36), 0) as u32); put_at(b, 40, rd::<u32>(p.add(40), 0) as u32); put_at(b, 44, rd::<u64>(p.add(48), 0) as u64); put_at(b, 52, rd::<u64>(p.add(56), 0) as u64); put_at(b, 60, rd::<u32>(p.add(64), 0) as u32); put_at(b, 64, rd::<u32>(p.add(68), 0) as u32); put_at(b, 68, rd::<u32>(p.add(72), 0) as u32); put_at(b, 72, rd::<u32>(p.add(76), 0) as u32); put_at(b, 76, rd::<u32>(p.add(80), 0) as u32); put_at(b, 80, rd::<u32>(p.add(84), 0) as u32); put_at(b, 84, rd::<u32>(p.add(88), 0) as u32); put_at(b, 88, rd::<u32>(p.add(92), 0) as u32); put_at(b, 92, rd::<u32>(p.add(96), 0) as u32); put_at(b, 96, rd::<u32>(p.add(100), 0) as u32); put_at(b, 100, rd::<u32>(p.add(104), 0) as u32); put_at(b, 104, rd::<u32>(p.add(108), 0) as u32); put_at(b, 108, rd::<u32>(p.add(112), 0) as u32); put_at(b, 112, rd::<u32>(p.add(116), 0) as u32); put_at(b, 116, rd::<u32>(p.add(120), 0) as u32); put_at(b, 120, rd::<u32>(p.add(124), 0) as u32); put_at(b, 124, rd::<u32>(p.add(128), 0) as u32); put_at(b, 128, rd::<u32>(p.add(132), 0) as u32); put_at(b, 132, rd::<u32>(p.add(136), 0) as u32); put_at(b, 136, rd::<u32>(p.add(140), 0) as u32); put_at(b, 140, rd::<u32>(p.add(144), 0) as u32); put_at(b, 144, rd::<u32>(p.add(148), 0) as u32); put_at(b, 148, rd::<u32>(p.add(152), 0) as u32); put_at(b, 152, rd::<u32>(p.add(156), 0) as u32); put_at(b, 156, rd::<u32>(p.add(160), 0) as u32); put_at(b, 160, rd::<u32>(p.add(164), 0) as u32); put_at(b, 164, rd::<u32>(p.add(168), 0) as u32); put_at(b, 168, rd::<u32>(p.add(172), 0) as u32); put_at(b, 172, rd::<u32>(p.add(176), 0) as u32); put_at(b, 176, rd::<u32>(p.add(180), 0) as u32); put_at(b, 180, rd::<u32>(p.add(184), 0) as u32); put_at(b, 184, rd::<u32>(p.add(188), 0) as u32); put_at(b, 188, rd::<u32>(p.add(192), 0) as u32); put_at(b, 192, rd::<u32>(p.add(196), 0) as u32); put_at(b, 196, rd::<u32>(p.add(200), 0) as u32); put_at(b, 200, rd::<u32>(p.add(204), 0) as u32); put_at(b, 204, rd::<u32>(p.add(208), 0) as u32); put_at(b, 208, rd::<u32>(p.add(212), 0) as u32); put_at(b, 212, rd::<u32>(p.add(216), 0) as u32); put_at(b, 216, 3u64); for i0 in 0..3usize { put_at(b, 224 + i0 * 4, rd::<u32>(p.add(220).add(i0 * 4), 0) as u32); } put_at(b, 236, rd::<u32>(p.add(232), 0) as u32); put_at(b, 240, 3u64); for i0 in 0..3usize { put_at(b, 248 + i0 * 4, rd::<u32>(p.add(236).add(i0 * 4), 0) as u32); } put_at(b, 260, rd::<u32>(p.add(248), 0) as u32); put_at(b, 264, rd::<u32>(p.add(252), 0) as u32); put_at(b, 268, rd::<u32>(p.add(256), 0) as u32); put_at(b, 272, rd::<u32>(p.add(260), 0) as u32); put_at(b, 276, rd::<u32>(p.add(264), 0) as u32); put_at(b, 280, rd::<f32>(p.add(268), 0) as f32); put_at(b, 284, rd::<f32>(p.add(272), 0) as f32); put_at(b, 288, rd::<u32>(p.add(276), 0) as u32); put_at(b, 292, 2u64); for i0 in 0..2usize { put_at(b, 300 + i0 * 4, rd::<u32>(p.add(280).add(i0 * 4), 0) as u32); } put_at(b, 308, 2u64); for i0 in 0..2usize { put_at(b, 316 + i0 * 4, rd::<f32>(p.add(288).add(i0 * 4), 0) as f32); } put_at(b, 324, rd::<u32>(p.add(296), 0) as u32); put_at(b, 328, rd::<usize>(p.add(304), 0) as u64); put_at(b, 336, rd::<u64>(p.add(312), 0) as u64); put_at(b, 344, rd::<u64>(p.add(320), 0) as u64); put_at(b, 352, rd::<u64>(p.add(328), 0) as u64); put_at(b, 360, rd::<i32>(p.add(336), 0) as i32); put_at(b, 364, rd::<u32>(p.add(340), 0) as u32); put_at(b, 368, rd::<i32>(p.add(344), 0) as i32); put_at(b, 372, rd::<u32>(p.add(348), 0) as u32); put_at(b, 376, rd::<f32>(p.add(352), 0) as f32); put_at(b, 380, rd::<f32>(p.add(356), 0) as f32); put_at(b, 384, rd::<u32>(p.add(360), 0) as u32); put_at(b, 388, rd::<u32>(p.add(364), 0) as u32); put_at(b, 392, rd::<u32>(p.add(368), 0) as u32); put_at(b, 396, rd::<u32>(p.add(372), 0) as u32); put_at(b, 400, rd::<u32>(p.add(376), 0) as u32); put_at(b, 404, rd::<u32>(p.add(380), 0) as u32); put_at(b, 408, rd::<u32>(p.add(384), 0) as u32); put_at(b, 412, rd::<u32>(p.add(388), 0) as u32); put_at(b, 416, rd::<u32>(p.add(392), 0) as u32); put_at(b, 420, rd::<u32>(p.add(396), 0) as u32); put_at(b, 424, rd::<u32>(p.add(400), 0) as u32); put_at(b, 428, rd::<u32>(p.add(404), 0) as u32); put_at(b, 432, rd::<u32>(p.add(408), 0) as u32); put_at(b, 436, rd::<u32>(p.add(412), 0) as u32); put_at(b, 440, rd::<u32>(p.add(416), 0) as u32); put_at(b, 444, rd::<u32>(p.add(420), 0) as u32); put_at(b, 448, rd::<f32>(p.add(424), 0) as f32); put_at(b, 452, rd::<u32>(p.add(428), 0) as u32); put_at(b, 456, rd::<u32>(p.add(432), 0) as u32); put_at(b, 460, rd::<u32>(p.add(436), 0) as u32); put_at(b, 464, rd::<u32>(p.add(440), 0) as u32); put_at(b, 468, 2u64); for i0 in 0..2usize { put_at(b, 476 + i0 * 4, rd::<f32>(p.add(444).add(i0 * 4), 0) as f32); } put_at(b, 484, 2u64); for i0 in 0..2usize { put_at(b, 492 + i0 * 4, rd::<f32>(p.add(452).add(i0 * 4), 0) as f32); } put_at(b, 500, rd::<f32>(p.add(460), 0) as f32); put_at(b, 504, rd::<f32>(p.add(464), 0) as f32); put_at(b, 508, rd::<u32>(p.add(468), 0) as u32); put_at(b, 512, rd::<u32>(p.add(472), 0) as u32); put_at(b, 516, rd::<u64>(p.add(480), 0) as u64); put_at(b, 524, rd::<u64>(p.add(488), 0) as u64); put_at(b, 532, rd::<u64>(p.add(496), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_limits(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3282,13 +3648,18 @@ pub(crate) unsafe fn dec_physical_device_limits(r: &mut Decoder<'_>, cx: &GuestC
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_line_rasterization_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_line_rasterization_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3301,8 +3672,13 @@ pub(crate) unsafe fn dec_self_physical_device_line_rasterization_features(r: &mu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_line_rasterization_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_line_rasterization_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3310,9 +3686,14 @@ pub(crate) unsafe fn dec_self_physical_device_line_rasterization_properties(r: &
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance3_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u64>(p.add(24), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance3_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3321,8 +3702,13 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance3_properties(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance4_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance4_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3330,8 +3716,13 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance4_features(r: &mut Deco
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance4_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance4_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3339,8 +3730,13 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance4_properties(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance5_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance5_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3348,13 +3744,18 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance5_features(r: &mut Deco
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance5_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance5_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3367,8 +3768,13 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance5_properties(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance6_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance6_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3376,10 +3782,15 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance6_features(r: &mut Deco
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance6_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance6_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3389,8 +3800,13 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance6_properties(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance7_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance7_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3398,7 +3814,9 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance7_features_khr(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_maintenance7_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -3407,6 +3825,9 @@ pub(crate) unsafe fn enc_self_physical_device_maintenance7_properties_khr(w: &mu
     if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_maintenance7_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3421,9 +3842,14 @@ pub(crate) unsafe fn dec_self_physical_device_maintenance7_properties_khr(r: &mu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_memory_budget_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(16); for i in 0..16usize { w.u64(rd::<u64>(p.add(16).add(i * 8), 0) as _); } }
     if !partial { w.u64(16); for i in 0..16usize { w.u64(rd::<u64>(p.add(144).add(i * 8), 0) as _); } }
+    } else {
+    if let Some(b) = w.reserve::<272>() { put_at(b, 0, 16u64); for i0 in 0..16usize { put_at(b, 8 + i0 * 8, rd::<u64>(p.add(16).add(i0 * 8), 0) as u64); } put_at(b, 136, 16u64); for i0 in 0..16usize { put_at(b, 144 + i0 * 8, rd::<u64>(p.add(144).add(i0 * 8), 0) as u64); } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_memory_budget_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3432,11 +3858,16 @@ pub(crate) unsafe fn dec_self_physical_device_memory_budget_properties_ext(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_memory_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     w.u64(32); for i in 0..32usize { enc_memory_type(w, cx, p.add(4).add(i * 8), partial); }
     if !partial { w.u32(rd::<u32>(p.add(260), 0) as _); }
     w.u64(16); for i in 0..16usize { enc_memory_heap(w, cx, p.add(264).add(i * 16), partial); }
+    } else {
+    if let Some(b) = w.reserve::<472>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, 32u64); for i0 in 0..32usize { put_at(b, 12 + i0 * 8, rd::<u32>(p.add(4).add(i0 * 8).add(0), 0) as u32); put_at(b, 12 + i0 * 8 + 4, rd::<u32>(p.add(4).add(i0 * 8).add(4), 0) as u32); } put_at(b, 268, rd::<u32>(p.add(260), 0) as u32); put_at(b, 272, 16u64); for i0 in 0..16usize { put_at(b, 280 + i0 * 12, rd::<u64>(p.add(264).add(i0 * 16).add(0), 0) as u64); put_at(b, 280 + i0 * 12 + 8, rd::<u32>(p.add(264).add(i0 * 16).add(8), 0) as u32); } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_memory_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3448,16 +3879,21 @@ pub(crate) unsafe fn dec_physical_device_memory_properties(r: &mut Decoder<'_>, 
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_memory_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059006);
+    w.i32(1000059006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2, partial);
     enc_self_physical_device_memory_properties2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_memory_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_physical_device_memory_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<472>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, 32u64); for i0 in 0..32usize { put_at(b, 12 + i0 * 8, rd::<u32>(p.add(16).add(4).add(i0 * 8).add(0), 0) as u32); put_at(b, 12 + i0 * 8 + 4, rd::<u32>(p.add(16).add(4).add(i0 * 8).add(4), 0) as u32); } put_at(b, 268, rd::<u32>(p.add(16).add(260), 0) as u32); put_at(b, 272, 16u64); for i0 in 0..16usize { put_at(b, 280 + i0 * 12, rd::<u64>(p.add(16).add(264).add(i0 * 16).add(0), 0) as u64); put_at(b, 280 + i0 * 12 + 8, rd::<u32>(p.add(16).add(264).add(i0 * 16).add(8), 0) as u32); } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_memory_properties2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059006, "VkPhysicalDeviceMemoryProperties2.sType")?;
+    r.stype(1000059006, "VkPhysicalDeviceMemoryProperties2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2, "VkPhysicalDeviceMemoryProperties2.pNext")?;
     dec_self_physical_device_memory_properties2(r, cx, p)
 }
@@ -3466,12 +3902,17 @@ pub(crate) unsafe fn dec_self_physical_device_memory_properties2(r: &mut Decoder
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_mesh_shader_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_mesh_shader_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3483,7 +3924,9 @@ pub(crate) unsafe fn dec_self_physical_device_mesh_shader_features_ext(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_mesh_shader_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u64(3); for i in 0..3usize { w.u32(rd::<u32>(p.add(20).add(i * 4), 0) as _); } }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
@@ -3512,6 +3955,9 @@ pub(crate) unsafe fn enc_self_physical_device_mesh_shader_properties_ext(w: &mut
     if !partial { w.u32(rd::<u32>(p.add(148), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(152), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(156), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<176>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, 3u64); for i0 in 0..3usize { put_at(b, 12 + i0 * 4, rd::<u32>(p.add(20).add(i0 * 4), 0) as u32); } put_at(b, 24, rd::<u32>(p.add(32), 0) as u32); put_at(b, 28, 3u64); for i0 in 0..3usize { put_at(b, 36 + i0 * 4, rd::<u32>(p.add(36).add(i0 * 4), 0) as u32); } put_at(b, 48, rd::<u32>(p.add(48), 0) as u32); put_at(b, 52, rd::<u32>(p.add(52), 0) as u32); put_at(b, 56, rd::<u32>(p.add(56), 0) as u32); put_at(b, 60, rd::<u32>(p.add(60), 0) as u32); put_at(b, 64, 3u64); for i0 in 0..3usize { put_at(b, 72 + i0 * 4, rd::<u32>(p.add(64).add(i0 * 4), 0) as u32); } put_at(b, 84, rd::<u32>(p.add(76), 0) as u32); put_at(b, 88, 3u64); for i0 in 0..3usize { put_at(b, 96 + i0 * 4, rd::<u32>(p.add(80).add(i0 * 4), 0) as u32); } put_at(b, 108, rd::<u32>(p.add(92), 0) as u32); put_at(b, 112, rd::<u32>(p.add(96), 0) as u32); put_at(b, 116, rd::<u32>(p.add(100), 0) as u32); put_at(b, 120, rd::<u32>(p.add(104), 0) as u32); put_at(b, 124, rd::<u32>(p.add(108), 0) as u32); put_at(b, 128, rd::<u32>(p.add(112), 0) as u32); put_at(b, 132, rd::<u32>(p.add(116), 0) as u32); put_at(b, 136, rd::<u32>(p.add(120), 0) as u32); put_at(b, 140, rd::<u32>(p.add(124), 0) as u32); put_at(b, 144, rd::<u32>(p.add(128), 0) as u32); put_at(b, 148, rd::<u32>(p.add(132), 0) as u32); put_at(b, 152, rd::<u32>(p.add(136), 0) as u32); put_at(b, 156, rd::<u32>(p.add(140), 0) as u32); put_at(b, 160, rd::<u32>(p.add(144), 0) as u32); put_at(b, 164, rd::<u32>(p.add(148), 0) as u32); put_at(b, 168, rd::<u32>(p.add(152), 0) as u32); put_at(b, 172, rd::<u32>(p.add(156), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_mesh_shader_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3546,8 +3992,13 @@ pub(crate) unsafe fn dec_self_physical_device_mesh_shader_properties_ext(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_multi_draw_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_multi_draw_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3555,8 +4006,13 @@ pub(crate) unsafe fn dec_self_physical_device_multi_draw_features_ext(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_multi_draw_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_multi_draw_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3564,8 +4020,13 @@ pub(crate) unsafe fn dec_self_physical_device_multi_draw_properties_ext(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_multisampled_render_to_single_sampled_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_multisampled_render_to_single_sampled_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3573,10 +4034,15 @@ pub(crate) unsafe fn dec_self_physical_device_multisampled_render_to_single_samp
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_multiview_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_multiview_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3586,9 +4052,14 @@ pub(crate) unsafe fn dec_self_physical_device_multiview_features(r: &mut Decoder
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_multiview_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_multiview_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3597,8 +4068,13 @@ pub(crate) unsafe fn dec_self_physical_device_multiview_properties(r: &mut Decod
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_mutable_descriptor_type_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_mutable_descriptor_type_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3606,10 +4082,15 @@ pub(crate) unsafe fn dec_self_physical_device_mutable_descriptor_type_features_e
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_nested_command_buffer_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_nested_command_buffer_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3619,8 +4100,13 @@ pub(crate) unsafe fn dec_self_physical_device_nested_command_buffer_features_ext
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_nested_command_buffer_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_nested_command_buffer_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3628,8 +4114,13 @@ pub(crate) unsafe fn dec_self_physical_device_nested_command_buffer_properties_e
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_non_seamless_cube_map_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_non_seamless_cube_map_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3637,11 +4128,16 @@ pub(crate) unsafe fn dec_self_physical_device_non_seamless_cube_map_features_ext
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_pci_bus_info_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_pci_bus_info_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3652,8 +4148,13 @@ pub(crate) unsafe fn dec_self_physical_device_pci_bus_info_properties_ext(r: &mu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_pipeline_creation_cache_control_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_pipeline_creation_cache_control_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3661,8 +4162,13 @@ pub(crate) unsafe fn dec_self_physical_device_pipeline_creation_cache_control_fe
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_pipeline_library_group_handles_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_pipeline_library_group_handles_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3670,8 +4176,13 @@ pub(crate) unsafe fn dec_self_physical_device_pipeline_library_group_handles_fea
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_pipeline_protected_access_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_pipeline_protected_access_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3679,8 +4190,13 @@ pub(crate) unsafe fn dec_self_physical_device_pipeline_protected_access_features
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_pipeline_robustness_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_pipeline_robustness_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3688,11 +4204,16 @@ pub(crate) unsafe fn dec_self_physical_device_pipeline_robustness_features(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_pipeline_robustness_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_pipeline_robustness_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3703,8 +4224,13 @@ pub(crate) unsafe fn dec_self_physical_device_pipeline_robustness_properties(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_point_clipping_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_point_clipping_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3712,9 +4238,14 @@ pub(crate) unsafe fn dec_self_physical_device_point_clipping_properties(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_primitive_topology_list_restart_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_primitive_topology_list_restart_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3723,10 +4254,15 @@ pub(crate) unsafe fn dec_self_physical_device_primitive_topology_list_restart_fe
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_primitives_generated_query_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_primitives_generated_query_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3736,8 +4272,13 @@ pub(crate) unsafe fn dec_self_physical_device_primitives_generated_query_feature
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_private_data_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_private_data_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3745,7 +4286,9 @@ pub(crate) unsafe fn dec_self_physical_device_private_data_features(r: &mut Deco
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
@@ -3755,6 +4298,9 @@ pub(crate) unsafe fn enc_physical_device_properties(w: &mut Writer<'_>, cx: &Gue
     if !partial { w.u64(16); w.c_bytes(p.add(276), 16); }
     enc_physical_device_limits(w, cx, p.add(296), partial);
     enc_physical_device_sparse_properties(w, cx, p.add(800), partial);
+    } else {
+    if let Some(b) = w.reserve::<868>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, 256u64); put_c_bytes_at(b, 28, p.add(20), 256); put_at(b, 284, 16u64); put_c_bytes_at(b, 292, p.add(276), 16); put_at(b, 308, rd::<u32>(p.add(296).add(0), 0) as u32); put_at(b, 312, rd::<u32>(p.add(296).add(4), 0) as u32); put_at(b, 316, rd::<u32>(p.add(296).add(8), 0) as u32); put_at(b, 320, rd::<u32>(p.add(296).add(12), 0) as u32); put_at(b, 324, rd::<u32>(p.add(296).add(16), 0) as u32); put_at(b, 328, rd::<u32>(p.add(296).add(20), 0) as u32); put_at(b, 332, rd::<u32>(p.add(296).add(24), 0) as u32); put_at(b, 336, rd::<u32>(p.add(296).add(28), 0) as u32); put_at(b, 340, rd::<u32>(p.add(296).add(32), 0) as u32); put_at(b, 344, rd::<u32>(p.add(296).add(36), 0) as u32); put_at(b, 348, rd::<u32>(p.add(296).add(40), 0) as u32); put_at(b, 352, rd::<u64>(p.add(296).add(48), 0) as u64); put_at(b, 360, rd::<u64>(p.add(296).add(56), 0) as u64); put_at(b, 368, rd::<u32>(p.add(296).add(64), 0) as u32); put_at(b, 372, rd::<u32>(p.add(296).add(68), 0) as u32); put_at(b, 376, rd::<u32>(p.add(296).add(72), 0) as u32); put_at(b, 380, rd::<u32>(p.add(296).add(76), 0) as u32); put_at(b, 384, rd::<u32>(p.add(296).add(80), 0) as u32); put_at(b, 388, rd::<u32>(p.add(296).add(84), 0) as u32); put_at(b, 392, rd::<u32>(p.add(296).add(88), 0) as u32); put_at(b, 396, rd::<u32>(p.add(296).add(92), 0) as u32); put_at(b, 400, rd::<u32>(p.add(296).add(96), 0) as u32); put_at(b, 404, rd::<u32>(p.add(296).add(100), 0) as u32); put_at(b, 408, rd::<u32>(p.add(296).add(104), 0) as u32); put_at(b, 412, rd::<u32>(p.add(296).add(108), 0) as u32); put_at(b, 416, rd::<u32>(p.add(296).add(112), 0) as u32); put_at(b, 420, rd::<u32>(p.add(296).add(116), 0) as u32); put_at(b, 424, rd::<u32>(p.add(296).add(120), 0) as u32); put_at(b, 428, rd::<u32>(p.add(296).add(124), 0) as u32); put_at(b, 432, rd::<u32>(p.add(296).add(128), 0) as u32); put_at(b, 436, rd::<u32>(p.add(296).add(132), 0) as u32); put_at(b, 440, rd::<u32>(p.add(296).add(136), 0) as u32); put_at(b, 444, rd::<u32>(p.add(296).add(140), 0) as u32); put_at(b, 448, rd::<u32>(p.add(296).add(144), 0) as u32); put_at(b, 452, rd::<u32>(p.add(296).add(148), 0) as u32); put_at(b, 456, rd::<u32>(p.add(296).add(152), 0) as u32); put_at(b, 460, rd::<u32>(p.add(296).add(156), 0) as u32); put_at(b, 464, rd::<u32>(p.add(296).add(160), 0) as u32); put_at(b, 468, rd::<u32>(p.add(296).add(164), 0) as u32); put_at(b, 472, rd::<u32>(p.add(296).add(168), 0) as u32); put_at(b, 476, rd::<u32>(p.add(296).add(172), 0) as u32); put_at(b, 480, rd::<u32>(p.add(296).add(176), 0) as u32); put_at(b, 484, rd::<u32>(p.add(296).add(180), 0) as u32); put_at(b, 488, rd::<u32>(p.add(296).add(184), 0) as u32); put_at(b, 492, rd::<u32>(p.add(296).add(188), 0) as u32); put_at(b, 496, rd::<u32>(p.add(296).add(192), 0) as u32); put_at(b, 500, rd::<u32>(p.add(296).add(196), 0) as u32); put_at(b, 504, rd::<u32>(p.add(296).add(200), 0) as u32); put_at(b, 508, rd::<u32>(p.add(296).add(204), 0) as u32); put_at(b, 512, rd::<u32>(p.add(296).add(208), 0) as u32); put_at(b, 516, rd::<u32>(p.add(296).add(212), 0) as u32); put_at(b, 520, rd::<u32>(p.add(296).add(216), 0) as u32); put_at(b, 524, 3u64); for i0 in 0..3usize { put_at(b, 532 + i0 * 4, rd::<u32>(p.add(296).add(220).add(i0 * 4), 0) as u32); } put_at(b, 544, rd::<u32>(p.add(296).add(232), 0) as u32); put_at(b, 548, 3u64); for i0 in 0..3usize { put_at(b, 556 + i0 * 4, rd::<u32>(p.add(296).add(236).add(i0 * 4), 0) as u32); } put_at(b, 568, rd::<u32>(p.add(296).add(248), 0) as u32); put_at(b, 572, rd::<u32>(p.add(296).add(252), 0) as u32); put_at(b, 576, rd::<u32>(p.add(296).add(256), 0) as u32); put_at(b, 580, rd::<u32>(p.add(296).add(260), 0) as u32); put_at(b, 584, rd::<u32>(p.add(296).add(264), 0) as u32); put_at(b, 588, rd::<f32>(p.add(296).add(268), 0) as f32); put_at(b, 592, rd::<f32>(p.add(296).add(272), 0) as f32); put_at(b, 596, rd::<u32>(p.add(296).add(276), 0) as u32); put_at(b, 600, 2u64); for i0 in 0..2usize { put_at(b, 608 + i0 * 4, rd::<u32>(p.add(296).add(280).add(i0 * 4), 0) as u32); } put_at(b, 616, 2u64); for i0 in 0..2usize { put_at(b, 624 + i0 * 4, rd::<f32>(p.add(296).add(288).add(i0 * 4), 0) as f32); } put_at(b, 632, rd::<u32>(p.add(296).add(296), 0) as u32); put_at(b, 636, rd::<usize>(p.add(296).add(304), 0) as u64); put_at(b, 644, rd::<u64>(p.add(296).add(312), 0) as u64); put_at(b, 652, rd::<u64>(p.add(296).add(320), 0) as u64); put_at(b, 660, rd::<u64>(p.add(296).add(328), 0) as u64); put_at(b, 668, rd::<i32>(p.add(296).add(336), 0) as i32); put_at(b, 672, rd::<u32>(p.add(296).add(340), 0) as u32); put_at(b, 676, rd::<i32>(p.add(296).add(344), 0) as i32); put_at(b, 680, rd::<u32>(p.add(296).add(348), 0) as u32); put_at(b, 684, rd::<f32>(p.add(296).add(352), 0) as f32); put_at(b, 688, rd::<f32>(p.add(296).add(356), 0) as f32); put_at(b, 692, rd::<u32>(p.add(296).add(360), 0) as u32); put_at(b, 696, rd::<u32>(p.add(296).add(364), 0) as u32); put_at(b, 700, rd::<u32>(p.add(296).add(368), 0) as u32); put_at(b, 704, rd::<u32>(p.add(296).add(372), 0) as u32); put_at(b, 708, rd::<u32>(p.add(296).add(376), 0) as u32); put_at(b, 712, rd::<u32>(p.add(296).add(380), 0) as u32); put_at(b, 716, rd::<u32>(p.add(296).add(384), 0) as u32); put_at(b, 720, rd::<u32>(p.add(296).add(388), 0) as u32); put_at(b, 724, rd::<u32>(p.add(296).add(392), 0) as u32); put_at(b, 728, rd::<u32>(p.add(296).add(396), 0) as u32); put_at(b, 732, rd::<u32>(p.add(296).add(400), 0) as u32); put_at(b, 736, rd::<u32>(p.add(296).add(404), 0) as u32); put_at(b, 740, rd::<u32>(p.add(296).add(408), 0) as u32); put_at(b, 744, rd::<u32>(p.add(296).add(412), 0) as u32); put_at(b, 748, rd::<u32>(p.add(296).add(416), 0) as u32); put_at(b, 752, rd::<u32>(p.add(296).add(420), 0) as u32); put_at(b, 756, rd::<f32>(p.add(296).add(424), 0) as f32); put_at(b, 760, rd::<u32>(p.add(296).add(428), 0) as u32); put_at(b, 764, rd::<u32>(p.add(296).add(432), 0) as u32); put_at(b, 768, rd::<u32>(p.add(296).add(436), 0) as u32); put_at(b, 772, rd::<u32>(p.add(296).add(440), 0) as u32); put_at(b, 776, 2u64); for i0 in 0..2usize { put_at(b, 784 + i0 * 4, rd::<f32>(p.add(296).add(444).add(i0 * 4), 0) as f32); } put_at(b, 792, 2u64); for i0 in 0..2usize { put_at(b, 800 + i0 * 4, rd::<f32>(p.add(296).add(452).add(i0 * 4), 0) as f32); } put_at(b, 808, rd::<f32>(p.add(296).add(460), 0) as f32); put_at(b, 812, rd::<f32>(p.add(296).add(464), 0) as f32); put_at(b, 816, rd::<u32>(p.add(296).add(468), 0) as u32); put_at(b, 820, rd::<u32>(p.add(296).add(472), 0) as u32); put_at(b, 824, rd::<u64>(p.add(296).add(480), 0) as u64); put_at(b, 832, rd::<u64>(p.add(296).add(488), 0) as u64); put_at(b, 840, rd::<u64>(p.add(296).add(496), 0) as u64); put_at(b, 848, rd::<u32>(p.add(800).add(0), 0) as u32); put_at(b, 852, rd::<u32>(p.add(800).add(4), 0) as u32); put_at(b, 856, rd::<u32>(p.add(800).add(8), 0) as u32); put_at(b, 860, rd::<u32>(p.add(800).add(12), 0) as u32); put_at(b, 864, rd::<u32>(p.add(800).add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3771,16 +4317,21 @@ pub(crate) unsafe fn dec_physical_device_properties(r: &mut Decoder<'_>, cx: &Gu
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059001);
+    w.i32(1000059001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEPROPERTIES2, partial);
     enc_self_physical_device_properties2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_physical_device_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<868>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(16).add(16), 0) as i32); put_at(b, 20, 256u64); put_c_bytes_at(b, 28, p.add(16).add(20), 256); put_at(b, 284, 16u64); put_c_bytes_at(b, 292, p.add(16).add(276), 16); put_at(b, 308, rd::<u32>(p.add(16).add(296).add(0), 0) as u32); put_at(b, 312, rd::<u32>(p.add(16).add(296).add(4), 0) as u32); put_at(b, 316, rd::<u32>(p.add(16).add(296).add(8), 0) as u32); put_at(b, 320, rd::<u32>(p.add(16).add(296).add(12), 0) as u32); put_at(b, 324, rd::<u32>(p.add(16).add(296).add(16), 0) as u32); put_at(b, 328, rd::<u32>(p.add(16).add(296).add(20), 0) as u32); put_at(b, 332, rd::<u32>(p.add(16).add(296).add(24), 0) as u32); put_at(b, 336, rd::<u32>(p.add(16).add(296).add(28), 0) as u32); put_at(b, 340, rd::<u32>(p.add(16).add(296).add(32), 0) as u32); put_at(b, 344, rd::<u32>(p.add(16).add(296).add(36), 0) as u32); put_at(b, 348, rd::<u32>(p.add(16).add(296).add(40), 0) as u32); put_at(b, 352, rd::<u64>(p.add(16).add(296).add(48), 0) as u64); put_at(b, 360, rd::<u64>(p.add(16).add(296).add(56), 0) as u64); put_at(b, 368, rd::<u32>(p.add(16).add(296).add(64), 0) as u32); put_at(b, 372, rd::<u32>(p.add(16).add(296).add(68), 0) as u32); put_at(b, 376, rd::<u32>(p.add(16).add(296).add(72), 0) as u32); put_at(b, 380, rd::<u32>(p.add(16).add(296).add(76), 0) as u32); put_at(b, 384, rd::<u32>(p.add(16).add(296).add(80), 0) as u32); put_at(b, 388, rd::<u32>(p.add(16).add(296).add(84), 0) as u32); put_at(b, 392, rd::<u32>(p.add(16).add(296).add(88), 0) as u32); put_at(b, 396, rd::<u32>(p.add(16).add(296).add(92), 0) as u32); put_at(b, 400, rd::<u32>(p.add(16).add(296).add(96), 0) as u32); put_at(b, 404, rd::<u32>(p.add(16).add(296).add(100), 0) as u32); put_at(b, 408, rd::<u32>(p.add(16).add(296).add(104), 0) as u32); put_at(b, 412, rd::<u32>(p.add(16).add(296).add(108), 0) as u32); put_at(b, 416, rd::<u32>(p.add(16).add(296).add(112), 0) as u32); put_at(b, 420, rd::<u32>(p.add(16).add(296).add(116), 0) as u32); put_at(b, 424, rd::<u32>(p.add(16).add(296).add(120), 0) as u32); put_at(b, 428, rd::<u32>(p.add(16).add(296).add(124), 0) as u32); put_at(b, 432, rd::<u32>(p.add(16).add(296).add(128), 0) as u32); put_at(b, 436, rd::<u32>(p.add(16).add(296).add(132), 0) as u32); put_at(b, 440, rd::<u32>(p.add(16).add(296).add(136), 0) as u32); put_at(b, 444, rd::<u32>(p.add(16).add(296).add(140), 0) as u32); put_at(b, 448, rd::<u32>(p.add(16).add(296).add(144), 0) as u32); put_at(b, 452, rd::<u32>(p.add(16).add(296).add(148), 0) as u32); put_at(b, 456, rd::<u32>(p.add(16).add(296).add(152), 0) as u32); put_at(b, 460, rd::<u32>(p.add(16).add(296).add(156), 0) as u32); put_at(b, 464, rd::<u32>(p.add(16).add(296).add(160), 0) as u32); put_at(b, 468, rd::<u32>(p.add(16).add(296).add(164), 0) as u32); put_at(b, 472, rd::<u32>(p.add(16).add(296).add(168), 0) as u32); put_at(b, 476, rd::<u32>(p.add(16).add(296).add(172), 0) as u32); put_at(b, 480, rd::<u32>(p.add(16).add(296).add(176), 0) as u32); put_at(b, 484, rd::<u32>(p.add(16).add(296).add(180), 0) as u32); put_at(b, 488, rd::<u32>(p.add(16).add(296).add(184), 0) as u32); put_at(b, 492, rd::<u32>(p.add(16).add(296).add(188), 0) as u32); put_at(b, 496, rd::<u32>(p.add(16).add(296).add(192), 0) as u32); put_at(b, 500, rd::<u32>(p.add(16).add(296).add(196), 0) as u32); put_at(b, 504, rd::<u32>(p.add(16).add(296).add(200), 0) as u32); put_at(b, 508, rd::<u32>(p.add(16).add(296).add(204), 0) as u32); put_at(b, 512, rd::<u32>(p.add(16).add(296).add(208), 0) as u32); put_at(b, 516, rd::<u32>(p.add(16).add(296).add(212), 0) as u32); put_at(b, 520, rd::<u32>(p.add(16).add(296).add(216), 0) as u32); put_at(b, 524, 3u64); for i0 in 0..3usize { put_at(b, 532 + i0 * 4, rd::<u32>(p.add(16).add(296).add(220).add(i0 * 4), 0) as u32); } put_at(b, 544, rd::<u32>(p.add(16).add(296).add(232), 0) as u32); put_at(b, 548, 3u64); for i0 in 0..3usize { put_at(b, 556 + i0 * 4, rd::<u32>(p.add(16).add(296).add(236).add(i0 * 4), 0) as u32); } put_at(b, 568, rd::<u32>(p.add(16).add(296).add(248), 0) as u32); put_at(b, 572, rd::<u32>(p.add(16).add(296).add(252), 0) as u32); put_at(b, 576, rd::<u32>(p.add(16).add(296).add(256), 0) as u32); put_at(b, 580, rd::<u32>(p.add(16).add(296).add(260), 0) as u32); put_at(b, 584, rd::<u32>(p.add(16).add(296).add(264), 0) as u32); put_at(b, 588, rd::<f32>(p.add(16).add(296).add(268), 0) as f32); put_at(b, 592, rd::<f32>(p.add(16).add(296).add(272), 0) as f32); put_at(b, 596, rd::<u32>(p.add(16).add(296).add(276), 0) as u32); put_at(b, 600, 2u64); for i0 in 0..2usize { put_at(b, 608 + i0 * 4, rd::<u32>(p.add(16).add(296).add(280).add(i0 * 4), 0) as u32); } put_at(b, 616, 2u64); for i0 in 0..2usize { put_at(b, 624 + i0 * 4, rd::<f32>(p.add(16).add(296).add(288).add(i0 * 4), 0) as f32); } put_at(b, 632, rd::<u32>(p.add(16).add(296).add(296), 0) as u32); put_at(b, 636, rd::<usize>(p.add(16).add(296).add(304), 0) as u64); put_at(b, 644, rd::<u64>(p.add(16).add(296).add(312), 0) as u64); put_at(b, 652, rd::<u64>(p.add(16).add(296).add(320), 0) as u64); put_at(b, 660, rd::<u64>(p.add(16).add(296).add(328), 0) as u64); put_at(b, 668, rd::<i32>(p.add(16).add(296).add(336), 0) as i32); put_at(b, 672, rd::<u32>(p.add(16).add(296).add(340), 0) as u32); put_at(b, 676, rd::<i32>(p.add(16).add(296).add(344), 0) as i32); put_at(b, 680, rd::<u32>(p.add(16).add(296).add(348), 0) as u32); put_at(b, 684, rd::<f32>(p.add(16).add(296).add(352), 0) as f32); put_at(b, 688, rd::<f32>(p.add(16).add(296).add(356), 0) as f32); put_at(b, 692, rd::<u32>(p.add(16).add(296).add(360), 0) as u32); put_at(b, 696, rd::<u32>(p.add(16).add(296).add(364), 0) as u32); put_at(b, 700, rd::<u32>(p.add(16).add(296).add(368), 0) as u32); put_at(b, 704, rd::<u32>(p.add(16).add(296).add(372), 0) as u32); put_at(b, 708, rd::<u32>(p.add(16).add(296).add(376), 0) as u32); put_at(b, 712, rd::<u32>(p.add(16).add(296).add(380), 0) as u32); put_at(b, 716, rd::<u32>(p.add(16).add(296).add(384), 0) as u32); put_at(b, 720, rd::<u32>(p.add(16).add(296).add(388), 0) as u32); put_at(b, 724, rd::<u32>(p.add(16).add(296).add(392), 0) as u32); put_at(b, 728, rd::<u32>(p.add(16).add(296).add(396), 0) as u32); put_at(b, 732, rd::<u32>(p.add(16).add(296).add(400), 0) as u32); put_at(b, 736, rd::<u32>(p.add(16).add(296).add(404), 0) as u32); put_at(b, 740, rd::<u32>(p.add(16).add(296).add(408), 0) as u32); put_at(b, 744, rd::<u32>(p.add(16).add(296).add(412), 0) as u32); put_at(b, 748, rd::<u32>(p.add(16).add(296).add(416), 0) as u32); put_at(b, 752, rd::<u32>(p.add(16).add(296).add(420), 0) as u32); put_at(b, 756, rd::<f32>(p.add(16).add(296).add(424), 0) as f32); put_at(b, 760, rd::<u32>(p.add(16).add(296).add(428), 0) as u32); put_at(b, 764, rd::<u32>(p.add(16).add(296).add(432), 0) as u32); put_at(b, 768, rd::<u32>(p.add(16).add(296).add(436), 0) as u32); put_at(b, 772, rd::<u32>(p.add(16).add(296).add(440), 0) as u32); put_at(b, 776, 2u64); for i0 in 0..2usize { put_at(b, 784 + i0 * 4, rd::<f32>(p.add(16).add(296).add(444).add(i0 * 4), 0) as f32); } put_at(b, 792, 2u64); for i0 in 0..2usize { put_at(b, 800 + i0 * 4, rd::<f32>(p.add(16).add(296).add(452).add(i0 * 4), 0) as f32); } put_at(b, 808, rd::<f32>(p.add(16).add(296).add(460), 0) as f32); put_at(b, 812, rd::<f32>(p.add(16).add(296).add(464), 0) as f32); put_at(b, 816, rd::<u32>(p.add(16).add(296).add(468), 0) as u32); put_at(b, 820, rd::<u32>(p.add(16).add(296).add(472), 0) as u32); put_at(b, 824, rd::<u64>(p.add(16).add(296).add(480), 0) as u64); put_at(b, 832, rd::<u64>(p.add(16).add(296).add(488), 0) as u64); put_at(b, 840, rd::<u64>(p.add(16).add(296).add(496), 0) as u64); put_at(b, 848, rd::<u32>(p.add(16).add(800).add(0), 0) as u32); put_at(b, 852, rd::<u32>(p.add(16).add(800).add(4), 0) as u32); put_at(b, 856, rd::<u32>(p.add(16).add(800).add(8), 0) as u32); put_at(b, 860, rd::<u32>(p.add(16).add(800).add(12), 0) as u32); put_at(b, 864, rd::<u32>(p.add(16).add(800).add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_properties2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059001, "VkPhysicalDeviceProperties2.sType")?;
+    r.stype(1000059001, "VkPhysicalDeviceProperties2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICEPROPERTIES2, "VkPhysicalDeviceProperties2.pNext")?;
     dec_self_physical_device_properties2(r, cx, p)
 }
@@ -3789,8 +4340,13 @@ pub(crate) unsafe fn dec_self_physical_device_properties2(r: &mut Decoder<'_>, c
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_protected_memory_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_protected_memory_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3798,8 +4354,13 @@ pub(crate) unsafe fn dec_self_physical_device_protected_memory_features(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_protected_memory_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_protected_memory_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3807,9 +4368,14 @@ pub(crate) unsafe fn dec_self_physical_device_protected_memory_properties(r: &mu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_provoking_vertex_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_provoking_vertex_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3818,9 +4384,14 @@ pub(crate) unsafe fn dec_self_physical_device_provoking_vertex_features_ext(r: &
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_provoking_vertex_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_provoking_vertex_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3829,8 +4400,13 @@ pub(crate) unsafe fn dec_self_physical_device_provoking_vertex_properties_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_push_descriptor_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_push_descriptor_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3838,10 +4414,15 @@ pub(crate) unsafe fn dec_self_physical_device_push_descriptor_properties(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_rasterization_order_attachment_access_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_rasterization_order_attachment_access_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3851,8 +4432,13 @@ pub(crate) unsafe fn dec_self_physical_device_rasterization_order_attachment_acc
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ray_query_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ray_query_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3860,9 +4446,14 @@ pub(crate) unsafe fn dec_self_physical_device_ray_query_features_khr(r: &mut Dec
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ray_tracing_maintenance1_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ray_tracing_maintenance1_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3871,12 +4462,17 @@ pub(crate) unsafe fn dec_self_physical_device_ray_tracing_maintenance1_features_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ray_tracing_pipeline_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ray_tracing_pipeline_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3888,7 +4484,9 @@ pub(crate) unsafe fn dec_self_physical_device_ray_tracing_pipeline_features_khr(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ray_tracing_pipeline_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -3897,6 +4495,9 @@ pub(crate) unsafe fn enc_self_physical_device_ray_tracing_pipeline_properties_kh
     if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ray_tracing_pipeline_properties_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3911,8 +4512,13 @@ pub(crate) unsafe fn dec_self_physical_device_ray_tracing_pipeline_properties_kh
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ray_tracing_position_fetch_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ray_tracing_position_fetch_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3920,10 +4526,15 @@ pub(crate) unsafe fn dec_self_physical_device_ray_tracing_position_fetch_feature
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_robustness2_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_robustness2_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3933,9 +4544,14 @@ pub(crate) unsafe fn dec_self_physical_device_robustness2_features_ext(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_robustness2_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_robustness2_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3944,12 +4560,17 @@ pub(crate) unsafe fn dec_self_physical_device_robustness2_properties_ext(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_sample_locations_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     enc_extent2_d(w, cx, p.add(20), partial);
     if !partial { w.u64(2); for i in 0..2usize { w.f32(rd::<f32>(p.add(28).add(i * 4), 0) as _); } }
     if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(20).add(4), 0) as u32); put_at(b, 12, 2u64); for i0 in 0..2usize { put_at(b, 20 + i0 * 4, rd::<f32>(p.add(28).add(i0 * 4), 0) as f32); } put_at(b, 28, rd::<u32>(p.add(36), 0) as u32); put_at(b, 32, rd::<u32>(p.add(40), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_sample_locations_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3961,9 +4582,14 @@ pub(crate) unsafe fn dec_self_physical_device_sample_locations_properties_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_sampler_filter_minmax_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_sampler_filter_minmax_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3972,8 +4598,13 @@ pub(crate) unsafe fn dec_self_physical_device_sampler_filter_minmax_properties(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_sampler_ycbcr_conversion_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_sampler_ycbcr_conversion_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3981,8 +4612,13 @@ pub(crate) unsafe fn dec_self_physical_device_sampler_ycbcr_conversion_features(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_scalar_block_layout_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_scalar_block_layout_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3990,8 +4626,13 @@ pub(crate) unsafe fn dec_self_physical_device_scalar_block_layout_features(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_separate_depth_stencil_layouts_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_separate_depth_stencil_layouts_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -3999,7 +4640,9 @@ pub(crate) unsafe fn dec_self_physical_device_separate_depth_stencil_layouts_fea
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_atomic_float2_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4012,6 +4655,9 @@ pub(crate) unsafe fn enc_self_physical_device_shader_atomic_float2_features_ext(
     if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(60), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_atomic_float2_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4030,7 +4676,9 @@ pub(crate) unsafe fn dec_self_physical_device_shader_atomic_float2_features_ext(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_atomic_float_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4043,6 +4691,9 @@ pub(crate) unsafe fn enc_self_physical_device_shader_atomic_float_features_ext(w
     if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(60), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_atomic_float_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4061,9 +4712,14 @@ pub(crate) unsafe fn dec_self_physical_device_shader_atomic_float_features_ext(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_atomic_int64_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_atomic_int64_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4072,9 +4728,14 @@ pub(crate) unsafe fn dec_self_physical_device_shader_atomic_int64_features(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_clock_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_clock_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4083,8 +4744,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_clock_features_khr(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_demote_to_helper_invocation_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_demote_to_helper_invocation_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4092,8 +4758,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_demote_to_helper_invocation
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_draw_parameters_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_draw_parameters_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4101,8 +4772,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_draw_parameters_features(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_expect_assume_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_expect_assume_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4110,9 +4786,14 @@ pub(crate) unsafe fn dec_self_physical_device_shader_expect_assume_features(r: &
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_float16_int8_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_float16_int8_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4121,8 +4802,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_float16_int8_features(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_float_controls2_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_float_controls2_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4130,9 +4816,14 @@ pub(crate) unsafe fn dec_self_physical_device_shader_float_controls2_features(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_image_atomic_int64_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_image_atomic_int64_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4141,8 +4832,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_image_atomic_int64_features
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_integer_dot_product_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_integer_dot_product_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4150,7 +4846,9 @@ pub(crate) unsafe fn dec_self_physical_device_shader_integer_dot_product_feature
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_integer_dot_product_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4181,6 +4879,9 @@ pub(crate) unsafe fn enc_self_physical_device_shader_integer_dot_product_propert
     if !partial { w.u32(rd::<u32>(p.add(124), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(128), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(132), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<120>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, rd::<u32>(p.add(96), 0) as u32); put_at(b, 84, rd::<u32>(p.add(100), 0) as u32); put_at(b, 88, rd::<u32>(p.add(104), 0) as u32); put_at(b, 92, rd::<u32>(p.add(108), 0) as u32); put_at(b, 96, rd::<u32>(p.add(112), 0) as u32); put_at(b, 100, rd::<u32>(p.add(116), 0) as u32); put_at(b, 104, rd::<u32>(p.add(120), 0) as u32); put_at(b, 108, rd::<u32>(p.add(124), 0) as u32); put_at(b, 112, rd::<u32>(p.add(128), 0) as u32); put_at(b, 116, rd::<u32>(p.add(132), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_integer_dot_product_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4217,8 +4918,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_integer_dot_product_propert
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_maximal_reconvergence_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_maximal_reconvergence_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4226,8 +4932,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_maximal_reconvergence_featu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_quad_control_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_quad_control_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4235,8 +4946,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_quad_control_features_khr(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_relaxed_extended_instruction_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_relaxed_extended_instruction_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4244,8 +4960,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_relaxed_extended_instructio
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_replicated_composites_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_replicated_composites_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4253,8 +4974,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_replicated_composites_featu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_subgroup_extended_types_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_subgroup_extended_types_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4262,9 +4988,14 @@ pub(crate) unsafe fn dec_self_physical_device_shader_subgroup_extended_types_fea
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_subgroup_rotate_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_subgroup_rotate_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4273,8 +5004,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_subgroup_rotate_features(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_subgroup_uniform_control_flow_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_subgroup_uniform_control_flow_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4282,8 +5018,13 @@ pub(crate) unsafe fn dec_self_physical_device_shader_subgroup_uniform_control_fl
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_shader_terminate_invocation_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_shader_terminate_invocation_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4292,24 +5033,26 @@ pub(crate) unsafe fn dec_self_physical_device_shader_terminate_invocation_featur
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_sparse_image_format_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059008);
+    w.i32(1000059008);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICESPARSEIMAGEFORMATINFO2, partial);
     enc_self_physical_device_sparse_image_format_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_sparse_image_format_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_sparse_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_sparse_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4321,11 +5064,16 @@ pub(crate) unsafe fn dec_physical_device_sparse_properties(r: &mut Decoder<'_>, 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_subgroup_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_subgroup_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4336,9 +5084,14 @@ pub(crate) unsafe fn dec_self_physical_device_subgroup_properties(r: &mut Decode
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_subgroup_size_control_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_subgroup_size_control_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4347,11 +5100,16 @@ pub(crate) unsafe fn dec_self_physical_device_subgroup_size_control_features(r: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_subgroup_size_control_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_subgroup_size_control_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4362,8 +5120,13 @@ pub(crate) unsafe fn dec_self_physical_device_subgroup_size_control_properties(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_synchronization2_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_synchronization2_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4371,8 +5134,13 @@ pub(crate) unsafe fn dec_self_physical_device_synchronization2_features(r: &mut 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_texel_buffer_alignment_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_texel_buffer_alignment_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4380,11 +5148,16 @@ pub(crate) unsafe fn dec_self_physical_device_texel_buffer_alignment_features_ex
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_texel_buffer_alignment_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u64>(p.add(32), 0) as u64); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_texel_buffer_alignment_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4395,8 +5168,13 @@ pub(crate) unsafe fn dec_self_physical_device_texel_buffer_alignment_properties(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_texture_compression_astchdr_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_texture_compression_astchdr_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4404,8 +5182,13 @@ pub(crate) unsafe fn dec_self_physical_device_texture_compression_astchdr_featur
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_timeline_semaphore_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_timeline_semaphore_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4413,8 +5196,13 @@ pub(crate) unsafe fn dec_self_physical_device_timeline_semaphore_features(r: &mu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_timeline_semaphore_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_timeline_semaphore_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4423,20 +5211,25 @@ pub(crate) unsafe fn dec_self_physical_device_timeline_semaphore_properties(r: &
     Ok(())
 }
 pub(crate) unsafe fn enc_physical_device_tool_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000245000);
+    w.i32(1000245000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICETOOLPROPERTIES, partial);
     enc_self_physical_device_tool_properties(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_tool_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(256); w.c_fixed_string(p.add(16), 256); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(272), 256); }
     if !partial { w.u32(rd::<u32>(p.add(528), 0) as _); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(532), 256); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(788), 256); }
+    } else {
+    if let Some(b) = w.reserve::<1060>() { put_at(b, 0, 256u64); put_c_bytes_at(b, 8, p.add(16), 256); put_at(b, 264, 256u64); put_c_bytes_at(b, 272, p.add(272), 256); put_at(b, 528, rd::<u32>(p.add(528), 0) as u32); put_at(b, 532, 256u64); put_c_bytes_at(b, 540, p.add(532), 256); put_at(b, 796, 256u64); put_c_bytes_at(b, 804, p.add(788), 256); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_physical_device_tool_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000245000, "VkPhysicalDeviceToolProperties.sType")?;
+    r.stype(1000245000, "VkPhysicalDeviceToolProperties.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKPHYSICALDEVICETOOLPROPERTIES, "VkPhysicalDeviceToolProperties.pNext")?;
     dec_self_physical_device_tool_properties(r, cx, p)
 }
@@ -4449,9 +5242,14 @@ pub(crate) unsafe fn dec_self_physical_device_tool_properties(r: &mut Decoder<'_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_transform_feedback_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_transform_feedback_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4460,7 +5258,9 @@ pub(crate) unsafe fn dec_self_physical_device_transform_feedback_features_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_transform_feedback_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
@@ -4471,6 +5271,9 @@ pub(crate) unsafe fn enc_self_physical_device_transform_feedback_properties_ext(
     if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_transform_feedback_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4487,8 +5290,13 @@ pub(crate) unsafe fn dec_self_physical_device_transform_feedback_properties_ext(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_uniform_buffer_standard_layout_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_uniform_buffer_standard_layout_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4496,9 +5304,14 @@ pub(crate) unsafe fn dec_self_physical_device_uniform_buffer_standard_layout_fea
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_variable_pointers_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_variable_pointers_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4507,9 +5320,14 @@ pub(crate) unsafe fn dec_self_physical_device_variable_pointers_features(r: &mut
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vertex_attribute_divisor_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vertex_attribute_divisor_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4518,9 +5336,14 @@ pub(crate) unsafe fn dec_self_physical_device_vertex_attribute_divisor_features(
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vertex_attribute_divisor_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vertex_attribute_divisor_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4529,8 +5352,13 @@ pub(crate) unsafe fn dec_self_physical_device_vertex_attribute_divisor_propertie
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vertex_attribute_divisor_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vertex_attribute_divisor_properties_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4538,8 +5366,13 @@ pub(crate) unsafe fn dec_self_physical_device_vertex_attribute_divisor_propertie
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vertex_input_dynamic_state_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vertex_input_dynamic_state_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4547,7 +5380,9 @@ pub(crate) unsafe fn dec_self_physical_device_vertex_input_dynamic_state_feature
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan11_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4560,6 +5395,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan11_features(w: &mut Writer<'
     if !partial { w.u32(rd::<u32>(p.add(52), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(60), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan11_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4578,7 +5416,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan11_features(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan11_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(16); w.c_bytes(p.add(16), 16); }
     if !partial { w.u64(16); w.c_bytes(p.add(32), 16); }
     if !partial { w.u64(8); w.c_bytes(p.add(48), 8); }
@@ -4594,6 +5434,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan11_properties(w: &mut Writer
     if !partial { w.u32(rd::<u32>(p.add(92), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(96), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(104), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<116>() { put_at(b, 0, 16u64); put_c_bytes_at(b, 8, p.add(16), 16); put_at(b, 24, 16u64); put_c_bytes_at(b, 32, p.add(32), 16); put_at(b, 48, 8u64); put_c_bytes_at(b, 56, p.add(48), 8); put_at(b, 64, rd::<u32>(p.add(56), 0) as u32); put_at(b, 68, rd::<u32>(p.add(60), 0) as u32); put_at(b, 72, rd::<u32>(p.add(64), 0) as u32); put_at(b, 76, rd::<u32>(p.add(68), 0) as u32); put_at(b, 80, rd::<u32>(p.add(72), 0) as u32); put_at(b, 84, rd::<u32>(p.add(76), 0) as u32); put_at(b, 88, rd::<i32>(p.add(80), 0) as i32); put_at(b, 92, rd::<u32>(p.add(84), 0) as u32); put_at(b, 96, rd::<u32>(p.add(88), 0) as u32); put_at(b, 100, rd::<u32>(p.add(92), 0) as u32); put_at(b, 104, rd::<u32>(p.add(96), 0) as u32); put_at(b, 108, rd::<u64>(p.add(104), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan11_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4615,7 +5458,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan11_properties(r: &mut Decode
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan12_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4663,6 +5508,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan12_features(w: &mut Writer<'
     if !partial { w.u32(rd::<u32>(p.add(192), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(196), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(200), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<188>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, rd::<u32>(p.add(96), 0) as u32); put_at(b, 84, rd::<u32>(p.add(100), 0) as u32); put_at(b, 88, rd::<u32>(p.add(104), 0) as u32); put_at(b, 92, rd::<u32>(p.add(108), 0) as u32); put_at(b, 96, rd::<u32>(p.add(112), 0) as u32); put_at(b, 100, rd::<u32>(p.add(116), 0) as u32); put_at(b, 104, rd::<u32>(p.add(120), 0) as u32); put_at(b, 108, rd::<u32>(p.add(124), 0) as u32); put_at(b, 112, rd::<u32>(p.add(128), 0) as u32); put_at(b, 116, rd::<u32>(p.add(132), 0) as u32); put_at(b, 120, rd::<u32>(p.add(136), 0) as u32); put_at(b, 124, rd::<u32>(p.add(140), 0) as u32); put_at(b, 128, rd::<u32>(p.add(144), 0) as u32); put_at(b, 132, rd::<u32>(p.add(148), 0) as u32); put_at(b, 136, rd::<u32>(p.add(152), 0) as u32); put_at(b, 140, rd::<u32>(p.add(156), 0) as u32); put_at(b, 144, rd::<u32>(p.add(160), 0) as u32); put_at(b, 148, rd::<u32>(p.add(164), 0) as u32); put_at(b, 152, rd::<u32>(p.add(168), 0) as u32); put_at(b, 156, rd::<u32>(p.add(172), 0) as u32); put_at(b, 160, rd::<u32>(p.add(176), 0) as u32); put_at(b, 164, rd::<u32>(p.add(180), 0) as u32); put_at(b, 168, rd::<u32>(p.add(184), 0) as u32); put_at(b, 172, rd::<u32>(p.add(188), 0) as u32); put_at(b, 176, rd::<u32>(p.add(192), 0) as u32); put_at(b, 180, rd::<u32>(p.add(196), 0) as u32); put_at(b, 184, rd::<u32>(p.add(200), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan12_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4716,7 +5564,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan12_features(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan12_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(20), 256); }
     if !partial { w.u64(256); w.c_fixed_string(p.add(276), 256); }
@@ -4769,6 +5619,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan12_properties(w: &mut Writer
     if !partial { w.u32(rd::<u32>(p.add(716), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(720), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(728), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<744>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, 256u64); put_c_bytes_at(b, 12, p.add(20), 256); put_at(b, 268, 256u64); put_c_bytes_at(b, 276, p.add(276), 256); put_at(b, 532, rd::<u8>(p.add(532).add(0), 0) as u32); put_at(b, 536, rd::<u8>(p.add(532).add(1), 0) as u32); put_at(b, 540, rd::<u8>(p.add(532).add(2), 0) as u32); put_at(b, 544, rd::<u8>(p.add(532).add(3), 0) as u32); put_at(b, 548, rd::<i32>(p.add(536), 0) as i32); put_at(b, 552, rd::<i32>(p.add(540), 0) as i32); put_at(b, 556, rd::<u32>(p.add(544), 0) as u32); put_at(b, 560, rd::<u32>(p.add(548), 0) as u32); put_at(b, 564, rd::<u32>(p.add(552), 0) as u32); put_at(b, 568, rd::<u32>(p.add(556), 0) as u32); put_at(b, 572, rd::<u32>(p.add(560), 0) as u32); put_at(b, 576, rd::<u32>(p.add(564), 0) as u32); put_at(b, 580, rd::<u32>(p.add(568), 0) as u32); put_at(b, 584, rd::<u32>(p.add(572), 0) as u32); put_at(b, 588, rd::<u32>(p.add(576), 0) as u32); put_at(b, 592, rd::<u32>(p.add(580), 0) as u32); put_at(b, 596, rd::<u32>(p.add(584), 0) as u32); put_at(b, 600, rd::<u32>(p.add(588), 0) as u32); put_at(b, 604, rd::<u32>(p.add(592), 0) as u32); put_at(b, 608, rd::<u32>(p.add(596), 0) as u32); put_at(b, 612, rd::<u32>(p.add(600), 0) as u32); put_at(b, 616, rd::<u32>(p.add(604), 0) as u32); put_at(b, 620, rd::<u32>(p.add(608), 0) as u32); put_at(b, 624, rd::<u32>(p.add(612), 0) as u32); put_at(b, 628, rd::<u32>(p.add(616), 0) as u32); put_at(b, 632, rd::<u32>(p.add(620), 0) as u32); put_at(b, 636, rd::<u32>(p.add(624), 0) as u32); put_at(b, 640, rd::<u32>(p.add(628), 0) as u32); put_at(b, 644, rd::<u32>(p.add(632), 0) as u32); put_at(b, 648, rd::<u32>(p.add(636), 0) as u32); put_at(b, 652, rd::<u32>(p.add(640), 0) as u32); put_at(b, 656, rd::<u32>(p.add(644), 0) as u32); put_at(b, 660, rd::<u32>(p.add(648), 0) as u32); put_at(b, 664, rd::<u32>(p.add(652), 0) as u32); put_at(b, 668, rd::<u32>(p.add(656), 0) as u32); put_at(b, 672, rd::<u32>(p.add(660), 0) as u32); put_at(b, 676, rd::<u32>(p.add(664), 0) as u32); put_at(b, 680, rd::<u32>(p.add(668), 0) as u32); put_at(b, 684, rd::<u32>(p.add(672), 0) as u32); put_at(b, 688, rd::<u32>(p.add(676), 0) as u32); put_at(b, 692, rd::<u32>(p.add(680), 0) as u32); put_at(b, 696, rd::<u32>(p.add(684), 0) as u32); put_at(b, 700, rd::<u32>(p.add(688), 0) as u32); put_at(b, 704, rd::<u32>(p.add(692), 0) as u32); put_at(b, 708, rd::<u32>(p.add(696), 0) as u32); put_at(b, 712, rd::<u32>(p.add(700), 0) as u32); put_at(b, 716, rd::<u32>(p.add(704), 0) as u32); put_at(b, 720, rd::<u32>(p.add(708), 0) as u32); put_at(b, 724, rd::<u32>(p.add(712), 0) as u32); put_at(b, 728, rd::<u32>(p.add(716), 0) as u32); put_at(b, 732, rd::<u64>(p.add(720), 0) as u64); put_at(b, 740, rd::<u32>(p.add(728), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan12_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4827,7 +5680,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan12_properties(r: &mut Decode
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan13_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4843,6 +5698,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan13_features(w: &mut Writer<'
     if !partial { w.u32(rd::<u32>(p.add(64), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(68), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(72), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<60>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan13_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4864,7 +5722,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan13_features(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan13_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4910,6 +5770,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan13_properties(w: &mut Writer
     if !partial { w.u64(rd::<u64>(p.add(192), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(200), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(208), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<192>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, rd::<u32>(p.add(96), 0) as u32); put_at(b, 84, rd::<u32>(p.add(100), 0) as u32); put_at(b, 88, rd::<u32>(p.add(104), 0) as u32); put_at(b, 92, rd::<u32>(p.add(108), 0) as u32); put_at(b, 96, rd::<u32>(p.add(112), 0) as u32); put_at(b, 100, rd::<u32>(p.add(116), 0) as u32); put_at(b, 104, rd::<u32>(p.add(120), 0) as u32); put_at(b, 108, rd::<u32>(p.add(124), 0) as u32); put_at(b, 112, rd::<u32>(p.add(128), 0) as u32); put_at(b, 116, rd::<u32>(p.add(132), 0) as u32); put_at(b, 120, rd::<u32>(p.add(136), 0) as u32); put_at(b, 124, rd::<u32>(p.add(140), 0) as u32); put_at(b, 128, rd::<u32>(p.add(144), 0) as u32); put_at(b, 132, rd::<u32>(p.add(148), 0) as u32); put_at(b, 136, rd::<u32>(p.add(152), 0) as u32); put_at(b, 140, rd::<u32>(p.add(156), 0) as u32); put_at(b, 144, rd::<u32>(p.add(160), 0) as u32); put_at(b, 148, rd::<u32>(p.add(164), 0) as u32); put_at(b, 152, rd::<u32>(p.add(168), 0) as u32); put_at(b, 156, rd::<u32>(p.add(172), 0) as u32); put_at(b, 160, rd::<u64>(p.add(176), 0) as u64); put_at(b, 168, rd::<u32>(p.add(184), 0) as u32); put_at(b, 172, rd::<u64>(p.add(192), 0) as u64); put_at(b, 180, rd::<u32>(p.add(200), 0) as u32); put_at(b, 184, rd::<u64>(p.add(208), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan13_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -4961,7 +5824,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan13_properties(r: &mut Decode
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan14_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -4983,6 +5848,9 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan14_features(w: &mut Writer<'
     if !partial { w.u32(rd::<u32>(p.add(88), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(92), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(96), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<84>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); put_at(b, 64, rd::<u32>(p.add(80), 0) as u32); put_at(b, 68, rd::<u32>(p.add(84), 0) as u32); put_at(b, 72, rd::<u32>(p.add(88), 0) as u32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, rd::<u32>(p.add(96), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan14_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5010,7 +5878,9 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan14_features(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan14_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
@@ -5036,6 +5906,13 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan14_properties(w: &mut Writer
     if partial { { let q = rd::<*const u8>(p, 112); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) }); } } else { { let q = rd::<*const u8>(p, 112); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 104) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     if !partial { w.u64(16); w.c_bytes(p.add(120), 16); }
     if !partial { w.u32(rd::<u32>(p.add(136), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<80>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<i32>(p.add(76), 0) as i32); put_at(b, 64, rd::<i32>(p.add(80), 0) as i32); put_at(b, 68, rd::<i32>(p.add(84), 0) as i32); put_at(b, 72, rd::<i32>(p.add(88), 0) as i32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); }
+    if partial { { let q = rd::<*const u8>(p, 96); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 92) as u64) }); } } else { { let q = rd::<*const u8>(p, 96); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 92) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(104), 0) as u32); }
+    if partial { { let q = rd::<*const u8>(p, 112); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) }); } } else { { let q = rd::<*const u8>(p, 112); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 104) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 16u64); put_c_bytes_at(b, 8, p.add(120), 16); put_at(b, 24, rd::<u32>(p.add(136), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan14_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5069,10 +5946,15 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan14_properties(r: &mut Decode
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_vulkan_memory_model_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_vulkan_memory_model_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5082,11 +5964,16 @@ pub(crate) unsafe fn dec_self_physical_device_vulkan_memory_model_features(r: &m
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_workgroup_memory_explicit_layout_features_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_workgroup_memory_explicit_layout_features_khr(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5097,8 +5984,13 @@ pub(crate) unsafe fn dec_self_physical_device_workgroup_memory_explicit_layout_f
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ycbcr2_plane444_formats_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ycbcr2_plane444_formats_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5106,8 +5998,13 @@ pub(crate) unsafe fn dec_self_physical_device_ycbcr2_plane444_formats_features_e
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_ycbcr_image_arrays_features_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_ycbcr_image_arrays_features_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5115,8 +6012,13 @@ pub(crate) unsafe fn dec_self_physical_device_ycbcr_image_arrays_features_ext(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_zero_initialize_workgroup_memory_features(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_physical_device_zero_initialize_workgroup_memory_features(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5129,27 +6031,20 @@ pub(crate) unsafe fn enc_pipeline_cache_create_info(w: &mut Writer<'_>, cx: &Gue
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINECACHECREATEINFO, partial);
     enc_self_pipeline_cache_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_cache_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(rd::<usize>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<usize>(p.add(24), 0) as u64); }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<usize>(p, 24) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<usize>(p, 24) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_color_blend_advanced_state_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_color_blend_attachment_state(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, rd::<i32>(p.add(20), 0) as i32); put_at(b, 24, rd::<i32>(p.add(24), 0) as i32); put_at(b, 28, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_color_blend_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5157,32 +6052,33 @@ pub(crate) unsafe fn enc_pipeline_color_blend_state_create_info(w: &mut Writer<'
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINECOLORBLENDSTATECREATEINFO, partial);
     enc_self_pipeline_color_blend_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_color_blend_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u32(rd::<u32>(p.add(28), 0) as _);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); for i in 0..n as usize { enc_pipeline_color_blend_attachment_state(w, cx, q.add(i * 32), partial); } } }
-    if !partial { w.u64(4); for i in 0..4usize { w.f32(rd::<f32>(p.add(40).add(i * 4), 0) as _); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 4u64); for i0 in 0..4usize { put_at(b, 8 + i0 * 4, rd::<f32>(p.add(40).add(i0 * 4), 0) as f32); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_color_write_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_create_flags2_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_creation_feedback(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u64>(p.add(8), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_creation_feedback_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_creation_feedback(w, cx, q, partial); } }
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_pipeline_creation_feedback(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -5191,17 +6087,9 @@ pub(crate) unsafe fn enc_pipeline_depth_stencil_state_create_info(w: &mut Writer
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEDEPTHSTENCILSTATECREATEINFO, partial);
     enc_self_pipeline_depth_stencil_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_depth_stencil_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
-    enc_stencil_op_state(w, cx, p.add(40), partial);
-    enc_stencil_op_state(w, cx, p.add(68), partial);
-    if !partial { w.f32(rd::<f32>(p.add(96), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(100), 0) as _); }
+    if let Some(b) = w.reserve::<88>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<i32>(p.add(40).add(0), 0) as i32); put_at(b, 28, rd::<i32>(p.add(40).add(4), 0) as i32); put_at(b, 32, rd::<i32>(p.add(40).add(8), 0) as i32); put_at(b, 36, rd::<i32>(p.add(40).add(12), 0) as i32); put_at(b, 40, rd::<u32>(p.add(40).add(16), 0) as u32); put_at(b, 44, rd::<u32>(p.add(40).add(20), 0) as u32); put_at(b, 48, rd::<u32>(p.add(40).add(24), 0) as u32); put_at(b, 52, rd::<i32>(p.add(68).add(0), 0) as i32); put_at(b, 56, rd::<i32>(p.add(68).add(4), 0) as i32); put_at(b, 60, rd::<i32>(p.add(68).add(8), 0) as i32); put_at(b, 64, rd::<i32>(p.add(68).add(12), 0) as i32); put_at(b, 68, rd::<u32>(p.add(68).add(16), 0) as u32); put_at(b, 72, rd::<u32>(p.add(68).add(20), 0) as u32); put_at(b, 76, rd::<u32>(p.add(68).add(24), 0) as u32); put_at(b, 80, rd::<f32>(p.add(96), 0) as f32); put_at(b, 84, rd::<f32>(p.add(100), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_dynamic_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5209,15 +6097,15 @@ pub(crate) unsafe fn enc_pipeline_dynamic_state_create_info(w: &mut Writer<'_>, 
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEDYNAMICSTATECREATEINFO, partial);
     enc_self_pipeline_dynamic_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_dynamic_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_fragment_shading_rate_state_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_extent2_d(w, cx, p.add(16), partial);
-    if !partial { w.u64(2); for i in 0..2usize { w.i32(rd::<i32>(p.add(24).add(i * 4), 0) as _); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, 2u64); for i0 in 0..2usize { put_at(b, 16 + i0 * 4, rd::<i32>(p.add(24).add(i0 * 4), 0) as i32); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_input_assembly_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5225,10 +6113,9 @@ pub(crate) unsafe fn enc_pipeline_input_assembly_state_create_info(w: &mut Write
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEINPUTASSEMBLYSTATECREATEINFO, partial);
     enc_self_pipeline_input_assembly_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_input_assembly_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5236,16 +6123,17 @@ pub(crate) unsafe fn enc_pipeline_layout_create_info(w: &mut Writer<'_>, cx: &Gu
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINELAYOUTCREATEINFO, partial);
     enc_self_pipeline_layout_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_push_constant_range(w, cx, q.add(i * 12), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_library_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
@@ -5254,36 +6142,31 @@ pub(crate) unsafe fn enc_pipeline_multisample_state_create_info(w: &mut Writer<'
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEMULTISAMPLESTATECREATEINFO, partial);
     enc_self_pipeline_multisample_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_multisample_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.i32(rd::<i32>(p.add(20), 0) as _);
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<f32>(p.add(28), 0) as f32); }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { ((rd::<i32>(p, 20) as u64).saturating_add(31) / 32) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = ((rd::<i32>(p, 20) as u64).saturating_add(31) / 32); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(44), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); put_at(b, 4, rd::<u32>(p.add(44), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rasterization_conservative_state_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<f32>(p.add(24), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rasterization_depth_clip_state_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rasterization_line_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u16(rd::<u16>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u16>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rasterization_provoking_vertex_state_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_rasterization_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5291,42 +6174,31 @@ pub(crate) unsafe fn enc_pipeline_rasterization_state_create_info(w: &mut Writer
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINERASTERIZATIONSTATECREATEINFO, partial);
     enc_self_pipeline_rasterization_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rasterization_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(44), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(48), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(52), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(56), 0) as _); }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<f32>(p.add(44), 0) as f32); put_at(b, 32, rd::<f32>(p.add(48), 0) as f32); put_at(b, 36, rd::<f32>(p.add(52), 0) as f32); put_at(b, 40, rd::<f32>(p.add(56), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rasterization_state_stream_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_rendering_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); put_at(b, 4, rd::<i32>(p.add(36), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_robustness_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_sample_locations_state_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     enc_sample_locations_info_ext(w, cx, p.add(24), partial);
     let _ = (w, cx, p, partial);
 }
@@ -5335,20 +6207,21 @@ pub(crate) unsafe fn enc_pipeline_shader_stage_create_info(w: &mut Writer<'_>, c
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINESHADERSTAGECREATEINFO, partial);
     enc_self_pipeline_shader_stage_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_shader_stage_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); }
     if !partial { w.c_string(rd::<*const u8>(p, 32)); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { w.u64(1); enc_specialization_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_shader_stage_required_subgroup_size_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_tessellation_domain_origin_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_tessellation_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5356,13 +6229,14 @@ pub(crate) unsafe fn enc_pipeline_tessellation_state_create_info(w: &mut Writer<
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINETESSELLATIONSTATECREATEINFO, partial);
     enc_self_pipeline_tessellation_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_tessellation_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_vertex_input_divisor_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_binding_divisor_description(w, cx, q.add(i * 8), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -5371,21 +6245,23 @@ pub(crate) unsafe fn enc_pipeline_vertex_input_state_create_info(w: &mut Writer<
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEVERTEXINPUTSTATECREATEINFO, partial);
     enc_self_pipeline_vertex_input_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_vertex_input_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_binding_description(w, cx, q.add(i * 12), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_attribute_description(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_viewport_depth_clamp_control_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_depth_clamp_range_ext(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_viewport_depth_clip_control_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_pipeline_viewport_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5393,56 +6269,53 @@ pub(crate) unsafe fn enc_pipeline_viewport_state_create_info(w: &mut Writer<'_>,
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEVIEWPORTSTATECREATEINFO, partial);
     enc_self_pipeline_viewport_state_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_pipeline_viewport_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_private_data_slot_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000295002);
+    w.i32(1000295002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPRIVATEDATASLOTCREATEINFO, partial);
     enc_self_private_data_slot_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_private_data_slot_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_protected_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_push_constant_range(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_push_constants_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000545004);
+    w.i32(1000545004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPUSHCONSTANTSINFO, partial);
     enc_self_push_constants_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_push_constants_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_push_descriptor_set_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000545005);
+    w.i32(1000545005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPUSHDESCRIPTORSETINFO, partial);
     enc_self_push_descriptor_set_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_push_descriptor_set_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    w.u32(rd::<u32>(p.add(36), 0) as _);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -5451,16 +6324,19 @@ pub(crate) unsafe fn enc_query_pool_create_info(w: &mut Writer<'_>, cx: &GuestCo
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKQUERYPOOLCREATEINFO, partial);
     enc_self_query_pool_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_query_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_queue_family_global_priority_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
     if !partial { w.u64(16); for i in 0..16usize { w.i32(rd::<i32>(p.add(20).add(i * 4), 0) as _); } }
+    } else {
+    if let Some(b) = w.reserve::<76>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, 16u64); for i0 in 0..16usize { put_at(b, 12 + i0 * 4, rd::<i32>(p.add(20).add(i0 * 4), 0) as i32); } }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_queue_family_global_priority_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5469,11 +6345,16 @@ pub(crate) unsafe fn dec_self_queue_family_global_priority_properties(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_queue_family_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
     if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
     enc_extent3_d(w, cx, p.add(12), partial);
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(12).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(12).add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_queue_family_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5485,16 +6366,21 @@ pub(crate) unsafe fn dec_queue_family_properties(r: &mut Decoder<'_>, cx: &Guest
     Ok(())
 }
 pub(crate) unsafe fn enc_queue_family_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059005);
+    w.i32(1000059005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKQUEUEFAMILYPROPERTIES2, partial);
     enc_self_queue_family_properties2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_queue_family_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_queue_family_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(12).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(12).add(8), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_queue_family_properties2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059005, "VkQueueFamilyProperties2.sType")?;
+    r.stype(1000059005, "VkQueueFamilyProperties2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKQUEUEFAMILYPROPERTIES2, "VkQueueFamilyProperties2.pNext")?;
     dec_self_queue_family_properties2(r, cx, p)
 }
@@ -5503,13 +6389,14 @@ pub(crate) unsafe fn dec_self_queue_family_properties2(r: &mut Decoder<'_>, cx: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_rect2_d(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_offset2_d(w, cx, p.add(0), partial);
-    enc_extent2_d(w, cx, p.add(8), partial);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(0).add(0), 0) as i32); put_at(b, 4, rd::<i32>(p.add(0).add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8).add(0), 0) as u32); put_at(b, 12, rd::<u32>(p.add(8).add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_attachment_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
@@ -5518,11 +6405,9 @@ pub(crate) unsafe fn enc_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestCo
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERPASSBEGININFO, partial);
     enc_self_render_pass_begin_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    w.u64(cx.handle(rd::<u64>(p.add(24), 0), false));
-    enc_rect2_d(w, cx, p.add(32), partial);
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32).add(0).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(0).add(4), 0) as i32); put_at(b, 24, rd::<u32>(p.add(32).add(8).add(0), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(8).add(4), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_clear_value(w, cx, q.add(i * 16), 0); } } } }
     let _ = (w, cx, p, partial);
 }
@@ -5531,138 +6416,130 @@ pub(crate) unsafe fn enc_render_pass_create_info(w: &mut Writer<'_>, cx: &GuestC
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERPASSCREATEINFO, partial);
     enc_self_render_pass_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_description(w, cx, q.add(i * 36), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_description(w, cx, q.add(i * 72), partial); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_dependency(w, cx, q.add(i * 28), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_render_pass_create_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109004);
+    w.i32(1000109004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERPASSCREATEINFO2, partial);
     enc_self_render_pass_create_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_create_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_description2(w, cx, q.add(i * 56), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_description2(w, cx, q.add(i * 88), partial); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_dependency2(w, cx, q.add(i * 48), partial); } } }
-    w.u32(rd::<u32>(p.add(64), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(64), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 72); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) }); } } else { { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 64) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_input_attachment_aspect_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_input_attachment_aspect_reference(w, cx, q.add(i * 12), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_multiview_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_render_pass_sample_locations_begin_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_sample_locations_ext(w, cx, q.add(i * 48), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_sample_locations_ext(w, cx, q.add(i * 48), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_rendering_area_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000470003);
+    w.i32(1000470003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGAREAINFO, partial);
     enc_self_rendering_area_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_rendering_area_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); put_at(b, 4, rd::<i32>(p.add(36), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_rendering_attachment_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000044001);
+    w.i32(1000044001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGATTACHMENTINFO, partial);
     enc_self_rendering_attachment_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_rendering_attachment_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(44), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 24, rd::<i32>(p.add(40), 0) as i32); put_at(b, 28, rd::<i32>(p.add(44), 0) as i32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); }
     if !partial { enc_clear_value(w, cx, p.add(52), 0); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_rendering_attachment_location_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000232001);
+    w.i32(1000232001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGATTACHMENTLOCATIONINFO, partial);
     enc_self_rendering_attachment_location_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_rendering_attachment_location_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_rendering_fragment_shading_rate_attachment_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    enc_extent2_d(w, cx, p.add(28), partial);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(28).add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000044000);
+    w.i32(1000044000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGINFO, partial);
     enc_self_rendering_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    enc_rect2_d(w, cx, p.add(20), partial);
-    if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    w.u32(rd::<u32>(p.add(44), 0) as _);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20).add(0).add(0), 0) as i32); put_at(b, 8, rd::<i32>(p.add(20).add(0).add(4), 0) as i32); put_at(b, 12, rd::<u32>(p.add(20).add(8).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20).add(8).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_rendering_attachment_info(w, cx, q.add(i * 72), partial); } } }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_attachment_info(w, cx, q, partial); } }
     { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_attachment_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_rendering_input_attachment_index_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000232002);
+    w.i32(1000232002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGINPUTATTACHMENTINDEXINFO, partial);
     enc_self_rendering_input_attachment_index_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_rendering_input_attachment_index_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     if partial { w.u64(!rd::<*const u8>(p, 32).is_null() as u64); } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     if partial { w.u64(!rd::<*const u8>(p, 40).is_null() as u64); } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_resolve_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000337005);
+    w.i32(1000337005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRESOLVEIMAGEINFO2, partial);
     enc_self_resolve_image_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_resolve_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(32), 0), false));
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    w.u32(rd::<u32>(p.add(44), 0) as _);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_image_resolve2(w, cx, q.add(i * 88), partial); } } }
     let _ = (w, cx, p, partial);
 }
@@ -5671,49 +6548,40 @@ pub(crate) unsafe fn enc_ring_create_info_mesa(w: &mut Writer<'_>, cx: &GuestCon
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRINGCREATEINFOMESA, partial);
     enc_self_ring_create_info_mesa(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_ring_create_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(32), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(48), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(56), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(64), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(72), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(80), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(88), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(96), 0) as _); }
+    if let Some(b) = w.reserve::<88>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<usize>(p.add(24), 0) as u64); put_at(b, 16, rd::<usize>(p.add(32), 0) as u64); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<usize>(p.add(48), 0) as u64); put_at(b, 40, rd::<usize>(p.add(56), 0) as u64); put_at(b, 48, rd::<usize>(p.add(64), 0) as u64); put_at(b, 56, rd::<usize>(p.add(72), 0) as u64); put_at(b, 64, rd::<usize>(p.add(80), 0) as u64); put_at(b, 72, rd::<usize>(p.add(88), 0) as u64); put_at(b, 80, rd::<usize>(p.add(96), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_ring_monitor_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_ring_priority_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sample_location_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.f32(rd::<f32>(p.add(0), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<f32>(p.add(0), 0) as f32); put_at(b, 4, rd::<f32>(p.add(4), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_sample_locations_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000143000);
+    w.i32(1000143000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSAMPLELOCATIONSINFOEXT, partial);
     enc_self_sample_locations_info_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sample_locations_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    enc_extent2_d(w, cx, p.add(20), partial);
-    w.u32(rd::<u32>(p.add(28), 0) as _);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u32>(p.add(20).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(20).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); for i in 0..n as usize { enc_sample_location_ext(w, cx, q.add(i * 8), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_border_color_component_mapping_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_component_mapping(w, cx, p.add(16), partial);
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<i32>(p.add(16).add(0), 0) as i32); put_at(b, 4, rd::<i32>(p.add(16).add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(16).add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(16).add(12), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_sampler_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5721,52 +6589,39 @@ pub(crate) unsafe fn enc_sampler_create_info(w: &mut Writer<'_>, cx: &GuestConte
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSAMPLERCREATEINFO, partial);
     enc_self_sampler_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(28), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(40), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(44), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(48), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(52), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(60), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(64), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(68), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(72), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(76), 0) as _); }
+    if let Some(b) = w.reserve::<64>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); put_at(b, 24, rd::<i32>(p.add(40), 0) as i32); put_at(b, 28, rd::<f32>(p.add(44), 0) as f32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<f32>(p.add(52), 0) as f32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60), 0) as i32); put_at(b, 48, rd::<f32>(p.add(64), 0) as f32); put_at(b, 52, rd::<f32>(p.add(68), 0) as f32); put_at(b, 56, rd::<i32>(p.add(72), 0) as i32); put_at(b, 60, rd::<u32>(p.add(76), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_custom_border_color_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if !partial { enc_clear_color_value(w, cx, p.add(16), 2); }
-    if !partial { w.i32(rd::<i32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_reduction_mode_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_sampler_ycbcr_conversion_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000156000);
+    w.i32(1000156000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSAMPLERYCBCRCONVERSIONCREATEINFO, partial);
     enc_self_sampler_ycbcr_conversion_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_ycbcr_conversion_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    enc_component_mapping(w, cx, p.add(28), partial);
-    if !partial { w.i32(rd::<i32>(p.add(44), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(48), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(52), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28).add(0), 0) as i32); put_at(b, 16, rd::<i32>(p.add(28).add(4), 0) as i32); put_at(b, 20, rd::<i32>(p.add(28).add(8), 0) as i32); put_at(b, 24, rd::<i32>(p.add(28).add(12), 0) as i32); put_at(b, 28, rd::<i32>(p.add(44), 0) as i32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); put_at(b, 36, rd::<i32>(p.add(52), 0) as i32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_ycbcr_conversion_image_format_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_sampler_ycbcr_conversion_image_format_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5774,8 +6629,9 @@ pub(crate) unsafe fn dec_self_sampler_ycbcr_conversion_image_format_properties(r
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sampler_ycbcr_conversion_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_semaphore_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5783,45 +6639,44 @@ pub(crate) unsafe fn enc_semaphore_create_info(w: &mut Writer<'_>, cx: &GuestCon
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHORECREATEINFO, partial);
     enc_self_semaphore_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_semaphore_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_semaphore_signal_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000207005);
+    w.i32(1000207005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHORESIGNALINFO, partial);
     enc_self_semaphore_signal_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_semaphore_signal_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_semaphore_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314005);
+    w.i32(1000314005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHORESUBMITINFO, partial);
     enc_self_semaphore_submit_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_semaphore_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_semaphore_type_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u64>(p.add(24), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_semaphore_wait_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000207004);
+    w.i32(1000207004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHOREWAITINFO, partial);
     enc_self_semaphore_wait_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_semaphore_wait_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
@@ -5831,22 +6686,27 @@ pub(crate) unsafe fn enc_shader_module_create_info(w: &mut Writer<'_>, cx: &Gues
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSHADERMODULECREATEINFO, partial);
     enc_self_shader_module_create_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_shader_module_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u64(rd::<usize>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<usize>(p.add(24), 0) as u64); }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { ((rd::<usize>(p, 24) as u64) / 4) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = ((rd::<usize>(p, 24) as u64) / 4); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_buffer_memory_bind_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(0), 0), false));
-    w.u32(rd::<u32>(p.add(8), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_memory_bind(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_format_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
     enc_extent3_d(w, cx, p.add(4), partial);
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(4).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(4).add(8), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_sparse_image_format_properties(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5857,16 +6717,21 @@ pub(crate) unsafe fn dec_sparse_image_format_properties(r: &mut Decoder<'_>, cx:
     Ok(())
 }
 pub(crate) unsafe fn enc_sparse_image_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000059007);
+    w.i32(1000059007);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSPARSEIMAGEFORMATPROPERTIES2, partial);
     enc_self_sparse_image_format_properties2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sparse_image_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_sparse_image_format_properties(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(4).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(4).add(8), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_sparse_image_format_properties2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000059007, "VkSparseImageFormatProperties2.sType")?;
+    r.stype(1000059007, "VkSparseImageFormatProperties2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKSPARSEIMAGEFORMATPROPERTIES2, "VkSparseImageFormatProperties2.pNext")?;
     dec_self_sparse_image_format_properties2(r, cx, p)
 }
@@ -5875,27 +6740,28 @@ pub(crate) unsafe fn dec_self_sparse_image_format_properties2(r: &mut Decoder<'_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_memory_bind(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    enc_image_subresource(w, cx, p.add(0), partial);
-    enc_offset3_d(w, cx, p.add(12), partial);
-    enc_extent3_d(w, cx, p.add(24), partial);
-    w.u64(cx.handle(rd::<u64>(p.add(40), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(48), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(56), 0) as _); }
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<i32>(p.add(12).add(0), 0) as i32); put_at(b, 16, rd::<i32>(p.add(12).add(4), 0) as i32); put_at(b, 20, rd::<i32>(p.add(12).add(8), 0) as i32); put_at(b, 24, rd::<u32>(p.add(24).add(0), 0) as u32); put_at(b, 28, rd::<u32>(p.add(24).add(4), 0) as u32); put_at(b, 32, rd::<u32>(p.add(24).add(8), 0) as u32); put_at(b, 36, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 44, rd::<u64>(p.add(48), 0) as u64); put_at(b, 52, rd::<u32>(p.add(56), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_memory_bind_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(0), 0), false));
-    w.u32(rd::<u32>(p.add(8), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_bind(w, cx, q.add(i * 64), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_sparse_image_format_properties(w, cx, p.add(0), partial);
     if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(40), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(4).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(4).add(8), 0) as u32); put_at(b, 16, rd::<u32>(p.add(0).add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); put_at(b, 24, rd::<u64>(p.add(24), 0) as u64); put_at(b, 32, rd::<u64>(p.add(32), 0) as u64); put_at(b, 40, rd::<u64>(p.add(40), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_sparse_image_memory_requirements(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -5908,16 +6774,21 @@ pub(crate) unsafe fn dec_sparse_image_memory_requirements(r: &mut Decoder<'_>, c
     Ok(())
 }
 pub(crate) unsafe fn enc_sparse_image_memory_requirements2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000146004);
+    w.i32(1000146004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSPARSEIMAGEMEMORYREQUIREMENTS2, partial);
     enc_self_sparse_image_memory_requirements2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_sparse_image_memory_requirements2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_sparse_image_memory_requirements(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(16).add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(0).add(4).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(0).add(4).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(0).add(4).add(8), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(0).add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(20), 0) as u32); put_at(b, 24, rd::<u64>(p.add(16).add(24), 0) as u64); put_at(b, 32, rd::<u64>(p.add(16).add(32), 0) as u64); put_at(b, 40, rd::<u64>(p.add(16).add(40), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_sparse_image_memory_requirements2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000146004, "VkSparseImageMemoryRequirements2.sType")?;
+    r.stype(1000146004, "VkSparseImageMemoryRequirements2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKSPARSEIMAGEMEMORYREQUIREMENTS2, "VkSparseImageMemoryRequirements2.pNext")?;
     dec_self_sparse_image_memory_requirements2(r, cx, p)
 }
@@ -5926,47 +6797,33 @@ pub(crate) unsafe fn dec_self_sparse_image_memory_requirements2(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_opaque_memory_bind_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(0), 0), false));
-    w.u32(rd::<u32>(p.add(8), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_memory_bind(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_memory_bind(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 24, rd::<u64>(p.add(24), 0) as u64); put_at(b, 32, rd::<u32>(p.add(32), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_specialization_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(0), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); }
     { let q = rd::<*const u8>(p, 8); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 0) as u64); w.u64(n); for i in 0..n as usize { enc_specialization_map_entry(w, cx, q.add(i * 16), partial); } } }
-    w.u64(rd::<usize>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>(p.add(16), 0) as u64); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<usize>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<usize>(p, 16) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_specialization_map_entry(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u64(rd::<usize>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<usize>(p.add(8), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
-pub(crate) unsafe fn enc_stencil_op_state(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(12), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    let _ = (w, cx, p, partial);
-}
+#[inline]
 pub(crate) unsafe fn enc_strided_device_address_region_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
-    if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -5974,114 +6831,109 @@ pub(crate) unsafe fn enc_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBMITINFO, partial);
     enc_self_submit_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(40), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } }
-    w.u32(rd::<u32>(p.add(56), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(56), 0) as u32); }
     { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 56) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_submit_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000314004);
+    w.i32(1000314004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBMITINFO2, partial);
     enc_self_submit_info2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_submit_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    w.u32(rd::<u32>(p.add(20), 0) as _);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_semaphore_submit_info(w, cx, q.add(i * 48), partial); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_command_buffer_submit_info(w, cx, q.add(i * 32), partial); } } }
-    w.u32(rd::<u32>(p.add(48), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_semaphore_submit_info(w, cx, q.add(i * 48), partial); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_subpass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109005);
+    w.i32(1000109005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSBEGININFO, partial);
     enc_self_subpass_begin_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subpass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_dependency(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(8), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); put_at(b, 24, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_subpass_dependency2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109003);
+    w.i32(1000109003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSDEPENDENCY2, partial);
     enc_self_subpass_dependency2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subpass_dependency2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(32), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(36), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(40), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(44), 0) as _); }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<i32>(p.add(44), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_description(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(4), 0) as _); }
-    w.u32(rd::<u32>(p.add(8), 0) as _);
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
-    w.u32(rd::<u32>(p.add(24), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference(w, cx, q, partial); } }
-    w.u32(rd::<u32>(p.add(56), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(56), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 64); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 56) as u64) }); } } else { { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 56) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_subpass_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109002);
+    w.i32(1000109002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSDESCRIPTION2, partial);
     enc_self_subpass_description2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subpass_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    w.u32(rd::<u32>(p.add(28), 0) as _);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
-    w.u32(rd::<u32>(p.add(40), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
     { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference2(w, cx, q, partial); } }
-    w.u32(rd::<u32>(p.add(72), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(72), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 80); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 72) as u64) }); } } else { { let q = rd::<*const u8>(p, 80); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 72) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subpass_description_depth_stencil_resolve(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.i32(rd::<i32>(p.add(16), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference2(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_subpass_end_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000109006);
+    w.i32(1000109006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSENDINFO, partial);
     enc_self_subpass_end_info(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subpass_end_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subpass_resolve_performance_query_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_subpass_resolve_performance_query_ext(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -6089,13 +6941,19 @@ pub(crate) unsafe fn dec_self_subpass_resolve_performance_query_ext(r: &mut Deco
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_sample_locations_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); }
     enc_sample_locations_info_ext(w, cx, p.add(8), partial);
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subresource_host_memcpy_size(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_self_subresource_host_memcpy_size(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -6103,12 +6961,17 @@ pub(crate) unsafe fn dec_self_subresource_host_memcpy_size(r: &mut Decoder<'_>, 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_subresource_layout(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     if !partial { w.u64(rd::<u64>(p.add(0), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(8), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(16), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(24), 0) as _); }
     if !partial { w.u64(rd::<u64>(p.add(32), 0) as _); }
+    } else {
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16), 0) as u64); put_at(b, 24, rd::<u64>(p.add(24), 0) as u64); put_at(b, 32, rd::<u64>(p.add(32), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_subresource_layout(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
@@ -6121,16 +6984,21 @@ pub(crate) unsafe fn dec_subresource_layout(r: &mut Decoder<'_>, cx: &GuestConte
     Ok(())
 }
 pub(crate) unsafe fn enc_subresource_layout2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000338002);
+    w.i32(1000338002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBRESOURCELAYOUT2, partial);
     enc_self_subresource_layout2(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_subresource_layout2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if partial {
     enc_subresource_layout(w, cx, p.add(16), partial);
+    } else {
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u64>(p.add(16).add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(16).add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16).add(16), 0) as u64); put_at(b, 24, rd::<u64>(p.add(16).add(24), 0) as u64); put_at(b, 32, rd::<u64>(p.add(16).add(32), 0) as u64); }
+    }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn dec_subresource_layout2(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p: *mut u8) -> Result<(), DecodeError> {
-    r.stype(-1000338002, "VkSubresourceLayout2.sType")?;
+    r.stype(1000338002, "VkSubresourceLayout2.sType")?;
     dec_chain(r, cx, rd::<*mut u8>(p, 8), EXT_VKSUBRESOURCELAYOUT2, "VkSubresourceLayout2.pNext")?;
     dec_self_subresource_layout2(r, cx, p)
 }
@@ -6139,62 +7007,52 @@ pub(crate) unsafe fn dec_self_subresource_layout2(r: &mut Decoder<'_>, cx: &Gues
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_self_timeline_semaphore_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_vertex_input_attribute_description(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(12), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_vertex_input_attribute_description2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000352002);
+    w.i32(1000352002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKVERTEXINPUTATTRIBUTEDESCRIPTION2EXT, partial);
     enc_self_vertex_input_attribute_description2_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_vertex_input_attribute_description2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_vertex_input_binding_description(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_vertex_input_binding_description2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.i32(-1000352001);
+    w.i32(1000352001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKVERTEXINPUTBINDINGDESCRIPTION2EXT, partial);
     enc_self_vertex_input_binding_description2_ext(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_vertex_input_binding_description2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(16), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(20), 0) as _); }
-    if !partial { w.i32(rd::<i32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_vertex_input_binding_divisor_description(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.u32(rd::<u32>(p.add(0), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(4), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_viewport(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if !partial { w.f32(rd::<f32>(p.add(0), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(4), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(8), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(12), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(16), 0) as _); }
-    if !partial { w.f32(rd::<f32>(p.add(20), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<f32>(p.add(0), 0) as f32); put_at(b, 4, rd::<f32>(p.add(4), 0) as f32); put_at(b, 8, rd::<f32>(p.add(8), 0) as f32); put_at(b, 12, rd::<f32>(p.add(12), 0) as f32); put_at(b, 16, rd::<f32>(p.add(16), 0) as f32); put_at(b, 20, rd::<f32>(p.add(20), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_write_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
@@ -6202,24 +7060,23 @@ pub(crate) unsafe fn enc_write_descriptor_set(w: &mut Writer<'_>, cx: &GuestCont
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKWRITEDESCRIPTORSET, partial);
     enc_self_write_descriptor_set(w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_write_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u64(cx.handle(rd::<u64>(p.add(16), 0), false));
-    if !partial { w.u32(rd::<u32>(p.add(24), 0) as _); }
-    if !partial { w.u32(rd::<u32>(p.add(28), 0) as _); }
-    w.u32(rd::<u32>(p.add(32), 0) as _);
-    if !partial { w.i32(rd::<i32>(p.add(36), 0) as _); }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); }
     { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_image_info(w, cx, q.add(i * 24), partial); } } }
     { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_buffer_info(w, cx, q.add(i * 24), partial); } } }
     { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_write_descriptor_set_acceleration_structure_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_self_write_descriptor_set_inline_uniform_block(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    w.u32(rd::<u32>(p.add(16), 0) as _);
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
     let _ = (w, cx, p, partial);
 }
@@ -6274,74 +7131,74 @@ pub(crate) static EXT_VKACCELERATIONSTRUCTUREVERSIONINFOKHR: &[ExtEntry] = &[
 pub(crate) static EXT_VKAPPLICATIONINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKATTACHMENTDESCRIPTION2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000241002, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_attachment_description_stencil_layout, dec: None },
+    ExtEntry { stype: 1000241002, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_attachment_description_stencil_layout, dec: None },
 ];
 pub(crate) static EXT_VKATTACHMENTREFERENCE2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000241001, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_attachment_reference_stencil_layout, dec: None },
+    ExtEntry { stype: 1000241001, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_attachment_reference_stencil_layout, dec: None },
 ];
 pub(crate) static EXT_VKBINDBUFFERMEMORYINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060013, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_bind_buffer_memory_device_group_info, dec: None },
-    ExtEntry { stype: -1000545002, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_bind_memory_status, dec: None },
+    ExtEntry { stype: 1000060013, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_bind_buffer_memory_device_group_info, dec: None },
+    ExtEntry { stype: 1000545002, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_bind_memory_status, dec: None },
 ];
 pub(crate) static EXT_VKBINDDESCRIPTORSETSINFO: &[ExtEntry] = &[
     ExtEntry { stype: 30, gate: Gate { api: 0x400000, exts: &[], venus_spec: 0 }, enc: enc_self_pipeline_layout_create_info, dec: None },
 ];
 pub(crate) static EXT_VKBINDIMAGEMEMORYINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060014, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_bind_image_memory_device_group_info, dec: None },
-    ExtEntry { stype: -1000060009, gate: Gate { api: 0x0, exts: &[61], venus_spec: 0 }, enc: enc_self_bind_image_memory_swapchain_info_khr, dec: None },
-    ExtEntry { stype: -1000156002, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_bind_image_plane_memory_info, dec: None },
-    ExtEntry { stype: -1000545002, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_bind_memory_status, dec: None },
+    ExtEntry { stype: 1000060014, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_bind_image_memory_device_group_info, dec: None },
+    ExtEntry { stype: 1000060009, gate: Gate { api: 0x0, exts: &[61], venus_spec: 0 }, enc: enc_self_bind_image_memory_swapchain_info_khr, dec: None },
+    ExtEntry { stype: 1000156002, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_bind_image_plane_memory_info, dec: None },
+    ExtEntry { stype: 1000545002, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_bind_memory_status, dec: None },
 ];
 pub(crate) static EXT_VKBINDSPARSEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060006, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_bind_sparse_info, dec: None },
-    ExtEntry { stype: -1000207003, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_timeline_semaphore_submit_info, dec: None },
+    ExtEntry { stype: 1000060006, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_bind_sparse_info, dec: None },
+    ExtEntry { stype: 1000207003, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_timeline_semaphore_submit_info, dec: None },
 ];
 pub(crate) static EXT_VKBLITIMAGEINFO2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKBUFFERCOPY2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKBUFFERCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000244002, gate: Gate { api: 0x0, exts: &[245], venus_spec: 0 }, enc: enc_self_buffer_device_address_create_info_ext, dec: None },
-    ExtEntry { stype: -1000257002, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_buffer_opaque_capture_address_create_info, dec: None },
-    ExtEntry { stype: -1000470006, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_buffer_usage_flags2_create_info, dec: None },
-    ExtEntry { stype: -1000072000, gate: Gate { api: 0x401000, exts: &[73], venus_spec: 0 }, enc: enc_self_external_memory_buffer_create_info, dec: None },
+    ExtEntry { stype: 1000244002, gate: Gate { api: 0x0, exts: &[245], venus_spec: 0 }, enc: enc_self_buffer_device_address_create_info_ext, dec: None },
+    ExtEntry { stype: 1000257002, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_buffer_opaque_capture_address_create_info, dec: None },
+    ExtEntry { stype: 1000470006, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_buffer_usage_flags2_create_info, dec: None },
+    ExtEntry { stype: 1000072000, gate: Gate { api: 0x401000, exts: &[73], venus_spec: 0 }, enc: enc_self_external_memory_buffer_create_info, dec: None },
 ];
 pub(crate) static EXT_VKBUFFERDEVICEADDRESSINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKBUFFERIMAGECOPY2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKBUFFERMEMORYBARRIER: &[ExtEntry] = &[
-    ExtEntry { stype: -1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
+    ExtEntry { stype: 1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
 ];
 pub(crate) static EXT_VKBUFFERMEMORYBARRIER2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
+    ExtEntry { stype: 1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
 ];
 pub(crate) static EXT_VKBUFFERMEMORYREQUIREMENTSINFO2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKBUFFERVIEWCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000470006, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_buffer_usage_flags2_create_info, dec: None },
+    ExtEntry { stype: 1000470006, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_buffer_usage_flags2_create_info, dec: None },
 ];
 pub(crate) static EXT_VKCALIBRATEDTIMESTAMPINFOKHR: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKCOMMANDBUFFERALLOCATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKCOMMANDBUFFERBEGININFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060004, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_command_buffer_begin_info, dec: None },
+    ExtEntry { stype: 1000060004, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_command_buffer_begin_info, dec: None },
 ];
 pub(crate) static EXT_VKCOMMANDBUFFERINHERITANCEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000081000, gate: Gate { api: 0x0, exts: &[82], venus_spec: 0 }, enc: enc_self_command_buffer_inheritance_conditional_rendering_info_ext, dec: None },
-    ExtEntry { stype: -1000044004, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_command_buffer_inheritance_rendering_info, dec: None },
-    ExtEntry { stype: -1000232001, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_attachment_location_info, dec: None },
-    ExtEntry { stype: -1000232002, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_input_attachment_index_info, dec: None },
+    ExtEntry { stype: 1000081000, gate: Gate { api: 0x0, exts: &[82], venus_spec: 0 }, enc: enc_self_command_buffer_inheritance_conditional_rendering_info_ext, dec: None },
+    ExtEntry { stype: 1000044004, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_command_buffer_inheritance_rendering_info, dec: None },
+    ExtEntry { stype: 1000232001, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_attachment_location_info, dec: None },
+    ExtEntry { stype: 1000232002, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_input_attachment_index_info, dec: None },
 ];
 pub(crate) static EXT_VKCOMMANDBUFFERSUBMITINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKCOMMANDPOOLCREATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKCOMPUTEPIPELINECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000470005, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_pipeline_create_flags2_create_info, dec: None },
-    ExtEntry { stype: -1000192000, gate: Gate { api: 0x403000, exts: &[193], venus_spec: 0 }, enc: enc_self_pipeline_creation_feedback_create_info, dec: None },
-    ExtEntry { stype: -1000068000, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_pipeline_robustness_create_info, dec: None },
+    ExtEntry { stype: 1000470005, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_pipeline_create_flags2_create_info, dec: None },
+    ExtEntry { stype: 1000192000, gate: Gate { api: 0x403000, exts: &[193], venus_spec: 0 }, enc: enc_self_pipeline_creation_feedback_create_info, dec: None },
+    ExtEntry { stype: 1000068000, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_pipeline_robustness_create_info, dec: None },
 ];
 pub(crate) static EXT_VKCONDITIONALRENDERINGBEGININFOEXT: &[ExtEntry] = &[
 ];
@@ -6372,141 +7229,141 @@ pub(crate) static EXT_VKCOPYMEMORYTOIMAGEINFOMESA: &[ExtEntry] = &[
 pub(crate) static EXT_VKDEPENDENCYINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKDEPTHBIASINFOEXT: &[ExtEntry] = &[
-    ExtEntry { stype: -1000283002, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_depth_bias_representation_info_ext, dec: None },
+    ExtEntry { stype: 1000283002, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_depth_bias_representation_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKDESCRIPTORPOOLCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000138003, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_descriptor_pool_inline_uniform_block_create_info, dec: None },
-    ExtEntry { stype: -1000351002, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_mutable_descriptor_type_create_info_ext, dec: None },
+    ExtEntry { stype: 1000138003, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_descriptor_pool_inline_uniform_block_create_info, dec: None },
+    ExtEntry { stype: 1000351002, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_mutable_descriptor_type_create_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKDESCRIPTORSETALLOCATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000161003, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_descriptor_set_variable_descriptor_count_allocate_info, dec: None },
+    ExtEntry { stype: 1000161003, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_descriptor_set_variable_descriptor_count_allocate_info, dec: None },
 ];
 pub(crate) static EXT_VKDESCRIPTORSETLAYOUTCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000161000, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_descriptor_set_layout_binding_flags_create_info, dec: None },
-    ExtEntry { stype: -1000351002, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_mutable_descriptor_type_create_info_ext, dec: None },
+    ExtEntry { stype: 1000161000, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_descriptor_set_layout_binding_flags_create_info, dec: None },
+    ExtEntry { stype: 1000351002, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_mutable_descriptor_type_create_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKDESCRIPTORSETLAYOUTSUPPORT: &[ExtEntry] = &[
-    ExtEntry { stype: -1000161004, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_descriptor_set_variable_descriptor_count_layout_support, dec: Some(dec_self_descriptor_set_variable_descriptor_count_layout_support) },
+    ExtEntry { stype: 1000161004, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_descriptor_set_variable_descriptor_count_layout_support, dec: Some(dec_self_descriptor_set_variable_descriptor_count_layout_support) },
 ];
 pub(crate) static EXT_VKDESCRIPTORUPDATETEMPLATECREATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKDEVICEBUFFERMEMORYREQUIREMENTS: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKDEVICECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000070001, gate: Gate { api: 0x401000, exts: &[71], venus_spec: 0 }, enc: enc_self_device_group_device_create_info, dec: None },
-    ExtEntry { stype: -1000295001, gate: Gate { api: 0x403000, exts: &[296], venus_spec: 0 }, enc: enc_self_device_private_data_create_info, dec: None },
-    ExtEntry { stype: -1000083000, gate: Gate { api: 0x401000, exts: &[84], venus_spec: 0 }, enc: enc_self_physical_device16_bit_storage_features, dec: Some(dec_self_physical_device16_bit_storage_features) },
-    ExtEntry { stype: -1000340000, gate: Gate { api: 0x0, exts: &[341], venus_spec: 0 }, enc: enc_self_physical_device4444_formats_features_ext, dec: Some(dec_self_physical_device4444_formats_features_ext) },
-    ExtEntry { stype: -1000177000, gate: Gate { api: 0x402000, exts: &[178], venus_spec: 0 }, enc: enc_self_physical_device8_bit_storage_features, dec: Some(dec_self_physical_device8_bit_storage_features) },
-    ExtEntry { stype: -1000150013, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_physical_device_acceleration_structure_features_khr, dec: Some(dec_self_physical_device_acceleration_structure_features_khr) },
-    ExtEntry { stype: -1000524000, gate: Gate { api: 0x0, exts: &[525], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext) },
-    ExtEntry { stype: -1000339000, gate: Gate { api: 0x0, exts: &[340], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_layout_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_layout_features_ext) },
-    ExtEntry { stype: -1000148000, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_physical_device_blend_operation_advanced_features_ext, dec: Some(dec_self_physical_device_blend_operation_advanced_features_ext) },
-    ExtEntry { stype: -1000411000, gate: Gate { api: 0x0, exts: &[412], venus_spec: 0 }, enc: enc_self_physical_device_border_color_swizzle_features_ext, dec: Some(dec_self_physical_device_border_color_swizzle_features_ext) },
-    ExtEntry { stype: -1000257000, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features, dec: Some(dec_self_physical_device_buffer_device_address_features) },
-    ExtEntry { stype: -1000244000, gate: Gate { api: 0x0, exts: &[245], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features_ext, dec: Some(dec_self_physical_device_buffer_device_address_features_ext) },
-    ExtEntry { stype: -1000381000, gate: Gate { api: 0x0, exts: &[382], venus_spec: 0 }, enc: enc_self_physical_device_color_write_enable_features_ext, dec: Some(dec_self_physical_device_color_write_enable_features_ext) },
-    ExtEntry { stype: -1000201000, gate: Gate { api: 0x0, exts: &[202, 512], venus_spec: 0 }, enc: enc_self_physical_device_compute_shader_derivatives_features_khr, dec: Some(dec_self_physical_device_compute_shader_derivatives_features_khr) },
-    ExtEntry { stype: -1000081001, gate: Gate { api: 0x0, exts: &[82], venus_spec: 0 }, enc: enc_self_physical_device_conditional_rendering_features_ext, dec: Some(dec_self_physical_device_conditional_rendering_features_ext) },
-    ExtEntry { stype: -1000506000, gate: Gate { api: 0x0, exts: &[507], venus_spec: 0 }, enc: enc_self_physical_device_cooperative_matrix_features_khr, dec: Some(dec_self_physical_device_cooperative_matrix_features_khr) },
-    ExtEntry { stype: -1000287002, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_physical_device_custom_border_color_features_ext, dec: Some(dec_self_physical_device_custom_border_color_features_ext) },
-    ExtEntry { stype: -1000283000, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_physical_device_depth_bias_control_features_ext, dec: Some(dec_self_physical_device_depth_bias_control_features_ext) },
-    ExtEntry { stype: -1000582000, gate: Gate { api: 0x0, exts: &[583], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_control_features_ext, dec: Some(dec_self_physical_device_depth_clamp_control_features_ext) },
-    ExtEntry { stype: -1000421000, gate: Gate { api: 0x0, exts: &[422, 605], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_zero_one_features_khr, dec: Some(dec_self_physical_device_depth_clamp_zero_one_features_khr) },
-    ExtEntry { stype: -1000355000, gate: Gate { api: 0x0, exts: &[356], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_control_features_ext, dec: Some(dec_self_physical_device_depth_clip_control_features_ext) },
-    ExtEntry { stype: -1000102000, gate: Gate { api: 0x0, exts: &[103], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_enable_features_ext, dec: Some(dec_self_physical_device_depth_clip_enable_features_ext) },
-    ExtEntry { stype: -1000161001, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_physical_device_descriptor_indexing_features, dec: Some(dec_self_physical_device_descriptor_indexing_features) },
-    ExtEntry { stype: -1000044003, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_features, dec: Some(dec_self_physical_device_dynamic_rendering_features) },
-    ExtEntry { stype: -1000232000, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_local_read_features, dec: Some(dec_self_physical_device_dynamic_rendering_local_read_features) },
-    ExtEntry { stype: -1000499000, gate: Gate { api: 0x0, exts: &[500], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_unused_attachments_features_ext, dec: Some(dec_self_physical_device_dynamic_rendering_unused_attachments_features_ext) },
-    ExtEntry { stype: -1000377000, gate: Gate { api: 0x0, exts: &[378], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state2_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state2_features_ext) },
-    ExtEntry { stype: -1000455000, gate: Gate { api: 0x0, exts: &[456], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state3_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state3_features_ext) },
-    ExtEntry { stype: -1000267000, gate: Gate { api: 0x0, exts: &[268], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state_features_ext) },
-    ExtEntry { stype: -1000059000, gate: Gate { api: 0x401000, exts: &[60], venus_spec: 0 }, enc: enc_self_physical_device_features2, dec: Some(dec_self_physical_device_features2) },
-    ExtEntry { stype: -1000203000, gate: Gate { api: 0x0, exts: &[323], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_barycentric_features_khr, dec: Some(dec_self_physical_device_fragment_shader_barycentric_features_khr) },
-    ExtEntry { stype: -1000251000, gate: Gate { api: 0x0, exts: &[252], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_interlock_features_ext, dec: Some(dec_self_physical_device_fragment_shader_interlock_features_ext) },
-    ExtEntry { stype: -1000226003, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shading_rate_features_khr, dec: Some(dec_self_physical_device_fragment_shading_rate_features_khr) },
-    ExtEntry { stype: -1000388000, gate: Gate { api: 0x404000, exts: &[189, 389], venus_spec: 0 }, enc: enc_self_physical_device_global_priority_query_features, dec: Some(dec_self_physical_device_global_priority_query_features) },
-    ExtEntry { stype: -1000320000, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_physical_device_graphics_pipeline_library_features_ext, dec: Some(dec_self_physical_device_graphics_pipeline_library_features_ext) },
-    ExtEntry { stype: -1000270000, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_physical_device_host_image_copy_features, dec: Some(dec_self_physical_device_host_image_copy_features) },
-    ExtEntry { stype: -1000261000, gate: Gate { api: 0x402000, exts: &[262], venus_spec: 0 }, enc: enc_self_physical_device_host_query_reset_features, dec: Some(dec_self_physical_device_host_query_reset_features) },
-    ExtEntry { stype: -1000393000, gate: Gate { api: 0x0, exts: &[394], venus_spec: 0 }, enc: enc_self_physical_device_image2_d_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image2_d_view_of3_d_features_ext) },
-    ExtEntry { stype: -1000335000, gate: Gate { api: 0x403000, exts: &[336], venus_spec: 0 }, enc: enc_self_physical_device_image_robustness_features, dec: Some(dec_self_physical_device_image_robustness_features) },
-    ExtEntry { stype: -1000418000, gate: Gate { api: 0x0, exts: &[419], venus_spec: 0 }, enc: enc_self_physical_device_image_sliced_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image_sliced_view_of3_d_features_ext) },
-    ExtEntry { stype: -1000391000, gate: Gate { api: 0x0, exts: &[392], venus_spec: 0 }, enc: enc_self_physical_device_image_view_min_lod_features_ext, dec: Some(dec_self_physical_device_image_view_min_lod_features_ext) },
-    ExtEntry { stype: -1000108000, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_physical_device_imageless_framebuffer_features, dec: Some(dec_self_physical_device_imageless_framebuffer_features) },
-    ExtEntry { stype: -1000265000, gate: Gate { api: 0x404000, exts: &[266, 534], venus_spec: 0 }, enc: enc_self_physical_device_index_type_uint8_features, dec: Some(dec_self_physical_device_index_type_uint8_features) },
-    ExtEntry { stype: -1000138000, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_physical_device_inline_uniform_block_features, dec: Some(dec_self_physical_device_inline_uniform_block_features) },
-    ExtEntry { stype: -1000465000, gate: Gate { api: 0x0, exts: &[466], venus_spec: 0 }, enc: enc_self_physical_device_legacy_dithering_features_ext, dec: Some(dec_self_physical_device_legacy_dithering_features_ext) },
-    ExtEntry { stype: -1000495000, gate: Gate { api: 0x0, exts: &[496], venus_spec: 0 }, enc: enc_self_physical_device_legacy_vertex_attributes_features_ext, dec: Some(dec_self_physical_device_legacy_vertex_attributes_features_ext) },
-    ExtEntry { stype: -1000259000, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_physical_device_line_rasterization_features, dec: Some(dec_self_physical_device_line_rasterization_features) },
-    ExtEntry { stype: -1000413000, gate: Gate { api: 0x403000, exts: &[414], venus_spec: 0 }, enc: enc_self_physical_device_maintenance4_features, dec: Some(dec_self_physical_device_maintenance4_features) },
-    ExtEntry { stype: -1000470000, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_physical_device_maintenance5_features, dec: Some(dec_self_physical_device_maintenance5_features) },
-    ExtEntry { stype: -1000545000, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_physical_device_maintenance6_features, dec: Some(dec_self_physical_device_maintenance6_features) },
-    ExtEntry { stype: -1000562000, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_maintenance7_features_khr, dec: Some(dec_self_physical_device_maintenance7_features_khr) },
-    ExtEntry { stype: -1000328000, gate: Gate { api: 0x0, exts: &[329], venus_spec: 0 }, enc: enc_self_physical_device_mesh_shader_features_ext, dec: Some(dec_self_physical_device_mesh_shader_features_ext) },
-    ExtEntry { stype: -1000392000, gate: Gate { api: 0x0, exts: &[393], venus_spec: 0 }, enc: enc_self_physical_device_multi_draw_features_ext, dec: Some(dec_self_physical_device_multi_draw_features_ext) },
-    ExtEntry { stype: -1000376000, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_physical_device_multisampled_render_to_single_sampled_features_ext, dec: Some(dec_self_physical_device_multisampled_render_to_single_sampled_features_ext) },
-    ExtEntry { stype: -1000053001, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_physical_device_multiview_features, dec: Some(dec_self_physical_device_multiview_features) },
-    ExtEntry { stype: -1000351000, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_physical_device_mutable_descriptor_type_features_ext, dec: Some(dec_self_physical_device_mutable_descriptor_type_features_ext) },
-    ExtEntry { stype: -1000451000, gate: Gate { api: 0x0, exts: &[452], venus_spec: 0 }, enc: enc_self_physical_device_nested_command_buffer_features_ext, dec: Some(dec_self_physical_device_nested_command_buffer_features_ext) },
-    ExtEntry { stype: -1000422000, gate: Gate { api: 0x0, exts: &[423], venus_spec: 0 }, enc: enc_self_physical_device_non_seamless_cube_map_features_ext, dec: Some(dec_self_physical_device_non_seamless_cube_map_features_ext) },
-    ExtEntry { stype: -1000297000, gate: Gate { api: 0x403000, exts: &[298], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_creation_cache_control_features, dec: Some(dec_self_physical_device_pipeline_creation_cache_control_features) },
-    ExtEntry { stype: -1000498000, gate: Gate { api: 0x0, exts: &[499], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_library_group_handles_features_ext, dec: Some(dec_self_physical_device_pipeline_library_group_handles_features_ext) },
-    ExtEntry { stype: -1000466000, gate: Gate { api: 0x404000, exts: &[467], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_protected_access_features, dec: Some(dec_self_physical_device_pipeline_protected_access_features) },
-    ExtEntry { stype: -1000068001, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_robustness_features, dec: Some(dec_self_physical_device_pipeline_robustness_features) },
-    ExtEntry { stype: -1000356000, gate: Gate { api: 0x0, exts: &[357], venus_spec: 0 }, enc: enc_self_physical_device_primitive_topology_list_restart_features_ext, dec: Some(dec_self_physical_device_primitive_topology_list_restart_features_ext) },
-    ExtEntry { stype: -1000382000, gate: Gate { api: 0x0, exts: &[383], venus_spec: 0 }, enc: enc_self_physical_device_primitives_generated_query_features_ext, dec: Some(dec_self_physical_device_primitives_generated_query_features_ext) },
-    ExtEntry { stype: -1000295000, gate: Gate { api: 0x403000, exts: &[296], venus_spec: 0 }, enc: enc_self_physical_device_private_data_features, dec: Some(dec_self_physical_device_private_data_features) },
-    ExtEntry { stype: -1000145001, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_protected_memory_features, dec: Some(dec_self_physical_device_protected_memory_features) },
-    ExtEntry { stype: -1000254000, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_physical_device_provoking_vertex_features_ext, dec: Some(dec_self_physical_device_provoking_vertex_features_ext) },
-    ExtEntry { stype: -1000342000, gate: Gate { api: 0x0, exts: &[343, 464], venus_spec: 0 }, enc: enc_self_physical_device_rasterization_order_attachment_access_features_ext, dec: Some(dec_self_physical_device_rasterization_order_attachment_access_features_ext) },
-    ExtEntry { stype: -1000348013, gate: Gate { api: 0x0, exts: &[349], venus_spec: 0 }, enc: enc_self_physical_device_ray_query_features_khr, dec: Some(dec_self_physical_device_ray_query_features_khr) },
-    ExtEntry { stype: -1000386000, gate: Gate { api: 0x0, exts: &[387], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_maintenance1_features_khr, dec: Some(dec_self_physical_device_ray_tracing_maintenance1_features_khr) },
-    ExtEntry { stype: -1000347000, gate: Gate { api: 0x0, exts: &[348], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_pipeline_features_khr, dec: Some(dec_self_physical_device_ray_tracing_pipeline_features_khr) },
-    ExtEntry { stype: -1000481000, gate: Gate { api: 0x0, exts: &[482], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_position_fetch_features_khr, dec: Some(dec_self_physical_device_ray_tracing_position_fetch_features_khr) },
-    ExtEntry { stype: -1000286000, gate: Gate { api: 0x0, exts: &[287], venus_spec: 0 }, enc: enc_self_physical_device_robustness2_features_ext, dec: Some(dec_self_physical_device_robustness2_features_ext) },
-    ExtEntry { stype: -1000156004, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_physical_device_sampler_ycbcr_conversion_features, dec: Some(dec_self_physical_device_sampler_ycbcr_conversion_features) },
-    ExtEntry { stype: -1000221000, gate: Gate { api: 0x402000, exts: &[222], venus_spec: 0 }, enc: enc_self_physical_device_scalar_block_layout_features, dec: Some(dec_self_physical_device_scalar_block_layout_features) },
-    ExtEntry { stype: -1000241000, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_physical_device_separate_depth_stencil_layouts_features, dec: Some(dec_self_physical_device_separate_depth_stencil_layouts_features) },
-    ExtEntry { stype: -1000273000, gate: Gate { api: 0x0, exts: &[274], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float2_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float2_features_ext) },
-    ExtEntry { stype: -1000260000, gate: Gate { api: 0x0, exts: &[261], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float_features_ext) },
-    ExtEntry { stype: -1000180000, gate: Gate { api: 0x402000, exts: &[181], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_int64_features, dec: Some(dec_self_physical_device_shader_atomic_int64_features) },
-    ExtEntry { stype: -1000181000, gate: Gate { api: 0x0, exts: &[182], venus_spec: 0 }, enc: enc_self_physical_device_shader_clock_features_khr, dec: Some(dec_self_physical_device_shader_clock_features_khr) },
-    ExtEntry { stype: -1000276000, gate: Gate { api: 0x403000, exts: &[277], venus_spec: 0 }, enc: enc_self_physical_device_shader_demote_to_helper_invocation_features, dec: Some(dec_self_physical_device_shader_demote_to_helper_invocation_features) },
-    ExtEntry { stype: -1000063000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_shader_draw_parameters_features, dec: Some(dec_self_physical_device_shader_draw_parameters_features) },
-    ExtEntry { stype: -1000544000, gate: Gate { api: 0x404000, exts: &[545], venus_spec: 0 }, enc: enc_self_physical_device_shader_expect_assume_features, dec: Some(dec_self_physical_device_shader_expect_assume_features) },
-    ExtEntry { stype: -1000082000, gate: Gate { api: 0x402000, exts: &[83], venus_spec: 0 }, enc: enc_self_physical_device_shader_float16_int8_features, dec: Some(dec_self_physical_device_shader_float16_int8_features) },
-    ExtEntry { stype: -1000528000, gate: Gate { api: 0x404000, exts: &[529], venus_spec: 0 }, enc: enc_self_physical_device_shader_float_controls2_features, dec: Some(dec_self_physical_device_shader_float_controls2_features) },
-    ExtEntry { stype: -1000234000, gate: Gate { api: 0x0, exts: &[235], venus_spec: 0 }, enc: enc_self_physical_device_shader_image_atomic_int64_features_ext, dec: Some(dec_self_physical_device_shader_image_atomic_int64_features_ext) },
-    ExtEntry { stype: -1000280000, gate: Gate { api: 0x403000, exts: &[281], venus_spec: 0 }, enc: enc_self_physical_device_shader_integer_dot_product_features, dec: Some(dec_self_physical_device_shader_integer_dot_product_features) },
-    ExtEntry { stype: -1000434000, gate: Gate { api: 0x0, exts: &[435], venus_spec: 0 }, enc: enc_self_physical_device_shader_maximal_reconvergence_features_khr, dec: Some(dec_self_physical_device_shader_maximal_reconvergence_features_khr) },
-    ExtEntry { stype: -1000235000, gate: Gate { api: 0x0, exts: &[236], venus_spec: 0 }, enc: enc_self_physical_device_shader_quad_control_features_khr, dec: Some(dec_self_physical_device_shader_quad_control_features_khr) },
-    ExtEntry { stype: -1000558000, gate: Gate { api: 0x0, exts: &[559], venus_spec: 0 }, enc: enc_self_physical_device_shader_relaxed_extended_instruction_features_khr, dec: Some(dec_self_physical_device_shader_relaxed_extended_instruction_features_khr) },
-    ExtEntry { stype: -1000564000, gate: Gate { api: 0x0, exts: &[565], venus_spec: 0 }, enc: enc_self_physical_device_shader_replicated_composites_features_ext, dec: Some(dec_self_physical_device_shader_replicated_composites_features_ext) },
-    ExtEntry { stype: -1000175000, gate: Gate { api: 0x402000, exts: &[176], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_extended_types_features, dec: Some(dec_self_physical_device_shader_subgroup_extended_types_features) },
-    ExtEntry { stype: -1000416000, gate: Gate { api: 0x404000, exts: &[417], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_rotate_features, dec: Some(dec_self_physical_device_shader_subgroup_rotate_features) },
-    ExtEntry { stype: -1000323000, gate: Gate { api: 0x0, exts: &[324], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_uniform_control_flow_features_khr, dec: Some(dec_self_physical_device_shader_subgroup_uniform_control_flow_features_khr) },
-    ExtEntry { stype: -1000215000, gate: Gate { api: 0x403000, exts: &[216], venus_spec: 0 }, enc: enc_self_physical_device_shader_terminate_invocation_features, dec: Some(dec_self_physical_device_shader_terminate_invocation_features) },
-    ExtEntry { stype: -1000225002, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_size_control_features, dec: Some(dec_self_physical_device_subgroup_size_control_features) },
-    ExtEntry { stype: -1000314007, gate: Gate { api: 0x403000, exts: &[315], venus_spec: 0 }, enc: enc_self_physical_device_synchronization2_features, dec: Some(dec_self_physical_device_synchronization2_features) },
-    ExtEntry { stype: -1000281000, gate: Gate { api: 0x0, exts: &[282], venus_spec: 0 }, enc: enc_self_physical_device_texel_buffer_alignment_features_ext, dec: Some(dec_self_physical_device_texel_buffer_alignment_features_ext) },
-    ExtEntry { stype: -1000066000, gate: Gate { api: 0x403000, exts: &[67], venus_spec: 0 }, enc: enc_self_physical_device_texture_compression_astchdr_features, dec: Some(dec_self_physical_device_texture_compression_astchdr_features) },
-    ExtEntry { stype: -1000207000, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_physical_device_timeline_semaphore_features, dec: Some(dec_self_physical_device_timeline_semaphore_features) },
-    ExtEntry { stype: -1000028000, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_physical_device_transform_feedback_features_ext, dec: Some(dec_self_physical_device_transform_feedback_features_ext) },
-    ExtEntry { stype: -1000253000, gate: Gate { api: 0x402000, exts: &[254], venus_spec: 0 }, enc: enc_self_physical_device_uniform_buffer_standard_layout_features, dec: Some(dec_self_physical_device_uniform_buffer_standard_layout_features) },
-    ExtEntry { stype: -1000120000, gate: Gate { api: 0x401000, exts: &[121], venus_spec: 0 }, enc: enc_self_physical_device_variable_pointers_features, dec: Some(dec_self_physical_device_variable_pointers_features) },
-    ExtEntry { stype: -1000190002, gate: Gate { api: 0x404000, exts: &[191, 526], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_features, dec: Some(dec_self_physical_device_vertex_attribute_divisor_features) },
-    ExtEntry { stype: -1000352000, gate: Gate { api: 0x0, exts: &[353], venus_spec: 0 }, enc: enc_self_physical_device_vertex_input_dynamic_state_features_ext, dec: Some(dec_self_physical_device_vertex_input_dynamic_state_features_ext) },
+    ExtEntry { stype: 1000070001, gate: Gate { api: 0x401000, exts: &[71], venus_spec: 0 }, enc: enc_self_device_group_device_create_info, dec: None },
+    ExtEntry { stype: 1000295001, gate: Gate { api: 0x403000, exts: &[296], venus_spec: 0 }, enc: enc_self_device_private_data_create_info, dec: None },
+    ExtEntry { stype: 1000083000, gate: Gate { api: 0x401000, exts: &[84], venus_spec: 0 }, enc: enc_self_physical_device16_bit_storage_features, dec: Some(dec_self_physical_device16_bit_storage_features) },
+    ExtEntry { stype: 1000340000, gate: Gate { api: 0x0, exts: &[341], venus_spec: 0 }, enc: enc_self_physical_device4444_formats_features_ext, dec: Some(dec_self_physical_device4444_formats_features_ext) },
+    ExtEntry { stype: 1000177000, gate: Gate { api: 0x402000, exts: &[178], venus_spec: 0 }, enc: enc_self_physical_device8_bit_storage_features, dec: Some(dec_self_physical_device8_bit_storage_features) },
+    ExtEntry { stype: 1000150013, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_physical_device_acceleration_structure_features_khr, dec: Some(dec_self_physical_device_acceleration_structure_features_khr) },
+    ExtEntry { stype: 1000524000, gate: Gate { api: 0x0, exts: &[525], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext) },
+    ExtEntry { stype: 1000339000, gate: Gate { api: 0x0, exts: &[340], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_layout_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_layout_features_ext) },
+    ExtEntry { stype: 1000148000, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_physical_device_blend_operation_advanced_features_ext, dec: Some(dec_self_physical_device_blend_operation_advanced_features_ext) },
+    ExtEntry { stype: 1000411000, gate: Gate { api: 0x0, exts: &[412], venus_spec: 0 }, enc: enc_self_physical_device_border_color_swizzle_features_ext, dec: Some(dec_self_physical_device_border_color_swizzle_features_ext) },
+    ExtEntry { stype: 1000257000, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features, dec: Some(dec_self_physical_device_buffer_device_address_features) },
+    ExtEntry { stype: 1000244000, gate: Gate { api: 0x0, exts: &[245], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features_ext, dec: Some(dec_self_physical_device_buffer_device_address_features_ext) },
+    ExtEntry { stype: 1000381000, gate: Gate { api: 0x0, exts: &[382], venus_spec: 0 }, enc: enc_self_physical_device_color_write_enable_features_ext, dec: Some(dec_self_physical_device_color_write_enable_features_ext) },
+    ExtEntry { stype: 1000201000, gate: Gate { api: 0x0, exts: &[202, 512], venus_spec: 0 }, enc: enc_self_physical_device_compute_shader_derivatives_features_khr, dec: Some(dec_self_physical_device_compute_shader_derivatives_features_khr) },
+    ExtEntry { stype: 1000081001, gate: Gate { api: 0x0, exts: &[82], venus_spec: 0 }, enc: enc_self_physical_device_conditional_rendering_features_ext, dec: Some(dec_self_physical_device_conditional_rendering_features_ext) },
+    ExtEntry { stype: 1000506000, gate: Gate { api: 0x0, exts: &[507], venus_spec: 0 }, enc: enc_self_physical_device_cooperative_matrix_features_khr, dec: Some(dec_self_physical_device_cooperative_matrix_features_khr) },
+    ExtEntry { stype: 1000287002, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_physical_device_custom_border_color_features_ext, dec: Some(dec_self_physical_device_custom_border_color_features_ext) },
+    ExtEntry { stype: 1000283000, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_physical_device_depth_bias_control_features_ext, dec: Some(dec_self_physical_device_depth_bias_control_features_ext) },
+    ExtEntry { stype: 1000582000, gate: Gate { api: 0x0, exts: &[583], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_control_features_ext, dec: Some(dec_self_physical_device_depth_clamp_control_features_ext) },
+    ExtEntry { stype: 1000421000, gate: Gate { api: 0x0, exts: &[422, 605], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_zero_one_features_khr, dec: Some(dec_self_physical_device_depth_clamp_zero_one_features_khr) },
+    ExtEntry { stype: 1000355000, gate: Gate { api: 0x0, exts: &[356], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_control_features_ext, dec: Some(dec_self_physical_device_depth_clip_control_features_ext) },
+    ExtEntry { stype: 1000102000, gate: Gate { api: 0x0, exts: &[103], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_enable_features_ext, dec: Some(dec_self_physical_device_depth_clip_enable_features_ext) },
+    ExtEntry { stype: 1000161001, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_physical_device_descriptor_indexing_features, dec: Some(dec_self_physical_device_descriptor_indexing_features) },
+    ExtEntry { stype: 1000044003, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_features, dec: Some(dec_self_physical_device_dynamic_rendering_features) },
+    ExtEntry { stype: 1000232000, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_local_read_features, dec: Some(dec_self_physical_device_dynamic_rendering_local_read_features) },
+    ExtEntry { stype: 1000499000, gate: Gate { api: 0x0, exts: &[500], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_unused_attachments_features_ext, dec: Some(dec_self_physical_device_dynamic_rendering_unused_attachments_features_ext) },
+    ExtEntry { stype: 1000377000, gate: Gate { api: 0x0, exts: &[378], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state2_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state2_features_ext) },
+    ExtEntry { stype: 1000455000, gate: Gate { api: 0x0, exts: &[456], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state3_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state3_features_ext) },
+    ExtEntry { stype: 1000267000, gate: Gate { api: 0x0, exts: &[268], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state_features_ext) },
+    ExtEntry { stype: 1000059000, gate: Gate { api: 0x401000, exts: &[60], venus_spec: 0 }, enc: enc_self_physical_device_features2, dec: Some(dec_self_physical_device_features2) },
+    ExtEntry { stype: 1000203000, gate: Gate { api: 0x0, exts: &[323], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_barycentric_features_khr, dec: Some(dec_self_physical_device_fragment_shader_barycentric_features_khr) },
+    ExtEntry { stype: 1000251000, gate: Gate { api: 0x0, exts: &[252], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_interlock_features_ext, dec: Some(dec_self_physical_device_fragment_shader_interlock_features_ext) },
+    ExtEntry { stype: 1000226003, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shading_rate_features_khr, dec: Some(dec_self_physical_device_fragment_shading_rate_features_khr) },
+    ExtEntry { stype: 1000388000, gate: Gate { api: 0x404000, exts: &[189, 389], venus_spec: 0 }, enc: enc_self_physical_device_global_priority_query_features, dec: Some(dec_self_physical_device_global_priority_query_features) },
+    ExtEntry { stype: 1000320000, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_physical_device_graphics_pipeline_library_features_ext, dec: Some(dec_self_physical_device_graphics_pipeline_library_features_ext) },
+    ExtEntry { stype: 1000270000, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_physical_device_host_image_copy_features, dec: Some(dec_self_physical_device_host_image_copy_features) },
+    ExtEntry { stype: 1000261000, gate: Gate { api: 0x402000, exts: &[262], venus_spec: 0 }, enc: enc_self_physical_device_host_query_reset_features, dec: Some(dec_self_physical_device_host_query_reset_features) },
+    ExtEntry { stype: 1000393000, gate: Gate { api: 0x0, exts: &[394], venus_spec: 0 }, enc: enc_self_physical_device_image2_d_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image2_d_view_of3_d_features_ext) },
+    ExtEntry { stype: 1000335000, gate: Gate { api: 0x403000, exts: &[336], venus_spec: 0 }, enc: enc_self_physical_device_image_robustness_features, dec: Some(dec_self_physical_device_image_robustness_features) },
+    ExtEntry { stype: 1000418000, gate: Gate { api: 0x0, exts: &[419], venus_spec: 0 }, enc: enc_self_physical_device_image_sliced_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image_sliced_view_of3_d_features_ext) },
+    ExtEntry { stype: 1000391000, gate: Gate { api: 0x0, exts: &[392], venus_spec: 0 }, enc: enc_self_physical_device_image_view_min_lod_features_ext, dec: Some(dec_self_physical_device_image_view_min_lod_features_ext) },
+    ExtEntry { stype: 1000108000, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_physical_device_imageless_framebuffer_features, dec: Some(dec_self_physical_device_imageless_framebuffer_features) },
+    ExtEntry { stype: 1000265000, gate: Gate { api: 0x404000, exts: &[266, 534], venus_spec: 0 }, enc: enc_self_physical_device_index_type_uint8_features, dec: Some(dec_self_physical_device_index_type_uint8_features) },
+    ExtEntry { stype: 1000138000, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_physical_device_inline_uniform_block_features, dec: Some(dec_self_physical_device_inline_uniform_block_features) },
+    ExtEntry { stype: 1000465000, gate: Gate { api: 0x0, exts: &[466], venus_spec: 0 }, enc: enc_self_physical_device_legacy_dithering_features_ext, dec: Some(dec_self_physical_device_legacy_dithering_features_ext) },
+    ExtEntry { stype: 1000495000, gate: Gate { api: 0x0, exts: &[496], venus_spec: 0 }, enc: enc_self_physical_device_legacy_vertex_attributes_features_ext, dec: Some(dec_self_physical_device_legacy_vertex_attributes_features_ext) },
+    ExtEntry { stype: 1000259000, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_physical_device_line_rasterization_features, dec: Some(dec_self_physical_device_line_rasterization_features) },
+    ExtEntry { stype: 1000413000, gate: Gate { api: 0x403000, exts: &[414], venus_spec: 0 }, enc: enc_self_physical_device_maintenance4_features, dec: Some(dec_self_physical_device_maintenance4_features) },
+    ExtEntry { stype: 1000470000, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_physical_device_maintenance5_features, dec: Some(dec_self_physical_device_maintenance5_features) },
+    ExtEntry { stype: 1000545000, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_physical_device_maintenance6_features, dec: Some(dec_self_physical_device_maintenance6_features) },
+    ExtEntry { stype: 1000562000, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_maintenance7_features_khr, dec: Some(dec_self_physical_device_maintenance7_features_khr) },
+    ExtEntry { stype: 1000328000, gate: Gate { api: 0x0, exts: &[329], venus_spec: 0 }, enc: enc_self_physical_device_mesh_shader_features_ext, dec: Some(dec_self_physical_device_mesh_shader_features_ext) },
+    ExtEntry { stype: 1000392000, gate: Gate { api: 0x0, exts: &[393], venus_spec: 0 }, enc: enc_self_physical_device_multi_draw_features_ext, dec: Some(dec_self_physical_device_multi_draw_features_ext) },
+    ExtEntry { stype: 1000376000, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_physical_device_multisampled_render_to_single_sampled_features_ext, dec: Some(dec_self_physical_device_multisampled_render_to_single_sampled_features_ext) },
+    ExtEntry { stype: 1000053001, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_physical_device_multiview_features, dec: Some(dec_self_physical_device_multiview_features) },
+    ExtEntry { stype: 1000351000, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_physical_device_mutable_descriptor_type_features_ext, dec: Some(dec_self_physical_device_mutable_descriptor_type_features_ext) },
+    ExtEntry { stype: 1000451000, gate: Gate { api: 0x0, exts: &[452], venus_spec: 0 }, enc: enc_self_physical_device_nested_command_buffer_features_ext, dec: Some(dec_self_physical_device_nested_command_buffer_features_ext) },
+    ExtEntry { stype: 1000422000, gate: Gate { api: 0x0, exts: &[423], venus_spec: 0 }, enc: enc_self_physical_device_non_seamless_cube_map_features_ext, dec: Some(dec_self_physical_device_non_seamless_cube_map_features_ext) },
+    ExtEntry { stype: 1000297000, gate: Gate { api: 0x403000, exts: &[298], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_creation_cache_control_features, dec: Some(dec_self_physical_device_pipeline_creation_cache_control_features) },
+    ExtEntry { stype: 1000498000, gate: Gate { api: 0x0, exts: &[499], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_library_group_handles_features_ext, dec: Some(dec_self_physical_device_pipeline_library_group_handles_features_ext) },
+    ExtEntry { stype: 1000466000, gate: Gate { api: 0x404000, exts: &[467], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_protected_access_features, dec: Some(dec_self_physical_device_pipeline_protected_access_features) },
+    ExtEntry { stype: 1000068001, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_robustness_features, dec: Some(dec_self_physical_device_pipeline_robustness_features) },
+    ExtEntry { stype: 1000356000, gate: Gate { api: 0x0, exts: &[357], venus_spec: 0 }, enc: enc_self_physical_device_primitive_topology_list_restart_features_ext, dec: Some(dec_self_physical_device_primitive_topology_list_restart_features_ext) },
+    ExtEntry { stype: 1000382000, gate: Gate { api: 0x0, exts: &[383], venus_spec: 0 }, enc: enc_self_physical_device_primitives_generated_query_features_ext, dec: Some(dec_self_physical_device_primitives_generated_query_features_ext) },
+    ExtEntry { stype: 1000295000, gate: Gate { api: 0x403000, exts: &[296], venus_spec: 0 }, enc: enc_self_physical_device_private_data_features, dec: Some(dec_self_physical_device_private_data_features) },
+    ExtEntry { stype: 1000145001, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_protected_memory_features, dec: Some(dec_self_physical_device_protected_memory_features) },
+    ExtEntry { stype: 1000254000, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_physical_device_provoking_vertex_features_ext, dec: Some(dec_self_physical_device_provoking_vertex_features_ext) },
+    ExtEntry { stype: 1000342000, gate: Gate { api: 0x0, exts: &[343, 464], venus_spec: 0 }, enc: enc_self_physical_device_rasterization_order_attachment_access_features_ext, dec: Some(dec_self_physical_device_rasterization_order_attachment_access_features_ext) },
+    ExtEntry { stype: 1000348013, gate: Gate { api: 0x0, exts: &[349], venus_spec: 0 }, enc: enc_self_physical_device_ray_query_features_khr, dec: Some(dec_self_physical_device_ray_query_features_khr) },
+    ExtEntry { stype: 1000386000, gate: Gate { api: 0x0, exts: &[387], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_maintenance1_features_khr, dec: Some(dec_self_physical_device_ray_tracing_maintenance1_features_khr) },
+    ExtEntry { stype: 1000347000, gate: Gate { api: 0x0, exts: &[348], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_pipeline_features_khr, dec: Some(dec_self_physical_device_ray_tracing_pipeline_features_khr) },
+    ExtEntry { stype: 1000481000, gate: Gate { api: 0x0, exts: &[482], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_position_fetch_features_khr, dec: Some(dec_self_physical_device_ray_tracing_position_fetch_features_khr) },
+    ExtEntry { stype: 1000286000, gate: Gate { api: 0x0, exts: &[287], venus_spec: 0 }, enc: enc_self_physical_device_robustness2_features_ext, dec: Some(dec_self_physical_device_robustness2_features_ext) },
+    ExtEntry { stype: 1000156004, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_physical_device_sampler_ycbcr_conversion_features, dec: Some(dec_self_physical_device_sampler_ycbcr_conversion_features) },
+    ExtEntry { stype: 1000221000, gate: Gate { api: 0x402000, exts: &[222], venus_spec: 0 }, enc: enc_self_physical_device_scalar_block_layout_features, dec: Some(dec_self_physical_device_scalar_block_layout_features) },
+    ExtEntry { stype: 1000241000, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_physical_device_separate_depth_stencil_layouts_features, dec: Some(dec_self_physical_device_separate_depth_stencil_layouts_features) },
+    ExtEntry { stype: 1000273000, gate: Gate { api: 0x0, exts: &[274], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float2_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float2_features_ext) },
+    ExtEntry { stype: 1000260000, gate: Gate { api: 0x0, exts: &[261], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float_features_ext) },
+    ExtEntry { stype: 1000180000, gate: Gate { api: 0x402000, exts: &[181], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_int64_features, dec: Some(dec_self_physical_device_shader_atomic_int64_features) },
+    ExtEntry { stype: 1000181000, gate: Gate { api: 0x0, exts: &[182], venus_spec: 0 }, enc: enc_self_physical_device_shader_clock_features_khr, dec: Some(dec_self_physical_device_shader_clock_features_khr) },
+    ExtEntry { stype: 1000276000, gate: Gate { api: 0x403000, exts: &[277], venus_spec: 0 }, enc: enc_self_physical_device_shader_demote_to_helper_invocation_features, dec: Some(dec_self_physical_device_shader_demote_to_helper_invocation_features) },
+    ExtEntry { stype: 1000063000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_shader_draw_parameters_features, dec: Some(dec_self_physical_device_shader_draw_parameters_features) },
+    ExtEntry { stype: 1000544000, gate: Gate { api: 0x404000, exts: &[545], venus_spec: 0 }, enc: enc_self_physical_device_shader_expect_assume_features, dec: Some(dec_self_physical_device_shader_expect_assume_features) },
+    ExtEntry { stype: 1000082000, gate: Gate { api: 0x402000, exts: &[83], venus_spec: 0 }, enc: enc_self_physical_device_shader_float16_int8_features, dec: Some(dec_self_physical_device_shader_float16_int8_features) },
+    ExtEntry { stype: 1000528000, gate: Gate { api: 0x404000, exts: &[529], venus_spec: 0 }, enc: enc_self_physical_device_shader_float_controls2_features, dec: Some(dec_self_physical_device_shader_float_controls2_features) },
+    ExtEntry { stype: 1000234000, gate: Gate { api: 0x0, exts: &[235], venus_spec: 0 }, enc: enc_self_physical_device_shader_image_atomic_int64_features_ext, dec: Some(dec_self_physical_device_shader_image_atomic_int64_features_ext) },
+    ExtEntry { stype: 1000280000, gate: Gate { api: 0x403000, exts: &[281], venus_spec: 0 }, enc: enc_self_physical_device_shader_integer_dot_product_features, dec: Some(dec_self_physical_device_shader_integer_dot_product_features) },
+    ExtEntry { stype: 1000434000, gate: Gate { api: 0x0, exts: &[435], venus_spec: 0 }, enc: enc_self_physical_device_shader_maximal_reconvergence_features_khr, dec: Some(dec_self_physical_device_shader_maximal_reconvergence_features_khr) },
+    ExtEntry { stype: 1000235000, gate: Gate { api: 0x0, exts: &[236], venus_spec: 0 }, enc: enc_self_physical_device_shader_quad_control_features_khr, dec: Some(dec_self_physical_device_shader_quad_control_features_khr) },
+    ExtEntry { stype: 1000558000, gate: Gate { api: 0x0, exts: &[559], venus_spec: 0 }, enc: enc_self_physical_device_shader_relaxed_extended_instruction_features_khr, dec: Some(dec_self_physical_device_shader_relaxed_extended_instruction_features_khr) },
+    ExtEntry { stype: 1000564000, gate: Gate { api: 0x0, exts: &[565], venus_spec: 0 }, enc: enc_self_physical_device_shader_replicated_composites_features_ext, dec: Some(dec_self_physical_device_shader_replicated_composites_features_ext) },
+    ExtEntry { stype: 1000175000, gate: Gate { api: 0x402000, exts: &[176], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_extended_types_features, dec: Some(dec_self_physical_device_shader_subgroup_extended_types_features) },
+    ExtEntry { stype: 1000416000, gate: Gate { api: 0x404000, exts: &[417], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_rotate_features, dec: Some(dec_self_physical_device_shader_subgroup_rotate_features) },
+    ExtEntry { stype: 1000323000, gate: Gate { api: 0x0, exts: &[324], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_uniform_control_flow_features_khr, dec: Some(dec_self_physical_device_shader_subgroup_uniform_control_flow_features_khr) },
+    ExtEntry { stype: 1000215000, gate: Gate { api: 0x403000, exts: &[216], venus_spec: 0 }, enc: enc_self_physical_device_shader_terminate_invocation_features, dec: Some(dec_self_physical_device_shader_terminate_invocation_features) },
+    ExtEntry { stype: 1000225002, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_size_control_features, dec: Some(dec_self_physical_device_subgroup_size_control_features) },
+    ExtEntry { stype: 1000314007, gate: Gate { api: 0x403000, exts: &[315], venus_spec: 0 }, enc: enc_self_physical_device_synchronization2_features, dec: Some(dec_self_physical_device_synchronization2_features) },
+    ExtEntry { stype: 1000281000, gate: Gate { api: 0x0, exts: &[282], venus_spec: 0 }, enc: enc_self_physical_device_texel_buffer_alignment_features_ext, dec: Some(dec_self_physical_device_texel_buffer_alignment_features_ext) },
+    ExtEntry { stype: 1000066000, gate: Gate { api: 0x403000, exts: &[67], venus_spec: 0 }, enc: enc_self_physical_device_texture_compression_astchdr_features, dec: Some(dec_self_physical_device_texture_compression_astchdr_features) },
+    ExtEntry { stype: 1000207000, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_physical_device_timeline_semaphore_features, dec: Some(dec_self_physical_device_timeline_semaphore_features) },
+    ExtEntry { stype: 1000028000, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_physical_device_transform_feedback_features_ext, dec: Some(dec_self_physical_device_transform_feedback_features_ext) },
+    ExtEntry { stype: 1000253000, gate: Gate { api: 0x402000, exts: &[254], venus_spec: 0 }, enc: enc_self_physical_device_uniform_buffer_standard_layout_features, dec: Some(dec_self_physical_device_uniform_buffer_standard_layout_features) },
+    ExtEntry { stype: 1000120000, gate: Gate { api: 0x401000, exts: &[121], venus_spec: 0 }, enc: enc_self_physical_device_variable_pointers_features, dec: Some(dec_self_physical_device_variable_pointers_features) },
+    ExtEntry { stype: 1000190002, gate: Gate { api: 0x404000, exts: &[191, 526], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_features, dec: Some(dec_self_physical_device_vertex_attribute_divisor_features) },
+    ExtEntry { stype: 1000352000, gate: Gate { api: 0x0, exts: &[353], venus_spec: 0 }, enc: enc_self_physical_device_vertex_input_dynamic_state_features_ext, dec: Some(dec_self_physical_device_vertex_input_dynamic_state_features_ext) },
     ExtEntry { stype: 49, gate: Gate { api: 0x402000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan11_features, dec: Some(dec_self_physical_device_vulkan11_features) },
     ExtEntry { stype: 51, gate: Gate { api: 0x402000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan12_features, dec: Some(dec_self_physical_device_vulkan12_features) },
     ExtEntry { stype: 53, gate: Gate { api: 0x403000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan13_features, dec: Some(dec_self_physical_device_vulkan13_features) },
     ExtEntry { stype: 55, gate: Gate { api: 0x404000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan14_features, dec: Some(dec_self_physical_device_vulkan14_features) },
-    ExtEntry { stype: -1000211000, gate: Gate { api: 0x402000, exts: &[212], venus_spec: 0 }, enc: enc_self_physical_device_vulkan_memory_model_features, dec: Some(dec_self_physical_device_vulkan_memory_model_features) },
-    ExtEntry { stype: -1000336000, gate: Gate { api: 0x0, exts: &[337], venus_spec: 0 }, enc: enc_self_physical_device_workgroup_memory_explicit_layout_features_khr, dec: Some(dec_self_physical_device_workgroup_memory_explicit_layout_features_khr) },
-    ExtEntry { stype: -1000330000, gate: Gate { api: 0x0, exts: &[331], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr2_plane444_formats_features_ext, dec: Some(dec_self_physical_device_ycbcr2_plane444_formats_features_ext) },
-    ExtEntry { stype: -1000252000, gate: Gate { api: 0x0, exts: &[253], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr_image_arrays_features_ext, dec: Some(dec_self_physical_device_ycbcr_image_arrays_features_ext) },
-    ExtEntry { stype: -1000325000, gate: Gate { api: 0x403000, exts: &[326], venus_spec: 0 }, enc: enc_self_physical_device_zero_initialize_workgroup_memory_features, dec: Some(dec_self_physical_device_zero_initialize_workgroup_memory_features) },
+    ExtEntry { stype: 1000211000, gate: Gate { api: 0x402000, exts: &[212], venus_spec: 0 }, enc: enc_self_physical_device_vulkan_memory_model_features, dec: Some(dec_self_physical_device_vulkan_memory_model_features) },
+    ExtEntry { stype: 1000336000, gate: Gate { api: 0x0, exts: &[337], venus_spec: 0 }, enc: enc_self_physical_device_workgroup_memory_explicit_layout_features_khr, dec: Some(dec_self_physical_device_workgroup_memory_explicit_layout_features_khr) },
+    ExtEntry { stype: 1000330000, gate: Gate { api: 0x0, exts: &[331], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr2_plane444_formats_features_ext, dec: Some(dec_self_physical_device_ycbcr2_plane444_formats_features_ext) },
+    ExtEntry { stype: 1000252000, gate: Gate { api: 0x0, exts: &[253], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr_image_arrays_features_ext, dec: Some(dec_self_physical_device_ycbcr_image_arrays_features_ext) },
+    ExtEntry { stype: 1000325000, gate: Gate { api: 0x403000, exts: &[326], venus_spec: 0 }, enc: enc_self_physical_device_zero_initialize_workgroup_memory_features, dec: Some(dec_self_physical_device_zero_initialize_workgroup_memory_features) },
 ];
 pub(crate) static EXT_VKDEVICEIMAGEMEMORYREQUIREMENTS: &[ExtEntry] = &[
 ];
@@ -6515,7 +7372,7 @@ pub(crate) static EXT_VKDEVICEIMAGESUBRESOURCEINFO: &[ExtEntry] = &[
 pub(crate) static EXT_VKDEVICEMEMORYOPAQUECAPTUREADDRESSINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKDEVICEQUEUECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000174000, gate: Gate { api: 0x404000, exts: &[175, 189], venus_spec: 0 }, enc: enc_self_device_queue_global_priority_create_info, dec: None },
+    ExtEntry { stype: 1000174000, gate: Gate { api: 0x404000, exts: &[175, 189], venus_spec: 0 }, enc: enc_self_device_queue_global_priority_create_info, dec: None },
 ];
 pub(crate) static EXT_VKDEVICEQUEUEINFO2: &[ExtEntry] = &[
     ExtEntry { stype: 1000384005, gate: Gate { api: 0x0, exts: &[385], venus_spec: 1 }, enc: enc_self_device_queue_timeline_info_mesa, dec: None },
@@ -6529,29 +7386,29 @@ pub(crate) static EXT_VKEXTERNALFENCEPROPERTIES: &[ExtEntry] = &[
 pub(crate) static EXT_VKEXTERNALSEMAPHOREPROPERTIES: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKFENCECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000113000, gate: Gate { api: 0x401000, exts: &[114], venus_spec: 0 }, enc: enc_self_export_fence_create_info, dec: None },
+    ExtEntry { stype: 1000113000, gate: Gate { api: 0x401000, exts: &[114], venus_spec: 0 }, enc: enc_self_export_fence_create_info, dec: None },
 ];
 pub(crate) static EXT_VKFORMATPROPERTIES2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000158006, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_drm_format_modifier_properties_list2_ext, dec: Some(dec_self_drm_format_modifier_properties_list2_ext) },
-    ExtEntry { stype: -1000158000, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_drm_format_modifier_properties_list_ext, dec: Some(dec_self_drm_format_modifier_properties_list_ext) },
-    ExtEntry { stype: -1000360000, gate: Gate { api: 0x403000, exts: &[361], venus_spec: 0 }, enc: enc_self_format_properties3, dec: Some(dec_self_format_properties3) },
-    ExtEntry { stype: -1000376001, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_subpass_resolve_performance_query_ext, dec: Some(dec_self_subpass_resolve_performance_query_ext) },
+    ExtEntry { stype: 1000158006, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_drm_format_modifier_properties_list2_ext, dec: Some(dec_self_drm_format_modifier_properties_list2_ext) },
+    ExtEntry { stype: 1000158000, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_drm_format_modifier_properties_list_ext, dec: Some(dec_self_drm_format_modifier_properties_list_ext) },
+    ExtEntry { stype: 1000360000, gate: Gate { api: 0x403000, exts: &[361], venus_spec: 0 }, enc: enc_self_format_properties3, dec: Some(dec_self_format_properties3) },
+    ExtEntry { stype: 1000376001, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_subpass_resolve_performance_query_ext, dec: Some(dec_self_subpass_resolve_performance_query_ext) },
 ];
 pub(crate) static EXT_VKFRAMEBUFFERATTACHMENTIMAGEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKFRAMEBUFFERCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000108001, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_framebuffer_attachments_create_info, dec: None },
+    ExtEntry { stype: 1000108001, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_framebuffer_attachments_create_info, dec: None },
 ];
 pub(crate) static EXT_VKGRAPHICSPIPELINECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000320002, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_graphics_pipeline_library_create_info_ext, dec: None },
-    ExtEntry { stype: -1000470005, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_pipeline_create_flags2_create_info, dec: None },
-    ExtEntry { stype: -1000192000, gate: Gate { api: 0x403000, exts: &[193], venus_spec: 0 }, enc: enc_self_pipeline_creation_feedback_create_info, dec: None },
-    ExtEntry { stype: -1000226001, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_pipeline_fragment_shading_rate_state_create_info_khr, dec: None },
-    ExtEntry { stype: -1000290000, gate: Gate { api: 0x0, exts: &[291], venus_spec: 0 }, enc: enc_self_pipeline_library_create_info_khr, dec: None },
-    ExtEntry { stype: -1000044002, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_pipeline_rendering_create_info, dec: None },
-    ExtEntry { stype: -1000068000, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_pipeline_robustness_create_info, dec: None },
-    ExtEntry { stype: -1000232001, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_attachment_location_info, dec: None },
-    ExtEntry { stype: -1000232002, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_input_attachment_index_info, dec: None },
+    ExtEntry { stype: 1000320002, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_graphics_pipeline_library_create_info_ext, dec: None },
+    ExtEntry { stype: 1000470005, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_pipeline_create_flags2_create_info, dec: None },
+    ExtEntry { stype: 1000192000, gate: Gate { api: 0x403000, exts: &[193], venus_spec: 0 }, enc: enc_self_pipeline_creation_feedback_create_info, dec: None },
+    ExtEntry { stype: 1000226001, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_pipeline_fragment_shading_rate_state_create_info_khr, dec: None },
+    ExtEntry { stype: 1000290000, gate: Gate { api: 0x0, exts: &[291], venus_spec: 0 }, enc: enc_self_pipeline_library_create_info_khr, dec: None },
+    ExtEntry { stype: 1000044002, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_pipeline_rendering_create_info, dec: None },
+    ExtEntry { stype: 1000068000, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_pipeline_robustness_create_info, dec: None },
+    ExtEntry { stype: 1000232001, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_attachment_location_info, dec: None },
+    ExtEntry { stype: 1000232002, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_rendering_input_attachment_index_info, dec: None },
 ];
 pub(crate) static EXT_VKHOSTIMAGELAYOUTTRANSITIONINFO: &[ExtEntry] = &[
 ];
@@ -6560,31 +7417,31 @@ pub(crate) static EXT_VKIMAGEBLIT2: &[ExtEntry] = &[
 pub(crate) static EXT_VKIMAGECOPY2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKIMAGECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000072001, gate: Gate { api: 0x401000, exts: &[73], venus_spec: 0 }, enc: enc_self_external_memory_image_create_info, dec: None },
-    ExtEntry { stype: -1000158004, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_image_drm_format_modifier_explicit_create_info_ext, dec: None },
-    ExtEntry { stype: -1000158003, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_image_drm_format_modifier_list_create_info_ext, dec: None },
-    ExtEntry { stype: -1000147000, gate: Gate { api: 0x402000, exts: &[148], venus_spec: 0 }, enc: enc_self_image_format_list_create_info, dec: None },
-    ExtEntry { stype: -1000246000, gate: Gate { api: 0x402000, exts: &[247], venus_spec: 0 }, enc: enc_self_image_stencil_usage_create_info, dec: None },
-    ExtEntry { stype: -1000060008, gate: Gate { api: 0x0, exts: &[61], venus_spec: 0 }, enc: enc_self_image_swapchain_create_info_khr, dec: None },
+    ExtEntry { stype: 1000072001, gate: Gate { api: 0x401000, exts: &[73], venus_spec: 0 }, enc: enc_self_external_memory_image_create_info, dec: None },
+    ExtEntry { stype: 1000158004, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_image_drm_format_modifier_explicit_create_info_ext, dec: None },
+    ExtEntry { stype: 1000158003, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_image_drm_format_modifier_list_create_info_ext, dec: None },
+    ExtEntry { stype: 1000147000, gate: Gate { api: 0x402000, exts: &[148], venus_spec: 0 }, enc: enc_self_image_format_list_create_info, dec: None },
+    ExtEntry { stype: 1000246000, gate: Gate { api: 0x402000, exts: &[247], venus_spec: 0 }, enc: enc_self_image_stencil_usage_create_info, dec: None },
+    ExtEntry { stype: 1000060008, gate: Gate { api: 0x0, exts: &[61], venus_spec: 0 }, enc: enc_self_image_swapchain_create_info_khr, dec: None },
 ];
 pub(crate) static EXT_VKIMAGEDRMFORMATMODIFIERPROPERTIESEXT: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKIMAGEFORMATPROPERTIES2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000071001, gate: Gate { api: 0x401000, exts: &[72], venus_spec: 0 }, enc: enc_self_external_image_format_properties, dec: Some(dec_self_external_image_format_properties) },
-    ExtEntry { stype: -1000170001, gate: Gate { api: 0x0, exts: &[171], venus_spec: 0 }, enc: enc_self_filter_cubic_image_view_image_format_properties_ext, dec: Some(dec_self_filter_cubic_image_view_image_format_properties_ext) },
-    ExtEntry { stype: -1000270009, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_host_image_copy_device_performance_query, dec: Some(dec_self_host_image_copy_device_performance_query) },
-    ExtEntry { stype: -1000156005, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_sampler_ycbcr_conversion_image_format_properties, dec: Some(dec_self_sampler_ycbcr_conversion_image_format_properties) },
+    ExtEntry { stype: 1000071001, gate: Gate { api: 0x401000, exts: &[72], venus_spec: 0 }, enc: enc_self_external_image_format_properties, dec: Some(dec_self_external_image_format_properties) },
+    ExtEntry { stype: 1000170001, gate: Gate { api: 0x0, exts: &[171], venus_spec: 0 }, enc: enc_self_filter_cubic_image_view_image_format_properties_ext, dec: Some(dec_self_filter_cubic_image_view_image_format_properties_ext) },
+    ExtEntry { stype: 1000270009, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_host_image_copy_device_performance_query, dec: Some(dec_self_host_image_copy_device_performance_query) },
+    ExtEntry { stype: 1000156005, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_sampler_ycbcr_conversion_image_format_properties, dec: Some(dec_self_sampler_ycbcr_conversion_image_format_properties) },
 ];
 pub(crate) static EXT_VKIMAGEMEMORYBARRIER: &[ExtEntry] = &[
-    ExtEntry { stype: -1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
-    ExtEntry { stype: -1000143000, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_sample_locations_info_ext, dec: None },
+    ExtEntry { stype: 1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
+    ExtEntry { stype: 1000143000, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_sample_locations_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKIMAGEMEMORYBARRIER2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
-    ExtEntry { stype: -1000143000, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_sample_locations_info_ext, dec: None },
+    ExtEntry { stype: 1000453000, gate: Gate { api: 0x0, exts: &[454], venus_spec: 0 }, enc: enc_self_external_memory_acquire_unmodified_ext, dec: None },
+    ExtEntry { stype: 1000143000, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_sample_locations_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKIMAGEMEMORYREQUIREMENTSINFO2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000156003, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_image_plane_memory_requirements_info, dec: None },
+    ExtEntry { stype: 1000156003, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_image_plane_memory_requirements_info, dec: None },
 ];
 pub(crate) static EXT_VKIMAGERESOLVE2: &[ExtEntry] = &[
 ];
@@ -6593,10 +7450,10 @@ pub(crate) static EXT_VKIMAGESPARSEMEMORYREQUIREMENTSINFO2: &[ExtEntry] = &[
 pub(crate) static EXT_VKIMAGESUBRESOURCE2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKIMAGEVIEWCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000391001, gate: Gate { api: 0x0, exts: &[392], venus_spec: 0 }, enc: enc_self_image_view_min_lod_create_info_ext, dec: None },
-    ExtEntry { stype: -1000418001, gate: Gate { api: 0x0, exts: &[419], venus_spec: 0 }, enc: enc_self_image_view_sliced_create_info_ext, dec: None },
-    ExtEntry { stype: -1000117002, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_image_view_usage_create_info, dec: None },
-    ExtEntry { stype: -1000156001, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_sampler_ycbcr_conversion_info, dec: None },
+    ExtEntry { stype: 1000391001, gate: Gate { api: 0x0, exts: &[392], venus_spec: 0 }, enc: enc_self_image_view_min_lod_create_info_ext, dec: None },
+    ExtEntry { stype: 1000418001, gate: Gate { api: 0x0, exts: &[419], venus_spec: 0 }, enc: enc_self_image_view_sliced_create_info_ext, dec: None },
+    ExtEntry { stype: 1000117002, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_image_view_usage_create_info, dec: None },
+    ExtEntry { stype: 1000156001, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_sampler_ycbcr_conversion_info, dec: None },
 ];
 pub(crate) static EXT_VKIMPORTSEMAPHORERESOURCEINFOMESA: &[ExtEntry] = &[
 ];
@@ -6605,18 +7462,18 @@ pub(crate) static EXT_VKINSTANCECREATEINFO: &[ExtEntry] = &[
 pub(crate) static EXT_VKMAPPEDMEMORYRANGE: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKMEMORYALLOCATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000072002, gate: Gate { api: 0x401000, exts: &[73], venus_spec: 0 }, enc: enc_self_export_memory_allocate_info, dec: None },
+    ExtEntry { stype: 1000072002, gate: Gate { api: 0x401000, exts: &[73], venus_spec: 0 }, enc: enc_self_export_memory_allocate_info, dec: None },
     ExtEntry { stype: 1000384002, gate: Gate { api: 0x0, exts: &[385], venus_spec: 1 }, enc: enc_self_import_memory_resource_info_mesa, dec: None },
-    ExtEntry { stype: -1000060000, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_memory_allocate_flags_info, dec: None },
-    ExtEntry { stype: -1000127001, gate: Gate { api: 0x401000, exts: &[128], venus_spec: 0 }, enc: enc_self_memory_dedicated_allocate_info, dec: None },
-    ExtEntry { stype: -1000257003, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_memory_opaque_capture_address_allocate_info, dec: None },
+    ExtEntry { stype: 1000060000, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_memory_allocate_flags_info, dec: None },
+    ExtEntry { stype: 1000127001, gate: Gate { api: 0x401000, exts: &[128], venus_spec: 0 }, enc: enc_self_memory_dedicated_allocate_info, dec: None },
+    ExtEntry { stype: 1000257003, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_memory_opaque_capture_address_allocate_info, dec: None },
 ];
 pub(crate) static EXT_VKMEMORYBARRIER: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKMEMORYBARRIER2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKMEMORYREQUIREMENTS2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000127000, gate: Gate { api: 0x401000, exts: &[128], venus_spec: 0 }, enc: enc_self_memory_dedicated_requirements, dec: Some(dec_self_memory_dedicated_requirements) },
+    ExtEntry { stype: 1000127000, gate: Gate { api: 0x401000, exts: &[128], venus_spec: 0 }, enc: enc_self_memory_dedicated_requirements, dec: Some(dec_self_memory_dedicated_requirements) },
 ];
 pub(crate) static EXT_VKMEMORYRESOURCEPROPERTIESMESA: &[ExtEntry] = &[
     ExtEntry { stype: 1000384003, gate: Gate { api: 0x0, exts: &[385], venus_spec: 1 }, enc: enc_self_memory_resource_allocation_size_properties_mesa, dec: Some(dec_self_memory_resource_allocation_size_properties_mesa) },
@@ -6628,191 +7485,191 @@ pub(crate) static EXT_VKMEMORYUNMAPINFO: &[ExtEntry] = &[
 pub(crate) static EXT_VKMULTISAMPLEPROPERTIESEXT: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEEXTERNALBUFFERINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000470006, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_buffer_usage_flags2_create_info, dec: None },
+    ExtEntry { stype: 1000470006, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_buffer_usage_flags2_create_info, dec: None },
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEEXTERNALFENCEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEEXTERNALSEMAPHOREINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000207002, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_semaphore_type_create_info, dec: None },
+    ExtEntry { stype: 1000207002, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_semaphore_type_create_info, dec: None },
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEFEATURES2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000083000, gate: Gate { api: 0x401000, exts: &[84], venus_spec: 0 }, enc: enc_self_physical_device16_bit_storage_features, dec: Some(dec_self_physical_device16_bit_storage_features) },
-    ExtEntry { stype: -1000340000, gate: Gate { api: 0x0, exts: &[341], venus_spec: 0 }, enc: enc_self_physical_device4444_formats_features_ext, dec: Some(dec_self_physical_device4444_formats_features_ext) },
-    ExtEntry { stype: -1000177000, gate: Gate { api: 0x402000, exts: &[178], venus_spec: 0 }, enc: enc_self_physical_device8_bit_storage_features, dec: Some(dec_self_physical_device8_bit_storage_features) },
-    ExtEntry { stype: -1000150013, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_physical_device_acceleration_structure_features_khr, dec: Some(dec_self_physical_device_acceleration_structure_features_khr) },
-    ExtEntry { stype: -1000524000, gate: Gate { api: 0x0, exts: &[525], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext) },
-    ExtEntry { stype: -1000339000, gate: Gate { api: 0x0, exts: &[340], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_layout_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_layout_features_ext) },
-    ExtEntry { stype: -1000148000, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_physical_device_blend_operation_advanced_features_ext, dec: Some(dec_self_physical_device_blend_operation_advanced_features_ext) },
-    ExtEntry { stype: -1000411000, gate: Gate { api: 0x0, exts: &[412], venus_spec: 0 }, enc: enc_self_physical_device_border_color_swizzle_features_ext, dec: Some(dec_self_physical_device_border_color_swizzle_features_ext) },
-    ExtEntry { stype: -1000257000, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features, dec: Some(dec_self_physical_device_buffer_device_address_features) },
-    ExtEntry { stype: -1000244000, gate: Gate { api: 0x0, exts: &[245], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features_ext, dec: Some(dec_self_physical_device_buffer_device_address_features_ext) },
-    ExtEntry { stype: -1000381000, gate: Gate { api: 0x0, exts: &[382], venus_spec: 0 }, enc: enc_self_physical_device_color_write_enable_features_ext, dec: Some(dec_self_physical_device_color_write_enable_features_ext) },
-    ExtEntry { stype: -1000201000, gate: Gate { api: 0x0, exts: &[202, 512], venus_spec: 0 }, enc: enc_self_physical_device_compute_shader_derivatives_features_khr, dec: Some(dec_self_physical_device_compute_shader_derivatives_features_khr) },
-    ExtEntry { stype: -1000081001, gate: Gate { api: 0x0, exts: &[82], venus_spec: 0 }, enc: enc_self_physical_device_conditional_rendering_features_ext, dec: Some(dec_self_physical_device_conditional_rendering_features_ext) },
-    ExtEntry { stype: -1000506000, gate: Gate { api: 0x0, exts: &[507], venus_spec: 0 }, enc: enc_self_physical_device_cooperative_matrix_features_khr, dec: Some(dec_self_physical_device_cooperative_matrix_features_khr) },
-    ExtEntry { stype: -1000287002, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_physical_device_custom_border_color_features_ext, dec: Some(dec_self_physical_device_custom_border_color_features_ext) },
-    ExtEntry { stype: -1000283000, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_physical_device_depth_bias_control_features_ext, dec: Some(dec_self_physical_device_depth_bias_control_features_ext) },
-    ExtEntry { stype: -1000582000, gate: Gate { api: 0x0, exts: &[583], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_control_features_ext, dec: Some(dec_self_physical_device_depth_clamp_control_features_ext) },
-    ExtEntry { stype: -1000421000, gate: Gate { api: 0x0, exts: &[422, 605], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_zero_one_features_khr, dec: Some(dec_self_physical_device_depth_clamp_zero_one_features_khr) },
-    ExtEntry { stype: -1000355000, gate: Gate { api: 0x0, exts: &[356], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_control_features_ext, dec: Some(dec_self_physical_device_depth_clip_control_features_ext) },
-    ExtEntry { stype: -1000102000, gate: Gate { api: 0x0, exts: &[103], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_enable_features_ext, dec: Some(dec_self_physical_device_depth_clip_enable_features_ext) },
-    ExtEntry { stype: -1000161001, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_physical_device_descriptor_indexing_features, dec: Some(dec_self_physical_device_descriptor_indexing_features) },
-    ExtEntry { stype: -1000044003, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_features, dec: Some(dec_self_physical_device_dynamic_rendering_features) },
-    ExtEntry { stype: -1000232000, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_local_read_features, dec: Some(dec_self_physical_device_dynamic_rendering_local_read_features) },
-    ExtEntry { stype: -1000499000, gate: Gate { api: 0x0, exts: &[500], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_unused_attachments_features_ext, dec: Some(dec_self_physical_device_dynamic_rendering_unused_attachments_features_ext) },
-    ExtEntry { stype: -1000377000, gate: Gate { api: 0x0, exts: &[378], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state2_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state2_features_ext) },
-    ExtEntry { stype: -1000455000, gate: Gate { api: 0x0, exts: &[456], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state3_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state3_features_ext) },
-    ExtEntry { stype: -1000267000, gate: Gate { api: 0x0, exts: &[268], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state_features_ext) },
-    ExtEntry { stype: -1000203000, gate: Gate { api: 0x0, exts: &[323], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_barycentric_features_khr, dec: Some(dec_self_physical_device_fragment_shader_barycentric_features_khr) },
-    ExtEntry { stype: -1000251000, gate: Gate { api: 0x0, exts: &[252], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_interlock_features_ext, dec: Some(dec_self_physical_device_fragment_shader_interlock_features_ext) },
-    ExtEntry { stype: -1000226003, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shading_rate_features_khr, dec: Some(dec_self_physical_device_fragment_shading_rate_features_khr) },
-    ExtEntry { stype: -1000388000, gate: Gate { api: 0x404000, exts: &[189, 389], venus_spec: 0 }, enc: enc_self_physical_device_global_priority_query_features, dec: Some(dec_self_physical_device_global_priority_query_features) },
-    ExtEntry { stype: -1000320000, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_physical_device_graphics_pipeline_library_features_ext, dec: Some(dec_self_physical_device_graphics_pipeline_library_features_ext) },
-    ExtEntry { stype: -1000270000, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_physical_device_host_image_copy_features, dec: Some(dec_self_physical_device_host_image_copy_features) },
-    ExtEntry { stype: -1000261000, gate: Gate { api: 0x402000, exts: &[262], venus_spec: 0 }, enc: enc_self_physical_device_host_query_reset_features, dec: Some(dec_self_physical_device_host_query_reset_features) },
-    ExtEntry { stype: -1000393000, gate: Gate { api: 0x0, exts: &[394], venus_spec: 0 }, enc: enc_self_physical_device_image2_d_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image2_d_view_of3_d_features_ext) },
-    ExtEntry { stype: -1000335000, gate: Gate { api: 0x403000, exts: &[336], venus_spec: 0 }, enc: enc_self_physical_device_image_robustness_features, dec: Some(dec_self_physical_device_image_robustness_features) },
-    ExtEntry { stype: -1000418000, gate: Gate { api: 0x0, exts: &[419], venus_spec: 0 }, enc: enc_self_physical_device_image_sliced_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image_sliced_view_of3_d_features_ext) },
-    ExtEntry { stype: -1000391000, gate: Gate { api: 0x0, exts: &[392], venus_spec: 0 }, enc: enc_self_physical_device_image_view_min_lod_features_ext, dec: Some(dec_self_physical_device_image_view_min_lod_features_ext) },
-    ExtEntry { stype: -1000108000, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_physical_device_imageless_framebuffer_features, dec: Some(dec_self_physical_device_imageless_framebuffer_features) },
-    ExtEntry { stype: -1000265000, gate: Gate { api: 0x404000, exts: &[266, 534], venus_spec: 0 }, enc: enc_self_physical_device_index_type_uint8_features, dec: Some(dec_self_physical_device_index_type_uint8_features) },
-    ExtEntry { stype: -1000138000, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_physical_device_inline_uniform_block_features, dec: Some(dec_self_physical_device_inline_uniform_block_features) },
-    ExtEntry { stype: -1000465000, gate: Gate { api: 0x0, exts: &[466], venus_spec: 0 }, enc: enc_self_physical_device_legacy_dithering_features_ext, dec: Some(dec_self_physical_device_legacy_dithering_features_ext) },
-    ExtEntry { stype: -1000495000, gate: Gate { api: 0x0, exts: &[496], venus_spec: 0 }, enc: enc_self_physical_device_legacy_vertex_attributes_features_ext, dec: Some(dec_self_physical_device_legacy_vertex_attributes_features_ext) },
-    ExtEntry { stype: -1000259000, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_physical_device_line_rasterization_features, dec: Some(dec_self_physical_device_line_rasterization_features) },
-    ExtEntry { stype: -1000413000, gate: Gate { api: 0x403000, exts: &[414], venus_spec: 0 }, enc: enc_self_physical_device_maintenance4_features, dec: Some(dec_self_physical_device_maintenance4_features) },
-    ExtEntry { stype: -1000470000, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_physical_device_maintenance5_features, dec: Some(dec_self_physical_device_maintenance5_features) },
-    ExtEntry { stype: -1000545000, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_physical_device_maintenance6_features, dec: Some(dec_self_physical_device_maintenance6_features) },
-    ExtEntry { stype: -1000562000, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_maintenance7_features_khr, dec: Some(dec_self_physical_device_maintenance7_features_khr) },
-    ExtEntry { stype: -1000328000, gate: Gate { api: 0x0, exts: &[329], venus_spec: 0 }, enc: enc_self_physical_device_mesh_shader_features_ext, dec: Some(dec_self_physical_device_mesh_shader_features_ext) },
-    ExtEntry { stype: -1000392000, gate: Gate { api: 0x0, exts: &[393], venus_spec: 0 }, enc: enc_self_physical_device_multi_draw_features_ext, dec: Some(dec_self_physical_device_multi_draw_features_ext) },
-    ExtEntry { stype: -1000376000, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_physical_device_multisampled_render_to_single_sampled_features_ext, dec: Some(dec_self_physical_device_multisampled_render_to_single_sampled_features_ext) },
-    ExtEntry { stype: -1000053001, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_physical_device_multiview_features, dec: Some(dec_self_physical_device_multiview_features) },
-    ExtEntry { stype: -1000351000, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_physical_device_mutable_descriptor_type_features_ext, dec: Some(dec_self_physical_device_mutable_descriptor_type_features_ext) },
-    ExtEntry { stype: -1000451000, gate: Gate { api: 0x0, exts: &[452], venus_spec: 0 }, enc: enc_self_physical_device_nested_command_buffer_features_ext, dec: Some(dec_self_physical_device_nested_command_buffer_features_ext) },
-    ExtEntry { stype: -1000422000, gate: Gate { api: 0x0, exts: &[423], venus_spec: 0 }, enc: enc_self_physical_device_non_seamless_cube_map_features_ext, dec: Some(dec_self_physical_device_non_seamless_cube_map_features_ext) },
-    ExtEntry { stype: -1000297000, gate: Gate { api: 0x403000, exts: &[298], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_creation_cache_control_features, dec: Some(dec_self_physical_device_pipeline_creation_cache_control_features) },
-    ExtEntry { stype: -1000498000, gate: Gate { api: 0x0, exts: &[499], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_library_group_handles_features_ext, dec: Some(dec_self_physical_device_pipeline_library_group_handles_features_ext) },
-    ExtEntry { stype: -1000466000, gate: Gate { api: 0x404000, exts: &[467], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_protected_access_features, dec: Some(dec_self_physical_device_pipeline_protected_access_features) },
-    ExtEntry { stype: -1000068001, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_robustness_features, dec: Some(dec_self_physical_device_pipeline_robustness_features) },
-    ExtEntry { stype: -1000356000, gate: Gate { api: 0x0, exts: &[357], venus_spec: 0 }, enc: enc_self_physical_device_primitive_topology_list_restart_features_ext, dec: Some(dec_self_physical_device_primitive_topology_list_restart_features_ext) },
-    ExtEntry { stype: -1000382000, gate: Gate { api: 0x0, exts: &[383], venus_spec: 0 }, enc: enc_self_physical_device_primitives_generated_query_features_ext, dec: Some(dec_self_physical_device_primitives_generated_query_features_ext) },
-    ExtEntry { stype: -1000295000, gate: Gate { api: 0x403000, exts: &[296], venus_spec: 0 }, enc: enc_self_physical_device_private_data_features, dec: Some(dec_self_physical_device_private_data_features) },
-    ExtEntry { stype: -1000145001, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_protected_memory_features, dec: Some(dec_self_physical_device_protected_memory_features) },
-    ExtEntry { stype: -1000254000, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_physical_device_provoking_vertex_features_ext, dec: Some(dec_self_physical_device_provoking_vertex_features_ext) },
-    ExtEntry { stype: -1000342000, gate: Gate { api: 0x0, exts: &[343, 464], venus_spec: 0 }, enc: enc_self_physical_device_rasterization_order_attachment_access_features_ext, dec: Some(dec_self_physical_device_rasterization_order_attachment_access_features_ext) },
-    ExtEntry { stype: -1000348013, gate: Gate { api: 0x0, exts: &[349], venus_spec: 0 }, enc: enc_self_physical_device_ray_query_features_khr, dec: Some(dec_self_physical_device_ray_query_features_khr) },
-    ExtEntry { stype: -1000386000, gate: Gate { api: 0x0, exts: &[387], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_maintenance1_features_khr, dec: Some(dec_self_physical_device_ray_tracing_maintenance1_features_khr) },
-    ExtEntry { stype: -1000347000, gate: Gate { api: 0x0, exts: &[348], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_pipeline_features_khr, dec: Some(dec_self_physical_device_ray_tracing_pipeline_features_khr) },
-    ExtEntry { stype: -1000481000, gate: Gate { api: 0x0, exts: &[482], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_position_fetch_features_khr, dec: Some(dec_self_physical_device_ray_tracing_position_fetch_features_khr) },
-    ExtEntry { stype: -1000286000, gate: Gate { api: 0x0, exts: &[287], venus_spec: 0 }, enc: enc_self_physical_device_robustness2_features_ext, dec: Some(dec_self_physical_device_robustness2_features_ext) },
-    ExtEntry { stype: -1000156004, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_physical_device_sampler_ycbcr_conversion_features, dec: Some(dec_self_physical_device_sampler_ycbcr_conversion_features) },
-    ExtEntry { stype: -1000221000, gate: Gate { api: 0x402000, exts: &[222], venus_spec: 0 }, enc: enc_self_physical_device_scalar_block_layout_features, dec: Some(dec_self_physical_device_scalar_block_layout_features) },
-    ExtEntry { stype: -1000241000, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_physical_device_separate_depth_stencil_layouts_features, dec: Some(dec_self_physical_device_separate_depth_stencil_layouts_features) },
-    ExtEntry { stype: -1000273000, gate: Gate { api: 0x0, exts: &[274], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float2_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float2_features_ext) },
-    ExtEntry { stype: -1000260000, gate: Gate { api: 0x0, exts: &[261], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float_features_ext) },
-    ExtEntry { stype: -1000180000, gate: Gate { api: 0x402000, exts: &[181], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_int64_features, dec: Some(dec_self_physical_device_shader_atomic_int64_features) },
-    ExtEntry { stype: -1000181000, gate: Gate { api: 0x0, exts: &[182], venus_spec: 0 }, enc: enc_self_physical_device_shader_clock_features_khr, dec: Some(dec_self_physical_device_shader_clock_features_khr) },
-    ExtEntry { stype: -1000276000, gate: Gate { api: 0x403000, exts: &[277], venus_spec: 0 }, enc: enc_self_physical_device_shader_demote_to_helper_invocation_features, dec: Some(dec_self_physical_device_shader_demote_to_helper_invocation_features) },
-    ExtEntry { stype: -1000063000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_shader_draw_parameters_features, dec: Some(dec_self_physical_device_shader_draw_parameters_features) },
-    ExtEntry { stype: -1000544000, gate: Gate { api: 0x404000, exts: &[545], venus_spec: 0 }, enc: enc_self_physical_device_shader_expect_assume_features, dec: Some(dec_self_physical_device_shader_expect_assume_features) },
-    ExtEntry { stype: -1000082000, gate: Gate { api: 0x402000, exts: &[83], venus_spec: 0 }, enc: enc_self_physical_device_shader_float16_int8_features, dec: Some(dec_self_physical_device_shader_float16_int8_features) },
-    ExtEntry { stype: -1000528000, gate: Gate { api: 0x404000, exts: &[529], venus_spec: 0 }, enc: enc_self_physical_device_shader_float_controls2_features, dec: Some(dec_self_physical_device_shader_float_controls2_features) },
-    ExtEntry { stype: -1000234000, gate: Gate { api: 0x0, exts: &[235], venus_spec: 0 }, enc: enc_self_physical_device_shader_image_atomic_int64_features_ext, dec: Some(dec_self_physical_device_shader_image_atomic_int64_features_ext) },
-    ExtEntry { stype: -1000280000, gate: Gate { api: 0x403000, exts: &[281], venus_spec: 0 }, enc: enc_self_physical_device_shader_integer_dot_product_features, dec: Some(dec_self_physical_device_shader_integer_dot_product_features) },
-    ExtEntry { stype: -1000434000, gate: Gate { api: 0x0, exts: &[435], venus_spec: 0 }, enc: enc_self_physical_device_shader_maximal_reconvergence_features_khr, dec: Some(dec_self_physical_device_shader_maximal_reconvergence_features_khr) },
-    ExtEntry { stype: -1000235000, gate: Gate { api: 0x0, exts: &[236], venus_spec: 0 }, enc: enc_self_physical_device_shader_quad_control_features_khr, dec: Some(dec_self_physical_device_shader_quad_control_features_khr) },
-    ExtEntry { stype: -1000558000, gate: Gate { api: 0x0, exts: &[559], venus_spec: 0 }, enc: enc_self_physical_device_shader_relaxed_extended_instruction_features_khr, dec: Some(dec_self_physical_device_shader_relaxed_extended_instruction_features_khr) },
-    ExtEntry { stype: -1000564000, gate: Gate { api: 0x0, exts: &[565], venus_spec: 0 }, enc: enc_self_physical_device_shader_replicated_composites_features_ext, dec: Some(dec_self_physical_device_shader_replicated_composites_features_ext) },
-    ExtEntry { stype: -1000175000, gate: Gate { api: 0x402000, exts: &[176], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_extended_types_features, dec: Some(dec_self_physical_device_shader_subgroup_extended_types_features) },
-    ExtEntry { stype: -1000416000, gate: Gate { api: 0x404000, exts: &[417], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_rotate_features, dec: Some(dec_self_physical_device_shader_subgroup_rotate_features) },
-    ExtEntry { stype: -1000323000, gate: Gate { api: 0x0, exts: &[324], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_uniform_control_flow_features_khr, dec: Some(dec_self_physical_device_shader_subgroup_uniform_control_flow_features_khr) },
-    ExtEntry { stype: -1000215000, gate: Gate { api: 0x403000, exts: &[216], venus_spec: 0 }, enc: enc_self_physical_device_shader_terminate_invocation_features, dec: Some(dec_self_physical_device_shader_terminate_invocation_features) },
-    ExtEntry { stype: -1000225002, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_size_control_features, dec: Some(dec_self_physical_device_subgroup_size_control_features) },
-    ExtEntry { stype: -1000314007, gate: Gate { api: 0x403000, exts: &[315], venus_spec: 0 }, enc: enc_self_physical_device_synchronization2_features, dec: Some(dec_self_physical_device_synchronization2_features) },
-    ExtEntry { stype: -1000281000, gate: Gate { api: 0x0, exts: &[282], venus_spec: 0 }, enc: enc_self_physical_device_texel_buffer_alignment_features_ext, dec: Some(dec_self_physical_device_texel_buffer_alignment_features_ext) },
-    ExtEntry { stype: -1000066000, gate: Gate { api: 0x403000, exts: &[67], venus_spec: 0 }, enc: enc_self_physical_device_texture_compression_astchdr_features, dec: Some(dec_self_physical_device_texture_compression_astchdr_features) },
-    ExtEntry { stype: -1000207000, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_physical_device_timeline_semaphore_features, dec: Some(dec_self_physical_device_timeline_semaphore_features) },
-    ExtEntry { stype: -1000028000, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_physical_device_transform_feedback_features_ext, dec: Some(dec_self_physical_device_transform_feedback_features_ext) },
-    ExtEntry { stype: -1000253000, gate: Gate { api: 0x402000, exts: &[254], venus_spec: 0 }, enc: enc_self_physical_device_uniform_buffer_standard_layout_features, dec: Some(dec_self_physical_device_uniform_buffer_standard_layout_features) },
-    ExtEntry { stype: -1000120000, gate: Gate { api: 0x401000, exts: &[121], venus_spec: 0 }, enc: enc_self_physical_device_variable_pointers_features, dec: Some(dec_self_physical_device_variable_pointers_features) },
-    ExtEntry { stype: -1000190002, gate: Gate { api: 0x404000, exts: &[191, 526], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_features, dec: Some(dec_self_physical_device_vertex_attribute_divisor_features) },
-    ExtEntry { stype: -1000352000, gate: Gate { api: 0x0, exts: &[353], venus_spec: 0 }, enc: enc_self_physical_device_vertex_input_dynamic_state_features_ext, dec: Some(dec_self_physical_device_vertex_input_dynamic_state_features_ext) },
+    ExtEntry { stype: 1000083000, gate: Gate { api: 0x401000, exts: &[84], venus_spec: 0 }, enc: enc_self_physical_device16_bit_storage_features, dec: Some(dec_self_physical_device16_bit_storage_features) },
+    ExtEntry { stype: 1000340000, gate: Gate { api: 0x0, exts: &[341], venus_spec: 0 }, enc: enc_self_physical_device4444_formats_features_ext, dec: Some(dec_self_physical_device4444_formats_features_ext) },
+    ExtEntry { stype: 1000177000, gate: Gate { api: 0x402000, exts: &[178], venus_spec: 0 }, enc: enc_self_physical_device8_bit_storage_features, dec: Some(dec_self_physical_device8_bit_storage_features) },
+    ExtEntry { stype: 1000150013, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_physical_device_acceleration_structure_features_khr, dec: Some(dec_self_physical_device_acceleration_structure_features_khr) },
+    ExtEntry { stype: 1000524000, gate: Gate { api: 0x0, exts: &[525], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_dynamic_state_features_ext) },
+    ExtEntry { stype: 1000339000, gate: Gate { api: 0x0, exts: &[340], venus_spec: 0 }, enc: enc_self_physical_device_attachment_feedback_loop_layout_features_ext, dec: Some(dec_self_physical_device_attachment_feedback_loop_layout_features_ext) },
+    ExtEntry { stype: 1000148000, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_physical_device_blend_operation_advanced_features_ext, dec: Some(dec_self_physical_device_blend_operation_advanced_features_ext) },
+    ExtEntry { stype: 1000411000, gate: Gate { api: 0x0, exts: &[412], venus_spec: 0 }, enc: enc_self_physical_device_border_color_swizzle_features_ext, dec: Some(dec_self_physical_device_border_color_swizzle_features_ext) },
+    ExtEntry { stype: 1000257000, gate: Gate { api: 0x402000, exts: &[258], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features, dec: Some(dec_self_physical_device_buffer_device_address_features) },
+    ExtEntry { stype: 1000244000, gate: Gate { api: 0x0, exts: &[245], venus_spec: 0 }, enc: enc_self_physical_device_buffer_device_address_features_ext, dec: Some(dec_self_physical_device_buffer_device_address_features_ext) },
+    ExtEntry { stype: 1000381000, gate: Gate { api: 0x0, exts: &[382], venus_spec: 0 }, enc: enc_self_physical_device_color_write_enable_features_ext, dec: Some(dec_self_physical_device_color_write_enable_features_ext) },
+    ExtEntry { stype: 1000201000, gate: Gate { api: 0x0, exts: &[202, 512], venus_spec: 0 }, enc: enc_self_physical_device_compute_shader_derivatives_features_khr, dec: Some(dec_self_physical_device_compute_shader_derivatives_features_khr) },
+    ExtEntry { stype: 1000081001, gate: Gate { api: 0x0, exts: &[82], venus_spec: 0 }, enc: enc_self_physical_device_conditional_rendering_features_ext, dec: Some(dec_self_physical_device_conditional_rendering_features_ext) },
+    ExtEntry { stype: 1000506000, gate: Gate { api: 0x0, exts: &[507], venus_spec: 0 }, enc: enc_self_physical_device_cooperative_matrix_features_khr, dec: Some(dec_self_physical_device_cooperative_matrix_features_khr) },
+    ExtEntry { stype: 1000287002, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_physical_device_custom_border_color_features_ext, dec: Some(dec_self_physical_device_custom_border_color_features_ext) },
+    ExtEntry { stype: 1000283000, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_physical_device_depth_bias_control_features_ext, dec: Some(dec_self_physical_device_depth_bias_control_features_ext) },
+    ExtEntry { stype: 1000582000, gate: Gate { api: 0x0, exts: &[583], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_control_features_ext, dec: Some(dec_self_physical_device_depth_clamp_control_features_ext) },
+    ExtEntry { stype: 1000421000, gate: Gate { api: 0x0, exts: &[422, 605], venus_spec: 0 }, enc: enc_self_physical_device_depth_clamp_zero_one_features_khr, dec: Some(dec_self_physical_device_depth_clamp_zero_one_features_khr) },
+    ExtEntry { stype: 1000355000, gate: Gate { api: 0x0, exts: &[356], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_control_features_ext, dec: Some(dec_self_physical_device_depth_clip_control_features_ext) },
+    ExtEntry { stype: 1000102000, gate: Gate { api: 0x0, exts: &[103], venus_spec: 0 }, enc: enc_self_physical_device_depth_clip_enable_features_ext, dec: Some(dec_self_physical_device_depth_clip_enable_features_ext) },
+    ExtEntry { stype: 1000161001, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_physical_device_descriptor_indexing_features, dec: Some(dec_self_physical_device_descriptor_indexing_features) },
+    ExtEntry { stype: 1000044003, gate: Gate { api: 0x403000, exts: &[45], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_features, dec: Some(dec_self_physical_device_dynamic_rendering_features) },
+    ExtEntry { stype: 1000232000, gate: Gate { api: 0x404000, exts: &[233], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_local_read_features, dec: Some(dec_self_physical_device_dynamic_rendering_local_read_features) },
+    ExtEntry { stype: 1000499000, gate: Gate { api: 0x0, exts: &[500], venus_spec: 0 }, enc: enc_self_physical_device_dynamic_rendering_unused_attachments_features_ext, dec: Some(dec_self_physical_device_dynamic_rendering_unused_attachments_features_ext) },
+    ExtEntry { stype: 1000377000, gate: Gate { api: 0x0, exts: &[378], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state2_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state2_features_ext) },
+    ExtEntry { stype: 1000455000, gate: Gate { api: 0x0, exts: &[456], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state3_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state3_features_ext) },
+    ExtEntry { stype: 1000267000, gate: Gate { api: 0x0, exts: &[268], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state_features_ext, dec: Some(dec_self_physical_device_extended_dynamic_state_features_ext) },
+    ExtEntry { stype: 1000203000, gate: Gate { api: 0x0, exts: &[323], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_barycentric_features_khr, dec: Some(dec_self_physical_device_fragment_shader_barycentric_features_khr) },
+    ExtEntry { stype: 1000251000, gate: Gate { api: 0x0, exts: &[252], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_interlock_features_ext, dec: Some(dec_self_physical_device_fragment_shader_interlock_features_ext) },
+    ExtEntry { stype: 1000226003, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shading_rate_features_khr, dec: Some(dec_self_physical_device_fragment_shading_rate_features_khr) },
+    ExtEntry { stype: 1000388000, gate: Gate { api: 0x404000, exts: &[189, 389], venus_spec: 0 }, enc: enc_self_physical_device_global_priority_query_features, dec: Some(dec_self_physical_device_global_priority_query_features) },
+    ExtEntry { stype: 1000320000, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_physical_device_graphics_pipeline_library_features_ext, dec: Some(dec_self_physical_device_graphics_pipeline_library_features_ext) },
+    ExtEntry { stype: 1000270000, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_physical_device_host_image_copy_features, dec: Some(dec_self_physical_device_host_image_copy_features) },
+    ExtEntry { stype: 1000261000, gate: Gate { api: 0x402000, exts: &[262], venus_spec: 0 }, enc: enc_self_physical_device_host_query_reset_features, dec: Some(dec_self_physical_device_host_query_reset_features) },
+    ExtEntry { stype: 1000393000, gate: Gate { api: 0x0, exts: &[394], venus_spec: 0 }, enc: enc_self_physical_device_image2_d_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image2_d_view_of3_d_features_ext) },
+    ExtEntry { stype: 1000335000, gate: Gate { api: 0x403000, exts: &[336], venus_spec: 0 }, enc: enc_self_physical_device_image_robustness_features, dec: Some(dec_self_physical_device_image_robustness_features) },
+    ExtEntry { stype: 1000418000, gate: Gate { api: 0x0, exts: &[419], venus_spec: 0 }, enc: enc_self_physical_device_image_sliced_view_of3_d_features_ext, dec: Some(dec_self_physical_device_image_sliced_view_of3_d_features_ext) },
+    ExtEntry { stype: 1000391000, gate: Gate { api: 0x0, exts: &[392], venus_spec: 0 }, enc: enc_self_physical_device_image_view_min_lod_features_ext, dec: Some(dec_self_physical_device_image_view_min_lod_features_ext) },
+    ExtEntry { stype: 1000108000, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_physical_device_imageless_framebuffer_features, dec: Some(dec_self_physical_device_imageless_framebuffer_features) },
+    ExtEntry { stype: 1000265000, gate: Gate { api: 0x404000, exts: &[266, 534], venus_spec: 0 }, enc: enc_self_physical_device_index_type_uint8_features, dec: Some(dec_self_physical_device_index_type_uint8_features) },
+    ExtEntry { stype: 1000138000, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_physical_device_inline_uniform_block_features, dec: Some(dec_self_physical_device_inline_uniform_block_features) },
+    ExtEntry { stype: 1000465000, gate: Gate { api: 0x0, exts: &[466], venus_spec: 0 }, enc: enc_self_physical_device_legacy_dithering_features_ext, dec: Some(dec_self_physical_device_legacy_dithering_features_ext) },
+    ExtEntry { stype: 1000495000, gate: Gate { api: 0x0, exts: &[496], venus_spec: 0 }, enc: enc_self_physical_device_legacy_vertex_attributes_features_ext, dec: Some(dec_self_physical_device_legacy_vertex_attributes_features_ext) },
+    ExtEntry { stype: 1000259000, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_physical_device_line_rasterization_features, dec: Some(dec_self_physical_device_line_rasterization_features) },
+    ExtEntry { stype: 1000413000, gate: Gate { api: 0x403000, exts: &[414], venus_spec: 0 }, enc: enc_self_physical_device_maintenance4_features, dec: Some(dec_self_physical_device_maintenance4_features) },
+    ExtEntry { stype: 1000470000, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_physical_device_maintenance5_features, dec: Some(dec_self_physical_device_maintenance5_features) },
+    ExtEntry { stype: 1000545000, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_physical_device_maintenance6_features, dec: Some(dec_self_physical_device_maintenance6_features) },
+    ExtEntry { stype: 1000562000, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_maintenance7_features_khr, dec: Some(dec_self_physical_device_maintenance7_features_khr) },
+    ExtEntry { stype: 1000328000, gate: Gate { api: 0x0, exts: &[329], venus_spec: 0 }, enc: enc_self_physical_device_mesh_shader_features_ext, dec: Some(dec_self_physical_device_mesh_shader_features_ext) },
+    ExtEntry { stype: 1000392000, gate: Gate { api: 0x0, exts: &[393], venus_spec: 0 }, enc: enc_self_physical_device_multi_draw_features_ext, dec: Some(dec_self_physical_device_multi_draw_features_ext) },
+    ExtEntry { stype: 1000376000, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_physical_device_multisampled_render_to_single_sampled_features_ext, dec: Some(dec_self_physical_device_multisampled_render_to_single_sampled_features_ext) },
+    ExtEntry { stype: 1000053001, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_physical_device_multiview_features, dec: Some(dec_self_physical_device_multiview_features) },
+    ExtEntry { stype: 1000351000, gate: Gate { api: 0x0, exts: &[352, 495], venus_spec: 0 }, enc: enc_self_physical_device_mutable_descriptor_type_features_ext, dec: Some(dec_self_physical_device_mutable_descriptor_type_features_ext) },
+    ExtEntry { stype: 1000451000, gate: Gate { api: 0x0, exts: &[452], venus_spec: 0 }, enc: enc_self_physical_device_nested_command_buffer_features_ext, dec: Some(dec_self_physical_device_nested_command_buffer_features_ext) },
+    ExtEntry { stype: 1000422000, gate: Gate { api: 0x0, exts: &[423], venus_spec: 0 }, enc: enc_self_physical_device_non_seamless_cube_map_features_ext, dec: Some(dec_self_physical_device_non_seamless_cube_map_features_ext) },
+    ExtEntry { stype: 1000297000, gate: Gate { api: 0x403000, exts: &[298], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_creation_cache_control_features, dec: Some(dec_self_physical_device_pipeline_creation_cache_control_features) },
+    ExtEntry { stype: 1000498000, gate: Gate { api: 0x0, exts: &[499], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_library_group_handles_features_ext, dec: Some(dec_self_physical_device_pipeline_library_group_handles_features_ext) },
+    ExtEntry { stype: 1000466000, gate: Gate { api: 0x404000, exts: &[467], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_protected_access_features, dec: Some(dec_self_physical_device_pipeline_protected_access_features) },
+    ExtEntry { stype: 1000068001, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_robustness_features, dec: Some(dec_self_physical_device_pipeline_robustness_features) },
+    ExtEntry { stype: 1000356000, gate: Gate { api: 0x0, exts: &[357], venus_spec: 0 }, enc: enc_self_physical_device_primitive_topology_list_restart_features_ext, dec: Some(dec_self_physical_device_primitive_topology_list_restart_features_ext) },
+    ExtEntry { stype: 1000382000, gate: Gate { api: 0x0, exts: &[383], venus_spec: 0 }, enc: enc_self_physical_device_primitives_generated_query_features_ext, dec: Some(dec_self_physical_device_primitives_generated_query_features_ext) },
+    ExtEntry { stype: 1000295000, gate: Gate { api: 0x403000, exts: &[296], venus_spec: 0 }, enc: enc_self_physical_device_private_data_features, dec: Some(dec_self_physical_device_private_data_features) },
+    ExtEntry { stype: 1000145001, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_protected_memory_features, dec: Some(dec_self_physical_device_protected_memory_features) },
+    ExtEntry { stype: 1000254000, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_physical_device_provoking_vertex_features_ext, dec: Some(dec_self_physical_device_provoking_vertex_features_ext) },
+    ExtEntry { stype: 1000342000, gate: Gate { api: 0x0, exts: &[343, 464], venus_spec: 0 }, enc: enc_self_physical_device_rasterization_order_attachment_access_features_ext, dec: Some(dec_self_physical_device_rasterization_order_attachment_access_features_ext) },
+    ExtEntry { stype: 1000348013, gate: Gate { api: 0x0, exts: &[349], venus_spec: 0 }, enc: enc_self_physical_device_ray_query_features_khr, dec: Some(dec_self_physical_device_ray_query_features_khr) },
+    ExtEntry { stype: 1000386000, gate: Gate { api: 0x0, exts: &[387], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_maintenance1_features_khr, dec: Some(dec_self_physical_device_ray_tracing_maintenance1_features_khr) },
+    ExtEntry { stype: 1000347000, gate: Gate { api: 0x0, exts: &[348], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_pipeline_features_khr, dec: Some(dec_self_physical_device_ray_tracing_pipeline_features_khr) },
+    ExtEntry { stype: 1000481000, gate: Gate { api: 0x0, exts: &[482], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_position_fetch_features_khr, dec: Some(dec_self_physical_device_ray_tracing_position_fetch_features_khr) },
+    ExtEntry { stype: 1000286000, gate: Gate { api: 0x0, exts: &[287], venus_spec: 0 }, enc: enc_self_physical_device_robustness2_features_ext, dec: Some(dec_self_physical_device_robustness2_features_ext) },
+    ExtEntry { stype: 1000156004, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_physical_device_sampler_ycbcr_conversion_features, dec: Some(dec_self_physical_device_sampler_ycbcr_conversion_features) },
+    ExtEntry { stype: 1000221000, gate: Gate { api: 0x402000, exts: &[222], venus_spec: 0 }, enc: enc_self_physical_device_scalar_block_layout_features, dec: Some(dec_self_physical_device_scalar_block_layout_features) },
+    ExtEntry { stype: 1000241000, gate: Gate { api: 0x402000, exts: &[242], venus_spec: 0 }, enc: enc_self_physical_device_separate_depth_stencil_layouts_features, dec: Some(dec_self_physical_device_separate_depth_stencil_layouts_features) },
+    ExtEntry { stype: 1000273000, gate: Gate { api: 0x0, exts: &[274], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float2_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float2_features_ext) },
+    ExtEntry { stype: 1000260000, gate: Gate { api: 0x0, exts: &[261], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_float_features_ext, dec: Some(dec_self_physical_device_shader_atomic_float_features_ext) },
+    ExtEntry { stype: 1000180000, gate: Gate { api: 0x402000, exts: &[181], venus_spec: 0 }, enc: enc_self_physical_device_shader_atomic_int64_features, dec: Some(dec_self_physical_device_shader_atomic_int64_features) },
+    ExtEntry { stype: 1000181000, gate: Gate { api: 0x0, exts: &[182], venus_spec: 0 }, enc: enc_self_physical_device_shader_clock_features_khr, dec: Some(dec_self_physical_device_shader_clock_features_khr) },
+    ExtEntry { stype: 1000276000, gate: Gate { api: 0x403000, exts: &[277], venus_spec: 0 }, enc: enc_self_physical_device_shader_demote_to_helper_invocation_features, dec: Some(dec_self_physical_device_shader_demote_to_helper_invocation_features) },
+    ExtEntry { stype: 1000063000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_shader_draw_parameters_features, dec: Some(dec_self_physical_device_shader_draw_parameters_features) },
+    ExtEntry { stype: 1000544000, gate: Gate { api: 0x404000, exts: &[545], venus_spec: 0 }, enc: enc_self_physical_device_shader_expect_assume_features, dec: Some(dec_self_physical_device_shader_expect_assume_features) },
+    ExtEntry { stype: 1000082000, gate: Gate { api: 0x402000, exts: &[83], venus_spec: 0 }, enc: enc_self_physical_device_shader_float16_int8_features, dec: Some(dec_self_physical_device_shader_float16_int8_features) },
+    ExtEntry { stype: 1000528000, gate: Gate { api: 0x404000, exts: &[529], venus_spec: 0 }, enc: enc_self_physical_device_shader_float_controls2_features, dec: Some(dec_self_physical_device_shader_float_controls2_features) },
+    ExtEntry { stype: 1000234000, gate: Gate { api: 0x0, exts: &[235], venus_spec: 0 }, enc: enc_self_physical_device_shader_image_atomic_int64_features_ext, dec: Some(dec_self_physical_device_shader_image_atomic_int64_features_ext) },
+    ExtEntry { stype: 1000280000, gate: Gate { api: 0x403000, exts: &[281], venus_spec: 0 }, enc: enc_self_physical_device_shader_integer_dot_product_features, dec: Some(dec_self_physical_device_shader_integer_dot_product_features) },
+    ExtEntry { stype: 1000434000, gate: Gate { api: 0x0, exts: &[435], venus_spec: 0 }, enc: enc_self_physical_device_shader_maximal_reconvergence_features_khr, dec: Some(dec_self_physical_device_shader_maximal_reconvergence_features_khr) },
+    ExtEntry { stype: 1000235000, gate: Gate { api: 0x0, exts: &[236], venus_spec: 0 }, enc: enc_self_physical_device_shader_quad_control_features_khr, dec: Some(dec_self_physical_device_shader_quad_control_features_khr) },
+    ExtEntry { stype: 1000558000, gate: Gate { api: 0x0, exts: &[559], venus_spec: 0 }, enc: enc_self_physical_device_shader_relaxed_extended_instruction_features_khr, dec: Some(dec_self_physical_device_shader_relaxed_extended_instruction_features_khr) },
+    ExtEntry { stype: 1000564000, gate: Gate { api: 0x0, exts: &[565], venus_spec: 0 }, enc: enc_self_physical_device_shader_replicated_composites_features_ext, dec: Some(dec_self_physical_device_shader_replicated_composites_features_ext) },
+    ExtEntry { stype: 1000175000, gate: Gate { api: 0x402000, exts: &[176], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_extended_types_features, dec: Some(dec_self_physical_device_shader_subgroup_extended_types_features) },
+    ExtEntry { stype: 1000416000, gate: Gate { api: 0x404000, exts: &[417], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_rotate_features, dec: Some(dec_self_physical_device_shader_subgroup_rotate_features) },
+    ExtEntry { stype: 1000323000, gate: Gate { api: 0x0, exts: &[324], venus_spec: 0 }, enc: enc_self_physical_device_shader_subgroup_uniform_control_flow_features_khr, dec: Some(dec_self_physical_device_shader_subgroup_uniform_control_flow_features_khr) },
+    ExtEntry { stype: 1000215000, gate: Gate { api: 0x403000, exts: &[216], venus_spec: 0 }, enc: enc_self_physical_device_shader_terminate_invocation_features, dec: Some(dec_self_physical_device_shader_terminate_invocation_features) },
+    ExtEntry { stype: 1000225002, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_size_control_features, dec: Some(dec_self_physical_device_subgroup_size_control_features) },
+    ExtEntry { stype: 1000314007, gate: Gate { api: 0x403000, exts: &[315], venus_spec: 0 }, enc: enc_self_physical_device_synchronization2_features, dec: Some(dec_self_physical_device_synchronization2_features) },
+    ExtEntry { stype: 1000281000, gate: Gate { api: 0x0, exts: &[282], venus_spec: 0 }, enc: enc_self_physical_device_texel_buffer_alignment_features_ext, dec: Some(dec_self_physical_device_texel_buffer_alignment_features_ext) },
+    ExtEntry { stype: 1000066000, gate: Gate { api: 0x403000, exts: &[67], venus_spec: 0 }, enc: enc_self_physical_device_texture_compression_astchdr_features, dec: Some(dec_self_physical_device_texture_compression_astchdr_features) },
+    ExtEntry { stype: 1000207000, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_physical_device_timeline_semaphore_features, dec: Some(dec_self_physical_device_timeline_semaphore_features) },
+    ExtEntry { stype: 1000028000, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_physical_device_transform_feedback_features_ext, dec: Some(dec_self_physical_device_transform_feedback_features_ext) },
+    ExtEntry { stype: 1000253000, gate: Gate { api: 0x402000, exts: &[254], venus_spec: 0 }, enc: enc_self_physical_device_uniform_buffer_standard_layout_features, dec: Some(dec_self_physical_device_uniform_buffer_standard_layout_features) },
+    ExtEntry { stype: 1000120000, gate: Gate { api: 0x401000, exts: &[121], venus_spec: 0 }, enc: enc_self_physical_device_variable_pointers_features, dec: Some(dec_self_physical_device_variable_pointers_features) },
+    ExtEntry { stype: 1000190002, gate: Gate { api: 0x404000, exts: &[191, 526], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_features, dec: Some(dec_self_physical_device_vertex_attribute_divisor_features) },
+    ExtEntry { stype: 1000352000, gate: Gate { api: 0x0, exts: &[353], venus_spec: 0 }, enc: enc_self_physical_device_vertex_input_dynamic_state_features_ext, dec: Some(dec_self_physical_device_vertex_input_dynamic_state_features_ext) },
     ExtEntry { stype: 49, gate: Gate { api: 0x402000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan11_features, dec: Some(dec_self_physical_device_vulkan11_features) },
     ExtEntry { stype: 51, gate: Gate { api: 0x402000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan12_features, dec: Some(dec_self_physical_device_vulkan12_features) },
     ExtEntry { stype: 53, gate: Gate { api: 0x403000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan13_features, dec: Some(dec_self_physical_device_vulkan13_features) },
     ExtEntry { stype: 55, gate: Gate { api: 0x404000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan14_features, dec: Some(dec_self_physical_device_vulkan14_features) },
-    ExtEntry { stype: -1000211000, gate: Gate { api: 0x402000, exts: &[212], venus_spec: 0 }, enc: enc_self_physical_device_vulkan_memory_model_features, dec: Some(dec_self_physical_device_vulkan_memory_model_features) },
-    ExtEntry { stype: -1000336000, gate: Gate { api: 0x0, exts: &[337], venus_spec: 0 }, enc: enc_self_physical_device_workgroup_memory_explicit_layout_features_khr, dec: Some(dec_self_physical_device_workgroup_memory_explicit_layout_features_khr) },
-    ExtEntry { stype: -1000330000, gate: Gate { api: 0x0, exts: &[331], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr2_plane444_formats_features_ext, dec: Some(dec_self_physical_device_ycbcr2_plane444_formats_features_ext) },
-    ExtEntry { stype: -1000252000, gate: Gate { api: 0x0, exts: &[253], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr_image_arrays_features_ext, dec: Some(dec_self_physical_device_ycbcr_image_arrays_features_ext) },
-    ExtEntry { stype: -1000325000, gate: Gate { api: 0x403000, exts: &[326], venus_spec: 0 }, enc: enc_self_physical_device_zero_initialize_workgroup_memory_features, dec: Some(dec_self_physical_device_zero_initialize_workgroup_memory_features) },
+    ExtEntry { stype: 1000211000, gate: Gate { api: 0x402000, exts: &[212], venus_spec: 0 }, enc: enc_self_physical_device_vulkan_memory_model_features, dec: Some(dec_self_physical_device_vulkan_memory_model_features) },
+    ExtEntry { stype: 1000336000, gate: Gate { api: 0x0, exts: &[337], venus_spec: 0 }, enc: enc_self_physical_device_workgroup_memory_explicit_layout_features_khr, dec: Some(dec_self_physical_device_workgroup_memory_explicit_layout_features_khr) },
+    ExtEntry { stype: 1000330000, gate: Gate { api: 0x0, exts: &[331], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr2_plane444_formats_features_ext, dec: Some(dec_self_physical_device_ycbcr2_plane444_formats_features_ext) },
+    ExtEntry { stype: 1000252000, gate: Gate { api: 0x0, exts: &[253], venus_spec: 0 }, enc: enc_self_physical_device_ycbcr_image_arrays_features_ext, dec: Some(dec_self_physical_device_ycbcr_image_arrays_features_ext) },
+    ExtEntry { stype: 1000325000, gate: Gate { api: 0x403000, exts: &[326], venus_spec: 0 }, enc: enc_self_physical_device_zero_initialize_workgroup_memory_features, dec: Some(dec_self_physical_device_zero_initialize_workgroup_memory_features) },
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEGROUPPROPERTIES: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEIMAGEFORMATINFO2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000147000, gate: Gate { api: 0x402000, exts: &[148], venus_spec: 0 }, enc: enc_self_image_format_list_create_info, dec: None },
-    ExtEntry { stype: -1000246000, gate: Gate { api: 0x402000, exts: &[247], venus_spec: 0 }, enc: enc_self_image_stencil_usage_create_info, dec: None },
-    ExtEntry { stype: -1000071000, gate: Gate { api: 0x401000, exts: &[72], venus_spec: 0 }, enc: enc_self_physical_device_external_image_format_info, dec: None },
-    ExtEntry { stype: -1000158002, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_physical_device_image_drm_format_modifier_info_ext, dec: None },
-    ExtEntry { stype: -1000170000, gate: Gate { api: 0x0, exts: &[171], venus_spec: 0 }, enc: enc_self_physical_device_image_view_image_format_info_ext, dec: None },
+    ExtEntry { stype: 1000147000, gate: Gate { api: 0x402000, exts: &[148], venus_spec: 0 }, enc: enc_self_image_format_list_create_info, dec: None },
+    ExtEntry { stype: 1000246000, gate: Gate { api: 0x402000, exts: &[247], venus_spec: 0 }, enc: enc_self_image_stencil_usage_create_info, dec: None },
+    ExtEntry { stype: 1000071000, gate: Gate { api: 0x401000, exts: &[72], venus_spec: 0 }, enc: enc_self_physical_device_external_image_format_info, dec: None },
+    ExtEntry { stype: 1000158002, gate: Gate { api: 0x0, exts: &[159], venus_spec: 0 }, enc: enc_self_physical_device_image_drm_format_modifier_info_ext, dec: None },
+    ExtEntry { stype: 1000170000, gate: Gate { api: 0x0, exts: &[171], venus_spec: 0 }, enc: enc_self_physical_device_image_view_image_format_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR: &[ExtEntry] = &[
-    ExtEntry { stype: -1000562004, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_layered_api_vulkan_properties_khr, dec: Some(dec_self_physical_device_layered_api_vulkan_properties_khr) },
+    ExtEntry { stype: 1000562004, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_layered_api_vulkan_properties_khr, dec: Some(dec_self_physical_device_layered_api_vulkan_properties_khr) },
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000237000, gate: Gate { api: 0x0, exts: &[238], venus_spec: 0 }, enc: enc_self_physical_device_memory_budget_properties_ext, dec: Some(dec_self_physical_device_memory_budget_properties_ext) },
+    ExtEntry { stype: 1000237000, gate: Gate { api: 0x0, exts: &[238], venus_spec: 0 }, enc: enc_self_physical_device_memory_budget_properties_ext, dec: Some(dec_self_physical_device_memory_budget_properties_ext) },
 ];
 pub(crate) static EXT_VKPHYSICALDEVICEPROPERTIES2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000150014, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_physical_device_acceleration_structure_properties_khr, dec: Some(dec_self_physical_device_acceleration_structure_properties_khr) },
-    ExtEntry { stype: -1000148001, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_physical_device_blend_operation_advanced_properties_ext, dec: Some(dec_self_physical_device_blend_operation_advanced_properties_ext) },
-    ExtEntry { stype: -1000511000, gate: Gate { api: 0x0, exts: &[512], venus_spec: 0 }, enc: enc_self_physical_device_compute_shader_derivatives_properties_khr, dec: Some(dec_self_physical_device_compute_shader_derivatives_properties_khr) },
-    ExtEntry { stype: -1000101000, gate: Gate { api: 0x0, exts: &[102], venus_spec: 0 }, enc: enc_self_physical_device_conservative_rasterization_properties_ext, dec: Some(dec_self_physical_device_conservative_rasterization_properties_ext) },
-    ExtEntry { stype: -1000506002, gate: Gate { api: 0x0, exts: &[507], venus_spec: 0 }, enc: enc_self_physical_device_cooperative_matrix_properties_khr, dec: Some(dec_self_physical_device_cooperative_matrix_properties_khr) },
-    ExtEntry { stype: -1000287001, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_physical_device_custom_border_color_properties_ext, dec: Some(dec_self_physical_device_custom_border_color_properties_ext) },
-    ExtEntry { stype: -1000199000, gate: Gate { api: 0x402000, exts: &[200], venus_spec: 0 }, enc: enc_self_physical_device_depth_stencil_resolve_properties, dec: Some(dec_self_physical_device_depth_stencil_resolve_properties) },
-    ExtEntry { stype: -1000161002, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_physical_device_descriptor_indexing_properties, dec: Some(dec_self_physical_device_descriptor_indexing_properties) },
-    ExtEntry { stype: -1000196000, gate: Gate { api: 0x402000, exts: &[197], venus_spec: 0 }, enc: enc_self_physical_device_driver_properties, dec: Some(dec_self_physical_device_driver_properties) },
-    ExtEntry { stype: -1000455001, gate: Gate { api: 0x0, exts: &[456], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state3_properties_ext, dec: Some(dec_self_physical_device_extended_dynamic_state3_properties_ext) },
-    ExtEntry { stype: -1000197000, gate: Gate { api: 0x402000, exts: &[198], venus_spec: 0 }, enc: enc_self_physical_device_float_controls_properties, dec: Some(dec_self_physical_device_float_controls_properties) },
-    ExtEntry { stype: -1000322000, gate: Gate { api: 0x0, exts: &[323], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_barycentric_properties_khr, dec: Some(dec_self_physical_device_fragment_shader_barycentric_properties_khr) },
-    ExtEntry { stype: -1000226002, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shading_rate_properties_khr, dec: Some(dec_self_physical_device_fragment_shading_rate_properties_khr) },
-    ExtEntry { stype: -1000320001, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_physical_device_graphics_pipeline_library_properties_ext, dec: Some(dec_self_physical_device_graphics_pipeline_library_properties_ext) },
-    ExtEntry { stype: -1000270001, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_physical_device_host_image_copy_properties, dec: Some(dec_self_physical_device_host_image_copy_properties) },
-    ExtEntry { stype: -1000071004, gate: Gate { api: 0x401000, exts: &[72, 77, 113], venus_spec: 0 }, enc: enc_self_physical_device_id_properties, dec: Some(dec_self_physical_device_id_properties) },
-    ExtEntry { stype: -1000138001, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_physical_device_inline_uniform_block_properties, dec: Some(dec_self_physical_device_inline_uniform_block_properties) },
-    ExtEntry { stype: -1000562002, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_layered_api_properties_list_khr, dec: Some(dec_self_physical_device_layered_api_properties_list_khr) },
-    ExtEntry { stype: -1000495001, gate: Gate { api: 0x0, exts: &[496], venus_spec: 0 }, enc: enc_self_physical_device_legacy_vertex_attributes_properties_ext, dec: Some(dec_self_physical_device_legacy_vertex_attributes_properties_ext) },
-    ExtEntry { stype: -1000259002, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_physical_device_line_rasterization_properties, dec: Some(dec_self_physical_device_line_rasterization_properties) },
-    ExtEntry { stype: -1000168000, gate: Gate { api: 0x401000, exts: &[169], venus_spec: 0 }, enc: enc_self_physical_device_maintenance3_properties, dec: Some(dec_self_physical_device_maintenance3_properties) },
-    ExtEntry { stype: -1000413001, gate: Gate { api: 0x403000, exts: &[414], venus_spec: 0 }, enc: enc_self_physical_device_maintenance4_properties, dec: Some(dec_self_physical_device_maintenance4_properties) },
-    ExtEntry { stype: -1000470001, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_physical_device_maintenance5_properties, dec: Some(dec_self_physical_device_maintenance5_properties) },
-    ExtEntry { stype: -1000545001, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_physical_device_maintenance6_properties, dec: Some(dec_self_physical_device_maintenance6_properties) },
-    ExtEntry { stype: -1000562001, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_maintenance7_properties_khr, dec: Some(dec_self_physical_device_maintenance7_properties_khr) },
-    ExtEntry { stype: -1000328001, gate: Gate { api: 0x0, exts: &[329], venus_spec: 0 }, enc: enc_self_physical_device_mesh_shader_properties_ext, dec: Some(dec_self_physical_device_mesh_shader_properties_ext) },
-    ExtEntry { stype: -1000392001, gate: Gate { api: 0x0, exts: &[393], venus_spec: 0 }, enc: enc_self_physical_device_multi_draw_properties_ext, dec: Some(dec_self_physical_device_multi_draw_properties_ext) },
-    ExtEntry { stype: -1000053002, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_physical_device_multiview_properties, dec: Some(dec_self_physical_device_multiview_properties) },
-    ExtEntry { stype: -1000451001, gate: Gate { api: 0x0, exts: &[452], venus_spec: 0 }, enc: enc_self_physical_device_nested_command_buffer_properties_ext, dec: Some(dec_self_physical_device_nested_command_buffer_properties_ext) },
-    ExtEntry { stype: -1000212000, gate: Gate { api: 0x0, exts: &[213], venus_spec: 0 }, enc: enc_self_physical_device_pci_bus_info_properties_ext, dec: Some(dec_self_physical_device_pci_bus_info_properties_ext) },
-    ExtEntry { stype: -1000068002, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_robustness_properties, dec: Some(dec_self_physical_device_pipeline_robustness_properties) },
-    ExtEntry { stype: -1000117000, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_physical_device_point_clipping_properties, dec: Some(dec_self_physical_device_point_clipping_properties) },
-    ExtEntry { stype: -1000145002, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_protected_memory_properties, dec: Some(dec_self_physical_device_protected_memory_properties) },
-    ExtEntry { stype: -1000254002, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_physical_device_provoking_vertex_properties_ext, dec: Some(dec_self_physical_device_provoking_vertex_properties_ext) },
-    ExtEntry { stype: -1000080000, gate: Gate { api: 0x404000, exts: &[81], venus_spec: 0 }, enc: enc_self_physical_device_push_descriptor_properties, dec: Some(dec_self_physical_device_push_descriptor_properties) },
-    ExtEntry { stype: -1000347001, gate: Gate { api: 0x0, exts: &[348], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_pipeline_properties_khr, dec: Some(dec_self_physical_device_ray_tracing_pipeline_properties_khr) },
-    ExtEntry { stype: -1000286001, gate: Gate { api: 0x0, exts: &[287], venus_spec: 0 }, enc: enc_self_physical_device_robustness2_properties_ext, dec: Some(dec_self_physical_device_robustness2_properties_ext) },
-    ExtEntry { stype: -1000143003, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_physical_device_sample_locations_properties_ext, dec: Some(dec_self_physical_device_sample_locations_properties_ext) },
-    ExtEntry { stype: -1000130000, gate: Gate { api: 0x402000, exts: &[131], venus_spec: 0 }, enc: enc_self_physical_device_sampler_filter_minmax_properties, dec: Some(dec_self_physical_device_sampler_filter_minmax_properties) },
-    ExtEntry { stype: -1000280001, gate: Gate { api: 0x403000, exts: &[281], venus_spec: 0 }, enc: enc_self_physical_device_shader_integer_dot_product_properties, dec: Some(dec_self_physical_device_shader_integer_dot_product_properties) },
-    ExtEntry { stype: -1000094000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_properties, dec: Some(dec_self_physical_device_subgroup_properties) },
-    ExtEntry { stype: -1000225000, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_size_control_properties, dec: Some(dec_self_physical_device_subgroup_size_control_properties) },
-    ExtEntry { stype: -1000281001, gate: Gate { api: 0x403000, exts: &[282], venus_spec: 0 }, enc: enc_self_physical_device_texel_buffer_alignment_properties, dec: Some(dec_self_physical_device_texel_buffer_alignment_properties) },
-    ExtEntry { stype: -1000207001, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_physical_device_timeline_semaphore_properties, dec: Some(dec_self_physical_device_timeline_semaphore_properties) },
-    ExtEntry { stype: -1000028001, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_physical_device_transform_feedback_properties_ext, dec: Some(dec_self_physical_device_transform_feedback_properties_ext) },
-    ExtEntry { stype: -1000525000, gate: Gate { api: 0x404000, exts: &[526], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_properties, dec: Some(dec_self_physical_device_vertex_attribute_divisor_properties) },
-    ExtEntry { stype: -1000190000, gate: Gate { api: 0x0, exts: &[191], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_properties_ext, dec: Some(dec_self_physical_device_vertex_attribute_divisor_properties_ext) },
+    ExtEntry { stype: 1000150014, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_physical_device_acceleration_structure_properties_khr, dec: Some(dec_self_physical_device_acceleration_structure_properties_khr) },
+    ExtEntry { stype: 1000148001, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_physical_device_blend_operation_advanced_properties_ext, dec: Some(dec_self_physical_device_blend_operation_advanced_properties_ext) },
+    ExtEntry { stype: 1000511000, gate: Gate { api: 0x0, exts: &[512], venus_spec: 0 }, enc: enc_self_physical_device_compute_shader_derivatives_properties_khr, dec: Some(dec_self_physical_device_compute_shader_derivatives_properties_khr) },
+    ExtEntry { stype: 1000101000, gate: Gate { api: 0x0, exts: &[102], venus_spec: 0 }, enc: enc_self_physical_device_conservative_rasterization_properties_ext, dec: Some(dec_self_physical_device_conservative_rasterization_properties_ext) },
+    ExtEntry { stype: 1000506002, gate: Gate { api: 0x0, exts: &[507], venus_spec: 0 }, enc: enc_self_physical_device_cooperative_matrix_properties_khr, dec: Some(dec_self_physical_device_cooperative_matrix_properties_khr) },
+    ExtEntry { stype: 1000287001, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_physical_device_custom_border_color_properties_ext, dec: Some(dec_self_physical_device_custom_border_color_properties_ext) },
+    ExtEntry { stype: 1000199000, gate: Gate { api: 0x402000, exts: &[200], venus_spec: 0 }, enc: enc_self_physical_device_depth_stencil_resolve_properties, dec: Some(dec_self_physical_device_depth_stencil_resolve_properties) },
+    ExtEntry { stype: 1000161002, gate: Gate { api: 0x402000, exts: &[162], venus_spec: 0 }, enc: enc_self_physical_device_descriptor_indexing_properties, dec: Some(dec_self_physical_device_descriptor_indexing_properties) },
+    ExtEntry { stype: 1000196000, gate: Gate { api: 0x402000, exts: &[197], venus_spec: 0 }, enc: enc_self_physical_device_driver_properties, dec: Some(dec_self_physical_device_driver_properties) },
+    ExtEntry { stype: 1000455001, gate: Gate { api: 0x0, exts: &[456], venus_spec: 0 }, enc: enc_self_physical_device_extended_dynamic_state3_properties_ext, dec: Some(dec_self_physical_device_extended_dynamic_state3_properties_ext) },
+    ExtEntry { stype: 1000197000, gate: Gate { api: 0x402000, exts: &[198], venus_spec: 0 }, enc: enc_self_physical_device_float_controls_properties, dec: Some(dec_self_physical_device_float_controls_properties) },
+    ExtEntry { stype: 1000322000, gate: Gate { api: 0x0, exts: &[323], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shader_barycentric_properties_khr, dec: Some(dec_self_physical_device_fragment_shader_barycentric_properties_khr) },
+    ExtEntry { stype: 1000226002, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_physical_device_fragment_shading_rate_properties_khr, dec: Some(dec_self_physical_device_fragment_shading_rate_properties_khr) },
+    ExtEntry { stype: 1000320001, gate: Gate { api: 0x0, exts: &[321], venus_spec: 0 }, enc: enc_self_physical_device_graphics_pipeline_library_properties_ext, dec: Some(dec_self_physical_device_graphics_pipeline_library_properties_ext) },
+    ExtEntry { stype: 1000270001, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_physical_device_host_image_copy_properties, dec: Some(dec_self_physical_device_host_image_copy_properties) },
+    ExtEntry { stype: 1000071004, gate: Gate { api: 0x401000, exts: &[72, 77, 113], venus_spec: 0 }, enc: enc_self_physical_device_id_properties, dec: Some(dec_self_physical_device_id_properties) },
+    ExtEntry { stype: 1000138001, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_physical_device_inline_uniform_block_properties, dec: Some(dec_self_physical_device_inline_uniform_block_properties) },
+    ExtEntry { stype: 1000562002, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_layered_api_properties_list_khr, dec: Some(dec_self_physical_device_layered_api_properties_list_khr) },
+    ExtEntry { stype: 1000495001, gate: Gate { api: 0x0, exts: &[496], venus_spec: 0 }, enc: enc_self_physical_device_legacy_vertex_attributes_properties_ext, dec: Some(dec_self_physical_device_legacy_vertex_attributes_properties_ext) },
+    ExtEntry { stype: 1000259002, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_physical_device_line_rasterization_properties, dec: Some(dec_self_physical_device_line_rasterization_properties) },
+    ExtEntry { stype: 1000168000, gate: Gate { api: 0x401000, exts: &[169], venus_spec: 0 }, enc: enc_self_physical_device_maintenance3_properties, dec: Some(dec_self_physical_device_maintenance3_properties) },
+    ExtEntry { stype: 1000413001, gate: Gate { api: 0x403000, exts: &[414], venus_spec: 0 }, enc: enc_self_physical_device_maintenance4_properties, dec: Some(dec_self_physical_device_maintenance4_properties) },
+    ExtEntry { stype: 1000470001, gate: Gate { api: 0x404000, exts: &[471], venus_spec: 0 }, enc: enc_self_physical_device_maintenance5_properties, dec: Some(dec_self_physical_device_maintenance5_properties) },
+    ExtEntry { stype: 1000545001, gate: Gate { api: 0x404000, exts: &[546], venus_spec: 0 }, enc: enc_self_physical_device_maintenance6_properties, dec: Some(dec_self_physical_device_maintenance6_properties) },
+    ExtEntry { stype: 1000562001, gate: Gate { api: 0x0, exts: &[563], venus_spec: 0 }, enc: enc_self_physical_device_maintenance7_properties_khr, dec: Some(dec_self_physical_device_maintenance7_properties_khr) },
+    ExtEntry { stype: 1000328001, gate: Gate { api: 0x0, exts: &[329], venus_spec: 0 }, enc: enc_self_physical_device_mesh_shader_properties_ext, dec: Some(dec_self_physical_device_mesh_shader_properties_ext) },
+    ExtEntry { stype: 1000392001, gate: Gate { api: 0x0, exts: &[393], venus_spec: 0 }, enc: enc_self_physical_device_multi_draw_properties_ext, dec: Some(dec_self_physical_device_multi_draw_properties_ext) },
+    ExtEntry { stype: 1000053002, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_physical_device_multiview_properties, dec: Some(dec_self_physical_device_multiview_properties) },
+    ExtEntry { stype: 1000451001, gate: Gate { api: 0x0, exts: &[452], venus_spec: 0 }, enc: enc_self_physical_device_nested_command_buffer_properties_ext, dec: Some(dec_self_physical_device_nested_command_buffer_properties_ext) },
+    ExtEntry { stype: 1000212000, gate: Gate { api: 0x0, exts: &[213], venus_spec: 0 }, enc: enc_self_physical_device_pci_bus_info_properties_ext, dec: Some(dec_self_physical_device_pci_bus_info_properties_ext) },
+    ExtEntry { stype: 1000068002, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_physical_device_pipeline_robustness_properties, dec: Some(dec_self_physical_device_pipeline_robustness_properties) },
+    ExtEntry { stype: 1000117000, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_physical_device_point_clipping_properties, dec: Some(dec_self_physical_device_point_clipping_properties) },
+    ExtEntry { stype: 1000145002, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_protected_memory_properties, dec: Some(dec_self_physical_device_protected_memory_properties) },
+    ExtEntry { stype: 1000254002, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_physical_device_provoking_vertex_properties_ext, dec: Some(dec_self_physical_device_provoking_vertex_properties_ext) },
+    ExtEntry { stype: 1000080000, gate: Gate { api: 0x404000, exts: &[81], venus_spec: 0 }, enc: enc_self_physical_device_push_descriptor_properties, dec: Some(dec_self_physical_device_push_descriptor_properties) },
+    ExtEntry { stype: 1000347001, gate: Gate { api: 0x0, exts: &[348], venus_spec: 0 }, enc: enc_self_physical_device_ray_tracing_pipeline_properties_khr, dec: Some(dec_self_physical_device_ray_tracing_pipeline_properties_khr) },
+    ExtEntry { stype: 1000286001, gate: Gate { api: 0x0, exts: &[287], venus_spec: 0 }, enc: enc_self_physical_device_robustness2_properties_ext, dec: Some(dec_self_physical_device_robustness2_properties_ext) },
+    ExtEntry { stype: 1000143003, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_physical_device_sample_locations_properties_ext, dec: Some(dec_self_physical_device_sample_locations_properties_ext) },
+    ExtEntry { stype: 1000130000, gate: Gate { api: 0x402000, exts: &[131], venus_spec: 0 }, enc: enc_self_physical_device_sampler_filter_minmax_properties, dec: Some(dec_self_physical_device_sampler_filter_minmax_properties) },
+    ExtEntry { stype: 1000280001, gate: Gate { api: 0x403000, exts: &[281], venus_spec: 0 }, enc: enc_self_physical_device_shader_integer_dot_product_properties, dec: Some(dec_self_physical_device_shader_integer_dot_product_properties) },
+    ExtEntry { stype: 1000094000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_properties, dec: Some(dec_self_physical_device_subgroup_properties) },
+    ExtEntry { stype: 1000225000, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_physical_device_subgroup_size_control_properties, dec: Some(dec_self_physical_device_subgroup_size_control_properties) },
+    ExtEntry { stype: 1000281001, gate: Gate { api: 0x403000, exts: &[282], venus_spec: 0 }, enc: enc_self_physical_device_texel_buffer_alignment_properties, dec: Some(dec_self_physical_device_texel_buffer_alignment_properties) },
+    ExtEntry { stype: 1000207001, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_physical_device_timeline_semaphore_properties, dec: Some(dec_self_physical_device_timeline_semaphore_properties) },
+    ExtEntry { stype: 1000028001, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_physical_device_transform_feedback_properties_ext, dec: Some(dec_self_physical_device_transform_feedback_properties_ext) },
+    ExtEntry { stype: 1000525000, gate: Gate { api: 0x404000, exts: &[526], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_properties, dec: Some(dec_self_physical_device_vertex_attribute_divisor_properties) },
+    ExtEntry { stype: 1000190000, gate: Gate { api: 0x0, exts: &[191], venus_spec: 0 }, enc: enc_self_physical_device_vertex_attribute_divisor_properties_ext, dec: Some(dec_self_physical_device_vertex_attribute_divisor_properties_ext) },
     ExtEntry { stype: 50, gate: Gate { api: 0x402000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan11_properties, dec: Some(dec_self_physical_device_vulkan11_properties) },
     ExtEntry { stype: 52, gate: Gate { api: 0x402000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan12_properties, dec: Some(dec_self_physical_device_vulkan12_properties) },
     ExtEntry { stype: 54, gate: Gate { api: 0x403000, exts: &[], venus_spec: 0 }, enc: enc_self_physical_device_vulkan13_properties, dec: Some(dec_self_physical_device_vulkan13_properties) },
@@ -6825,8 +7682,8 @@ pub(crate) static EXT_VKPHYSICALDEVICETOOLPROPERTIES: &[ExtEntry] = &[
 pub(crate) static EXT_VKPIPELINECACHECREATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKPIPELINECOLORBLENDSTATECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000148002, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_pipeline_color_blend_advanced_state_create_info_ext, dec: None },
-    ExtEntry { stype: -1000381001, gate: Gate { api: 0x0, exts: &[382], venus_spec: 0 }, enc: enc_self_pipeline_color_write_create_info_ext, dec: None },
+    ExtEntry { stype: 1000148002, gate: Gate { api: 0x0, exts: &[149], venus_spec: 0 }, enc: enc_self_pipeline_color_blend_advanced_state_create_info_ext, dec: None },
+    ExtEntry { stype: 1000381001, gate: Gate { api: 0x0, exts: &[382], venus_spec: 0 }, enc: enc_self_pipeline_color_write_create_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKPIPELINEDEPTHSTENCILSTATECREATEINFO: &[ExtEntry] = &[
 ];
@@ -6837,30 +7694,30 @@ pub(crate) static EXT_VKPIPELINEINPUTASSEMBLYSTATECREATEINFO: &[ExtEntry] = &[
 pub(crate) static EXT_VKPIPELINELAYOUTCREATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKPIPELINEMULTISAMPLESTATECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000143002, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_pipeline_sample_locations_state_create_info_ext, dec: None },
+    ExtEntry { stype: 1000143002, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_pipeline_sample_locations_state_create_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKPIPELINERASTERIZATIONSTATECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000283002, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_depth_bias_representation_info_ext, dec: None },
-    ExtEntry { stype: -1000101001, gate: Gate { api: 0x0, exts: &[102], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_conservative_state_create_info_ext, dec: None },
-    ExtEntry { stype: -1000102001, gate: Gate { api: 0x0, exts: &[103], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_depth_clip_state_create_info_ext, dec: None },
-    ExtEntry { stype: -1000259001, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_line_state_create_info, dec: None },
-    ExtEntry { stype: -1000254001, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_provoking_vertex_state_create_info_ext, dec: None },
-    ExtEntry { stype: -1000028002, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_state_stream_create_info_ext, dec: None },
+    ExtEntry { stype: 1000283002, gate: Gate { api: 0x0, exts: &[284], venus_spec: 0 }, enc: enc_self_depth_bias_representation_info_ext, dec: None },
+    ExtEntry { stype: 1000101001, gate: Gate { api: 0x0, exts: &[102], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_conservative_state_create_info_ext, dec: None },
+    ExtEntry { stype: 1000102001, gate: Gate { api: 0x0, exts: &[103], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_depth_clip_state_create_info_ext, dec: None },
+    ExtEntry { stype: 1000259001, gate: Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_line_state_create_info, dec: None },
+    ExtEntry { stype: 1000254001, gate: Gate { api: 0x0, exts: &[255], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_provoking_vertex_state_create_info_ext, dec: None },
+    ExtEntry { stype: 1000028002, gate: Gate { api: 0x0, exts: &[29], venus_spec: 0 }, enc: enc_self_pipeline_rasterization_state_stream_create_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKPIPELINESHADERSTAGECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000068000, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_pipeline_robustness_create_info, dec: None },
-    ExtEntry { stype: -1000225001, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_pipeline_shader_stage_required_subgroup_size_create_info, dec: None },
+    ExtEntry { stype: 1000068000, gate: Gate { api: 0x404000, exts: &[69], venus_spec: 0 }, enc: enc_self_pipeline_robustness_create_info, dec: None },
+    ExtEntry { stype: 1000225001, gate: Gate { api: 0x403000, exts: &[226], venus_spec: 0 }, enc: enc_self_pipeline_shader_stage_required_subgroup_size_create_info, dec: None },
     ExtEntry { stype: 16, gate: Gate { api: 0x400000, exts: &[], venus_spec: 0 }, enc: enc_self_shader_module_create_info, dec: None },
 ];
 pub(crate) static EXT_VKPIPELINETESSELLATIONSTATECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000117003, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_pipeline_tessellation_domain_origin_state_create_info, dec: None },
+    ExtEntry { stype: 1000117003, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_pipeline_tessellation_domain_origin_state_create_info, dec: None },
 ];
 pub(crate) static EXT_VKPIPELINEVERTEXINPUTSTATECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000190001, gate: Gate { api: 0x404000, exts: &[191, 526], venus_spec: 0 }, enc: enc_self_pipeline_vertex_input_divisor_state_create_info, dec: None },
+    ExtEntry { stype: 1000190001, gate: Gate { api: 0x404000, exts: &[191, 526], venus_spec: 0 }, enc: enc_self_pipeline_vertex_input_divisor_state_create_info, dec: None },
 ];
 pub(crate) static EXT_VKPIPELINEVIEWPORTSTATECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000582001, gate: Gate { api: 0x0, exts: &[583], venus_spec: 0 }, enc: enc_self_pipeline_viewport_depth_clamp_control_create_info_ext, dec: None },
-    ExtEntry { stype: -1000355001, gate: Gate { api: 0x0, exts: &[356], venus_spec: 0 }, enc: enc_self_pipeline_viewport_depth_clip_control_create_info_ext, dec: None },
+    ExtEntry { stype: 1000582001, gate: Gate { api: 0x0, exts: &[583], venus_spec: 0 }, enc: enc_self_pipeline_viewport_depth_clamp_control_create_info_ext, dec: None },
+    ExtEntry { stype: 1000355001, gate: Gate { api: 0x0, exts: &[356], venus_spec: 0 }, enc: enc_self_pipeline_viewport_depth_clip_control_create_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKPRIVATEDATASLOTCREATEINFO: &[ExtEntry] = &[
 ];
@@ -6873,16 +7730,16 @@ pub(crate) static EXT_VKPUSHDESCRIPTORSETINFO: &[ExtEntry] = &[
 pub(crate) static EXT_VKQUERYPOOLCREATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKQUEUEFAMILYPROPERTIES2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000388001, gate: Gate { api: 0x404000, exts: &[189, 389], venus_spec: 0 }, enc: enc_self_queue_family_global_priority_properties, dec: Some(dec_self_queue_family_global_priority_properties) },
+    ExtEntry { stype: 1000388001, gate: Gate { api: 0x404000, exts: &[189, 389], venus_spec: 0 }, enc: enc_self_queue_family_global_priority_properties, dec: Some(dec_self_queue_family_global_priority_properties) },
 ];
 pub(crate) static EXT_VKRENDERPASSBEGININFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060003, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_render_pass_begin_info, dec: None },
-    ExtEntry { stype: -1000108003, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_render_pass_attachment_begin_info, dec: None },
-    ExtEntry { stype: -1000143001, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_render_pass_sample_locations_begin_info_ext, dec: None },
+    ExtEntry { stype: 1000060003, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_render_pass_begin_info, dec: None },
+    ExtEntry { stype: 1000108003, gate: Gate { api: 0x402000, exts: &[109], venus_spec: 0 }, enc: enc_self_render_pass_attachment_begin_info, dec: None },
+    ExtEntry { stype: 1000143001, gate: Gate { api: 0x0, exts: &[144], venus_spec: 0 }, enc: enc_self_render_pass_sample_locations_begin_info_ext, dec: None },
 ];
 pub(crate) static EXT_VKRENDERPASSCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000117001, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_render_pass_input_attachment_aspect_create_info, dec: None },
-    ExtEntry { stype: -1000053000, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_render_pass_multiview_create_info, dec: None },
+    ExtEntry { stype: 1000117001, gate: Gate { api: 0x401000, exts: &[118], venus_spec: 0 }, enc: enc_self_render_pass_input_attachment_aspect_create_info, dec: None },
+    ExtEntry { stype: 1000053000, gate: Gate { api: 0x401000, exts: &[54], venus_spec: 0 }, enc: enc_self_render_pass_multiview_create_info, dec: None },
 ];
 pub(crate) static EXT_VKRENDERPASSCREATEINFO2: &[ExtEntry] = &[
 ];
@@ -6893,9 +7750,9 @@ pub(crate) static EXT_VKRENDERINGATTACHMENTINFO: &[ExtEntry] = &[
 pub(crate) static EXT_VKRENDERINGATTACHMENTLOCATIONINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKRENDERINGINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060003, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_render_pass_begin_info, dec: None },
-    ExtEntry { stype: -1000376002, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_multisampled_render_to_single_sampled_info_ext, dec: None },
-    ExtEntry { stype: -1000044006, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_rendering_fragment_shading_rate_attachment_info_khr, dec: None },
+    ExtEntry { stype: 1000060003, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_render_pass_begin_info, dec: None },
+    ExtEntry { stype: 1000376002, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_multisampled_render_to_single_sampled_info_ext, dec: None },
+    ExtEntry { stype: 1000044006, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_rendering_fragment_shading_rate_attachment_info_khr, dec: None },
 ];
 pub(crate) static EXT_VKRENDERINGINPUTATTACHMENTINDEXINFO: &[ExtEntry] = &[
 ];
@@ -6908,16 +7765,16 @@ pub(crate) static EXT_VKRINGCREATEINFOMESA: &[ExtEntry] = &[
 pub(crate) static EXT_VKSAMPLELOCATIONSINFOEXT: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKSAMPLERCREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000411001, gate: Gate { api: 0x0, exts: &[412], venus_spec: 0 }, enc: enc_self_sampler_border_color_component_mapping_create_info_ext, dec: None },
-    ExtEntry { stype: -1000287000, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_sampler_custom_border_color_create_info_ext, dec: None },
-    ExtEntry { stype: -1000130001, gate: Gate { api: 0x402000, exts: &[131], venus_spec: 0 }, enc: enc_self_sampler_reduction_mode_create_info, dec: None },
-    ExtEntry { stype: -1000156001, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_sampler_ycbcr_conversion_info, dec: None },
+    ExtEntry { stype: 1000411001, gate: Gate { api: 0x0, exts: &[412], venus_spec: 0 }, enc: enc_self_sampler_border_color_component_mapping_create_info_ext, dec: None },
+    ExtEntry { stype: 1000287000, gate: Gate { api: 0x0, exts: &[288], venus_spec: 0 }, enc: enc_self_sampler_custom_border_color_create_info_ext, dec: None },
+    ExtEntry { stype: 1000130001, gate: Gate { api: 0x402000, exts: &[131], venus_spec: 0 }, enc: enc_self_sampler_reduction_mode_create_info, dec: None },
+    ExtEntry { stype: 1000156001, gate: Gate { api: 0x401000, exts: &[157], venus_spec: 0 }, enc: enc_self_sampler_ycbcr_conversion_info, dec: None },
 ];
 pub(crate) static EXT_VKSAMPLERYCBCRCONVERSIONCREATEINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKSEMAPHORECREATEINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000077000, gate: Gate { api: 0x401000, exts: &[78], venus_spec: 0 }, enc: enc_self_export_semaphore_create_info, dec: None },
-    ExtEntry { stype: -1000207002, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_semaphore_type_create_info, dec: None },
+    ExtEntry { stype: 1000077000, gate: Gate { api: 0x401000, exts: &[78], venus_spec: 0 }, enc: enc_self_export_semaphore_create_info, dec: None },
+    ExtEntry { stype: 1000207002, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_semaphore_type_create_info, dec: None },
 ];
 pub(crate) static EXT_VKSEMAPHORESIGNALINFO: &[ExtEntry] = &[
 ];
@@ -6932,34 +7789,34 @@ pub(crate) static EXT_VKSPARSEIMAGEFORMATPROPERTIES2: &[ExtEntry] = &[
 pub(crate) static EXT_VKSPARSEIMAGEMEMORYREQUIREMENTS2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKSUBMITINFO: &[ExtEntry] = &[
-    ExtEntry { stype: -1000060005, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_submit_info, dec: None },
-    ExtEntry { stype: -1000145000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_protected_submit_info, dec: None },
-    ExtEntry { stype: -1000207003, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_timeline_semaphore_submit_info, dec: None },
+    ExtEntry { stype: 1000060005, gate: Gate { api: 0x401000, exts: &[61], venus_spec: 0 }, enc: enc_self_device_group_submit_info, dec: None },
+    ExtEntry { stype: 1000145000, gate: Gate { api: 0x401000, exts: &[], venus_spec: 0 }, enc: enc_self_protected_submit_info, dec: None },
+    ExtEntry { stype: 1000207003, gate: Gate { api: 0x402000, exts: &[208], venus_spec: 0 }, enc: enc_self_timeline_semaphore_submit_info, dec: None },
 ];
 pub(crate) static EXT_VKSUBMITINFO2: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKSUBPASSBEGININFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKSUBPASSDEPENDENCY2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000314000, gate: Gate { api: 0x403000, exts: &[315], venus_spec: 0 }, enc: enc_self_memory_barrier2, dec: None },
+    ExtEntry { stype: 1000314000, gate: Gate { api: 0x403000, exts: &[315], venus_spec: 0 }, enc: enc_self_memory_barrier2, dec: None },
 ];
 pub(crate) static EXT_VKSUBPASSDESCRIPTION2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000226000, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_fragment_shading_rate_attachment_info_khr, dec: None },
-    ExtEntry { stype: -1000376002, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_multisampled_render_to_single_sampled_info_ext, dec: None },
-    ExtEntry { stype: -1000199001, gate: Gate { api: 0x402000, exts: &[200], venus_spec: 0 }, enc: enc_self_subpass_description_depth_stencil_resolve, dec: None },
+    ExtEntry { stype: 1000226000, gate: Gate { api: 0x0, exts: &[227], venus_spec: 0 }, enc: enc_self_fragment_shading_rate_attachment_info_khr, dec: None },
+    ExtEntry { stype: 1000376002, gate: Gate { api: 0x0, exts: &[377], venus_spec: 0 }, enc: enc_self_multisampled_render_to_single_sampled_info_ext, dec: None },
+    ExtEntry { stype: 1000199001, gate: Gate { api: 0x402000, exts: &[200], venus_spec: 0 }, enc: enc_self_subpass_description_depth_stencil_resolve, dec: None },
 ];
 pub(crate) static EXT_VKSUBPASSENDINFO: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKSUBRESOURCELAYOUT2: &[ExtEntry] = &[
-    ExtEntry { stype: -1000270008, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_subresource_host_memcpy_size, dec: Some(dec_self_subresource_host_memcpy_size) },
+    ExtEntry { stype: 1000270008, gate: Gate { api: 0x404000, exts: &[271], venus_spec: 0 }, enc: enc_self_subresource_host_memcpy_size, dec: Some(dec_self_subresource_host_memcpy_size) },
 ];
 pub(crate) static EXT_VKVERTEXINPUTATTRIBUTEDESCRIPTION2EXT: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKVERTEXINPUTBINDINGDESCRIPTION2EXT: &[ExtEntry] = &[
 ];
 pub(crate) static EXT_VKWRITEDESCRIPTORSET: &[ExtEntry] = &[
-    ExtEntry { stype: -1000150007, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_write_descriptor_set_acceleration_structure_khr, dec: None },
-    ExtEntry { stype: -1000138002, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_write_descriptor_set_inline_uniform_block, dec: None },
+    ExtEntry { stype: 1000150007, gate: Gate { api: 0x0, exts: &[151], venus_spec: 0 }, enc: enc_self_write_descriptor_set_acceleration_structure_khr, dec: None },
+    ExtEntry { stype: 1000138002, gate: Gate { api: 0x403000, exts: &[139], venus_spec: 0 }, enc: enc_self_write_descriptor_set_inline_uniform_block, dec: None },
 ];
 /// Encodes `vkCreateInstance` (command type 0) into `w` and returns the encoded size.
 ///
@@ -6972,10 +7829,9 @@ pub unsafe fn vk_create_instance(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(0));
     }
     let start = w.position();
-    w.u32(0);
-    w.u32(command_flags);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u32); put_at(b, 4, command_flags); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_instance_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_instance as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
@@ -7030,10 +7886,8 @@ pub unsafe fn vk_destroy_instance(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(1));
     }
     let start = w.position();
-    w.u32(1);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyInstance` command.
@@ -7083,9 +7937,8 @@ pub unsafe fn vk_enumerate_physical_devices(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(2));
     }
     let start = w.position();
-    w.u32(2);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 2u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_physical_device_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_physical_devices as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
     w.finish(start)
@@ -7142,9 +7995,8 @@ pub unsafe fn vk_get_physical_device_features(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(3));
     }
     let start = w.position();
-    w.u32(3);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 3u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -7195,10 +8047,8 @@ pub unsafe fn vk_get_physical_device_format_properties(w: &mut Writer<'_>, cx: &
         return Err(EncodeError::Unsupported(4));
     }
     let start = w.position();
-    w.u32(4);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&format as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 4u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); }
     { let partial = true; let _ = partial; { let q = (p_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_format_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -7251,14 +8101,8 @@ pub unsafe fn vk_get_physical_device_image_format_properties(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(5));
     }
     let start = w.position();
-    w.u32(5);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&format as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&ty as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&tiling as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&usage as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 5u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<i32>((&ty as *const _ as *const u8), 0) as i32); put_at(b, 24, rd::<i32>((&tiling as *const _ as *const u8), 0) as i32); put_at(b, 28, rd::<u32>((&usage as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     { let partial = true; let _ = partial; { let q = (p_image_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_format_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -7321,9 +8165,8 @@ pub unsafe fn vk_get_physical_device_properties(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(6));
     }
     let start = w.position();
-    w.u32(6);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 6u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -7374,9 +8217,8 @@ pub unsafe fn vk_get_physical_device_queue_family_properties(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(7));
     }
     let start = w.position();
-    w.u32(7);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 7u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_queue_family_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_queue_family_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_queue_family_properties(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
@@ -7431,9 +8273,8 @@ pub unsafe fn vk_get_physical_device_memory_properties(w: &mut Writer<'_>, cx: &
         return Err(EncodeError::Unsupported(8));
     }
     let start = w.position();
-    w.u32(8);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 8u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_memory_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_memory_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -7484,11 +8325,10 @@ pub unsafe fn vk_create_device(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(11));
     }
     let start = w.position();
-    w.u32(11);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 11u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_device as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
@@ -7545,10 +8385,8 @@ pub unsafe fn vk_destroy_device(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
         return Err(EncodeError::Unsupported(12));
     }
     let start = w.position();
-    w.u32(12);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 12u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyDevice` command.
@@ -7598,8 +8436,7 @@ pub unsafe fn vk_enumerate_instance_extension_properties(w: &mut Writer<'_>, cx:
         return Err(EncodeError::Unsupported(13));
     }
     let start = w.position();
-    w.u32(13);
-    w.u32(command_flags);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 13u32); put_at(b, 4, command_flags); }
     { let partial = false; let _ = partial; if !partial { w.c_string((p_layer_name as *const u8)); } }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } } }
@@ -7657,9 +8494,8 @@ pub unsafe fn vk_enumerate_device_extension_properties(w: &mut Writer<'_>, cx: &
         return Err(EncodeError::Unsupported(14));
     }
     let start = w.position();
-    w.u32(14);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 14u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; if !partial { w.c_string((p_layer_name as *const u8)); } }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } } }
@@ -7719,8 +8555,7 @@ pub unsafe fn vk_enumerate_instance_layer_properties(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(15));
     }
     let start = w.position();
-    w.u32(15);
-    w.u32(command_flags);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 15u32); put_at(b, 4, command_flags); }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } } }
     w.finish(start)
@@ -7775,9 +8610,8 @@ pub unsafe fn vk_enumerate_device_layer_properties(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(16));
     }
     let start = w.position();
-    w.u32(16);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 16u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } } }
     w.finish(start)
@@ -7834,11 +8668,8 @@ pub unsafe fn vk_get_device_queue(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(17));
     }
     let start = w.position();
-    w.u32(17);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&queue_family_index as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&queue_index as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 17u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&queue_family_index as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&queue_index as *const _ as *const u8), 0) as u32); }
     { let partial = true; let _ = partial; { let q = (p_queue as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
@@ -7893,12 +8724,10 @@ pub unsafe fn vk_queue_submit(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(18));
     }
     let start = w.position();
-    w.u32(18);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&submit_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 18u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&submit_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_submits as *const u8); if q.is_null() { w.u64(0); } else { let n = (submit_count as u64); w.u64(n); for i in 0..n as usize { enc_submit_info(w, cx, q.add(i * 72), partial); } } } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkQueueSubmit` command.
@@ -7955,9 +8784,8 @@ pub unsafe fn vk_queue_wait_idle(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(19));
     }
     let start = w.position();
-    w.u32(19);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 19u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     w.finish(start)
 }
 /// Size of the `vkQueueWaitIdle` command.
@@ -8007,9 +8835,8 @@ pub unsafe fn vk_device_wait_idle(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(20));
     }
     let start = w.position();
-    w.u32(20);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 20u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     w.finish(start)
 }
 /// Size of the `vkDeviceWaitIdle` command.
@@ -8059,11 +8886,10 @@ pub unsafe fn vk_allocate_memory(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(21));
     }
     let start = w.position();
-    w.u32(21);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 21u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_allocate_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_allocate_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_memory as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -8120,11 +8946,8 @@ pub unsafe fn vk_free_memory(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_
         return Err(EncodeError::Unsupported(22));
     }
     let start = w.position();
-    w.u32(22);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 22u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkFreeMemory` command.
@@ -8176,10 +8999,8 @@ pub unsafe fn vk_unmap_memory(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(24));
     }
     let start = w.position();
-    w.u32(24);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 24u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkUnmapMemory` command.
@@ -8229,10 +9050,8 @@ pub unsafe fn vk_flush_mapped_memory_ranges(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(25));
     }
     let start = w.position();
-    w.u32(25);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 25u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_memory_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_range_count as u64); w.u64(n); for i in 0..n as usize { enc_mapped_memory_range(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
 }
@@ -8288,10 +9107,8 @@ pub unsafe fn vk_invalidate_mapped_memory_ranges(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(26));
     }
     let start = w.position();
-    w.u32(26);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 26u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_memory_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_range_count as u64); w.u64(n); for i in 0..n as usize { enc_mapped_memory_range(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
 }
@@ -8347,10 +9164,8 @@ pub unsafe fn vk_get_device_memory_commitment(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(27));
     }
     let start = w.position();
-    w.u32(27);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 27u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_committed_memory_in_bytes as *const u8).is_null() as u64); } else { { let q = (p_committed_memory_in_bytes as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
@@ -8403,12 +9218,8 @@ pub unsafe fn vk_bind_buffer_memory(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(28));
     }
     let start = w.position();
-    w.u32(28);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&memory_offset as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 28u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u64>((&memory_offset as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkBindBufferMemory` command.
@@ -8464,12 +9275,8 @@ pub unsafe fn vk_bind_image_memory(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(29));
     }
     let start = w.position();
-    w.u32(29);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&memory_offset as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 29u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u64>((&memory_offset as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkBindImageMemory` command.
@@ -8525,10 +9332,8 @@ pub unsafe fn vk_get_buffer_memory_requirements(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(30));
     }
     let start = w.position();
-    w.u32(30);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 30u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -8581,10 +9386,8 @@ pub unsafe fn vk_get_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(31));
     }
     let start = w.position();
-    w.u32(31);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 31u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -8637,10 +9440,8 @@ pub unsafe fn vk_get_image_sparse_memory_requirements(w: &mut Writer<'_>, cx: &G
         return Err(EncodeError::Unsupported(32));
     }
     let start = w.position();
-    w.u32(32);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 32u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements(w, cx, q.add(i * 48), partial); } } } }
     w.finish(start)
@@ -8697,14 +9498,8 @@ pub unsafe fn vk_get_physical_device_sparse_image_format_properties(w: &mut Writ
         return Err(EncodeError::Unsupported(33));
     }
     let start = w.position();
-    w.u32(33);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&format as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&ty as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&samples as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&usage as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&tiling as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 33u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<i32>((&ty as *const _ as *const u8), 0) as i32); put_at(b, 24, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); put_at(b, 28, rd::<u32>((&usage as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<i32>((&tiling as *const _ as *const u8), 0) as i32); }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_format_properties(w, cx, q.add(i * 20), partial); } } } }
     w.finish(start)
@@ -8769,12 +9564,10 @@ pub unsafe fn vk_queue_bind_sparse(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(34));
     }
     let start = w.position();
-    w.u32(34);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 34u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_bind_info as *const u8); if q.is_null() { w.u64(0); } else { let n = (bind_info_count as u64); w.u64(n); for i in 0..n as usize { enc_bind_sparse_info(w, cx, q.add(i * 96), partial); } } } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkQueueBindSparse` command.
@@ -8831,11 +9624,10 @@ pub unsafe fn vk_create_fence(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(35));
     }
     let start = w.position();
-    w.u32(35);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 35u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_fence_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_fence as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -8892,11 +9684,8 @@ pub unsafe fn vk_destroy_fence(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(36));
     }
     let start = w.position();
-    w.u32(36);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 36u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyFence` command.
@@ -8948,10 +9737,8 @@ pub unsafe fn vk_reset_fences(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(37));
     }
     let start = w.position();
-    w.u32(37);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&fence_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 37u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&fence_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_fences as *const u8); if q.is_null() { w.u64(0); } else { let n = (fence_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
@@ -9007,10 +9794,8 @@ pub unsafe fn vk_get_fence_status(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(38));
     }
     let start = w.position();
-    w.u32(38);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 38u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkGetFenceStatus` command.
@@ -9062,13 +9847,10 @@ pub unsafe fn vk_wait_for_fences(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(39));
     }
     let start = w.position();
-    w.u32(39);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&fence_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 39u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&fence_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_fences as *const u8); if q.is_null() { w.u64(0); } else { let n = (fence_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&wait_all as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&timeout as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&wait_all as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u64>((&timeout as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkWaitForFences` command.
@@ -9127,11 +9909,10 @@ pub unsafe fn vk_create_semaphore(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(40));
     }
     let start = w.position();
-    w.u32(40);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 40u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_semaphore_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_semaphore as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -9188,11 +9969,8 @@ pub unsafe fn vk_destroy_semaphore(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(41));
     }
     let start = w.position();
-    w.u32(41);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 41u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroySemaphore` command.
@@ -9244,11 +10022,10 @@ pub unsafe fn vk_create_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(42));
     }
     let start = w.position();
-    w.u32(42);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 42u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_event_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_event as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -9305,11 +10082,8 @@ pub unsafe fn vk_destroy_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(43));
     }
     let start = w.position();
-    w.u32(43);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 43u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyEvent` command.
@@ -9361,10 +10135,8 @@ pub unsafe fn vk_get_event_status(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(44));
     }
     let start = w.position();
-    w.u32(44);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 44u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkGetEventStatus` command.
@@ -9416,10 +10188,8 @@ pub unsafe fn vk_set_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_fl
         return Err(EncodeError::Unsupported(45));
     }
     let start = w.position();
-    w.u32(45);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 45u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkSetEvent` command.
@@ -9471,10 +10241,8 @@ pub unsafe fn vk_reset_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_
         return Err(EncodeError::Unsupported(46));
     }
     let start = w.position();
-    w.u32(46);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 46u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkResetEvent` command.
@@ -9526,11 +10294,10 @@ pub unsafe fn vk_create_query_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(47));
     }
     let start = w.position();
-    w.u32(47);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 47u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_query_pool_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_query_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -9587,11 +10354,8 @@ pub unsafe fn vk_destroy_query_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(48));
     }
     let start = w.position();
-    w.u32(48);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 48u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyQueryPool` command.
@@ -9643,16 +10407,10 @@ pub unsafe fn vk_get_query_pool_results(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(49));
     }
     let start = w.position();
-    w.u32(49);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(rd::<usize>((&data_size as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 49u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&query_count as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&stride as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>((&stride as *const _ as *const u8), 0) as u64); put_at(b, 8, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkGetQueryPoolResults` command.
@@ -9717,11 +10475,10 @@ pub unsafe fn vk_create_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(50));
     }
     let start = w.position();
-    w.u32(50);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 50u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_buffer as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -9778,11 +10535,8 @@ pub unsafe fn vk_destroy_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
         return Err(EncodeError::Unsupported(51));
     }
     let start = w.position();
-    w.u32(51);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 51u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyBuffer` command.
@@ -9834,11 +10588,10 @@ pub unsafe fn vk_create_buffer_view(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(52));
     }
     let start = w.position();
-    w.u32(52);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 52u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_view_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_view as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -9895,11 +10648,8 @@ pub unsafe fn vk_destroy_buffer_view(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(53));
     }
     let start = w.position();
-    w.u32(53);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer_view as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 53u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer_view as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyBufferView` command.
@@ -9951,11 +10701,10 @@ pub unsafe fn vk_create_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(54));
     }
     let start = w.position();
-    w.u32(54);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 54u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_image as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -10012,11 +10761,8 @@ pub unsafe fn vk_destroy_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(55));
     }
     let start = w.position();
-    w.u32(55);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 55u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyImage` command.
@@ -10068,10 +10814,8 @@ pub unsafe fn vk_get_image_subresource_layout(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(56));
     }
     let start = w.position();
-    w.u32(56);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 56u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
     { let partial = false; let _ = partial; { let q = (p_subresource as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_subresource(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout(w, cx, q, partial); } } }
     w.finish(start)
@@ -10127,11 +10871,10 @@ pub unsafe fn vk_create_image_view(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(57));
     }
     let start = w.position();
-    w.u32(57);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 57u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_view_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_view as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -10188,11 +10931,8 @@ pub unsafe fn vk_destroy_image_view(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(58));
     }
     let start = w.position();
-    w.u32(58);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image_view as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 58u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image_view as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyImageView` command.
@@ -10244,11 +10984,10 @@ pub unsafe fn vk_create_shader_module(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(59));
     }
     let start = w.position();
-    w.u32(59);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 59u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_shader_module_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_shader_module as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -10305,11 +11044,8 @@ pub unsafe fn vk_destroy_shader_module(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(60));
     }
     let start = w.position();
-    w.u32(60);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&shader_module as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 60u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&shader_module as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyShaderModule` command.
@@ -10361,11 +11097,10 @@ pub unsafe fn vk_create_pipeline_cache(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(61));
     }
     let start = w.position();
-    w.u32(61);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 61u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_cache_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_pipeline_cache as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -10422,11 +11157,8 @@ pub unsafe fn vk_destroy_pipeline_cache(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(62));
     }
     let start = w.position();
-    w.u32(62);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 62u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyPipelineCache` command.
@@ -10478,10 +11210,8 @@ pub unsafe fn vk_get_pipeline_cache_data(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(63));
     }
     let start = w.position();
-    w.u32(63);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 63u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; { let q = (p_data_size as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<usize>(q, 0) as _); } } }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
@@ -10540,11 +11270,8 @@ pub unsafe fn vk_merge_pipeline_caches(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(64));
     }
     let start = w.position();
-    w.u32(64);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_cache as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&src_cache_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 64u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&src_cache_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_src_caches as *const u8); if q.is_null() { w.u64(0); } else { let n = (src_cache_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
@@ -10602,13 +11329,10 @@ pub unsafe fn vk_create_graphics_pipelines(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(65));
     }
     let start = w.position();
-    w.u32(65);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&create_info_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 65u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&create_info_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_create_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); for i in 0..n as usize { enc_graphics_pipeline_create_info(w, cx, q.add(i * 144), partial); } } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_pipelines as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
@@ -10671,13 +11395,10 @@ pub unsafe fn vk_create_compute_pipelines(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(66));
     }
     let start = w.position();
-    w.u32(66);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&create_info_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 66u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&create_info_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_create_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); for i in 0..n as usize { enc_compute_pipeline_create_info(w, cx, q.add(i * 96), partial); } } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_pipelines as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
@@ -10740,11 +11461,8 @@ pub unsafe fn vk_destroy_pipeline(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(67));
     }
     let start = w.position();
-    w.u32(67);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 67u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyPipeline` command.
@@ -10796,11 +11514,10 @@ pub unsafe fn vk_create_pipeline_layout(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(68));
     }
     let start = w.position();
-    w.u32(68);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 68u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_layout_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_pipeline_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -10857,11 +11574,8 @@ pub unsafe fn vk_destroy_pipeline_layout(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(69));
     }
     let start = w.position();
-    w.u32(69);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline_layout as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 69u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_layout as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyPipelineLayout` command.
@@ -10913,11 +11627,10 @@ pub unsafe fn vk_create_sampler(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
         return Err(EncodeError::Unsupported(70));
     }
     let start = w.position();
-    w.u32(70);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 70u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sampler_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_sampler as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -10974,11 +11687,8 @@ pub unsafe fn vk_destroy_sampler(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(71));
     }
     let start = w.position();
-    w.u32(71);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&sampler as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 71u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&sampler as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroySampler` command.
@@ -11030,11 +11740,10 @@ pub unsafe fn vk_create_descriptor_set_layout(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(72));
     }
     let start = w.position();
-    w.u32(72);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 72u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_set_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -11091,11 +11800,8 @@ pub unsafe fn vk_destroy_descriptor_set_layout(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(73));
     }
     let start = w.position();
-    w.u32(73);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&descriptor_set_layout as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 73u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_set_layout as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyDescriptorSetLayout` command.
@@ -11147,11 +11853,10 @@ pub unsafe fn vk_create_descriptor_pool(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(74));
     }
     let start = w.position();
-    w.u32(74);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 74u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_pool_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_descriptor_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -11208,11 +11913,8 @@ pub unsafe fn vk_destroy_descriptor_pool(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(75));
     }
     let start = w.position();
-    w.u32(75);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 75u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyDescriptorPool` command.
@@ -11264,11 +11966,8 @@ pub unsafe fn vk_reset_descriptor_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(76));
     }
     let start = w.position();
-    w.u32(76);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 76u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkResetDescriptorPool` command.
@@ -11322,9 +12021,8 @@ pub unsafe fn vk_allocate_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(77));
     }
     let start = w.position();
-    w.u32(77);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 77u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_allocate_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_allocate_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
@@ -11381,11 +12079,8 @@ pub unsafe fn vk_free_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(78));
     }
     let start = w.position();
-    w.u32(78);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 78u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_set_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
@@ -11443,12 +12138,10 @@ pub unsafe fn vk_update_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(79));
     }
     let start = w.position();
-    w.u32(79);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 79u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_descriptor_writes as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_write_count as u64); w.u64(n); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&descriptor_copy_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&descriptor_copy_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_descriptor_copies as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_copy_count as u64); w.u64(n); for i in 0..n as usize { enc_copy_descriptor_set(w, cx, q.add(i * 56), partial); } } } }
     w.finish(start)
 }
@@ -11507,11 +12200,10 @@ pub unsafe fn vk_create_framebuffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(80));
     }
     let start = w.position();
-    w.u32(80);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 80u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_framebuffer_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_framebuffer as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -11568,11 +12260,8 @@ pub unsafe fn vk_destroy_framebuffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(81));
     }
     let start = w.position();
-    w.u32(81);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&framebuffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 81u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&framebuffer as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyFramebuffer` command.
@@ -11624,11 +12313,10 @@ pub unsafe fn vk_create_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(82));
     }
     let start = w.position();
-    w.u32(82);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 82u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_render_pass as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -11685,11 +12373,8 @@ pub unsafe fn vk_destroy_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(83));
     }
     let start = w.position();
-    w.u32(83);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&render_pass as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 83u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&render_pass as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyRenderPass` command.
@@ -11741,10 +12426,8 @@ pub unsafe fn vk_get_render_area_granularity(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(84));
     }
     let start = w.position();
-    w.u32(84);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&render_pass as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 84u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&render_pass as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; { let q = (p_granularity as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -11797,11 +12480,10 @@ pub unsafe fn vk_create_command_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(85));
     }
     let start = w.position();
-    w.u32(85);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 85u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_pool_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_command_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -11858,11 +12540,8 @@ pub unsafe fn vk_destroy_command_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(86));
     }
     let start = w.position();
-    w.u32(86);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 86u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyCommandPool` command.
@@ -11914,11 +12593,8 @@ pub unsafe fn vk_reset_command_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(87));
     }
     let start = w.position();
-    w.u32(87);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 87u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkResetCommandPool` command.
@@ -11972,9 +12648,8 @@ pub unsafe fn vk_allocate_command_buffers(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(88));
     }
     let start = w.position();
-    w.u32(88);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 88u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_allocate_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_buffer_allocate_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
     w.finish(start)
@@ -12031,11 +12706,8 @@ pub unsafe fn vk_free_command_buffers(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(89));
     }
     let start = w.position();
-    w.u32(89);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 89u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (command_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
     w.finish(start)
 }
@@ -12091,9 +12763,8 @@ pub unsafe fn vk_begin_command_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(90));
     }
     let start = w.position();
-    w.u32(90);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 90u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_begin_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_buffer_begin_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -12146,9 +12817,8 @@ pub unsafe fn vk_end_command_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(91));
     }
     let start = w.position();
-    w.u32(91);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 91u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     w.finish(start)
 }
 /// Size of the `vkEndCommandBuffer` command.
@@ -12198,10 +12868,8 @@ pub unsafe fn vk_reset_command_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(92));
     }
     let start = w.position();
-    w.u32(92);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 92u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkResetCommandBuffer` command.
@@ -12253,11 +12921,8 @@ pub unsafe fn vk_cmd_bind_pipeline(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(93));
     }
     let start = w.position();
-    w.u32(93);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 93u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkCmdBindPipeline` command.
@@ -12309,11 +12974,8 @@ pub unsafe fn vk_cmd_set_viewport(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(94));
     }
     let start = w.position();
-    w.u32(94);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_viewport as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&viewport_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 94u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_viewport as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&viewport_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_viewports as *const u8); if q.is_null() { w.u64(0); } else { let n = (viewport_count as u64); w.u64(n); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
 }
@@ -12369,11 +13031,8 @@ pub unsafe fn vk_cmd_set_scissor(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(95));
     }
     let start = w.position();
-    w.u32(95);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_scissor as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&scissor_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 95u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_scissor as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&scissor_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_scissors as *const u8); if q.is_null() { w.u64(0); } else { let n = (scissor_count as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } } }
     w.finish(start)
 }
@@ -12429,10 +13088,8 @@ pub unsafe fn vk_cmd_set_line_width(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(96));
     }
     let start = w.position();
-    w.u32(96);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&line_width as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 96u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<f32>((&line_width as *const _ as *const u8), 0) as f32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetLineWidth` command.
@@ -12482,12 +13139,8 @@ pub unsafe fn vk_cmd_set_depth_bias(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(97));
     }
     let start = w.position();
-    w.u32(97);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&depth_bias_constant_factor as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&depth_bias_clamp as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&depth_bias_slope_factor as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 97u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<f32>((&depth_bias_constant_factor as *const _ as *const u8), 0) as f32); put_at(b, 20, rd::<f32>((&depth_bias_clamp as *const _ as *const u8), 0) as f32); put_at(b, 24, rd::<f32>((&depth_bias_slope_factor as *const _ as *const u8), 0) as f32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthBias` command.
@@ -12541,10 +13194,8 @@ pub unsafe fn vk_cmd_set_blend_constants(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(98));
     }
     let start = w.position();
-    w.u32(98);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(4); for i in 0..4usize { w.f32(rd::<f32>((blend_constants as *const u8).add(i * 4), 0) as _); } } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 98u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, 4u64); for i0 in 0..4usize { put_at(b, 24 + i0 * 4, rd::<f32>((blend_constants as *const u8).add(i0 * 4), 0) as f32); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetBlendConstants` command.
@@ -12594,11 +13245,8 @@ pub unsafe fn vk_cmd_set_depth_bounds(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(99));
     }
     let start = w.position();
-    w.u32(99);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&min_depth_bounds as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&max_depth_bounds as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 99u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<f32>((&min_depth_bounds as *const _ as *const u8), 0) as f32); put_at(b, 20, rd::<f32>((&max_depth_bounds as *const _ as *const u8), 0) as f32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthBounds` command.
@@ -12650,11 +13298,8 @@ pub unsafe fn vk_cmd_set_stencil_compare_mask(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(100));
     }
     let start = w.position();
-    w.u32(100);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&face_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&compare_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 100u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&face_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&compare_mask as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetStencilCompareMask` command.
@@ -12706,11 +13351,8 @@ pub unsafe fn vk_cmd_set_stencil_write_mask(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(101));
     }
     let start = w.position();
-    w.u32(101);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&face_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&write_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 101u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&face_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&write_mask as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetStencilWriteMask` command.
@@ -12762,11 +13404,8 @@ pub unsafe fn vk_cmd_set_stencil_reference(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(102));
     }
     let start = w.position();
-    w.u32(102);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&face_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&reference as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 102u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&face_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&reference as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetStencilReference` command.
@@ -12818,15 +13457,10 @@ pub unsafe fn vk_cmd_bind_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(103));
     }
     let start = w.position();
-    w.u32(103);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_set as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 103u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&first_set as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_set_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&dynamic_offset_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&dynamic_offset_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; if partial { { let q = (p_dynamic_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (dynamic_offset_count as u64) }); } } else { { let q = (p_dynamic_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (dynamic_offset_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
     w.finish(start)
 }
@@ -12891,12 +13525,8 @@ pub unsafe fn vk_cmd_bind_index_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(104));
     }
     let start = w.position();
-    w.u32(104);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&index_type as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 104u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<i32>((&index_type as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdBindIndexBuffer` command.
@@ -12950,11 +13580,8 @@ pub unsafe fn vk_cmd_bind_vertex_buffers(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(105));
     }
     let start = w.position();
-    w.u32(105);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_binding as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&binding_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 105u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
     w.finish(start)
@@ -13014,13 +13641,8 @@ pub unsafe fn vk_cmd_draw(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_fla
         return Err(EncodeError::Unsupported(106));
     }
     let start = w.position();
-    w.u32(106);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&vertex_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&instance_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_vertex as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_instance as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 106u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&vertex_count as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&first_vertex as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDraw` command.
@@ -13076,14 +13698,8 @@ pub unsafe fn vk_cmd_draw_indexed(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(107));
     }
     let start = w.position();
-    w.u32(107);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&index_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&instance_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_index as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&vertex_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_instance as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 107u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&index_count as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&first_index as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<i32>((&vertex_offset as *const _ as *const u8), 0) as i32); put_at(b, 32, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawIndexed` command.
@@ -13141,13 +13757,8 @@ pub unsafe fn vk_cmd_draw_indirect(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(108));
     }
     let start = w.position();
-    w.u32(108);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&draw_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 108u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); put_at(b, 36, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawIndirect` command.
@@ -13203,13 +13814,8 @@ pub unsafe fn vk_cmd_draw_indexed_indirect(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(109));
     }
     let start = w.position();
-    w.u32(109);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&draw_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 109u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); put_at(b, 36, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawIndexedIndirect` command.
@@ -13265,12 +13871,8 @@ pub unsafe fn vk_cmd_dispatch(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
         return Err(EncodeError::Unsupported(110));
     }
     let start = w.position();
-    w.u32(110);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_x as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_y as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_z as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 110u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&group_count_x as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&group_count_y as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&group_count_z as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDispatch` command.
@@ -13324,11 +13926,8 @@ pub unsafe fn vk_cmd_dispatch_indirect(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(111));
     }
     let start = w.position();
-    w.u32(111);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 111u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkCmdDispatchIndirect` command.
@@ -13380,12 +13979,8 @@ pub unsafe fn vk_cmd_copy_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(112));
     }
     let start = w.position();
-    w.u32(112);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&region_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 112u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_copy(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
 }
@@ -13443,14 +14038,8 @@ pub unsafe fn vk_cmd_copy_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
         return Err(EncodeError::Unsupported(113));
     }
     let start = w.position();
-    w.u32(113);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&region_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 113u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_image_copy(w, cx, q.add(i * 68), partial); } } } }
     w.finish(start)
 }
@@ -13512,16 +14101,10 @@ pub unsafe fn vk_cmd_blit_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
         return Err(EncodeError::Unsupported(114));
     }
     let start = w.position();
-    w.u32(114);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&region_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 114u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_image_blit(w, cx, q.add(i * 80), partial); } } } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&filter as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>((&filter as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdBlitImage` command.
@@ -13584,13 +14167,8 @@ pub unsafe fn vk_cmd_copy_buffer_to_image(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(115));
     }
     let start = w.position();
-    w.u32(115);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&region_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 115u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 36, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy(w, cx, q.add(i * 56), partial); } } } }
     w.finish(start)
 }
@@ -13650,13 +14228,8 @@ pub unsafe fn vk_cmd_copy_image_to_buffer(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(116));
     }
     let start = w.position();
-    w.u32(116);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&region_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 116u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy(w, cx, q.add(i * 56), partial); } } } }
     w.finish(start)
 }
@@ -13716,12 +14289,8 @@ pub unsafe fn vk_cmd_update_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(117));
     }
     let start = w.position();
-    w.u32(117);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&dst_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(rd::<u64>((&data_size as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 117u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&dst_offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u64>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = false; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
@@ -13779,13 +14348,8 @@ pub unsafe fn vk_cmd_fill_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(118));
     }
     let start = w.position();
-    w.u32(118);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&dst_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&size as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&data as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 118u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&dst_offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u64>((&size as *const _ as *const u8), 0) as u64); put_at(b, 40, rd::<u32>((&data as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdFillBuffer` command.
@@ -13841,13 +14405,10 @@ pub unsafe fn vk_cmd_clear_color_image(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(119));
     }
     let start = w.position();
-    w.u32(119);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&image_layout as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 119u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&image_layout as *const _ as *const u8), 0) as i32); }
     { let partial = false; let _ = partial; if partial { w.u64(!(p_color as *const u8).is_null() as u64); } else { { let q = (p_color as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_clear_color_value(w, cx, q, 2); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&range_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&range_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (range_count as u64); w.u64(n); for i in 0..n as usize { enc_image_subresource_range(w, cx, q.add(i * 20), partial); } } } }
     w.finish(start)
 }
@@ -13907,13 +14468,10 @@ pub unsafe fn vk_cmd_clear_depth_stencil_image(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(120));
     }
     let start = w.position();
-    w.u32(120);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&image_layout as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 120u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&image_layout as *const _ as *const u8), 0) as i32); }
     { let partial = false; let _ = partial; { let q = (p_depth_stencil as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_clear_depth_stencil_value(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&range_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&range_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (range_count as u64); w.u64(n); for i in 0..n as usize { enc_image_subresource_range(w, cx, q.add(i * 20), partial); } } } }
     w.finish(start)
 }
@@ -13973,12 +14531,10 @@ pub unsafe fn vk_cmd_clear_attachments(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(121));
     }
     let start = w.position();
-    w.u32(121);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&attachment_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 121u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_attachments as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); for i in 0..n as usize { enc_clear_attachment(w, cx, q.add(i * 24), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&rect_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&rect_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_rects as *const u8); if q.is_null() { w.u64(0); } else { let n = (rect_count as u64); w.u64(n); for i in 0..n as usize { enc_clear_rect(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
 }
@@ -14037,14 +14593,8 @@ pub unsafe fn vk_cmd_resolve_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(122));
     }
     let start = w.position();
-    w.u32(122);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&region_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 122u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_image_resolve(w, cx, q.add(i * 68), partial); } } } }
     w.finish(start)
 }
@@ -14106,11 +14656,8 @@ pub unsafe fn vk_cmd_set_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(123));
     }
     let start = w.position();
-    w.u32(123);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stage_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 123u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&stage_mask as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetEvent` command.
@@ -14162,11 +14709,8 @@ pub unsafe fn vk_cmd_reset_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(124));
     }
     let start = w.position();
-    w.u32(124);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stage_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 124u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&stage_mask as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdResetEvent` command.
@@ -14218,18 +14762,14 @@ pub unsafe fn vk_cmd_wait_events(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(125));
     }
     let start = w.position();
-    w.u32(125);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&event_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 125u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&event_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_events as *const u8); if q.is_null() { w.u64(0); } else { let n = (event_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_memory_barrier(w, cx, q.add(i * 24), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_buffer_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (buffer_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_memory_barrier(w, cx, q.add(i * 56), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_image_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (image_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_image_memory_barrier(w, cx, q.add(i * 72), partial); } } } }
     w.finish(start)
 }
@@ -14302,17 +14842,12 @@ pub unsafe fn vk_cmd_pipeline_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(126));
     }
     let start = w.position();
-    w.u32(126);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&dependency_flags as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 126u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&dependency_flags as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_memory_barrier(w, cx, q.add(i * 24), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_buffer_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (buffer_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_memory_barrier(w, cx, q.add(i * 56), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_image_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (image_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_image_memory_barrier(w, cx, q.add(i * 72), partial); } } } }
     w.finish(start)
 }
@@ -14382,12 +14917,8 @@ pub unsafe fn vk_cmd_begin_query(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(127));
     }
     let start = w.position();
-    w.u32(127);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 127u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginQuery` command.
@@ -14441,11 +14972,8 @@ pub unsafe fn vk_cmd_end_query(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(128));
     }
     let start = w.position();
-    w.u32(128);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 128u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&query as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdEndQuery` command.
@@ -14497,12 +15025,8 @@ pub unsafe fn vk_cmd_reset_query_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(129));
     }
     let start = w.position();
-    w.u32(129);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query_count as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 129u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&query_count as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdResetQueryPool` command.
@@ -14556,12 +15080,8 @@ pub unsafe fn vk_cmd_write_timestamp(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(130));
     }
     let start = w.position();
-    w.u32(130);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&pipeline_stage as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 130u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_stage as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&query as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdWriteTimestamp` command.
@@ -14615,16 +15135,8 @@ pub unsafe fn vk_cmd_copy_query_pool_results(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(131));
     }
     let start = w.position();
-    w.u32(131);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&dst_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&stride as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<60>() { put_at(b, 0, 131u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&query_count as *const _ as *const u8), 0) as u32); put_at(b, 32, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 40, rd::<u64>((&dst_offset as *const _ as *const u8), 0) as u64); put_at(b, 48, rd::<u64>((&stride as *const _ as *const u8), 0) as u64); put_at(b, 56, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyQueryPoolResults` command.
@@ -14686,13 +15198,8 @@ pub unsafe fn vk_cmd_push_constants(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(132));
     }
     let start = w.position();
-    w.u32(132);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stage_flags as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&size as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 132u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&stage_flags as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&offset as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&size as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; if partial { { let q = (p_values as *const u8); w.u64(if q.is_null() { 0 } else { (size as u64) }); } } else { { let q = (p_values as *const u8); if q.is_null() { w.u64(0); } else { let n = (size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
@@ -14752,11 +15259,10 @@ pub unsafe fn vk_cmd_begin_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(133));
     }
     let start = w.position();
-    w.u32(133);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 133u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_render_pass_begin as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_begin_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&contents as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>((&contents as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginRenderPass` command.
@@ -14808,10 +15314,8 @@ pub unsafe fn vk_cmd_next_subpass(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(134));
     }
     let start = w.position();
-    w.u32(134);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&contents as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 134u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&contents as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdNextSubpass` command.
@@ -14861,9 +15365,8 @@ pub unsafe fn vk_cmd_end_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(135));
     }
     let start = w.position();
-    w.u32(135);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 135u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     w.finish(start)
 }
 /// Size of the `vkCmdEndRenderPass` command.
@@ -14911,10 +15414,8 @@ pub unsafe fn vk_cmd_execute_commands(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(136));
     }
     let start = w.position();
-    w.u32(136);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 136u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (command_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
     w.finish(start)
 }
@@ -14968,8 +15469,7 @@ pub unsafe fn vk_enumerate_instance_version(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(137));
     }
     let start = w.position();
-    w.u32(137);
-    w.u32(command_flags);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 137u32); put_at(b, 4, command_flags); }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_api_version as *const u8).is_null() as u64); } else { { let q = (p_api_version as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } } }
     w.finish(start)
 }
@@ -15021,10 +15521,8 @@ pub unsafe fn vk_bind_buffer_memory2(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(138));
     }
     let start = w.position();
-    w.u32(138);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 138u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_bind_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (bind_info_count as u64); w.u64(n); for i in 0..n as usize { enc_bind_buffer_memory_info(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
 }
@@ -15081,10 +15579,8 @@ pub unsafe fn vk_bind_image_memory2(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(139));
     }
     let start = w.position();
-    w.u32(139);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 139u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_bind_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (bind_info_count as u64); w.u64(n); for i in 0..n as usize { enc_bind_image_memory_info(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
 }
@@ -15141,12 +15637,8 @@ pub unsafe fn vk_get_device_group_peer_memory_features(w: &mut Writer<'_>, cx: &
         return Err(EncodeError::Unsupported(140));
     }
     let start = w.position();
-    w.u32(140);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&heap_index as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&local_device_index as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&remote_device_index as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 140u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&heap_index as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&local_device_index as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&remote_device_index as *const _ as *const u8), 0) as u32); }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_peer_memory_features as *const u8).is_null() as u64); } else { { let q = (p_peer_memory_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } } }
     w.finish(start)
 }
@@ -15204,10 +15696,8 @@ pub unsafe fn vk_cmd_set_device_mask(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(141));
     }
     let start = w.position();
-    w.u32(141);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&device_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 141u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&device_mask as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDeviceMask` command.
@@ -15258,15 +15748,8 @@ pub unsafe fn vk_cmd_dispatch_base(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(142));
     }
     let start = w.position();
-    w.u32(142);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&base_group_x as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&base_group_y as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&base_group_z as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_x as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_y as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_z as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 142u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&base_group_x as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&base_group_y as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&base_group_z as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&group_count_x as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&group_count_y as *const _ as *const u8), 0) as u32); put_at(b, 36, rd::<u32>((&group_count_z as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDispatchBase` command.
@@ -15327,9 +15810,8 @@ pub unsafe fn vk_enumerate_physical_device_groups(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(143));
     }
     let start = w.position();
-    w.u32(143);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 143u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_physical_device_group_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_physical_device_group_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_group_properties(w, cx, q.add(i * 288), partial); } } } }
     w.finish(start)
@@ -15387,9 +15869,8 @@ pub unsafe fn vk_get_image_memory_requirements2(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(144));
     }
     let start = w.position();
-    w.u32(144);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 144u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_memory_requirements_info2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
@@ -15444,9 +15925,8 @@ pub unsafe fn vk_get_buffer_memory_requirements2(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(145));
     }
     let start = w.position();
-    w.u32(145);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 145u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_memory_requirements_info2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
@@ -15501,9 +15981,8 @@ pub unsafe fn vk_get_image_sparse_memory_requirements2(w: &mut Writer<'_>, cx: &
         return Err(EncodeError::Unsupported(146));
     }
     let start = w.position();
-    w.u32(146);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 146u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_sparse_memory_requirements_info2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } } }
@@ -15562,9 +16041,8 @@ pub unsafe fn vk_get_physical_device_features2(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(147));
     }
     let start = w.position();
-    w.u32(147);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 147u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -15616,9 +16094,8 @@ pub unsafe fn vk_get_physical_device_properties2(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(148));
     }
     let start = w.position();
-    w.u32(148);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 148u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -15670,10 +16147,8 @@ pub unsafe fn vk_get_physical_device_format_properties2(w: &mut Writer<'_>, cx: 
         return Err(EncodeError::Unsupported(149));
     }
     let start = w.position();
-    w.u32(149);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&format as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 149u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); }
     { let partial = true; let _ = partial; { let q = (p_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_format_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -15727,9 +16202,8 @@ pub unsafe fn vk_get_physical_device_image_format_properties2(w: &mut Writer<'_>
         return Err(EncodeError::Unsupported(150));
     }
     let start = w.position();
-    w.u32(150);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 150u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_image_format_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_image_format_info2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_image_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_format_properties2(w, cx, q, partial); } } }
     w.finish(start)
@@ -15786,9 +16260,8 @@ pub unsafe fn vk_get_physical_device_queue_family_properties2(w: &mut Writer<'_>
         return Err(EncodeError::Unsupported(151));
     }
     let start = w.position();
-    w.u32(151);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 151u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_queue_family_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_queue_family_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_queue_family_properties2(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
@@ -15844,9 +16317,8 @@ pub unsafe fn vk_get_physical_device_memory_properties2(w: &mut Writer<'_>, cx: 
         return Err(EncodeError::Unsupported(152));
     }
     let start = w.position();
-    w.u32(152);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 152u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_memory_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_memory_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -15898,9 +16370,8 @@ pub unsafe fn vk_get_physical_device_sparse_image_format_properties2(w: &mut Wri
         return Err(EncodeError::Unsupported(153));
     }
     let start = w.position();
-    w.u32(153);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 153u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_format_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_sparse_image_format_info2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_format_properties2(w, cx, q.add(i * 40), partial); } } } }
@@ -15959,11 +16430,8 @@ pub unsafe fn vk_trim_command_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(154));
     }
     let start = w.position();
-    w.u32(154);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 154u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkTrimCommandPool` command.
@@ -16015,9 +16483,8 @@ pub unsafe fn vk_get_device_queue2(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(155));
     }
     let start = w.position();
-    w.u32(155);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 155u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_queue_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_queue_info2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_queue as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
@@ -16072,11 +16539,10 @@ pub unsafe fn vk_create_sampler_ycbcr_conversion(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(156));
     }
     let start = w.position();
-    w.u32(156);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 156u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sampler_ycbcr_conversion_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_ycbcr_conversion as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -16134,11 +16600,8 @@ pub unsafe fn vk_destroy_sampler_ycbcr_conversion(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(157));
     }
     let start = w.position();
-    w.u32(157);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&ycbcr_conversion as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 157u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&ycbcr_conversion as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroySamplerYcbcrConversion` command.
@@ -16191,11 +16654,10 @@ pub unsafe fn vk_create_descriptor_update_template(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(158));
     }
     let start = w.position();
-    w.u32(158);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 158u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_update_template_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_descriptor_update_template as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -16253,11 +16715,8 @@ pub unsafe fn vk_destroy_descriptor_update_template(w: &mut Writer<'_>, cx: &Gue
         return Err(EncodeError::Unsupported(159));
     }
     let start = w.position();
-    w.u32(159);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&descriptor_update_template as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 159u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_update_template as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyDescriptorUpdateTemplate` command.
@@ -16310,9 +16769,8 @@ pub unsafe fn vk_get_physical_device_external_buffer_properties(w: &mut Writer<'
         return Err(EncodeError::Unsupported(161));
     }
     let start = w.position();
-    w.u32(161);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 161u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_external_buffer_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_external_buffer_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_external_buffer_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_buffer_properties(w, cx, q, partial); } } }
     w.finish(start)
@@ -16367,9 +16825,8 @@ pub unsafe fn vk_get_physical_device_external_fence_properties(w: &mut Writer<'_
         return Err(EncodeError::Unsupported(162));
     }
     let start = w.position();
-    w.u32(162);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 162u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_external_fence_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_external_fence_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_external_fence_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_fence_properties(w, cx, q, partial); } } }
     w.finish(start)
@@ -16424,9 +16881,8 @@ pub unsafe fn vk_get_physical_device_external_semaphore_properties(w: &mut Write
         return Err(EncodeError::Unsupported(163));
     }
     let start = w.position();
-    w.u32(163);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 163u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_external_semaphore_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_external_semaphore_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_external_semaphore_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_semaphore_properties(w, cx, q, partial); } } }
     w.finish(start)
@@ -16481,9 +16937,8 @@ pub unsafe fn vk_get_descriptor_set_layout_support(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(164));
     }
     let start = w.position();
-    w.u32(164);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 164u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_create_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_support as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_support(w, cx, q, partial); } } }
     w.finish(start)
@@ -16538,15 +16993,8 @@ pub unsafe fn vk_cmd_draw_indirect_count(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(165));
     }
     let start = w.position();
-    w.u32(165);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&count_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&count_buffer_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&max_draw_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, 165u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, cx.handle(rd::<u64>((&count_buffer as *const u64 as *const u8), 0), false)); put_at(b, 40, rd::<u64>((&count_buffer_offset as *const _ as *const u8), 0) as u64); put_at(b, 48, rd::<u32>((&max_draw_count as *const _ as *const u8), 0) as u32); put_at(b, 52, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawIndirectCount` command.
@@ -16607,15 +17055,8 @@ pub unsafe fn vk_cmd_draw_indexed_indirect_count(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(166));
     }
     let start = w.position();
-    w.u32(166);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&count_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&count_buffer_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&max_draw_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, 166u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, cx.handle(rd::<u64>((&count_buffer as *const u64 as *const u8), 0), false)); put_at(b, 40, rd::<u64>((&count_buffer_offset as *const _ as *const u8), 0) as u64); put_at(b, 48, rd::<u32>((&max_draw_count as *const _ as *const u8), 0) as u32); put_at(b, 52, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawIndexedIndirectCount` command.
@@ -16676,11 +17117,10 @@ pub unsafe fn vk_create_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(167));
     }
     let start = w.position();
-    w.u32(167);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 167u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_create_info2(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_render_pass as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -16738,9 +17178,8 @@ pub unsafe fn vk_cmd_begin_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(168));
     }
     let start = w.position();
-    w.u32(168);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 168u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_render_pass_begin as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_begin_info(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_subpass_begin_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_begin_info(w, cx, q, partial); } } }
     w.finish(start)
@@ -16795,9 +17234,8 @@ pub unsafe fn vk_cmd_next_subpass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(169));
     }
     let start = w.position();
-    w.u32(169);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 169u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_subpass_begin_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_begin_info(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_subpass_end_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_end_info(w, cx, q, partial); } } }
     w.finish(start)
@@ -16852,9 +17290,8 @@ pub unsafe fn vk_cmd_end_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(170));
     }
     let start = w.position();
-    w.u32(170);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 170u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_subpass_end_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_end_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -16906,12 +17343,8 @@ pub unsafe fn vk_reset_query_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(171));
     }
     let start = w.position();
-    w.u32(171);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query_count as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 171u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&query_count as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkResetQueryPool` command.
@@ -16966,10 +17399,8 @@ pub unsafe fn vk_get_semaphore_counter_value(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(172));
     }
     let start = w.position();
-    w.u32(172);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 172u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_value as *const u8).is_null() as u64); } else { { let q = (p_value as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
@@ -17025,11 +17456,10 @@ pub unsafe fn vk_wait_semaphores(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(173));
     }
     let start = w.position();
-    w.u32(173);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 173u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_wait_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_semaphore_wait_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&timeout as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>((&timeout as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkWaitSemaphores` command.
@@ -17084,9 +17514,8 @@ pub unsafe fn vk_signal_semaphore(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(174));
     }
     let start = w.position();
-    w.u32(174);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 174u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_signal_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_semaphore_signal_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17140,9 +17569,8 @@ pub unsafe fn vk_get_buffer_device_address(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(175));
     }
     let start = w.position();
-    w.u32(175);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 175u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_device_address_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17196,9 +17624,8 @@ pub unsafe fn vk_get_buffer_opaque_capture_address(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(176));
     }
     let start = w.position();
-    w.u32(176);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 176u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_device_address_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17252,9 +17679,8 @@ pub unsafe fn vk_get_device_memory_opaque_capture_address(w: &mut Writer<'_>, cx
         return Err(EncodeError::Unsupported(177));
     }
     let start = w.position();
-    w.u32(177);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 177u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_memory_opaque_capture_address_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17307,8 +17733,7 @@ pub unsafe fn vk_set_reply_command_stream_mesa(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(178));
     }
     let start = w.position();
-    w.u32(178);
-    w.u32(command_flags);
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 178u32); put_at(b, 4, command_flags); }
     { let partial = false; let _ = partial; { let q = (p_stream as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_stream_description_mesa(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17357,9 +17782,7 @@ pub unsafe fn vk_seek_reply_command_stream_mesa(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(179));
     }
     let start = w.position();
-    w.u32(179);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<usize>((&position as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 179u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<usize>((&position as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkSeekReplyCommandStreamMESA` command.
@@ -17407,14 +17830,12 @@ pub unsafe fn vk_execute_command_streams_mesa(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(180));
     }
     let start = w.position();
-    w.u32(180);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&stream_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, 180u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u32>((&stream_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_streams as *const u8); if q.is_null() { w.u64(0); } else { let n = (stream_count as u64); w.u64(n); for i in 0..n as usize { enc_command_stream_description_mesa(w, cx, q.add(i * 24), partial); } } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_reply_positions as *const u8); w.u64(if q.is_null() { 0 } else { (stream_count as u64) }); } } else { { let q = (p_reply_positions as *const u8); if q.is_null() { w.u64(0); } else { let n = (stream_count as u64); w.u64(n); w.c_scalars::<usize>(q, n as usize); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&dependency_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&dependency_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_dependencies as *const u8); if q.is_null() { w.u64(0); } else { let n = (dependency_count as u64); w.u64(n); for i in 0..n as usize { enc_command_stream_dependency_mesa(w, cx, q.add(i * 8), partial); } } } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkExecuteCommandStreamsMESA` command.
@@ -17475,11 +17896,8 @@ pub unsafe fn vk_cmd_bind_transform_feedback_buffers_ext(w: &mut Writer<'_>, cx:
         return Err(EncodeError::Unsupported(181));
     }
     let start = w.position();
-    w.u32(181);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_binding as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&binding_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 181u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_sizes as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_sizes as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
@@ -17543,11 +17961,8 @@ pub unsafe fn vk_cmd_begin_transform_feedback_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(182));
     }
     let start = w.position();
-    w.u32(182);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 182u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_counter_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_counter_buffer_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (counter_buffer_count as u64) }); } } else { { let q = (p_counter_buffer_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
     w.finish(start)
@@ -17607,11 +18022,8 @@ pub unsafe fn vk_cmd_end_transform_feedback_ext(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(183));
     }
     let start = w.position();
-    w.u32(183);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 183u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_counter_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_counter_buffer_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (counter_buffer_count as u64) }); } } else { { let q = (p_counter_buffer_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
     w.finish(start)
@@ -17671,13 +18083,8 @@ pub unsafe fn vk_cmd_begin_query_indexed_ext(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(184));
     }
     let start = w.position();
-    w.u32(184);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&index as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 184u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&index as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginQueryIndexedEXT` command.
@@ -17733,12 +18140,8 @@ pub unsafe fn vk_cmd_end_query_indexed_ext(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(185));
     }
     let start = w.position();
-    w.u32(185);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&index as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 185u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&index as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdEndQueryIndexedEXT` command.
@@ -17792,15 +18195,8 @@ pub unsafe fn vk_cmd_draw_indirect_byte_count_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(186));
     }
     let start = w.position();
-    w.u32(186);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&instance_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_instance as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&counter_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&counter_buffer_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&counter_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&vertex_stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, 186u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); put_at(b, 24, cx.handle(rd::<u64>((&counter_buffer as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u64>((&counter_buffer_offset as *const _ as *const u8), 0) as u64); put_at(b, 40, rd::<u32>((&counter_offset as *const _ as *const u8), 0) as u32); put_at(b, 44, rd::<u32>((&vertex_stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawIndirectByteCountEXT` command.
@@ -17860,10 +18256,8 @@ pub unsafe fn vk_get_image_drm_format_modifier_properties_ext(w: &mut Writer<'_>
         return Err(EncodeError::Unsupported(187));
     }
     let start = w.position();
-    w.u32(187);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 187u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_drm_format_modifier_properties_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17918,9 +18312,7 @@ pub unsafe fn vk_create_ring_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(188));
     }
     let start = w.position();
-    w.u32(188);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&ring as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 188u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_ring_create_info_mesa(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -17971,9 +18363,7 @@ pub unsafe fn vk_destroy_ring_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(189));
     }
     let start = w.position();
-    w.u32(189);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&ring as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 189u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyRingMESA` command.
@@ -18021,11 +18411,7 @@ pub unsafe fn vk_notify_ring_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(190));
     }
     let start = w.position();
-    w.u32(190);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&ring as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&seqno as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&flags as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 190u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); put_at(b, 16, rd::<u32>((&seqno as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkNotifyRingMESA` command.
@@ -18077,11 +18463,7 @@ pub unsafe fn vk_write_ring_extra_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(191));
     }
     let start = w.position();
-    w.u32(191);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&ring as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<usize>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&value as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 191u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); put_at(b, 16, rd::<usize>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 24, rd::<u32>((&value as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkWriteRingExtraMESA` command.
@@ -18133,10 +18515,8 @@ pub unsafe fn vk_get_memory_resource_properties_mesa(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(192));
     }
     let start = w.position();
-    w.u32(192);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&resource_id as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 192u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&resource_id as *const _ as *const u8), 0) as u32); }
     { let partial = true; let _ = partial; { let q = (p_memory_resource_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_resource_properties_mesa(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -18192,9 +18572,8 @@ pub unsafe fn vk_get_physical_device_tool_properties(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(196));
     }
     let start = w.position();
-    w.u32(196);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 196u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_tool_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_tool_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_tool_properties(w, cx, q.add(i * 1048), partial); } } } }
     w.finish(start)
@@ -18252,11 +18631,10 @@ pub unsafe fn vk_create_private_data_slot(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(197));
     }
     let start = w.position();
-    w.u32(197);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 197u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_private_data_slot_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_private_data_slot as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -18314,11 +18692,8 @@ pub unsafe fn vk_destroy_private_data_slot(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(198));
     }
     let start = w.position();
-    w.u32(198);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 198u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyPrivateDataSlot` command.
@@ -18371,13 +18746,8 @@ pub unsafe fn vk_set_private_data(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(199));
     }
     let start = w.position();
-    w.u32(199);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&object_type as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&object_handle as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&data as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 199u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&object_type as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<u64>((&object_handle as *const _ as *const u8), 0) as u64); put_at(b, 28, cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<u64>((&data as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkSetPrivateData` command.
@@ -18436,12 +18806,8 @@ pub unsafe fn vk_get_private_data(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(200));
     }
     let start = w.position();
-    w.u32(200);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&object_type as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&object_handle as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 200u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&object_type as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<u64>((&object_handle as *const _ as *const u8), 0) as u64); put_at(b, 28, cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_data as *const u8).is_null() as u64); } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
@@ -18499,10 +18865,8 @@ pub unsafe fn vk_cmd_set_event2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
         return Err(EncodeError::Unsupported(201));
     }
     let start = w.position();
-    w.u32(201);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 201u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
     { let partial = false; let _ = partial; { let q = (p_dependency_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_dependency_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -18556,11 +18920,8 @@ pub unsafe fn vk_cmd_reset_event2(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(202));
     }
     let start = w.position();
-    w.u32(202);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&stage_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 202u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&stage_mask as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkCmdResetEvent2` command.
@@ -18613,10 +18974,8 @@ pub unsafe fn vk_cmd_wait_events2(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(203));
     }
     let start = w.position();
-    w.u32(203);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&event_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 203u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&event_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_events as *const u8); if q.is_null() { w.u64(0); } else { let n = (event_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     { let partial = false; let _ = partial; { let q = (p_dependency_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (event_count as u64); w.u64(n); for i in 0..n as usize { enc_dependency_info(w, cx, q.add(i * 64), partial); } } } }
     w.finish(start)
@@ -18675,9 +19034,8 @@ pub unsafe fn vk_cmd_pipeline_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>
         return Err(EncodeError::Unsupported(204));
     }
     let start = w.position();
-    w.u32(204);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 204u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_dependency_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_dependency_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -18729,12 +19087,8 @@ pub unsafe fn vk_cmd_write_timestamp2(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(205));
     }
     let start = w.position();
-    w.u32(205);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&stage as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&query as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 205u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u64>((&stage as *const _ as *const u8), 0) as u64); put_at(b, 24, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u32>((&query as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdWriteTimestamp2` command.
@@ -18789,12 +19143,10 @@ pub unsafe fn vk_queue_submit2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(206));
     }
     let start = w.position();
-    w.u32(206);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&submit_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 206u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&submit_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_submits as *const u8); if q.is_null() { w.u64(0); } else { let n = (submit_count as u64); w.u64(n); for i in 0..n as usize { enc_submit_info2(w, cx, q.add(i * 64), partial); } } } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkQueueSubmit2` command.
@@ -18852,9 +19204,8 @@ pub unsafe fn vk_cmd_copy_buffer2(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(207));
     }
     let start = w.position();
-    w.u32(207);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 207u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_buffer_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_buffer_info2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -18906,9 +19257,8 @@ pub unsafe fn vk_cmd_copy_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(208));
     }
     let start = w.position();
-    w.u32(208);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 208u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_info2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -18960,9 +19310,8 @@ pub unsafe fn vk_cmd_copy_buffer_to_image2(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(209));
     }
     let start = w.position();
-    w.u32(209);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 209u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_buffer_to_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_buffer_to_image_info2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -19014,9 +19363,8 @@ pub unsafe fn vk_cmd_copy_image_to_buffer2(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(210));
     }
     let start = w.position();
-    w.u32(210);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 210u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_image_to_buffer_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_to_buffer_info2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -19068,9 +19416,8 @@ pub unsafe fn vk_cmd_blit_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(211));
     }
     let start = w.position();
-    w.u32(211);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 211u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_blit_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_blit_image_info2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -19122,9 +19469,8 @@ pub unsafe fn vk_cmd_resolve_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(212));
     }
     let start = w.position();
-    w.u32(212);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 212u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_resolve_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_resolve_image_info2(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -19176,9 +19522,8 @@ pub unsafe fn vk_cmd_begin_rendering(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(213));
     }
     let start = w.position();
-    w.u32(213);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 213u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_rendering_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -19230,9 +19575,8 @@ pub unsafe fn vk_cmd_end_rendering(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(214));
     }
     let start = w.position();
-    w.u32(214);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 214u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     w.finish(start)
 }
 /// Size of the `vkCmdEndRendering` command.
@@ -19281,10 +19625,8 @@ pub unsafe fn vk_cmd_set_cull_mode(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
         return Err(EncodeError::Unsupported(215));
     }
     let start = w.position();
-    w.u32(215);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&cull_mode as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 215u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&cull_mode as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetCullMode` command.
@@ -19335,10 +19677,8 @@ pub unsafe fn vk_cmd_set_front_face(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(216));
     }
     let start = w.position();
-    w.u32(216);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&front_face as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 216u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&front_face as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetFrontFace` command.
@@ -19389,10 +19729,8 @@ pub unsafe fn vk_cmd_set_primitive_topology(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(217));
     }
     let start = w.position();
-    w.u32(217);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&primitive_topology as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 217u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&primitive_topology as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetPrimitiveTopology` command.
@@ -19443,10 +19781,8 @@ pub unsafe fn vk_cmd_set_viewport_with_count(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(218));
     }
     let start = w.position();
-    w.u32(218);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&viewport_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 218u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&viewport_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_viewports as *const u8); if q.is_null() { w.u64(0); } else { let n = (viewport_count as u64); w.u64(n); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
 }
@@ -19501,10 +19837,8 @@ pub unsafe fn vk_cmd_set_scissor_with_count(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(219));
     }
     let start = w.position();
-    w.u32(219);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&scissor_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 219u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&scissor_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_scissors as *const u8); if q.is_null() { w.u64(0); } else { let n = (scissor_count as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } } }
     w.finish(start)
 }
@@ -19559,11 +19893,8 @@ pub unsafe fn vk_cmd_bind_vertex_buffers2(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(220));
     }
     let start = w.position();
-    w.u32(220);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_binding as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&binding_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 220u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
     { let partial = false; let _ = partial; if partial { { let q = (p_sizes as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_sizes as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
@@ -19632,10 +19963,8 @@ pub unsafe fn vk_cmd_set_depth_test_enable(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(221));
     }
     let start = w.position();
-    w.u32(221);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth_test_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 221u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&depth_test_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthTestEnable` command.
@@ -19686,10 +20015,8 @@ pub unsafe fn vk_cmd_set_depth_write_enable(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(222));
     }
     let start = w.position();
-    w.u32(222);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth_write_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 222u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&depth_write_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthWriteEnable` command.
@@ -19740,10 +20067,8 @@ pub unsafe fn vk_cmd_set_depth_compare_op(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(223));
     }
     let start = w.position();
-    w.u32(223);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&depth_compare_op as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 223u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&depth_compare_op as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthCompareOp` command.
@@ -19794,10 +20119,8 @@ pub unsafe fn vk_cmd_set_depth_bounds_test_enable(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(224));
     }
     let start = w.position();
-    w.u32(224);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth_bounds_test_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 224u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&depth_bounds_test_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthBoundsTestEnable` command.
@@ -19848,10 +20171,8 @@ pub unsafe fn vk_cmd_set_stencil_test_enable(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(225));
     }
     let start = w.position();
-    w.u32(225);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stencil_test_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 225u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&stencil_test_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetStencilTestEnable` command.
@@ -19902,14 +20223,8 @@ pub unsafe fn vk_cmd_set_stencil_op(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(226));
     }
     let start = w.position();
-    w.u32(226);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&face_mask as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&fail_op as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&pass_op as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&depth_fail_op as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&compare_op as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 226u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&face_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<i32>((&fail_op as *const _ as *const u8), 0) as i32); put_at(b, 24, rd::<i32>((&pass_op as *const _ as *const u8), 0) as i32); put_at(b, 28, rd::<i32>((&depth_fail_op as *const _ as *const u8), 0) as i32); put_at(b, 32, rd::<i32>((&compare_op as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetStencilOp` command.
@@ -19968,10 +20283,8 @@ pub unsafe fn vk_cmd_set_rasterizer_discard_enable(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(227));
     }
     let start = w.position();
-    w.u32(227);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&rasterizer_discard_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 227u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&rasterizer_discard_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetRasterizerDiscardEnable` command.
@@ -20022,10 +20335,8 @@ pub unsafe fn vk_cmd_set_depth_bias_enable(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(228));
     }
     let start = w.position();
-    w.u32(228);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth_bias_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 228u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&depth_bias_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthBiasEnable` command.
@@ -20076,10 +20387,8 @@ pub unsafe fn vk_cmd_set_primitive_restart_enable(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(229));
     }
     let start = w.position();
-    w.u32(229);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&primitive_restart_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 229u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&primitive_restart_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetPrimitiveRestartEnable` command.
@@ -20130,9 +20439,8 @@ pub unsafe fn vk_get_device_buffer_memory_requirements(w: &mut Writer<'_>, cx: &
         return Err(EncodeError::Unsupported(230));
     }
     let start = w.position();
-    w.u32(230);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 230u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_buffer_memory_requirements(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
@@ -20187,9 +20495,8 @@ pub unsafe fn vk_get_device_image_memory_requirements(w: &mut Writer<'_>, cx: &G
         return Err(EncodeError::Unsupported(231));
     }
     let start = w.position();
-    w.u32(231);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 231u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_image_memory_requirements(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
@@ -20244,9 +20551,8 @@ pub unsafe fn vk_get_device_image_sparse_memory_requirements(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(232));
     }
     let start = w.position();
-    w.u32(232);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 232u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_image_memory_requirements(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } } }
@@ -20304,10 +20610,8 @@ pub unsafe fn vk_cmd_set_patch_control_points_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(233));
     }
     let start = w.position();
-    w.u32(233);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&patch_control_points as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 233u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&patch_control_points as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetPatchControlPointsEXT` command.
@@ -20357,10 +20661,8 @@ pub unsafe fn vk_cmd_set_logic_op_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(234));
     }
     let start = w.position();
-    w.u32(234);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&logic_op as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 234u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&logic_op as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetLogicOpEXT` command.
@@ -20411,9 +20713,8 @@ pub unsafe fn vk_get_physical_device_calibrateable_time_domains_khr(w: &mut Writ
         return Err(EncodeError::Unsupported(235));
     }
     let start = w.position();
-    w.u32(235);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 235u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_time_domain_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; if partial { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); } } else { { let q = (p_time_domains as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } } }
     w.finish(start)
@@ -20471,10 +20772,8 @@ pub unsafe fn vk_get_calibrated_timestamps_khr(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(236));
     }
     let start = w.position();
-    w.u32(236);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&timestamp_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 236u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&timestamp_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_timestamp_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (timestamp_count as u64); w.u64(n); for i in 0..n as usize { enc_calibrated_timestamp_info_khr(w, cx, q.add(i * 24), partial); } } } }
     { let partial = true; let _ = partial; if partial { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); } } else { { let q = (p_timestamps as *const u8); if q.is_null() { w.u64(0); } else { let n = (timestamp_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_max_deviation as *const u8).is_null() as u64); } else { { let q = (p_max_deviation as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
@@ -20538,11 +20837,8 @@ pub unsafe fn vk_cmd_set_line_stipple(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(237));
     }
     let start = w.position();
-    w.u32(237);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&line_stipple_factor as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u16(rd::<u16>((&line_stipple_pattern as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 237u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&line_stipple_factor as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u16>((&line_stipple_pattern as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetLineStipple` command.
@@ -20594,9 +20890,8 @@ pub unsafe fn vk_cmd_begin_conditional_rendering_ext(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(240));
     }
     let start = w.position();
-    w.u32(240);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 240u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_conditional_rendering_begin as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_conditional_rendering_begin_info_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -20647,9 +20942,8 @@ pub unsafe fn vk_cmd_end_conditional_rendering_ext(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(241));
     }
     let start = w.position();
-    w.u32(241);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 241u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     w.finish(start)
 }
 /// Size of the `vkCmdEndConditionalRenderingEXT` command.
@@ -20697,10 +20991,8 @@ pub unsafe fn vk_reset_fence_resource_mesa(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(244));
     }
     let start = w.position();
-    w.u32(244);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 244u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkResetFenceResourceMESA` command.
@@ -20750,10 +21042,8 @@ pub unsafe fn vk_wait_semaphore_resource_mesa(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(245));
     }
     let start = w.position();
-    w.u32(245);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 245u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkWaitSemaphoreResourceMESA` command.
@@ -20803,9 +21093,8 @@ pub unsafe fn vk_import_semaphore_resource_mesa(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(246));
     }
     let start = w.position();
-    w.u32(246);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 246u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_import_semaphore_resource_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_import_semaphore_resource_info_mesa(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -20856,14 +21145,10 @@ pub unsafe fn vk_cmd_draw_multi_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(247));
     }
     let start = w.position();
-    w.u32(247);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&draw_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 247u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_vertex_info as *const u8); if q.is_null() { w.u64(0); } else { let n = (draw_count as u64); w.u64(n); for i in 0..n as usize { enc_multi_draw_info_ext(w, cx, q.add(i * 8), partial); } } } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&instance_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_instance as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawMultiEXT` command.
@@ -20922,14 +21207,10 @@ pub unsafe fn vk_cmd_draw_multi_indexed_ext(w: &mut Writer<'_>, cx: &GuestContex
         return Err(EncodeError::Unsupported(248));
     }
     let start = w.position();
-    w.u32(248);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&draw_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 248u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_index_info as *const u8); if q.is_null() { w.u64(0); } else { let n = (draw_count as u64); w.u64(n); for i in 0..n as usize { enc_multi_draw_indexed_info_ext(w, cx, q.add(i * 12), partial); } } } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&instance_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_instance as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; if partial { w.u64(!(p_vertex_offset as *const u8).is_null() as u64); } else { { let q = (p_vertex_offset as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } } }
     w.finish(start)
 }
@@ -20992,13 +21273,8 @@ pub unsafe fn vk_cmd_push_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(249));
     }
     let start = w.position();
-    w.u32(249);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&set as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 249u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&set as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_descriptor_writes as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_write_count as u64); w.u64(n); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } } }
     w.finish(start)
 }
@@ -21058,10 +21334,7 @@ pub unsafe fn vk_submit_virtqueue_seqno_mesa(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(251));
     }
     let start = w.position();
-    w.u32(251);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&ring as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&seqno as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 251u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); put_at(b, 16, rd::<u64>((&seqno as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkSubmitVirtqueueSeqnoMESA` command.
@@ -21111,9 +21384,7 @@ pub unsafe fn vk_wait_virtqueue_seqno_mesa(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(252));
     }
     let start = w.position();
-    w.u32(252);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&seqno as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 252u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&seqno as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkWaitVirtqueueSeqnoMESA` command.
@@ -21161,10 +21432,7 @@ pub unsafe fn vk_wait_ring_seqno_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>,
         return Err(EncodeError::Unsupported(253));
     }
     let start = w.position();
-    w.u32(253);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&ring as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&seqno as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 253u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); put_at(b, 16, rd::<u64>((&seqno as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkWaitRingSeqnoMESA` command.
@@ -21214,10 +21482,8 @@ pub unsafe fn vk_cmd_set_color_write_enable_ext(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(254));
     }
     let start = w.position();
-    w.u32(254);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&attachment_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 254u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; if partial { { let q = (p_color_write_enables as *const u8); w.u64(if q.is_null() { 0 } else { (attachment_count as u64) }); } } else { { let q = (p_color_write_enables as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
     w.finish(start)
 }
@@ -21271,12 +21537,10 @@ pub unsafe fn vk_cmd_set_vertex_input_ext(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(255));
     }
     let start = w.position();
-    w.u32(255);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&vertex_binding_description_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 255u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&vertex_binding_description_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_vertex_binding_descriptions as *const u8); if q.is_null() { w.u64(0); } else { let n = (vertex_binding_description_count as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_binding_description2_ext(w, cx, q.add(i * 32), partial); } } } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&vertex_attribute_description_count as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&vertex_attribute_description_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_vertex_attribute_descriptions as *const u8); if q.is_null() { w.u64(0); } else { let n = (vertex_attribute_description_count as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_attribute_description2_ext(w, cx, q.add(i * 32), partial); } } } }
     w.finish(start)
 }
@@ -21335,10 +21599,8 @@ pub unsafe fn vk_cmd_set_tessellation_domain_origin_ext(w: &mut Writer<'_>, cx: 
         return Err(EncodeError::Unsupported(256));
     }
     let start = w.position();
-    w.u32(256);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&domain_origin as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 256u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&domain_origin as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetTessellationDomainOriginEXT` command.
@@ -21388,10 +21650,8 @@ pub unsafe fn vk_cmd_set_depth_clamp_enable_ext(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(257));
     }
     let start = w.position();
-    w.u32(257);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth_clamp_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 257u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&depth_clamp_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthClampEnableEXT` command.
@@ -21441,10 +21701,8 @@ pub unsafe fn vk_cmd_set_polygon_mode_ext(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(258));
     }
     let start = w.position();
-    w.u32(258);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&polygon_mode as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 258u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&polygon_mode as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetPolygonModeEXT` command.
@@ -21494,10 +21752,8 @@ pub unsafe fn vk_cmd_set_rasterization_samples_ext(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(259));
     }
     let start = w.position();
-    w.u32(259);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&rasterization_samples as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 259u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&rasterization_samples as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetRasterizationSamplesEXT` command.
@@ -21547,10 +21803,8 @@ pub unsafe fn vk_cmd_set_sample_mask_ext(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(260));
     }
     let start = w.position();
-    w.u32(260);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.i32(rd::<i32>((&samples as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 260u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); }
     { let partial = false; let _ = partial; if partial { { let q = (p_sample_mask as *const u8); w.u64(if q.is_null() { 0 } else { ((samples as u64).saturating_add(31) / 32) }); } } else { { let q = (p_sample_mask as *const u8); if q.is_null() { w.u64(0); } else { let n = ((samples as u64).saturating_add(31) / 32); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
     w.finish(start)
 }
@@ -21604,10 +21858,8 @@ pub unsafe fn vk_cmd_set_alpha_to_coverage_enable_ext(w: &mut Writer<'_>, cx: &G
         return Err(EncodeError::Unsupported(261));
     }
     let start = w.position();
-    w.u32(261);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&alpha_to_coverage_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 261u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&alpha_to_coverage_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetAlphaToCoverageEnableEXT` command.
@@ -21657,10 +21909,8 @@ pub unsafe fn vk_cmd_set_alpha_to_one_enable_ext(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(262));
     }
     let start = w.position();
-    w.u32(262);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&alpha_to_one_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 262u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&alpha_to_one_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetAlphaToOneEnableEXT` command.
@@ -21710,10 +21960,8 @@ pub unsafe fn vk_cmd_set_logic_op_enable_ext(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(263));
     }
     let start = w.position();
-    w.u32(263);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&logic_op_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 263u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&logic_op_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetLogicOpEnableEXT` command.
@@ -21763,11 +22011,8 @@ pub unsafe fn vk_cmd_set_color_blend_enable_ext(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(264));
     }
     let start = w.position();
-    w.u32(264);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_attachment as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&attachment_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 264u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; if partial { { let q = (p_color_blend_enables as *const u8); w.u64(if q.is_null() { 0 } else { (attachment_count as u64) }); } } else { { let q = (p_color_blend_enables as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
     w.finish(start)
 }
@@ -21823,11 +22068,8 @@ pub unsafe fn vk_cmd_set_color_blend_equation_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(265));
     }
     let start = w.position();
-    w.u32(265);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_attachment as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&attachment_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 265u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_color_blend_equations as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); for i in 0..n as usize { enc_color_blend_equation_ext(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
 }
@@ -21883,11 +22125,8 @@ pub unsafe fn vk_cmd_set_color_write_mask_ext(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(266));
     }
     let start = w.position();
-    w.u32(266);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_attachment as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&attachment_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 266u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; if partial { { let q = (p_color_write_masks as *const u8); w.u64(if q.is_null() { 0 } else { (attachment_count as u64) }); } } else { { let q = (p_color_write_masks as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
     w.finish(start)
 }
@@ -21943,10 +22182,8 @@ pub unsafe fn vk_cmd_set_rasterization_stream_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(267));
     }
     let start = w.position();
-    w.u32(267);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&rasterization_stream as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 267u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&rasterization_stream as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetRasterizationStreamEXT` command.
@@ -21996,10 +22233,8 @@ pub unsafe fn vk_cmd_set_conservative_rasterization_mode_ext(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(268));
     }
     let start = w.position();
-    w.u32(268);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&conservative_rasterization_mode as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 268u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&conservative_rasterization_mode as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetConservativeRasterizationModeEXT` command.
@@ -22049,10 +22284,8 @@ pub unsafe fn vk_cmd_set_extra_primitive_overestimation_size_ext(w: &mut Writer<
         return Err(EncodeError::Unsupported(269));
     }
     let start = w.position();
-    w.u32(269);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.f32(rd::<f32>((&extra_primitive_overestimation_size as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 269u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<f32>((&extra_primitive_overestimation_size as *const _ as *const u8), 0) as f32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetExtraPrimitiveOverestimationSizeEXT` command.
@@ -22102,10 +22335,8 @@ pub unsafe fn vk_cmd_set_depth_clip_enable_ext(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(270));
     }
     let start = w.position();
-    w.u32(270);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth_clip_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 270u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&depth_clip_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthClipEnableEXT` command.
@@ -22155,10 +22386,8 @@ pub unsafe fn vk_cmd_set_sample_locations_enable_ext(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(271));
     }
     let start = w.position();
-    w.u32(271);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&sample_locations_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 271u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&sample_locations_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetSampleLocationsEnableEXT` command.
@@ -22208,11 +22437,8 @@ pub unsafe fn vk_cmd_set_color_blend_advanced_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(272));
     }
     let start = w.position();
-    w.u32(272);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_attachment as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&attachment_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 272u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_color_blend_advanced as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); for i in 0..n as usize { enc_color_blend_advanced_ext(w, cx, q.add(i * 20), partial); } } } }
     w.finish(start)
 }
@@ -22268,10 +22494,8 @@ pub unsafe fn vk_cmd_set_provoking_vertex_mode_ext(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(273));
     }
     let start = w.position();
-    w.u32(273);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&provoking_vertex_mode as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 273u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&provoking_vertex_mode as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetProvokingVertexModeEXT` command.
@@ -22321,10 +22545,8 @@ pub unsafe fn vk_cmd_set_line_rasterization_mode_ext(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(274));
     }
     let start = w.position();
-    w.u32(274);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&line_rasterization_mode as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 274u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&line_rasterization_mode as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetLineRasterizationModeEXT` command.
@@ -22374,10 +22596,8 @@ pub unsafe fn vk_cmd_set_line_stipple_enable_ext(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(275));
     }
     let start = w.position();
-    w.u32(275);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stippled_line_enable as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 275u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&stippled_line_enable as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetLineStippleEnableEXT` command.
@@ -22427,10 +22647,8 @@ pub unsafe fn vk_cmd_set_depth_clip_negative_one_to_one_ext(w: &mut Writer<'_>, 
         return Err(EncodeError::Unsupported(276));
     }
     let start = w.position();
-    w.u32(276);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&negative_one_to_one as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 276u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&negative_one_to_one as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthClipNegativeOneToOneEXT` command.
@@ -22480,9 +22698,8 @@ pub unsafe fn vk_get_physical_device_fragment_shading_rates_khr(w: &mut Writer<'
         return Err(EncodeError::Unsupported(277));
     }
     let start = w.position();
-    w.u32(277);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 277u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_fragment_shading_rate_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_fragment_shading_rates as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_fragment_shading_rate_khr(w, cx, q.add(i * 32), partial); } } } }
     w.finish(start)
@@ -22539,11 +22756,10 @@ pub unsafe fn vk_cmd_set_fragment_shading_rate_khr(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(278));
     }
     let start = w.position();
-    w.u32(278);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 278u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_fragment_size as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; if !partial { w.u64(2); for i in 0..2usize { w.i32(rd::<i32>((combiner_ops as *const u8).add(i * 4), 0) as _); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 2u64); for i0 in 0..2usize { put_at(b, 8 + i0 * 4, rd::<i32>((combiner_ops as *const u8).add(i0 * 4), 0) as i32); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetFragmentShadingRateKHR` command.
@@ -22596,13 +22812,8 @@ pub unsafe fn vk_cmd_bind_index_buffer2(w: &mut Writer<'_>, cx: &GuestContext<'_
         return Err(EncodeError::Unsupported(279));
     }
     let start = w.position();
-    w.u32(279);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&size as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&index_type as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 279u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u64>((&size as *const _ as *const u8), 0) as u64); put_at(b, 40, rd::<i32>((&index_type as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkCmdBindIndexBuffer2` command.
@@ -22659,9 +22870,8 @@ pub unsafe fn vk_get_rendering_area_granularity(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(280));
     }
     let start = w.position();
-    w.u32(280);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 280u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_rendering_area_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_area_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_granularity as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } } }
     w.finish(start)
@@ -22716,9 +22926,8 @@ pub unsafe fn vk_get_device_image_subresource_layout(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(281));
     }
     let start = w.position();
-    w.u32(281);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 281u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_image_subresource_info(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout2(w, cx, q, partial); } } }
     w.finish(start)
@@ -22773,10 +22982,8 @@ pub unsafe fn vk_get_image_subresource_layout2(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(282));
     }
     let start = w.position();
-    w.u32(282);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 282u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
     { let partial = false; let _ = partial; { let q = (p_subresource as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_subresource2(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout2(w, cx, q, partial); } } }
     w.finish(start)
@@ -22832,9 +23039,8 @@ pub unsafe fn vk_cmd_set_sample_locations_ext(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(283));
     }
     let start = w.position();
-    w.u32(283);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 283u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_sample_locations_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sample_locations_info_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -22885,10 +23091,8 @@ pub unsafe fn vk_get_physical_device_multisample_properties_ext(w: &mut Writer<'
         return Err(EncodeError::Unsupported(284));
     }
     let start = w.position();
-    w.u32(284);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&samples as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 284u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); }
     { let partial = true; let _ = partial; { let q = (p_multisample_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_multisample_properties_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -22942,9 +23146,8 @@ pub unsafe fn vk_unmap_memory2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
         return Err(EncodeError::Unsupported(286));
     }
     let start = w.position();
-    w.u32(286);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 286u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_memory_unmap_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_unmap_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -22998,9 +23201,8 @@ pub unsafe fn vk_cmd_set_rendering_attachment_locations(w: &mut Writer<'_>, cx: 
         return Err(EncodeError::Unsupported(287));
     }
     let start = w.position();
-    w.u32(287);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 287u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_location_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_attachment_location_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23052,9 +23254,8 @@ pub unsafe fn vk_cmd_set_rendering_input_attachment_indices(w: &mut Writer<'_>, 
         return Err(EncodeError::Unsupported(288));
     }
     let start = w.position();
-    w.u32(288);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 288u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_input_attachment_index_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_input_attachment_index_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23106,9 +23307,8 @@ pub unsafe fn vk_cmd_bind_descriptor_sets2(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(289));
     }
     let start = w.position();
-    w.u32(289);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 289u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_bind_descriptor_sets_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_bind_descriptor_sets_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23160,9 +23360,8 @@ pub unsafe fn vk_cmd_push_constants2(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(290));
     }
     let start = w.position();
-    w.u32(290);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 290u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_push_constants_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_push_constants_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23214,9 +23413,8 @@ pub unsafe fn vk_cmd_push_descriptor_set2(w: &mut Writer<'_>, cx: &GuestContext<
         return Err(EncodeError::Unsupported(291));
     }
     let start = w.position();
-    w.u32(291);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 291u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_push_descriptor_set_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_push_descriptor_set_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23268,9 +23466,8 @@ pub unsafe fn vk_copy_image_to_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
         return Err(EncodeError::Unsupported(295));
     }
     let start = w.position();
-    w.u32(295);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 295u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_image_to_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_to_image_info(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23324,10 +23521,8 @@ pub unsafe fn vk_transition_image_layout(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(296));
     }
     let start = w.position();
-    w.u32(296);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&transition_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 296u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&transition_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_transitions as *const u8); if q.is_null() { w.u64(0); } else { let n = (transition_count as u64); w.u64(n); for i in 0..n as usize { enc_host_image_layout_transition_info(w, cx, q.add(i * 56), partial); } } } }
     w.finish(start)
 }
@@ -23383,11 +23578,10 @@ pub unsafe fn vk_copy_image_to_memory_mesa(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(297));
     }
     let start = w.position();
-    w.u32(297);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 297u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_image_to_memory_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_to_memory_info_mesa(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(rd::<usize>((&data_size as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
@@ -23445,9 +23639,8 @@ pub unsafe fn vk_copy_memory_to_image_mesa(w: &mut Writer<'_>, cx: &GuestContext
         return Err(EncodeError::Unsupported(298));
     }
     let start = w.position();
-    w.u32(298);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 298u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_copy_memory_to_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_memory_to_image_info_mesa(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23500,10 +23693,8 @@ pub unsafe fn vk_create_deferred_operation_khr(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(299));
     }
     let start = w.position();
-    w.u32(299);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 299u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_deferred_operation as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -23558,11 +23749,8 @@ pub unsafe fn vk_destroy_deferred_operation_khr(w: &mut Writer<'_>, cx: &GuestCo
         return Err(EncodeError::Unsupported(300));
     }
     let start = w.position();
-    w.u32(300);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 300u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyDeferredOperationKHR` command.
@@ -23614,10 +23802,8 @@ pub unsafe fn vk_get_deferred_operation_max_concurrency_khr(w: &mut Writer<'_>, 
         return Err(EncodeError::Unsupported(301));
     }
     let start = w.position();
-    w.u32(301);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 301u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkGetDeferredOperationMaxConcurrencyKHR` command.
@@ -23669,10 +23855,8 @@ pub unsafe fn vk_get_deferred_operation_result_khr(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(302));
     }
     let start = w.position();
-    w.u32(302);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 302u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkGetDeferredOperationResultKHR` command.
@@ -23724,10 +23908,8 @@ pub unsafe fn vk_deferred_operation_join_khr(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(303));
     }
     let start = w.position();
-    w.u32(303);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 303u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&operation as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
 /// Size of the `vkDeferredOperationJoinKHR` command.
@@ -23779,11 +23961,10 @@ pub unsafe fn vk_create_acceleration_structure_khr(w: &mut Writer<'_>, cx: &Gues
         return Err(EncodeError::Unsupported(304));
     }
     let start = w.position();
-    w.u32(304);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 304u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_acceleration_structure_create_info_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(0); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
     { let partial = true; let _ = partial; { let q = (p_acceleration_structure as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
@@ -23840,11 +24021,8 @@ pub unsafe fn vk_destroy_acceleration_structure_khr(w: &mut Writer<'_>, cx: &Gue
         return Err(EncodeError::Unsupported(305));
     }
     let start = w.position();
-    w.u32(305);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&acceleration_structure as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; w.u64(0); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 305u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&acceleration_structure as *const u64 as *const u8), 0), false)); put_at(b, 24, 0u64); }
     w.finish(start)
 }
 /// Size of the `vkDestroyAccelerationStructureKHR` command.
@@ -23896,10 +24074,8 @@ pub unsafe fn vk_copy_acceleration_structure_khr(w: &mut Writer<'_>, cx: &GuestC
         return Err(EncodeError::Unsupported(309));
     }
     let start = w.position();
-    w.u32(309);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&deferred_operation as *const u64 as *const u8), 0), false)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 309u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&deferred_operation as *const u64 as *const u8), 0), false)); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_acceleration_structure_info_khr(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -23954,15 +24130,12 @@ pub unsafe fn vk_write_acceleration_structures_properties_khr(w: &mut Writer<'_>
         return Err(EncodeError::Unsupported(312));
     }
     let start = w.position();
-    w.u32(312);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 312u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_acceleration_structures as *const u8); if q.is_null() { w.u64(0); } else { let n = (acceleration_structure_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&query_type as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(rd::<usize>((&data_size as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>((&query_type as *const _ as *const u8), 0) as i32); put_at(b, 4, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<usize>((&stride as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>((&stride as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkWriteAccelerationStructuresPropertiesKHR` command.
@@ -24026,9 +24199,8 @@ pub unsafe fn vk_cmd_copy_acceleration_structure_khr(w: &mut Writer<'_>, cx: &Gu
         return Err(EncodeError::Unsupported(313));
     }
     let start = w.position();
-    w.u32(313);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 313u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_acceleration_structure_info_khr(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -24079,9 +24251,8 @@ pub unsafe fn vk_cmd_copy_acceleration_structure_to_memory_khr(w: &mut Writer<'_
         return Err(EncodeError::Unsupported(314));
     }
     let start = w.position();
-    w.u32(314);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 314u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_acceleration_structure_to_memory_info_khr(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -24132,9 +24303,8 @@ pub unsafe fn vk_cmd_copy_memory_to_acceleration_structure_khr(w: &mut Writer<'_
         return Err(EncodeError::Unsupported(315));
     }
     let start = w.position();
-    w.u32(315);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 315u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_memory_to_acceleration_structure_info_khr(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -24185,9 +24355,8 @@ pub unsafe fn vk_get_acceleration_structure_device_address_khr(w: &mut Writer<'_
         return Err(EncodeError::Unsupported(316));
     }
     let start = w.position();
-    w.u32(316);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 316u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_acceleration_structure_device_address_info_khr(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -24240,14 +24409,10 @@ pub unsafe fn vk_cmd_write_acceleration_structures_properties_khr(w: &mut Writer
         return Err(EncodeError::Unsupported(317));
     }
     let start = w.position();
-    w.u32(317);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u32(rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 317u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as u32); }
     { let partial = false; let _ = partial; { let q = (p_acceleration_structures as *const u8); if q.is_null() { w.u64(0); } else { let n = (acceleration_structure_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&query_type as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_query as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>((&query_type as *const _ as *const u8), 0) as i32); put_at(b, 4, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 12, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdWriteAccelerationStructuresPropertiesKHR` command.
@@ -24306,9 +24471,8 @@ pub unsafe fn vk_get_device_acceleration_structure_compatibility_khr(w: &mut Wri
         return Err(EncodeError::Unsupported(318));
     }
     let start = w.position();
-    w.u32(318);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 318u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_version_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_acceleration_structure_version_info_khr(w, cx, q, partial); } } }
     { let partial = true; let _ = partial; if partial { w.u64(!(p_compatibility as *const u8).is_null() as u64); } else { { let q = (p_compatibility as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } } }
     w.finish(start)
@@ -24362,16 +24526,13 @@ pub unsafe fn vk_cmd_trace_rays_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
         return Err(EncodeError::Unsupported(320));
     }
     let start = w.position();
-    w.u32(320);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 320u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_raygen_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_miss_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_hit_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_callable_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&width as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&height as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&depth as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&width as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&height as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&depth as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdTraceRaysKHR` command.
@@ -24434,13 +24595,8 @@ pub unsafe fn vk_get_ray_tracing_shader_group_handles_khr(w: &mut Writer<'_>, cx
         return Err(EncodeError::Unsupported(322));
     }
     let start = w.position();
-    w.u32(322);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_group as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(rd::<usize>((&data_size as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 322u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_group as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&group_count as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
@@ -24502,13 +24658,8 @@ pub unsafe fn vk_get_ray_tracing_capture_replay_shader_group_handles_khr(w: &mut
         return Err(EncodeError::Unsupported(323));
     }
     let start = w.position();
-    w.u32(323);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&first_group as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(rd::<usize>((&data_size as *const _ as *const u8), 0) as _); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 323u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_group as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&group_count as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
@@ -24570,14 +24721,13 @@ pub unsafe fn vk_cmd_trace_rays_indirect_khr(w: &mut Writer<'_>, cx: &GuestConte
         return Err(EncodeError::Unsupported(324));
     }
     let start = w.position();
-    w.u32(324);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 324u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_raygen_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_miss_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_hit_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
     { let partial = false; let _ = partial; { let q = (p_callable_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&indirect_device_address as *const _ as *const u8), 0) as _); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>((&indirect_device_address as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkCmdTraceRaysIndirectKHR` command.
@@ -24635,12 +24785,8 @@ pub unsafe fn vk_get_ray_tracing_shader_group_stack_size_khr(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(325));
     }
     let start = w.position();
-    w.u32(325);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&group_shader as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 325u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&group as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<i32>((&group_shader as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
 /// Size of the `vkGetRayTracingShaderGroupStackSizeKHR` command.
@@ -24696,10 +24842,8 @@ pub unsafe fn vk_cmd_set_ray_tracing_pipeline_stack_size_khr(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(326));
     }
     let start = w.position();
-    w.u32(326);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&pipeline_stack_size as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 326u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&pipeline_stack_size as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetRayTracingPipelineStackSizeKHR` command.
@@ -24749,10 +24893,8 @@ pub unsafe fn vk_cmd_trace_rays_indirect2_khr(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(327));
     }
     let start = w.position();
-    w.u32(327);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&indirect_device_address as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 327u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u64>((&indirect_device_address as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
 /// Size of the `vkCmdTraceRaysIndirect2KHR` command.
@@ -24802,9 +24944,8 @@ pub unsafe fn vk_cmd_set_depth_bias2_ext(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(328));
     }
     let start = w.position();
-    w.u32(328);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 328u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_depth_bias_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_depth_bias_info_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -24855,10 +24996,8 @@ pub unsafe fn vk_cmd_set_attachment_feedback_loop_enable_ext(w: &mut Writer<'_>,
         return Err(EncodeError::Unsupported(329));
     }
     let start = w.position();
-    w.u32(329);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&aspect_mask as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 329u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&aspect_mask as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdSetAttachmentFeedbackLoopEnableEXT` command.
@@ -24908,10 +25047,8 @@ pub unsafe fn vk_cmd_set_depth_clamp_range_ext(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(330));
     }
     let start = w.position();
-    w.u32(330);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.i32(rd::<i32>((&depth_clamp_mode as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 330u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&depth_clamp_mode as *const _ as *const u8), 0) as i32); }
     { let partial = false; let _ = partial; { let q = (p_depth_clamp_range as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_depth_clamp_range_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
@@ -24964,9 +25101,8 @@ pub unsafe fn vk_get_physical_device_cooperative_matrix_properties_khr(w: &mut W
         return Err(EncodeError::Unsupported(331));
     }
     let start = w.position();
-    w.u32(331);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 331u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
     { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_cooperative_matrix_properties_khr(w, cx, q.add(i * 56), partial); } } } }
     w.finish(start)
@@ -25023,12 +25159,8 @@ pub unsafe fn vk_cmd_draw_mesh_tasks_ext(w: &mut Writer<'_>, cx: &GuestContext<'
         return Err(EncodeError::Unsupported(332));
     }
     let start = w.position();
-    w.u32(332);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_x as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_y as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&group_count_z as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 332u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&group_count_x as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&group_count_y as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&group_count_z as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawMeshTasksEXT` command.
@@ -25082,13 +25214,8 @@ pub unsafe fn vk_cmd_draw_mesh_tasks_indirect_ext(w: &mut Writer<'_>, cx: &Guest
         return Err(EncodeError::Unsupported(333));
     }
     let start = w.position();
-    w.u32(333);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&draw_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 333u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); put_at(b, 36, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawMeshTasksIndirectEXT` command.
@@ -25144,15 +25271,8 @@ pub unsafe fn vk_cmd_draw_mesh_tasks_indirect_count_ext(w: &mut Writer<'_>, cx: 
         return Err(EncodeError::Unsupported(334));
     }
     let start = w.position();
-    w.u32(334);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true)); }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&count_buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; if !partial { w.u64(rd::<u64>((&count_buffer_offset as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&max_draw_count as *const _ as *const u8), 0) as _); } }
-    { let partial = false; let _ = partial; if !partial { w.u32(rd::<u32>((&stride as *const _ as *const u8), 0) as _); } }
+    let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<56>() { put_at(b, 0, 334u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&offset as *const _ as *const u8), 0) as u64); put_at(b, 32, cx.handle(rd::<u64>((&count_buffer as *const u64 as *const u8), 0), false)); put_at(b, 40, rd::<u64>((&count_buffer_offset as *const _ as *const u8), 0) as u64); put_at(b, 48, rd::<u32>((&max_draw_count as *const _ as *const u8), 0) as u32); put_at(b, 52, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawMeshTasksIndirectCountEXT` command.
@@ -25212,11 +25332,10 @@ pub unsafe fn vk_write_sampler_descriptor_mesa(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(335));
     }
     let start = w.position();
-    w.u32(335);
-    w.u32(command_flags);
-    { let partial = false; let _ = partial; w.u64(cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true)); }
+    let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 335u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; { let q = (p_sampler as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sampler_create_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; w.u64(rd::<usize>((&data_size as *const _ as *const u8), 0) as _); }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
     { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }

@@ -4,6 +4,8 @@
 
 pub mod guest;
 pub mod host;
+#[cfg(test)]
+mod layout;
 pub mod tables;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -28,7 +28,7 @@ impl<'a> AccelerationStructureCreateInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_acceleration_structure_create_info_khr(v: &AccelerationStructureCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150017);
+    wr::<i32>(p.add(0), 0, 1000150017);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.create_flags as _);
     wr::<u64>(p.add(24), 0, *&v.buffer);
@@ -48,7 +48,7 @@ impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_acceleration_structure_device_address_info_khr(v: &AccelerationStructureDeviceAddressInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150002);
+    wr::<i32>(p.add(0), 0, 1000150002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.acceleration_structure);
     let _ = (v, a, p);
@@ -63,7 +63,7 @@ impl<'a> AccelerationStructureVersionInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_acceleration_structure_version_info_khr(v: &AccelerationStructureVersionInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150009);
+    wr::<i32>(p.add(0), 0, 1000150009);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<*const u8>(p.add(16), 0, a.bytes(v.p_version_data.as_deref()));
     let _ = (v, a, p);
@@ -137,7 +137,7 @@ impl<'a> AttachmentDescription2<'a> {
     }
 }
 pub(crate) unsafe fn lower_attachment_description2(v: &AttachmentDescription2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109000);
+    wr::<i32>(p.add(0), 0, 1000109000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<i32>(p.add(20), 0, *&v.format as _);
@@ -160,7 +160,7 @@ impl<'a> AttachmentDescriptionStencilLayout<'a> {
     }
 }
 pub(crate) unsafe fn lower_attachment_description_stencil_layout(v: &AttachmentDescriptionStencilLayout<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000241002);
+    wr::<i32>(p.add(0), 0, 1000241002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.stencil_initial_layout as _);
     wr::<i32>(p.add(20), 0, *&v.stencil_final_layout as _);
@@ -192,7 +192,7 @@ impl<'a> AttachmentReference2<'a> {
     }
 }
 pub(crate) unsafe fn lower_attachment_reference2(v: &AttachmentReference2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109001);
+    wr::<i32>(p.add(0), 0, 1000109001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment as _);
     wr::<i32>(p.add(20), 0, *&v.layout as _);
@@ -208,7 +208,7 @@ impl<'a> AttachmentReferenceStencilLayout<'a> {
     }
 }
 pub(crate) unsafe fn lower_attachment_reference_stencil_layout(v: &AttachmentReferenceStencilLayout<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000241001);
+    wr::<i32>(p.add(0), 0, 1000241001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.stencil_layout as _);
     let _ = (v, a, p);
@@ -237,7 +237,7 @@ impl<'a> BindBufferMemoryDeviceGroupInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_buffer_memory_device_group_info(v: &BindBufferMemoryDeviceGroupInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060013);
+    wr::<i32>(p.add(0), 0, 1000060013);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.device_index_count as _);
     if let Some(arr) = &v.p_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -255,7 +255,7 @@ impl<'a> BindBufferMemoryInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_buffer_memory_info(v: &BindBufferMemoryInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000157000);
+    wr::<i32>(p.add(0), 0, 1000157000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.buffer);
     wr::<u64>(p.add(24), 0, *&v.memory);
@@ -278,7 +278,7 @@ impl<'a> BindDescriptorSetsInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_descriptor_sets_info(v: &BindDescriptorSetsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000545003);
+    wr::<i32>(p.add(0), 0, 1000545003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.stage_flags as _);
     wr::<u64>(p.add(24), 0, *&v.layout);
@@ -301,7 +301,7 @@ impl<'a> BindImageMemoryDeviceGroupInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_image_memory_device_group_info(v: &BindImageMemoryDeviceGroupInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060014);
+    wr::<i32>(p.add(0), 0, 1000060014);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.device_index_count as _);
     if let Some(arr) = &v.p_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -321,7 +321,7 @@ impl<'a> BindImageMemoryInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_image_memory_info(v: &BindImageMemoryInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000157001);
+    wr::<i32>(p.add(0), 0, 1000157001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image);
     wr::<u64>(p.add(24), 0, *&v.memory);
@@ -338,7 +338,7 @@ impl<'a> BindImageMemorySwapchainInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_image_memory_swapchain_info_khr(v: &BindImageMemorySwapchainInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060009);
+    wr::<i32>(p.add(0), 0, 1000060009);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.swapchain);
     wr::<u32>(p.add(24), 0, *&v.image_index as _);
@@ -353,7 +353,7 @@ impl<'a> BindImagePlaneMemoryInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_image_plane_memory_info(v: &BindImagePlaneMemoryInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000156002);
+    wr::<i32>(p.add(0), 0, 1000156002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.plane_aspect as _);
     let _ = (v, a, p);
@@ -367,7 +367,7 @@ impl<'a> BindMemoryStatus<'a> {
     }
 }
 pub(crate) unsafe fn lower_bind_memory_status(v: &BindMemoryStatus<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000545002);
+    wr::<i32>(p.add(0), 0, 1000545002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     if let Some(e) = &v.p_result { let q = a.alloc(4, 4); wr::<i32>(q, 0, *e as _); wr::<*const u8>(p.add(16), 0, q); }
     let _ = (v, a, p);
@@ -421,7 +421,7 @@ impl<'a> BlitImageInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_blit_image_info2(v: &BlitImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337004);
+    wr::<i32>(p.add(0), 0, 1000337004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_image);
     wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
@@ -460,7 +460,7 @@ impl<'a> BufferCopy2<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_copy2(v: &BufferCopy2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337006);
+    wr::<i32>(p.add(0), 0, 1000337006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_offset as _);
     wr::<u64>(p.add(24), 0, *&v.dst_offset as _);
@@ -501,7 +501,7 @@ impl<'a> BufferDeviceAddressCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_device_address_create_info_ext(v: &BufferDeviceAddressCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000244002);
+    wr::<i32>(p.add(0), 0, 1000244002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.device_address as _);
     let _ = (v, a, p);
@@ -516,7 +516,7 @@ impl<'a> BufferDeviceAddressInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_device_address_info(v: &BufferDeviceAddressInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000244001);
+    wr::<i32>(p.add(0), 0, 1000244001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.buffer);
     let _ = (v, a, p);
@@ -558,7 +558,7 @@ impl<'a> BufferImageCopy2<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_image_copy2(v: &BufferImageCopy2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337009);
+    wr::<i32>(p.add(0), 0, 1000337009);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.buffer_offset as _);
     wr::<u32>(p.add(24), 0, *&v.buffer_row_length as _);
@@ -613,7 +613,7 @@ impl<'a> BufferMemoryBarrier2<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_memory_barrier2(v: &BufferMemoryBarrier2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314001);
+    wr::<i32>(p.add(0), 0, 1000314001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_stage_mask as _);
     wr::<u64>(p.add(24), 0, *&v.src_access_mask as _);
@@ -636,7 +636,7 @@ impl<'a> BufferMemoryRequirementsInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_memory_requirements_info2(v: &BufferMemoryRequirementsInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000146000);
+    wr::<i32>(p.add(0), 0, 1000146000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.buffer);
     let _ = (v, a, p);
@@ -650,7 +650,7 @@ impl<'a> BufferOpaqueCaptureAddressCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_opaque_capture_address_create_info(v: &BufferOpaqueCaptureAddressCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000257002);
+    wr::<i32>(p.add(0), 0, 1000257002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.opaque_capture_address as _);
     let _ = (v, a, p);
@@ -664,7 +664,7 @@ impl<'a> BufferUsageFlags2CreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_buffer_usage_flags2_create_info(v: &BufferUsageFlags2CreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000470006);
+    wr::<i32>(p.add(0), 0, 1000470006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.usage as _);
     let _ = (v, a, p);
@@ -702,7 +702,7 @@ impl<'a> CalibratedTimestampInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_calibrated_timestamp_info_khr(v: &CalibratedTimestampInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000184000);
+    wr::<i32>(p.add(0), 0, 1000184000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.time_domain as _);
     let _ = (v, a, p);
@@ -840,7 +840,7 @@ impl<'a> CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_command_buffer_inheritance_conditional_rendering_info_ext(v: &CommandBufferInheritanceConditionalRenderingInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000081000);
+    wr::<i32>(p.add(0), 0, 1000081000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.conditional_rendering_enable as _);
     let _ = (v, a, p);
@@ -885,7 +885,7 @@ impl<'a> CommandBufferInheritanceRenderingInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_command_buffer_inheritance_rendering_info(v: &CommandBufferInheritanceRenderingInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000044004);
+    wr::<i32>(p.add(0), 0, 1000044004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.view_mask as _);
@@ -907,7 +907,7 @@ impl<'a> CommandBufferSubmitInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_command_buffer_submit_info(v: &CommandBufferSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314006);
+    wr::<i32>(p.add(0), 0, 1000314006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.command_buffer);
     wr::<u32>(p.add(24), 0, *&v.device_mask as _);
@@ -1013,7 +1013,7 @@ impl<'a> ConditionalRenderingBeginInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_conditional_rendering_begin_info_ext(v: &ConditionalRenderingBeginInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000081002);
+    wr::<i32>(p.add(0), 0, 1000081002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.buffer);
     wr::<u64>(p.add(24), 0, *&v.offset as _);
@@ -1056,7 +1056,7 @@ impl<'a> CooperativeMatrixPropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_cooperative_matrix_properties_khr(v: &CooperativeMatrixPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000506001);
+    wr::<i32>(p.add(0), 0, 1000506001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.m_size as _);
     wr::<u32>(p.add(20), 0, *&v.n_size as _);
@@ -1081,7 +1081,7 @@ impl<'a> CopyAccelerationStructureInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_acceleration_structure_info_khr(v: &CopyAccelerationStructureInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150010);
+    wr::<i32>(p.add(0), 0, 1000150010);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src);
     wr::<u64>(p.add(24), 0, *&v.dst);
@@ -1100,7 +1100,7 @@ impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_acceleration_structure_to_memory_info_khr(v: &CopyAccelerationStructureToMemoryInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150011);
+    wr::<i32>(p.add(0), 0, 1000150011);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src);
     lower_device_or_host_address_khr(&v.dst, a, p.add(24));
@@ -1120,7 +1120,7 @@ impl<'a> CopyBufferInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_buffer_info2(v: &CopyBufferInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337000);
+    wr::<i32>(p.add(0), 0, 1000337000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_buffer);
     wr::<u64>(p.add(24), 0, *&v.dst_buffer);
@@ -1142,7 +1142,7 @@ impl<'a> CopyBufferToImageInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_buffer_to_image_info2(v: &CopyBufferToImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337002);
+    wr::<i32>(p.add(0), 0, 1000337002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_buffer);
     wr::<u64>(p.add(24), 0, *&v.dst_image);
@@ -1193,7 +1193,7 @@ impl<'a> CopyImageInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_image_info2(v: &CopyImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337001);
+    wr::<i32>(p.add(0), 0, 1000337001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_image);
     wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
@@ -1217,7 +1217,7 @@ impl<'a> CopyImageToBufferInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_image_to_buffer_info2(v: &CopyImageToBufferInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337003);
+    wr::<i32>(p.add(0), 0, 1000337003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_image);
     wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
@@ -1242,7 +1242,7 @@ impl<'a> CopyImageToImageInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_image_to_image_info(v: &CopyImageToImageInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000270007);
+    wr::<i32>(p.add(0), 0, 1000270007);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u64>(p.add(24), 0, *&v.src_image);
@@ -1294,7 +1294,7 @@ impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_copy_memory_to_acceleration_structure_info_khr(v: &CopyMemoryToAccelerationStructureInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150012);
+    wr::<i32>(p.add(0), 0, 1000150012);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_device_or_host_address_const_khr(&v.src, a, p.add(16));
     wr::<u64>(p.add(24), 0, *&v.dst);
@@ -1340,7 +1340,7 @@ impl<'a> DependencyInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_dependency_info(v: &DependencyInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314003);
+    wr::<i32>(p.add(0), 0, 1000314003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.dependency_flags as _);
     wr::<u32>(p.add(20), 0, *&v.memory_barrier_count as _);
@@ -1363,7 +1363,7 @@ impl<'a> DepthBiasInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_depth_bias_info_ext(v: &DepthBiasInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000283001);
+    wr::<i32>(p.add(0), 0, 1000283001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<f32>(p.add(16), 0, *&v.depth_bias_constant_factor as _);
     wr::<f32>(p.add(20), 0, *&v.depth_bias_clamp as _);
@@ -1380,7 +1380,7 @@ impl<'a> DepthBiasRepresentationInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_depth_bias_representation_info_ext(v: &DepthBiasRepresentationInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000283002);
+    wr::<i32>(p.add(0), 0, 1000283002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.depth_bias_representation as _);
     wr::<u32>(p.add(20), 0, *&v.depth_bias_exact as _);
@@ -1462,7 +1462,7 @@ impl<'a> DescriptorPoolInlineUniformBlockCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_descriptor_pool_inline_uniform_block_create_info(v: &DescriptorPoolInlineUniformBlockCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000138003);
+    wr::<i32>(p.add(0), 0, 1000138003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_inline_uniform_block_bindings as _);
     let _ = (v, a, p);
@@ -1530,7 +1530,7 @@ impl<'a> DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_descriptor_set_layout_binding_flags_create_info(v: &DescriptorSetLayoutBindingFlagsCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000161000);
+    wr::<i32>(p.add(0), 0, 1000161000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.binding_count as _);
     if let Some(arr) = &v.p_binding_flags { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -1565,7 +1565,7 @@ impl<'a> DescriptorSetLayoutSupport<'a> {
     }
 }
 pub(crate) unsafe fn lower_descriptor_set_layout_support(v: &DescriptorSetLayoutSupport<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000168001);
+    wr::<i32>(p.add(0), 0, 1000168001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.supported as _);
     let _ = (v, a, p);
@@ -1580,7 +1580,7 @@ impl<'a> DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_descriptor_set_variable_descriptor_count_allocate_info(v: &DescriptorSetVariableDescriptorCountAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000161003);
+    wr::<i32>(p.add(0), 0, 1000161003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.descriptor_set_count as _);
     if let Some(arr) = &v.p_descriptor_counts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -1595,7 +1595,7 @@ impl<'a> DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
     }
 }
 pub(crate) unsafe fn lower_descriptor_set_variable_descriptor_count_layout_support(v: &DescriptorSetVariableDescriptorCountLayoutSupport<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000161004);
+    wr::<i32>(p.add(0), 0, 1000161004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_variable_descriptor_count as _);
     let _ = (v, a, p);
@@ -1617,7 +1617,7 @@ impl<'a> DescriptorUpdateTemplateCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_descriptor_update_template_create_info(v: &DescriptorUpdateTemplateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000085000);
+    wr::<i32>(p.add(0), 0, 1000085000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.descriptor_update_entry_count as _);
@@ -1661,7 +1661,7 @@ impl<'a> DeviceBufferMemoryRequirements<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_buffer_memory_requirements(v: &DeviceBufferMemoryRequirements<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000413002);
+    wr::<i32>(p.add(0), 0, 1000413002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     if let Some(e) = &v.p_create_info { let q = a.alloc(56, 8); lower_buffer_create_info(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
     let _ = (v, a, p);
@@ -1705,7 +1705,7 @@ impl<'a> DeviceGroupBindSparseInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_group_bind_sparse_info(v: &DeviceGroupBindSparseInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060006);
+    wr::<i32>(p.add(0), 0, 1000060006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.resource_device_index as _);
     wr::<u32>(p.add(20), 0, *&v.memory_device_index as _);
@@ -1720,7 +1720,7 @@ impl<'a> DeviceGroupCommandBufferBeginInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_group_command_buffer_begin_info(v: &DeviceGroupCommandBufferBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060004);
+    wr::<i32>(p.add(0), 0, 1000060004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.device_mask as _);
     let _ = (v, a, p);
@@ -1735,7 +1735,7 @@ impl<'a> DeviceGroupDeviceCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_group_device_create_info(v: &DeviceGroupDeviceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000070001);
+    wr::<i32>(p.add(0), 0, 1000070001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.physical_device_count as _);
     if let Some(arr) = &v.p_physical_devices { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
@@ -1752,7 +1752,7 @@ impl<'a> DeviceGroupRenderPassBeginInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_group_render_pass_begin_info(v: &DeviceGroupRenderPassBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060003);
+    wr::<i32>(p.add(0), 0, 1000060003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.device_mask as _);
     wr::<u32>(p.add(20), 0, *&v.device_render_area_count as _);
@@ -1773,7 +1773,7 @@ impl<'a> DeviceGroupSubmitInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_group_submit_info(v: &DeviceGroupSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060005);
+    wr::<i32>(p.add(0), 0, 1000060005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.wait_semaphore_count as _);
     if let Some(arr) = &v.p_wait_semaphore_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -1794,7 +1794,7 @@ impl<'a> DeviceImageMemoryRequirements<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_image_memory_requirements(v: &DeviceImageMemoryRequirements<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000413003);
+    wr::<i32>(p.add(0), 0, 1000413003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     if let Some(e) = &v.p_create_info { let q = a.alloc(88, 8); lower_image_create_info(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
     wr::<i32>(p.add(24), 0, *&v.plane_aspect as _);
@@ -1811,7 +1811,7 @@ impl<'a> DeviceImageSubresourceInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_image_subresource_info(v: &DeviceImageSubresourceInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000470004);
+    wr::<i32>(p.add(0), 0, 1000470004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     if let Some(e) = &v.p_create_info { let q = a.alloc(88, 8); lower_image_create_info(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
     if let Some(e) = &v.p_subresource { let q = a.alloc(32, 8); lower_image_subresource2(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
@@ -1827,7 +1827,7 @@ impl<'a> DeviceMemoryOpaqueCaptureAddressInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_memory_opaque_capture_address_info(v: &DeviceMemoryOpaqueCaptureAddressInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000257004);
+    wr::<i32>(p.add(0), 0, 1000257004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.memory);
     let _ = (v, a, p);
@@ -1841,7 +1841,7 @@ impl<'a> DevicePrivateDataCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_private_data_create_info(v: &DevicePrivateDataCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000295001);
+    wr::<i32>(p.add(0), 0, 1000295001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.private_data_slot_request_count as _);
     let _ = (v, a, p);
@@ -1876,7 +1876,7 @@ impl<'a> DeviceQueueGlobalPriorityCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_queue_global_priority_create_info(v: &DeviceQueueGlobalPriorityCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000174000);
+    wr::<i32>(p.add(0), 0, 1000174000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.global_priority as _);
     let _ = (v, a, p);
@@ -1893,7 +1893,7 @@ impl<'a> DeviceQueueInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_device_queue_info2(v: &DeviceQueueInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000145003);
+    wr::<i32>(p.add(0), 0, 1000145003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.queue_family_index as _);
@@ -1956,7 +1956,7 @@ impl<'a> DrmFormatModifierPropertiesList2EXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_drm_format_modifier_properties_list2_ext(v: &DrmFormatModifierPropertiesList2EXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000158006);
+    wr::<i32>(p.add(0), 0, 1000158006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.drm_format_modifier_count as _);
     if let Some(arr) = &v.p_drm_format_modifier_properties { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_drm_format_modifier_properties2_ext(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -1972,7 +1972,7 @@ impl<'a> DrmFormatModifierPropertiesListEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_drm_format_modifier_properties_list_ext(v: &DrmFormatModifierPropertiesListEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000158000);
+    wr::<i32>(p.add(0), 0, 1000158000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.drm_format_modifier_count as _);
     if let Some(arr) = &v.p_drm_format_modifier_properties { let q = a.alloc(arr.len() * 16, 8); for (i, e) in arr.iter().enumerate() { lower_drm_format_modifier_properties_ext(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -2002,7 +2002,7 @@ impl<'a> ExportFenceCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_export_fence_create_info(v: &ExportFenceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000113000);
+    wr::<i32>(p.add(0), 0, 1000113000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.handle_types as _);
     let _ = (v, a, p);
@@ -2016,7 +2016,7 @@ impl<'a> ExportMemoryAllocateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_export_memory_allocate_info(v: &ExportMemoryAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000072002);
+    wr::<i32>(p.add(0), 0, 1000072002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.handle_types as _);
     let _ = (v, a, p);
@@ -2030,7 +2030,7 @@ impl<'a> ExportSemaphoreCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_export_semaphore_create_info(v: &ExportSemaphoreCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000077000);
+    wr::<i32>(p.add(0), 0, 1000077000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.handle_types as _);
     let _ = (v, a, p);
@@ -2089,7 +2089,7 @@ impl<'a> ExternalBufferProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_buffer_properties(v: &ExternalBufferProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000071003);
+    wr::<i32>(p.add(0), 0, 1000071003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_external_memory_properties(&v.external_memory_properties, a, p.add(16));
     let _ = (v, a, p);
@@ -2106,7 +2106,7 @@ impl<'a> ExternalFenceProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_fence_properties(v: &ExternalFenceProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000112001);
+    wr::<i32>(p.add(0), 0, 1000112001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.export_from_imported_handle_types as _);
     wr::<u32>(p.add(20), 0, *&v.compatible_handle_types as _);
@@ -2122,7 +2122,7 @@ impl<'a> ExternalImageFormatProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_image_format_properties(v: &ExternalImageFormatProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000071001);
+    wr::<i32>(p.add(0), 0, 1000071001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_external_memory_properties(&v.external_memory_properties, a, p.add(16));
     let _ = (v, a, p);
@@ -2136,7 +2136,7 @@ impl<'a> ExternalMemoryAcquireUnmodifiedEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_memory_acquire_unmodified_ext(v: &ExternalMemoryAcquireUnmodifiedEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000453000);
+    wr::<i32>(p.add(0), 0, 1000453000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.acquire_unmodified_memory as _);
     let _ = (v, a, p);
@@ -2150,7 +2150,7 @@ impl<'a> ExternalMemoryBufferCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_memory_buffer_create_info(v: &ExternalMemoryBufferCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000072000);
+    wr::<i32>(p.add(0), 0, 1000072000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.handle_types as _);
     let _ = (v, a, p);
@@ -2164,7 +2164,7 @@ impl<'a> ExternalMemoryImageCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_memory_image_create_info(v: &ExternalMemoryImageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000072001);
+    wr::<i32>(p.add(0), 0, 1000072001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.handle_types as _);
     let _ = (v, a, p);
@@ -2197,7 +2197,7 @@ impl<'a> ExternalSemaphoreProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_external_semaphore_properties(v: &ExternalSemaphoreProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000076001);
+    wr::<i32>(p.add(0), 0, 1000076001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.export_from_imported_handle_types as _);
     wr::<u32>(p.add(20), 0, *&v.compatible_handle_types as _);
@@ -2229,7 +2229,7 @@ impl<'a> FilterCubicImageViewImageFormatPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_filter_cubic_image_view_image_format_properties_ext(v: &FilterCubicImageViewImageFormatPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000170001);
+    wr::<i32>(p.add(0), 0, 1000170001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.filter_cubic as _);
     wr::<u32>(p.add(20), 0, *&v.filter_cubic_minmax as _);
@@ -2261,7 +2261,7 @@ impl<'a> FormatProperties2<'a> {
     }
 }
 pub(crate) unsafe fn lower_format_properties2(v: &FormatProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059002);
+    wr::<i32>(p.add(0), 0, 1000059002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_format_properties(&v.format_properties, a, p.add(16));
     let _ = (v, a, p);
@@ -2277,7 +2277,7 @@ impl<'a> FormatProperties3<'a> {
     }
 }
 pub(crate) unsafe fn lower_format_properties3(v: &FormatProperties3<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000360000);
+    wr::<i32>(p.add(0), 0, 1000360000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.linear_tiling_features as _);
     wr::<u64>(p.add(24), 0, *&v.optimal_tiling_features as _);
@@ -2294,7 +2294,7 @@ impl<'a> FragmentShadingRateAttachmentInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_fragment_shading_rate_attachment_info_khr(v: &FragmentShadingRateAttachmentInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000226000);
+    wr::<i32>(p.add(0), 0, 1000226000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     if let Some(e) = &v.p_fragment_shading_rate_attachment { let q = a.alloc(32, 8); lower_attachment_reference2(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
     lower_extent2_d(&v.shading_rate_attachment_texel_size, a, p.add(24));
@@ -2316,7 +2316,7 @@ impl<'a> FramebufferAttachmentImageInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_framebuffer_attachment_image_info(v: &FramebufferAttachmentImageInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000108002);
+    wr::<i32>(p.add(0), 0, 1000108002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.usage as _);
@@ -2337,7 +2337,7 @@ impl<'a> FramebufferAttachmentsCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_framebuffer_attachments_create_info(v: &FramebufferAttachmentsCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000108001);
+    wr::<i32>(p.add(0), 0, 1000108001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment_image_info_count as _);
     if let Some(arr) = &v.p_attachment_image_infos { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_framebuffer_attachment_image_info(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -2426,7 +2426,7 @@ impl<'a> GraphicsPipelineLibraryCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_graphics_pipeline_library_create_info_ext(v: &GraphicsPipelineLibraryCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000320002);
+    wr::<i32>(p.add(0), 0, 1000320002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     let _ = (v, a, p);
@@ -2441,7 +2441,7 @@ impl<'a> HostImageCopyDevicePerformanceQuery<'a> {
     }
 }
 pub(crate) unsafe fn lower_host_image_copy_device_performance_query(v: &HostImageCopyDevicePerformanceQuery<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000270009);
+    wr::<i32>(p.add(0), 0, 1000270009);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.optimal_device_access as _);
     wr::<u32>(p.add(20), 0, *&v.identical_memory_layout as _);
@@ -2460,7 +2460,7 @@ impl<'a> HostImageLayoutTransitionInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_host_image_layout_transition_info(v: &HostImageLayoutTransitionInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000270006);
+    wr::<i32>(p.add(0), 0, 1000270006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image);
     wr::<i32>(p.add(24), 0, *&v.old_layout as _);
@@ -2499,7 +2499,7 @@ impl<'a> ImageBlit2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_blit2(v: &ImageBlit2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337008);
+    wr::<i32>(p.add(0), 0, 1000337008);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_image_subresource_layers(&v.src_subresource, a, p.add(16));
     for (i, e) in v.src_offsets.iter().enumerate() { lower_offset3_d(e, a, p.add(32).add(i * 12)); }
@@ -2541,7 +2541,7 @@ impl<'a> ImageCopy2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_copy2(v: &ImageCopy2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337007);
+    wr::<i32>(p.add(0), 0, 1000337007);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_image_subresource_layers(&v.src_subresource, a, p.add(16));
     lower_offset3_d(&v.src_offset, a, p.add(32));
@@ -2600,7 +2600,7 @@ impl<'a> ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_drm_format_modifier_explicit_create_info_ext(v: &ImageDrmFormatModifierExplicitCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000158004);
+    wr::<i32>(p.add(0), 0, 1000158004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.drm_format_modifier as _);
     wr::<u32>(p.add(24), 0, *&v.drm_format_modifier_plane_count as _);
@@ -2617,7 +2617,7 @@ impl<'a> ImageDrmFormatModifierListCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_drm_format_modifier_list_create_info_ext(v: &ImageDrmFormatModifierListCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000158003);
+    wr::<i32>(p.add(0), 0, 1000158003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.drm_format_modifier_count as _);
     if let Some(arr) = &v.p_drm_format_modifiers { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -2633,7 +2633,7 @@ impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_drm_format_modifier_properties_ext(v: &ImageDrmFormatModifierPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000158005);
+    wr::<i32>(p.add(0), 0, 1000158005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.drm_format_modifier as _);
     let _ = (v, a, p);
@@ -2648,7 +2648,7 @@ impl<'a> ImageFormatListCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_format_list_create_info(v: &ImageFormatListCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000147000);
+    wr::<i32>(p.add(0), 0, 1000147000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.view_format_count as _);
     if let Some(arr) = &v.p_view_formats { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -2684,7 +2684,7 @@ impl<'a> ImageFormatProperties2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_format_properties2(v: &ImageFormatProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059003);
+    wr::<i32>(p.add(0), 0, 1000059003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_image_format_properties(&v.image_format_properties, a, p.add(16));
     let _ = (v, a, p);
@@ -2737,7 +2737,7 @@ impl<'a> ImageMemoryBarrier2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_memory_barrier2(v: &ImageMemoryBarrier2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314002);
+    wr::<i32>(p.add(0), 0, 1000314002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_stage_mask as _);
     wr::<u64>(p.add(24), 0, *&v.src_access_mask as _);
@@ -2761,7 +2761,7 @@ impl<'a> ImageMemoryRequirementsInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_memory_requirements_info2(v: &ImageMemoryRequirementsInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000146001);
+    wr::<i32>(p.add(0), 0, 1000146001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image);
     let _ = (v, a, p);
@@ -2775,7 +2775,7 @@ impl<'a> ImagePlaneMemoryRequirementsInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_plane_memory_requirements_info(v: &ImagePlaneMemoryRequirementsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000156003);
+    wr::<i32>(p.add(0), 0, 1000156003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.plane_aspect as _);
     let _ = (v, a, p);
@@ -2814,7 +2814,7 @@ impl<'a> ImageResolve2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_resolve2(v: &ImageResolve2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337010);
+    wr::<i32>(p.add(0), 0, 1000337010);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_image_subresource_layers(&v.src_subresource, a, p.add(16));
     lower_offset3_d(&v.src_offset, a, p.add(32));
@@ -2833,7 +2833,7 @@ impl<'a> ImageSparseMemoryRequirementsInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_sparse_memory_requirements_info2(v: &ImageSparseMemoryRequirementsInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000146002);
+    wr::<i32>(p.add(0), 0, 1000146002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image);
     let _ = (v, a, p);
@@ -2847,7 +2847,7 @@ impl<'a> ImageStencilUsageCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_stencil_usage_create_info(v: &ImageStencilUsageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000246000);
+    wr::<i32>(p.add(0), 0, 1000246000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.stencil_usage as _);
     let _ = (v, a, p);
@@ -2878,7 +2878,7 @@ impl<'a> ImageSubresource2<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_subresource2(v: &ImageSubresource2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000338003);
+    wr::<i32>(p.add(0), 0, 1000338003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_image_subresource(&v.image_subresource, a, p.add(16));
     let _ = (v, a, p);
@@ -2930,7 +2930,7 @@ impl<'a> ImageSwapchainCreateInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_swapchain_create_info_khr(v: &ImageSwapchainCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060008);
+    wr::<i32>(p.add(0), 0, 1000060008);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.swapchain);
     let _ = (v, a, p);
@@ -2969,7 +2969,7 @@ impl<'a> ImageViewMinLodCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_view_min_lod_create_info_ext(v: &ImageViewMinLodCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000391001);
+    wr::<i32>(p.add(0), 0, 1000391001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<f32>(p.add(16), 0, *&v.min_lod as _);
     let _ = (v, a, p);
@@ -2984,7 +2984,7 @@ impl<'a> ImageViewSlicedCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_view_sliced_create_info_ext(v: &ImageViewSlicedCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000418001);
+    wr::<i32>(p.add(0), 0, 1000418001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.slice_offset as _);
     wr::<u32>(p.add(20), 0, *&v.slice_count as _);
@@ -2999,7 +2999,7 @@ impl<'a> ImageViewUsageCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_image_view_usage_create_info(v: &ImageViewUsageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000117002);
+    wr::<i32>(p.add(0), 0, 1000117002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.usage as _);
     let _ = (v, a, p);
@@ -3123,7 +3123,7 @@ impl<'a> MemoryAllocateFlagsInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_allocate_flags_info(v: &MemoryAllocateFlagsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000060000);
+    wr::<i32>(p.add(0), 0, 1000060000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.device_mask as _);
@@ -3176,7 +3176,7 @@ impl<'a> MemoryBarrier2<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_barrier2(v: &MemoryBarrier2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314000);
+    wr::<i32>(p.add(0), 0, 1000314000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_stage_mask as _);
     wr::<u64>(p.add(24), 0, *&v.src_access_mask as _);
@@ -3194,7 +3194,7 @@ impl<'a> MemoryDedicatedAllocateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_dedicated_allocate_info(v: &MemoryDedicatedAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000127001);
+    wr::<i32>(p.add(0), 0, 1000127001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image);
     wr::<u64>(p.add(24), 0, *&v.buffer);
@@ -3210,7 +3210,7 @@ impl<'a> MemoryDedicatedRequirements<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_dedicated_requirements(v: &MemoryDedicatedRequirements<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000127000);
+    wr::<i32>(p.add(0), 0, 1000127000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.prefers_dedicated_allocation as _);
     wr::<u32>(p.add(20), 0, *&v.requires_dedicated_allocation as _);
@@ -3239,7 +3239,7 @@ impl<'a> MemoryOpaqueCaptureAddressAllocateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_opaque_capture_address_allocate_info(v: &MemoryOpaqueCaptureAddressAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000257003);
+    wr::<i32>(p.add(0), 0, 1000257003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.opaque_capture_address as _);
     let _ = (v, a, p);
@@ -3270,7 +3270,7 @@ impl<'a> MemoryRequirements2<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_requirements2(v: &MemoryRequirements2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000146003);
+    wr::<i32>(p.add(0), 0, 1000146003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_memory_requirements(&v.memory_requirements, a, p.add(16));
     let _ = (v, a, p);
@@ -3356,7 +3356,7 @@ impl<'a> MemoryUnmapInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_memory_unmap_info(v: &MemoryUnmapInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000271001);
+    wr::<i32>(p.add(0), 0, 1000271001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u64>(p.add(24), 0, *&v.memory);
@@ -3402,7 +3402,7 @@ impl<'a> MultisamplePropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_multisample_properties_ext(v: &MultisamplePropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000143004);
+    wr::<i32>(p.add(0), 0, 1000143004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_extent2_d(&v.max_sample_location_grid_size, a, p.add(16));
     let _ = (v, a, p);
@@ -3417,7 +3417,7 @@ impl<'a> MultisampledRenderToSingleSampledInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_multisampled_render_to_single_sampled_info_ext(v: &MultisampledRenderToSingleSampledInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000376002);
+    wr::<i32>(p.add(0), 0, 1000376002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.multisampled_render_to_single_sampled_enable as _);
     wr::<i32>(p.add(20), 0, *&v.rasterization_samples as _);
@@ -3433,7 +3433,7 @@ impl<'a> MutableDescriptorTypeCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_mutable_descriptor_type_create_info_ext(v: &MutableDescriptorTypeCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000351002);
+    wr::<i32>(p.add(0), 0, 1000351002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.mutable_descriptor_type_list_count as _);
     if let Some(arr) = &v.p_mutable_descriptor_type_lists { let q = a.alloc(arr.len() * 16, 8); for (i, e) in arr.iter().enumerate() { lower_mutable_descriptor_type_list_ext(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -3495,7 +3495,7 @@ impl<'a> PhysicalDevice16BitStorageFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device16_bit_storage_features(v: &PhysicalDevice16BitStorageFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000083000);
+    wr::<i32>(p.add(0), 0, 1000083000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.storage_buffer16_bit_access as _);
     wr::<u32>(p.add(20), 0, *&v.uniform_and_storage_buffer16_bit_access as _);
@@ -3513,7 +3513,7 @@ impl<'a> PhysicalDevice4444FormatsFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device4444_formats_features_ext(v: &PhysicalDevice4444FormatsFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000340000);
+    wr::<i32>(p.add(0), 0, 1000340000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.format_a4_r4_g4_b4 as _);
     wr::<u32>(p.add(20), 0, *&v.format_a4_b4_g4_r4 as _);
@@ -3530,7 +3530,7 @@ impl<'a> PhysicalDevice8BitStorageFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device8_bit_storage_features(v: &PhysicalDevice8BitStorageFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000177000);
+    wr::<i32>(p.add(0), 0, 1000177000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.storage_buffer8_bit_access as _);
     wr::<u32>(p.add(20), 0, *&v.uniform_and_storage_buffer8_bit_access as _);
@@ -3550,7 +3550,7 @@ impl<'a> PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_acceleration_structure_features_khr(v: &PhysicalDeviceAccelerationStructureFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150013);
+    wr::<i32>(p.add(0), 0, 1000150013);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.acceleration_structure as _);
     wr::<u32>(p.add(20), 0, *&v.acceleration_structure_capture_replay as _);
@@ -3575,7 +3575,7 @@ impl<'a> PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_acceleration_structure_properties_khr(v: &PhysicalDeviceAccelerationStructurePropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150014);
+    wr::<i32>(p.add(0), 0, 1000150014);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.max_geometry_count as _);
     wr::<u64>(p.add(24), 0, *&v.max_instance_count as _);
@@ -3596,7 +3596,7 @@ impl<'a> PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_attachment_feedback_loop_dynamic_state_features_ext(v: &PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000524000);
+    wr::<i32>(p.add(0), 0, 1000524000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment_feedback_loop_dynamic_state as _);
     let _ = (v, a, p);
@@ -3610,7 +3610,7 @@ impl<'a> PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_attachment_feedback_loop_layout_features_ext(v: &PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000339000);
+    wr::<i32>(p.add(0), 0, 1000339000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment_feedback_loop_layout as _);
     let _ = (v, a, p);
@@ -3624,7 +3624,7 @@ impl<'a> PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_blend_operation_advanced_features_ext(v: &PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000148000);
+    wr::<i32>(p.add(0), 0, 1000148000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.advanced_blend_coherent_operations as _);
     let _ = (v, a, p);
@@ -3643,7 +3643,7 @@ impl<'a> PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_blend_operation_advanced_properties_ext(v: &PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000148001);
+    wr::<i32>(p.add(0), 0, 1000148001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.advanced_blend_max_color_attachments as _);
     wr::<u32>(p.add(20), 0, *&v.advanced_blend_independent_blend as _);
@@ -3663,7 +3663,7 @@ impl<'a> PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_border_color_swizzle_features_ext(v: &PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000411000);
+    wr::<i32>(p.add(0), 0, 1000411000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.border_color_swizzle as _);
     wr::<u32>(p.add(20), 0, *&v.border_color_swizzle_from_image as _);
@@ -3680,7 +3680,7 @@ impl<'a> PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_buffer_device_address_features(v: &PhysicalDeviceBufferDeviceAddressFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000257000);
+    wr::<i32>(p.add(0), 0, 1000257000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.buffer_device_address as _);
     wr::<u32>(p.add(20), 0, *&v.buffer_device_address_capture_replay as _);
@@ -3698,7 +3698,7 @@ impl<'a> PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_buffer_device_address_features_ext(v: &PhysicalDeviceBufferDeviceAddressFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000244000);
+    wr::<i32>(p.add(0), 0, 1000244000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.buffer_device_address as _);
     wr::<u32>(p.add(20), 0, *&v.buffer_device_address_capture_replay as _);
@@ -3714,7 +3714,7 @@ impl<'a> PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_color_write_enable_features_ext(v: &PhysicalDeviceColorWriteEnableFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000381000);
+    wr::<i32>(p.add(0), 0, 1000381000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.color_write_enable as _);
     let _ = (v, a, p);
@@ -3729,7 +3729,7 @@ impl<'a> PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_compute_shader_derivatives_features_khr(v: &PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000201000);
+    wr::<i32>(p.add(0), 0, 1000201000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.compute_derivative_group_quads as _);
     wr::<u32>(p.add(20), 0, *&v.compute_derivative_group_linear as _);
@@ -3744,7 +3744,7 @@ impl<'a> PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_compute_shader_derivatives_properties_khr(v: &PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000511000);
+    wr::<i32>(p.add(0), 0, 1000511000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.mesh_and_task_shader_derivatives as _);
     let _ = (v, a, p);
@@ -3759,7 +3759,7 @@ impl<'a> PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_conditional_rendering_features_ext(v: &PhysicalDeviceConditionalRenderingFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000081001);
+    wr::<i32>(p.add(0), 0, 1000081001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.conditional_rendering as _);
     wr::<u32>(p.add(20), 0, *&v.inherited_conditional_rendering as _);
@@ -3782,7 +3782,7 @@ impl<'a> PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_conservative_rasterization_properties_ext(v: &PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000101000);
+    wr::<i32>(p.add(0), 0, 1000101000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<f32>(p.add(16), 0, *&v.primitive_overestimation_size as _);
     wr::<f32>(p.add(20), 0, *&v.max_extra_primitive_overestimation_size as _);
@@ -3805,7 +3805,7 @@ impl<'a> PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_cooperative_matrix_features_khr(v: &PhysicalDeviceCooperativeMatrixFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000506000);
+    wr::<i32>(p.add(0), 0, 1000506000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.cooperative_matrix as _);
     wr::<u32>(p.add(20), 0, *&v.cooperative_matrix_robust_buffer_access as _);
@@ -3820,7 +3820,7 @@ impl<'a> PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_cooperative_matrix_properties_khr(v: &PhysicalDeviceCooperativeMatrixPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000506002);
+    wr::<i32>(p.add(0), 0, 1000506002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.cooperative_matrix_supported_stages as _);
     let _ = (v, a, p);
@@ -3835,7 +3835,7 @@ impl<'a> PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_custom_border_color_features_ext(v: &PhysicalDeviceCustomBorderColorFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000287002);
+    wr::<i32>(p.add(0), 0, 1000287002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.custom_border_colors as _);
     wr::<u32>(p.add(20), 0, *&v.custom_border_color_without_format as _);
@@ -3850,7 +3850,7 @@ impl<'a> PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_custom_border_color_properties_ext(v: &PhysicalDeviceCustomBorderColorPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000287001);
+    wr::<i32>(p.add(0), 0, 1000287001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_custom_border_color_samplers as _);
     let _ = (v, a, p);
@@ -3867,7 +3867,7 @@ impl<'a> PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_depth_bias_control_features_ext(v: &PhysicalDeviceDepthBiasControlFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000283000);
+    wr::<i32>(p.add(0), 0, 1000283000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.depth_bias_control as _);
     wr::<u32>(p.add(20), 0, *&v.least_representable_value_force_unorm_representation as _);
@@ -3884,7 +3884,7 @@ impl<'a> PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_depth_clamp_control_features_ext(v: &PhysicalDeviceDepthClampControlFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000582000);
+    wr::<i32>(p.add(0), 0, 1000582000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.depth_clamp_control as _);
     let _ = (v, a, p);
@@ -3898,7 +3898,7 @@ impl<'a> PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_depth_clamp_zero_one_features_khr(v: &PhysicalDeviceDepthClampZeroOneFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000421000);
+    wr::<i32>(p.add(0), 0, 1000421000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.depth_clamp_zero_one as _);
     let _ = (v, a, p);
@@ -3912,7 +3912,7 @@ impl<'a> PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_depth_clip_control_features_ext(v: &PhysicalDeviceDepthClipControlFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000355000);
+    wr::<i32>(p.add(0), 0, 1000355000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.depth_clip_control as _);
     let _ = (v, a, p);
@@ -3926,7 +3926,7 @@ impl<'a> PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_depth_clip_enable_features_ext(v: &PhysicalDeviceDepthClipEnableFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000102000);
+    wr::<i32>(p.add(0), 0, 1000102000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.depth_clip_enable as _);
     let _ = (v, a, p);
@@ -3943,7 +3943,7 @@ impl<'a> PhysicalDeviceDepthStencilResolveProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_depth_stencil_resolve_properties(v: &PhysicalDeviceDepthStencilResolveProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000199000);
+    wr::<i32>(p.add(0), 0, 1000199000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.supported_depth_resolve_modes as _);
     wr::<u32>(p.add(20), 0, *&v.supported_stencil_resolve_modes as _);
@@ -3979,7 +3979,7 @@ impl<'a> PhysicalDeviceDescriptorIndexingFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_descriptor_indexing_features(v: &PhysicalDeviceDescriptorIndexingFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000161001);
+    wr::<i32>(p.add(0), 0, 1000161001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_input_attachment_array_dynamic_indexing as _);
     wr::<u32>(p.add(20), 0, *&v.shader_uniform_texel_buffer_array_dynamic_indexing as _);
@@ -4034,7 +4034,7 @@ impl<'a> PhysicalDeviceDescriptorIndexingProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_descriptor_indexing_properties(v: &PhysicalDeviceDescriptorIndexingProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000161002);
+    wr::<i32>(p.add(0), 0, 1000161002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_update_after_bind_descriptors_in_all_pools as _);
     wr::<u32>(p.add(20), 0, *&v.shader_uniform_buffer_array_non_uniform_indexing_native as _);
@@ -4073,7 +4073,7 @@ impl<'a> PhysicalDeviceDriverProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_driver_properties(v: &PhysicalDeviceDriverProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000196000);
+    wr::<i32>(p.add(0), 0, 1000196000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.driver_id as _);
     std::ptr::copy_nonoverlapping(v.driver_name.as_ptr(), p.add(20), v.driver_name.len());
@@ -4090,7 +4090,7 @@ impl<'a> PhysicalDeviceDynamicRenderingFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_dynamic_rendering_features(v: &PhysicalDeviceDynamicRenderingFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000044003);
+    wr::<i32>(p.add(0), 0, 1000044003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.dynamic_rendering as _);
     let _ = (v, a, p);
@@ -4104,7 +4104,7 @@ impl<'a> PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_dynamic_rendering_local_read_features(v: &PhysicalDeviceDynamicRenderingLocalReadFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000232000);
+    wr::<i32>(p.add(0), 0, 1000232000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.dynamic_rendering_local_read as _);
     let _ = (v, a, p);
@@ -4118,7 +4118,7 @@ impl<'a> PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_dynamic_rendering_unused_attachments_features_ext(v: &PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000499000);
+    wr::<i32>(p.add(0), 0, 1000499000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.dynamic_rendering_unused_attachments as _);
     let _ = (v, a, p);
@@ -4134,7 +4134,7 @@ impl<'a> PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_extended_dynamic_state2_features_ext(v: &PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000377000);
+    wr::<i32>(p.add(0), 0, 1000377000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.extended_dynamic_state2 as _);
     wr::<u32>(p.add(20), 0, *&v.extended_dynamic_state2_logic_op as _);
@@ -4180,7 +4180,7 @@ impl<'a> PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_extended_dynamic_state3_features_ext(v: &PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000455000);
+    wr::<i32>(p.add(0), 0, 1000455000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.extended_dynamic_state3_tessellation_domain_origin as _);
     wr::<u32>(p.add(20), 0, *&v.extended_dynamic_state3_depth_clamp_enable as _);
@@ -4224,7 +4224,7 @@ impl<'a> PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_extended_dynamic_state3_properties_ext(v: &PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000455001);
+    wr::<i32>(p.add(0), 0, 1000455001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.dynamic_primitive_topology_unrestricted as _);
     let _ = (v, a, p);
@@ -4238,7 +4238,7 @@ impl<'a> PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_extended_dynamic_state_features_ext(v: &PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000267000);
+    wr::<i32>(p.add(0), 0, 1000267000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.extended_dynamic_state as _);
     let _ = (v, a, p);
@@ -4255,7 +4255,7 @@ impl<'a> PhysicalDeviceExternalBufferInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_external_buffer_info(v: &PhysicalDeviceExternalBufferInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000071002);
+    wr::<i32>(p.add(0), 0, 1000071002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.usage as _);
@@ -4272,7 +4272,7 @@ impl<'a> PhysicalDeviceExternalFenceInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_external_fence_info(v: &PhysicalDeviceExternalFenceInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000112000);
+    wr::<i32>(p.add(0), 0, 1000112000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.handle_type as _);
     let _ = (v, a, p);
@@ -4286,7 +4286,7 @@ impl<'a> PhysicalDeviceExternalImageFormatInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_external_image_format_info(v: &PhysicalDeviceExternalImageFormatInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000071000);
+    wr::<i32>(p.add(0), 0, 1000071000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.handle_type as _);
     let _ = (v, a, p);
@@ -4301,7 +4301,7 @@ impl<'a> PhysicalDeviceExternalSemaphoreInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_external_semaphore_info(v: &PhysicalDeviceExternalSemaphoreInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000076000);
+    wr::<i32>(p.add(0), 0, 1000076000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.handle_type as _);
     let _ = (v, a, p);
@@ -4436,7 +4436,7 @@ impl<'a> PhysicalDeviceFeatures2<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_features2(v: &PhysicalDeviceFeatures2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059000);
+    wr::<i32>(p.add(0), 0, 1000059000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_physical_device_features(&v.features, a, p.add(16));
     let _ = (v, a, p);
@@ -4466,7 +4466,7 @@ impl<'a> PhysicalDeviceFloatControlsProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_float_controls_properties(v: &PhysicalDeviceFloatControlsProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000197000);
+    wr::<i32>(p.add(0), 0, 1000197000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.denorm_behavior_independence as _);
     wr::<i32>(p.add(20), 0, *&v.rounding_mode_independence as _);
@@ -4496,7 +4496,7 @@ impl<'a> PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_fragment_shader_barycentric_features_khr(v: &PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000203000);
+    wr::<i32>(p.add(0), 0, 1000203000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.fragment_shader_barycentric as _);
     let _ = (v, a, p);
@@ -4510,7 +4510,7 @@ impl<'a> PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_fragment_shader_barycentric_properties_khr(v: &PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000322000);
+    wr::<i32>(p.add(0), 0, 1000322000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.tri_strip_vertex_order_independent_of_provoking_vertex as _);
     let _ = (v, a, p);
@@ -4526,7 +4526,7 @@ impl<'a> PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_fragment_shader_interlock_features_ext(v: &PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000251000);
+    wr::<i32>(p.add(0), 0, 1000251000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.fragment_shader_sample_interlock as _);
     wr::<u32>(p.add(20), 0, *&v.fragment_shader_pixel_interlock as _);
@@ -4544,7 +4544,7 @@ impl<'a> PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_fragment_shading_rate_features_khr(v: &PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000226003);
+    wr::<i32>(p.add(0), 0, 1000226003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.pipeline_fragment_shading_rate as _);
     wr::<u32>(p.add(20), 0, *&v.primitive_fragment_shading_rate as _);
@@ -4562,7 +4562,7 @@ impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_fragment_shading_rate_khr(v: &PhysicalDeviceFragmentShadingRateKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000226004);
+    wr::<i32>(p.add(0), 0, 1000226004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.sample_counts as _);
     lower_extent2_d(&v.fragment_size, a, p.add(20));
@@ -4593,7 +4593,7 @@ impl<'a> PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_fragment_shading_rate_properties_khr(v: &PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000226002);
+    wr::<i32>(p.add(0), 0, 1000226002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_extent2_d(&v.min_fragment_shading_rate_attachment_texel_size, a, p.add(16));
     lower_extent2_d(&v.max_fragment_shading_rate_attachment_texel_size, a, p.add(24));
@@ -4623,7 +4623,7 @@ impl<'a> PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_global_priority_query_features(v: &PhysicalDeviceGlobalPriorityQueryFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000388000);
+    wr::<i32>(p.add(0), 0, 1000388000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.global_priority_query as _);
     let _ = (v, a, p);
@@ -4637,7 +4637,7 @@ impl<'a> PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_graphics_pipeline_library_features_ext(v: &PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000320000);
+    wr::<i32>(p.add(0), 0, 1000320000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.graphics_pipeline_library as _);
     let _ = (v, a, p);
@@ -4652,7 +4652,7 @@ impl<'a> PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_graphics_pipeline_library_properties_ext(v: &PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000320001);
+    wr::<i32>(p.add(0), 0, 1000320001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.graphics_pipeline_library_fast_linking as _);
     wr::<u32>(p.add(20), 0, *&v.graphics_pipeline_library_independent_interpolation_decoration as _);
@@ -4670,7 +4670,7 @@ impl<'a> PhysicalDeviceGroupProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_group_properties(v: &PhysicalDeviceGroupProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000070000);
+    wr::<i32>(p.add(0), 0, 1000070000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.physical_device_count as _);
     for (i, e) in v.physical_devices.iter().enumerate() { wr::<u64>(p.add(24).add(i * 8), 0, *e); }
@@ -4686,7 +4686,7 @@ impl<'a> PhysicalDeviceHostImageCopyFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_host_image_copy_features(v: &PhysicalDeviceHostImageCopyFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000270000);
+    wr::<i32>(p.add(0), 0, 1000270000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.host_image_copy as _);
     let _ = (v, a, p);
@@ -4705,7 +4705,7 @@ impl<'a> PhysicalDeviceHostImageCopyProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_host_image_copy_properties(v: &PhysicalDeviceHostImageCopyProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000270001);
+    wr::<i32>(p.add(0), 0, 1000270001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.copy_src_layout_count as _);
     if let Some(arr) = &v.p_copy_src_layouts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -4724,7 +4724,7 @@ impl<'a> PhysicalDeviceHostQueryResetFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_host_query_reset_features(v: &PhysicalDeviceHostQueryResetFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000261000);
+    wr::<i32>(p.add(0), 0, 1000261000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.host_query_reset as _);
     let _ = (v, a, p);
@@ -4742,7 +4742,7 @@ impl<'a> PhysicalDeviceIDProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_id_properties(v: &PhysicalDeviceIDProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000071004);
+    wr::<i32>(p.add(0), 0, 1000071004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     std::ptr::copy_nonoverlapping(v.device_uuid.as_ptr(), p.add(16), v.device_uuid.len());
     std::ptr::copy_nonoverlapping(v.driver_uuid.as_ptr(), p.add(32), v.driver_uuid.len());
@@ -4761,7 +4761,7 @@ impl<'a> PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image2_d_view_of3_d_features_ext(v: &PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000393000);
+    wr::<i32>(p.add(0), 0, 1000393000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.image2_d_view_of3_d as _);
     wr::<u32>(p.add(20), 0, *&v.sampler2_d_view_of3_d as _);
@@ -4779,7 +4779,7 @@ impl<'a> PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image_drm_format_modifier_info_ext(v: &PhysicalDeviceImageDrmFormatModifierInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000158002);
+    wr::<i32>(p.add(0), 0, 1000158002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.drm_format_modifier as _);
     wr::<i32>(p.add(24), 0, *&v.sharing_mode as _);
@@ -4801,7 +4801,7 @@ impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image_format_info2(v: &PhysicalDeviceImageFormatInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059004);
+    wr::<i32>(p.add(0), 0, 1000059004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.format as _);
     wr::<i32>(p.add(20), 0, *&v.ty as _);
@@ -4819,7 +4819,7 @@ impl<'a> PhysicalDeviceImageRobustnessFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image_robustness_features(v: &PhysicalDeviceImageRobustnessFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000335000);
+    wr::<i32>(p.add(0), 0, 1000335000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.robust_image_access as _);
     let _ = (v, a, p);
@@ -4833,7 +4833,7 @@ impl<'a> PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image_sliced_view_of3_d_features_ext(v: &PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000418000);
+    wr::<i32>(p.add(0), 0, 1000418000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.image_sliced_view_of3_d as _);
     let _ = (v, a, p);
@@ -4847,7 +4847,7 @@ impl<'a> PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image_view_image_format_info_ext(v: &PhysicalDeviceImageViewImageFormatInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000170000);
+    wr::<i32>(p.add(0), 0, 1000170000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.image_view_type as _);
     let _ = (v, a, p);
@@ -4861,7 +4861,7 @@ impl<'a> PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_image_view_min_lod_features_ext(v: &PhysicalDeviceImageViewMinLodFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000391000);
+    wr::<i32>(p.add(0), 0, 1000391000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.min_lod as _);
     let _ = (v, a, p);
@@ -4875,7 +4875,7 @@ impl<'a> PhysicalDeviceImagelessFramebufferFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_imageless_framebuffer_features(v: &PhysicalDeviceImagelessFramebufferFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000108000);
+    wr::<i32>(p.add(0), 0, 1000108000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.imageless_framebuffer as _);
     let _ = (v, a, p);
@@ -4889,7 +4889,7 @@ impl<'a> PhysicalDeviceIndexTypeUint8Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_index_type_uint8_features(v: &PhysicalDeviceIndexTypeUint8Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000265000);
+    wr::<i32>(p.add(0), 0, 1000265000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.index_type_uint8 as _);
     let _ = (v, a, p);
@@ -4904,7 +4904,7 @@ impl<'a> PhysicalDeviceInlineUniformBlockFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_inline_uniform_block_features(v: &PhysicalDeviceInlineUniformBlockFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000138000);
+    wr::<i32>(p.add(0), 0, 1000138000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.inline_uniform_block as _);
     wr::<u32>(p.add(20), 0, *&v.descriptor_binding_inline_uniform_block_update_after_bind as _);
@@ -4923,7 +4923,7 @@ impl<'a> PhysicalDeviceInlineUniformBlockProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_inline_uniform_block_properties(v: &PhysicalDeviceInlineUniformBlockProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000138001);
+    wr::<i32>(p.add(0), 0, 1000138001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_inline_uniform_block_size as _);
     wr::<u32>(p.add(20), 0, *&v.max_per_stage_descriptor_inline_uniform_blocks as _);
@@ -4945,7 +4945,7 @@ impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_layered_api_properties_khr(v: &PhysicalDeviceLayeredApiPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000562003);
+    wr::<i32>(p.add(0), 0, 1000562003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.vendor_id as _);
     wr::<u32>(p.add(20), 0, *&v.device_id as _);
@@ -4963,7 +4963,7 @@ impl<'a> PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_layered_api_properties_list_khr(v: &PhysicalDeviceLayeredApiPropertiesListKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000562002);
+    wr::<i32>(p.add(0), 0, 1000562002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.layered_api_count as _);
     if let Some(arr) = &v.p_layered_apis { let q = a.alloc(arr.len() * 288, 8); for (i, e) in arr.iter().enumerate() { lower_physical_device_layered_api_properties_khr(e, a, q.add(i * 288)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -4978,7 +4978,7 @@ impl<'a> PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_layered_api_vulkan_properties_khr(v: &PhysicalDeviceLayeredApiVulkanPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000562004);
+    wr::<i32>(p.add(0), 0, 1000562004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_physical_device_properties2(&v.properties, a, p.add(16));
     let _ = (v, a, p);
@@ -4992,7 +4992,7 @@ impl<'a> PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_legacy_dithering_features_ext(v: &PhysicalDeviceLegacyDitheringFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000465000);
+    wr::<i32>(p.add(0), 0, 1000465000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.legacy_dithering as _);
     let _ = (v, a, p);
@@ -5006,7 +5006,7 @@ impl<'a> PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_legacy_vertex_attributes_features_ext(v: &PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000495000);
+    wr::<i32>(p.add(0), 0, 1000495000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.legacy_vertex_attributes as _);
     let _ = (v, a, p);
@@ -5020,7 +5020,7 @@ impl<'a> PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_legacy_vertex_attributes_properties_ext(v: &PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000495001);
+    wr::<i32>(p.add(0), 0, 1000495001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.native_unaligned_performance as _);
     let _ = (v, a, p);
@@ -5261,7 +5261,7 @@ impl<'a> PhysicalDeviceLineRasterizationFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_line_rasterization_features(v: &PhysicalDeviceLineRasterizationFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000259000);
+    wr::<i32>(p.add(0), 0, 1000259000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.rectangular_lines as _);
     wr::<u32>(p.add(20), 0, *&v.bresenham_lines as _);
@@ -5280,7 +5280,7 @@ impl<'a> PhysicalDeviceLineRasterizationProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_line_rasterization_properties(v: &PhysicalDeviceLineRasterizationProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000259002);
+    wr::<i32>(p.add(0), 0, 1000259002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.line_sub_pixel_precision_bits as _);
     let _ = (v, a, p);
@@ -5295,7 +5295,7 @@ impl<'a> PhysicalDeviceMaintenance3Properties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance3_properties(v: &PhysicalDeviceMaintenance3Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000168000);
+    wr::<i32>(p.add(0), 0, 1000168000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_per_set_descriptors as _);
     wr::<u64>(p.add(24), 0, *&v.max_memory_allocation_size as _);
@@ -5310,7 +5310,7 @@ impl<'a> PhysicalDeviceMaintenance4Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance4_features(v: &PhysicalDeviceMaintenance4Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000413000);
+    wr::<i32>(p.add(0), 0, 1000413000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.maintenance4 as _);
     let _ = (v, a, p);
@@ -5324,7 +5324,7 @@ impl<'a> PhysicalDeviceMaintenance4Properties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance4_properties(v: &PhysicalDeviceMaintenance4Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000413001);
+    wr::<i32>(p.add(0), 0, 1000413001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.max_buffer_size as _);
     let _ = (v, a, p);
@@ -5338,7 +5338,7 @@ impl<'a> PhysicalDeviceMaintenance5Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance5_features(v: &PhysicalDeviceMaintenance5Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000470000);
+    wr::<i32>(p.add(0), 0, 1000470000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.maintenance5 as _);
     let _ = (v, a, p);
@@ -5357,7 +5357,7 @@ impl<'a> PhysicalDeviceMaintenance5Properties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance5_properties(v: &PhysicalDeviceMaintenance5Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000470001);
+    wr::<i32>(p.add(0), 0, 1000470001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.early_fragment_multisample_coverage_after_sample_counting as _);
     wr::<u32>(p.add(20), 0, *&v.early_fragment_sample_mask_test_before_sample_counting as _);
@@ -5376,7 +5376,7 @@ impl<'a> PhysicalDeviceMaintenance6Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance6_features(v: &PhysicalDeviceMaintenance6Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000545000);
+    wr::<i32>(p.add(0), 0, 1000545000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.maintenance6 as _);
     let _ = (v, a, p);
@@ -5392,7 +5392,7 @@ impl<'a> PhysicalDeviceMaintenance6Properties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance6_properties(v: &PhysicalDeviceMaintenance6Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000545001);
+    wr::<i32>(p.add(0), 0, 1000545001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.block_texel_view_compatible_multiple_layers as _);
     wr::<u32>(p.add(20), 0, *&v.max_combined_image_sampler_descriptor_count as _);
@@ -5408,7 +5408,7 @@ impl<'a> PhysicalDeviceMaintenance7FeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance7_features_khr(v: &PhysicalDeviceMaintenance7FeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000562000);
+    wr::<i32>(p.add(0), 0, 1000562000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.maintenance7 as _);
     let _ = (v, a, p);
@@ -5429,7 +5429,7 @@ impl<'a> PhysicalDeviceMaintenance7PropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_maintenance7_properties_khr(v: &PhysicalDeviceMaintenance7PropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000562001);
+    wr::<i32>(p.add(0), 0, 1000562001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.robust_fragment_shading_rate_attachment_access as _);
     wr::<u32>(p.add(20), 0, *&v.separate_depth_stencil_attachment_access as _);
@@ -5451,7 +5451,7 @@ impl<'a> PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_memory_budget_properties_ext(v: &PhysicalDeviceMemoryBudgetPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000237000);
+    wr::<i32>(p.add(0), 0, 1000237000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     for (i, e) in v.heap_budget.iter().enumerate() { wr::<u64>(p.add(16).add(i * 8), 0, *e as _); }
     for (i, e) in v.heap_usage.iter().enumerate() { wr::<u64>(p.add(144).add(i * 8), 0, *e as _); }
@@ -5485,7 +5485,7 @@ impl<'a> PhysicalDeviceMemoryProperties2<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_memory_properties2(v: &PhysicalDeviceMemoryProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059006);
+    wr::<i32>(p.add(0), 0, 1000059006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_physical_device_memory_properties(&v.memory_properties, a, p.add(16));
     let _ = (v, a, p);
@@ -5503,7 +5503,7 @@ impl<'a> PhysicalDeviceMeshShaderFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_mesh_shader_features_ext(v: &PhysicalDeviceMeshShaderFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000328000);
+    wr::<i32>(p.add(0), 0, 1000328000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.task_shader as _);
     wr::<u32>(p.add(20), 0, *&v.mesh_shader as _);
@@ -5548,7 +5548,7 @@ impl<'a> PhysicalDeviceMeshShaderPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_mesh_shader_properties_ext(v: &PhysicalDeviceMeshShaderPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000328001);
+    wr::<i32>(p.add(0), 0, 1000328001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_task_work_group_total_count as _);
     for (i, e) in v.max_task_work_group_count.iter().enumerate() { wr::<u32>(p.add(20).add(i * 4), 0, *e as _); }
@@ -5589,7 +5589,7 @@ impl<'a> PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_multi_draw_features_ext(v: &PhysicalDeviceMultiDrawFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000392000);
+    wr::<i32>(p.add(0), 0, 1000392000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.multi_draw as _);
     let _ = (v, a, p);
@@ -5603,7 +5603,7 @@ impl<'a> PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_multi_draw_properties_ext(v: &PhysicalDeviceMultiDrawPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000392001);
+    wr::<i32>(p.add(0), 0, 1000392001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_multi_draw_count as _);
     let _ = (v, a, p);
@@ -5617,7 +5617,7 @@ impl<'a> PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_multisampled_render_to_single_sampled_features_ext(v: &PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000376000);
+    wr::<i32>(p.add(0), 0, 1000376000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.multisampled_render_to_single_sampled as _);
     let _ = (v, a, p);
@@ -5633,7 +5633,7 @@ impl<'a> PhysicalDeviceMultiviewFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_multiview_features(v: &PhysicalDeviceMultiviewFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000053001);
+    wr::<i32>(p.add(0), 0, 1000053001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.multiview as _);
     wr::<u32>(p.add(20), 0, *&v.multiview_geometry_shader as _);
@@ -5650,7 +5650,7 @@ impl<'a> PhysicalDeviceMultiviewProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_multiview_properties(v: &PhysicalDeviceMultiviewProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000053002);
+    wr::<i32>(p.add(0), 0, 1000053002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_multiview_view_count as _);
     wr::<u32>(p.add(20), 0, *&v.max_multiview_instance_index as _);
@@ -5665,7 +5665,7 @@ impl<'a> PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_mutable_descriptor_type_features_ext(v: &PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000351000);
+    wr::<i32>(p.add(0), 0, 1000351000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.mutable_descriptor_type as _);
     let _ = (v, a, p);
@@ -5681,7 +5681,7 @@ impl<'a> PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_nested_command_buffer_features_ext(v: &PhysicalDeviceNestedCommandBufferFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000451000);
+    wr::<i32>(p.add(0), 0, 1000451000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.nested_command_buffer as _);
     wr::<u32>(p.add(20), 0, *&v.nested_command_buffer_rendering as _);
@@ -5697,7 +5697,7 @@ impl<'a> PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_nested_command_buffer_properties_ext(v: &PhysicalDeviceNestedCommandBufferPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000451001);
+    wr::<i32>(p.add(0), 0, 1000451001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_command_buffer_nesting_level as _);
     let _ = (v, a, p);
@@ -5711,7 +5711,7 @@ impl<'a> PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_non_seamless_cube_map_features_ext(v: &PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000422000);
+    wr::<i32>(p.add(0), 0, 1000422000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.non_seamless_cube_map as _);
     let _ = (v, a, p);
@@ -5728,7 +5728,7 @@ impl<'a> PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_pci_bus_info_properties_ext(v: &PhysicalDevicePCIBusInfoPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000212000);
+    wr::<i32>(p.add(0), 0, 1000212000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.pci_domain as _);
     wr::<u32>(p.add(20), 0, *&v.pci_bus as _);
@@ -5745,7 +5745,7 @@ impl<'a> PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_pipeline_creation_cache_control_features(v: &PhysicalDevicePipelineCreationCacheControlFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000297000);
+    wr::<i32>(p.add(0), 0, 1000297000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.pipeline_creation_cache_control as _);
     let _ = (v, a, p);
@@ -5759,7 +5759,7 @@ impl<'a> PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_pipeline_library_group_handles_features_ext(v: &PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000498000);
+    wr::<i32>(p.add(0), 0, 1000498000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.pipeline_library_group_handles as _);
     let _ = (v, a, p);
@@ -5773,7 +5773,7 @@ impl<'a> PhysicalDevicePipelineProtectedAccessFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_pipeline_protected_access_features(v: &PhysicalDevicePipelineProtectedAccessFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000466000);
+    wr::<i32>(p.add(0), 0, 1000466000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.pipeline_protected_access as _);
     let _ = (v, a, p);
@@ -5787,7 +5787,7 @@ impl<'a> PhysicalDevicePipelineRobustnessFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_pipeline_robustness_features(v: &PhysicalDevicePipelineRobustnessFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000068001);
+    wr::<i32>(p.add(0), 0, 1000068001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.pipeline_robustness as _);
     let _ = (v, a, p);
@@ -5804,7 +5804,7 @@ impl<'a> PhysicalDevicePipelineRobustnessProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_pipeline_robustness_properties(v: &PhysicalDevicePipelineRobustnessProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000068002);
+    wr::<i32>(p.add(0), 0, 1000068002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.default_robustness_storage_buffers as _);
     wr::<i32>(p.add(20), 0, *&v.default_robustness_uniform_buffers as _);
@@ -5821,7 +5821,7 @@ impl<'a> PhysicalDevicePointClippingProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_point_clipping_properties(v: &PhysicalDevicePointClippingProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000117000);
+    wr::<i32>(p.add(0), 0, 1000117000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.point_clipping_behavior as _);
     let _ = (v, a, p);
@@ -5836,7 +5836,7 @@ impl<'a> PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_primitive_topology_list_restart_features_ext(v: &PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000356000);
+    wr::<i32>(p.add(0), 0, 1000356000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.primitive_topology_list_restart as _);
     wr::<u32>(p.add(20), 0, *&v.primitive_topology_patch_list_restart as _);
@@ -5853,7 +5853,7 @@ impl<'a> PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_primitives_generated_query_features_ext(v: &PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000382000);
+    wr::<i32>(p.add(0), 0, 1000382000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.primitives_generated_query as _);
     wr::<u32>(p.add(20), 0, *&v.primitives_generated_query_with_rasterizer_discard as _);
@@ -5869,7 +5869,7 @@ impl<'a> PhysicalDevicePrivateDataFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_private_data_features(v: &PhysicalDevicePrivateDataFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000295000);
+    wr::<i32>(p.add(0), 0, 1000295000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.private_data as _);
     let _ = (v, a, p);
@@ -5912,7 +5912,7 @@ impl<'a> PhysicalDeviceProperties2<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_properties2(v: &PhysicalDeviceProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059001);
+    wr::<i32>(p.add(0), 0, 1000059001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_physical_device_properties(&v.properties, a, p.add(16));
     let _ = (v, a, p);
@@ -5926,7 +5926,7 @@ impl<'a> PhysicalDeviceProtectedMemoryFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_protected_memory_features(v: &PhysicalDeviceProtectedMemoryFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000145001);
+    wr::<i32>(p.add(0), 0, 1000145001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.protected_memory as _);
     let _ = (v, a, p);
@@ -5940,7 +5940,7 @@ impl<'a> PhysicalDeviceProtectedMemoryProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_protected_memory_properties(v: &PhysicalDeviceProtectedMemoryProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000145002);
+    wr::<i32>(p.add(0), 0, 1000145002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.protected_no_fault as _);
     let _ = (v, a, p);
@@ -5955,7 +5955,7 @@ impl<'a> PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_provoking_vertex_features_ext(v: &PhysicalDeviceProvokingVertexFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000254000);
+    wr::<i32>(p.add(0), 0, 1000254000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.provoking_vertex_last as _);
     wr::<u32>(p.add(20), 0, *&v.transform_feedback_preserves_provoking_vertex as _);
@@ -5971,7 +5971,7 @@ impl<'a> PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_provoking_vertex_properties_ext(v: &PhysicalDeviceProvokingVertexPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000254002);
+    wr::<i32>(p.add(0), 0, 1000254002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.provoking_vertex_mode_per_pipeline as _);
     wr::<u32>(p.add(20), 0, *&v.transform_feedback_preserves_triangle_fan_provoking_vertex as _);
@@ -5986,7 +5986,7 @@ impl<'a> PhysicalDevicePushDescriptorProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_push_descriptor_properties(v: &PhysicalDevicePushDescriptorProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000080000);
+    wr::<i32>(p.add(0), 0, 1000080000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_push_descriptors as _);
     let _ = (v, a, p);
@@ -6002,7 +6002,7 @@ impl<'a> PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_rasterization_order_attachment_access_features_ext(v: &PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000342000);
+    wr::<i32>(p.add(0), 0, 1000342000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.rasterization_order_color_attachment_access as _);
     wr::<u32>(p.add(20), 0, *&v.rasterization_order_depth_attachment_access as _);
@@ -6018,7 +6018,7 @@ impl<'a> PhysicalDeviceRayQueryFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ray_query_features_khr(v: &PhysicalDeviceRayQueryFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000348013);
+    wr::<i32>(p.add(0), 0, 1000348013);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.ray_query as _);
     let _ = (v, a, p);
@@ -6033,7 +6033,7 @@ impl<'a> PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ray_tracing_maintenance1_features_khr(v: &PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000386000);
+    wr::<i32>(p.add(0), 0, 1000386000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.ray_tracing_maintenance1 as _);
     wr::<u32>(p.add(20), 0, *&v.ray_tracing_pipeline_trace_rays_indirect2 as _);
@@ -6052,7 +6052,7 @@ impl<'a> PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ray_tracing_pipeline_features_khr(v: &PhysicalDeviceRayTracingPipelineFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000347000);
+    wr::<i32>(p.add(0), 0, 1000347000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.ray_tracing_pipeline as _);
     wr::<u32>(p.add(20), 0, *&v.ray_tracing_pipeline_shader_group_handle_capture_replay as _);
@@ -6077,7 +6077,7 @@ impl<'a> PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ray_tracing_pipeline_properties_khr(v: &PhysicalDeviceRayTracingPipelinePropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000347001);
+    wr::<i32>(p.add(0), 0, 1000347001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_group_handle_size as _);
     wr::<u32>(p.add(20), 0, *&v.max_ray_recursion_depth as _);
@@ -6098,7 +6098,7 @@ impl<'a> PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ray_tracing_position_fetch_features_khr(v: &PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000481000);
+    wr::<i32>(p.add(0), 0, 1000481000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.ray_tracing_position_fetch as _);
     let _ = (v, a, p);
@@ -6114,7 +6114,7 @@ impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_robustness2_features_ext(v: &PhysicalDeviceRobustness2FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000286000);
+    wr::<i32>(p.add(0), 0, 1000286000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.robust_buffer_access2 as _);
     wr::<u32>(p.add(20), 0, *&v.robust_image_access2 as _);
@@ -6131,7 +6131,7 @@ impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_robustness2_properties_ext(v: &PhysicalDeviceRobustness2PropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000286001);
+    wr::<i32>(p.add(0), 0, 1000286001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.robust_storage_buffer_access_size_alignment as _);
     wr::<u64>(p.add(24), 0, *&v.robust_uniform_buffer_access_size_alignment as _);
@@ -6150,7 +6150,7 @@ impl<'a> PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_sample_locations_properties_ext(v: &PhysicalDeviceSampleLocationsPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000143003);
+    wr::<i32>(p.add(0), 0, 1000143003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.sample_location_sample_counts as _);
     lower_extent2_d(&v.max_sample_location_grid_size, a, p.add(20));
@@ -6169,7 +6169,7 @@ impl<'a> PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_sampler_filter_minmax_properties(v: &PhysicalDeviceSamplerFilterMinmaxProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000130000);
+    wr::<i32>(p.add(0), 0, 1000130000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.filter_minmax_single_component_formats as _);
     wr::<u32>(p.add(20), 0, *&v.filter_minmax_image_component_mapping as _);
@@ -6184,7 +6184,7 @@ impl<'a> PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_sampler_ycbcr_conversion_features(v: &PhysicalDeviceSamplerYcbcrConversionFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000156004);
+    wr::<i32>(p.add(0), 0, 1000156004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.sampler_ycbcr_conversion as _);
     let _ = (v, a, p);
@@ -6198,7 +6198,7 @@ impl<'a> PhysicalDeviceScalarBlockLayoutFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_scalar_block_layout_features(v: &PhysicalDeviceScalarBlockLayoutFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000221000);
+    wr::<i32>(p.add(0), 0, 1000221000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.scalar_block_layout as _);
     let _ = (v, a, p);
@@ -6212,7 +6212,7 @@ impl<'a> PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_separate_depth_stencil_layouts_features(v: &PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000241000);
+    wr::<i32>(p.add(0), 0, 1000241000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.separate_depth_stencil_layouts as _);
     let _ = (v, a, p);
@@ -6237,7 +6237,7 @@ impl<'a> PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_atomic_float2_features_ext(v: &PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000273000);
+    wr::<i32>(p.add(0), 0, 1000273000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_buffer_float16_atomics as _);
     wr::<u32>(p.add(20), 0, *&v.shader_buffer_float16_atomic_add as _);
@@ -6273,7 +6273,7 @@ impl<'a> PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_atomic_float_features_ext(v: &PhysicalDeviceShaderAtomicFloatFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000260000);
+    wr::<i32>(p.add(0), 0, 1000260000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_buffer_float32_atomics as _);
     wr::<u32>(p.add(20), 0, *&v.shader_buffer_float32_atomic_add as _);
@@ -6299,7 +6299,7 @@ impl<'a> PhysicalDeviceShaderAtomicInt64Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_atomic_int64_features(v: &PhysicalDeviceShaderAtomicInt64Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000180000);
+    wr::<i32>(p.add(0), 0, 1000180000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_buffer_int64_atomics as _);
     wr::<u32>(p.add(20), 0, *&v.shader_shared_int64_atomics as _);
@@ -6315,7 +6315,7 @@ impl<'a> PhysicalDeviceShaderClockFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_clock_features_khr(v: &PhysicalDeviceShaderClockFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000181000);
+    wr::<i32>(p.add(0), 0, 1000181000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_subgroup_clock as _);
     wr::<u32>(p.add(20), 0, *&v.shader_device_clock as _);
@@ -6330,7 +6330,7 @@ impl<'a> PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_demote_to_helper_invocation_features(v: &PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000276000);
+    wr::<i32>(p.add(0), 0, 1000276000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_demote_to_helper_invocation as _);
     let _ = (v, a, p);
@@ -6344,7 +6344,7 @@ impl<'a> PhysicalDeviceShaderDrawParametersFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_draw_parameters_features(v: &PhysicalDeviceShaderDrawParametersFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000063000);
+    wr::<i32>(p.add(0), 0, 1000063000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_draw_parameters as _);
     let _ = (v, a, p);
@@ -6358,7 +6358,7 @@ impl<'a> PhysicalDeviceShaderExpectAssumeFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_expect_assume_features(v: &PhysicalDeviceShaderExpectAssumeFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000544000);
+    wr::<i32>(p.add(0), 0, 1000544000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_expect_assume as _);
     let _ = (v, a, p);
@@ -6373,7 +6373,7 @@ impl<'a> PhysicalDeviceShaderFloat16Int8Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_float16_int8_features(v: &PhysicalDeviceShaderFloat16Int8Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000082000);
+    wr::<i32>(p.add(0), 0, 1000082000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_float16 as _);
     wr::<u32>(p.add(20), 0, *&v.shader_int8 as _);
@@ -6388,7 +6388,7 @@ impl<'a> PhysicalDeviceShaderFloatControls2Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_float_controls2_features(v: &PhysicalDeviceShaderFloatControls2Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000528000);
+    wr::<i32>(p.add(0), 0, 1000528000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_float_controls2 as _);
     let _ = (v, a, p);
@@ -6403,7 +6403,7 @@ impl<'a> PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_image_atomic_int64_features_ext(v: &PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000234000);
+    wr::<i32>(p.add(0), 0, 1000234000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_image_int64_atomics as _);
     wr::<u32>(p.add(20), 0, *&v.sparse_image_int64_atomics as _);
@@ -6418,7 +6418,7 @@ impl<'a> PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_integer_dot_product_features(v: &PhysicalDeviceShaderIntegerDotProductFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000280000);
+    wr::<i32>(p.add(0), 0, 1000280000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_integer_dot_product as _);
     let _ = (v, a, p);
@@ -6461,7 +6461,7 @@ impl<'a> PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_integer_dot_product_properties(v: &PhysicalDeviceShaderIntegerDotProductProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000280001);
+    wr::<i32>(p.add(0), 0, 1000280001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.integer_dot_product8_bit_unsigned_accelerated as _);
     wr::<u32>(p.add(20), 0, *&v.integer_dot_product8_bit_signed_accelerated as _);
@@ -6504,7 +6504,7 @@ impl<'a> PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_maximal_reconvergence_features_khr(v: &PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000434000);
+    wr::<i32>(p.add(0), 0, 1000434000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_maximal_reconvergence as _);
     let _ = (v, a, p);
@@ -6518,7 +6518,7 @@ impl<'a> PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_quad_control_features_khr(v: &PhysicalDeviceShaderQuadControlFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000235000);
+    wr::<i32>(p.add(0), 0, 1000235000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_quad_control as _);
     let _ = (v, a, p);
@@ -6532,7 +6532,7 @@ impl<'a> PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_relaxed_extended_instruction_features_khr(v: &PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000558000);
+    wr::<i32>(p.add(0), 0, 1000558000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_relaxed_extended_instruction as _);
     let _ = (v, a, p);
@@ -6546,7 +6546,7 @@ impl<'a> PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_replicated_composites_features_ext(v: &PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000564000);
+    wr::<i32>(p.add(0), 0, 1000564000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_replicated_composites as _);
     let _ = (v, a, p);
@@ -6560,7 +6560,7 @@ impl<'a> PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_subgroup_extended_types_features(v: &PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000175000);
+    wr::<i32>(p.add(0), 0, 1000175000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_subgroup_extended_types as _);
     let _ = (v, a, p);
@@ -6575,7 +6575,7 @@ impl<'a> PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_subgroup_rotate_features(v: &PhysicalDeviceShaderSubgroupRotateFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000416000);
+    wr::<i32>(p.add(0), 0, 1000416000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_subgroup_rotate as _);
     wr::<u32>(p.add(20), 0, *&v.shader_subgroup_rotate_clustered as _);
@@ -6590,7 +6590,7 @@ impl<'a> PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_subgroup_uniform_control_flow_features_khr(v: &PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000323000);
+    wr::<i32>(p.add(0), 0, 1000323000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_subgroup_uniform_control_flow as _);
     let _ = (v, a, p);
@@ -6604,7 +6604,7 @@ impl<'a> PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_shader_terminate_invocation_features(v: &PhysicalDeviceShaderTerminateInvocationFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000215000);
+    wr::<i32>(p.add(0), 0, 1000215000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_terminate_invocation as _);
     let _ = (v, a, p);
@@ -6623,7 +6623,7 @@ impl<'a> PhysicalDeviceSparseImageFormatInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_sparse_image_format_info2(v: &PhysicalDeviceSparseImageFormatInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059008);
+    wr::<i32>(p.add(0), 0, 1000059008);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.format as _);
     wr::<i32>(p.add(20), 0, *&v.ty as _);
@@ -6664,7 +6664,7 @@ impl<'a> PhysicalDeviceSubgroupProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_subgroup_properties(v: &PhysicalDeviceSubgroupProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000094000);
+    wr::<i32>(p.add(0), 0, 1000094000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.subgroup_size as _);
     wr::<u32>(p.add(20), 0, *&v.supported_stages as _);
@@ -6682,7 +6682,7 @@ impl<'a> PhysicalDeviceSubgroupSizeControlFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_subgroup_size_control_features(v: &PhysicalDeviceSubgroupSizeControlFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000225002);
+    wr::<i32>(p.add(0), 0, 1000225002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.subgroup_size_control as _);
     wr::<u32>(p.add(20), 0, *&v.compute_full_subgroups as _);
@@ -6700,7 +6700,7 @@ impl<'a> PhysicalDeviceSubgroupSizeControlProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_subgroup_size_control_properties(v: &PhysicalDeviceSubgroupSizeControlProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000225000);
+    wr::<i32>(p.add(0), 0, 1000225000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.min_subgroup_size as _);
     wr::<u32>(p.add(20), 0, *&v.max_subgroup_size as _);
@@ -6717,7 +6717,7 @@ impl<'a> PhysicalDeviceSynchronization2Features<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_synchronization2_features(v: &PhysicalDeviceSynchronization2Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314007);
+    wr::<i32>(p.add(0), 0, 1000314007);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.synchronization2 as _);
     let _ = (v, a, p);
@@ -6731,7 +6731,7 @@ impl<'a> PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_texel_buffer_alignment_features_ext(v: &PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000281000);
+    wr::<i32>(p.add(0), 0, 1000281000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.texel_buffer_alignment as _);
     let _ = (v, a, p);
@@ -6748,7 +6748,7 @@ impl<'a> PhysicalDeviceTexelBufferAlignmentProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_texel_buffer_alignment_properties(v: &PhysicalDeviceTexelBufferAlignmentProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000281001);
+    wr::<i32>(p.add(0), 0, 1000281001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.storage_texel_buffer_offset_alignment_bytes as _);
     wr::<u32>(p.add(24), 0, *&v.storage_texel_buffer_offset_single_texel_alignment as _);
@@ -6765,7 +6765,7 @@ impl<'a> PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_texture_compression_astchdr_features(v: &PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000066000);
+    wr::<i32>(p.add(0), 0, 1000066000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.texture_compression_astc_hdr as _);
     let _ = (v, a, p);
@@ -6779,7 +6779,7 @@ impl<'a> PhysicalDeviceTimelineSemaphoreFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_timeline_semaphore_features(v: &PhysicalDeviceTimelineSemaphoreFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000207000);
+    wr::<i32>(p.add(0), 0, 1000207000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.timeline_semaphore as _);
     let _ = (v, a, p);
@@ -6793,7 +6793,7 @@ impl<'a> PhysicalDeviceTimelineSemaphoreProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_timeline_semaphore_properties(v: &PhysicalDeviceTimelineSemaphoreProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000207001);
+    wr::<i32>(p.add(0), 0, 1000207001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.max_timeline_semaphore_value_difference as _);
     let _ = (v, a, p);
@@ -6812,7 +6812,7 @@ impl<'a> PhysicalDeviceToolProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_tool_properties(v: &PhysicalDeviceToolProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000245000);
+    wr::<i32>(p.add(0), 0, 1000245000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     std::ptr::copy_nonoverlapping(v.name.as_ptr(), p.add(16), v.name.len());
     std::ptr::copy_nonoverlapping(v.version.as_ptr(), p.add(272), v.version.len());
@@ -6831,7 +6831,7 @@ impl<'a> PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_transform_feedback_features_ext(v: &PhysicalDeviceTransformFeedbackFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000028000);
+    wr::<i32>(p.add(0), 0, 1000028000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.transform_feedback as _);
     wr::<u32>(p.add(20), 0, *&v.geometry_streams as _);
@@ -6855,7 +6855,7 @@ impl<'a> PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_transform_feedback_properties_ext(v: &PhysicalDeviceTransformFeedbackPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000028001);
+    wr::<i32>(p.add(0), 0, 1000028001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_transform_feedback_streams as _);
     wr::<u32>(p.add(20), 0, *&v.max_transform_feedback_buffers as _);
@@ -6878,7 +6878,7 @@ impl<'a> PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_uniform_buffer_standard_layout_features(v: &PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000253000);
+    wr::<i32>(p.add(0), 0, 1000253000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.uniform_buffer_standard_layout as _);
     let _ = (v, a, p);
@@ -6893,7 +6893,7 @@ impl<'a> PhysicalDeviceVariablePointersFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_variable_pointers_features(v: &PhysicalDeviceVariablePointersFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000120000);
+    wr::<i32>(p.add(0), 0, 1000120000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.variable_pointers_storage_buffer as _);
     wr::<u32>(p.add(20), 0, *&v.variable_pointers as _);
@@ -6909,7 +6909,7 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_vertex_attribute_divisor_features(v: &PhysicalDeviceVertexAttributeDivisorFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000190002);
+    wr::<i32>(p.add(0), 0, 1000190002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.vertex_attribute_instance_rate_divisor as _);
     wr::<u32>(p.add(20), 0, *&v.vertex_attribute_instance_rate_zero_divisor as _);
@@ -6925,7 +6925,7 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_vertex_attribute_divisor_properties(v: &PhysicalDeviceVertexAttributeDivisorProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000525000);
+    wr::<i32>(p.add(0), 0, 1000525000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_vertex_attrib_divisor as _);
     wr::<u32>(p.add(20), 0, *&v.supports_non_zero_first_instance as _);
@@ -6940,7 +6940,7 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_vertex_attribute_divisor_properties_ext(v: &PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000190000);
+    wr::<i32>(p.add(0), 0, 1000190000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.max_vertex_attrib_divisor as _);
     let _ = (v, a, p);
@@ -6954,7 +6954,7 @@ impl<'a> PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_vertex_input_dynamic_state_features_ext(v: &PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000352000);
+    wr::<i32>(p.add(0), 0, 1000352000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.vertex_input_dynamic_state as _);
     let _ = (v, a, p);
@@ -7530,7 +7530,7 @@ impl<'a> PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_vulkan_memory_model_features(v: &PhysicalDeviceVulkanMemoryModelFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000211000);
+    wr::<i32>(p.add(0), 0, 1000211000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.vulkan_memory_model as _);
     wr::<u32>(p.add(20), 0, *&v.vulkan_memory_model_device_scope as _);
@@ -7549,7 +7549,7 @@ impl<'a> PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_workgroup_memory_explicit_layout_features_khr(v: &PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000336000);
+    wr::<i32>(p.add(0), 0, 1000336000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.workgroup_memory_explicit_layout as _);
     wr::<u32>(p.add(20), 0, *&v.workgroup_memory_explicit_layout_scalar_block_layout as _);
@@ -7566,7 +7566,7 @@ impl<'a> PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ycbcr2_plane444_formats_features_ext(v: &PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000330000);
+    wr::<i32>(p.add(0), 0, 1000330000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.ycbcr2plane444_formats as _);
     let _ = (v, a, p);
@@ -7580,7 +7580,7 @@ impl<'a> PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_ycbcr_image_arrays_features_ext(v: &PhysicalDeviceYcbcrImageArraysFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000252000);
+    wr::<i32>(p.add(0), 0, 1000252000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.ycbcr_image_arrays as _);
     let _ = (v, a, p);
@@ -7594,7 +7594,7 @@ impl<'a> PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
     }
 }
 pub(crate) unsafe fn lower_physical_device_zero_initialize_workgroup_memory_features(v: &PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000325000);
+    wr::<i32>(p.add(0), 0, 1000325000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.shader_zero_initialize_workgroup_memory as _);
     let _ = (v, a, p);
@@ -7629,7 +7629,7 @@ impl<'a> PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_color_blend_advanced_state_create_info_ext(v: &PipelineColorBlendAdvancedStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000148002);
+    wr::<i32>(p.add(0), 0, 1000148002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.src_premultiplied as _);
     wr::<u32>(p.add(20), 0, *&v.dst_premultiplied as _);
@@ -7697,7 +7697,7 @@ impl<'a> PipelineColorWriteCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_color_write_create_info_ext(v: &PipelineColorWriteCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000381001);
+    wr::<i32>(p.add(0), 0, 1000381001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment_count as _);
     if let Some(arr) = &v.p_color_write_enables { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -7712,7 +7712,7 @@ impl<'a> PipelineCreateFlags2CreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_create_flags2_create_info(v: &PipelineCreateFlags2CreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000470005);
+    wr::<i32>(p.add(0), 0, 1000470005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.flags as _);
     let _ = (v, a, p);
@@ -7742,7 +7742,7 @@ impl<'a> PipelineCreationFeedbackCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_creation_feedback_create_info(v: &PipelineCreationFeedbackCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000192000);
+    wr::<i32>(p.add(0), 0, 1000192000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     if let Some(e) = &v.p_pipeline_creation_feedback { let q = a.alloc(16, 8); lower_pipeline_creation_feedback(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
     wr::<u32>(p.add(24), 0, *&v.pipeline_stage_creation_feedback_count as _);
@@ -7811,7 +7811,7 @@ impl<'a> PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_fragment_shading_rate_state_create_info_khr(v: &PipelineFragmentShadingRateStateCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000226001);
+    wr::<i32>(p.add(0), 0, 1000226001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_extent2_d(&v.fragment_size, a, p.add(16));
     for (i, e) in v.combiner_ops.iter().enumerate() { wr::<i32>(p.add(24).add(i * 4), 0, *e as _); }
@@ -7869,7 +7869,7 @@ impl<'a> PipelineLibraryCreateInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_library_create_info_khr(v: &PipelineLibraryCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000290000);
+    wr::<i32>(p.add(0), 0, 1000290000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.library_count as _);
     if let Some(arr) = &v.p_libraries { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
@@ -7913,7 +7913,7 @@ impl<'a> PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_rasterization_conservative_state_create_info_ext(v: &PipelineRasterizationConservativeStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000101001);
+    wr::<i32>(p.add(0), 0, 1000101001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<i32>(p.add(20), 0, *&v.conservative_rasterization_mode as _);
@@ -7930,7 +7930,7 @@ impl<'a> PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_rasterization_depth_clip_state_create_info_ext(v: &PipelineRasterizationDepthClipStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000102001);
+    wr::<i32>(p.add(0), 0, 1000102001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.depth_clip_enable as _);
@@ -7948,7 +7948,7 @@ impl<'a> PipelineRasterizationLineStateCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_rasterization_line_state_create_info(v: &PipelineRasterizationLineStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000259001);
+    wr::<i32>(p.add(0), 0, 1000259001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.line_rasterization_mode as _);
     wr::<u32>(p.add(20), 0, *&v.stippled_line_enable as _);
@@ -7965,7 +7965,7 @@ impl<'a> PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_rasterization_provoking_vertex_state_create_info_ext(v: &PipelineRasterizationProvokingVertexStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000254001);
+    wr::<i32>(p.add(0), 0, 1000254001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.provoking_vertex_mode as _);
     let _ = (v, a, p);
@@ -8015,7 +8015,7 @@ impl<'a> PipelineRasterizationStateStreamCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_rasterization_state_stream_create_info_ext(v: &PipelineRasterizationStateStreamCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000028002);
+    wr::<i32>(p.add(0), 0, 1000028002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.rasterization_stream as _);
@@ -8034,7 +8034,7 @@ impl<'a> PipelineRenderingCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_rendering_create_info(v: &PipelineRenderingCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000044002);
+    wr::<i32>(p.add(0), 0, 1000044002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.view_mask as _);
     wr::<u32>(p.add(20), 0, *&v.color_attachment_count as _);
@@ -8055,7 +8055,7 @@ impl<'a> PipelineRobustnessCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_robustness_create_info(v: &PipelineRobustnessCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000068000);
+    wr::<i32>(p.add(0), 0, 1000068000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.storage_buffers as _);
     wr::<i32>(p.add(20), 0, *&v.uniform_buffers as _);
@@ -8073,7 +8073,7 @@ impl<'a> PipelineSampleLocationsStateCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_sample_locations_state_create_info_ext(v: &PipelineSampleLocationsStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000143002);
+    wr::<i32>(p.add(0), 0, 1000143002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.sample_locations_enable as _);
     lower_sample_locations_info_ext(&v.sample_locations_info, a, p.add(24));
@@ -8111,7 +8111,7 @@ impl<'a> PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_shader_stage_required_subgroup_size_create_info(v: &PipelineShaderStageRequiredSubgroupSizeCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000225001);
+    wr::<i32>(p.add(0), 0, 1000225001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.required_subgroup_size as _);
     let _ = (v, a, p);
@@ -8125,7 +8125,7 @@ impl<'a> PipelineTessellationDomainOriginStateCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_tessellation_domain_origin_state_create_info(v: &PipelineTessellationDomainOriginStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000117003);
+    wr::<i32>(p.add(0), 0, 1000117003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.domain_origin as _);
     let _ = (v, a, p);
@@ -8157,7 +8157,7 @@ impl<'a> PipelineVertexInputDivisorStateCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_vertex_input_divisor_state_create_info(v: &PipelineVertexInputDivisorStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000190001);
+    wr::<i32>(p.add(0), 0, 1000190001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.vertex_binding_divisor_count as _);
     if let Some(arr) = &v.p_vertex_binding_divisors { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_vertex_input_binding_divisor_description(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8196,7 +8196,7 @@ impl<'a> PipelineViewportDepthClampControlCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_viewport_depth_clamp_control_create_info_ext(v: &PipelineViewportDepthClampControlCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000582001);
+    wr::<i32>(p.add(0), 0, 1000582001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.depth_clamp_mode as _);
     if let Some(e) = &v.p_depth_clamp_range { let q = a.alloc(8, 4); lower_depth_clamp_range_ext(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
@@ -8211,7 +8211,7 @@ impl<'a> PipelineViewportDepthClipControlCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_pipeline_viewport_depth_clip_control_create_info_ext(v: &PipelineViewportDepthClipControlCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000355001);
+    wr::<i32>(p.add(0), 0, 1000355001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.negative_one_to_one as _);
     let _ = (v, a, p);
@@ -8249,7 +8249,7 @@ impl<'a> PrivateDataSlotCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_private_data_slot_create_info(v: &PrivateDataSlotCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000295002);
+    wr::<i32>(p.add(0), 0, 1000295002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     let _ = (v, a, p);
@@ -8263,7 +8263,7 @@ impl<'a> ProtectedSubmitInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_protected_submit_info(v: &ProtectedSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000145000);
+    wr::<i32>(p.add(0), 0, 1000145000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.protected_submit as _);
     let _ = (v, a, p);
@@ -8298,7 +8298,7 @@ impl<'a> PushConstantsInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_push_constants_info(v: &PushConstantsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000545004);
+    wr::<i32>(p.add(0), 0, 1000545004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.layout);
     wr::<u32>(p.add(24), 0, *&v.stage_flags as _);
@@ -8321,7 +8321,7 @@ impl<'a> PushDescriptorSetInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_push_descriptor_set_info(v: &PushDescriptorSetInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000545005);
+    wr::<i32>(p.add(0), 0, 1000545005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.stage_flags as _);
     wr::<u64>(p.add(24), 0, *&v.layout);
@@ -8361,7 +8361,7 @@ impl<'a> QueueFamilyGlobalPriorityProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_queue_family_global_priority_properties(v: &QueueFamilyGlobalPriorityProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000388001);
+    wr::<i32>(p.add(0), 0, 1000388001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.priority_count as _);
     for (i, e) in v.priorities.iter().enumerate() { wr::<i32>(p.add(20).add(i * 4), 0, *e as _); }
@@ -8395,7 +8395,7 @@ impl<'a> QueueFamilyProperties2<'a> {
     }
 }
 pub(crate) unsafe fn lower_queue_family_properties2(v: &QueueFamilyProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059005);
+    wr::<i32>(p.add(0), 0, 1000059005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_queue_family_properties(&v.queue_family_properties, a, p.add(16));
     let _ = (v, a, p);
@@ -8424,7 +8424,7 @@ impl<'a> RenderPassAttachmentBeginInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_render_pass_attachment_begin_info(v: &RenderPassAttachmentBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000108003);
+    wr::<i32>(p.add(0), 0, 1000108003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment_count as _);
     if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8498,7 +8498,7 @@ impl<'a> RenderPassCreateInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_render_pass_create_info2(v: &RenderPassCreateInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109004);
+    wr::<i32>(p.add(0), 0, 1000109004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.attachment_count as _);
@@ -8521,7 +8521,7 @@ impl<'a> RenderPassInputAttachmentAspectCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_render_pass_input_attachment_aspect_create_info(v: &RenderPassInputAttachmentAspectCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000117001);
+    wr::<i32>(p.add(0), 0, 1000117001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.aspect_reference_count as _);
     if let Some(arr) = &v.p_aspect_references { let q = a.alloc(arr.len() * 12, 4); for (i, e) in arr.iter().enumerate() { lower_input_attachment_aspect_reference(e, a, q.add(i * 12)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8541,7 +8541,7 @@ impl<'a> RenderPassMultiviewCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_render_pass_multiview_create_info(v: &RenderPassMultiviewCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000053000);
+    wr::<i32>(p.add(0), 0, 1000053000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.subpass_count as _);
     if let Some(arr) = &v.p_view_masks { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8563,7 +8563,7 @@ impl<'a> RenderPassSampleLocationsBeginInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_render_pass_sample_locations_begin_info_ext(v: &RenderPassSampleLocationsBeginInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000143001);
+    wr::<i32>(p.add(0), 0, 1000143001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.attachment_initial_sample_locations_count as _);
     if let Some(arr) = &v.p_attachment_initial_sample_locations { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_attachment_sample_locations_ext(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8585,7 +8585,7 @@ impl<'a> RenderingAreaInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_rendering_area_info(v: &RenderingAreaInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000470003);
+    wr::<i32>(p.add(0), 0, 1000470003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.view_mask as _);
     wr::<u32>(p.add(20), 0, *&v.color_attachment_count as _);
@@ -8611,7 +8611,7 @@ impl<'a> RenderingAttachmentInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_rendering_attachment_info(v: &RenderingAttachmentInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000044001);
+    wr::<i32>(p.add(0), 0, 1000044001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image_view);
     wr::<i32>(p.add(24), 0, *&v.image_layout as _);
@@ -8634,7 +8634,7 @@ impl<'a> RenderingAttachmentLocationInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_rendering_attachment_location_info(v: &RenderingAttachmentLocationInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000232001);
+    wr::<i32>(p.add(0), 0, 1000232001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.color_attachment_count as _);
     if let Some(arr) = &v.p_color_attachment_locations { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8651,7 +8651,7 @@ impl<'a> RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_rendering_fragment_shading_rate_attachment_info_khr(v: &RenderingFragmentShadingRateAttachmentInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000044006);
+    wr::<i32>(p.add(0), 0, 1000044006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.image_view);
     wr::<i32>(p.add(24), 0, *&v.image_layout as _);
@@ -8675,7 +8675,7 @@ impl<'a> RenderingInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_rendering_info(v: &RenderingInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000044000);
+    wr::<i32>(p.add(0), 0, 1000044000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     lower_rect2_d(&v.render_area, a, p.add(20));
@@ -8700,7 +8700,7 @@ impl<'a> RenderingInputAttachmentIndexInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_rendering_input_attachment_index_info(v: &RenderingInputAttachmentIndexInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000232002);
+    wr::<i32>(p.add(0), 0, 1000232002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.color_attachment_count as _);
     if let Some(arr) = &v.p_color_attachment_input_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -8723,7 +8723,7 @@ impl<'a> ResolveImageInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_resolve_image_info2(v: &ResolveImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000337005);
+    wr::<i32>(p.add(0), 0, 1000337005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.src_image);
     wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
@@ -8825,7 +8825,7 @@ impl<'a> SampleLocationsInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_sample_locations_info_ext(v: &SampleLocationsInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000143000);
+    wr::<i32>(p.add(0), 0, 1000143000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.sample_locations_per_pixel as _);
     lower_extent2_d(&v.sample_location_grid_size, a, p.add(20));
@@ -8843,7 +8843,7 @@ impl<'a> SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_sampler_border_color_component_mapping_create_info_ext(v: &SamplerBorderColorComponentMappingCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000411001);
+    wr::<i32>(p.add(0), 0, 1000411001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_component_mapping(&v.components, a, p.add(16));
     wr::<u32>(p.add(32), 0, *&v.srgb as _);
@@ -8904,7 +8904,7 @@ impl<'a> SamplerCustomBorderColorCreateInfoEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_sampler_custom_border_color_create_info_ext(v: &SamplerCustomBorderColorCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000287000);
+    wr::<i32>(p.add(0), 0, 1000287000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_clear_color_value(&v.custom_border_color, a, p.add(16));
     wr::<i32>(p.add(32), 0, *&v.format as _);
@@ -8919,7 +8919,7 @@ impl<'a> SamplerReductionModeCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_sampler_reduction_mode_create_info(v: &SamplerReductionModeCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000130001);
+    wr::<i32>(p.add(0), 0, 1000130001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.reduction_mode as _);
     let _ = (v, a, p);
@@ -8941,7 +8941,7 @@ impl<'a> SamplerYcbcrConversionCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_sampler_ycbcr_conversion_create_info(v: &SamplerYcbcrConversionCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000156000);
+    wr::<i32>(p.add(0), 0, 1000156000);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.format as _);
     wr::<i32>(p.add(20), 0, *&v.ycbcr_model as _);
@@ -8962,7 +8962,7 @@ impl<'a> SamplerYcbcrConversionImageFormatProperties<'a> {
     }
 }
 pub(crate) unsafe fn lower_sampler_ycbcr_conversion_image_format_properties(v: &SamplerYcbcrConversionImageFormatProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000156005);
+    wr::<i32>(p.add(0), 0, 1000156005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.combined_image_sampler_descriptor_count as _);
     let _ = (v, a, p);
@@ -8976,7 +8976,7 @@ impl<'a> SamplerYcbcrConversionInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_sampler_ycbcr_conversion_info(v: &SamplerYcbcrConversionInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000156001);
+    wr::<i32>(p.add(0), 0, 1000156001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.conversion);
     let _ = (v, a, p);
@@ -9007,7 +9007,7 @@ impl<'a> SemaphoreSignalInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_semaphore_signal_info(v: &SemaphoreSignalInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000207005);
+    wr::<i32>(p.add(0), 0, 1000207005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.semaphore);
     wr::<u64>(p.add(24), 0, *&v.value as _);
@@ -9026,7 +9026,7 @@ impl<'a> SemaphoreSubmitInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_semaphore_submit_info(v: &SemaphoreSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314005);
+    wr::<i32>(p.add(0), 0, 1000314005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.semaphore);
     wr::<u64>(p.add(24), 0, *&v.value as _);
@@ -9044,7 +9044,7 @@ impl<'a> SemaphoreTypeCreateInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_semaphore_type_create_info(v: &SemaphoreTypeCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000207002);
+    wr::<i32>(p.add(0), 0, 1000207002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.semaphore_type as _);
     wr::<u64>(p.add(24), 0, *&v.initial_value as _);
@@ -9063,7 +9063,7 @@ impl<'a> SemaphoreWaitInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_semaphore_wait_info(v: &SemaphoreWaitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000207004);
+    wr::<i32>(p.add(0), 0, 1000207004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.semaphore_count as _);
@@ -9132,7 +9132,7 @@ impl<'a> SparseImageFormatProperties2<'a> {
     }
 }
 pub(crate) unsafe fn lower_sparse_image_format_properties2(v: &SparseImageFormatProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000059007);
+    wr::<i32>(p.add(0), 0, 1000059007);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_sparse_image_format_properties(&v.properties, a, p.add(16));
     let _ = (v, a, p);
@@ -9205,7 +9205,7 @@ impl<'a> SparseImageMemoryRequirements2<'a> {
     }
 }
 pub(crate) unsafe fn lower_sparse_image_memory_requirements2(v: &SparseImageMemoryRequirements2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000146004);
+    wr::<i32>(p.add(0), 0, 1000146004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_sparse_image_memory_requirements(&v.memory_requirements, a, p.add(16));
     let _ = (v, a, p);
@@ -9363,7 +9363,7 @@ impl<'a> SubmitInfo2<'a> {
     }
 }
 pub(crate) unsafe fn lower_submit_info2(v: &SubmitInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000314004);
+    wr::<i32>(p.add(0), 0, 1000314004);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<u32>(p.add(20), 0, *&v.wait_semaphore_info_count as _);
@@ -9384,7 +9384,7 @@ impl<'a> SubpassBeginInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_subpass_begin_info(v: &SubpassBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109005);
+    wr::<i32>(p.add(0), 0, 1000109005);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.contents as _);
     let _ = (v, a, p);
@@ -9430,7 +9430,7 @@ impl<'a> SubpassDependency2<'a> {
     }
 }
 pub(crate) unsafe fn lower_subpass_dependency2(v: &SubpassDependency2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109003);
+    wr::<i32>(p.add(0), 0, 1000109003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.src_subpass as _);
     wr::<u32>(p.add(20), 0, *&v.dst_subpass as _);
@@ -9492,7 +9492,7 @@ impl<'a> SubpassDescription2<'a> {
     }
 }
 pub(crate) unsafe fn lower_subpass_description2(v: &SubpassDescription2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109002);
+    wr::<i32>(p.add(0), 0, 1000109002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.flags as _);
     wr::<i32>(p.add(20), 0, *&v.pipeline_bind_point as _);
@@ -9518,7 +9518,7 @@ impl<'a> SubpassDescriptionDepthStencilResolve<'a> {
     }
 }
 pub(crate) unsafe fn lower_subpass_description_depth_stencil_resolve(v: &SubpassDescriptionDepthStencilResolve<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000199001);
+    wr::<i32>(p.add(0), 0, 1000199001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<i32>(p.add(16), 0, *&v.depth_resolve_mode as _);
     wr::<i32>(p.add(20), 0, *&v.stencil_resolve_mode as _);
@@ -9534,7 +9534,7 @@ impl<'a> SubpassEndInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_subpass_end_info(v: &SubpassEndInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000109006);
+    wr::<i32>(p.add(0), 0, 1000109006);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     let _ = (v, a, p);
 }
@@ -9547,7 +9547,7 @@ impl<'a> SubpassResolvePerformanceQueryEXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_subpass_resolve_performance_query_ext(v: &SubpassResolvePerformanceQueryEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000376001);
+    wr::<i32>(p.add(0), 0, 1000376001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.optimal as _);
     let _ = (v, a, p);
@@ -9575,7 +9575,7 @@ impl<'a> SubresourceHostMemcpySize<'a> {
     }
 }
 pub(crate) unsafe fn lower_subresource_host_memcpy_size(v: &SubresourceHostMemcpySize<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000270008);
+    wr::<i32>(p.add(0), 0, 1000270008);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u64>(p.add(16), 0, *&v.size as _);
     let _ = (v, a, p);
@@ -9610,7 +9610,7 @@ impl<'a> SubresourceLayout2<'a> {
     }
 }
 pub(crate) unsafe fn lower_subresource_layout2(v: &SubresourceLayout2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000338002);
+    wr::<i32>(p.add(0), 0, 1000338002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     lower_subresource_layout(&v.subresource_layout, a, p.add(16));
     let _ = (v, a, p);
@@ -9627,7 +9627,7 @@ impl<'a> TimelineSemaphoreSubmitInfo<'a> {
     }
 }
 pub(crate) unsafe fn lower_timeline_semaphore_submit_info(v: &TimelineSemaphoreSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000207003);
+    wr::<i32>(p.add(0), 0, 1000207003);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.wait_semaphore_value_count as _);
     if let Some(arr) = &v.p_wait_semaphore_values { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
@@ -9666,7 +9666,7 @@ impl<'a> VertexInputAttributeDescription2EXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_vertex_input_attribute_description2_ext(v: &VertexInputAttributeDescription2EXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000352002);
+    wr::<i32>(p.add(0), 0, 1000352002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.location as _);
     wr::<u32>(p.add(20), 0, *&v.binding as _);
@@ -9703,7 +9703,7 @@ impl<'a> VertexInputBindingDescription2EXT<'a> {
     }
 }
 pub(crate) unsafe fn lower_vertex_input_binding_description2_ext(v: &VertexInputBindingDescription2EXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000352001);
+    wr::<i32>(p.add(0), 0, 1000352001);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.binding as _);
     wr::<u32>(p.add(20), 0, *&v.stride as _);
@@ -9786,7 +9786,7 @@ impl<'a> WriteDescriptorSetAccelerationStructureKHR<'a> {
     }
 }
 pub(crate) unsafe fn lower_write_descriptor_set_acceleration_structure_khr(v: &WriteDescriptorSetAccelerationStructureKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000150007);
+    wr::<i32>(p.add(0), 0, 1000150007);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.acceleration_structure_count as _);
     if let Some(arr) = &v.p_acceleration_structures { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
@@ -9802,7 +9802,7 @@ impl<'a> WriteDescriptorSetInlineUniformBlock<'a> {
     }
 }
 pub(crate) unsafe fn lower_write_descriptor_set_inline_uniform_block(v: &WriteDescriptorSetInlineUniformBlock<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, -1000138002);
+    wr::<i32>(p.add(0), 0, 1000138002);
     wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
     wr::<u32>(p.add(16), 0, *&v.data_size as _);
     wr::<*const u8>(p.add(24), 0, a.bytes(v.p_data.as_deref()));
@@ -10572,262 +10572,6 @@ pub(crate) const EXT_VKWRITEDESCRIPTORSET: &[fn(&mut Gen) -> Ext<'static>] = &[
 ];
 pub(crate) unsafe fn lower_ext(x: &Ext<'_>, a: &mut Arena) -> *mut u8 {
     match x {
-        Ext::PipelineViewportDepthClampControlCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_viewport_depth_clamp_control_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClampControlFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clamp_control_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_replicated_composites_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v) => { let p = a.alloc(856, 8); lower_physical_device_layered_api_vulkan_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceLayeredApiPropertiesListKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_layered_api_properties_list_khr(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance7PropertiesKHR(v) => { let p = a.alloc(48, 8); lower_physical_device_maintenance7_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance7FeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance7_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_relaxed_extended_instruction_features_khr(v, a, p); p }
-        Ext::BindMemoryStatus(v) => { let p = a.alloc(24, 8); lower_bind_memory_status(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance6Properties(v) => { let p = a.alloc(32, 8); lower_physical_device_maintenance6_properties(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance6Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance6_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderExpectAssumeFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_expect_assume_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderFloatControls2Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_float_controls2_features(v, a, p); p }
-        Ext::PhysicalDeviceVertexAttributeDivisorProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_properties(v, a, p); p }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_attachment_feedback_loop_dynamic_state_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_compute_shader_derivatives_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_cooperative_matrix_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_cooperative_matrix_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_unused_attachments_features_ext(v, a, p); p }
-        Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_library_group_handles_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_vertex_attributes_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_vertex_attributes_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_tracing_position_fetch_features_khr(v, a, p); p }
-        Ext::BufferUsageFlags2CreateInfo(v) => { let p = a.alloc(24, 8); lower_buffer_usage_flags2_create_info(v, a, p); p }
-        Ext::PipelineCreateFlags2CreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_create_flags2_create_info(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance5Properties(v) => { let p = a.alloc(40, 8); lower_physical_device_maintenance5_properties(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance5Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance5_features(v, a, p); p }
-        Ext::PhysicalDevicePipelineProtectedAccessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_protected_access_features(v, a, p); p }
-        Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_dithering_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_extended_dynamic_state3_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let p = a.alloc(144, 8); lower_physical_device_extended_dynamic_state3_features_ext(v, a, p); p }
-        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => { let p = a.alloc(24, 8); lower_external_memory_acquire_unmodified_ext(v, a, p); p }
-        Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_nested_command_buffer_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_nested_command_buffer_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_maximal_reconvergence_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_non_seamless_cube_map_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clamp_zero_one_features_khr(v, a, p); p }
-        Ext::ImageViewSlicedCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_image_view_sliced_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_sliced_view_of3_d_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderSubgroupRotateFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_rotate_features(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance4Properties(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance4_properties(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance4Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance4_features(v, a, p); p }
-        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_sampler_border_color_component_mapping_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_border_color_swizzle_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image2_d_view_of3_d_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multi_draw_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multi_draw_features_ext(v, a, p); p }
-        Ext::ImageViewMinLodCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_image_view_min_lod_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_view_min_lod_features_ext(v, a, p); p }
-        Ext::QueueFamilyGlobalPriorityProperties(v) => { let p = a.alloc(88, 8); lower_queue_family_global_priority_properties(v, a, p); p }
-        Ext::PhysicalDeviceGlobalPriorityQueryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_global_priority_query_features(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_tracing_maintenance1_features_khr(v, a, p); p }
-        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_primitives_generated_query_features_ext(v, a, p); p }
-        Ext::PipelineColorWriteCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_color_write_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_color_write_enable_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_extended_dynamic_state2_features_ext(v, a, p); p }
-        Ext::MultisampledRenderToSingleSampledInfoEXT(v) => { let p = a.alloc(24, 8); lower_multisampled_render_to_single_sampled_info_ext(v, a, p); p }
-        Ext::SubpassResolvePerformanceQueryEXT(v) => { let p = a.alloc(24, 8); lower_subpass_resolve_performance_query_ext(v, a, p); p }
-        Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multisampled_render_to_single_sampled_features_ext(v, a, p); p }
-        Ext::FormatProperties3(v) => { let p = a.alloc(40, 8); lower_format_properties3(v, a, p); p }
-        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_primitive_topology_list_restart_features_ext(v, a, p); p }
-        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_viewport_depth_clip_control_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clip_control_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_input_dynamic_state_features_ext(v, a, p); p }
-        Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_mutable_descriptor_type_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_mutable_descriptor_type_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceRayQueryFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_query_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(v) => { let p = a.alloc(48, 8); lower_physical_device_ray_tracing_pipeline_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(v) => { let p = a.alloc(40, 8); lower_physical_device_ray_tracing_pipeline_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_rasterization_order_attachment_access_features_ext(v, a, p); p }
-        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device4444_formats_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_attachment_feedback_loop_layout_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_workgroup_memory_explicit_layout_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_image_robustness_features(v, a, p); p }
-        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_ycbcr2_plane444_formats_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceMeshShaderPropertiesEXT(v) => { let p = a.alloc(160, 8); lower_physical_device_mesh_shader_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceMeshShaderFeaturesEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_mesh_shader_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_zero_initialize_workgroup_memory_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_uniform_control_flow_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_fragment_shader_barycentric_properties_khr(v, a, p); p }
-        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_graphics_pipeline_library_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_graphics_pipeline_library_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_graphics_pipeline_library_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceSynchronization2Features(v) => { let p = a.alloc(24, 8); lower_physical_device_synchronization2_features(v, a, p); p }
-        Ext::MemoryBarrier2(v) => { let p = a.alloc(48, 8); lower_memory_barrier2(v, a, p); p }
-        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_creation_cache_control_features(v, a, p); p }
-        Ext::DevicePrivateDataCreateInfo(v) => { let p = a.alloc(24, 8); lower_device_private_data_create_info(v, a, p); p }
-        Ext::PhysicalDevicePrivateDataFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_private_data_features(v, a, p); p }
-        Ext::PipelineLibraryCreateInfoKHR(v) => { let p = a.alloc(32, 8); lower_pipeline_library_create_info_khr(v, a, p); p }
-        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_custom_border_color_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_custom_border_color_properties_ext(v, a, p); p }
-        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_sampler_custom_border_color_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_robustness2_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_robustness2_features_ext(v, a, p); p }
-        Ext::DepthBiasRepresentationInfoEXT(v) => { let p = a.alloc(24, 8); lower_depth_bias_representation_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_depth_bias_control_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let p = a.alloc(48, 8); lower_physical_device_texel_buffer_alignment_properties(v, a, p); p }
-        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_texel_buffer_alignment_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let p = a.alloc(136, 8); lower_physical_device_shader_integer_dot_product_properties(v, a, p); p }
-        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_integer_dot_product_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_demote_to_helper_invocation_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_shader_atomic_float2_features_ext(v, a, p); p }
-        Ext::HostImageCopyDevicePerformanceQuery(v) => { let p = a.alloc(24, 8); lower_host_image_copy_device_performance_query(v, a, p); p }
-        Ext::SubresourceHostMemcpySize(v) => { let p = a.alloc(24, 8); lower_subresource_host_memcpy_size(v, a, p); p }
-        Ext::PhysicalDeviceHostImageCopyProperties(v) => { let p = a.alloc(72, 8); lower_physical_device_host_image_copy_properties(v, a, p); p }
-        Ext::PhysicalDeviceHostImageCopyFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_host_image_copy_features(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_extended_dynamic_state_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceIndexTypeUint8Features(v) => { let p = a.alloc(24, 8); lower_physical_device_index_type_uint8_features(v, a, p); p }
-        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_host_query_reset_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_shader_atomic_float_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceLineRasterizationProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_line_rasterization_properties(v, a, p); p }
-        Ext::PipelineRasterizationLineStateCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_rasterization_line_state_create_info(v, a, p); p }
-        Ext::PhysicalDeviceLineRasterizationFeatures(v) => { let p = a.alloc(40, 8); lower_physical_device_line_rasterization_features(v, a, p); p }
-        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let p = a.alloc(24, 8); lower_memory_opaque_capture_address_allocate_info(v, a, p); p }
-        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => { let p = a.alloc(24, 8); lower_buffer_opaque_capture_address_create_info(v, a, p); p }
-        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_buffer_device_address_features(v, a, p); p }
-        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_provoking_vertex_properties_ext(v, a, p); p }
-        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_provoking_vertex_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_provoking_vertex_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_uniform_buffer_standard_layout_features(v, a, p); p }
-        Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_ycbcr_image_arrays_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_fragment_shader_interlock_features_ext(v, a, p); p }
-        Ext::ImageStencilUsageCreateInfo(v) => { let p = a.alloc(24, 8); lower_image_stencil_usage_create_info(v, a, p); p }
-        Ext::BufferDeviceAddressCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_buffer_device_address_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_buffer_device_address_features_ext(v, a, p); p }
-        Ext::AttachmentDescriptionStencilLayout(v) => { let p = a.alloc(24, 8); lower_attachment_description_stencil_layout(v, a, p); p }
-        Ext::AttachmentReferenceStencilLayout(v) => { let p = a.alloc(24, 8); lower_attachment_reference_stencil_layout(v, a, p); p }
-        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_separate_depth_stencil_layouts_features(v, a, p); p }
-        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let p = a.alloc(272, 8); lower_physical_device_memory_budget_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_quad_control_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_image_atomic_int64_features_ext(v, a, p); p }
-        Ext::RenderingInputAttachmentIndexInfo(v) => { let p = a.alloc(48, 8); lower_rendering_input_attachment_index_info(v, a, p); p }
-        Ext::RenderingAttachmentLocationInfo(v) => { let p = a.alloc(32, 8); lower_rendering_attachment_location_info(v, a, p); p }
-        Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_local_read_features(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_fragment_shading_rate_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let p = a.alloc(96, 8); lower_physical_device_fragment_shading_rate_properties_khr(v, a, p); p }
-        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => { let p = a.alloc(32, 8); lower_pipeline_fragment_shading_rate_state_create_info_khr(v, a, p); p }
-        Ext::FragmentShadingRateAttachmentInfoKHR(v) => { let p = a.alloc(32, 8); lower_fragment_shading_rate_attachment_info_khr(v, a, p); p }
-        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_subgroup_size_control_features(v, a, p); p }
-        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_shader_stage_required_subgroup_size_create_info(v, a, p); p }
-        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_subgroup_size_control_properties(v, a, p); p }
-        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_scalar_block_layout_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_terminate_invocation_features(v, a, p); p }
-        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_pci_bus_info_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_vulkan_memory_model_features(v, a, p); p }
-        Ext::TimelineSemaphoreSubmitInfo(v) => { let p = a.alloc(48, 8); lower_timeline_semaphore_submit_info(v, a, p); p }
-        Ext::SemaphoreTypeCreateInfo(v) => { let p = a.alloc(32, 8); lower_semaphore_type_create_info(v, a, p); p }
-        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_timeline_semaphore_properties(v, a, p); p }
-        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_timeline_semaphore_features(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_fragment_shader_barycentric_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_compute_shader_derivatives_features_khr(v, a, p); p }
-        Ext::SubpassDescriptionDepthStencilResolve(v) => { let p = a.alloc(32, 8); lower_subpass_description_depth_stencil_resolve(v, a, p); p }
-        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_depth_stencil_resolve_properties(v, a, p); p }
-        Ext::PhysicalDeviceFloatControlsProperties(v) => { let p = a.alloc(88, 8); lower_physical_device_float_controls_properties(v, a, p); p }
-        Ext::PhysicalDeviceDriverProperties(v) => { let p = a.alloc(536, 8); lower_physical_device_driver_properties(v, a, p); p }
-        Ext::PipelineCreationFeedbackCreateInfo(v) => { let p = a.alloc(40, 8); lower_pipeline_creation_feedback_create_info(v, a, p); p }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_features(v, a, p); p }
-        Ext::PipelineVertexInputDivisorStateCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_vertex_input_divisor_state_create_info(v, a, p); p }
-        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_clock_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_atomic_int64_features(v, a, p); p }
-        Ext::PhysicalDevice8BitStorageFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device8_bit_storage_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_extended_types_features(v, a, p); p }
-        Ext::DeviceQueueGlobalPriorityCreateInfo(v) => { let p = a.alloc(24, 8); lower_device_queue_global_priority_create_info(v, a, p); p }
-        Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_filter_cubic_image_view_image_format_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_view_image_format_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance3Properties(v) => { let p = a.alloc(32, 8); lower_physical_device_maintenance3_properties(v, a, p); p }
-        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let p = a.alloc(24, 8); lower_descriptor_set_variable_descriptor_count_layout_support(v, a, p); p }
-        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => { let p = a.alloc(32, 8); lower_descriptor_set_variable_descriptor_count_allocate_info(v, a, p); p }
-        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let p = a.alloc(112, 8); lower_physical_device_descriptor_indexing_properties(v, a, p); p }
-        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let p = a.alloc(96, 8); lower_physical_device_descriptor_indexing_features(v, a, p); p }
-        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => { let p = a.alloc(32, 8); lower_descriptor_set_layout_binding_flags_create_info(v, a, p); p }
-        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let p = a.alloc(32, 8); lower_drm_format_modifier_properties_list2_ext(v, a, p); p }
-        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_image_drm_format_modifier_explicit_create_info_ext(v, a, p); p }
-        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_image_drm_format_modifier_list_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_image_drm_format_modifier_info_ext(v, a, p); p }
-        Ext::DrmFormatModifierPropertiesListEXT(v) => { let p = a.alloc(32, 8); lower_drm_format_modifier_properties_list_ext(v, a, p); p }
-        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let p = a.alloc(24, 8); lower_sampler_ycbcr_conversion_image_format_properties(v, a, p); p }
-        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_sampler_ycbcr_conversion_features(v, a, p); p }
-        Ext::ImagePlaneMemoryRequirementsInfo(v) => { let p = a.alloc(24, 8); lower_image_plane_memory_requirements_info(v, a, p); p }
-        Ext::BindImagePlaneMemoryInfo(v) => { let p = a.alloc(24, 8); lower_bind_image_plane_memory_info(v, a, p); p }
-        Ext::SamplerYcbcrConversionInfo(v) => { let p = a.alloc(24, 8); lower_sampler_ycbcr_conversion_info(v, a, p); p }
-        Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(v) => { let p = a.alloc(64, 8); lower_physical_device_acceleration_structure_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(v) => { let p = a.alloc(40, 8); lower_physical_device_acceleration_structure_features_khr(v, a, p); p }
-        Ext::WriteDescriptorSetAccelerationStructureKHR(v) => { let p = a.alloc(32, 8); lower_write_descriptor_set_acceleration_structure_khr(v, a, p); p }
-        Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_color_blend_advanced_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_blend_operation_advanced_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_blend_operation_advanced_features_ext(v, a, p); p }
-        Ext::ImageFormatListCreateInfo(v) => { let p = a.alloc(32, 8); lower_image_format_list_create_info(v, a, p); p }
-        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_protected_memory_properties(v, a, p); p }
-        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_protected_memory_features(v, a, p); p }
-        Ext::ProtectedSubmitInfo(v) => { let p = a.alloc(24, 8); lower_protected_submit_info(v, a, p); p }
-        Ext::PhysicalDeviceSampleLocationsPropertiesEXT(v) => { let p = a.alloc(48, 8); lower_physical_device_sample_locations_properties_ext(v, a, p); p }
-        Ext::PipelineSampleLocationsStateCreateInfoEXT(v) => { let p = a.alloc(64, 8); lower_pipeline_sample_locations_state_create_info_ext(v, a, p); p }
-        Ext::RenderPassSampleLocationsBeginInfoEXT(v) => { let p = a.alloc(48, 8); lower_render_pass_sample_locations_begin_info_ext(v, a, p); p }
-        Ext::SampleLocationsInfoEXT(v) => { let p = a.alloc(40, 8); lower_sample_locations_info_ext(v, a, p); p }
-        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => { let p = a.alloc(24, 8); lower_descriptor_pool_inline_uniform_block_create_info(v, a, p); p }
-        Ext::WriteDescriptorSetInlineUniformBlock(v) => { let p = a.alloc(32, 8); lower_write_descriptor_set_inline_uniform_block(v, a, p); p }
-        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let p = a.alloc(40, 8); lower_physical_device_inline_uniform_block_properties(v, a, p); p }
-        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_inline_uniform_block_features(v, a, p); p }
-        Ext::SamplerReductionModeCreateInfo(v) => { let p = a.alloc(24, 8); lower_sampler_reduction_mode_create_info(v, a, p); p }
-        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_sampler_filter_minmax_properties(v, a, p); p }
-        Ext::MemoryDedicatedAllocateInfo(v) => { let p = a.alloc(32, 8); lower_memory_dedicated_allocate_info(v, a, p); p }
-        Ext::MemoryDedicatedRequirements(v) => { let p = a.alloc(24, 8); lower_memory_dedicated_requirements(v, a, p); p }
-        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_variable_pointers_features(v, a, p); p }
-        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_tessellation_domain_origin_state_create_info(v, a, p); p }
-        Ext::ImageViewUsageCreateInfo(v) => { let p = a.alloc(24, 8); lower_image_view_usage_create_info(v, a, p); p }
-        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let p = a.alloc(32, 8); lower_render_pass_input_attachment_aspect_create_info(v, a, p); p }
-        Ext::PhysicalDevicePointClippingProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_point_clipping_properties(v, a, p); p }
-        Ext::ExportFenceCreateInfo(v) => { let p = a.alloc(24, 8); lower_export_fence_create_info(v, a, p); p }
-        Ext::RenderPassAttachmentBeginInfo(v) => { let p = a.alloc(32, 8); lower_render_pass_attachment_begin_info(v, a, p); p }
-        Ext::FramebufferAttachmentsCreateInfo(v) => { let p = a.alloc(32, 8); lower_framebuffer_attachments_create_info(v, a, p); p }
-        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_imageless_framebuffer_features(v, a, p); p }
-        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_depth_clip_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clip_enable_features_ext(v, a, p); p }
-        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_rasterization_conservative_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let p = a.alloc(56, 8); lower_physical_device_conservative_rasterization_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceSubgroupProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_subgroup_properties(v, a, p); p }
-        Ext::PhysicalDevice16BitStorageFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device16_bit_storage_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_float16_int8_features(v, a, p); p }
-        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_conditional_rendering_features_ext(v, a, p); p }
-        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => { let p = a.alloc(24, 8); lower_command_buffer_inheritance_conditional_rendering_info_ext(v, a, p); p }
-        Ext::PhysicalDevicePushDescriptorProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_push_descriptor_properties(v, a, p); p }
-        Ext::ExportSemaphoreCreateInfo(v) => { let p = a.alloc(24, 8); lower_export_semaphore_create_info(v, a, p); p }
-        Ext::ExportMemoryAllocateInfo(v) => { let p = a.alloc(24, 8); lower_export_memory_allocate_info(v, a, p); p }
-        Ext::ExternalMemoryImageCreateInfo(v) => { let p = a.alloc(24, 8); lower_external_memory_image_create_info(v, a, p); p }
-        Ext::ExternalMemoryBufferCreateInfo(v) => { let p = a.alloc(24, 8); lower_external_memory_buffer_create_info(v, a, p); p }
-        Ext::PhysicalDeviceIDProperties(v) => { let p = a.alloc(64, 8); lower_physical_device_id_properties(v, a, p); p }
-        Ext::ExternalImageFormatProperties(v) => { let p = a.alloc(32, 8); lower_external_image_format_properties(v, a, p); p }
-        Ext::PhysicalDeviceExternalImageFormatInfo(v) => { let p = a.alloc(24, 8); lower_physical_device_external_image_format_info(v, a, p); p }
-        Ext::DeviceGroupDeviceCreateInfo(v) => { let p = a.alloc(32, 8); lower_device_group_device_create_info(v, a, p); p }
-        Ext::PhysicalDevicePipelineRobustnessProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_pipeline_robustness_properties(v, a, p); p }
-        Ext::PhysicalDevicePipelineRobustnessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_robustness_features(v, a, p); p }
-        Ext::PipelineRobustnessCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_robustness_create_info(v, a, p); p }
-        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_texture_compression_astchdr_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_draw_parameters_features(v, a, p); p }
-        Ext::BindImageMemoryDeviceGroupInfo(v) => { let p = a.alloc(48, 8); lower_bind_image_memory_device_group_info(v, a, p); p }
-        Ext::BindBufferMemoryDeviceGroupInfo(v) => { let p = a.alloc(32, 8); lower_bind_buffer_memory_device_group_info(v, a, p); p }
-        Ext::BindImageMemorySwapchainInfoKHR(v) => { let p = a.alloc(32, 8); lower_bind_image_memory_swapchain_info_khr(v, a, p); p }
-        Ext::ImageSwapchainCreateInfoKHR(v) => { let p = a.alloc(24, 8); lower_image_swapchain_create_info_khr(v, a, p); p }
-        Ext::DeviceGroupBindSparseInfo(v) => { let p = a.alloc(24, 8); lower_device_group_bind_sparse_info(v, a, p); p }
-        Ext::DeviceGroupSubmitInfo(v) => { let p = a.alloc(64, 8); lower_device_group_submit_info(v, a, p); p }
-        Ext::DeviceGroupCommandBufferBeginInfo(v) => { let p = a.alloc(24, 8); lower_device_group_command_buffer_begin_info(v, a, p); p }
-        Ext::DeviceGroupRenderPassBeginInfo(v) => { let p = a.alloc(32, 8); lower_device_group_render_pass_begin_info(v, a, p); p }
-        Ext::MemoryAllocateFlagsInfo(v) => { let p = a.alloc(24, 8); lower_memory_allocate_flags_info(v, a, p); p }
-        Ext::PhysicalDeviceFeatures2(v) => { let p = a.alloc(240, 8); lower_physical_device_features2(v, a, p); p }
-        Ext::PhysicalDeviceMultiviewProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_multiview_properties(v, a, p); p }
-        Ext::PhysicalDeviceMultiviewFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_multiview_features(v, a, p); p }
-        Ext::RenderPassMultiviewCreateInfo(v) => { let p = a.alloc(64, 8); lower_render_pass_multiview_create_info(v, a, p); p }
-        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let p = a.alloc(40, 8); lower_rendering_fragment_shading_rate_attachment_info_khr(v, a, p); p }
-        Ext::CommandBufferInheritanceRenderingInfo(v) => { let p = a.alloc(56, 8); lower_command_buffer_inheritance_rendering_info(v, a, p); p }
-        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_features(v, a, p); p }
-        Ext::PipelineRenderingCreateInfo(v) => { let p = a.alloc(40, 8); lower_pipeline_rendering_create_info(v, a, p); p }
-        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_state_stream_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_transform_feedback_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_transform_feedback_features_ext(v, a, p); p }
         Ext::ShaderModuleCreateInfo(v) => { let p = a.alloc(40, 8); lower_shader_module_create_info(v, a, p); p }
         Ext::PipelineLayoutCreateInfo(v) => { let p = a.alloc(48, 8); lower_pipeline_layout_create_info(v, a, p); p }
         Ext::PhysicalDeviceVulkan11Features(v) => { let p = a.alloc(64, 8); lower_physical_device_vulkan11_features(v, a, p); p }
@@ -10838,11 +10582,267 @@ pub(crate) unsafe fn lower_ext(x: &Ext<'_>, a: &mut Arena) -> *mut u8 {
         Ext::PhysicalDeviceVulkan13Properties(v) => { let p = a.alloc(216, 8); lower_physical_device_vulkan13_properties(v, a, p); p }
         Ext::PhysicalDeviceVulkan14Features(v) => { let p = a.alloc(104, 8); lower_physical_device_vulkan14_features(v, a, p); p }
         Ext::PhysicalDeviceVulkan14Properties(v) => { let p = a.alloc(144, 8); lower_physical_device_vulkan14_properties(v, a, p); p }
+        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_transform_feedback_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_transform_feedback_properties_ext(v, a, p); p }
+        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_state_stream_create_info_ext(v, a, p); p }
+        Ext::PipelineRenderingCreateInfo(v) => { let p = a.alloc(40, 8); lower_pipeline_rendering_create_info(v, a, p); p }
+        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_features(v, a, p); p }
+        Ext::CommandBufferInheritanceRenderingInfo(v) => { let p = a.alloc(56, 8); lower_command_buffer_inheritance_rendering_info(v, a, p); p }
+        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let p = a.alloc(40, 8); lower_rendering_fragment_shading_rate_attachment_info_khr(v, a, p); p }
+        Ext::RenderPassMultiviewCreateInfo(v) => { let p = a.alloc(64, 8); lower_render_pass_multiview_create_info(v, a, p); p }
+        Ext::PhysicalDeviceMultiviewFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_multiview_features(v, a, p); p }
+        Ext::PhysicalDeviceMultiviewProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_multiview_properties(v, a, p); p }
+        Ext::PhysicalDeviceFeatures2(v) => { let p = a.alloc(240, 8); lower_physical_device_features2(v, a, p); p }
+        Ext::MemoryAllocateFlagsInfo(v) => { let p = a.alloc(24, 8); lower_memory_allocate_flags_info(v, a, p); p }
+        Ext::DeviceGroupRenderPassBeginInfo(v) => { let p = a.alloc(32, 8); lower_device_group_render_pass_begin_info(v, a, p); p }
+        Ext::DeviceGroupCommandBufferBeginInfo(v) => { let p = a.alloc(24, 8); lower_device_group_command_buffer_begin_info(v, a, p); p }
+        Ext::DeviceGroupSubmitInfo(v) => { let p = a.alloc(64, 8); lower_device_group_submit_info(v, a, p); p }
+        Ext::DeviceGroupBindSparseInfo(v) => { let p = a.alloc(24, 8); lower_device_group_bind_sparse_info(v, a, p); p }
+        Ext::ImageSwapchainCreateInfoKHR(v) => { let p = a.alloc(24, 8); lower_image_swapchain_create_info_khr(v, a, p); p }
+        Ext::BindImageMemorySwapchainInfoKHR(v) => { let p = a.alloc(32, 8); lower_bind_image_memory_swapchain_info_khr(v, a, p); p }
+        Ext::BindBufferMemoryDeviceGroupInfo(v) => { let p = a.alloc(32, 8); lower_bind_buffer_memory_device_group_info(v, a, p); p }
+        Ext::BindImageMemoryDeviceGroupInfo(v) => { let p = a.alloc(48, 8); lower_bind_image_memory_device_group_info(v, a, p); p }
+        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_draw_parameters_features(v, a, p); p }
+        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_texture_compression_astchdr_features(v, a, p); p }
+        Ext::PipelineRobustnessCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_robustness_create_info(v, a, p); p }
+        Ext::PhysicalDevicePipelineRobustnessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_robustness_features(v, a, p); p }
+        Ext::PhysicalDevicePipelineRobustnessProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_pipeline_robustness_properties(v, a, p); p }
+        Ext::DeviceGroupDeviceCreateInfo(v) => { let p = a.alloc(32, 8); lower_device_group_device_create_info(v, a, p); p }
+        Ext::PhysicalDeviceExternalImageFormatInfo(v) => { let p = a.alloc(24, 8); lower_physical_device_external_image_format_info(v, a, p); p }
+        Ext::ExternalImageFormatProperties(v) => { let p = a.alloc(32, 8); lower_external_image_format_properties(v, a, p); p }
+        Ext::PhysicalDeviceIDProperties(v) => { let p = a.alloc(64, 8); lower_physical_device_id_properties(v, a, p); p }
+        Ext::ExternalMemoryBufferCreateInfo(v) => { let p = a.alloc(24, 8); lower_external_memory_buffer_create_info(v, a, p); p }
+        Ext::ExternalMemoryImageCreateInfo(v) => { let p = a.alloc(24, 8); lower_external_memory_image_create_info(v, a, p); p }
+        Ext::ExportMemoryAllocateInfo(v) => { let p = a.alloc(24, 8); lower_export_memory_allocate_info(v, a, p); p }
+        Ext::ExportSemaphoreCreateInfo(v) => { let p = a.alloc(24, 8); lower_export_semaphore_create_info(v, a, p); p }
+        Ext::PhysicalDevicePushDescriptorProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_push_descriptor_properties(v, a, p); p }
+        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => { let p = a.alloc(24, 8); lower_command_buffer_inheritance_conditional_rendering_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_conditional_rendering_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_float16_int8_features(v, a, p); p }
+        Ext::PhysicalDevice16BitStorageFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device16_bit_storage_features(v, a, p); p }
+        Ext::PhysicalDeviceSubgroupProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_subgroup_properties(v, a, p); p }
+        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let p = a.alloc(56, 8); lower_physical_device_conservative_rasterization_properties_ext(v, a, p); p }
+        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_rasterization_conservative_state_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clip_enable_features_ext(v, a, p); p }
+        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_depth_clip_state_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_imageless_framebuffer_features(v, a, p); p }
+        Ext::FramebufferAttachmentsCreateInfo(v) => { let p = a.alloc(32, 8); lower_framebuffer_attachments_create_info(v, a, p); p }
+        Ext::RenderPassAttachmentBeginInfo(v) => { let p = a.alloc(32, 8); lower_render_pass_attachment_begin_info(v, a, p); p }
+        Ext::ExportFenceCreateInfo(v) => { let p = a.alloc(24, 8); lower_export_fence_create_info(v, a, p); p }
+        Ext::PhysicalDevicePointClippingProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_point_clipping_properties(v, a, p); p }
+        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let p = a.alloc(32, 8); lower_render_pass_input_attachment_aspect_create_info(v, a, p); p }
+        Ext::ImageViewUsageCreateInfo(v) => { let p = a.alloc(24, 8); lower_image_view_usage_create_info(v, a, p); p }
+        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_tessellation_domain_origin_state_create_info(v, a, p); p }
+        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_variable_pointers_features(v, a, p); p }
+        Ext::MemoryDedicatedRequirements(v) => { let p = a.alloc(24, 8); lower_memory_dedicated_requirements(v, a, p); p }
+        Ext::MemoryDedicatedAllocateInfo(v) => { let p = a.alloc(32, 8); lower_memory_dedicated_allocate_info(v, a, p); p }
+        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_sampler_filter_minmax_properties(v, a, p); p }
+        Ext::SamplerReductionModeCreateInfo(v) => { let p = a.alloc(24, 8); lower_sampler_reduction_mode_create_info(v, a, p); p }
+        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_inline_uniform_block_features(v, a, p); p }
+        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let p = a.alloc(40, 8); lower_physical_device_inline_uniform_block_properties(v, a, p); p }
+        Ext::WriteDescriptorSetInlineUniformBlock(v) => { let p = a.alloc(32, 8); lower_write_descriptor_set_inline_uniform_block(v, a, p); p }
+        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => { let p = a.alloc(24, 8); lower_descriptor_pool_inline_uniform_block_create_info(v, a, p); p }
+        Ext::SampleLocationsInfoEXT(v) => { let p = a.alloc(40, 8); lower_sample_locations_info_ext(v, a, p); p }
+        Ext::RenderPassSampleLocationsBeginInfoEXT(v) => { let p = a.alloc(48, 8); lower_render_pass_sample_locations_begin_info_ext(v, a, p); p }
+        Ext::PipelineSampleLocationsStateCreateInfoEXT(v) => { let p = a.alloc(64, 8); lower_pipeline_sample_locations_state_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceSampleLocationsPropertiesEXT(v) => { let p = a.alloc(48, 8); lower_physical_device_sample_locations_properties_ext(v, a, p); p }
+        Ext::ProtectedSubmitInfo(v) => { let p = a.alloc(24, 8); lower_protected_submit_info(v, a, p); p }
+        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_protected_memory_features(v, a, p); p }
+        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_protected_memory_properties(v, a, p); p }
+        Ext::ImageFormatListCreateInfo(v) => { let p = a.alloc(32, 8); lower_image_format_list_create_info(v, a, p); p }
+        Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_blend_operation_advanced_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_blend_operation_advanced_properties_ext(v, a, p); p }
+        Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_color_blend_advanced_state_create_info_ext(v, a, p); p }
+        Ext::WriteDescriptorSetAccelerationStructureKHR(v) => { let p = a.alloc(32, 8); lower_write_descriptor_set_acceleration_structure_khr(v, a, p); p }
+        Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(v) => { let p = a.alloc(40, 8); lower_physical_device_acceleration_structure_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(v) => { let p = a.alloc(64, 8); lower_physical_device_acceleration_structure_properties_khr(v, a, p); p }
+        Ext::SamplerYcbcrConversionInfo(v) => { let p = a.alloc(24, 8); lower_sampler_ycbcr_conversion_info(v, a, p); p }
+        Ext::BindImagePlaneMemoryInfo(v) => { let p = a.alloc(24, 8); lower_bind_image_plane_memory_info(v, a, p); p }
+        Ext::ImagePlaneMemoryRequirementsInfo(v) => { let p = a.alloc(24, 8); lower_image_plane_memory_requirements_info(v, a, p); p }
+        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_sampler_ycbcr_conversion_features(v, a, p); p }
+        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let p = a.alloc(24, 8); lower_sampler_ycbcr_conversion_image_format_properties(v, a, p); p }
+        Ext::DrmFormatModifierPropertiesListEXT(v) => { let p = a.alloc(32, 8); lower_drm_format_modifier_properties_list_ext(v, a, p); p }
+        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_image_drm_format_modifier_info_ext(v, a, p); p }
+        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_image_drm_format_modifier_list_create_info_ext(v, a, p); p }
+        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_image_drm_format_modifier_explicit_create_info_ext(v, a, p); p }
+        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let p = a.alloc(32, 8); lower_drm_format_modifier_properties_list2_ext(v, a, p); p }
+        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => { let p = a.alloc(32, 8); lower_descriptor_set_layout_binding_flags_create_info(v, a, p); p }
+        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let p = a.alloc(96, 8); lower_physical_device_descriptor_indexing_features(v, a, p); p }
+        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let p = a.alloc(112, 8); lower_physical_device_descriptor_indexing_properties(v, a, p); p }
+        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => { let p = a.alloc(32, 8); lower_descriptor_set_variable_descriptor_count_allocate_info(v, a, p); p }
+        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let p = a.alloc(24, 8); lower_descriptor_set_variable_descriptor_count_layout_support(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance3Properties(v) => { let p = a.alloc(32, 8); lower_physical_device_maintenance3_properties(v, a, p); p }
+        Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_view_image_format_info_ext(v, a, p); p }
+        Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_filter_cubic_image_view_image_format_properties_ext(v, a, p); p }
+        Ext::DeviceQueueGlobalPriorityCreateInfo(v) => { let p = a.alloc(24, 8); lower_device_queue_global_priority_create_info(v, a, p); p }
+        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_extended_types_features(v, a, p); p }
+        Ext::PhysicalDevice8BitStorageFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device8_bit_storage_features(v, a, p); p }
+        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_atomic_int64_features(v, a, p); p }
+        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_clock_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_properties_ext(v, a, p); p }
+        Ext::PipelineVertexInputDivisorStateCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_vertex_input_divisor_state_create_info(v, a, p); p }
+        Ext::PhysicalDeviceVertexAttributeDivisorFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_features(v, a, p); p }
+        Ext::PipelineCreationFeedbackCreateInfo(v) => { let p = a.alloc(40, 8); lower_pipeline_creation_feedback_create_info(v, a, p); p }
+        Ext::PhysicalDeviceDriverProperties(v) => { let p = a.alloc(536, 8); lower_physical_device_driver_properties(v, a, p); p }
+        Ext::PhysicalDeviceFloatControlsProperties(v) => { let p = a.alloc(88, 8); lower_physical_device_float_controls_properties(v, a, p); p }
+        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_depth_stencil_resolve_properties(v, a, p); p }
+        Ext::SubpassDescriptionDepthStencilResolve(v) => { let p = a.alloc(32, 8); lower_subpass_description_depth_stencil_resolve(v, a, p); p }
+        Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_compute_shader_derivatives_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_fragment_shader_barycentric_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_timeline_semaphore_features(v, a, p); p }
+        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_timeline_semaphore_properties(v, a, p); p }
+        Ext::SemaphoreTypeCreateInfo(v) => { let p = a.alloc(32, 8); lower_semaphore_type_create_info(v, a, p); p }
+        Ext::TimelineSemaphoreSubmitInfo(v) => { let p = a.alloc(48, 8); lower_timeline_semaphore_submit_info(v, a, p); p }
+        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_vulkan_memory_model_features(v, a, p); p }
+        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_pci_bus_info_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_terminate_invocation_features(v, a, p); p }
+        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_scalar_block_layout_features(v, a, p); p }
+        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_subgroup_size_control_properties(v, a, p); p }
+        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_shader_stage_required_subgroup_size_create_info(v, a, p); p }
+        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_subgroup_size_control_features(v, a, p); p }
+        Ext::FragmentShadingRateAttachmentInfoKHR(v) => { let p = a.alloc(32, 8); lower_fragment_shading_rate_attachment_info_khr(v, a, p); p }
+        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => { let p = a.alloc(32, 8); lower_pipeline_fragment_shading_rate_state_create_info_khr(v, a, p); p }
+        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let p = a.alloc(96, 8); lower_physical_device_fragment_shading_rate_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_fragment_shading_rate_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_local_read_features(v, a, p); p }
+        Ext::RenderingAttachmentLocationInfo(v) => { let p = a.alloc(32, 8); lower_rendering_attachment_location_info(v, a, p); p }
+        Ext::RenderingInputAttachmentIndexInfo(v) => { let p = a.alloc(48, 8); lower_rendering_input_attachment_index_info(v, a, p); p }
+        Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_image_atomic_int64_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_quad_control_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let p = a.alloc(272, 8); lower_physical_device_memory_budget_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_separate_depth_stencil_layouts_features(v, a, p); p }
+        Ext::AttachmentReferenceStencilLayout(v) => { let p = a.alloc(24, 8); lower_attachment_reference_stencil_layout(v, a, p); p }
+        Ext::AttachmentDescriptionStencilLayout(v) => { let p = a.alloc(24, 8); lower_attachment_description_stencil_layout(v, a, p); p }
+        Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_buffer_device_address_features_ext(v, a, p); p }
+        Ext::BufferDeviceAddressCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_buffer_device_address_create_info_ext(v, a, p); p }
+        Ext::ImageStencilUsageCreateInfo(v) => { let p = a.alloc(24, 8); lower_image_stencil_usage_create_info(v, a, p); p }
+        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_fragment_shader_interlock_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_ycbcr_image_arrays_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_uniform_buffer_standard_layout_features(v, a, p); p }
+        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_provoking_vertex_features_ext(v, a, p); p }
+        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_provoking_vertex_state_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_provoking_vertex_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_buffer_device_address_features(v, a, p); p }
+        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => { let p = a.alloc(24, 8); lower_buffer_opaque_capture_address_create_info(v, a, p); p }
+        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let p = a.alloc(24, 8); lower_memory_opaque_capture_address_allocate_info(v, a, p); p }
+        Ext::PhysicalDeviceLineRasterizationFeatures(v) => { let p = a.alloc(40, 8); lower_physical_device_line_rasterization_features(v, a, p); p }
+        Ext::PipelineRasterizationLineStateCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_rasterization_line_state_create_info(v, a, p); p }
+        Ext::PhysicalDeviceLineRasterizationProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_line_rasterization_properties(v, a, p); p }
+        Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_shader_atomic_float_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_host_query_reset_features(v, a, p); p }
+        Ext::PhysicalDeviceIndexTypeUint8Features(v) => { let p = a.alloc(24, 8); lower_physical_device_index_type_uint8_features(v, a, p); p }
+        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_extended_dynamic_state_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceHostImageCopyFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_host_image_copy_features(v, a, p); p }
+        Ext::PhysicalDeviceHostImageCopyProperties(v) => { let p = a.alloc(72, 8); lower_physical_device_host_image_copy_properties(v, a, p); p }
+        Ext::SubresourceHostMemcpySize(v) => { let p = a.alloc(24, 8); lower_subresource_host_memcpy_size(v, a, p); p }
+        Ext::HostImageCopyDevicePerformanceQuery(v) => { let p = a.alloc(24, 8); lower_host_image_copy_device_performance_query(v, a, p); p }
+        Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_shader_atomic_float2_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_demote_to_helper_invocation_features(v, a, p); p }
+        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_integer_dot_product_features(v, a, p); p }
+        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let p = a.alloc(136, 8); lower_physical_device_shader_integer_dot_product_properties(v, a, p); p }
+        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_texel_buffer_alignment_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let p = a.alloc(48, 8); lower_physical_device_texel_buffer_alignment_properties(v, a, p); p }
+        Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_depth_bias_control_features_ext(v, a, p); p }
+        Ext::DepthBiasRepresentationInfoEXT(v) => { let p = a.alloc(24, 8); lower_depth_bias_representation_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_robustness2_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_robustness2_properties_ext(v, a, p); p }
+        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_sampler_custom_border_color_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_custom_border_color_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_custom_border_color_features_ext(v, a, p); p }
+        Ext::PipelineLibraryCreateInfoKHR(v) => { let p = a.alloc(32, 8); lower_pipeline_library_create_info_khr(v, a, p); p }
+        Ext::PhysicalDevicePrivateDataFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_private_data_features(v, a, p); p }
+        Ext::DevicePrivateDataCreateInfo(v) => { let p = a.alloc(24, 8); lower_device_private_data_create_info(v, a, p); p }
+        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_creation_cache_control_features(v, a, p); p }
+        Ext::MemoryBarrier2(v) => { let p = a.alloc(48, 8); lower_memory_barrier2(v, a, p); p }
+        Ext::PhysicalDeviceSynchronization2Features(v) => { let p = a.alloc(24, 8); lower_physical_device_synchronization2_features(v, a, p); p }
+        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_graphics_pipeline_library_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_graphics_pipeline_library_properties_ext(v, a, p); p }
+        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_graphics_pipeline_library_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_fragment_shader_barycentric_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_uniform_control_flow_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_zero_initialize_workgroup_memory_features(v, a, p); p }
+        Ext::PhysicalDeviceMeshShaderFeaturesEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_mesh_shader_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceMeshShaderPropertiesEXT(v) => { let p = a.alloc(160, 8); lower_physical_device_mesh_shader_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_ycbcr2_plane444_formats_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_image_robustness_features(v, a, p); p }
+        Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_workgroup_memory_explicit_layout_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_attachment_feedback_loop_layout_features_ext(v, a, p); p }
+        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device4444_formats_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_rasterization_order_attachment_access_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(v) => { let p = a.alloc(40, 8); lower_physical_device_ray_tracing_pipeline_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(v) => { let p = a.alloc(48, 8); lower_physical_device_ray_tracing_pipeline_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceRayQueryFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_query_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_mutable_descriptor_type_features_ext(v, a, p); p }
+        Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_mutable_descriptor_type_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_input_dynamic_state_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clip_control_features_ext(v, a, p); p }
+        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_viewport_depth_clip_control_create_info_ext(v, a, p); p }
+        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_primitive_topology_list_restart_features_ext(v, a, p); p }
+        Ext::FormatProperties3(v) => { let p = a.alloc(40, 8); lower_format_properties3(v, a, p); p }
+        Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multisampled_render_to_single_sampled_features_ext(v, a, p); p }
+        Ext::SubpassResolvePerformanceQueryEXT(v) => { let p = a.alloc(24, 8); lower_subpass_resolve_performance_query_ext(v, a, p); p }
+        Ext::MultisampledRenderToSingleSampledInfoEXT(v) => { let p = a.alloc(24, 8); lower_multisampled_render_to_single_sampled_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_extended_dynamic_state2_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_color_write_enable_features_ext(v, a, p); p }
+        Ext::PipelineColorWriteCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_color_write_create_info_ext(v, a, p); p }
+        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_primitives_generated_query_features_ext(v, a, p); p }
         Ext::ImportMemoryResourceInfoMESA(v) => { let p = a.alloc(24, 8); lower_import_memory_resource_info_mesa(v, a, p); p }
         Ext::MemoryResourceAllocationSizePropertiesMESA(v) => { let p = a.alloc(24, 8); lower_memory_resource_allocation_size_properties_mesa(v, a, p); p }
         Ext::DeviceQueueTimelineInfoMESA(v) => { let p = a.alloc(24, 8); lower_device_queue_timeline_info_mesa(v, a, p); p }
         Ext::RingMonitorInfoMESA(v) => { let p = a.alloc(24, 8); lower_ring_monitor_info_mesa(v, a, p); p }
         Ext::RingPriorityInfoMESA(v) => { let p = a.alloc(24, 8); lower_ring_priority_info_mesa(v, a, p); p }
+        Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_tracing_maintenance1_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceGlobalPriorityQueryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_global_priority_query_features(v, a, p); p }
+        Ext::QueueFamilyGlobalPriorityProperties(v) => { let p = a.alloc(88, 8); lower_queue_family_global_priority_properties(v, a, p); p }
+        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_view_min_lod_features_ext(v, a, p); p }
+        Ext::ImageViewMinLodCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_image_view_min_lod_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multi_draw_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multi_draw_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image2_d_view_of3_d_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_border_color_swizzle_features_ext(v, a, p); p }
+        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_sampler_border_color_component_mapping_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance4Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance4_features(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance4Properties(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance4_properties(v, a, p); p }
+        Ext::PhysicalDeviceShaderSubgroupRotateFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_rotate_features(v, a, p); p }
+        Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_sliced_view_of3_d_features_ext(v, a, p); p }
+        Ext::ImageViewSlicedCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_image_view_sliced_create_info_ext(v, a, p); p }
+        Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clamp_zero_one_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_non_seamless_cube_map_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_maximal_reconvergence_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_nested_command_buffer_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_nested_command_buffer_properties_ext(v, a, p); p }
+        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => { let p = a.alloc(24, 8); lower_external_memory_acquire_unmodified_ext(v, a, p); p }
+        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let p = a.alloc(144, 8); lower_physical_device_extended_dynamic_state3_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_extended_dynamic_state3_properties_ext(v, a, p); p }
+        Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_dithering_features_ext(v, a, p); p }
+        Ext::PhysicalDevicePipelineProtectedAccessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_protected_access_features(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance5Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance5_features(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance5Properties(v) => { let p = a.alloc(40, 8); lower_physical_device_maintenance5_properties(v, a, p); p }
+        Ext::PipelineCreateFlags2CreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_create_flags2_create_info(v, a, p); p }
+        Ext::BufferUsageFlags2CreateInfo(v) => { let p = a.alloc(24, 8); lower_buffer_usage_flags2_create_info(v, a, p); p }
+        Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_tracing_position_fetch_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_vertex_attributes_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_vertex_attributes_properties_ext(v, a, p); p }
+        Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_library_group_handles_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_unused_attachments_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_cooperative_matrix_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_cooperative_matrix_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_compute_shader_derivatives_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_attachment_feedback_loop_dynamic_state_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceVertexAttributeDivisorProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_properties(v, a, p); p }
+        Ext::PhysicalDeviceShaderFloatControls2Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_float_controls2_features(v, a, p); p }
+        Ext::PhysicalDeviceShaderExpectAssumeFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_expect_assume_features(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance6Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance6_features(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance6Properties(v) => { let p = a.alloc(32, 8); lower_physical_device_maintenance6_properties(v, a, p); p }
+        Ext::BindMemoryStatus(v) => { let p = a.alloc(24, 8); lower_bind_memory_status(v, a, p); p }
+        Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_relaxed_extended_instruction_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance7FeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance7_features_khr(v, a, p); p }
+        Ext::PhysicalDeviceMaintenance7PropertiesKHR(v) => { let p = a.alloc(48, 8); lower_physical_device_maintenance7_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceLayeredApiPropertiesListKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_layered_api_properties_list_khr(v, a, p); p }
+        Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v) => { let p = a.alloc(856, 8); lower_physical_device_layered_api_vulkan_properties_khr(v, a, p); p }
+        Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_replicated_composites_features_ext(v, a, p); p }
+        Ext::PhysicalDeviceDepthClampControlFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clamp_control_features_ext(v, a, p); p }
+        Ext::PipelineViewportDepthClampControlCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_viewport_depth_clamp_control_create_info_ext(v, a, p); p }
     }
 }
 impl<'a> CreateInstanceArgs<'a> {

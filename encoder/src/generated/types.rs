@@ -22,7 +22,7 @@ pub struct AccelerationStructureCreateInfoKHR<'a> {
 impl<'a> AccelerationStructureCreateInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000150017, "VkAccelerationStructureCreateInfoKHR.sType")?;
+        d.stype(1000150017, "VkAccelerationStructureCreateInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKACCELERATIONSTRUCTURECREATEINFOKHR, partial, "VkAccelerationStructureCreateInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -40,7 +40,7 @@ impl<'a> AccelerationStructureCreateInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000150017);
+        w.i32(1000150017);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -67,7 +67,7 @@ pub struct AccelerationStructureDeviceAddressInfoKHR<'a> {
 impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000150002, "VkAccelerationStructureDeviceAddressInfoKHR.sType")?;
+        d.stype(1000150002, "VkAccelerationStructureDeviceAddressInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKACCELERATIONSTRUCTUREDEVICEADDRESSINFOKHR, partial, "VkAccelerationStructureDeviceAddressInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -80,7 +80,7 @@ impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000150002);
+        w.i32(1000150002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -102,7 +102,7 @@ pub struct AccelerationStructureVersionInfoKHR<'a> {
 impl<'a> AccelerationStructureVersionInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000150009, "VkAccelerationStructureVersionInfoKHR.sType")?;
+        d.stype(1000150009, "VkAccelerationStructureVersionInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKACCELERATIONSTRUCTUREVERSIONINFOKHR, partial, "VkAccelerationStructureVersionInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -115,7 +115,7 @@ impl<'a> AccelerationStructureVersionInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000150009);
+        w.i32(1000150009);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -235,7 +235,7 @@ pub struct AttachmentDescription2<'a> {
 impl<'a> AttachmentDescription2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109000, "VkAttachmentDescription2.sType")?;
+        d.stype(1000109000, "VkAttachmentDescription2.sType")?;
         v.p_next = decode_chain(d, EXT_VKATTACHMENTDESCRIPTION2, partial, "VkAttachmentDescription2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -256,7 +256,7 @@ impl<'a> AttachmentDescription2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109000);
+        w.i32(1000109000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -334,7 +334,7 @@ pub struct AttachmentReference2<'a> {
 impl<'a> AttachmentReference2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109001, "VkAttachmentReference2.sType")?;
+        d.stype(1000109001, "VkAttachmentReference2.sType")?;
         v.p_next = decode_chain(d, EXT_VKATTACHMENTREFERENCE2, partial, "VkAttachmentReference2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -349,7 +349,7 @@ impl<'a> AttachmentReference2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109001);
+        w.i32(1000109001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -442,7 +442,7 @@ pub struct BindBufferMemoryInfo<'a> {
 impl<'a> BindBufferMemoryInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000157000, "VkBindBufferMemoryInfo.sType")?;
+        d.stype(1000157000, "VkBindBufferMemoryInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKBINDBUFFERMEMORYINFO, partial, "VkBindBufferMemoryInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -457,7 +457,7 @@ impl<'a> BindBufferMemoryInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000157000);
+        w.i32(1000157000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -487,7 +487,7 @@ pub struct BindDescriptorSetsInfo<'a> {
 impl<'a> BindDescriptorSetsInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000545003, "VkBindDescriptorSetsInfo.sType")?;
+        d.stype(1000545003, "VkBindDescriptorSetsInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKBINDDESCRIPTORSETSINFO, partial, "VkBindDescriptorSetsInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -506,7 +506,7 @@ impl<'a> BindDescriptorSetsInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000545003);
+        w.i32(1000545003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -566,7 +566,7 @@ pub struct BindImageMemoryInfo<'a> {
 impl<'a> BindImageMemoryInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000157001, "VkBindImageMemoryInfo.sType")?;
+        d.stype(1000157001, "VkBindImageMemoryInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKBINDIMAGEMEMORYINFO, partial, "VkBindImageMemoryInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -581,7 +581,7 @@ impl<'a> BindImageMemoryInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000157001);
+        w.i32(1000157001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -739,7 +739,7 @@ pub struct BlitImageInfo2<'a> {
 impl<'a> BlitImageInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337004, "VkBlitImageInfo2.sType")?;
+        d.stype(1000337004, "VkBlitImageInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKBLITIMAGEINFO2, partial, "VkBlitImageInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -758,7 +758,7 @@ impl<'a> BlitImageInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337004);
+        w.i32(1000337004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -813,7 +813,7 @@ pub struct BufferCopy2<'a> {
 impl<'a> BufferCopy2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337006, "VkBufferCopy2.sType")?;
+        d.stype(1000337006, "VkBufferCopy2.sType")?;
         v.p_next = decode_chain(d, EXT_VKBUFFERCOPY2, partial, "VkBufferCopy2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -828,7 +828,7 @@ impl<'a> BufferCopy2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337006);
+        w.i32(1000337006);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -923,7 +923,7 @@ pub struct BufferDeviceAddressInfo<'a> {
 impl<'a> BufferDeviceAddressInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000244001, "VkBufferDeviceAddressInfo.sType")?;
+        d.stype(1000244001, "VkBufferDeviceAddressInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKBUFFERDEVICEADDRESSINFO, partial, "VkBufferDeviceAddressInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -936,7 +936,7 @@ impl<'a> BufferDeviceAddressInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000244001);
+        w.i32(1000244001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -997,7 +997,7 @@ pub struct BufferImageCopy2<'a> {
 impl<'a> BufferImageCopy2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337009, "VkBufferImageCopy2.sType")?;
+        d.stype(1000337009, "VkBufferImageCopy2.sType")?;
         v.p_next = decode_chain(d, EXT_VKBUFFERIMAGECOPY2, partial, "VkBufferImageCopy2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1015,7 +1015,7 @@ impl<'a> BufferImageCopy2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337009);
+        w.i32(1000337009);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1103,7 +1103,7 @@ pub struct BufferMemoryBarrier2<'a> {
 impl<'a> BufferMemoryBarrier2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314001, "VkBufferMemoryBarrier2.sType")?;
+        d.stype(1000314001, "VkBufferMemoryBarrier2.sType")?;
         v.p_next = decode_chain(d, EXT_VKBUFFERMEMORYBARRIER2, partial, "VkBufferMemoryBarrier2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1124,7 +1124,7 @@ impl<'a> BufferMemoryBarrier2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314001);
+        w.i32(1000314001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1154,7 +1154,7 @@ pub struct BufferMemoryRequirementsInfo2<'a> {
 impl<'a> BufferMemoryRequirementsInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000146000, "VkBufferMemoryRequirementsInfo2.sType")?;
+        d.stype(1000146000, "VkBufferMemoryRequirementsInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKBUFFERMEMORYREQUIREMENTSINFO2, partial, "VkBufferMemoryRequirementsInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1167,7 +1167,7 @@ impl<'a> BufferMemoryRequirementsInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000146000);
+        w.i32(1000146000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1278,7 +1278,7 @@ pub struct CalibratedTimestampInfoKHR<'a> {
 impl<'a> CalibratedTimestampInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000184000, "VkCalibratedTimestampInfoKHR.sType")?;
+        d.stype(1000184000, "VkCalibratedTimestampInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKCALIBRATEDTIMESTAMPINFOKHR, partial, "VkCalibratedTimestampInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1291,7 +1291,7 @@ impl<'a> CalibratedTimestampInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000184000);
+        w.i32(1000184000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1640,7 +1640,7 @@ pub struct CommandBufferSubmitInfo<'a> {
 impl<'a> CommandBufferSubmitInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314006, "VkCommandBufferSubmitInfo.sType")?;
+        d.stype(1000314006, "VkCommandBufferSubmitInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOMMANDBUFFERSUBMITINFO, partial, "VkCommandBufferSubmitInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1654,7 +1654,7 @@ impl<'a> CommandBufferSubmitInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314006);
+        w.i32(1000314006);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1839,7 +1839,7 @@ pub struct ConditionalRenderingBeginInfoEXT<'a> {
 impl<'a> ConditionalRenderingBeginInfoEXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000081002, "VkConditionalRenderingBeginInfoEXT.sType")?;
+        d.stype(1000081002, "VkConditionalRenderingBeginInfoEXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKCONDITIONALRENDERINGBEGININFOEXT, partial, "VkConditionalRenderingBeginInfoEXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1854,7 +1854,7 @@ impl<'a> ConditionalRenderingBeginInfoEXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000081002);
+        w.i32(1000081002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1914,7 +1914,7 @@ pub struct CooperativeMatrixPropertiesKHR<'a> {
 impl<'a> CooperativeMatrixPropertiesKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000506001, "VkCooperativeMatrixPropertiesKHR.sType")?;
+        d.stype(1000506001, "VkCooperativeMatrixPropertiesKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOOPERATIVEMATRIXPROPERTIESKHR, partial, "VkCooperativeMatrixPropertiesKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1935,7 +1935,7 @@ impl<'a> CooperativeMatrixPropertiesKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000506001);
+        w.i32(1000506001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -1967,7 +1967,7 @@ pub struct CopyAccelerationStructureInfoKHR<'a> {
 impl<'a> CopyAccelerationStructureInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000150010, "VkCopyAccelerationStructureInfoKHR.sType")?;
+        d.stype(1000150010, "VkCopyAccelerationStructureInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYACCELERATIONSTRUCTUREINFOKHR, partial, "VkCopyAccelerationStructureInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -1982,7 +1982,7 @@ impl<'a> CopyAccelerationStructureInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000150010);
+        w.i32(1000150010);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2008,7 +2008,7 @@ pub struct CopyAccelerationStructureToMemoryInfoKHR<'a> {
 impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000150011, "VkCopyAccelerationStructureToMemoryInfoKHR.sType")?;
+        d.stype(1000150011, "VkCopyAccelerationStructureToMemoryInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYACCELERATIONSTRUCTURETOMEMORYINFOKHR, partial, "VkCopyAccelerationStructureToMemoryInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2023,7 +2023,7 @@ impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000150011);
+        w.i32(1000150011);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2050,7 +2050,7 @@ pub struct CopyBufferInfo2<'a> {
 impl<'a> CopyBufferInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337000, "VkCopyBufferInfo2.sType")?;
+        d.stype(1000337000, "VkCopyBufferInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYBUFFERINFO2, partial, "VkCopyBufferInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2066,7 +2066,7 @@ impl<'a> CopyBufferInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337000);
+        w.i32(1000337000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2095,7 +2095,7 @@ pub struct CopyBufferToImageInfo2<'a> {
 impl<'a> CopyBufferToImageInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337002, "VkCopyBufferToImageInfo2.sType")?;
+        d.stype(1000337002, "VkCopyBufferToImageInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYBUFFERTOIMAGEINFO2, partial, "VkCopyBufferToImageInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2112,7 +2112,7 @@ impl<'a> CopyBufferToImageInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337002);
+        w.i32(1000337002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2196,7 +2196,7 @@ pub struct CopyImageInfo2<'a> {
 impl<'a> CopyImageInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337001, "VkCopyImageInfo2.sType")?;
+        d.stype(1000337001, "VkCopyImageInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYIMAGEINFO2, partial, "VkCopyImageInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2214,7 +2214,7 @@ impl<'a> CopyImageInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337001);
+        w.i32(1000337001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2245,7 +2245,7 @@ pub struct CopyImageToBufferInfo2<'a> {
 impl<'a> CopyImageToBufferInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337003, "VkCopyImageToBufferInfo2.sType")?;
+        d.stype(1000337003, "VkCopyImageToBufferInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYIMAGETOBUFFERINFO2, partial, "VkCopyImageToBufferInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2262,7 +2262,7 @@ impl<'a> CopyImageToBufferInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337003);
+        w.i32(1000337003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2294,7 +2294,7 @@ pub struct CopyImageToImageInfo<'a> {
 impl<'a> CopyImageToImageInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000270007, "VkCopyImageToImageInfo.sType")?;
+        d.stype(1000270007, "VkCopyImageToImageInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYIMAGETOIMAGEINFO, partial, "VkCopyImageToImageInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2313,7 +2313,7 @@ impl<'a> CopyImageToImageInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000270007);
+        w.i32(1000270007);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2399,7 +2399,7 @@ pub struct CopyMemoryToAccelerationStructureInfoKHR<'a> {
 impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000150012, "VkCopyMemoryToAccelerationStructureInfoKHR.sType")?;
+        d.stype(1000150012, "VkCopyMemoryToAccelerationStructureInfoKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKCOPYMEMORYTOACCELERATIONSTRUCTUREINFOKHR, partial, "VkCopyMemoryToAccelerationStructureInfoKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2414,7 +2414,7 @@ impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000150012);
+        w.i32(1000150012);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2491,7 +2491,7 @@ pub struct DependencyInfo<'a> {
 impl<'a> DependencyInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314003, "VkDependencyInfo.sType")?;
+        d.stype(1000314003, "VkDependencyInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEPENDENCYINFO, partial, "VkDependencyInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2510,7 +2510,7 @@ impl<'a> DependencyInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314003);
+        w.i32(1000314003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2540,7 +2540,7 @@ pub struct DepthBiasInfoEXT<'a> {
 impl<'a> DepthBiasInfoEXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000283001, "VkDepthBiasInfoEXT.sType")?;
+        d.stype(1000283001, "VkDepthBiasInfoEXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEPTHBIASINFOEXT, partial, "VkDepthBiasInfoEXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2555,7 +2555,7 @@ impl<'a> DepthBiasInfoEXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000283001);
+        w.i32(1000283001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2899,7 +2899,7 @@ pub struct DescriptorSetLayoutSupport<'a> {
 impl<'a> DescriptorSetLayoutSupport<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000168001, "VkDescriptorSetLayoutSupport.sType")?;
+        d.stype(1000168001, "VkDescriptorSetLayoutSupport.sType")?;
         v.p_next = decode_chain(d, EXT_VKDESCRIPTORSETLAYOUTSUPPORT, partial, "VkDescriptorSetLayoutSupport.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -2912,7 +2912,7 @@ impl<'a> DescriptorSetLayoutSupport<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000168001);
+        w.i32(1000168001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -2986,7 +2986,7 @@ pub struct DescriptorUpdateTemplateCreateInfo<'a> {
 impl<'a> DescriptorUpdateTemplateCreateInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000085000, "VkDescriptorUpdateTemplateCreateInfo.sType")?;
+        d.stype(1000085000, "VkDescriptorUpdateTemplateCreateInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKDESCRIPTORUPDATETEMPLATECREATEINFO, partial, "VkDescriptorUpdateTemplateCreateInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3006,7 +3006,7 @@ impl<'a> DescriptorUpdateTemplateCreateInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000085000);
+        w.i32(1000085000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3069,7 +3069,7 @@ pub struct DeviceBufferMemoryRequirements<'a> {
 impl<'a> DeviceBufferMemoryRequirements<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000413002, "VkDeviceBufferMemoryRequirements.sType")?;
+        d.stype(1000413002, "VkDeviceBufferMemoryRequirements.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEVICEBUFFERMEMORYREQUIREMENTS, partial, "VkDeviceBufferMemoryRequirements.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3082,7 +3082,7 @@ impl<'a> DeviceBufferMemoryRequirements<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000413002);
+        w.i32(1000413002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3293,7 +3293,7 @@ pub struct DeviceImageMemoryRequirements<'a> {
 impl<'a> DeviceImageMemoryRequirements<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000413003, "VkDeviceImageMemoryRequirements.sType")?;
+        d.stype(1000413003, "VkDeviceImageMemoryRequirements.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEVICEIMAGEMEMORYREQUIREMENTS, partial, "VkDeviceImageMemoryRequirements.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3307,7 +3307,7 @@ impl<'a> DeviceImageMemoryRequirements<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000413003);
+        w.i32(1000413003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3331,7 +3331,7 @@ pub struct DeviceImageSubresourceInfo<'a> {
 impl<'a> DeviceImageSubresourceInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000470004, "VkDeviceImageSubresourceInfo.sType")?;
+        d.stype(1000470004, "VkDeviceImageSubresourceInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEVICEIMAGESUBRESOURCEINFO, partial, "VkDeviceImageSubresourceInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3345,7 +3345,7 @@ impl<'a> DeviceImageSubresourceInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000470004);
+        w.i32(1000470004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3368,7 +3368,7 @@ pub struct DeviceMemoryOpaqueCaptureAddressInfo<'a> {
 impl<'a> DeviceMemoryOpaqueCaptureAddressInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000257004, "VkDeviceMemoryOpaqueCaptureAddressInfo.sType")?;
+        d.stype(1000257004, "VkDeviceMemoryOpaqueCaptureAddressInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEVICEMEMORYOPAQUECAPTUREADDRESSINFO, partial, "VkDeviceMemoryOpaqueCaptureAddressInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3381,7 +3381,7 @@ impl<'a> DeviceMemoryOpaqueCaptureAddressInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000257004);
+        w.i32(1000257004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3491,7 +3491,7 @@ pub struct DeviceQueueInfo2<'a> {
 impl<'a> DeviceQueueInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000145003, "VkDeviceQueueInfo2.sType")?;
+        d.stype(1000145003, "VkDeviceQueueInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKDEVICEQUEUEINFO2, partial, "VkDeviceQueueInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3506,7 +3506,7 @@ impl<'a> DeviceQueueInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000145003);
+        w.i32(1000145003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3816,7 +3816,7 @@ pub struct ExternalBufferProperties<'a> {
 impl<'a> ExternalBufferProperties<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000071003, "VkExternalBufferProperties.sType")?;
+        d.stype(1000071003, "VkExternalBufferProperties.sType")?;
         v.p_next = decode_chain(d, EXT_VKEXTERNALBUFFERPROPERTIES, partial, "VkExternalBufferProperties.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3829,7 +3829,7 @@ impl<'a> ExternalBufferProperties<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000071003);
+        w.i32(1000071003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -3853,7 +3853,7 @@ pub struct ExternalFenceProperties<'a> {
 impl<'a> ExternalFenceProperties<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000112001, "VkExternalFenceProperties.sType")?;
+        d.stype(1000112001, "VkExternalFenceProperties.sType")?;
         v.p_next = decode_chain(d, EXT_VKEXTERNALFENCEPROPERTIES, partial, "VkExternalFenceProperties.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -3868,7 +3868,7 @@ impl<'a> ExternalFenceProperties<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000112001);
+        w.i32(1000112001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4003,7 +4003,7 @@ pub struct ExternalSemaphoreProperties<'a> {
 impl<'a> ExternalSemaphoreProperties<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000076001, "VkExternalSemaphoreProperties.sType")?;
+        d.stype(1000076001, "VkExternalSemaphoreProperties.sType")?;
         v.p_next = decode_chain(d, EXT_VKEXTERNALSEMAPHOREPROPERTIES, partial, "VkExternalSemaphoreProperties.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4018,7 +4018,7 @@ impl<'a> ExternalSemaphoreProperties<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000076001);
+        w.i32(1000076001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4126,7 +4126,7 @@ pub struct FormatProperties2<'a> {
 impl<'a> FormatProperties2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059002, "VkFormatProperties2.sType")?;
+        d.stype(1000059002, "VkFormatProperties2.sType")?;
         v.p_next = decode_chain(d, EXT_VKFORMATPROPERTIES2, partial, "VkFormatProperties2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4139,7 +4139,7 @@ impl<'a> FormatProperties2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059002);
+        w.i32(1000059002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4218,7 +4218,7 @@ pub struct FramebufferAttachmentImageInfo<'a> {
 impl<'a> FramebufferAttachmentImageInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000108002, "VkFramebufferAttachmentImageInfo.sType")?;
+        d.stype(1000108002, "VkFramebufferAttachmentImageInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKFRAMEBUFFERATTACHMENTIMAGEINFO, partial, "VkFramebufferAttachmentImageInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4237,7 +4237,7 @@ impl<'a> FramebufferAttachmentImageInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000108002);
+        w.i32(1000108002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4473,7 +4473,7 @@ pub struct HostImageLayoutTransitionInfo<'a> {
 impl<'a> HostImageLayoutTransitionInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000270006, "VkHostImageLayoutTransitionInfo.sType")?;
+        d.stype(1000270006, "VkHostImageLayoutTransitionInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKHOSTIMAGELAYOUTTRANSITIONINFO, partial, "VkHostImageLayoutTransitionInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4489,7 +4489,7 @@ impl<'a> HostImageLayoutTransitionInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000270006);
+        w.i32(1000270006);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4545,7 +4545,7 @@ pub struct ImageBlit2<'a> {
 impl<'a> ImageBlit2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337008, "VkImageBlit2.sType")?;
+        d.stype(1000337008, "VkImageBlit2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGEBLIT2, partial, "VkImageBlit2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4561,7 +4561,7 @@ impl<'a> ImageBlit2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337008);
+        w.i32(1000337008);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4621,7 +4621,7 @@ pub struct ImageCopy2<'a> {
 impl<'a> ImageCopy2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337007, "VkImageCopy2.sType")?;
+        d.stype(1000337007, "VkImageCopy2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGECOPY2, partial, "VkImageCopy2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4638,7 +4638,7 @@ impl<'a> ImageCopy2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337007);
+        w.i32(1000337007);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4786,7 +4786,7 @@ pub struct ImageDrmFormatModifierPropertiesEXT<'a> {
 impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000158005, "VkImageDrmFormatModifierPropertiesEXT.sType")?;
+        d.stype(1000158005, "VkImageDrmFormatModifierPropertiesEXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGEDRMFORMATMODIFIERPROPERTIESEXT, partial, "VkImageDrmFormatModifierPropertiesEXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4799,7 +4799,7 @@ impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000158005);
+        w.i32(1000158005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4876,7 +4876,7 @@ pub struct ImageFormatProperties2<'a> {
 impl<'a> ImageFormatProperties2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059003, "VkImageFormatProperties2.sType")?;
+        d.stype(1000059003, "VkImageFormatProperties2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGEFORMATPROPERTIES2, partial, "VkImageFormatProperties2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4889,7 +4889,7 @@ impl<'a> ImageFormatProperties2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059003);
+        w.i32(1000059003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -4976,7 +4976,7 @@ pub struct ImageMemoryBarrier2<'a> {
 impl<'a> ImageMemoryBarrier2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314002, "VkImageMemoryBarrier2.sType")?;
+        d.stype(1000314002, "VkImageMemoryBarrier2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGEMEMORYBARRIER2, partial, "VkImageMemoryBarrier2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -4998,7 +4998,7 @@ impl<'a> ImageMemoryBarrier2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314002);
+        w.i32(1000314002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -5029,7 +5029,7 @@ pub struct ImageMemoryRequirementsInfo2<'a> {
 impl<'a> ImageMemoryRequirementsInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000146001, "VkImageMemoryRequirementsInfo2.sType")?;
+        d.stype(1000146001, "VkImageMemoryRequirementsInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGEMEMORYREQUIREMENTSINFO2, partial, "VkImageMemoryRequirementsInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -5042,7 +5042,7 @@ impl<'a> ImageMemoryRequirementsInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000146001);
+        w.i32(1000146001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -5120,7 +5120,7 @@ pub struct ImageResolve2<'a> {
 impl<'a> ImageResolve2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337010, "VkImageResolve2.sType")?;
+        d.stype(1000337010, "VkImageResolve2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGERESOLVE2, partial, "VkImageResolve2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -5137,7 +5137,7 @@ impl<'a> ImageResolve2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337010);
+        w.i32(1000337010);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -5163,7 +5163,7 @@ pub struct ImageSparseMemoryRequirementsInfo2<'a> {
 impl<'a> ImageSparseMemoryRequirementsInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000146002, "VkImageSparseMemoryRequirementsInfo2.sType")?;
+        d.stype(1000146002, "VkImageSparseMemoryRequirementsInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGESPARSEMEMORYREQUIREMENTSINFO2, partial, "VkImageSparseMemoryRequirementsInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -5176,7 +5176,7 @@ impl<'a> ImageSparseMemoryRequirementsInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000146002);
+        w.i32(1000146002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -5244,7 +5244,7 @@ pub struct ImageSubresource2<'a> {
 impl<'a> ImageSubresource2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000338003, "VkImageSubresource2.sType")?;
+        d.stype(1000338003, "VkImageSubresource2.sType")?;
         v.p_next = decode_chain(d, EXT_VKIMAGESUBRESOURCE2, partial, "VkImageSubresource2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -5257,7 +5257,7 @@ impl<'a> ImageSubresource2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000338003);
+        w.i32(1000338003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -5781,7 +5781,7 @@ pub struct MemoryBarrier2<'a> {
 impl<'a> MemoryBarrier2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314000, "VkMemoryBarrier2.sType")?;
+        d.stype(1000314000, "VkMemoryBarrier2.sType")?;
         v.p_next = decode_chain(d, EXT_VKMEMORYBARRIER2, partial, "VkMemoryBarrier2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -5797,7 +5797,7 @@ impl<'a> MemoryBarrier2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314000);
+        w.i32(1000314000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -5938,7 +5938,7 @@ pub struct MemoryRequirements2<'a> {
 impl<'a> MemoryRequirements2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000146003, "VkMemoryRequirements2.sType")?;
+        d.stype(1000146003, "VkMemoryRequirements2.sType")?;
         v.p_next = decode_chain(d, EXT_VKMEMORYREQUIREMENTS2, partial, "VkMemoryRequirements2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -5951,7 +5951,7 @@ impl<'a> MemoryRequirements2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000146003);
+        w.i32(1000146003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -6105,7 +6105,7 @@ pub struct MemoryUnmapInfo<'a> {
 impl<'a> MemoryUnmapInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000271001, "VkMemoryUnmapInfo.sType")?;
+        d.stype(1000271001, "VkMemoryUnmapInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKMEMORYUNMAPINFO, partial, "VkMemoryUnmapInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -6119,7 +6119,7 @@ impl<'a> MemoryUnmapInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000271001);
+        w.i32(1000271001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -6189,7 +6189,7 @@ pub struct MultisamplePropertiesEXT<'a> {
 impl<'a> MultisamplePropertiesEXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000143004, "VkMultisamplePropertiesEXT.sType")?;
+        d.stype(1000143004, "VkMultisamplePropertiesEXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKMULTISAMPLEPROPERTIESEXT, partial, "VkMultisamplePropertiesEXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -6202,7 +6202,7 @@ impl<'a> MultisamplePropertiesEXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000143004);
+        w.i32(1000143004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -7483,7 +7483,7 @@ pub struct PhysicalDeviceExternalBufferInfo<'a> {
 impl<'a> PhysicalDeviceExternalBufferInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000071002, "VkPhysicalDeviceExternalBufferInfo.sType")?;
+        d.stype(1000071002, "VkPhysicalDeviceExternalBufferInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEEXTERNALBUFFERINFO, partial, "VkPhysicalDeviceExternalBufferInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -7498,7 +7498,7 @@ impl<'a> PhysicalDeviceExternalBufferInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000071002);
+        w.i32(1000071002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -7522,7 +7522,7 @@ pub struct PhysicalDeviceExternalFenceInfo<'a> {
 impl<'a> PhysicalDeviceExternalFenceInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000112000, "VkPhysicalDeviceExternalFenceInfo.sType")?;
+        d.stype(1000112000, "VkPhysicalDeviceExternalFenceInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEEXTERNALFENCEINFO, partial, "VkPhysicalDeviceExternalFenceInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -7535,7 +7535,7 @@ impl<'a> PhysicalDeviceExternalFenceInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000112000);
+        w.i32(1000112000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -7578,7 +7578,7 @@ pub struct PhysicalDeviceExternalSemaphoreInfo<'a> {
 impl<'a> PhysicalDeviceExternalSemaphoreInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000076000, "VkPhysicalDeviceExternalSemaphoreInfo.sType")?;
+        d.stype(1000076000, "VkPhysicalDeviceExternalSemaphoreInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEEXTERNALSEMAPHOREINFO, partial, "VkPhysicalDeviceExternalSemaphoreInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -7591,7 +7591,7 @@ impl<'a> PhysicalDeviceExternalSemaphoreInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000076000);
+        w.i32(1000076000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -7794,7 +7794,7 @@ pub struct PhysicalDeviceFeatures2<'a> {
 impl<'a> PhysicalDeviceFeatures2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059000, "VkPhysicalDeviceFeatures2.sType")?;
+        d.stype(1000059000, "VkPhysicalDeviceFeatures2.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEFEATURES2, partial, "VkPhysicalDeviceFeatures2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -7807,7 +7807,7 @@ impl<'a> PhysicalDeviceFeatures2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059000);
+        w.i32(1000059000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -7995,7 +7995,7 @@ pub struct PhysicalDeviceFragmentShadingRateKHR<'a> {
 impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000226004, "VkPhysicalDeviceFragmentShadingRateKHR.sType")?;
+        d.stype(1000226004, "VkPhysicalDeviceFragmentShadingRateKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR, partial, "VkPhysicalDeviceFragmentShadingRateKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -8009,7 +8009,7 @@ impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000226004);
+        w.i32(1000226004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -8169,7 +8169,7 @@ pub struct PhysicalDeviceGroupProperties<'a> {
 impl<'a> PhysicalDeviceGroupProperties<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000070000, "VkPhysicalDeviceGroupProperties.sType")?;
+        d.stype(1000070000, "VkPhysicalDeviceGroupProperties.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEGROUPPROPERTIES, partial, "VkPhysicalDeviceGroupProperties.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -8184,7 +8184,7 @@ impl<'a> PhysicalDeviceGroupProperties<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000070000);
+        w.i32(1000070000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -8377,7 +8377,7 @@ pub struct PhysicalDeviceImageFormatInfo2<'a> {
 impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059004, "VkPhysicalDeviceImageFormatInfo2.sType")?;
+        d.stype(1000059004, "VkPhysicalDeviceImageFormatInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEIMAGEFORMATINFO2, partial, "VkPhysicalDeviceImageFormatInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -8394,7 +8394,7 @@ impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059004);
+        w.i32(1000059004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -8606,7 +8606,7 @@ pub struct PhysicalDeviceLayeredApiPropertiesKHR<'a> {
 impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000562003, "VkPhysicalDeviceLayeredApiPropertiesKHR.sType")?;
+        d.stype(1000562003, "VkPhysicalDeviceLayeredApiPropertiesKHR.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR, partial, "VkPhysicalDeviceLayeredApiPropertiesKHR.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -8622,7 +8622,7 @@ impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000562003);
+        w.i32(1000562003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -9432,7 +9432,7 @@ pub struct PhysicalDeviceMemoryProperties2<'a> {
 impl<'a> PhysicalDeviceMemoryProperties2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059006, "VkPhysicalDeviceMemoryProperties2.sType")?;
+        d.stype(1000059006, "VkPhysicalDeviceMemoryProperties2.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2, partial, "VkPhysicalDeviceMemoryProperties2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -9445,7 +9445,7 @@ impl<'a> PhysicalDeviceMemoryProperties2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059006);
+        w.i32(1000059006);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -10086,7 +10086,7 @@ pub struct PhysicalDeviceProperties2<'a> {
 impl<'a> PhysicalDeviceProperties2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059001, "VkPhysicalDeviceProperties2.sType")?;
+        d.stype(1000059001, "VkPhysicalDeviceProperties2.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICEPROPERTIES2, partial, "VkPhysicalDeviceProperties2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -10099,7 +10099,7 @@ impl<'a> PhysicalDeviceProperties2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059001);
+        w.i32(1000059001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -11163,7 +11163,7 @@ pub struct PhysicalDeviceSparseImageFormatInfo2<'a> {
 impl<'a> PhysicalDeviceSparseImageFormatInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059008, "VkPhysicalDeviceSparseImageFormatInfo2.sType")?;
+        d.stype(1000059008, "VkPhysicalDeviceSparseImageFormatInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICESPARSEIMAGEFORMATINFO2, partial, "VkPhysicalDeviceSparseImageFormatInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -11180,7 +11180,7 @@ impl<'a> PhysicalDeviceSparseImageFormatInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059008);
+        w.i32(1000059008);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -11460,7 +11460,7 @@ pub struct PhysicalDeviceToolProperties<'a> {
 impl<'a> PhysicalDeviceToolProperties<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000245000, "VkPhysicalDeviceToolProperties.sType")?;
+        d.stype(1000245000, "VkPhysicalDeviceToolProperties.sType")?;
         v.p_next = decode_chain(d, EXT_VKPHYSICALDEVICETOOLPROPERTIES, partial, "VkPhysicalDeviceToolProperties.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -11477,7 +11477,7 @@ impl<'a> PhysicalDeviceToolProperties<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000245000);
+        w.i32(1000245000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -13782,7 +13782,7 @@ pub struct PrivateDataSlotCreateInfo<'a> {
 impl<'a> PrivateDataSlotCreateInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000295002, "VkPrivateDataSlotCreateInfo.sType")?;
+        d.stype(1000295002, "VkPrivateDataSlotCreateInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKPRIVATEDATASLOTCREATEINFO, partial, "VkPrivateDataSlotCreateInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -13795,7 +13795,7 @@ impl<'a> PrivateDataSlotCreateInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000295002);
+        w.i32(1000295002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -13867,7 +13867,7 @@ pub struct PushConstantsInfo<'a> {
 impl<'a> PushConstantsInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000545004, "VkPushConstantsInfo.sType")?;
+        d.stype(1000545004, "VkPushConstantsInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKPUSHCONSTANTSINFO, partial, "VkPushConstantsInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -13884,7 +13884,7 @@ impl<'a> PushConstantsInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000545004);
+        w.i32(1000545004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -13914,7 +13914,7 @@ pub struct PushDescriptorSetInfo<'a> {
 impl<'a> PushDescriptorSetInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000545005, "VkPushDescriptorSetInfo.sType")?;
+        d.stype(1000545005, "VkPushDescriptorSetInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKPUSHDESCRIPTORSETINFO, partial, "VkPushDescriptorSetInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -13931,7 +13931,7 @@ impl<'a> PushDescriptorSetInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000545005);
+        w.i32(1000545005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14053,7 +14053,7 @@ pub struct QueueFamilyProperties2<'a> {
 impl<'a> QueueFamilyProperties2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059005, "VkQueueFamilyProperties2.sType")?;
+        d.stype(1000059005, "VkQueueFamilyProperties2.sType")?;
         v.p_next = decode_chain(d, EXT_VKQUEUEFAMILYPROPERTIES2, partial, "VkQueueFamilyProperties2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14066,7 +14066,7 @@ impl<'a> QueueFamilyProperties2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059005);
+        w.i32(1000059005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14242,7 +14242,7 @@ pub struct RenderPassCreateInfo2<'a> {
 impl<'a> RenderPassCreateInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109004, "VkRenderPassCreateInfo2.sType")?;
+        d.stype(1000109004, "VkRenderPassCreateInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKRENDERPASSCREATEINFO2, partial, "VkRenderPassCreateInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14263,7 +14263,7 @@ impl<'a> RenderPassCreateInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109004);
+        w.i32(1000109004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14387,7 +14387,7 @@ pub struct RenderingAreaInfo<'a> {
 impl<'a> RenderingAreaInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000470003, "VkRenderingAreaInfo.sType")?;
+        d.stype(1000470003, "VkRenderingAreaInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKRENDERINGAREAINFO, partial, "VkRenderingAreaInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14404,7 +14404,7 @@ impl<'a> RenderingAreaInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000470003);
+        w.i32(1000470003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14437,7 +14437,7 @@ pub struct RenderingAttachmentInfo<'a> {
 impl<'a> RenderingAttachmentInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000044001, "VkRenderingAttachmentInfo.sType")?;
+        d.stype(1000044001, "VkRenderingAttachmentInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKRENDERINGATTACHMENTINFO, partial, "VkRenderingAttachmentInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14457,7 +14457,7 @@ impl<'a> RenderingAttachmentInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000044001);
+        w.i32(1000044001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14487,7 +14487,7 @@ pub struct RenderingAttachmentLocationInfo<'a> {
 impl<'a> RenderingAttachmentLocationInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000232001, "VkRenderingAttachmentLocationInfo.sType")?;
+        d.stype(1000232001, "VkRenderingAttachmentLocationInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKRENDERINGATTACHMENTLOCATIONINFO, partial, "VkRenderingAttachmentLocationInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14501,7 +14501,7 @@ impl<'a> RenderingAttachmentLocationInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000232001);
+        w.i32(1000232001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14558,7 +14558,7 @@ pub struct RenderingInfo<'a> {
 impl<'a> RenderingInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000044000, "VkRenderingInfo.sType")?;
+        d.stype(1000044000, "VkRenderingInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKRENDERINGINFO, partial, "VkRenderingInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14578,7 +14578,7 @@ impl<'a> RenderingInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000044000);
+        w.i32(1000044000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14610,7 +14610,7 @@ pub struct RenderingInputAttachmentIndexInfo<'a> {
 impl<'a> RenderingInputAttachmentIndexInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000232002, "VkRenderingInputAttachmentIndexInfo.sType")?;
+        d.stype(1000232002, "VkRenderingInputAttachmentIndexInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKRENDERINGINPUTATTACHMENTINDEXINFO, partial, "VkRenderingInputAttachmentIndexInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14626,7 +14626,7 @@ impl<'a> RenderingInputAttachmentIndexInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000232002);
+        w.i32(1000232002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14656,7 +14656,7 @@ pub struct ResolveImageInfo2<'a> {
 impl<'a> ResolveImageInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000337005, "VkResolveImageInfo2.sType")?;
+        d.stype(1000337005, "VkResolveImageInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKRESOLVEIMAGEINFO2, partial, "VkResolveImageInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14674,7 +14674,7 @@ impl<'a> ResolveImageInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000337005);
+        w.i32(1000337005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -14836,7 +14836,7 @@ pub struct SampleLocationsInfoEXT<'a> {
 impl<'a> SampleLocationsInfoEXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000143000, "VkSampleLocationsInfoEXT.sType")?;
+        d.stype(1000143000, "VkSampleLocationsInfoEXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKSAMPLELOCATIONSINFOEXT, partial, "VkSampleLocationsInfoEXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -14852,7 +14852,7 @@ impl<'a> SampleLocationsInfoEXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000143000);
+        w.i32(1000143000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15033,7 +15033,7 @@ pub struct SamplerYcbcrConversionCreateInfo<'a> {
 impl<'a> SamplerYcbcrConversionCreateInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000156000, "VkSamplerYcbcrConversionCreateInfo.sType")?;
+        d.stype(1000156000, "VkSamplerYcbcrConversionCreateInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKSAMPLERYCBCRCONVERSIONCREATEINFO, partial, "VkSamplerYcbcrConversionCreateInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15053,7 +15053,7 @@ impl<'a> SamplerYcbcrConversionCreateInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000156000);
+        w.i32(1000156000);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15160,7 +15160,7 @@ pub struct SemaphoreSignalInfo<'a> {
 impl<'a> SemaphoreSignalInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000207005, "VkSemaphoreSignalInfo.sType")?;
+        d.stype(1000207005, "VkSemaphoreSignalInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKSEMAPHORESIGNALINFO, partial, "VkSemaphoreSignalInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15174,7 +15174,7 @@ impl<'a> SemaphoreSignalInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000207005);
+        w.i32(1000207005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15200,7 +15200,7 @@ pub struct SemaphoreSubmitInfo<'a> {
 impl<'a> SemaphoreSubmitInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314005, "VkSemaphoreSubmitInfo.sType")?;
+        d.stype(1000314005, "VkSemaphoreSubmitInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKSEMAPHORESUBMITINFO, partial, "VkSemaphoreSubmitInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15216,7 +15216,7 @@ impl<'a> SemaphoreSubmitInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314005);
+        w.i32(1000314005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15268,7 +15268,7 @@ pub struct SemaphoreWaitInfo<'a> {
 impl<'a> SemaphoreWaitInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000207004, "VkSemaphoreWaitInfo.sType")?;
+        d.stype(1000207004, "VkSemaphoreWaitInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKSEMAPHOREWAITINFO, partial, "VkSemaphoreWaitInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15284,7 +15284,7 @@ impl<'a> SemaphoreWaitInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000207004);
+        w.i32(1000207004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15400,7 +15400,7 @@ pub struct SparseImageFormatProperties2<'a> {
 impl<'a> SparseImageFormatProperties2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000059007, "VkSparseImageFormatProperties2.sType")?;
+        d.stype(1000059007, "VkSparseImageFormatProperties2.sType")?;
         v.p_next = decode_chain(d, EXT_VKSPARSEIMAGEFORMATPROPERTIES2, partial, "VkSparseImageFormatProperties2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15413,7 +15413,7 @@ impl<'a> SparseImageFormatProperties2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000059007);
+        w.i32(1000059007);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15525,7 +15525,7 @@ pub struct SparseImageMemoryRequirements2<'a> {
 impl<'a> SparseImageMemoryRequirements2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000146004, "VkSparseImageMemoryRequirements2.sType")?;
+        d.stype(1000146004, "VkSparseImageMemoryRequirements2.sType")?;
         v.p_next = decode_chain(d, EXT_VKSPARSEIMAGEMEMORYREQUIREMENTS2, partial, "VkSparseImageMemoryRequirements2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15538,7 +15538,7 @@ impl<'a> SparseImageMemoryRequirements2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000146004);
+        w.i32(1000146004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15790,7 +15790,7 @@ pub struct SubmitInfo2<'a> {
 impl<'a> SubmitInfo2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000314004, "VkSubmitInfo2.sType")?;
+        d.stype(1000314004, "VkSubmitInfo2.sType")?;
         v.p_next = decode_chain(d, EXT_VKSUBMITINFO2, partial, "VkSubmitInfo2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15809,7 +15809,7 @@ impl<'a> SubmitInfo2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000314004);
+        w.i32(1000314004);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15837,7 +15837,7 @@ pub struct SubpassBeginInfo<'a> {
 impl<'a> SubpassBeginInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109005, "VkSubpassBeginInfo.sType")?;
+        d.stype(1000109005, "VkSubpassBeginInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKSUBPASSBEGININFO, partial, "VkSubpassBeginInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15850,7 +15850,7 @@ impl<'a> SubpassBeginInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109005);
+        w.i32(1000109005);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -15916,7 +15916,7 @@ pub struct SubpassDependency2<'a> {
 impl<'a> SubpassDependency2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109003, "VkSubpassDependency2.sType")?;
+        d.stype(1000109003, "VkSubpassDependency2.sType")?;
         v.p_next = decode_chain(d, EXT_VKSUBPASSDEPENDENCY2, partial, "VkSubpassDependency2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -15936,7 +15936,7 @@ impl<'a> SubpassDependency2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109003);
+        w.i32(1000109003);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -16021,7 +16021,7 @@ pub struct SubpassDescription2<'a> {
 impl<'a> SubpassDescription2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109002, "VkSubpassDescription2.sType")?;
+        d.stype(1000109002, "VkSubpassDescription2.sType")?;
         v.p_next = decode_chain(d, EXT_VKSUBPASSDESCRIPTION2, partial, "VkSubpassDescription2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -16044,7 +16044,7 @@ impl<'a> SubpassDescription2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109002);
+        w.i32(1000109002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -16102,7 +16102,7 @@ pub struct SubpassEndInfo<'a> {
 impl<'a> SubpassEndInfo<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000109006, "VkSubpassEndInfo.sType")?;
+        d.stype(1000109006, "VkSubpassEndInfo.sType")?;
         v.p_next = decode_chain(d, EXT_VKSUBPASSENDINFO, partial, "VkSubpassEndInfo.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -16114,7 +16114,7 @@ impl<'a> SubpassEndInfo<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000109006);
+        w.i32(1000109006);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -16230,7 +16230,7 @@ pub struct SubresourceLayout2<'a> {
 impl<'a> SubresourceLayout2<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000338002, "VkSubresourceLayout2.sType")?;
+        d.stype(1000338002, "VkSubresourceLayout2.sType")?;
         v.p_next = decode_chain(d, EXT_VKSUBRESOURCELAYOUT2, partial, "VkSubresourceLayout2.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -16243,7 +16243,7 @@ impl<'a> SubresourceLayout2<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000338002);
+        w.i32(1000338002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -16326,7 +16326,7 @@ pub struct VertexInputAttributeDescription2EXT<'a> {
 impl<'a> VertexInputAttributeDescription2EXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000352002, "VkVertexInputAttributeDescription2EXT.sType")?;
+        d.stype(1000352002, "VkVertexInputAttributeDescription2EXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKVERTEXINPUTATTRIBUTEDESCRIPTION2EXT, partial, "VkVertexInputAttributeDescription2EXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -16342,7 +16342,7 @@ impl<'a> VertexInputAttributeDescription2EXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000352002);
+        w.i32(1000352002);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -16395,7 +16395,7 @@ pub struct VertexInputBindingDescription2EXT<'a> {
 impl<'a> VertexInputBindingDescription2EXT<'a> {
     pub fn decode(d: &mut Decoder<'a>, partial: bool) -> Result<Self, DecodeError> {
         let mut v = Self::default();
-        d.stype(-1000352001, "VkVertexInputBindingDescription2EXT.sType")?;
+        d.stype(1000352001, "VkVertexInputBindingDescription2EXT.sType")?;
         v.p_next = decode_chain(d, EXT_VKVERTEXINPUTBINDINGDESCRIPTION2EXT, partial, "VkVertexInputBindingDescription2EXT.pNext")?;
         v.decode_body(d, partial)?;
         Ok(v)
@@ -16411,7 +16411,7 @@ impl<'a> VertexInputBindingDescription2EXT<'a> {
     }
     pub fn encode(&self, w: &mut Writer<'_>, partial: bool) {
         let v = self;
-        w.i32(-1000352001);
+        w.i32(1000352001);
         encode_chain(w, &v.p_next, partial);
         v.encode_body(w, partial);
         let _ = (v, w, partial);
@@ -16728,262 +16728,6 @@ impl<'a> DeviceOrHostAddressKHR {
 /// A struct in a `pNext` chain. The chain of a parent is flattened into its `p_next` list.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ext<'a> {
-    PipelineViewportDepthClampControlCreateInfoEXT(Box<PipelineViewportDepthClampControlCreateInfoEXT<'a>>),
-    PhysicalDeviceDepthClampControlFeaturesEXT(Box<PhysicalDeviceDepthClampControlFeaturesEXT<'a>>),
-    PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(Box<PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a>>),
-    PhysicalDeviceLayeredApiVulkanPropertiesKHR(Box<PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a>>),
-    PhysicalDeviceLayeredApiPropertiesListKHR(Box<PhysicalDeviceLayeredApiPropertiesListKHR<'a>>),
-    PhysicalDeviceMaintenance7PropertiesKHR(Box<PhysicalDeviceMaintenance7PropertiesKHR<'a>>),
-    PhysicalDeviceMaintenance7FeaturesKHR(Box<PhysicalDeviceMaintenance7FeaturesKHR<'a>>),
-    PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(Box<PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a>>),
-    BindMemoryStatus(Box<BindMemoryStatus<'a>>),
-    PhysicalDeviceMaintenance6Properties(Box<PhysicalDeviceMaintenance6Properties<'a>>),
-    PhysicalDeviceMaintenance6Features(Box<PhysicalDeviceMaintenance6Features<'a>>),
-    PhysicalDeviceShaderExpectAssumeFeatures(Box<PhysicalDeviceShaderExpectAssumeFeatures<'a>>),
-    PhysicalDeviceShaderFloatControls2Features(Box<PhysicalDeviceShaderFloatControls2Features<'a>>),
-    PhysicalDeviceVertexAttributeDivisorProperties(Box<PhysicalDeviceVertexAttributeDivisorProperties<'a>>),
-    PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(Box<PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a>>),
-    PhysicalDeviceComputeShaderDerivativesPropertiesKHR(Box<PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a>>),
-    PhysicalDeviceCooperativeMatrixPropertiesKHR(Box<PhysicalDeviceCooperativeMatrixPropertiesKHR<'a>>),
-    PhysicalDeviceCooperativeMatrixFeaturesKHR(Box<PhysicalDeviceCooperativeMatrixFeaturesKHR<'a>>),
-    PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(Box<PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>>),
-    PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(Box<PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a>>),
-    PhysicalDeviceLegacyVertexAttributesPropertiesEXT(Box<PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a>>),
-    PhysicalDeviceLegacyVertexAttributesFeaturesEXT(Box<PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a>>),
-    PhysicalDeviceRayTracingPositionFetchFeaturesKHR(Box<PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a>>),
-    BufferUsageFlags2CreateInfo(Box<BufferUsageFlags2CreateInfo<'a>>),
-    PipelineCreateFlags2CreateInfo(Box<PipelineCreateFlags2CreateInfo<'a>>),
-    PhysicalDeviceMaintenance5Properties(Box<PhysicalDeviceMaintenance5Properties<'a>>),
-    PhysicalDeviceMaintenance5Features(Box<PhysicalDeviceMaintenance5Features<'a>>),
-    PhysicalDevicePipelineProtectedAccessFeatures(Box<PhysicalDevicePipelineProtectedAccessFeatures<'a>>),
-    PhysicalDeviceLegacyDitheringFeaturesEXT(Box<PhysicalDeviceLegacyDitheringFeaturesEXT<'a>>),
-    PhysicalDeviceExtendedDynamicState3PropertiesEXT(Box<PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>>),
-    PhysicalDeviceExtendedDynamicState3FeaturesEXT(Box<PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>>),
-    ExternalMemoryAcquireUnmodifiedEXT(Box<ExternalMemoryAcquireUnmodifiedEXT<'a>>),
-    PhysicalDeviceNestedCommandBufferPropertiesEXT(Box<PhysicalDeviceNestedCommandBufferPropertiesEXT<'a>>),
-    PhysicalDeviceNestedCommandBufferFeaturesEXT(Box<PhysicalDeviceNestedCommandBufferFeaturesEXT<'a>>),
-    PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(Box<PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a>>),
-    PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(Box<PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>>),
-    PhysicalDeviceDepthClampZeroOneFeaturesKHR(Box<PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a>>),
-    ImageViewSlicedCreateInfoEXT(Box<ImageViewSlicedCreateInfoEXT<'a>>),
-    PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(Box<PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a>>),
-    PhysicalDeviceShaderSubgroupRotateFeatures(Box<PhysicalDeviceShaderSubgroupRotateFeatures<'a>>),
-    PhysicalDeviceMaintenance4Properties(Box<PhysicalDeviceMaintenance4Properties<'a>>),
-    PhysicalDeviceMaintenance4Features(Box<PhysicalDeviceMaintenance4Features<'a>>),
-    SamplerBorderColorComponentMappingCreateInfoEXT(Box<SamplerBorderColorComponentMappingCreateInfoEXT<'a>>),
-    PhysicalDeviceBorderColorSwizzleFeaturesEXT(Box<PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>>),
-    PhysicalDeviceImage2DViewOf3DFeaturesEXT(Box<PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>>),
-    PhysicalDeviceMultiDrawPropertiesEXT(Box<PhysicalDeviceMultiDrawPropertiesEXT<'a>>),
-    PhysicalDeviceMultiDrawFeaturesEXT(Box<PhysicalDeviceMultiDrawFeaturesEXT<'a>>),
-    ImageViewMinLodCreateInfoEXT(Box<ImageViewMinLodCreateInfoEXT<'a>>),
-    PhysicalDeviceImageViewMinLodFeaturesEXT(Box<PhysicalDeviceImageViewMinLodFeaturesEXT<'a>>),
-    QueueFamilyGlobalPriorityProperties(Box<QueueFamilyGlobalPriorityProperties<'a>>),
-    PhysicalDeviceGlobalPriorityQueryFeatures(Box<PhysicalDeviceGlobalPriorityQueryFeatures<'a>>),
-    PhysicalDeviceRayTracingMaintenance1FeaturesKHR(Box<PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a>>),
-    PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(Box<PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>>),
-    PipelineColorWriteCreateInfoEXT(Box<PipelineColorWriteCreateInfoEXT<'a>>),
-    PhysicalDeviceColorWriteEnableFeaturesEXT(Box<PhysicalDeviceColorWriteEnableFeaturesEXT<'a>>),
-    PhysicalDeviceExtendedDynamicState2FeaturesEXT(Box<PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>>),
-    MultisampledRenderToSingleSampledInfoEXT(Box<MultisampledRenderToSingleSampledInfoEXT<'a>>),
-    SubpassResolvePerformanceQueryEXT(Box<SubpassResolvePerformanceQueryEXT<'a>>),
-    PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(Box<PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a>>),
-    FormatProperties3(Box<FormatProperties3<'a>>),
-    PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(Box<PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>>),
-    PipelineViewportDepthClipControlCreateInfoEXT(Box<PipelineViewportDepthClipControlCreateInfoEXT<'a>>),
-    PhysicalDeviceDepthClipControlFeaturesEXT(Box<PhysicalDeviceDepthClipControlFeaturesEXT<'a>>),
-    PhysicalDeviceVertexInputDynamicStateFeaturesEXT(Box<PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>>),
-    MutableDescriptorTypeCreateInfoEXT(Box<MutableDescriptorTypeCreateInfoEXT<'a>>),
-    PhysicalDeviceMutableDescriptorTypeFeaturesEXT(Box<PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>>),
-    PhysicalDeviceRayQueryFeaturesKHR(Box<PhysicalDeviceRayQueryFeaturesKHR<'a>>),
-    PhysicalDeviceRayTracingPipelinePropertiesKHR(Box<PhysicalDeviceRayTracingPipelinePropertiesKHR<'a>>),
-    PhysicalDeviceRayTracingPipelineFeaturesKHR(Box<PhysicalDeviceRayTracingPipelineFeaturesKHR<'a>>),
-    PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(Box<PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>>),
-    PhysicalDevice4444FormatsFeaturesEXT(Box<PhysicalDevice4444FormatsFeaturesEXT<'a>>),
-    PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(Box<PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>>),
-    PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(Box<PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a>>),
-    PhysicalDeviceImageRobustnessFeatures(Box<PhysicalDeviceImageRobustnessFeatures<'a>>),
-    PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(Box<PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>>),
-    PhysicalDeviceMeshShaderPropertiesEXT(Box<PhysicalDeviceMeshShaderPropertiesEXT<'a>>),
-    PhysicalDeviceMeshShaderFeaturesEXT(Box<PhysicalDeviceMeshShaderFeaturesEXT<'a>>),
-    PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(Box<PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>>),
-    PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(Box<PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a>>),
-    PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(Box<PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a>>),
-    GraphicsPipelineLibraryCreateInfoEXT(Box<GraphicsPipelineLibraryCreateInfoEXT<'a>>),
-    PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(Box<PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>>),
-    PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(Box<PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>>),
-    PhysicalDeviceSynchronization2Features(Box<PhysicalDeviceSynchronization2Features<'a>>),
-    MemoryBarrier2(Box<MemoryBarrier2<'a>>),
-    PhysicalDevicePipelineCreationCacheControlFeatures(Box<PhysicalDevicePipelineCreationCacheControlFeatures<'a>>),
-    DevicePrivateDataCreateInfo(Box<DevicePrivateDataCreateInfo<'a>>),
-    PhysicalDevicePrivateDataFeatures(Box<PhysicalDevicePrivateDataFeatures<'a>>),
-    PipelineLibraryCreateInfoKHR(Box<PipelineLibraryCreateInfoKHR<'a>>),
-    PhysicalDeviceCustomBorderColorFeaturesEXT(Box<PhysicalDeviceCustomBorderColorFeaturesEXT<'a>>),
-    PhysicalDeviceCustomBorderColorPropertiesEXT(Box<PhysicalDeviceCustomBorderColorPropertiesEXT<'a>>),
-    SamplerCustomBorderColorCreateInfoEXT(Box<SamplerCustomBorderColorCreateInfoEXT<'a>>),
-    PhysicalDeviceRobustness2PropertiesEXT(Box<PhysicalDeviceRobustness2PropertiesEXT<'a>>),
-    PhysicalDeviceRobustness2FeaturesEXT(Box<PhysicalDeviceRobustness2FeaturesEXT<'a>>),
-    DepthBiasRepresentationInfoEXT(Box<DepthBiasRepresentationInfoEXT<'a>>),
-    PhysicalDeviceDepthBiasControlFeaturesEXT(Box<PhysicalDeviceDepthBiasControlFeaturesEXT<'a>>),
-    PhysicalDeviceTexelBufferAlignmentProperties(Box<PhysicalDeviceTexelBufferAlignmentProperties<'a>>),
-    PhysicalDeviceTexelBufferAlignmentFeaturesEXT(Box<PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>>),
-    PhysicalDeviceShaderIntegerDotProductProperties(Box<PhysicalDeviceShaderIntegerDotProductProperties<'a>>),
-    PhysicalDeviceShaderIntegerDotProductFeatures(Box<PhysicalDeviceShaderIntegerDotProductFeatures<'a>>),
-    PhysicalDeviceShaderDemoteToHelperInvocationFeatures(Box<PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>>),
-    PhysicalDeviceShaderAtomicFloat2FeaturesEXT(Box<PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a>>),
-    HostImageCopyDevicePerformanceQuery(Box<HostImageCopyDevicePerformanceQuery<'a>>),
-    SubresourceHostMemcpySize(Box<SubresourceHostMemcpySize<'a>>),
-    PhysicalDeviceHostImageCopyProperties(Box<PhysicalDeviceHostImageCopyProperties<'a>>),
-    PhysicalDeviceHostImageCopyFeatures(Box<PhysicalDeviceHostImageCopyFeatures<'a>>),
-    PhysicalDeviceExtendedDynamicStateFeaturesEXT(Box<PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>>),
-    PhysicalDeviceIndexTypeUint8Features(Box<PhysicalDeviceIndexTypeUint8Features<'a>>),
-    PhysicalDeviceHostQueryResetFeatures(Box<PhysicalDeviceHostQueryResetFeatures<'a>>),
-    PhysicalDeviceShaderAtomicFloatFeaturesEXT(Box<PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a>>),
-    PhysicalDeviceLineRasterizationProperties(Box<PhysicalDeviceLineRasterizationProperties<'a>>),
-    PipelineRasterizationLineStateCreateInfo(Box<PipelineRasterizationLineStateCreateInfo<'a>>),
-    PhysicalDeviceLineRasterizationFeatures(Box<PhysicalDeviceLineRasterizationFeatures<'a>>),
-    MemoryOpaqueCaptureAddressAllocateInfo(Box<MemoryOpaqueCaptureAddressAllocateInfo<'a>>),
-    BufferOpaqueCaptureAddressCreateInfo(Box<BufferOpaqueCaptureAddressCreateInfo<'a>>),
-    PhysicalDeviceBufferDeviceAddressFeatures(Box<PhysicalDeviceBufferDeviceAddressFeatures<'a>>),
-    PhysicalDeviceProvokingVertexPropertiesEXT(Box<PhysicalDeviceProvokingVertexPropertiesEXT<'a>>),
-    PipelineRasterizationProvokingVertexStateCreateInfoEXT(Box<PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>>),
-    PhysicalDeviceProvokingVertexFeaturesEXT(Box<PhysicalDeviceProvokingVertexFeaturesEXT<'a>>),
-    PhysicalDeviceUniformBufferStandardLayoutFeatures(Box<PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>>),
-    PhysicalDeviceYcbcrImageArraysFeaturesEXT(Box<PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a>>),
-    PhysicalDeviceFragmentShaderInterlockFeaturesEXT(Box<PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>>),
-    ImageStencilUsageCreateInfo(Box<ImageStencilUsageCreateInfo<'a>>),
-    BufferDeviceAddressCreateInfoEXT(Box<BufferDeviceAddressCreateInfoEXT<'a>>),
-    PhysicalDeviceBufferDeviceAddressFeaturesEXT(Box<PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a>>),
-    AttachmentDescriptionStencilLayout(Box<AttachmentDescriptionStencilLayout<'a>>),
-    AttachmentReferenceStencilLayout(Box<AttachmentReferenceStencilLayout<'a>>),
-    PhysicalDeviceSeparateDepthStencilLayoutsFeatures(Box<PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>>),
-    PhysicalDeviceMemoryBudgetPropertiesEXT(Box<PhysicalDeviceMemoryBudgetPropertiesEXT<'a>>),
-    PhysicalDeviceShaderQuadControlFeaturesKHR(Box<PhysicalDeviceShaderQuadControlFeaturesKHR<'a>>),
-    PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(Box<PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a>>),
-    RenderingInputAttachmentIndexInfo(Box<RenderingInputAttachmentIndexInfo<'a>>),
-    RenderingAttachmentLocationInfo(Box<RenderingAttachmentLocationInfo<'a>>),
-    PhysicalDeviceDynamicRenderingLocalReadFeatures(Box<PhysicalDeviceDynamicRenderingLocalReadFeatures<'a>>),
-    PhysicalDeviceFragmentShadingRateFeaturesKHR(Box<PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>>),
-    PhysicalDeviceFragmentShadingRatePropertiesKHR(Box<PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>>),
-    PipelineFragmentShadingRateStateCreateInfoKHR(Box<PipelineFragmentShadingRateStateCreateInfoKHR<'a>>),
-    FragmentShadingRateAttachmentInfoKHR(Box<FragmentShadingRateAttachmentInfoKHR<'a>>),
-    PhysicalDeviceSubgroupSizeControlFeatures(Box<PhysicalDeviceSubgroupSizeControlFeatures<'a>>),
-    PipelineShaderStageRequiredSubgroupSizeCreateInfo(Box<PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>>),
-    PhysicalDeviceSubgroupSizeControlProperties(Box<PhysicalDeviceSubgroupSizeControlProperties<'a>>),
-    PhysicalDeviceScalarBlockLayoutFeatures(Box<PhysicalDeviceScalarBlockLayoutFeatures<'a>>),
-    PhysicalDeviceShaderTerminateInvocationFeatures(Box<PhysicalDeviceShaderTerminateInvocationFeatures<'a>>),
-    PhysicalDevicePCIBusInfoPropertiesEXT(Box<PhysicalDevicePCIBusInfoPropertiesEXT<'a>>),
-    PhysicalDeviceVulkanMemoryModelFeatures(Box<PhysicalDeviceVulkanMemoryModelFeatures<'a>>),
-    TimelineSemaphoreSubmitInfo(Box<TimelineSemaphoreSubmitInfo<'a>>),
-    SemaphoreTypeCreateInfo(Box<SemaphoreTypeCreateInfo<'a>>),
-    PhysicalDeviceTimelineSemaphoreProperties(Box<PhysicalDeviceTimelineSemaphoreProperties<'a>>),
-    PhysicalDeviceTimelineSemaphoreFeatures(Box<PhysicalDeviceTimelineSemaphoreFeatures<'a>>),
-    PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(Box<PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a>>),
-    PhysicalDeviceComputeShaderDerivativesFeaturesKHR(Box<PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a>>),
-    SubpassDescriptionDepthStencilResolve(Box<SubpassDescriptionDepthStencilResolve<'a>>),
-    PhysicalDeviceDepthStencilResolveProperties(Box<PhysicalDeviceDepthStencilResolveProperties<'a>>),
-    PhysicalDeviceFloatControlsProperties(Box<PhysicalDeviceFloatControlsProperties<'a>>),
-    PhysicalDeviceDriverProperties(Box<PhysicalDeviceDriverProperties<'a>>),
-    PipelineCreationFeedbackCreateInfo(Box<PipelineCreationFeedbackCreateInfo<'a>>),
-    PhysicalDeviceVertexAttributeDivisorFeatures(Box<PhysicalDeviceVertexAttributeDivisorFeatures<'a>>),
-    PipelineVertexInputDivisorStateCreateInfo(Box<PipelineVertexInputDivisorStateCreateInfo<'a>>),
-    PhysicalDeviceVertexAttributeDivisorPropertiesEXT(Box<PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>>),
-    PhysicalDeviceShaderClockFeaturesKHR(Box<PhysicalDeviceShaderClockFeaturesKHR<'a>>),
-    PhysicalDeviceShaderAtomicInt64Features(Box<PhysicalDeviceShaderAtomicInt64Features<'a>>),
-    PhysicalDevice8BitStorageFeatures(Box<PhysicalDevice8BitStorageFeatures<'a>>),
-    PhysicalDeviceShaderSubgroupExtendedTypesFeatures(Box<PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>>),
-    DeviceQueueGlobalPriorityCreateInfo(Box<DeviceQueueGlobalPriorityCreateInfo<'a>>),
-    FilterCubicImageViewImageFormatPropertiesEXT(Box<FilterCubicImageViewImageFormatPropertiesEXT<'a>>),
-    PhysicalDeviceImageViewImageFormatInfoEXT(Box<PhysicalDeviceImageViewImageFormatInfoEXT<'a>>),
-    PhysicalDeviceMaintenance3Properties(Box<PhysicalDeviceMaintenance3Properties<'a>>),
-    DescriptorSetVariableDescriptorCountLayoutSupport(Box<DescriptorSetVariableDescriptorCountLayoutSupport<'a>>),
-    DescriptorSetVariableDescriptorCountAllocateInfo(Box<DescriptorSetVariableDescriptorCountAllocateInfo<'a>>),
-    PhysicalDeviceDescriptorIndexingProperties(Box<PhysicalDeviceDescriptorIndexingProperties<'a>>),
-    PhysicalDeviceDescriptorIndexingFeatures(Box<PhysicalDeviceDescriptorIndexingFeatures<'a>>),
-    DescriptorSetLayoutBindingFlagsCreateInfo(Box<DescriptorSetLayoutBindingFlagsCreateInfo<'a>>),
-    DrmFormatModifierPropertiesList2EXT(Box<DrmFormatModifierPropertiesList2EXT<'a>>),
-    ImageDrmFormatModifierExplicitCreateInfoEXT(Box<ImageDrmFormatModifierExplicitCreateInfoEXT<'a>>),
-    ImageDrmFormatModifierListCreateInfoEXT(Box<ImageDrmFormatModifierListCreateInfoEXT<'a>>),
-    PhysicalDeviceImageDrmFormatModifierInfoEXT(Box<PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>>),
-    DrmFormatModifierPropertiesListEXT(Box<DrmFormatModifierPropertiesListEXT<'a>>),
-    SamplerYcbcrConversionImageFormatProperties(Box<SamplerYcbcrConversionImageFormatProperties<'a>>),
-    PhysicalDeviceSamplerYcbcrConversionFeatures(Box<PhysicalDeviceSamplerYcbcrConversionFeatures<'a>>),
-    ImagePlaneMemoryRequirementsInfo(Box<ImagePlaneMemoryRequirementsInfo<'a>>),
-    BindImagePlaneMemoryInfo(Box<BindImagePlaneMemoryInfo<'a>>),
-    SamplerYcbcrConversionInfo(Box<SamplerYcbcrConversionInfo<'a>>),
-    PhysicalDeviceAccelerationStructurePropertiesKHR(Box<PhysicalDeviceAccelerationStructurePropertiesKHR<'a>>),
-    PhysicalDeviceAccelerationStructureFeaturesKHR(Box<PhysicalDeviceAccelerationStructureFeaturesKHR<'a>>),
-    WriteDescriptorSetAccelerationStructureKHR(Box<WriteDescriptorSetAccelerationStructureKHR<'a>>),
-    PipelineColorBlendAdvancedStateCreateInfoEXT(Box<PipelineColorBlendAdvancedStateCreateInfoEXT<'a>>),
-    PhysicalDeviceBlendOperationAdvancedPropertiesEXT(Box<PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a>>),
-    PhysicalDeviceBlendOperationAdvancedFeaturesEXT(Box<PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a>>),
-    ImageFormatListCreateInfo(Box<ImageFormatListCreateInfo<'a>>),
-    PhysicalDeviceProtectedMemoryProperties(Box<PhysicalDeviceProtectedMemoryProperties<'a>>),
-    PhysicalDeviceProtectedMemoryFeatures(Box<PhysicalDeviceProtectedMemoryFeatures<'a>>),
-    ProtectedSubmitInfo(Box<ProtectedSubmitInfo<'a>>),
-    PhysicalDeviceSampleLocationsPropertiesEXT(Box<PhysicalDeviceSampleLocationsPropertiesEXT<'a>>),
-    PipelineSampleLocationsStateCreateInfoEXT(Box<PipelineSampleLocationsStateCreateInfoEXT<'a>>),
-    RenderPassSampleLocationsBeginInfoEXT(Box<RenderPassSampleLocationsBeginInfoEXT<'a>>),
-    SampleLocationsInfoEXT(Box<SampleLocationsInfoEXT<'a>>),
-    DescriptorPoolInlineUniformBlockCreateInfo(Box<DescriptorPoolInlineUniformBlockCreateInfo<'a>>),
-    WriteDescriptorSetInlineUniformBlock(Box<WriteDescriptorSetInlineUniformBlock<'a>>),
-    PhysicalDeviceInlineUniformBlockProperties(Box<PhysicalDeviceInlineUniformBlockProperties<'a>>),
-    PhysicalDeviceInlineUniformBlockFeatures(Box<PhysicalDeviceInlineUniformBlockFeatures<'a>>),
-    SamplerReductionModeCreateInfo(Box<SamplerReductionModeCreateInfo<'a>>),
-    PhysicalDeviceSamplerFilterMinmaxProperties(Box<PhysicalDeviceSamplerFilterMinmaxProperties<'a>>),
-    MemoryDedicatedAllocateInfo(Box<MemoryDedicatedAllocateInfo<'a>>),
-    MemoryDedicatedRequirements(Box<MemoryDedicatedRequirements<'a>>),
-    PhysicalDeviceVariablePointersFeatures(Box<PhysicalDeviceVariablePointersFeatures<'a>>),
-    PipelineTessellationDomainOriginStateCreateInfo(Box<PipelineTessellationDomainOriginStateCreateInfo<'a>>),
-    ImageViewUsageCreateInfo(Box<ImageViewUsageCreateInfo<'a>>),
-    RenderPassInputAttachmentAspectCreateInfo(Box<RenderPassInputAttachmentAspectCreateInfo<'a>>),
-    PhysicalDevicePointClippingProperties(Box<PhysicalDevicePointClippingProperties<'a>>),
-    ExportFenceCreateInfo(Box<ExportFenceCreateInfo<'a>>),
-    RenderPassAttachmentBeginInfo(Box<RenderPassAttachmentBeginInfo<'a>>),
-    FramebufferAttachmentsCreateInfo(Box<FramebufferAttachmentsCreateInfo<'a>>),
-    PhysicalDeviceImagelessFramebufferFeatures(Box<PhysicalDeviceImagelessFramebufferFeatures<'a>>),
-    PipelineRasterizationDepthClipStateCreateInfoEXT(Box<PipelineRasterizationDepthClipStateCreateInfoEXT<'a>>),
-    PhysicalDeviceDepthClipEnableFeaturesEXT(Box<PhysicalDeviceDepthClipEnableFeaturesEXT<'a>>),
-    PipelineRasterizationConservativeStateCreateInfoEXT(Box<PipelineRasterizationConservativeStateCreateInfoEXT<'a>>),
-    PhysicalDeviceConservativeRasterizationPropertiesEXT(Box<PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>>),
-    PhysicalDeviceSubgroupProperties(Box<PhysicalDeviceSubgroupProperties<'a>>),
-    PhysicalDevice16BitStorageFeatures(Box<PhysicalDevice16BitStorageFeatures<'a>>),
-    PhysicalDeviceShaderFloat16Int8Features(Box<PhysicalDeviceShaderFloat16Int8Features<'a>>),
-    PhysicalDeviceConditionalRenderingFeaturesEXT(Box<PhysicalDeviceConditionalRenderingFeaturesEXT<'a>>),
-    CommandBufferInheritanceConditionalRenderingInfoEXT(Box<CommandBufferInheritanceConditionalRenderingInfoEXT<'a>>),
-    PhysicalDevicePushDescriptorProperties(Box<PhysicalDevicePushDescriptorProperties<'a>>),
-    ExportSemaphoreCreateInfo(Box<ExportSemaphoreCreateInfo<'a>>),
-    ExportMemoryAllocateInfo(Box<ExportMemoryAllocateInfo<'a>>),
-    ExternalMemoryImageCreateInfo(Box<ExternalMemoryImageCreateInfo<'a>>),
-    ExternalMemoryBufferCreateInfo(Box<ExternalMemoryBufferCreateInfo<'a>>),
-    PhysicalDeviceIDProperties(Box<PhysicalDeviceIDProperties<'a>>),
-    ExternalImageFormatProperties(Box<ExternalImageFormatProperties<'a>>),
-    PhysicalDeviceExternalImageFormatInfo(Box<PhysicalDeviceExternalImageFormatInfo<'a>>),
-    DeviceGroupDeviceCreateInfo(Box<DeviceGroupDeviceCreateInfo<'a>>),
-    PhysicalDevicePipelineRobustnessProperties(Box<PhysicalDevicePipelineRobustnessProperties<'a>>),
-    PhysicalDevicePipelineRobustnessFeatures(Box<PhysicalDevicePipelineRobustnessFeatures<'a>>),
-    PipelineRobustnessCreateInfo(Box<PipelineRobustnessCreateInfo<'a>>),
-    PhysicalDeviceTextureCompressionASTCHDRFeatures(Box<PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>>),
-    PhysicalDeviceShaderDrawParametersFeatures(Box<PhysicalDeviceShaderDrawParametersFeatures<'a>>),
-    BindImageMemoryDeviceGroupInfo(Box<BindImageMemoryDeviceGroupInfo<'a>>),
-    BindBufferMemoryDeviceGroupInfo(Box<BindBufferMemoryDeviceGroupInfo<'a>>),
-    BindImageMemorySwapchainInfoKHR(Box<BindImageMemorySwapchainInfoKHR<'a>>),
-    ImageSwapchainCreateInfoKHR(Box<ImageSwapchainCreateInfoKHR<'a>>),
-    DeviceGroupBindSparseInfo(Box<DeviceGroupBindSparseInfo<'a>>),
-    DeviceGroupSubmitInfo(Box<DeviceGroupSubmitInfo<'a>>),
-    DeviceGroupCommandBufferBeginInfo(Box<DeviceGroupCommandBufferBeginInfo<'a>>),
-    DeviceGroupRenderPassBeginInfo(Box<DeviceGroupRenderPassBeginInfo<'a>>),
-    MemoryAllocateFlagsInfo(Box<MemoryAllocateFlagsInfo<'a>>),
-    PhysicalDeviceFeatures2(Box<PhysicalDeviceFeatures2<'a>>),
-    PhysicalDeviceMultiviewProperties(Box<PhysicalDeviceMultiviewProperties<'a>>),
-    PhysicalDeviceMultiviewFeatures(Box<PhysicalDeviceMultiviewFeatures<'a>>),
-    RenderPassMultiviewCreateInfo(Box<RenderPassMultiviewCreateInfo<'a>>),
-    RenderingFragmentShadingRateAttachmentInfoKHR(Box<RenderingFragmentShadingRateAttachmentInfoKHR<'a>>),
-    CommandBufferInheritanceRenderingInfo(Box<CommandBufferInheritanceRenderingInfo<'a>>),
-    PhysicalDeviceDynamicRenderingFeatures(Box<PhysicalDeviceDynamicRenderingFeatures<'a>>),
-    PipelineRenderingCreateInfo(Box<PipelineRenderingCreateInfo<'a>>),
-    PipelineRasterizationStateStreamCreateInfoEXT(Box<PipelineRasterizationStateStreamCreateInfoEXT<'a>>),
-    PhysicalDeviceTransformFeedbackPropertiesEXT(Box<PhysicalDeviceTransformFeedbackPropertiesEXT<'a>>),
-    PhysicalDeviceTransformFeedbackFeaturesEXT(Box<PhysicalDeviceTransformFeedbackFeaturesEXT<'a>>),
     ShaderModuleCreateInfo(Box<ShaderModuleCreateInfo<'a>>),
     PipelineLayoutCreateInfo(Box<PipelineLayoutCreateInfo<'a>>),
     PhysicalDeviceVulkan11Features(Box<PhysicalDeviceVulkan11Features<'a>>),
@@ -16994,272 +16738,272 @@ pub enum Ext<'a> {
     PhysicalDeviceVulkan13Properties(Box<PhysicalDeviceVulkan13Properties<'a>>),
     PhysicalDeviceVulkan14Features(Box<PhysicalDeviceVulkan14Features<'a>>),
     PhysicalDeviceVulkan14Properties(Box<PhysicalDeviceVulkan14Properties<'a>>),
+    PhysicalDeviceTransformFeedbackFeaturesEXT(Box<PhysicalDeviceTransformFeedbackFeaturesEXT<'a>>),
+    PhysicalDeviceTransformFeedbackPropertiesEXT(Box<PhysicalDeviceTransformFeedbackPropertiesEXT<'a>>),
+    PipelineRasterizationStateStreamCreateInfoEXT(Box<PipelineRasterizationStateStreamCreateInfoEXT<'a>>),
+    PipelineRenderingCreateInfo(Box<PipelineRenderingCreateInfo<'a>>),
+    PhysicalDeviceDynamicRenderingFeatures(Box<PhysicalDeviceDynamicRenderingFeatures<'a>>),
+    CommandBufferInheritanceRenderingInfo(Box<CommandBufferInheritanceRenderingInfo<'a>>),
+    RenderingFragmentShadingRateAttachmentInfoKHR(Box<RenderingFragmentShadingRateAttachmentInfoKHR<'a>>),
+    RenderPassMultiviewCreateInfo(Box<RenderPassMultiviewCreateInfo<'a>>),
+    PhysicalDeviceMultiviewFeatures(Box<PhysicalDeviceMultiviewFeatures<'a>>),
+    PhysicalDeviceMultiviewProperties(Box<PhysicalDeviceMultiviewProperties<'a>>),
+    PhysicalDeviceFeatures2(Box<PhysicalDeviceFeatures2<'a>>),
+    MemoryAllocateFlagsInfo(Box<MemoryAllocateFlagsInfo<'a>>),
+    DeviceGroupRenderPassBeginInfo(Box<DeviceGroupRenderPassBeginInfo<'a>>),
+    DeviceGroupCommandBufferBeginInfo(Box<DeviceGroupCommandBufferBeginInfo<'a>>),
+    DeviceGroupSubmitInfo(Box<DeviceGroupSubmitInfo<'a>>),
+    DeviceGroupBindSparseInfo(Box<DeviceGroupBindSparseInfo<'a>>),
+    ImageSwapchainCreateInfoKHR(Box<ImageSwapchainCreateInfoKHR<'a>>),
+    BindImageMemorySwapchainInfoKHR(Box<BindImageMemorySwapchainInfoKHR<'a>>),
+    BindBufferMemoryDeviceGroupInfo(Box<BindBufferMemoryDeviceGroupInfo<'a>>),
+    BindImageMemoryDeviceGroupInfo(Box<BindImageMemoryDeviceGroupInfo<'a>>),
+    PhysicalDeviceShaderDrawParametersFeatures(Box<PhysicalDeviceShaderDrawParametersFeatures<'a>>),
+    PhysicalDeviceTextureCompressionASTCHDRFeatures(Box<PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>>),
+    PipelineRobustnessCreateInfo(Box<PipelineRobustnessCreateInfo<'a>>),
+    PhysicalDevicePipelineRobustnessFeatures(Box<PhysicalDevicePipelineRobustnessFeatures<'a>>),
+    PhysicalDevicePipelineRobustnessProperties(Box<PhysicalDevicePipelineRobustnessProperties<'a>>),
+    DeviceGroupDeviceCreateInfo(Box<DeviceGroupDeviceCreateInfo<'a>>),
+    PhysicalDeviceExternalImageFormatInfo(Box<PhysicalDeviceExternalImageFormatInfo<'a>>),
+    ExternalImageFormatProperties(Box<ExternalImageFormatProperties<'a>>),
+    PhysicalDeviceIDProperties(Box<PhysicalDeviceIDProperties<'a>>),
+    ExternalMemoryBufferCreateInfo(Box<ExternalMemoryBufferCreateInfo<'a>>),
+    ExternalMemoryImageCreateInfo(Box<ExternalMemoryImageCreateInfo<'a>>),
+    ExportMemoryAllocateInfo(Box<ExportMemoryAllocateInfo<'a>>),
+    ExportSemaphoreCreateInfo(Box<ExportSemaphoreCreateInfo<'a>>),
+    PhysicalDevicePushDescriptorProperties(Box<PhysicalDevicePushDescriptorProperties<'a>>),
+    CommandBufferInheritanceConditionalRenderingInfoEXT(Box<CommandBufferInheritanceConditionalRenderingInfoEXT<'a>>),
+    PhysicalDeviceConditionalRenderingFeaturesEXT(Box<PhysicalDeviceConditionalRenderingFeaturesEXT<'a>>),
+    PhysicalDeviceShaderFloat16Int8Features(Box<PhysicalDeviceShaderFloat16Int8Features<'a>>),
+    PhysicalDevice16BitStorageFeatures(Box<PhysicalDevice16BitStorageFeatures<'a>>),
+    PhysicalDeviceSubgroupProperties(Box<PhysicalDeviceSubgroupProperties<'a>>),
+    PhysicalDeviceConservativeRasterizationPropertiesEXT(Box<PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>>),
+    PipelineRasterizationConservativeStateCreateInfoEXT(Box<PipelineRasterizationConservativeStateCreateInfoEXT<'a>>),
+    PhysicalDeviceDepthClipEnableFeaturesEXT(Box<PhysicalDeviceDepthClipEnableFeaturesEXT<'a>>),
+    PipelineRasterizationDepthClipStateCreateInfoEXT(Box<PipelineRasterizationDepthClipStateCreateInfoEXT<'a>>),
+    PhysicalDeviceImagelessFramebufferFeatures(Box<PhysicalDeviceImagelessFramebufferFeatures<'a>>),
+    FramebufferAttachmentsCreateInfo(Box<FramebufferAttachmentsCreateInfo<'a>>),
+    RenderPassAttachmentBeginInfo(Box<RenderPassAttachmentBeginInfo<'a>>),
+    ExportFenceCreateInfo(Box<ExportFenceCreateInfo<'a>>),
+    PhysicalDevicePointClippingProperties(Box<PhysicalDevicePointClippingProperties<'a>>),
+    RenderPassInputAttachmentAspectCreateInfo(Box<RenderPassInputAttachmentAspectCreateInfo<'a>>),
+    ImageViewUsageCreateInfo(Box<ImageViewUsageCreateInfo<'a>>),
+    PipelineTessellationDomainOriginStateCreateInfo(Box<PipelineTessellationDomainOriginStateCreateInfo<'a>>),
+    PhysicalDeviceVariablePointersFeatures(Box<PhysicalDeviceVariablePointersFeatures<'a>>),
+    MemoryDedicatedRequirements(Box<MemoryDedicatedRequirements<'a>>),
+    MemoryDedicatedAllocateInfo(Box<MemoryDedicatedAllocateInfo<'a>>),
+    PhysicalDeviceSamplerFilterMinmaxProperties(Box<PhysicalDeviceSamplerFilterMinmaxProperties<'a>>),
+    SamplerReductionModeCreateInfo(Box<SamplerReductionModeCreateInfo<'a>>),
+    PhysicalDeviceInlineUniformBlockFeatures(Box<PhysicalDeviceInlineUniformBlockFeatures<'a>>),
+    PhysicalDeviceInlineUniformBlockProperties(Box<PhysicalDeviceInlineUniformBlockProperties<'a>>),
+    WriteDescriptorSetInlineUniformBlock(Box<WriteDescriptorSetInlineUniformBlock<'a>>),
+    DescriptorPoolInlineUniformBlockCreateInfo(Box<DescriptorPoolInlineUniformBlockCreateInfo<'a>>),
+    SampleLocationsInfoEXT(Box<SampleLocationsInfoEXT<'a>>),
+    RenderPassSampleLocationsBeginInfoEXT(Box<RenderPassSampleLocationsBeginInfoEXT<'a>>),
+    PipelineSampleLocationsStateCreateInfoEXT(Box<PipelineSampleLocationsStateCreateInfoEXT<'a>>),
+    PhysicalDeviceSampleLocationsPropertiesEXT(Box<PhysicalDeviceSampleLocationsPropertiesEXT<'a>>),
+    ProtectedSubmitInfo(Box<ProtectedSubmitInfo<'a>>),
+    PhysicalDeviceProtectedMemoryFeatures(Box<PhysicalDeviceProtectedMemoryFeatures<'a>>),
+    PhysicalDeviceProtectedMemoryProperties(Box<PhysicalDeviceProtectedMemoryProperties<'a>>),
+    ImageFormatListCreateInfo(Box<ImageFormatListCreateInfo<'a>>),
+    PhysicalDeviceBlendOperationAdvancedFeaturesEXT(Box<PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a>>),
+    PhysicalDeviceBlendOperationAdvancedPropertiesEXT(Box<PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a>>),
+    PipelineColorBlendAdvancedStateCreateInfoEXT(Box<PipelineColorBlendAdvancedStateCreateInfoEXT<'a>>),
+    WriteDescriptorSetAccelerationStructureKHR(Box<WriteDescriptorSetAccelerationStructureKHR<'a>>),
+    PhysicalDeviceAccelerationStructureFeaturesKHR(Box<PhysicalDeviceAccelerationStructureFeaturesKHR<'a>>),
+    PhysicalDeviceAccelerationStructurePropertiesKHR(Box<PhysicalDeviceAccelerationStructurePropertiesKHR<'a>>),
+    SamplerYcbcrConversionInfo(Box<SamplerYcbcrConversionInfo<'a>>),
+    BindImagePlaneMemoryInfo(Box<BindImagePlaneMemoryInfo<'a>>),
+    ImagePlaneMemoryRequirementsInfo(Box<ImagePlaneMemoryRequirementsInfo<'a>>),
+    PhysicalDeviceSamplerYcbcrConversionFeatures(Box<PhysicalDeviceSamplerYcbcrConversionFeatures<'a>>),
+    SamplerYcbcrConversionImageFormatProperties(Box<SamplerYcbcrConversionImageFormatProperties<'a>>),
+    DrmFormatModifierPropertiesListEXT(Box<DrmFormatModifierPropertiesListEXT<'a>>),
+    PhysicalDeviceImageDrmFormatModifierInfoEXT(Box<PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>>),
+    ImageDrmFormatModifierListCreateInfoEXT(Box<ImageDrmFormatModifierListCreateInfoEXT<'a>>),
+    ImageDrmFormatModifierExplicitCreateInfoEXT(Box<ImageDrmFormatModifierExplicitCreateInfoEXT<'a>>),
+    DrmFormatModifierPropertiesList2EXT(Box<DrmFormatModifierPropertiesList2EXT<'a>>),
+    DescriptorSetLayoutBindingFlagsCreateInfo(Box<DescriptorSetLayoutBindingFlagsCreateInfo<'a>>),
+    PhysicalDeviceDescriptorIndexingFeatures(Box<PhysicalDeviceDescriptorIndexingFeatures<'a>>),
+    PhysicalDeviceDescriptorIndexingProperties(Box<PhysicalDeviceDescriptorIndexingProperties<'a>>),
+    DescriptorSetVariableDescriptorCountAllocateInfo(Box<DescriptorSetVariableDescriptorCountAllocateInfo<'a>>),
+    DescriptorSetVariableDescriptorCountLayoutSupport(Box<DescriptorSetVariableDescriptorCountLayoutSupport<'a>>),
+    PhysicalDeviceMaintenance3Properties(Box<PhysicalDeviceMaintenance3Properties<'a>>),
+    PhysicalDeviceImageViewImageFormatInfoEXT(Box<PhysicalDeviceImageViewImageFormatInfoEXT<'a>>),
+    FilterCubicImageViewImageFormatPropertiesEXT(Box<FilterCubicImageViewImageFormatPropertiesEXT<'a>>),
+    DeviceQueueGlobalPriorityCreateInfo(Box<DeviceQueueGlobalPriorityCreateInfo<'a>>),
+    PhysicalDeviceShaderSubgroupExtendedTypesFeatures(Box<PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>>),
+    PhysicalDevice8BitStorageFeatures(Box<PhysicalDevice8BitStorageFeatures<'a>>),
+    PhysicalDeviceShaderAtomicInt64Features(Box<PhysicalDeviceShaderAtomicInt64Features<'a>>),
+    PhysicalDeviceShaderClockFeaturesKHR(Box<PhysicalDeviceShaderClockFeaturesKHR<'a>>),
+    PhysicalDeviceVertexAttributeDivisorPropertiesEXT(Box<PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>>),
+    PipelineVertexInputDivisorStateCreateInfo(Box<PipelineVertexInputDivisorStateCreateInfo<'a>>),
+    PhysicalDeviceVertexAttributeDivisorFeatures(Box<PhysicalDeviceVertexAttributeDivisorFeatures<'a>>),
+    PipelineCreationFeedbackCreateInfo(Box<PipelineCreationFeedbackCreateInfo<'a>>),
+    PhysicalDeviceDriverProperties(Box<PhysicalDeviceDriverProperties<'a>>),
+    PhysicalDeviceFloatControlsProperties(Box<PhysicalDeviceFloatControlsProperties<'a>>),
+    PhysicalDeviceDepthStencilResolveProperties(Box<PhysicalDeviceDepthStencilResolveProperties<'a>>),
+    SubpassDescriptionDepthStencilResolve(Box<SubpassDescriptionDepthStencilResolve<'a>>),
+    PhysicalDeviceComputeShaderDerivativesFeaturesKHR(Box<PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a>>),
+    PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(Box<PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a>>),
+    PhysicalDeviceTimelineSemaphoreFeatures(Box<PhysicalDeviceTimelineSemaphoreFeatures<'a>>),
+    PhysicalDeviceTimelineSemaphoreProperties(Box<PhysicalDeviceTimelineSemaphoreProperties<'a>>),
+    SemaphoreTypeCreateInfo(Box<SemaphoreTypeCreateInfo<'a>>),
+    TimelineSemaphoreSubmitInfo(Box<TimelineSemaphoreSubmitInfo<'a>>),
+    PhysicalDeviceVulkanMemoryModelFeatures(Box<PhysicalDeviceVulkanMemoryModelFeatures<'a>>),
+    PhysicalDevicePCIBusInfoPropertiesEXT(Box<PhysicalDevicePCIBusInfoPropertiesEXT<'a>>),
+    PhysicalDeviceShaderTerminateInvocationFeatures(Box<PhysicalDeviceShaderTerminateInvocationFeatures<'a>>),
+    PhysicalDeviceScalarBlockLayoutFeatures(Box<PhysicalDeviceScalarBlockLayoutFeatures<'a>>),
+    PhysicalDeviceSubgroupSizeControlProperties(Box<PhysicalDeviceSubgroupSizeControlProperties<'a>>),
+    PipelineShaderStageRequiredSubgroupSizeCreateInfo(Box<PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>>),
+    PhysicalDeviceSubgroupSizeControlFeatures(Box<PhysicalDeviceSubgroupSizeControlFeatures<'a>>),
+    FragmentShadingRateAttachmentInfoKHR(Box<FragmentShadingRateAttachmentInfoKHR<'a>>),
+    PipelineFragmentShadingRateStateCreateInfoKHR(Box<PipelineFragmentShadingRateStateCreateInfoKHR<'a>>),
+    PhysicalDeviceFragmentShadingRatePropertiesKHR(Box<PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>>),
+    PhysicalDeviceFragmentShadingRateFeaturesKHR(Box<PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>>),
+    PhysicalDeviceDynamicRenderingLocalReadFeatures(Box<PhysicalDeviceDynamicRenderingLocalReadFeatures<'a>>),
+    RenderingAttachmentLocationInfo(Box<RenderingAttachmentLocationInfo<'a>>),
+    RenderingInputAttachmentIndexInfo(Box<RenderingInputAttachmentIndexInfo<'a>>),
+    PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(Box<PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a>>),
+    PhysicalDeviceShaderQuadControlFeaturesKHR(Box<PhysicalDeviceShaderQuadControlFeaturesKHR<'a>>),
+    PhysicalDeviceMemoryBudgetPropertiesEXT(Box<PhysicalDeviceMemoryBudgetPropertiesEXT<'a>>),
+    PhysicalDeviceSeparateDepthStencilLayoutsFeatures(Box<PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>>),
+    AttachmentReferenceStencilLayout(Box<AttachmentReferenceStencilLayout<'a>>),
+    AttachmentDescriptionStencilLayout(Box<AttachmentDescriptionStencilLayout<'a>>),
+    PhysicalDeviceBufferDeviceAddressFeaturesEXT(Box<PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a>>),
+    BufferDeviceAddressCreateInfoEXT(Box<BufferDeviceAddressCreateInfoEXT<'a>>),
+    ImageStencilUsageCreateInfo(Box<ImageStencilUsageCreateInfo<'a>>),
+    PhysicalDeviceFragmentShaderInterlockFeaturesEXT(Box<PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>>),
+    PhysicalDeviceYcbcrImageArraysFeaturesEXT(Box<PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a>>),
+    PhysicalDeviceUniformBufferStandardLayoutFeatures(Box<PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>>),
+    PhysicalDeviceProvokingVertexFeaturesEXT(Box<PhysicalDeviceProvokingVertexFeaturesEXT<'a>>),
+    PipelineRasterizationProvokingVertexStateCreateInfoEXT(Box<PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>>),
+    PhysicalDeviceProvokingVertexPropertiesEXT(Box<PhysicalDeviceProvokingVertexPropertiesEXT<'a>>),
+    PhysicalDeviceBufferDeviceAddressFeatures(Box<PhysicalDeviceBufferDeviceAddressFeatures<'a>>),
+    BufferOpaqueCaptureAddressCreateInfo(Box<BufferOpaqueCaptureAddressCreateInfo<'a>>),
+    MemoryOpaqueCaptureAddressAllocateInfo(Box<MemoryOpaqueCaptureAddressAllocateInfo<'a>>),
+    PhysicalDeviceLineRasterizationFeatures(Box<PhysicalDeviceLineRasterizationFeatures<'a>>),
+    PipelineRasterizationLineStateCreateInfo(Box<PipelineRasterizationLineStateCreateInfo<'a>>),
+    PhysicalDeviceLineRasterizationProperties(Box<PhysicalDeviceLineRasterizationProperties<'a>>),
+    PhysicalDeviceShaderAtomicFloatFeaturesEXT(Box<PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a>>),
+    PhysicalDeviceHostQueryResetFeatures(Box<PhysicalDeviceHostQueryResetFeatures<'a>>),
+    PhysicalDeviceIndexTypeUint8Features(Box<PhysicalDeviceIndexTypeUint8Features<'a>>),
+    PhysicalDeviceExtendedDynamicStateFeaturesEXT(Box<PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>>),
+    PhysicalDeviceHostImageCopyFeatures(Box<PhysicalDeviceHostImageCopyFeatures<'a>>),
+    PhysicalDeviceHostImageCopyProperties(Box<PhysicalDeviceHostImageCopyProperties<'a>>),
+    SubresourceHostMemcpySize(Box<SubresourceHostMemcpySize<'a>>),
+    HostImageCopyDevicePerformanceQuery(Box<HostImageCopyDevicePerformanceQuery<'a>>),
+    PhysicalDeviceShaderAtomicFloat2FeaturesEXT(Box<PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a>>),
+    PhysicalDeviceShaderDemoteToHelperInvocationFeatures(Box<PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>>),
+    PhysicalDeviceShaderIntegerDotProductFeatures(Box<PhysicalDeviceShaderIntegerDotProductFeatures<'a>>),
+    PhysicalDeviceShaderIntegerDotProductProperties(Box<PhysicalDeviceShaderIntegerDotProductProperties<'a>>),
+    PhysicalDeviceTexelBufferAlignmentFeaturesEXT(Box<PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>>),
+    PhysicalDeviceTexelBufferAlignmentProperties(Box<PhysicalDeviceTexelBufferAlignmentProperties<'a>>),
+    PhysicalDeviceDepthBiasControlFeaturesEXT(Box<PhysicalDeviceDepthBiasControlFeaturesEXT<'a>>),
+    DepthBiasRepresentationInfoEXT(Box<DepthBiasRepresentationInfoEXT<'a>>),
+    PhysicalDeviceRobustness2FeaturesEXT(Box<PhysicalDeviceRobustness2FeaturesEXT<'a>>),
+    PhysicalDeviceRobustness2PropertiesEXT(Box<PhysicalDeviceRobustness2PropertiesEXT<'a>>),
+    SamplerCustomBorderColorCreateInfoEXT(Box<SamplerCustomBorderColorCreateInfoEXT<'a>>),
+    PhysicalDeviceCustomBorderColorPropertiesEXT(Box<PhysicalDeviceCustomBorderColorPropertiesEXT<'a>>),
+    PhysicalDeviceCustomBorderColorFeaturesEXT(Box<PhysicalDeviceCustomBorderColorFeaturesEXT<'a>>),
+    PipelineLibraryCreateInfoKHR(Box<PipelineLibraryCreateInfoKHR<'a>>),
+    PhysicalDevicePrivateDataFeatures(Box<PhysicalDevicePrivateDataFeatures<'a>>),
+    DevicePrivateDataCreateInfo(Box<DevicePrivateDataCreateInfo<'a>>),
+    PhysicalDevicePipelineCreationCacheControlFeatures(Box<PhysicalDevicePipelineCreationCacheControlFeatures<'a>>),
+    MemoryBarrier2(Box<MemoryBarrier2<'a>>),
+    PhysicalDeviceSynchronization2Features(Box<PhysicalDeviceSynchronization2Features<'a>>),
+    PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(Box<PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>>),
+    PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(Box<PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>>),
+    GraphicsPipelineLibraryCreateInfoEXT(Box<GraphicsPipelineLibraryCreateInfoEXT<'a>>),
+    PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(Box<PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a>>),
+    PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(Box<PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a>>),
+    PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(Box<PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>>),
+    PhysicalDeviceMeshShaderFeaturesEXT(Box<PhysicalDeviceMeshShaderFeaturesEXT<'a>>),
+    PhysicalDeviceMeshShaderPropertiesEXT(Box<PhysicalDeviceMeshShaderPropertiesEXT<'a>>),
+    PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(Box<PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>>),
+    PhysicalDeviceImageRobustnessFeatures(Box<PhysicalDeviceImageRobustnessFeatures<'a>>),
+    PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(Box<PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a>>),
+    PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(Box<PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>>),
+    PhysicalDevice4444FormatsFeaturesEXT(Box<PhysicalDevice4444FormatsFeaturesEXT<'a>>),
+    PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(Box<PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>>),
+    PhysicalDeviceRayTracingPipelineFeaturesKHR(Box<PhysicalDeviceRayTracingPipelineFeaturesKHR<'a>>),
+    PhysicalDeviceRayTracingPipelinePropertiesKHR(Box<PhysicalDeviceRayTracingPipelinePropertiesKHR<'a>>),
+    PhysicalDeviceRayQueryFeaturesKHR(Box<PhysicalDeviceRayQueryFeaturesKHR<'a>>),
+    PhysicalDeviceMutableDescriptorTypeFeaturesEXT(Box<PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>>),
+    MutableDescriptorTypeCreateInfoEXT(Box<MutableDescriptorTypeCreateInfoEXT<'a>>),
+    PhysicalDeviceVertexInputDynamicStateFeaturesEXT(Box<PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>>),
+    PhysicalDeviceDepthClipControlFeaturesEXT(Box<PhysicalDeviceDepthClipControlFeaturesEXT<'a>>),
+    PipelineViewportDepthClipControlCreateInfoEXT(Box<PipelineViewportDepthClipControlCreateInfoEXT<'a>>),
+    PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(Box<PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>>),
+    FormatProperties3(Box<FormatProperties3<'a>>),
+    PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(Box<PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a>>),
+    SubpassResolvePerformanceQueryEXT(Box<SubpassResolvePerformanceQueryEXT<'a>>),
+    MultisampledRenderToSingleSampledInfoEXT(Box<MultisampledRenderToSingleSampledInfoEXT<'a>>),
+    PhysicalDeviceExtendedDynamicState2FeaturesEXT(Box<PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>>),
+    PhysicalDeviceColorWriteEnableFeaturesEXT(Box<PhysicalDeviceColorWriteEnableFeaturesEXT<'a>>),
+    PipelineColorWriteCreateInfoEXT(Box<PipelineColorWriteCreateInfoEXT<'a>>),
+    PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(Box<PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>>),
     ImportMemoryResourceInfoMESA(Box<ImportMemoryResourceInfoMESA<'a>>),
     MemoryResourceAllocationSizePropertiesMESA(Box<MemoryResourceAllocationSizePropertiesMESA<'a>>),
     DeviceQueueTimelineInfoMESA(Box<DeviceQueueTimelineInfoMESA<'a>>),
     RingMonitorInfoMESA(Box<RingMonitorInfoMESA<'a>>),
     RingPriorityInfoMESA(Box<RingPriorityInfoMESA<'a>>),
+    PhysicalDeviceRayTracingMaintenance1FeaturesKHR(Box<PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a>>),
+    PhysicalDeviceGlobalPriorityQueryFeatures(Box<PhysicalDeviceGlobalPriorityQueryFeatures<'a>>),
+    QueueFamilyGlobalPriorityProperties(Box<QueueFamilyGlobalPriorityProperties<'a>>),
+    PhysicalDeviceImageViewMinLodFeaturesEXT(Box<PhysicalDeviceImageViewMinLodFeaturesEXT<'a>>),
+    ImageViewMinLodCreateInfoEXT(Box<ImageViewMinLodCreateInfoEXT<'a>>),
+    PhysicalDeviceMultiDrawFeaturesEXT(Box<PhysicalDeviceMultiDrawFeaturesEXT<'a>>),
+    PhysicalDeviceMultiDrawPropertiesEXT(Box<PhysicalDeviceMultiDrawPropertiesEXT<'a>>),
+    PhysicalDeviceImage2DViewOf3DFeaturesEXT(Box<PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>>),
+    PhysicalDeviceBorderColorSwizzleFeaturesEXT(Box<PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>>),
+    SamplerBorderColorComponentMappingCreateInfoEXT(Box<SamplerBorderColorComponentMappingCreateInfoEXT<'a>>),
+    PhysicalDeviceMaintenance4Features(Box<PhysicalDeviceMaintenance4Features<'a>>),
+    PhysicalDeviceMaintenance4Properties(Box<PhysicalDeviceMaintenance4Properties<'a>>),
+    PhysicalDeviceShaderSubgroupRotateFeatures(Box<PhysicalDeviceShaderSubgroupRotateFeatures<'a>>),
+    PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(Box<PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a>>),
+    ImageViewSlicedCreateInfoEXT(Box<ImageViewSlicedCreateInfoEXT<'a>>),
+    PhysicalDeviceDepthClampZeroOneFeaturesKHR(Box<PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a>>),
+    PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(Box<PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>>),
+    PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(Box<PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a>>),
+    PhysicalDeviceNestedCommandBufferFeaturesEXT(Box<PhysicalDeviceNestedCommandBufferFeaturesEXT<'a>>),
+    PhysicalDeviceNestedCommandBufferPropertiesEXT(Box<PhysicalDeviceNestedCommandBufferPropertiesEXT<'a>>),
+    ExternalMemoryAcquireUnmodifiedEXT(Box<ExternalMemoryAcquireUnmodifiedEXT<'a>>),
+    PhysicalDeviceExtendedDynamicState3FeaturesEXT(Box<PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>>),
+    PhysicalDeviceExtendedDynamicState3PropertiesEXT(Box<PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>>),
+    PhysicalDeviceLegacyDitheringFeaturesEXT(Box<PhysicalDeviceLegacyDitheringFeaturesEXT<'a>>),
+    PhysicalDevicePipelineProtectedAccessFeatures(Box<PhysicalDevicePipelineProtectedAccessFeatures<'a>>),
+    PhysicalDeviceMaintenance5Features(Box<PhysicalDeviceMaintenance5Features<'a>>),
+    PhysicalDeviceMaintenance5Properties(Box<PhysicalDeviceMaintenance5Properties<'a>>),
+    PipelineCreateFlags2CreateInfo(Box<PipelineCreateFlags2CreateInfo<'a>>),
+    BufferUsageFlags2CreateInfo(Box<BufferUsageFlags2CreateInfo<'a>>),
+    PhysicalDeviceRayTracingPositionFetchFeaturesKHR(Box<PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a>>),
+    PhysicalDeviceLegacyVertexAttributesFeaturesEXT(Box<PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a>>),
+    PhysicalDeviceLegacyVertexAttributesPropertiesEXT(Box<PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a>>),
+    PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(Box<PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a>>),
+    PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(Box<PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>>),
+    PhysicalDeviceCooperativeMatrixFeaturesKHR(Box<PhysicalDeviceCooperativeMatrixFeaturesKHR<'a>>),
+    PhysicalDeviceCooperativeMatrixPropertiesKHR(Box<PhysicalDeviceCooperativeMatrixPropertiesKHR<'a>>),
+    PhysicalDeviceComputeShaderDerivativesPropertiesKHR(Box<PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a>>),
+    PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(Box<PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a>>),
+    PhysicalDeviceVertexAttributeDivisorProperties(Box<PhysicalDeviceVertexAttributeDivisorProperties<'a>>),
+    PhysicalDeviceShaderFloatControls2Features(Box<PhysicalDeviceShaderFloatControls2Features<'a>>),
+    PhysicalDeviceShaderExpectAssumeFeatures(Box<PhysicalDeviceShaderExpectAssumeFeatures<'a>>),
+    PhysicalDeviceMaintenance6Features(Box<PhysicalDeviceMaintenance6Features<'a>>),
+    PhysicalDeviceMaintenance6Properties(Box<PhysicalDeviceMaintenance6Properties<'a>>),
+    BindMemoryStatus(Box<BindMemoryStatus<'a>>),
+    PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(Box<PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a>>),
+    PhysicalDeviceMaintenance7FeaturesKHR(Box<PhysicalDeviceMaintenance7FeaturesKHR<'a>>),
+    PhysicalDeviceMaintenance7PropertiesKHR(Box<PhysicalDeviceMaintenance7PropertiesKHR<'a>>),
+    PhysicalDeviceLayeredApiPropertiesListKHR(Box<PhysicalDeviceLayeredApiPropertiesListKHR<'a>>),
+    PhysicalDeviceLayeredApiVulkanPropertiesKHR(Box<PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a>>),
+    PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(Box<PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a>>),
+    PhysicalDeviceDepthClampControlFeaturesEXT(Box<PhysicalDeviceDepthClampControlFeaturesEXT<'a>>),
+    PipelineViewportDepthClampControlCreateInfoEXT(Box<PipelineViewportDepthClampControlCreateInfoEXT<'a>>),
 }
 
 impl<'a> ChainLink<'a> for Ext<'a> {
     fn stype(&self) -> i32 {
         match self {
-            Ext::PipelineViewportDepthClampControlCreateInfoEXT(_) => -1000582001,
-            Ext::PhysicalDeviceDepthClampControlFeaturesEXT(_) => -1000582000,
-            Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(_) => -1000564000,
-            Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(_) => -1000562004,
-            Ext::PhysicalDeviceLayeredApiPropertiesListKHR(_) => -1000562002,
-            Ext::PhysicalDeviceMaintenance7PropertiesKHR(_) => -1000562001,
-            Ext::PhysicalDeviceMaintenance7FeaturesKHR(_) => -1000562000,
-            Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(_) => -1000558000,
-            Ext::BindMemoryStatus(_) => -1000545002,
-            Ext::PhysicalDeviceMaintenance6Properties(_) => -1000545001,
-            Ext::PhysicalDeviceMaintenance6Features(_) => -1000545000,
-            Ext::PhysicalDeviceShaderExpectAssumeFeatures(_) => -1000544000,
-            Ext::PhysicalDeviceShaderFloatControls2Features(_) => -1000528000,
-            Ext::PhysicalDeviceVertexAttributeDivisorProperties(_) => -1000525000,
-            Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(_) => -1000524000,
-            Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(_) => -1000511000,
-            Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(_) => -1000506002,
-            Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(_) => -1000506000,
-            Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(_) => -1000499000,
-            Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(_) => -1000498000,
-            Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(_) => -1000495001,
-            Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(_) => -1000495000,
-            Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(_) => -1000481000,
-            Ext::BufferUsageFlags2CreateInfo(_) => -1000470006,
-            Ext::PipelineCreateFlags2CreateInfo(_) => -1000470005,
-            Ext::PhysicalDeviceMaintenance5Properties(_) => -1000470001,
-            Ext::PhysicalDeviceMaintenance5Features(_) => -1000470000,
-            Ext::PhysicalDevicePipelineProtectedAccessFeatures(_) => -1000466000,
-            Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(_) => -1000465000,
-            Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(_) => -1000455001,
-            Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(_) => -1000455000,
-            Ext::ExternalMemoryAcquireUnmodifiedEXT(_) => -1000453000,
-            Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(_) => -1000451001,
-            Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(_) => -1000451000,
-            Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(_) => -1000434000,
-            Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(_) => -1000422000,
-            Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(_) => -1000421000,
-            Ext::ImageViewSlicedCreateInfoEXT(_) => -1000418001,
-            Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(_) => -1000418000,
-            Ext::PhysicalDeviceShaderSubgroupRotateFeatures(_) => -1000416000,
-            Ext::PhysicalDeviceMaintenance4Properties(_) => -1000413001,
-            Ext::PhysicalDeviceMaintenance4Features(_) => -1000413000,
-            Ext::SamplerBorderColorComponentMappingCreateInfoEXT(_) => -1000411001,
-            Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(_) => -1000411000,
-            Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(_) => -1000393000,
-            Ext::PhysicalDeviceMultiDrawPropertiesEXT(_) => -1000392001,
-            Ext::PhysicalDeviceMultiDrawFeaturesEXT(_) => -1000392000,
-            Ext::ImageViewMinLodCreateInfoEXT(_) => -1000391001,
-            Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(_) => -1000391000,
-            Ext::QueueFamilyGlobalPriorityProperties(_) => -1000388001,
-            Ext::PhysicalDeviceGlobalPriorityQueryFeatures(_) => -1000388000,
-            Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(_) => -1000386000,
-            Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(_) => -1000382000,
-            Ext::PipelineColorWriteCreateInfoEXT(_) => -1000381001,
-            Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(_) => -1000381000,
-            Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(_) => -1000377000,
-            Ext::MultisampledRenderToSingleSampledInfoEXT(_) => -1000376002,
-            Ext::SubpassResolvePerformanceQueryEXT(_) => -1000376001,
-            Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(_) => -1000376000,
-            Ext::FormatProperties3(_) => -1000360000,
-            Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(_) => -1000356000,
-            Ext::PipelineViewportDepthClipControlCreateInfoEXT(_) => -1000355001,
-            Ext::PhysicalDeviceDepthClipControlFeaturesEXT(_) => -1000355000,
-            Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(_) => -1000352000,
-            Ext::MutableDescriptorTypeCreateInfoEXT(_) => -1000351002,
-            Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(_) => -1000351000,
-            Ext::PhysicalDeviceRayQueryFeaturesKHR(_) => -1000348013,
-            Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(_) => -1000347001,
-            Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(_) => -1000347000,
-            Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(_) => -1000342000,
-            Ext::PhysicalDevice4444FormatsFeaturesEXT(_) => -1000340000,
-            Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(_) => -1000339000,
-            Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(_) => -1000336000,
-            Ext::PhysicalDeviceImageRobustnessFeatures(_) => -1000335000,
-            Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(_) => -1000330000,
-            Ext::PhysicalDeviceMeshShaderPropertiesEXT(_) => -1000328001,
-            Ext::PhysicalDeviceMeshShaderFeaturesEXT(_) => -1000328000,
-            Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(_) => -1000325000,
-            Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(_) => -1000323000,
-            Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(_) => -1000322000,
-            Ext::GraphicsPipelineLibraryCreateInfoEXT(_) => -1000320002,
-            Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(_) => -1000320001,
-            Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(_) => -1000320000,
-            Ext::PhysicalDeviceSynchronization2Features(_) => -1000314007,
-            Ext::MemoryBarrier2(_) => -1000314000,
-            Ext::PhysicalDevicePipelineCreationCacheControlFeatures(_) => -1000297000,
-            Ext::DevicePrivateDataCreateInfo(_) => -1000295001,
-            Ext::PhysicalDevicePrivateDataFeatures(_) => -1000295000,
-            Ext::PipelineLibraryCreateInfoKHR(_) => -1000290000,
-            Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(_) => -1000287002,
-            Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(_) => -1000287001,
-            Ext::SamplerCustomBorderColorCreateInfoEXT(_) => -1000287000,
-            Ext::PhysicalDeviceRobustness2PropertiesEXT(_) => -1000286001,
-            Ext::PhysicalDeviceRobustness2FeaturesEXT(_) => -1000286000,
-            Ext::DepthBiasRepresentationInfoEXT(_) => -1000283002,
-            Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(_) => -1000283000,
-            Ext::PhysicalDeviceTexelBufferAlignmentProperties(_) => -1000281001,
-            Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(_) => -1000281000,
-            Ext::PhysicalDeviceShaderIntegerDotProductProperties(_) => -1000280001,
-            Ext::PhysicalDeviceShaderIntegerDotProductFeatures(_) => -1000280000,
-            Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(_) => -1000276000,
-            Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(_) => -1000273000,
-            Ext::HostImageCopyDevicePerformanceQuery(_) => -1000270009,
-            Ext::SubresourceHostMemcpySize(_) => -1000270008,
-            Ext::PhysicalDeviceHostImageCopyProperties(_) => -1000270001,
-            Ext::PhysicalDeviceHostImageCopyFeatures(_) => -1000270000,
-            Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(_) => -1000267000,
-            Ext::PhysicalDeviceIndexTypeUint8Features(_) => -1000265000,
-            Ext::PhysicalDeviceHostQueryResetFeatures(_) => -1000261000,
-            Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(_) => -1000260000,
-            Ext::PhysicalDeviceLineRasterizationProperties(_) => -1000259002,
-            Ext::PipelineRasterizationLineStateCreateInfo(_) => -1000259001,
-            Ext::PhysicalDeviceLineRasterizationFeatures(_) => -1000259000,
-            Ext::MemoryOpaqueCaptureAddressAllocateInfo(_) => -1000257003,
-            Ext::BufferOpaqueCaptureAddressCreateInfo(_) => -1000257002,
-            Ext::PhysicalDeviceBufferDeviceAddressFeatures(_) => -1000257000,
-            Ext::PhysicalDeviceProvokingVertexPropertiesEXT(_) => -1000254002,
-            Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_) => -1000254001,
-            Ext::PhysicalDeviceProvokingVertexFeaturesEXT(_) => -1000254000,
-            Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(_) => -1000253000,
-            Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(_) => -1000252000,
-            Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(_) => -1000251000,
-            Ext::ImageStencilUsageCreateInfo(_) => -1000246000,
-            Ext::BufferDeviceAddressCreateInfoEXT(_) => -1000244002,
-            Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(_) => -1000244000,
-            Ext::AttachmentDescriptionStencilLayout(_) => -1000241002,
-            Ext::AttachmentReferenceStencilLayout(_) => -1000241001,
-            Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(_) => -1000241000,
-            Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(_) => -1000237000,
-            Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(_) => -1000235000,
-            Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(_) => -1000234000,
-            Ext::RenderingInputAttachmentIndexInfo(_) => -1000232002,
-            Ext::RenderingAttachmentLocationInfo(_) => -1000232001,
-            Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(_) => -1000232000,
-            Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(_) => -1000226003,
-            Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(_) => -1000226002,
-            Ext::PipelineFragmentShadingRateStateCreateInfoKHR(_) => -1000226001,
-            Ext::FragmentShadingRateAttachmentInfoKHR(_) => -1000226000,
-            Ext::PhysicalDeviceSubgroupSizeControlFeatures(_) => -1000225002,
-            Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_) => -1000225001,
-            Ext::PhysicalDeviceSubgroupSizeControlProperties(_) => -1000225000,
-            Ext::PhysicalDeviceScalarBlockLayoutFeatures(_) => -1000221000,
-            Ext::PhysicalDeviceShaderTerminateInvocationFeatures(_) => -1000215000,
-            Ext::PhysicalDevicePCIBusInfoPropertiesEXT(_) => -1000212000,
-            Ext::PhysicalDeviceVulkanMemoryModelFeatures(_) => -1000211000,
-            Ext::TimelineSemaphoreSubmitInfo(_) => -1000207003,
-            Ext::SemaphoreTypeCreateInfo(_) => -1000207002,
-            Ext::PhysicalDeviceTimelineSemaphoreProperties(_) => -1000207001,
-            Ext::PhysicalDeviceTimelineSemaphoreFeatures(_) => -1000207000,
-            Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(_) => -1000203000,
-            Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(_) => -1000201000,
-            Ext::SubpassDescriptionDepthStencilResolve(_) => -1000199001,
-            Ext::PhysicalDeviceDepthStencilResolveProperties(_) => -1000199000,
-            Ext::PhysicalDeviceFloatControlsProperties(_) => -1000197000,
-            Ext::PhysicalDeviceDriverProperties(_) => -1000196000,
-            Ext::PipelineCreationFeedbackCreateInfo(_) => -1000192000,
-            Ext::PhysicalDeviceVertexAttributeDivisorFeatures(_) => -1000190002,
-            Ext::PipelineVertexInputDivisorStateCreateInfo(_) => -1000190001,
-            Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(_) => -1000190000,
-            Ext::PhysicalDeviceShaderClockFeaturesKHR(_) => -1000181000,
-            Ext::PhysicalDeviceShaderAtomicInt64Features(_) => -1000180000,
-            Ext::PhysicalDevice8BitStorageFeatures(_) => -1000177000,
-            Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(_) => -1000175000,
-            Ext::DeviceQueueGlobalPriorityCreateInfo(_) => -1000174000,
-            Ext::FilterCubicImageViewImageFormatPropertiesEXT(_) => -1000170001,
-            Ext::PhysicalDeviceImageViewImageFormatInfoEXT(_) => -1000170000,
-            Ext::PhysicalDeviceMaintenance3Properties(_) => -1000168000,
-            Ext::DescriptorSetVariableDescriptorCountLayoutSupport(_) => -1000161004,
-            Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => -1000161003,
-            Ext::PhysicalDeviceDescriptorIndexingProperties(_) => -1000161002,
-            Ext::PhysicalDeviceDescriptorIndexingFeatures(_) => -1000161001,
-            Ext::DescriptorSetLayoutBindingFlagsCreateInfo(_) => -1000161000,
-            Ext::DrmFormatModifierPropertiesList2EXT(_) => -1000158006,
-            Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(_) => -1000158004,
-            Ext::ImageDrmFormatModifierListCreateInfoEXT(_) => -1000158003,
-            Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => -1000158002,
-            Ext::DrmFormatModifierPropertiesListEXT(_) => -1000158000,
-            Ext::SamplerYcbcrConversionImageFormatProperties(_) => -1000156005,
-            Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(_) => -1000156004,
-            Ext::ImagePlaneMemoryRequirementsInfo(_) => -1000156003,
-            Ext::BindImagePlaneMemoryInfo(_) => -1000156002,
-            Ext::SamplerYcbcrConversionInfo(_) => -1000156001,
-            Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(_) => -1000150014,
-            Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(_) => -1000150013,
-            Ext::WriteDescriptorSetAccelerationStructureKHR(_) => -1000150007,
-            Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(_) => -1000148002,
-            Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(_) => -1000148001,
-            Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(_) => -1000148000,
-            Ext::ImageFormatListCreateInfo(_) => -1000147000,
-            Ext::PhysicalDeviceProtectedMemoryProperties(_) => -1000145002,
-            Ext::PhysicalDeviceProtectedMemoryFeatures(_) => -1000145001,
-            Ext::ProtectedSubmitInfo(_) => -1000145000,
-            Ext::PhysicalDeviceSampleLocationsPropertiesEXT(_) => -1000143003,
-            Ext::PipelineSampleLocationsStateCreateInfoEXT(_) => -1000143002,
-            Ext::RenderPassSampleLocationsBeginInfoEXT(_) => -1000143001,
-            Ext::SampleLocationsInfoEXT(_) => -1000143000,
-            Ext::DescriptorPoolInlineUniformBlockCreateInfo(_) => -1000138003,
-            Ext::WriteDescriptorSetInlineUniformBlock(_) => -1000138002,
-            Ext::PhysicalDeviceInlineUniformBlockProperties(_) => -1000138001,
-            Ext::PhysicalDeviceInlineUniformBlockFeatures(_) => -1000138000,
-            Ext::SamplerReductionModeCreateInfo(_) => -1000130001,
-            Ext::PhysicalDeviceSamplerFilterMinmaxProperties(_) => -1000130000,
-            Ext::MemoryDedicatedAllocateInfo(_) => -1000127001,
-            Ext::MemoryDedicatedRequirements(_) => -1000127000,
-            Ext::PhysicalDeviceVariablePointersFeatures(_) => -1000120000,
-            Ext::PipelineTessellationDomainOriginStateCreateInfo(_) => -1000117003,
-            Ext::ImageViewUsageCreateInfo(_) => -1000117002,
-            Ext::RenderPassInputAttachmentAspectCreateInfo(_) => -1000117001,
-            Ext::PhysicalDevicePointClippingProperties(_) => -1000117000,
-            Ext::ExportFenceCreateInfo(_) => -1000113000,
-            Ext::RenderPassAttachmentBeginInfo(_) => -1000108003,
-            Ext::FramebufferAttachmentsCreateInfo(_) => -1000108001,
-            Ext::PhysicalDeviceImagelessFramebufferFeatures(_) => -1000108000,
-            Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(_) => -1000102001,
-            Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(_) => -1000102000,
-            Ext::PipelineRasterizationConservativeStateCreateInfoEXT(_) => -1000101001,
-            Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(_) => -1000101000,
-            Ext::PhysicalDeviceSubgroupProperties(_) => -1000094000,
-            Ext::PhysicalDevice16BitStorageFeatures(_) => -1000083000,
-            Ext::PhysicalDeviceShaderFloat16Int8Features(_) => -1000082000,
-            Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(_) => -1000081001,
-            Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(_) => -1000081000,
-            Ext::PhysicalDevicePushDescriptorProperties(_) => -1000080000,
-            Ext::ExportSemaphoreCreateInfo(_) => -1000077000,
-            Ext::ExportMemoryAllocateInfo(_) => -1000072002,
-            Ext::ExternalMemoryImageCreateInfo(_) => -1000072001,
-            Ext::ExternalMemoryBufferCreateInfo(_) => -1000072000,
-            Ext::PhysicalDeviceIDProperties(_) => -1000071004,
-            Ext::ExternalImageFormatProperties(_) => -1000071001,
-            Ext::PhysicalDeviceExternalImageFormatInfo(_) => -1000071000,
-            Ext::DeviceGroupDeviceCreateInfo(_) => -1000070001,
-            Ext::PhysicalDevicePipelineRobustnessProperties(_) => -1000068002,
-            Ext::PhysicalDevicePipelineRobustnessFeatures(_) => -1000068001,
-            Ext::PipelineRobustnessCreateInfo(_) => -1000068000,
-            Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(_) => -1000066000,
-            Ext::PhysicalDeviceShaderDrawParametersFeatures(_) => -1000063000,
-            Ext::BindImageMemoryDeviceGroupInfo(_) => -1000060014,
-            Ext::BindBufferMemoryDeviceGroupInfo(_) => -1000060013,
-            Ext::BindImageMemorySwapchainInfoKHR(_) => -1000060009,
-            Ext::ImageSwapchainCreateInfoKHR(_) => -1000060008,
-            Ext::DeviceGroupBindSparseInfo(_) => -1000060006,
-            Ext::DeviceGroupSubmitInfo(_) => -1000060005,
-            Ext::DeviceGroupCommandBufferBeginInfo(_) => -1000060004,
-            Ext::DeviceGroupRenderPassBeginInfo(_) => -1000060003,
-            Ext::MemoryAllocateFlagsInfo(_) => -1000060000,
-            Ext::PhysicalDeviceFeatures2(_) => -1000059000,
-            Ext::PhysicalDeviceMultiviewProperties(_) => -1000053002,
-            Ext::PhysicalDeviceMultiviewFeatures(_) => -1000053001,
-            Ext::RenderPassMultiviewCreateInfo(_) => -1000053000,
-            Ext::RenderingFragmentShadingRateAttachmentInfoKHR(_) => -1000044006,
-            Ext::CommandBufferInheritanceRenderingInfo(_) => -1000044004,
-            Ext::PhysicalDeviceDynamicRenderingFeatures(_) => -1000044003,
-            Ext::PipelineRenderingCreateInfo(_) => -1000044002,
-            Ext::PipelineRasterizationStateStreamCreateInfoEXT(_) => -1000028002,
-            Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(_) => -1000028001,
-            Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(_) => -1000028000,
             Ext::ShaderModuleCreateInfo(_) => 16,
             Ext::PipelineLayoutCreateInfo(_) => 30,
             Ext::PhysicalDeviceVulkan11Features(_) => 49,
@@ -17270,271 +17014,271 @@ impl<'a> ChainLink<'a> for Ext<'a> {
             Ext::PhysicalDeviceVulkan13Properties(_) => 54,
             Ext::PhysicalDeviceVulkan14Features(_) => 55,
             Ext::PhysicalDeviceVulkan14Properties(_) => 56,
+            Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(_) => 1000028000,
+            Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(_) => 1000028001,
+            Ext::PipelineRasterizationStateStreamCreateInfoEXT(_) => 1000028002,
+            Ext::PipelineRenderingCreateInfo(_) => 1000044002,
+            Ext::PhysicalDeviceDynamicRenderingFeatures(_) => 1000044003,
+            Ext::CommandBufferInheritanceRenderingInfo(_) => 1000044004,
+            Ext::RenderingFragmentShadingRateAttachmentInfoKHR(_) => 1000044006,
+            Ext::RenderPassMultiviewCreateInfo(_) => 1000053000,
+            Ext::PhysicalDeviceMultiviewFeatures(_) => 1000053001,
+            Ext::PhysicalDeviceMultiviewProperties(_) => 1000053002,
+            Ext::PhysicalDeviceFeatures2(_) => 1000059000,
+            Ext::MemoryAllocateFlagsInfo(_) => 1000060000,
+            Ext::DeviceGroupRenderPassBeginInfo(_) => 1000060003,
+            Ext::DeviceGroupCommandBufferBeginInfo(_) => 1000060004,
+            Ext::DeviceGroupSubmitInfo(_) => 1000060005,
+            Ext::DeviceGroupBindSparseInfo(_) => 1000060006,
+            Ext::ImageSwapchainCreateInfoKHR(_) => 1000060008,
+            Ext::BindImageMemorySwapchainInfoKHR(_) => 1000060009,
+            Ext::BindBufferMemoryDeviceGroupInfo(_) => 1000060013,
+            Ext::BindImageMemoryDeviceGroupInfo(_) => 1000060014,
+            Ext::PhysicalDeviceShaderDrawParametersFeatures(_) => 1000063000,
+            Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(_) => 1000066000,
+            Ext::PipelineRobustnessCreateInfo(_) => 1000068000,
+            Ext::PhysicalDevicePipelineRobustnessFeatures(_) => 1000068001,
+            Ext::PhysicalDevicePipelineRobustnessProperties(_) => 1000068002,
+            Ext::DeviceGroupDeviceCreateInfo(_) => 1000070001,
+            Ext::PhysicalDeviceExternalImageFormatInfo(_) => 1000071000,
+            Ext::ExternalImageFormatProperties(_) => 1000071001,
+            Ext::PhysicalDeviceIDProperties(_) => 1000071004,
+            Ext::ExternalMemoryBufferCreateInfo(_) => 1000072000,
+            Ext::ExternalMemoryImageCreateInfo(_) => 1000072001,
+            Ext::ExportMemoryAllocateInfo(_) => 1000072002,
+            Ext::ExportSemaphoreCreateInfo(_) => 1000077000,
+            Ext::PhysicalDevicePushDescriptorProperties(_) => 1000080000,
+            Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(_) => 1000081000,
+            Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(_) => 1000081001,
+            Ext::PhysicalDeviceShaderFloat16Int8Features(_) => 1000082000,
+            Ext::PhysicalDevice16BitStorageFeatures(_) => 1000083000,
+            Ext::PhysicalDeviceSubgroupProperties(_) => 1000094000,
+            Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(_) => 1000101000,
+            Ext::PipelineRasterizationConservativeStateCreateInfoEXT(_) => 1000101001,
+            Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(_) => 1000102000,
+            Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(_) => 1000102001,
+            Ext::PhysicalDeviceImagelessFramebufferFeatures(_) => 1000108000,
+            Ext::FramebufferAttachmentsCreateInfo(_) => 1000108001,
+            Ext::RenderPassAttachmentBeginInfo(_) => 1000108003,
+            Ext::ExportFenceCreateInfo(_) => 1000113000,
+            Ext::PhysicalDevicePointClippingProperties(_) => 1000117000,
+            Ext::RenderPassInputAttachmentAspectCreateInfo(_) => 1000117001,
+            Ext::ImageViewUsageCreateInfo(_) => 1000117002,
+            Ext::PipelineTessellationDomainOriginStateCreateInfo(_) => 1000117003,
+            Ext::PhysicalDeviceVariablePointersFeatures(_) => 1000120000,
+            Ext::MemoryDedicatedRequirements(_) => 1000127000,
+            Ext::MemoryDedicatedAllocateInfo(_) => 1000127001,
+            Ext::PhysicalDeviceSamplerFilterMinmaxProperties(_) => 1000130000,
+            Ext::SamplerReductionModeCreateInfo(_) => 1000130001,
+            Ext::PhysicalDeviceInlineUniformBlockFeatures(_) => 1000138000,
+            Ext::PhysicalDeviceInlineUniformBlockProperties(_) => 1000138001,
+            Ext::WriteDescriptorSetInlineUniformBlock(_) => 1000138002,
+            Ext::DescriptorPoolInlineUniformBlockCreateInfo(_) => 1000138003,
+            Ext::SampleLocationsInfoEXT(_) => 1000143000,
+            Ext::RenderPassSampleLocationsBeginInfoEXT(_) => 1000143001,
+            Ext::PipelineSampleLocationsStateCreateInfoEXT(_) => 1000143002,
+            Ext::PhysicalDeviceSampleLocationsPropertiesEXT(_) => 1000143003,
+            Ext::ProtectedSubmitInfo(_) => 1000145000,
+            Ext::PhysicalDeviceProtectedMemoryFeatures(_) => 1000145001,
+            Ext::PhysicalDeviceProtectedMemoryProperties(_) => 1000145002,
+            Ext::ImageFormatListCreateInfo(_) => 1000147000,
+            Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(_) => 1000148000,
+            Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(_) => 1000148001,
+            Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(_) => 1000148002,
+            Ext::WriteDescriptorSetAccelerationStructureKHR(_) => 1000150007,
+            Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(_) => 1000150013,
+            Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(_) => 1000150014,
+            Ext::SamplerYcbcrConversionInfo(_) => 1000156001,
+            Ext::BindImagePlaneMemoryInfo(_) => 1000156002,
+            Ext::ImagePlaneMemoryRequirementsInfo(_) => 1000156003,
+            Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(_) => 1000156004,
+            Ext::SamplerYcbcrConversionImageFormatProperties(_) => 1000156005,
+            Ext::DrmFormatModifierPropertiesListEXT(_) => 1000158000,
+            Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(_) => 1000158002,
+            Ext::ImageDrmFormatModifierListCreateInfoEXT(_) => 1000158003,
+            Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(_) => 1000158004,
+            Ext::DrmFormatModifierPropertiesList2EXT(_) => 1000158006,
+            Ext::DescriptorSetLayoutBindingFlagsCreateInfo(_) => 1000161000,
+            Ext::PhysicalDeviceDescriptorIndexingFeatures(_) => 1000161001,
+            Ext::PhysicalDeviceDescriptorIndexingProperties(_) => 1000161002,
+            Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => 1000161003,
+            Ext::DescriptorSetVariableDescriptorCountLayoutSupport(_) => 1000161004,
+            Ext::PhysicalDeviceMaintenance3Properties(_) => 1000168000,
+            Ext::PhysicalDeviceImageViewImageFormatInfoEXT(_) => 1000170000,
+            Ext::FilterCubicImageViewImageFormatPropertiesEXT(_) => 1000170001,
+            Ext::DeviceQueueGlobalPriorityCreateInfo(_) => 1000174000,
+            Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(_) => 1000175000,
+            Ext::PhysicalDevice8BitStorageFeatures(_) => 1000177000,
+            Ext::PhysicalDeviceShaderAtomicInt64Features(_) => 1000180000,
+            Ext::PhysicalDeviceShaderClockFeaturesKHR(_) => 1000181000,
+            Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(_) => 1000190000,
+            Ext::PipelineVertexInputDivisorStateCreateInfo(_) => 1000190001,
+            Ext::PhysicalDeviceVertexAttributeDivisorFeatures(_) => 1000190002,
+            Ext::PipelineCreationFeedbackCreateInfo(_) => 1000192000,
+            Ext::PhysicalDeviceDriverProperties(_) => 1000196000,
+            Ext::PhysicalDeviceFloatControlsProperties(_) => 1000197000,
+            Ext::PhysicalDeviceDepthStencilResolveProperties(_) => 1000199000,
+            Ext::SubpassDescriptionDepthStencilResolve(_) => 1000199001,
+            Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(_) => 1000201000,
+            Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(_) => 1000203000,
+            Ext::PhysicalDeviceTimelineSemaphoreFeatures(_) => 1000207000,
+            Ext::PhysicalDeviceTimelineSemaphoreProperties(_) => 1000207001,
+            Ext::SemaphoreTypeCreateInfo(_) => 1000207002,
+            Ext::TimelineSemaphoreSubmitInfo(_) => 1000207003,
+            Ext::PhysicalDeviceVulkanMemoryModelFeatures(_) => 1000211000,
+            Ext::PhysicalDevicePCIBusInfoPropertiesEXT(_) => 1000212000,
+            Ext::PhysicalDeviceShaderTerminateInvocationFeatures(_) => 1000215000,
+            Ext::PhysicalDeviceScalarBlockLayoutFeatures(_) => 1000221000,
+            Ext::PhysicalDeviceSubgroupSizeControlProperties(_) => 1000225000,
+            Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(_) => 1000225001,
+            Ext::PhysicalDeviceSubgroupSizeControlFeatures(_) => 1000225002,
+            Ext::FragmentShadingRateAttachmentInfoKHR(_) => 1000226000,
+            Ext::PipelineFragmentShadingRateStateCreateInfoKHR(_) => 1000226001,
+            Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(_) => 1000226002,
+            Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(_) => 1000226003,
+            Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(_) => 1000232000,
+            Ext::RenderingAttachmentLocationInfo(_) => 1000232001,
+            Ext::RenderingInputAttachmentIndexInfo(_) => 1000232002,
+            Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(_) => 1000234000,
+            Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(_) => 1000235000,
+            Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(_) => 1000237000,
+            Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(_) => 1000241000,
+            Ext::AttachmentReferenceStencilLayout(_) => 1000241001,
+            Ext::AttachmentDescriptionStencilLayout(_) => 1000241002,
+            Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(_) => 1000244000,
+            Ext::BufferDeviceAddressCreateInfoEXT(_) => 1000244002,
+            Ext::ImageStencilUsageCreateInfo(_) => 1000246000,
+            Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(_) => 1000251000,
+            Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(_) => 1000252000,
+            Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(_) => 1000253000,
+            Ext::PhysicalDeviceProvokingVertexFeaturesEXT(_) => 1000254000,
+            Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(_) => 1000254001,
+            Ext::PhysicalDeviceProvokingVertexPropertiesEXT(_) => 1000254002,
+            Ext::PhysicalDeviceBufferDeviceAddressFeatures(_) => 1000257000,
+            Ext::BufferOpaqueCaptureAddressCreateInfo(_) => 1000257002,
+            Ext::MemoryOpaqueCaptureAddressAllocateInfo(_) => 1000257003,
+            Ext::PhysicalDeviceLineRasterizationFeatures(_) => 1000259000,
+            Ext::PipelineRasterizationLineStateCreateInfo(_) => 1000259001,
+            Ext::PhysicalDeviceLineRasterizationProperties(_) => 1000259002,
+            Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(_) => 1000260000,
+            Ext::PhysicalDeviceHostQueryResetFeatures(_) => 1000261000,
+            Ext::PhysicalDeviceIndexTypeUint8Features(_) => 1000265000,
+            Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(_) => 1000267000,
+            Ext::PhysicalDeviceHostImageCopyFeatures(_) => 1000270000,
+            Ext::PhysicalDeviceHostImageCopyProperties(_) => 1000270001,
+            Ext::SubresourceHostMemcpySize(_) => 1000270008,
+            Ext::HostImageCopyDevicePerformanceQuery(_) => 1000270009,
+            Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(_) => 1000273000,
+            Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(_) => 1000276000,
+            Ext::PhysicalDeviceShaderIntegerDotProductFeatures(_) => 1000280000,
+            Ext::PhysicalDeviceShaderIntegerDotProductProperties(_) => 1000280001,
+            Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(_) => 1000281000,
+            Ext::PhysicalDeviceTexelBufferAlignmentProperties(_) => 1000281001,
+            Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(_) => 1000283000,
+            Ext::DepthBiasRepresentationInfoEXT(_) => 1000283002,
+            Ext::PhysicalDeviceRobustness2FeaturesEXT(_) => 1000286000,
+            Ext::PhysicalDeviceRobustness2PropertiesEXT(_) => 1000286001,
+            Ext::SamplerCustomBorderColorCreateInfoEXT(_) => 1000287000,
+            Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(_) => 1000287001,
+            Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(_) => 1000287002,
+            Ext::PipelineLibraryCreateInfoKHR(_) => 1000290000,
+            Ext::PhysicalDevicePrivateDataFeatures(_) => 1000295000,
+            Ext::DevicePrivateDataCreateInfo(_) => 1000295001,
+            Ext::PhysicalDevicePipelineCreationCacheControlFeatures(_) => 1000297000,
+            Ext::MemoryBarrier2(_) => 1000314000,
+            Ext::PhysicalDeviceSynchronization2Features(_) => 1000314007,
+            Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(_) => 1000320000,
+            Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(_) => 1000320001,
+            Ext::GraphicsPipelineLibraryCreateInfoEXT(_) => 1000320002,
+            Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(_) => 1000322000,
+            Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(_) => 1000323000,
+            Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(_) => 1000325000,
+            Ext::PhysicalDeviceMeshShaderFeaturesEXT(_) => 1000328000,
+            Ext::PhysicalDeviceMeshShaderPropertiesEXT(_) => 1000328001,
+            Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(_) => 1000330000,
+            Ext::PhysicalDeviceImageRobustnessFeatures(_) => 1000335000,
+            Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(_) => 1000336000,
+            Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(_) => 1000339000,
+            Ext::PhysicalDevice4444FormatsFeaturesEXT(_) => 1000340000,
+            Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(_) => 1000342000,
+            Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(_) => 1000347000,
+            Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(_) => 1000347001,
+            Ext::PhysicalDeviceRayQueryFeaturesKHR(_) => 1000348013,
+            Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(_) => 1000351000,
+            Ext::MutableDescriptorTypeCreateInfoEXT(_) => 1000351002,
+            Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(_) => 1000352000,
+            Ext::PhysicalDeviceDepthClipControlFeaturesEXT(_) => 1000355000,
+            Ext::PipelineViewportDepthClipControlCreateInfoEXT(_) => 1000355001,
+            Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(_) => 1000356000,
+            Ext::FormatProperties3(_) => 1000360000,
+            Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(_) => 1000376000,
+            Ext::SubpassResolvePerformanceQueryEXT(_) => 1000376001,
+            Ext::MultisampledRenderToSingleSampledInfoEXT(_) => 1000376002,
+            Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(_) => 1000377000,
+            Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(_) => 1000381000,
+            Ext::PipelineColorWriteCreateInfoEXT(_) => 1000381001,
+            Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(_) => 1000382000,
             Ext::ImportMemoryResourceInfoMESA(_) => 1000384002,
             Ext::MemoryResourceAllocationSizePropertiesMESA(_) => 1000384003,
             Ext::DeviceQueueTimelineInfoMESA(_) => 1000384005,
             Ext::RingMonitorInfoMESA(_) => 1000384006,
             Ext::RingPriorityInfoMESA(_) => 1000384007,
+            Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(_) => 1000386000,
+            Ext::PhysicalDeviceGlobalPriorityQueryFeatures(_) => 1000388000,
+            Ext::QueueFamilyGlobalPriorityProperties(_) => 1000388001,
+            Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(_) => 1000391000,
+            Ext::ImageViewMinLodCreateInfoEXT(_) => 1000391001,
+            Ext::PhysicalDeviceMultiDrawFeaturesEXT(_) => 1000392000,
+            Ext::PhysicalDeviceMultiDrawPropertiesEXT(_) => 1000392001,
+            Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(_) => 1000393000,
+            Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(_) => 1000411000,
+            Ext::SamplerBorderColorComponentMappingCreateInfoEXT(_) => 1000411001,
+            Ext::PhysicalDeviceMaintenance4Features(_) => 1000413000,
+            Ext::PhysicalDeviceMaintenance4Properties(_) => 1000413001,
+            Ext::PhysicalDeviceShaderSubgroupRotateFeatures(_) => 1000416000,
+            Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(_) => 1000418000,
+            Ext::ImageViewSlicedCreateInfoEXT(_) => 1000418001,
+            Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(_) => 1000421000,
+            Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(_) => 1000422000,
+            Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(_) => 1000434000,
+            Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(_) => 1000451000,
+            Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(_) => 1000451001,
+            Ext::ExternalMemoryAcquireUnmodifiedEXT(_) => 1000453000,
+            Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(_) => 1000455000,
+            Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(_) => 1000455001,
+            Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(_) => 1000465000,
+            Ext::PhysicalDevicePipelineProtectedAccessFeatures(_) => 1000466000,
+            Ext::PhysicalDeviceMaintenance5Features(_) => 1000470000,
+            Ext::PhysicalDeviceMaintenance5Properties(_) => 1000470001,
+            Ext::PipelineCreateFlags2CreateInfo(_) => 1000470005,
+            Ext::BufferUsageFlags2CreateInfo(_) => 1000470006,
+            Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(_) => 1000481000,
+            Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(_) => 1000495000,
+            Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(_) => 1000495001,
+            Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(_) => 1000498000,
+            Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(_) => 1000499000,
+            Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(_) => 1000506000,
+            Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(_) => 1000506002,
+            Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(_) => 1000511000,
+            Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(_) => 1000524000,
+            Ext::PhysicalDeviceVertexAttributeDivisorProperties(_) => 1000525000,
+            Ext::PhysicalDeviceShaderFloatControls2Features(_) => 1000528000,
+            Ext::PhysicalDeviceShaderExpectAssumeFeatures(_) => 1000544000,
+            Ext::PhysicalDeviceMaintenance6Features(_) => 1000545000,
+            Ext::PhysicalDeviceMaintenance6Properties(_) => 1000545001,
+            Ext::BindMemoryStatus(_) => 1000545002,
+            Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(_) => 1000558000,
+            Ext::PhysicalDeviceMaintenance7FeaturesKHR(_) => 1000562000,
+            Ext::PhysicalDeviceMaintenance7PropertiesKHR(_) => 1000562001,
+            Ext::PhysicalDeviceLayeredApiPropertiesListKHR(_) => 1000562002,
+            Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(_) => 1000562004,
+            Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(_) => 1000564000,
+            Ext::PhysicalDeviceDepthClampControlFeaturesEXT(_) => 1000582000,
+            Ext::PipelineViewportDepthClampControlCreateInfoEXT(_) => 1000582001,
         }
     }
     fn decode_body(d: &mut Decoder<'a>, stype: i32, partial: bool) -> Result<Self, DecodeError> {
         Ok(match stype {
-            -1000582001 => { let mut v = PipelineViewportDepthClampControlCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineViewportDepthClampControlCreateInfoEXT>(), "pNext")?; Ext::PipelineViewportDepthClampControlCreateInfoEXT(Box::new(v)) }
-            -1000582000 => { let mut v = PhysicalDeviceDepthClampControlFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClampControlFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthClampControlFeaturesEXT(Box::new(v)) }
-            -1000564000 => { let mut v = PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderReplicatedCompositesFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(Box::new(v)) }
-            -1000562004 => { let mut v = PhysicalDeviceLayeredApiVulkanPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLayeredApiVulkanPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(Box::new(v)) }
-            -1000562002 => { let mut v = PhysicalDeviceLayeredApiPropertiesListKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLayeredApiPropertiesListKHR>(), "pNext")?; Ext::PhysicalDeviceLayeredApiPropertiesListKHR(Box::new(v)) }
-            -1000562001 => { let mut v = PhysicalDeviceMaintenance7PropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance7PropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceMaintenance7PropertiesKHR(Box::new(v)) }
-            -1000562000 => { let mut v = PhysicalDeviceMaintenance7FeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance7FeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceMaintenance7FeaturesKHR(Box::new(v)) }
-            -1000558000 => { let mut v = PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(Box::new(v)) }
-            -1000545002 => { let mut v = BindMemoryStatus::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindMemoryStatus>(), "pNext")?; Ext::BindMemoryStatus(Box::new(v)) }
-            -1000545001 => { let mut v = PhysicalDeviceMaintenance6Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance6Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance6Properties(Box::new(v)) }
-            -1000545000 => { let mut v = PhysicalDeviceMaintenance6Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance6Features>(), "pNext")?; Ext::PhysicalDeviceMaintenance6Features(Box::new(v)) }
-            -1000544000 => { let mut v = PhysicalDeviceShaderExpectAssumeFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderExpectAssumeFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderExpectAssumeFeatures(Box::new(v)) }
-            -1000528000 => { let mut v = PhysicalDeviceShaderFloatControls2Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderFloatControls2Features>(), "pNext")?; Ext::PhysicalDeviceShaderFloatControls2Features(Box::new(v)) }
-            -1000525000 => { let mut v = PhysicalDeviceVertexAttributeDivisorProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexAttributeDivisorProperties>(), "pNext")?; Ext::PhysicalDeviceVertexAttributeDivisorProperties(Box::new(v)) }
-            -1000524000 => { let mut v = PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(Box::new(v)) }
-            -1000511000 => { let mut v = PhysicalDeviceComputeShaderDerivativesPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceComputeShaderDerivativesPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(Box::new(v)) }
-            -1000506002 => { let mut v = PhysicalDeviceCooperativeMatrixPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCooperativeMatrixPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(Box::new(v)) }
-            -1000506000 => { let mut v = PhysicalDeviceCooperativeMatrixFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCooperativeMatrixFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(Box::new(v)) }
-            -1000499000 => { let mut v = PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(Box::new(v)) }
-            -1000498000 => { let mut v = PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT>(), "pNext")?; Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(Box::new(v)) }
-            -1000495001 => { let mut v = PhysicalDeviceLegacyVertexAttributesPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLegacyVertexAttributesPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(Box::new(v)) }
-            -1000495000 => { let mut v = PhysicalDeviceLegacyVertexAttributesFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLegacyVertexAttributesFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(Box::new(v)) }
-            -1000481000 => { let mut v = PhysicalDeviceRayTracingPositionFetchFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingPositionFetchFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(Box::new(v)) }
-            -1000470006 => { let mut v = BufferUsageFlags2CreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BufferUsageFlags2CreateInfo>(), "pNext")?; Ext::BufferUsageFlags2CreateInfo(Box::new(v)) }
-            -1000470005 => { let mut v = PipelineCreateFlags2CreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineCreateFlags2CreateInfo>(), "pNext")?; Ext::PipelineCreateFlags2CreateInfo(Box::new(v)) }
-            -1000470001 => { let mut v = PhysicalDeviceMaintenance5Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance5Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance5Properties(Box::new(v)) }
-            -1000470000 => { let mut v = PhysicalDeviceMaintenance5Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance5Features>(), "pNext")?; Ext::PhysicalDeviceMaintenance5Features(Box::new(v)) }
-            -1000466000 => { let mut v = PhysicalDevicePipelineProtectedAccessFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineProtectedAccessFeatures>(), "pNext")?; Ext::PhysicalDevicePipelineProtectedAccessFeatures(Box::new(v)) }
-            -1000465000 => { let mut v = PhysicalDeviceLegacyDitheringFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLegacyDitheringFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(Box::new(v)) }
-            -1000455001 => { let mut v = PhysicalDeviceExtendedDynamicState3PropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicState3PropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(Box::new(v)) }
-            -1000455000 => { let mut v = PhysicalDeviceExtendedDynamicState3FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicState3FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(Box::new(v)) }
-            -1000453000 => { let mut v = ExternalMemoryAcquireUnmodifiedEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalMemoryAcquireUnmodifiedEXT>(), "pNext")?; Ext::ExternalMemoryAcquireUnmodifiedEXT(Box::new(v)) }
-            -1000451001 => { let mut v = PhysicalDeviceNestedCommandBufferPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceNestedCommandBufferPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(Box::new(v)) }
-            -1000451000 => { let mut v = PhysicalDeviceNestedCommandBufferFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceNestedCommandBufferFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(Box::new(v)) }
-            -1000434000 => { let mut v = PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(Box::new(v)) }
-            -1000422000 => { let mut v = PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceNonSeamlessCubeMapFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(Box::new(v)) }
-            -1000421000 => { let mut v = PhysicalDeviceDepthClampZeroOneFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClampZeroOneFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(Box::new(v)) }
-            -1000418001 => { let mut v = ImageViewSlicedCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageViewSlicedCreateInfoEXT>(), "pNext")?; Ext::ImageViewSlicedCreateInfoEXT(Box::new(v)) }
-            -1000418000 => { let mut v = PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageSlicedViewOf3DFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(Box::new(v)) }
-            -1000416000 => { let mut v = PhysicalDeviceShaderSubgroupRotateFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderSubgroupRotateFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderSubgroupRotateFeatures(Box::new(v)) }
-            -1000413001 => { let mut v = PhysicalDeviceMaintenance4Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance4Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance4Properties(Box::new(v)) }
-            -1000413000 => { let mut v = PhysicalDeviceMaintenance4Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance4Features>(), "pNext")?; Ext::PhysicalDeviceMaintenance4Features(Box::new(v)) }
-            -1000411001 => { let mut v = SamplerBorderColorComponentMappingCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerBorderColorComponentMappingCreateInfoEXT>(), "pNext")?; Ext::SamplerBorderColorComponentMappingCreateInfoEXT(Box::new(v)) }
-            -1000411000 => { let mut v = PhysicalDeviceBorderColorSwizzleFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBorderColorSwizzleFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(Box::new(v)) }
-            -1000393000 => { let mut v = PhysicalDeviceImage2DViewOf3DFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImage2DViewOf3DFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(Box::new(v)) }
-            -1000392001 => { let mut v = PhysicalDeviceMultiDrawPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiDrawPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceMultiDrawPropertiesEXT(Box::new(v)) }
-            -1000392000 => { let mut v = PhysicalDeviceMultiDrawFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiDrawFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMultiDrawFeaturesEXT(Box::new(v)) }
-            -1000391001 => { let mut v = ImageViewMinLodCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageViewMinLodCreateInfoEXT>(), "pNext")?; Ext::ImageViewMinLodCreateInfoEXT(Box::new(v)) }
-            -1000391000 => { let mut v = PhysicalDeviceImageViewMinLodFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageViewMinLodFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(Box::new(v)) }
-            -1000388001 => { let mut v = QueueFamilyGlobalPriorityProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<QueueFamilyGlobalPriorityProperties>(), "pNext")?; Ext::QueueFamilyGlobalPriorityProperties(Box::new(v)) }
-            -1000388000 => { let mut v = PhysicalDeviceGlobalPriorityQueryFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceGlobalPriorityQueryFeatures>(), "pNext")?; Ext::PhysicalDeviceGlobalPriorityQueryFeatures(Box::new(v)) }
-            -1000386000 => { let mut v = PhysicalDeviceRayTracingMaintenance1FeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingMaintenance1FeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(Box::new(v)) }
-            -1000382000 => { let mut v = PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT>(), "pNext")?; Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(Box::new(v)) }
-            -1000381001 => { let mut v = PipelineColorWriteCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineColorWriteCreateInfoEXT>(), "pNext")?; Ext::PipelineColorWriteCreateInfoEXT(Box::new(v)) }
-            -1000381000 => { let mut v = PhysicalDeviceColorWriteEnableFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceColorWriteEnableFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(Box::new(v)) }
-            -1000377000 => { let mut v = PhysicalDeviceExtendedDynamicState2FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicState2FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(Box::new(v)) }
-            -1000376002 => { let mut v = MultisampledRenderToSingleSampledInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MultisampledRenderToSingleSampledInfoEXT>(), "pNext")?; Ext::MultisampledRenderToSingleSampledInfoEXT(Box::new(v)) }
-            -1000376001 => { let mut v = SubpassResolvePerformanceQueryEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SubpassResolvePerformanceQueryEXT>(), "pNext")?; Ext::SubpassResolvePerformanceQueryEXT(Box::new(v)) }
-            -1000376000 => { let mut v = PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(Box::new(v)) }
-            -1000360000 => { let mut v = FormatProperties3::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FormatProperties3>(), "pNext")?; Ext::FormatProperties3(Box::new(v)) }
-            -1000356000 => { let mut v = PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT>(), "pNext")?; Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(Box::new(v)) }
-            -1000355001 => { let mut v = PipelineViewportDepthClipControlCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineViewportDepthClipControlCreateInfoEXT>(), "pNext")?; Ext::PipelineViewportDepthClipControlCreateInfoEXT(Box::new(v)) }
-            -1000355000 => { let mut v = PhysicalDeviceDepthClipControlFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClipControlFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthClipControlFeaturesEXT(Box::new(v)) }
-            -1000352000 => { let mut v = PhysicalDeviceVertexInputDynamicStateFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexInputDynamicStateFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(Box::new(v)) }
-            -1000351002 => { let mut v = MutableDescriptorTypeCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MutableDescriptorTypeCreateInfoEXT>(), "pNext")?; Ext::MutableDescriptorTypeCreateInfoEXT(Box::new(v)) }
-            -1000351000 => { let mut v = PhysicalDeviceMutableDescriptorTypeFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMutableDescriptorTypeFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(Box::new(v)) }
-            -1000348013 => { let mut v = PhysicalDeviceRayQueryFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayQueryFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayQueryFeaturesKHR(Box::new(v)) }
-            -1000347001 => { let mut v = PhysicalDeviceRayTracingPipelinePropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingPipelinePropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(Box::new(v)) }
-            -1000347000 => { let mut v = PhysicalDeviceRayTracingPipelineFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingPipelineFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(Box::new(v)) }
-            -1000342000 => { let mut v = PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(Box::new(v)) }
-            -1000340000 => { let mut v = PhysicalDevice4444FormatsFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevice4444FormatsFeaturesEXT>(), "pNext")?; Ext::PhysicalDevice4444FormatsFeaturesEXT(Box::new(v)) }
-            -1000339000 => { let mut v = PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(Box::new(v)) }
-            -1000336000 => { let mut v = PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(Box::new(v)) }
-            -1000335000 => { let mut v = PhysicalDeviceImageRobustnessFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageRobustnessFeatures>(), "pNext")?; Ext::PhysicalDeviceImageRobustnessFeatures(Box::new(v)) }
-            -1000330000 => { let mut v = PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(Box::new(v)) }
-            -1000328001 => { let mut v = PhysicalDeviceMeshShaderPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMeshShaderPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceMeshShaderPropertiesEXT(Box::new(v)) }
-            -1000328000 => { let mut v = PhysicalDeviceMeshShaderFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMeshShaderFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMeshShaderFeaturesEXT(Box::new(v)) }
-            -1000325000 => { let mut v = PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures>(), "pNext")?; Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(Box::new(v)) }
-            -1000323000 => { let mut v = PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(Box::new(v)) }
-            -1000322000 => { let mut v = PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShaderBarycentricPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(Box::new(v)) }
-            -1000320002 => { let mut v = GraphicsPipelineLibraryCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<GraphicsPipelineLibraryCreateInfoEXT>(), "pNext")?; Ext::GraphicsPipelineLibraryCreateInfoEXT(Box::new(v)) }
-            -1000320001 => { let mut v = PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(Box::new(v)) }
-            -1000320000 => { let mut v = PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(Box::new(v)) }
-            -1000314007 => { let mut v = PhysicalDeviceSynchronization2Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSynchronization2Features>(), "pNext")?; Ext::PhysicalDeviceSynchronization2Features(Box::new(v)) }
-            -1000314000 => { let mut v = MemoryBarrier2::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryBarrier2>(), "pNext")?; Ext::MemoryBarrier2(Box::new(v)) }
-            -1000297000 => { let mut v = PhysicalDevicePipelineCreationCacheControlFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineCreationCacheControlFeatures>(), "pNext")?; Ext::PhysicalDevicePipelineCreationCacheControlFeatures(Box::new(v)) }
-            -1000295001 => { let mut v = DevicePrivateDataCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DevicePrivateDataCreateInfo>(), "pNext")?; Ext::DevicePrivateDataCreateInfo(Box::new(v)) }
-            -1000295000 => { let mut v = PhysicalDevicePrivateDataFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePrivateDataFeatures>(), "pNext")?; Ext::PhysicalDevicePrivateDataFeatures(Box::new(v)) }
-            -1000290000 => { let mut v = PipelineLibraryCreateInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineLibraryCreateInfoKHR>(), "pNext")?; Ext::PipelineLibraryCreateInfoKHR(Box::new(v)) }
-            -1000287002 => { let mut v = PhysicalDeviceCustomBorderColorFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCustomBorderColorFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(Box::new(v)) }
-            -1000287001 => { let mut v = PhysicalDeviceCustomBorderColorPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCustomBorderColorPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(Box::new(v)) }
-            -1000287000 => { let mut v = SamplerCustomBorderColorCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerCustomBorderColorCreateInfoEXT>(), "pNext")?; Ext::SamplerCustomBorderColorCreateInfoEXT(Box::new(v)) }
-            -1000286001 => { let mut v = PhysicalDeviceRobustness2PropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRobustness2PropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceRobustness2PropertiesEXT(Box::new(v)) }
-            -1000286000 => { let mut v = PhysicalDeviceRobustness2FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRobustness2FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceRobustness2FeaturesEXT(Box::new(v)) }
-            -1000283002 => { let mut v = DepthBiasRepresentationInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DepthBiasRepresentationInfoEXT>(), "pNext")?; Ext::DepthBiasRepresentationInfoEXT(Box::new(v)) }
-            -1000283000 => { let mut v = PhysicalDeviceDepthBiasControlFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthBiasControlFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(Box::new(v)) }
-            -1000281001 => { let mut v = PhysicalDeviceTexelBufferAlignmentProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTexelBufferAlignmentProperties>(), "pNext")?; Ext::PhysicalDeviceTexelBufferAlignmentProperties(Box::new(v)) }
-            -1000281000 => { let mut v = PhysicalDeviceTexelBufferAlignmentFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTexelBufferAlignmentFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(Box::new(v)) }
-            -1000280001 => { let mut v = PhysicalDeviceShaderIntegerDotProductProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderIntegerDotProductProperties>(), "pNext")?; Ext::PhysicalDeviceShaderIntegerDotProductProperties(Box::new(v)) }
-            -1000280000 => { let mut v = PhysicalDeviceShaderIntegerDotProductFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderIntegerDotProductFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderIntegerDotProductFeatures(Box::new(v)) }
-            -1000276000 => { let mut v = PhysicalDeviceShaderDemoteToHelperInvocationFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderDemoteToHelperInvocationFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(Box::new(v)) }
-            -1000273000 => { let mut v = PhysicalDeviceShaderAtomicFloat2FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderAtomicFloat2FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(Box::new(v)) }
-            -1000270009 => { let mut v = HostImageCopyDevicePerformanceQuery::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<HostImageCopyDevicePerformanceQuery>(), "pNext")?; Ext::HostImageCopyDevicePerformanceQuery(Box::new(v)) }
-            -1000270008 => { let mut v = SubresourceHostMemcpySize::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SubresourceHostMemcpySize>(), "pNext")?; Ext::SubresourceHostMemcpySize(Box::new(v)) }
-            -1000270001 => { let mut v = PhysicalDeviceHostImageCopyProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceHostImageCopyProperties>(), "pNext")?; Ext::PhysicalDeviceHostImageCopyProperties(Box::new(v)) }
-            -1000270000 => { let mut v = PhysicalDeviceHostImageCopyFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceHostImageCopyFeatures>(), "pNext")?; Ext::PhysicalDeviceHostImageCopyFeatures(Box::new(v)) }
-            -1000267000 => { let mut v = PhysicalDeviceExtendedDynamicStateFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicStateFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(Box::new(v)) }
-            -1000265000 => { let mut v = PhysicalDeviceIndexTypeUint8Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceIndexTypeUint8Features>(), "pNext")?; Ext::PhysicalDeviceIndexTypeUint8Features(Box::new(v)) }
-            -1000261000 => { let mut v = PhysicalDeviceHostQueryResetFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceHostQueryResetFeatures>(), "pNext")?; Ext::PhysicalDeviceHostQueryResetFeatures(Box::new(v)) }
-            -1000260000 => { let mut v = PhysicalDeviceShaderAtomicFloatFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderAtomicFloatFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(Box::new(v)) }
-            -1000259002 => { let mut v = PhysicalDeviceLineRasterizationProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLineRasterizationProperties>(), "pNext")?; Ext::PhysicalDeviceLineRasterizationProperties(Box::new(v)) }
-            -1000259001 => { let mut v = PipelineRasterizationLineStateCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationLineStateCreateInfo>(), "pNext")?; Ext::PipelineRasterizationLineStateCreateInfo(Box::new(v)) }
-            -1000259000 => { let mut v = PhysicalDeviceLineRasterizationFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLineRasterizationFeatures>(), "pNext")?; Ext::PhysicalDeviceLineRasterizationFeatures(Box::new(v)) }
-            -1000257003 => { let mut v = MemoryOpaqueCaptureAddressAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryOpaqueCaptureAddressAllocateInfo>(), "pNext")?; Ext::MemoryOpaqueCaptureAddressAllocateInfo(Box::new(v)) }
-            -1000257002 => { let mut v = BufferOpaqueCaptureAddressCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BufferOpaqueCaptureAddressCreateInfo>(), "pNext")?; Ext::BufferOpaqueCaptureAddressCreateInfo(Box::new(v)) }
-            -1000257000 => { let mut v = PhysicalDeviceBufferDeviceAddressFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBufferDeviceAddressFeatures>(), "pNext")?; Ext::PhysicalDeviceBufferDeviceAddressFeatures(Box::new(v)) }
-            -1000254002 => { let mut v = PhysicalDeviceProvokingVertexPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProvokingVertexPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceProvokingVertexPropertiesEXT(Box::new(v)) }
-            -1000254001 => { let mut v = PipelineRasterizationProvokingVertexStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationProvokingVertexStateCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(Box::new(v)) }
-            -1000254000 => { let mut v = PhysicalDeviceProvokingVertexFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProvokingVertexFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceProvokingVertexFeaturesEXT(Box::new(v)) }
-            -1000253000 => { let mut v = PhysicalDeviceUniformBufferStandardLayoutFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceUniformBufferStandardLayoutFeatures>(), "pNext")?; Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(Box::new(v)) }
-            -1000252000 => { let mut v = PhysicalDeviceYcbcrImageArraysFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceYcbcrImageArraysFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(Box::new(v)) }
-            -1000251000 => { let mut v = PhysicalDeviceFragmentShaderInterlockFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShaderInterlockFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(Box::new(v)) }
-            -1000246000 => { let mut v = ImageStencilUsageCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageStencilUsageCreateInfo>(), "pNext")?; Ext::ImageStencilUsageCreateInfo(Box::new(v)) }
-            -1000244002 => { let mut v = BufferDeviceAddressCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BufferDeviceAddressCreateInfoEXT>(), "pNext")?; Ext::BufferDeviceAddressCreateInfoEXT(Box::new(v)) }
-            -1000244000 => { let mut v = PhysicalDeviceBufferDeviceAddressFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBufferDeviceAddressFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(Box::new(v)) }
-            -1000241002 => { let mut v = AttachmentDescriptionStencilLayout::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<AttachmentDescriptionStencilLayout>(), "pNext")?; Ext::AttachmentDescriptionStencilLayout(Box::new(v)) }
-            -1000241001 => { let mut v = AttachmentReferenceStencilLayout::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<AttachmentReferenceStencilLayout>(), "pNext")?; Ext::AttachmentReferenceStencilLayout(Box::new(v)) }
-            -1000241000 => { let mut v = PhysicalDeviceSeparateDepthStencilLayoutsFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSeparateDepthStencilLayoutsFeatures>(), "pNext")?; Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(Box::new(v)) }
-            -1000237000 => { let mut v = PhysicalDeviceMemoryBudgetPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMemoryBudgetPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(Box::new(v)) }
-            -1000235000 => { let mut v = PhysicalDeviceShaderQuadControlFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderQuadControlFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(Box::new(v)) }
-            -1000234000 => { let mut v = PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderImageAtomicInt64FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(Box::new(v)) }
-            -1000232002 => { let mut v = RenderingInputAttachmentIndexInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderingInputAttachmentIndexInfo>(), "pNext")?; Ext::RenderingInputAttachmentIndexInfo(Box::new(v)) }
-            -1000232001 => { let mut v = RenderingAttachmentLocationInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderingAttachmentLocationInfo>(), "pNext")?; Ext::RenderingAttachmentLocationInfo(Box::new(v)) }
-            -1000232000 => { let mut v = PhysicalDeviceDynamicRenderingLocalReadFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDynamicRenderingLocalReadFeatures>(), "pNext")?; Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(Box::new(v)) }
-            -1000226003 => { let mut v = PhysicalDeviceFragmentShadingRateFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShadingRateFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(Box::new(v)) }
-            -1000226002 => { let mut v = PhysicalDeviceFragmentShadingRatePropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShadingRatePropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(Box::new(v)) }
-            -1000226001 => { let mut v = PipelineFragmentShadingRateStateCreateInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineFragmentShadingRateStateCreateInfoKHR>(), "pNext")?; Ext::PipelineFragmentShadingRateStateCreateInfoKHR(Box::new(v)) }
-            -1000226000 => { let mut v = FragmentShadingRateAttachmentInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FragmentShadingRateAttachmentInfoKHR>(), "pNext")?; Ext::FragmentShadingRateAttachmentInfoKHR(Box::new(v)) }
-            -1000225002 => { let mut v = PhysicalDeviceSubgroupSizeControlFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSubgroupSizeControlFeatures>(), "pNext")?; Ext::PhysicalDeviceSubgroupSizeControlFeatures(Box::new(v)) }
-            -1000225001 => { let mut v = PipelineShaderStageRequiredSubgroupSizeCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineShaderStageRequiredSubgroupSizeCreateInfo>(), "pNext")?; Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(Box::new(v)) }
-            -1000225000 => { let mut v = PhysicalDeviceSubgroupSizeControlProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSubgroupSizeControlProperties>(), "pNext")?; Ext::PhysicalDeviceSubgroupSizeControlProperties(Box::new(v)) }
-            -1000221000 => { let mut v = PhysicalDeviceScalarBlockLayoutFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceScalarBlockLayoutFeatures>(), "pNext")?; Ext::PhysicalDeviceScalarBlockLayoutFeatures(Box::new(v)) }
-            -1000215000 => { let mut v = PhysicalDeviceShaderTerminateInvocationFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderTerminateInvocationFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderTerminateInvocationFeatures(Box::new(v)) }
-            -1000212000 => { let mut v = PhysicalDevicePCIBusInfoPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePCIBusInfoPropertiesEXT>(), "pNext")?; Ext::PhysicalDevicePCIBusInfoPropertiesEXT(Box::new(v)) }
-            -1000211000 => { let mut v = PhysicalDeviceVulkanMemoryModelFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVulkanMemoryModelFeatures>(), "pNext")?; Ext::PhysicalDeviceVulkanMemoryModelFeatures(Box::new(v)) }
-            -1000207003 => { let mut v = TimelineSemaphoreSubmitInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<TimelineSemaphoreSubmitInfo>(), "pNext")?; Ext::TimelineSemaphoreSubmitInfo(Box::new(v)) }
-            -1000207002 => { let mut v = SemaphoreTypeCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SemaphoreTypeCreateInfo>(), "pNext")?; Ext::SemaphoreTypeCreateInfo(Box::new(v)) }
-            -1000207001 => { let mut v = PhysicalDeviceTimelineSemaphoreProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTimelineSemaphoreProperties>(), "pNext")?; Ext::PhysicalDeviceTimelineSemaphoreProperties(Box::new(v)) }
-            -1000207000 => { let mut v = PhysicalDeviceTimelineSemaphoreFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTimelineSemaphoreFeatures>(), "pNext")?; Ext::PhysicalDeviceTimelineSemaphoreFeatures(Box::new(v)) }
-            -1000203000 => { let mut v = PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShaderBarycentricFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(Box::new(v)) }
-            -1000201000 => { let mut v = PhysicalDeviceComputeShaderDerivativesFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceComputeShaderDerivativesFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(Box::new(v)) }
-            -1000199001 => { let mut v = SubpassDescriptionDepthStencilResolve::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SubpassDescriptionDepthStencilResolve>(), "pNext")?; Ext::SubpassDescriptionDepthStencilResolve(Box::new(v)) }
-            -1000199000 => { let mut v = PhysicalDeviceDepthStencilResolveProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthStencilResolveProperties>(), "pNext")?; Ext::PhysicalDeviceDepthStencilResolveProperties(Box::new(v)) }
-            -1000197000 => { let mut v = PhysicalDeviceFloatControlsProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFloatControlsProperties>(), "pNext")?; Ext::PhysicalDeviceFloatControlsProperties(Box::new(v)) }
-            -1000196000 => { let mut v = PhysicalDeviceDriverProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDriverProperties>(), "pNext")?; Ext::PhysicalDeviceDriverProperties(Box::new(v)) }
-            -1000192000 => { let mut v = PipelineCreationFeedbackCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineCreationFeedbackCreateInfo>(), "pNext")?; Ext::PipelineCreationFeedbackCreateInfo(Box::new(v)) }
-            -1000190002 => { let mut v = PhysicalDeviceVertexAttributeDivisorFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexAttributeDivisorFeatures>(), "pNext")?; Ext::PhysicalDeviceVertexAttributeDivisorFeatures(Box::new(v)) }
-            -1000190001 => { let mut v = PipelineVertexInputDivisorStateCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineVertexInputDivisorStateCreateInfo>(), "pNext")?; Ext::PipelineVertexInputDivisorStateCreateInfo(Box::new(v)) }
-            -1000190000 => { let mut v = PhysicalDeviceVertexAttributeDivisorPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexAttributeDivisorPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(Box::new(v)) }
-            -1000181000 => { let mut v = PhysicalDeviceShaderClockFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderClockFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderClockFeaturesKHR(Box::new(v)) }
-            -1000180000 => { let mut v = PhysicalDeviceShaderAtomicInt64Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderAtomicInt64Features>(), "pNext")?; Ext::PhysicalDeviceShaderAtomicInt64Features(Box::new(v)) }
-            -1000177000 => { let mut v = PhysicalDevice8BitStorageFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevice8BitStorageFeatures>(), "pNext")?; Ext::PhysicalDevice8BitStorageFeatures(Box::new(v)) }
-            -1000175000 => { let mut v = PhysicalDeviceShaderSubgroupExtendedTypesFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderSubgroupExtendedTypesFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(Box::new(v)) }
-            -1000174000 => { let mut v = DeviceQueueGlobalPriorityCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceQueueGlobalPriorityCreateInfo>(), "pNext")?; Ext::DeviceQueueGlobalPriorityCreateInfo(Box::new(v)) }
-            -1000170001 => { let mut v = FilterCubicImageViewImageFormatPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FilterCubicImageViewImageFormatPropertiesEXT>(), "pNext")?; Ext::FilterCubicImageViewImageFormatPropertiesEXT(Box::new(v)) }
-            -1000170000 => { let mut v = PhysicalDeviceImageViewImageFormatInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageViewImageFormatInfoEXT>(), "pNext")?; Ext::PhysicalDeviceImageViewImageFormatInfoEXT(Box::new(v)) }
-            -1000168000 => { let mut v = PhysicalDeviceMaintenance3Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance3Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance3Properties(Box::new(v)) }
-            -1000161004 => { let mut v = DescriptorSetVariableDescriptorCountLayoutSupport::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorSetVariableDescriptorCountLayoutSupport>(), "pNext")?; Ext::DescriptorSetVariableDescriptorCountLayoutSupport(Box::new(v)) }
-            -1000161003 => { let mut v = DescriptorSetVariableDescriptorCountAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorSetVariableDescriptorCountAllocateInfo>(), "pNext")?; Ext::DescriptorSetVariableDescriptorCountAllocateInfo(Box::new(v)) }
-            -1000161002 => { let mut v = PhysicalDeviceDescriptorIndexingProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDescriptorIndexingProperties>(), "pNext")?; Ext::PhysicalDeviceDescriptorIndexingProperties(Box::new(v)) }
-            -1000161001 => { let mut v = PhysicalDeviceDescriptorIndexingFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDescriptorIndexingFeatures>(), "pNext")?; Ext::PhysicalDeviceDescriptorIndexingFeatures(Box::new(v)) }
-            -1000161000 => { let mut v = DescriptorSetLayoutBindingFlagsCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorSetLayoutBindingFlagsCreateInfo>(), "pNext")?; Ext::DescriptorSetLayoutBindingFlagsCreateInfo(Box::new(v)) }
-            -1000158006 => { let mut v = DrmFormatModifierPropertiesList2EXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DrmFormatModifierPropertiesList2EXT>(), "pNext")?; Ext::DrmFormatModifierPropertiesList2EXT(Box::new(v)) }
-            -1000158004 => { let mut v = ImageDrmFormatModifierExplicitCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageDrmFormatModifierExplicitCreateInfoEXT>(), "pNext")?; Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(Box::new(v)) }
-            -1000158003 => { let mut v = ImageDrmFormatModifierListCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageDrmFormatModifierListCreateInfoEXT>(), "pNext")?; Ext::ImageDrmFormatModifierListCreateInfoEXT(Box::new(v)) }
-            -1000158002 => { let mut v = PhysicalDeviceImageDrmFormatModifierInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageDrmFormatModifierInfoEXT>(), "pNext")?; Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(Box::new(v)) }
-            -1000158000 => { let mut v = DrmFormatModifierPropertiesListEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DrmFormatModifierPropertiesListEXT>(), "pNext")?; Ext::DrmFormatModifierPropertiesListEXT(Box::new(v)) }
-            -1000156005 => { let mut v = SamplerYcbcrConversionImageFormatProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerYcbcrConversionImageFormatProperties>(), "pNext")?; Ext::SamplerYcbcrConversionImageFormatProperties(Box::new(v)) }
-            -1000156004 => { let mut v = PhysicalDeviceSamplerYcbcrConversionFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSamplerYcbcrConversionFeatures>(), "pNext")?; Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(Box::new(v)) }
-            -1000156003 => { let mut v = ImagePlaneMemoryRequirementsInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImagePlaneMemoryRequirementsInfo>(), "pNext")?; Ext::ImagePlaneMemoryRequirementsInfo(Box::new(v)) }
-            -1000156002 => { let mut v = BindImagePlaneMemoryInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindImagePlaneMemoryInfo>(), "pNext")?; Ext::BindImagePlaneMemoryInfo(Box::new(v)) }
-            -1000156001 => { let mut v = SamplerYcbcrConversionInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerYcbcrConversionInfo>(), "pNext")?; Ext::SamplerYcbcrConversionInfo(Box::new(v)) }
-            -1000150014 => { let mut v = PhysicalDeviceAccelerationStructurePropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAccelerationStructurePropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(Box::new(v)) }
-            -1000150013 => { let mut v = PhysicalDeviceAccelerationStructureFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAccelerationStructureFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(Box::new(v)) }
-            -1000150007 => { let mut v = WriteDescriptorSetAccelerationStructureKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<WriteDescriptorSetAccelerationStructureKHR>(), "pNext")?; Ext::WriteDescriptorSetAccelerationStructureKHR(Box::new(v)) }
-            -1000148002 => { let mut v = PipelineColorBlendAdvancedStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineColorBlendAdvancedStateCreateInfoEXT>(), "pNext")?; Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(Box::new(v)) }
-            -1000148001 => { let mut v = PhysicalDeviceBlendOperationAdvancedPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBlendOperationAdvancedPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(Box::new(v)) }
-            -1000148000 => { let mut v = PhysicalDeviceBlendOperationAdvancedFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBlendOperationAdvancedFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(Box::new(v)) }
-            -1000147000 => { let mut v = ImageFormatListCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageFormatListCreateInfo>(), "pNext")?; Ext::ImageFormatListCreateInfo(Box::new(v)) }
-            -1000145002 => { let mut v = PhysicalDeviceProtectedMemoryProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProtectedMemoryProperties>(), "pNext")?; Ext::PhysicalDeviceProtectedMemoryProperties(Box::new(v)) }
-            -1000145001 => { let mut v = PhysicalDeviceProtectedMemoryFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProtectedMemoryFeatures>(), "pNext")?; Ext::PhysicalDeviceProtectedMemoryFeatures(Box::new(v)) }
-            -1000145000 => { let mut v = ProtectedSubmitInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ProtectedSubmitInfo>(), "pNext")?; Ext::ProtectedSubmitInfo(Box::new(v)) }
-            -1000143003 => { let mut v = PhysicalDeviceSampleLocationsPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSampleLocationsPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceSampleLocationsPropertiesEXT(Box::new(v)) }
-            -1000143002 => { let mut v = PipelineSampleLocationsStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineSampleLocationsStateCreateInfoEXT>(), "pNext")?; Ext::PipelineSampleLocationsStateCreateInfoEXT(Box::new(v)) }
-            -1000143001 => { let mut v = RenderPassSampleLocationsBeginInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassSampleLocationsBeginInfoEXT>(), "pNext")?; Ext::RenderPassSampleLocationsBeginInfoEXT(Box::new(v)) }
-            -1000143000 => { let mut v = SampleLocationsInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SampleLocationsInfoEXT>(), "pNext")?; Ext::SampleLocationsInfoEXT(Box::new(v)) }
-            -1000138003 => { let mut v = DescriptorPoolInlineUniformBlockCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorPoolInlineUniformBlockCreateInfo>(), "pNext")?; Ext::DescriptorPoolInlineUniformBlockCreateInfo(Box::new(v)) }
-            -1000138002 => { let mut v = WriteDescriptorSetInlineUniformBlock::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<WriteDescriptorSetInlineUniformBlock>(), "pNext")?; Ext::WriteDescriptorSetInlineUniformBlock(Box::new(v)) }
-            -1000138001 => { let mut v = PhysicalDeviceInlineUniformBlockProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceInlineUniformBlockProperties>(), "pNext")?; Ext::PhysicalDeviceInlineUniformBlockProperties(Box::new(v)) }
-            -1000138000 => { let mut v = PhysicalDeviceInlineUniformBlockFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceInlineUniformBlockFeatures>(), "pNext")?; Ext::PhysicalDeviceInlineUniformBlockFeatures(Box::new(v)) }
-            -1000130001 => { let mut v = SamplerReductionModeCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerReductionModeCreateInfo>(), "pNext")?; Ext::SamplerReductionModeCreateInfo(Box::new(v)) }
-            -1000130000 => { let mut v = PhysicalDeviceSamplerFilterMinmaxProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSamplerFilterMinmaxProperties>(), "pNext")?; Ext::PhysicalDeviceSamplerFilterMinmaxProperties(Box::new(v)) }
-            -1000127001 => { let mut v = MemoryDedicatedAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryDedicatedAllocateInfo>(), "pNext")?; Ext::MemoryDedicatedAllocateInfo(Box::new(v)) }
-            -1000127000 => { let mut v = MemoryDedicatedRequirements::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryDedicatedRequirements>(), "pNext")?; Ext::MemoryDedicatedRequirements(Box::new(v)) }
-            -1000120000 => { let mut v = PhysicalDeviceVariablePointersFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVariablePointersFeatures>(), "pNext")?; Ext::PhysicalDeviceVariablePointersFeatures(Box::new(v)) }
-            -1000117003 => { let mut v = PipelineTessellationDomainOriginStateCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineTessellationDomainOriginStateCreateInfo>(), "pNext")?; Ext::PipelineTessellationDomainOriginStateCreateInfo(Box::new(v)) }
-            -1000117002 => { let mut v = ImageViewUsageCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageViewUsageCreateInfo>(), "pNext")?; Ext::ImageViewUsageCreateInfo(Box::new(v)) }
-            -1000117001 => { let mut v = RenderPassInputAttachmentAspectCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassInputAttachmentAspectCreateInfo>(), "pNext")?; Ext::RenderPassInputAttachmentAspectCreateInfo(Box::new(v)) }
-            -1000117000 => { let mut v = PhysicalDevicePointClippingProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePointClippingProperties>(), "pNext")?; Ext::PhysicalDevicePointClippingProperties(Box::new(v)) }
-            -1000113000 => { let mut v = ExportFenceCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExportFenceCreateInfo>(), "pNext")?; Ext::ExportFenceCreateInfo(Box::new(v)) }
-            -1000108003 => { let mut v = RenderPassAttachmentBeginInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassAttachmentBeginInfo>(), "pNext")?; Ext::RenderPassAttachmentBeginInfo(Box::new(v)) }
-            -1000108001 => { let mut v = FramebufferAttachmentsCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FramebufferAttachmentsCreateInfo>(), "pNext")?; Ext::FramebufferAttachmentsCreateInfo(Box::new(v)) }
-            -1000108000 => { let mut v = PhysicalDeviceImagelessFramebufferFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImagelessFramebufferFeatures>(), "pNext")?; Ext::PhysicalDeviceImagelessFramebufferFeatures(Box::new(v)) }
-            -1000102001 => { let mut v = PipelineRasterizationDepthClipStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationDepthClipStateCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(Box::new(v)) }
-            -1000102000 => { let mut v = PhysicalDeviceDepthClipEnableFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClipEnableFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(Box::new(v)) }
-            -1000101001 => { let mut v = PipelineRasterizationConservativeStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationConservativeStateCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationConservativeStateCreateInfoEXT(Box::new(v)) }
-            -1000101000 => { let mut v = PhysicalDeviceConservativeRasterizationPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceConservativeRasterizationPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(Box::new(v)) }
-            -1000094000 => { let mut v = PhysicalDeviceSubgroupProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSubgroupProperties>(), "pNext")?; Ext::PhysicalDeviceSubgroupProperties(Box::new(v)) }
-            -1000083000 => { let mut v = PhysicalDevice16BitStorageFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevice16BitStorageFeatures>(), "pNext")?; Ext::PhysicalDevice16BitStorageFeatures(Box::new(v)) }
-            -1000082000 => { let mut v = PhysicalDeviceShaderFloat16Int8Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderFloat16Int8Features>(), "pNext")?; Ext::PhysicalDeviceShaderFloat16Int8Features(Box::new(v)) }
-            -1000081001 => { let mut v = PhysicalDeviceConditionalRenderingFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceConditionalRenderingFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(Box::new(v)) }
-            -1000081000 => { let mut v = CommandBufferInheritanceConditionalRenderingInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<CommandBufferInheritanceConditionalRenderingInfoEXT>(), "pNext")?; Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(Box::new(v)) }
-            -1000080000 => { let mut v = PhysicalDevicePushDescriptorProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePushDescriptorProperties>(), "pNext")?; Ext::PhysicalDevicePushDescriptorProperties(Box::new(v)) }
-            -1000077000 => { let mut v = ExportSemaphoreCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExportSemaphoreCreateInfo>(), "pNext")?; Ext::ExportSemaphoreCreateInfo(Box::new(v)) }
-            -1000072002 => { let mut v = ExportMemoryAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExportMemoryAllocateInfo>(), "pNext")?; Ext::ExportMemoryAllocateInfo(Box::new(v)) }
-            -1000072001 => { let mut v = ExternalMemoryImageCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalMemoryImageCreateInfo>(), "pNext")?; Ext::ExternalMemoryImageCreateInfo(Box::new(v)) }
-            -1000072000 => { let mut v = ExternalMemoryBufferCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalMemoryBufferCreateInfo>(), "pNext")?; Ext::ExternalMemoryBufferCreateInfo(Box::new(v)) }
-            -1000071004 => { let mut v = PhysicalDeviceIDProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceIDProperties>(), "pNext")?; Ext::PhysicalDeviceIDProperties(Box::new(v)) }
-            -1000071001 => { let mut v = ExternalImageFormatProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalImageFormatProperties>(), "pNext")?; Ext::ExternalImageFormatProperties(Box::new(v)) }
-            -1000071000 => { let mut v = PhysicalDeviceExternalImageFormatInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExternalImageFormatInfo>(), "pNext")?; Ext::PhysicalDeviceExternalImageFormatInfo(Box::new(v)) }
-            -1000070001 => { let mut v = DeviceGroupDeviceCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupDeviceCreateInfo>(), "pNext")?; Ext::DeviceGroupDeviceCreateInfo(Box::new(v)) }
-            -1000068002 => { let mut v = PhysicalDevicePipelineRobustnessProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineRobustnessProperties>(), "pNext")?; Ext::PhysicalDevicePipelineRobustnessProperties(Box::new(v)) }
-            -1000068001 => { let mut v = PhysicalDevicePipelineRobustnessFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineRobustnessFeatures>(), "pNext")?; Ext::PhysicalDevicePipelineRobustnessFeatures(Box::new(v)) }
-            -1000068000 => { let mut v = PipelineRobustnessCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRobustnessCreateInfo>(), "pNext")?; Ext::PipelineRobustnessCreateInfo(Box::new(v)) }
-            -1000066000 => { let mut v = PhysicalDeviceTextureCompressionASTCHDRFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTextureCompressionASTCHDRFeatures>(), "pNext")?; Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(Box::new(v)) }
-            -1000063000 => { let mut v = PhysicalDeviceShaderDrawParametersFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderDrawParametersFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderDrawParametersFeatures(Box::new(v)) }
-            -1000060014 => { let mut v = BindImageMemoryDeviceGroupInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindImageMemoryDeviceGroupInfo>(), "pNext")?; Ext::BindImageMemoryDeviceGroupInfo(Box::new(v)) }
-            -1000060013 => { let mut v = BindBufferMemoryDeviceGroupInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindBufferMemoryDeviceGroupInfo>(), "pNext")?; Ext::BindBufferMemoryDeviceGroupInfo(Box::new(v)) }
-            -1000060009 => { let mut v = BindImageMemorySwapchainInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindImageMemorySwapchainInfoKHR>(), "pNext")?; Ext::BindImageMemorySwapchainInfoKHR(Box::new(v)) }
-            -1000060008 => { let mut v = ImageSwapchainCreateInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageSwapchainCreateInfoKHR>(), "pNext")?; Ext::ImageSwapchainCreateInfoKHR(Box::new(v)) }
-            -1000060006 => { let mut v = DeviceGroupBindSparseInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupBindSparseInfo>(), "pNext")?; Ext::DeviceGroupBindSparseInfo(Box::new(v)) }
-            -1000060005 => { let mut v = DeviceGroupSubmitInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupSubmitInfo>(), "pNext")?; Ext::DeviceGroupSubmitInfo(Box::new(v)) }
-            -1000060004 => { let mut v = DeviceGroupCommandBufferBeginInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupCommandBufferBeginInfo>(), "pNext")?; Ext::DeviceGroupCommandBufferBeginInfo(Box::new(v)) }
-            -1000060003 => { let mut v = DeviceGroupRenderPassBeginInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupRenderPassBeginInfo>(), "pNext")?; Ext::DeviceGroupRenderPassBeginInfo(Box::new(v)) }
-            -1000060000 => { let mut v = MemoryAllocateFlagsInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryAllocateFlagsInfo>(), "pNext")?; Ext::MemoryAllocateFlagsInfo(Box::new(v)) }
-            -1000059000 => { let mut v = PhysicalDeviceFeatures2::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFeatures2>(), "pNext")?; Ext::PhysicalDeviceFeatures2(Box::new(v)) }
-            -1000053002 => { let mut v = PhysicalDeviceMultiviewProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiviewProperties>(), "pNext")?; Ext::PhysicalDeviceMultiviewProperties(Box::new(v)) }
-            -1000053001 => { let mut v = PhysicalDeviceMultiviewFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiviewFeatures>(), "pNext")?; Ext::PhysicalDeviceMultiviewFeatures(Box::new(v)) }
-            -1000053000 => { let mut v = RenderPassMultiviewCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassMultiviewCreateInfo>(), "pNext")?; Ext::RenderPassMultiviewCreateInfo(Box::new(v)) }
-            -1000044006 => { let mut v = RenderingFragmentShadingRateAttachmentInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderingFragmentShadingRateAttachmentInfoKHR>(), "pNext")?; Ext::RenderingFragmentShadingRateAttachmentInfoKHR(Box::new(v)) }
-            -1000044004 => { let mut v = CommandBufferInheritanceRenderingInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<CommandBufferInheritanceRenderingInfo>(), "pNext")?; Ext::CommandBufferInheritanceRenderingInfo(Box::new(v)) }
-            -1000044003 => { let mut v = PhysicalDeviceDynamicRenderingFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDynamicRenderingFeatures>(), "pNext")?; Ext::PhysicalDeviceDynamicRenderingFeatures(Box::new(v)) }
-            -1000044002 => { let mut v = PipelineRenderingCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRenderingCreateInfo>(), "pNext")?; Ext::PipelineRenderingCreateInfo(Box::new(v)) }
-            -1000028002 => { let mut v = PipelineRasterizationStateStreamCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationStateStreamCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationStateStreamCreateInfoEXT(Box::new(v)) }
-            -1000028001 => { let mut v = PhysicalDeviceTransformFeedbackPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTransformFeedbackPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(Box::new(v)) }
-            -1000028000 => { let mut v = PhysicalDeviceTransformFeedbackFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTransformFeedbackFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(Box::new(v)) }
             16 => { let mut v = ShaderModuleCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ShaderModuleCreateInfo>(), "pNext")?; Ext::ShaderModuleCreateInfo(Box::new(v)) }
             30 => { let mut v = PipelineLayoutCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineLayoutCreateInfo>(), "pNext")?; Ext::PipelineLayoutCreateInfo(Box::new(v)) }
             49 => { let mut v = PhysicalDeviceVulkan11Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVulkan11Features>(), "pNext")?; Ext::PhysicalDeviceVulkan11Features(Box::new(v)) }
@@ -17545,272 +17289,272 @@ impl<'a> ChainLink<'a> for Ext<'a> {
             54 => { let mut v = PhysicalDeviceVulkan13Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVulkan13Properties>(), "pNext")?; Ext::PhysicalDeviceVulkan13Properties(Box::new(v)) }
             55 => { let mut v = PhysicalDeviceVulkan14Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVulkan14Features>(), "pNext")?; Ext::PhysicalDeviceVulkan14Features(Box::new(v)) }
             56 => { let mut v = PhysicalDeviceVulkan14Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVulkan14Properties>(), "pNext")?; Ext::PhysicalDeviceVulkan14Properties(Box::new(v)) }
+            1000028000 => { let mut v = PhysicalDeviceTransformFeedbackFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTransformFeedbackFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(Box::new(v)) }
+            1000028001 => { let mut v = PhysicalDeviceTransformFeedbackPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTransformFeedbackPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(Box::new(v)) }
+            1000028002 => { let mut v = PipelineRasterizationStateStreamCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationStateStreamCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationStateStreamCreateInfoEXT(Box::new(v)) }
+            1000044002 => { let mut v = PipelineRenderingCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRenderingCreateInfo>(), "pNext")?; Ext::PipelineRenderingCreateInfo(Box::new(v)) }
+            1000044003 => { let mut v = PhysicalDeviceDynamicRenderingFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDynamicRenderingFeatures>(), "pNext")?; Ext::PhysicalDeviceDynamicRenderingFeatures(Box::new(v)) }
+            1000044004 => { let mut v = CommandBufferInheritanceRenderingInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<CommandBufferInheritanceRenderingInfo>(), "pNext")?; Ext::CommandBufferInheritanceRenderingInfo(Box::new(v)) }
+            1000044006 => { let mut v = RenderingFragmentShadingRateAttachmentInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderingFragmentShadingRateAttachmentInfoKHR>(), "pNext")?; Ext::RenderingFragmentShadingRateAttachmentInfoKHR(Box::new(v)) }
+            1000053000 => { let mut v = RenderPassMultiviewCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassMultiviewCreateInfo>(), "pNext")?; Ext::RenderPassMultiviewCreateInfo(Box::new(v)) }
+            1000053001 => { let mut v = PhysicalDeviceMultiviewFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiviewFeatures>(), "pNext")?; Ext::PhysicalDeviceMultiviewFeatures(Box::new(v)) }
+            1000053002 => { let mut v = PhysicalDeviceMultiviewProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiviewProperties>(), "pNext")?; Ext::PhysicalDeviceMultiviewProperties(Box::new(v)) }
+            1000059000 => { let mut v = PhysicalDeviceFeatures2::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFeatures2>(), "pNext")?; Ext::PhysicalDeviceFeatures2(Box::new(v)) }
+            1000060000 => { let mut v = MemoryAllocateFlagsInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryAllocateFlagsInfo>(), "pNext")?; Ext::MemoryAllocateFlagsInfo(Box::new(v)) }
+            1000060003 => { let mut v = DeviceGroupRenderPassBeginInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupRenderPassBeginInfo>(), "pNext")?; Ext::DeviceGroupRenderPassBeginInfo(Box::new(v)) }
+            1000060004 => { let mut v = DeviceGroupCommandBufferBeginInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupCommandBufferBeginInfo>(), "pNext")?; Ext::DeviceGroupCommandBufferBeginInfo(Box::new(v)) }
+            1000060005 => { let mut v = DeviceGroupSubmitInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupSubmitInfo>(), "pNext")?; Ext::DeviceGroupSubmitInfo(Box::new(v)) }
+            1000060006 => { let mut v = DeviceGroupBindSparseInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupBindSparseInfo>(), "pNext")?; Ext::DeviceGroupBindSparseInfo(Box::new(v)) }
+            1000060008 => { let mut v = ImageSwapchainCreateInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageSwapchainCreateInfoKHR>(), "pNext")?; Ext::ImageSwapchainCreateInfoKHR(Box::new(v)) }
+            1000060009 => { let mut v = BindImageMemorySwapchainInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindImageMemorySwapchainInfoKHR>(), "pNext")?; Ext::BindImageMemorySwapchainInfoKHR(Box::new(v)) }
+            1000060013 => { let mut v = BindBufferMemoryDeviceGroupInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindBufferMemoryDeviceGroupInfo>(), "pNext")?; Ext::BindBufferMemoryDeviceGroupInfo(Box::new(v)) }
+            1000060014 => { let mut v = BindImageMemoryDeviceGroupInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindImageMemoryDeviceGroupInfo>(), "pNext")?; Ext::BindImageMemoryDeviceGroupInfo(Box::new(v)) }
+            1000063000 => { let mut v = PhysicalDeviceShaderDrawParametersFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderDrawParametersFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderDrawParametersFeatures(Box::new(v)) }
+            1000066000 => { let mut v = PhysicalDeviceTextureCompressionASTCHDRFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTextureCompressionASTCHDRFeatures>(), "pNext")?; Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(Box::new(v)) }
+            1000068000 => { let mut v = PipelineRobustnessCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRobustnessCreateInfo>(), "pNext")?; Ext::PipelineRobustnessCreateInfo(Box::new(v)) }
+            1000068001 => { let mut v = PhysicalDevicePipelineRobustnessFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineRobustnessFeatures>(), "pNext")?; Ext::PhysicalDevicePipelineRobustnessFeatures(Box::new(v)) }
+            1000068002 => { let mut v = PhysicalDevicePipelineRobustnessProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineRobustnessProperties>(), "pNext")?; Ext::PhysicalDevicePipelineRobustnessProperties(Box::new(v)) }
+            1000070001 => { let mut v = DeviceGroupDeviceCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceGroupDeviceCreateInfo>(), "pNext")?; Ext::DeviceGroupDeviceCreateInfo(Box::new(v)) }
+            1000071000 => { let mut v = PhysicalDeviceExternalImageFormatInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExternalImageFormatInfo>(), "pNext")?; Ext::PhysicalDeviceExternalImageFormatInfo(Box::new(v)) }
+            1000071001 => { let mut v = ExternalImageFormatProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalImageFormatProperties>(), "pNext")?; Ext::ExternalImageFormatProperties(Box::new(v)) }
+            1000071004 => { let mut v = PhysicalDeviceIDProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceIDProperties>(), "pNext")?; Ext::PhysicalDeviceIDProperties(Box::new(v)) }
+            1000072000 => { let mut v = ExternalMemoryBufferCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalMemoryBufferCreateInfo>(), "pNext")?; Ext::ExternalMemoryBufferCreateInfo(Box::new(v)) }
+            1000072001 => { let mut v = ExternalMemoryImageCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalMemoryImageCreateInfo>(), "pNext")?; Ext::ExternalMemoryImageCreateInfo(Box::new(v)) }
+            1000072002 => { let mut v = ExportMemoryAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExportMemoryAllocateInfo>(), "pNext")?; Ext::ExportMemoryAllocateInfo(Box::new(v)) }
+            1000077000 => { let mut v = ExportSemaphoreCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExportSemaphoreCreateInfo>(), "pNext")?; Ext::ExportSemaphoreCreateInfo(Box::new(v)) }
+            1000080000 => { let mut v = PhysicalDevicePushDescriptorProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePushDescriptorProperties>(), "pNext")?; Ext::PhysicalDevicePushDescriptorProperties(Box::new(v)) }
+            1000081000 => { let mut v = CommandBufferInheritanceConditionalRenderingInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<CommandBufferInheritanceConditionalRenderingInfoEXT>(), "pNext")?; Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(Box::new(v)) }
+            1000081001 => { let mut v = PhysicalDeviceConditionalRenderingFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceConditionalRenderingFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(Box::new(v)) }
+            1000082000 => { let mut v = PhysicalDeviceShaderFloat16Int8Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderFloat16Int8Features>(), "pNext")?; Ext::PhysicalDeviceShaderFloat16Int8Features(Box::new(v)) }
+            1000083000 => { let mut v = PhysicalDevice16BitStorageFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevice16BitStorageFeatures>(), "pNext")?; Ext::PhysicalDevice16BitStorageFeatures(Box::new(v)) }
+            1000094000 => { let mut v = PhysicalDeviceSubgroupProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSubgroupProperties>(), "pNext")?; Ext::PhysicalDeviceSubgroupProperties(Box::new(v)) }
+            1000101000 => { let mut v = PhysicalDeviceConservativeRasterizationPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceConservativeRasterizationPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(Box::new(v)) }
+            1000101001 => { let mut v = PipelineRasterizationConservativeStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationConservativeStateCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationConservativeStateCreateInfoEXT(Box::new(v)) }
+            1000102000 => { let mut v = PhysicalDeviceDepthClipEnableFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClipEnableFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(Box::new(v)) }
+            1000102001 => { let mut v = PipelineRasterizationDepthClipStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationDepthClipStateCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(Box::new(v)) }
+            1000108000 => { let mut v = PhysicalDeviceImagelessFramebufferFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImagelessFramebufferFeatures>(), "pNext")?; Ext::PhysicalDeviceImagelessFramebufferFeatures(Box::new(v)) }
+            1000108001 => { let mut v = FramebufferAttachmentsCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FramebufferAttachmentsCreateInfo>(), "pNext")?; Ext::FramebufferAttachmentsCreateInfo(Box::new(v)) }
+            1000108003 => { let mut v = RenderPassAttachmentBeginInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassAttachmentBeginInfo>(), "pNext")?; Ext::RenderPassAttachmentBeginInfo(Box::new(v)) }
+            1000113000 => { let mut v = ExportFenceCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExportFenceCreateInfo>(), "pNext")?; Ext::ExportFenceCreateInfo(Box::new(v)) }
+            1000117000 => { let mut v = PhysicalDevicePointClippingProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePointClippingProperties>(), "pNext")?; Ext::PhysicalDevicePointClippingProperties(Box::new(v)) }
+            1000117001 => { let mut v = RenderPassInputAttachmentAspectCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassInputAttachmentAspectCreateInfo>(), "pNext")?; Ext::RenderPassInputAttachmentAspectCreateInfo(Box::new(v)) }
+            1000117002 => { let mut v = ImageViewUsageCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageViewUsageCreateInfo>(), "pNext")?; Ext::ImageViewUsageCreateInfo(Box::new(v)) }
+            1000117003 => { let mut v = PipelineTessellationDomainOriginStateCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineTessellationDomainOriginStateCreateInfo>(), "pNext")?; Ext::PipelineTessellationDomainOriginStateCreateInfo(Box::new(v)) }
+            1000120000 => { let mut v = PhysicalDeviceVariablePointersFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVariablePointersFeatures>(), "pNext")?; Ext::PhysicalDeviceVariablePointersFeatures(Box::new(v)) }
+            1000127000 => { let mut v = MemoryDedicatedRequirements::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryDedicatedRequirements>(), "pNext")?; Ext::MemoryDedicatedRequirements(Box::new(v)) }
+            1000127001 => { let mut v = MemoryDedicatedAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryDedicatedAllocateInfo>(), "pNext")?; Ext::MemoryDedicatedAllocateInfo(Box::new(v)) }
+            1000130000 => { let mut v = PhysicalDeviceSamplerFilterMinmaxProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSamplerFilterMinmaxProperties>(), "pNext")?; Ext::PhysicalDeviceSamplerFilterMinmaxProperties(Box::new(v)) }
+            1000130001 => { let mut v = SamplerReductionModeCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerReductionModeCreateInfo>(), "pNext")?; Ext::SamplerReductionModeCreateInfo(Box::new(v)) }
+            1000138000 => { let mut v = PhysicalDeviceInlineUniformBlockFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceInlineUniformBlockFeatures>(), "pNext")?; Ext::PhysicalDeviceInlineUniformBlockFeatures(Box::new(v)) }
+            1000138001 => { let mut v = PhysicalDeviceInlineUniformBlockProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceInlineUniformBlockProperties>(), "pNext")?; Ext::PhysicalDeviceInlineUniformBlockProperties(Box::new(v)) }
+            1000138002 => { let mut v = WriteDescriptorSetInlineUniformBlock::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<WriteDescriptorSetInlineUniformBlock>(), "pNext")?; Ext::WriteDescriptorSetInlineUniformBlock(Box::new(v)) }
+            1000138003 => { let mut v = DescriptorPoolInlineUniformBlockCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorPoolInlineUniformBlockCreateInfo>(), "pNext")?; Ext::DescriptorPoolInlineUniformBlockCreateInfo(Box::new(v)) }
+            1000143000 => { let mut v = SampleLocationsInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SampleLocationsInfoEXT>(), "pNext")?; Ext::SampleLocationsInfoEXT(Box::new(v)) }
+            1000143001 => { let mut v = RenderPassSampleLocationsBeginInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderPassSampleLocationsBeginInfoEXT>(), "pNext")?; Ext::RenderPassSampleLocationsBeginInfoEXT(Box::new(v)) }
+            1000143002 => { let mut v = PipelineSampleLocationsStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineSampleLocationsStateCreateInfoEXT>(), "pNext")?; Ext::PipelineSampleLocationsStateCreateInfoEXT(Box::new(v)) }
+            1000143003 => { let mut v = PhysicalDeviceSampleLocationsPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSampleLocationsPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceSampleLocationsPropertiesEXT(Box::new(v)) }
+            1000145000 => { let mut v = ProtectedSubmitInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ProtectedSubmitInfo>(), "pNext")?; Ext::ProtectedSubmitInfo(Box::new(v)) }
+            1000145001 => { let mut v = PhysicalDeviceProtectedMemoryFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProtectedMemoryFeatures>(), "pNext")?; Ext::PhysicalDeviceProtectedMemoryFeatures(Box::new(v)) }
+            1000145002 => { let mut v = PhysicalDeviceProtectedMemoryProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProtectedMemoryProperties>(), "pNext")?; Ext::PhysicalDeviceProtectedMemoryProperties(Box::new(v)) }
+            1000147000 => { let mut v = ImageFormatListCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageFormatListCreateInfo>(), "pNext")?; Ext::ImageFormatListCreateInfo(Box::new(v)) }
+            1000148000 => { let mut v = PhysicalDeviceBlendOperationAdvancedFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBlendOperationAdvancedFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(Box::new(v)) }
+            1000148001 => { let mut v = PhysicalDeviceBlendOperationAdvancedPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBlendOperationAdvancedPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(Box::new(v)) }
+            1000148002 => { let mut v = PipelineColorBlendAdvancedStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineColorBlendAdvancedStateCreateInfoEXT>(), "pNext")?; Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(Box::new(v)) }
+            1000150007 => { let mut v = WriteDescriptorSetAccelerationStructureKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<WriteDescriptorSetAccelerationStructureKHR>(), "pNext")?; Ext::WriteDescriptorSetAccelerationStructureKHR(Box::new(v)) }
+            1000150013 => { let mut v = PhysicalDeviceAccelerationStructureFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAccelerationStructureFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(Box::new(v)) }
+            1000150014 => { let mut v = PhysicalDeviceAccelerationStructurePropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAccelerationStructurePropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(Box::new(v)) }
+            1000156001 => { let mut v = SamplerYcbcrConversionInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerYcbcrConversionInfo>(), "pNext")?; Ext::SamplerYcbcrConversionInfo(Box::new(v)) }
+            1000156002 => { let mut v = BindImagePlaneMemoryInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindImagePlaneMemoryInfo>(), "pNext")?; Ext::BindImagePlaneMemoryInfo(Box::new(v)) }
+            1000156003 => { let mut v = ImagePlaneMemoryRequirementsInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImagePlaneMemoryRequirementsInfo>(), "pNext")?; Ext::ImagePlaneMemoryRequirementsInfo(Box::new(v)) }
+            1000156004 => { let mut v = PhysicalDeviceSamplerYcbcrConversionFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSamplerYcbcrConversionFeatures>(), "pNext")?; Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(Box::new(v)) }
+            1000156005 => { let mut v = SamplerYcbcrConversionImageFormatProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerYcbcrConversionImageFormatProperties>(), "pNext")?; Ext::SamplerYcbcrConversionImageFormatProperties(Box::new(v)) }
+            1000158000 => { let mut v = DrmFormatModifierPropertiesListEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DrmFormatModifierPropertiesListEXT>(), "pNext")?; Ext::DrmFormatModifierPropertiesListEXT(Box::new(v)) }
+            1000158002 => { let mut v = PhysicalDeviceImageDrmFormatModifierInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageDrmFormatModifierInfoEXT>(), "pNext")?; Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(Box::new(v)) }
+            1000158003 => { let mut v = ImageDrmFormatModifierListCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageDrmFormatModifierListCreateInfoEXT>(), "pNext")?; Ext::ImageDrmFormatModifierListCreateInfoEXT(Box::new(v)) }
+            1000158004 => { let mut v = ImageDrmFormatModifierExplicitCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageDrmFormatModifierExplicitCreateInfoEXT>(), "pNext")?; Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(Box::new(v)) }
+            1000158006 => { let mut v = DrmFormatModifierPropertiesList2EXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DrmFormatModifierPropertiesList2EXT>(), "pNext")?; Ext::DrmFormatModifierPropertiesList2EXT(Box::new(v)) }
+            1000161000 => { let mut v = DescriptorSetLayoutBindingFlagsCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorSetLayoutBindingFlagsCreateInfo>(), "pNext")?; Ext::DescriptorSetLayoutBindingFlagsCreateInfo(Box::new(v)) }
+            1000161001 => { let mut v = PhysicalDeviceDescriptorIndexingFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDescriptorIndexingFeatures>(), "pNext")?; Ext::PhysicalDeviceDescriptorIndexingFeatures(Box::new(v)) }
+            1000161002 => { let mut v = PhysicalDeviceDescriptorIndexingProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDescriptorIndexingProperties>(), "pNext")?; Ext::PhysicalDeviceDescriptorIndexingProperties(Box::new(v)) }
+            1000161003 => { let mut v = DescriptorSetVariableDescriptorCountAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorSetVariableDescriptorCountAllocateInfo>(), "pNext")?; Ext::DescriptorSetVariableDescriptorCountAllocateInfo(Box::new(v)) }
+            1000161004 => { let mut v = DescriptorSetVariableDescriptorCountLayoutSupport::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DescriptorSetVariableDescriptorCountLayoutSupport>(), "pNext")?; Ext::DescriptorSetVariableDescriptorCountLayoutSupport(Box::new(v)) }
+            1000168000 => { let mut v = PhysicalDeviceMaintenance3Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance3Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance3Properties(Box::new(v)) }
+            1000170000 => { let mut v = PhysicalDeviceImageViewImageFormatInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageViewImageFormatInfoEXT>(), "pNext")?; Ext::PhysicalDeviceImageViewImageFormatInfoEXT(Box::new(v)) }
+            1000170001 => { let mut v = FilterCubicImageViewImageFormatPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FilterCubicImageViewImageFormatPropertiesEXT>(), "pNext")?; Ext::FilterCubicImageViewImageFormatPropertiesEXT(Box::new(v)) }
+            1000174000 => { let mut v = DeviceQueueGlobalPriorityCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceQueueGlobalPriorityCreateInfo>(), "pNext")?; Ext::DeviceQueueGlobalPriorityCreateInfo(Box::new(v)) }
+            1000175000 => { let mut v = PhysicalDeviceShaderSubgroupExtendedTypesFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderSubgroupExtendedTypesFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(Box::new(v)) }
+            1000177000 => { let mut v = PhysicalDevice8BitStorageFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevice8BitStorageFeatures>(), "pNext")?; Ext::PhysicalDevice8BitStorageFeatures(Box::new(v)) }
+            1000180000 => { let mut v = PhysicalDeviceShaderAtomicInt64Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderAtomicInt64Features>(), "pNext")?; Ext::PhysicalDeviceShaderAtomicInt64Features(Box::new(v)) }
+            1000181000 => { let mut v = PhysicalDeviceShaderClockFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderClockFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderClockFeaturesKHR(Box::new(v)) }
+            1000190000 => { let mut v = PhysicalDeviceVertexAttributeDivisorPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexAttributeDivisorPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(Box::new(v)) }
+            1000190001 => { let mut v = PipelineVertexInputDivisorStateCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineVertexInputDivisorStateCreateInfo>(), "pNext")?; Ext::PipelineVertexInputDivisorStateCreateInfo(Box::new(v)) }
+            1000190002 => { let mut v = PhysicalDeviceVertexAttributeDivisorFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexAttributeDivisorFeatures>(), "pNext")?; Ext::PhysicalDeviceVertexAttributeDivisorFeatures(Box::new(v)) }
+            1000192000 => { let mut v = PipelineCreationFeedbackCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineCreationFeedbackCreateInfo>(), "pNext")?; Ext::PipelineCreationFeedbackCreateInfo(Box::new(v)) }
+            1000196000 => { let mut v = PhysicalDeviceDriverProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDriverProperties>(), "pNext")?; Ext::PhysicalDeviceDriverProperties(Box::new(v)) }
+            1000197000 => { let mut v = PhysicalDeviceFloatControlsProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFloatControlsProperties>(), "pNext")?; Ext::PhysicalDeviceFloatControlsProperties(Box::new(v)) }
+            1000199000 => { let mut v = PhysicalDeviceDepthStencilResolveProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthStencilResolveProperties>(), "pNext")?; Ext::PhysicalDeviceDepthStencilResolveProperties(Box::new(v)) }
+            1000199001 => { let mut v = SubpassDescriptionDepthStencilResolve::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SubpassDescriptionDepthStencilResolve>(), "pNext")?; Ext::SubpassDescriptionDepthStencilResolve(Box::new(v)) }
+            1000201000 => { let mut v = PhysicalDeviceComputeShaderDerivativesFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceComputeShaderDerivativesFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(Box::new(v)) }
+            1000203000 => { let mut v = PhysicalDeviceFragmentShaderBarycentricFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShaderBarycentricFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(Box::new(v)) }
+            1000207000 => { let mut v = PhysicalDeviceTimelineSemaphoreFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTimelineSemaphoreFeatures>(), "pNext")?; Ext::PhysicalDeviceTimelineSemaphoreFeatures(Box::new(v)) }
+            1000207001 => { let mut v = PhysicalDeviceTimelineSemaphoreProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTimelineSemaphoreProperties>(), "pNext")?; Ext::PhysicalDeviceTimelineSemaphoreProperties(Box::new(v)) }
+            1000207002 => { let mut v = SemaphoreTypeCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SemaphoreTypeCreateInfo>(), "pNext")?; Ext::SemaphoreTypeCreateInfo(Box::new(v)) }
+            1000207003 => { let mut v = TimelineSemaphoreSubmitInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<TimelineSemaphoreSubmitInfo>(), "pNext")?; Ext::TimelineSemaphoreSubmitInfo(Box::new(v)) }
+            1000211000 => { let mut v = PhysicalDeviceVulkanMemoryModelFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVulkanMemoryModelFeatures>(), "pNext")?; Ext::PhysicalDeviceVulkanMemoryModelFeatures(Box::new(v)) }
+            1000212000 => { let mut v = PhysicalDevicePCIBusInfoPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePCIBusInfoPropertiesEXT>(), "pNext")?; Ext::PhysicalDevicePCIBusInfoPropertiesEXT(Box::new(v)) }
+            1000215000 => { let mut v = PhysicalDeviceShaderTerminateInvocationFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderTerminateInvocationFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderTerminateInvocationFeatures(Box::new(v)) }
+            1000221000 => { let mut v = PhysicalDeviceScalarBlockLayoutFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceScalarBlockLayoutFeatures>(), "pNext")?; Ext::PhysicalDeviceScalarBlockLayoutFeatures(Box::new(v)) }
+            1000225000 => { let mut v = PhysicalDeviceSubgroupSizeControlProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSubgroupSizeControlProperties>(), "pNext")?; Ext::PhysicalDeviceSubgroupSizeControlProperties(Box::new(v)) }
+            1000225001 => { let mut v = PipelineShaderStageRequiredSubgroupSizeCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineShaderStageRequiredSubgroupSizeCreateInfo>(), "pNext")?; Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(Box::new(v)) }
+            1000225002 => { let mut v = PhysicalDeviceSubgroupSizeControlFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSubgroupSizeControlFeatures>(), "pNext")?; Ext::PhysicalDeviceSubgroupSizeControlFeatures(Box::new(v)) }
+            1000226000 => { let mut v = FragmentShadingRateAttachmentInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FragmentShadingRateAttachmentInfoKHR>(), "pNext")?; Ext::FragmentShadingRateAttachmentInfoKHR(Box::new(v)) }
+            1000226001 => { let mut v = PipelineFragmentShadingRateStateCreateInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineFragmentShadingRateStateCreateInfoKHR>(), "pNext")?; Ext::PipelineFragmentShadingRateStateCreateInfoKHR(Box::new(v)) }
+            1000226002 => { let mut v = PhysicalDeviceFragmentShadingRatePropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShadingRatePropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(Box::new(v)) }
+            1000226003 => { let mut v = PhysicalDeviceFragmentShadingRateFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShadingRateFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(Box::new(v)) }
+            1000232000 => { let mut v = PhysicalDeviceDynamicRenderingLocalReadFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDynamicRenderingLocalReadFeatures>(), "pNext")?; Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(Box::new(v)) }
+            1000232001 => { let mut v = RenderingAttachmentLocationInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderingAttachmentLocationInfo>(), "pNext")?; Ext::RenderingAttachmentLocationInfo(Box::new(v)) }
+            1000232002 => { let mut v = RenderingInputAttachmentIndexInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RenderingInputAttachmentIndexInfo>(), "pNext")?; Ext::RenderingInputAttachmentIndexInfo(Box::new(v)) }
+            1000234000 => { let mut v = PhysicalDeviceShaderImageAtomicInt64FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderImageAtomicInt64FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(Box::new(v)) }
+            1000235000 => { let mut v = PhysicalDeviceShaderQuadControlFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderQuadControlFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(Box::new(v)) }
+            1000237000 => { let mut v = PhysicalDeviceMemoryBudgetPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMemoryBudgetPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(Box::new(v)) }
+            1000241000 => { let mut v = PhysicalDeviceSeparateDepthStencilLayoutsFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSeparateDepthStencilLayoutsFeatures>(), "pNext")?; Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(Box::new(v)) }
+            1000241001 => { let mut v = AttachmentReferenceStencilLayout::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<AttachmentReferenceStencilLayout>(), "pNext")?; Ext::AttachmentReferenceStencilLayout(Box::new(v)) }
+            1000241002 => { let mut v = AttachmentDescriptionStencilLayout::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<AttachmentDescriptionStencilLayout>(), "pNext")?; Ext::AttachmentDescriptionStencilLayout(Box::new(v)) }
+            1000244000 => { let mut v = PhysicalDeviceBufferDeviceAddressFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBufferDeviceAddressFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(Box::new(v)) }
+            1000244002 => { let mut v = BufferDeviceAddressCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BufferDeviceAddressCreateInfoEXT>(), "pNext")?; Ext::BufferDeviceAddressCreateInfoEXT(Box::new(v)) }
+            1000246000 => { let mut v = ImageStencilUsageCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageStencilUsageCreateInfo>(), "pNext")?; Ext::ImageStencilUsageCreateInfo(Box::new(v)) }
+            1000251000 => { let mut v = PhysicalDeviceFragmentShaderInterlockFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShaderInterlockFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(Box::new(v)) }
+            1000252000 => { let mut v = PhysicalDeviceYcbcrImageArraysFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceYcbcrImageArraysFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(Box::new(v)) }
+            1000253000 => { let mut v = PhysicalDeviceUniformBufferStandardLayoutFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceUniformBufferStandardLayoutFeatures>(), "pNext")?; Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(Box::new(v)) }
+            1000254000 => { let mut v = PhysicalDeviceProvokingVertexFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProvokingVertexFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceProvokingVertexFeaturesEXT(Box::new(v)) }
+            1000254001 => { let mut v = PipelineRasterizationProvokingVertexStateCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationProvokingVertexStateCreateInfoEXT>(), "pNext")?; Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(Box::new(v)) }
+            1000254002 => { let mut v = PhysicalDeviceProvokingVertexPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceProvokingVertexPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceProvokingVertexPropertiesEXT(Box::new(v)) }
+            1000257000 => { let mut v = PhysicalDeviceBufferDeviceAddressFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBufferDeviceAddressFeatures>(), "pNext")?; Ext::PhysicalDeviceBufferDeviceAddressFeatures(Box::new(v)) }
+            1000257002 => { let mut v = BufferOpaqueCaptureAddressCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BufferOpaqueCaptureAddressCreateInfo>(), "pNext")?; Ext::BufferOpaqueCaptureAddressCreateInfo(Box::new(v)) }
+            1000257003 => { let mut v = MemoryOpaqueCaptureAddressAllocateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryOpaqueCaptureAddressAllocateInfo>(), "pNext")?; Ext::MemoryOpaqueCaptureAddressAllocateInfo(Box::new(v)) }
+            1000259000 => { let mut v = PhysicalDeviceLineRasterizationFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLineRasterizationFeatures>(), "pNext")?; Ext::PhysicalDeviceLineRasterizationFeatures(Box::new(v)) }
+            1000259001 => { let mut v = PipelineRasterizationLineStateCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineRasterizationLineStateCreateInfo>(), "pNext")?; Ext::PipelineRasterizationLineStateCreateInfo(Box::new(v)) }
+            1000259002 => { let mut v = PhysicalDeviceLineRasterizationProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLineRasterizationProperties>(), "pNext")?; Ext::PhysicalDeviceLineRasterizationProperties(Box::new(v)) }
+            1000260000 => { let mut v = PhysicalDeviceShaderAtomicFloatFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderAtomicFloatFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(Box::new(v)) }
+            1000261000 => { let mut v = PhysicalDeviceHostQueryResetFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceHostQueryResetFeatures>(), "pNext")?; Ext::PhysicalDeviceHostQueryResetFeatures(Box::new(v)) }
+            1000265000 => { let mut v = PhysicalDeviceIndexTypeUint8Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceIndexTypeUint8Features>(), "pNext")?; Ext::PhysicalDeviceIndexTypeUint8Features(Box::new(v)) }
+            1000267000 => { let mut v = PhysicalDeviceExtendedDynamicStateFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicStateFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(Box::new(v)) }
+            1000270000 => { let mut v = PhysicalDeviceHostImageCopyFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceHostImageCopyFeatures>(), "pNext")?; Ext::PhysicalDeviceHostImageCopyFeatures(Box::new(v)) }
+            1000270001 => { let mut v = PhysicalDeviceHostImageCopyProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceHostImageCopyProperties>(), "pNext")?; Ext::PhysicalDeviceHostImageCopyProperties(Box::new(v)) }
+            1000270008 => { let mut v = SubresourceHostMemcpySize::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SubresourceHostMemcpySize>(), "pNext")?; Ext::SubresourceHostMemcpySize(Box::new(v)) }
+            1000270009 => { let mut v = HostImageCopyDevicePerformanceQuery::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<HostImageCopyDevicePerformanceQuery>(), "pNext")?; Ext::HostImageCopyDevicePerformanceQuery(Box::new(v)) }
+            1000273000 => { let mut v = PhysicalDeviceShaderAtomicFloat2FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderAtomicFloat2FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(Box::new(v)) }
+            1000276000 => { let mut v = PhysicalDeviceShaderDemoteToHelperInvocationFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderDemoteToHelperInvocationFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(Box::new(v)) }
+            1000280000 => { let mut v = PhysicalDeviceShaderIntegerDotProductFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderIntegerDotProductFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderIntegerDotProductFeatures(Box::new(v)) }
+            1000280001 => { let mut v = PhysicalDeviceShaderIntegerDotProductProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderIntegerDotProductProperties>(), "pNext")?; Ext::PhysicalDeviceShaderIntegerDotProductProperties(Box::new(v)) }
+            1000281000 => { let mut v = PhysicalDeviceTexelBufferAlignmentFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTexelBufferAlignmentFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(Box::new(v)) }
+            1000281001 => { let mut v = PhysicalDeviceTexelBufferAlignmentProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceTexelBufferAlignmentProperties>(), "pNext")?; Ext::PhysicalDeviceTexelBufferAlignmentProperties(Box::new(v)) }
+            1000283000 => { let mut v = PhysicalDeviceDepthBiasControlFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthBiasControlFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(Box::new(v)) }
+            1000283002 => { let mut v = DepthBiasRepresentationInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DepthBiasRepresentationInfoEXT>(), "pNext")?; Ext::DepthBiasRepresentationInfoEXT(Box::new(v)) }
+            1000286000 => { let mut v = PhysicalDeviceRobustness2FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRobustness2FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceRobustness2FeaturesEXT(Box::new(v)) }
+            1000286001 => { let mut v = PhysicalDeviceRobustness2PropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRobustness2PropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceRobustness2PropertiesEXT(Box::new(v)) }
+            1000287000 => { let mut v = SamplerCustomBorderColorCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerCustomBorderColorCreateInfoEXT>(), "pNext")?; Ext::SamplerCustomBorderColorCreateInfoEXT(Box::new(v)) }
+            1000287001 => { let mut v = PhysicalDeviceCustomBorderColorPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCustomBorderColorPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(Box::new(v)) }
+            1000287002 => { let mut v = PhysicalDeviceCustomBorderColorFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCustomBorderColorFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(Box::new(v)) }
+            1000290000 => { let mut v = PipelineLibraryCreateInfoKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineLibraryCreateInfoKHR>(), "pNext")?; Ext::PipelineLibraryCreateInfoKHR(Box::new(v)) }
+            1000295000 => { let mut v = PhysicalDevicePrivateDataFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePrivateDataFeatures>(), "pNext")?; Ext::PhysicalDevicePrivateDataFeatures(Box::new(v)) }
+            1000295001 => { let mut v = DevicePrivateDataCreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DevicePrivateDataCreateInfo>(), "pNext")?; Ext::DevicePrivateDataCreateInfo(Box::new(v)) }
+            1000297000 => { let mut v = PhysicalDevicePipelineCreationCacheControlFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineCreationCacheControlFeatures>(), "pNext")?; Ext::PhysicalDevicePipelineCreationCacheControlFeatures(Box::new(v)) }
+            1000314000 => { let mut v = MemoryBarrier2::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryBarrier2>(), "pNext")?; Ext::MemoryBarrier2(Box::new(v)) }
+            1000314007 => { let mut v = PhysicalDeviceSynchronization2Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceSynchronization2Features>(), "pNext")?; Ext::PhysicalDeviceSynchronization2Features(Box::new(v)) }
+            1000320000 => { let mut v = PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(Box::new(v)) }
+            1000320001 => { let mut v = PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(Box::new(v)) }
+            1000320002 => { let mut v = GraphicsPipelineLibraryCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<GraphicsPipelineLibraryCreateInfoEXT>(), "pNext")?; Ext::GraphicsPipelineLibraryCreateInfoEXT(Box::new(v)) }
+            1000322000 => { let mut v = PhysicalDeviceFragmentShaderBarycentricPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceFragmentShaderBarycentricPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(Box::new(v)) }
+            1000323000 => { let mut v = PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(Box::new(v)) }
+            1000325000 => { let mut v = PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures>(), "pNext")?; Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(Box::new(v)) }
+            1000328000 => { let mut v = PhysicalDeviceMeshShaderFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMeshShaderFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMeshShaderFeaturesEXT(Box::new(v)) }
+            1000328001 => { let mut v = PhysicalDeviceMeshShaderPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMeshShaderPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceMeshShaderPropertiesEXT(Box::new(v)) }
+            1000330000 => { let mut v = PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(Box::new(v)) }
+            1000335000 => { let mut v = PhysicalDeviceImageRobustnessFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageRobustnessFeatures>(), "pNext")?; Ext::PhysicalDeviceImageRobustnessFeatures(Box::new(v)) }
+            1000336000 => { let mut v = PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(Box::new(v)) }
+            1000339000 => { let mut v = PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(Box::new(v)) }
+            1000340000 => { let mut v = PhysicalDevice4444FormatsFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevice4444FormatsFeaturesEXT>(), "pNext")?; Ext::PhysicalDevice4444FormatsFeaturesEXT(Box::new(v)) }
+            1000342000 => { let mut v = PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(Box::new(v)) }
+            1000347000 => { let mut v = PhysicalDeviceRayTracingPipelineFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingPipelineFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(Box::new(v)) }
+            1000347001 => { let mut v = PhysicalDeviceRayTracingPipelinePropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingPipelinePropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(Box::new(v)) }
+            1000348013 => { let mut v = PhysicalDeviceRayQueryFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayQueryFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayQueryFeaturesKHR(Box::new(v)) }
+            1000351000 => { let mut v = PhysicalDeviceMutableDescriptorTypeFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMutableDescriptorTypeFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(Box::new(v)) }
+            1000351002 => { let mut v = MutableDescriptorTypeCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MutableDescriptorTypeCreateInfoEXT>(), "pNext")?; Ext::MutableDescriptorTypeCreateInfoEXT(Box::new(v)) }
+            1000352000 => { let mut v = PhysicalDeviceVertexInputDynamicStateFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexInputDynamicStateFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(Box::new(v)) }
+            1000355000 => { let mut v = PhysicalDeviceDepthClipControlFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClipControlFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthClipControlFeaturesEXT(Box::new(v)) }
+            1000355001 => { let mut v = PipelineViewportDepthClipControlCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineViewportDepthClipControlCreateInfoEXT>(), "pNext")?; Ext::PipelineViewportDepthClipControlCreateInfoEXT(Box::new(v)) }
+            1000356000 => { let mut v = PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT>(), "pNext")?; Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(Box::new(v)) }
+            1000360000 => { let mut v = FormatProperties3::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<FormatProperties3>(), "pNext")?; Ext::FormatProperties3(Box::new(v)) }
+            1000376000 => { let mut v = PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(Box::new(v)) }
+            1000376001 => { let mut v = SubpassResolvePerformanceQueryEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SubpassResolvePerformanceQueryEXT>(), "pNext")?; Ext::SubpassResolvePerformanceQueryEXT(Box::new(v)) }
+            1000376002 => { let mut v = MultisampledRenderToSingleSampledInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MultisampledRenderToSingleSampledInfoEXT>(), "pNext")?; Ext::MultisampledRenderToSingleSampledInfoEXT(Box::new(v)) }
+            1000377000 => { let mut v = PhysicalDeviceExtendedDynamicState2FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicState2FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(Box::new(v)) }
+            1000381000 => { let mut v = PhysicalDeviceColorWriteEnableFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceColorWriteEnableFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(Box::new(v)) }
+            1000381001 => { let mut v = PipelineColorWriteCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineColorWriteCreateInfoEXT>(), "pNext")?; Ext::PipelineColorWriteCreateInfoEXT(Box::new(v)) }
+            1000382000 => { let mut v = PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT>(), "pNext")?; Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(Box::new(v)) }
             1000384002 => { let mut v = ImportMemoryResourceInfoMESA::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImportMemoryResourceInfoMESA>(), "pNext")?; Ext::ImportMemoryResourceInfoMESA(Box::new(v)) }
             1000384003 => { let mut v = MemoryResourceAllocationSizePropertiesMESA::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<MemoryResourceAllocationSizePropertiesMESA>(), "pNext")?; Ext::MemoryResourceAllocationSizePropertiesMESA(Box::new(v)) }
             1000384005 => { let mut v = DeviceQueueTimelineInfoMESA::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<DeviceQueueTimelineInfoMESA>(), "pNext")?; Ext::DeviceQueueTimelineInfoMESA(Box::new(v)) }
             1000384006 => { let mut v = RingMonitorInfoMESA::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RingMonitorInfoMESA>(), "pNext")?; Ext::RingMonitorInfoMESA(Box::new(v)) }
             1000384007 => { let mut v = RingPriorityInfoMESA::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<RingPriorityInfoMESA>(), "pNext")?; Ext::RingPriorityInfoMESA(Box::new(v)) }
+            1000386000 => { let mut v = PhysicalDeviceRayTracingMaintenance1FeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingMaintenance1FeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(Box::new(v)) }
+            1000388000 => { let mut v = PhysicalDeviceGlobalPriorityQueryFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceGlobalPriorityQueryFeatures>(), "pNext")?; Ext::PhysicalDeviceGlobalPriorityQueryFeatures(Box::new(v)) }
+            1000388001 => { let mut v = QueueFamilyGlobalPriorityProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<QueueFamilyGlobalPriorityProperties>(), "pNext")?; Ext::QueueFamilyGlobalPriorityProperties(Box::new(v)) }
+            1000391000 => { let mut v = PhysicalDeviceImageViewMinLodFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageViewMinLodFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(Box::new(v)) }
+            1000391001 => { let mut v = ImageViewMinLodCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageViewMinLodCreateInfoEXT>(), "pNext")?; Ext::ImageViewMinLodCreateInfoEXT(Box::new(v)) }
+            1000392000 => { let mut v = PhysicalDeviceMultiDrawFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiDrawFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceMultiDrawFeaturesEXT(Box::new(v)) }
+            1000392001 => { let mut v = PhysicalDeviceMultiDrawPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMultiDrawPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceMultiDrawPropertiesEXT(Box::new(v)) }
+            1000393000 => { let mut v = PhysicalDeviceImage2DViewOf3DFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImage2DViewOf3DFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(Box::new(v)) }
+            1000411000 => { let mut v = PhysicalDeviceBorderColorSwizzleFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceBorderColorSwizzleFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(Box::new(v)) }
+            1000411001 => { let mut v = SamplerBorderColorComponentMappingCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<SamplerBorderColorComponentMappingCreateInfoEXT>(), "pNext")?; Ext::SamplerBorderColorComponentMappingCreateInfoEXT(Box::new(v)) }
+            1000413000 => { let mut v = PhysicalDeviceMaintenance4Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance4Features>(), "pNext")?; Ext::PhysicalDeviceMaintenance4Features(Box::new(v)) }
+            1000413001 => { let mut v = PhysicalDeviceMaintenance4Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance4Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance4Properties(Box::new(v)) }
+            1000416000 => { let mut v = PhysicalDeviceShaderSubgroupRotateFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderSubgroupRotateFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderSubgroupRotateFeatures(Box::new(v)) }
+            1000418000 => { let mut v = PhysicalDeviceImageSlicedViewOf3DFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceImageSlicedViewOf3DFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(Box::new(v)) }
+            1000418001 => { let mut v = ImageViewSlicedCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ImageViewSlicedCreateInfoEXT>(), "pNext")?; Ext::ImageViewSlicedCreateInfoEXT(Box::new(v)) }
+            1000421000 => { let mut v = PhysicalDeviceDepthClampZeroOneFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClampZeroOneFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(Box::new(v)) }
+            1000422000 => { let mut v = PhysicalDeviceNonSeamlessCubeMapFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceNonSeamlessCubeMapFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(Box::new(v)) }
+            1000434000 => { let mut v = PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(Box::new(v)) }
+            1000451000 => { let mut v = PhysicalDeviceNestedCommandBufferFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceNestedCommandBufferFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(Box::new(v)) }
+            1000451001 => { let mut v = PhysicalDeviceNestedCommandBufferPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceNestedCommandBufferPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(Box::new(v)) }
+            1000453000 => { let mut v = ExternalMemoryAcquireUnmodifiedEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<ExternalMemoryAcquireUnmodifiedEXT>(), "pNext")?; Ext::ExternalMemoryAcquireUnmodifiedEXT(Box::new(v)) }
+            1000455000 => { let mut v = PhysicalDeviceExtendedDynamicState3FeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicState3FeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(Box::new(v)) }
+            1000455001 => { let mut v = PhysicalDeviceExtendedDynamicState3PropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceExtendedDynamicState3PropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(Box::new(v)) }
+            1000465000 => { let mut v = PhysicalDeviceLegacyDitheringFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLegacyDitheringFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(Box::new(v)) }
+            1000466000 => { let mut v = PhysicalDevicePipelineProtectedAccessFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineProtectedAccessFeatures>(), "pNext")?; Ext::PhysicalDevicePipelineProtectedAccessFeatures(Box::new(v)) }
+            1000470000 => { let mut v = PhysicalDeviceMaintenance5Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance5Features>(), "pNext")?; Ext::PhysicalDeviceMaintenance5Features(Box::new(v)) }
+            1000470001 => { let mut v = PhysicalDeviceMaintenance5Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance5Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance5Properties(Box::new(v)) }
+            1000470005 => { let mut v = PipelineCreateFlags2CreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineCreateFlags2CreateInfo>(), "pNext")?; Ext::PipelineCreateFlags2CreateInfo(Box::new(v)) }
+            1000470006 => { let mut v = BufferUsageFlags2CreateInfo::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BufferUsageFlags2CreateInfo>(), "pNext")?; Ext::BufferUsageFlags2CreateInfo(Box::new(v)) }
+            1000481000 => { let mut v = PhysicalDeviceRayTracingPositionFetchFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceRayTracingPositionFetchFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(Box::new(v)) }
+            1000495000 => { let mut v = PhysicalDeviceLegacyVertexAttributesFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLegacyVertexAttributesFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(Box::new(v)) }
+            1000495001 => { let mut v = PhysicalDeviceLegacyVertexAttributesPropertiesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLegacyVertexAttributesPropertiesEXT>(), "pNext")?; Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(Box::new(v)) }
+            1000498000 => { let mut v = PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT>(), "pNext")?; Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(Box::new(v)) }
+            1000499000 => { let mut v = PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(Box::new(v)) }
+            1000506000 => { let mut v = PhysicalDeviceCooperativeMatrixFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCooperativeMatrixFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(Box::new(v)) }
+            1000506002 => { let mut v = PhysicalDeviceCooperativeMatrixPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceCooperativeMatrixPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(Box::new(v)) }
+            1000511000 => { let mut v = PhysicalDeviceComputeShaderDerivativesPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceComputeShaderDerivativesPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(Box::new(v)) }
+            1000524000 => { let mut v = PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(Box::new(v)) }
+            1000525000 => { let mut v = PhysicalDeviceVertexAttributeDivisorProperties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceVertexAttributeDivisorProperties>(), "pNext")?; Ext::PhysicalDeviceVertexAttributeDivisorProperties(Box::new(v)) }
+            1000528000 => { let mut v = PhysicalDeviceShaderFloatControls2Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderFloatControls2Features>(), "pNext")?; Ext::PhysicalDeviceShaderFloatControls2Features(Box::new(v)) }
+            1000544000 => { let mut v = PhysicalDeviceShaderExpectAssumeFeatures::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderExpectAssumeFeatures>(), "pNext")?; Ext::PhysicalDeviceShaderExpectAssumeFeatures(Box::new(v)) }
+            1000545000 => { let mut v = PhysicalDeviceMaintenance6Features::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance6Features>(), "pNext")?; Ext::PhysicalDeviceMaintenance6Features(Box::new(v)) }
+            1000545001 => { let mut v = PhysicalDeviceMaintenance6Properties::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance6Properties>(), "pNext")?; Ext::PhysicalDeviceMaintenance6Properties(Box::new(v)) }
+            1000545002 => { let mut v = BindMemoryStatus::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<BindMemoryStatus>(), "pNext")?; Ext::BindMemoryStatus(Box::new(v)) }
+            1000558000 => { let mut v = PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(Box::new(v)) }
+            1000562000 => { let mut v = PhysicalDeviceMaintenance7FeaturesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance7FeaturesKHR>(), "pNext")?; Ext::PhysicalDeviceMaintenance7FeaturesKHR(Box::new(v)) }
+            1000562001 => { let mut v = PhysicalDeviceMaintenance7PropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceMaintenance7PropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceMaintenance7PropertiesKHR(Box::new(v)) }
+            1000562002 => { let mut v = PhysicalDeviceLayeredApiPropertiesListKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLayeredApiPropertiesListKHR>(), "pNext")?; Ext::PhysicalDeviceLayeredApiPropertiesListKHR(Box::new(v)) }
+            1000562004 => { let mut v = PhysicalDeviceLayeredApiVulkanPropertiesKHR::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceLayeredApiVulkanPropertiesKHR>(), "pNext")?; Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(Box::new(v)) }
+            1000564000 => { let mut v = PhysicalDeviceShaderReplicatedCompositesFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceShaderReplicatedCompositesFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(Box::new(v)) }
+            1000582000 => { let mut v = PhysicalDeviceDepthClampControlFeaturesEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PhysicalDeviceDepthClampControlFeaturesEXT>(), "pNext")?; Ext::PhysicalDeviceDepthClampControlFeaturesEXT(Box::new(v)) }
+            1000582001 => { let mut v = PipelineViewportDepthClampControlCreateInfoEXT::default(); v.decode_body(d, partial)?; d.charge(std::mem::size_of::<PipelineViewportDepthClampControlCreateInfoEXT>(), "pNext")?; Ext::PipelineViewportDepthClampControlCreateInfoEXT(Box::new(v)) }
             s => return Err(d.error("pNext", DecodeErrorKind::UnknownStructureType(s))),
         })
     }
     fn encode_body(&self, w: &mut Writer<'_>, partial: bool) {
         match self {
-            Ext::PipelineViewportDepthClampControlCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDepthClampControlFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLayeredApiPropertiesListKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance7PropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance7FeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::BindMemoryStatus(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance6Properties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance6Features(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderExpectAssumeFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderFloatControls2Features(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceVertexAttributeDivisorProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::BufferUsageFlags2CreateInfo(x) => x.encode_body(w, partial),
-            Ext::PipelineCreateFlags2CreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance5Properties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance5Features(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePipelineProtectedAccessFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::ExternalMemoryAcquireUnmodifiedEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::ImageViewSlicedCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderSubgroupRotateFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance4Properties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance4Features(x) => x.encode_body(w, partial),
-            Ext::SamplerBorderColorComponentMappingCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMultiDrawPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMultiDrawFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::ImageViewMinLodCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::QueueFamilyGlobalPriorityProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceGlobalPriorityQueryFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PipelineColorWriteCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::MultisampledRenderToSingleSampledInfoEXT(x) => x.encode_body(w, partial),
-            Ext::SubpassResolvePerformanceQueryEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::FormatProperties3(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PipelineViewportDepthClipControlCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDepthClipControlFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::MutableDescriptorTypeCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRayQueryFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevice4444FormatsFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImageRobustnessFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMeshShaderPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMeshShaderFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::GraphicsPipelineLibraryCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSynchronization2Features(x) => x.encode_body(w, partial),
-            Ext::MemoryBarrier2(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePipelineCreationCacheControlFeatures(x) => x.encode_body(w, partial),
-            Ext::DevicePrivateDataCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePrivateDataFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineLibraryCreateInfoKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::SamplerCustomBorderColorCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRobustness2PropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceRobustness2FeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::DepthBiasRepresentationInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTexelBufferAlignmentProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderIntegerDotProductProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderIntegerDotProductFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::HostImageCopyDevicePerformanceQuery(x) => x.encode_body(w, partial),
-            Ext::SubresourceHostMemcpySize(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceHostImageCopyProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceHostImageCopyFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceIndexTypeUint8Features(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceHostQueryResetFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLineRasterizationProperties(x) => x.encode_body(w, partial),
-            Ext::PipelineRasterizationLineStateCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceLineRasterizationFeatures(x) => x.encode_body(w, partial),
-            Ext::MemoryOpaqueCaptureAddressAllocateInfo(x) => x.encode_body(w, partial),
-            Ext::BufferOpaqueCaptureAddressCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceBufferDeviceAddressFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceProvokingVertexPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceProvokingVertexFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::ImageStencilUsageCreateInfo(x) => x.encode_body(w, partial),
-            Ext::BufferDeviceAddressCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::AttachmentDescriptionStencilLayout(x) => x.encode_body(w, partial),
-            Ext::AttachmentReferenceStencilLayout(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::RenderingInputAttachmentIndexInfo(x) => x.encode_body(w, partial),
-            Ext::RenderingAttachmentLocationInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PipelineFragmentShadingRateStateCreateInfoKHR(x) => x.encode_body(w, partial),
-            Ext::FragmentShadingRateAttachmentInfoKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSubgroupSizeControlFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSubgroupSizeControlProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceScalarBlockLayoutFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderTerminateInvocationFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePCIBusInfoPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceVulkanMemoryModelFeatures(x) => x.encode_body(w, partial),
-            Ext::TimelineSemaphoreSubmitInfo(x) => x.encode_body(w, partial),
-            Ext::SemaphoreTypeCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTimelineSemaphoreProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTimelineSemaphoreFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::SubpassDescriptionDepthStencilResolve(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDepthStencilResolveProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFloatControlsProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDriverProperties(x) => x.encode_body(w, partial),
-            Ext::PipelineCreationFeedbackCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceVertexAttributeDivisorFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineVertexInputDivisorStateCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderClockFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderAtomicInt64Features(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevice8BitStorageFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(x) => x.encode_body(w, partial),
-            Ext::DeviceQueueGlobalPriorityCreateInfo(x) => x.encode_body(w, partial),
-            Ext::FilterCubicImageViewImageFormatPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImageViewImageFormatInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMaintenance3Properties(x) => x.encode_body(w, partial),
-            Ext::DescriptorSetVariableDescriptorCountLayoutSupport(x) => x.encode_body(w, partial),
-            Ext::DescriptorSetVariableDescriptorCountAllocateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDescriptorIndexingProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDescriptorIndexingFeatures(x) => x.encode_body(w, partial),
-            Ext::DescriptorSetLayoutBindingFlagsCreateInfo(x) => x.encode_body(w, partial),
-            Ext::DrmFormatModifierPropertiesList2EXT(x) => x.encode_body(w, partial),
-            Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::ImageDrmFormatModifierListCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(x) => x.encode_body(w, partial),
-            Ext::DrmFormatModifierPropertiesListEXT(x) => x.encode_body(w, partial),
-            Ext::SamplerYcbcrConversionImageFormatProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(x) => x.encode_body(w, partial),
-            Ext::ImagePlaneMemoryRequirementsInfo(x) => x.encode_body(w, partial),
-            Ext::BindImagePlaneMemoryInfo(x) => x.encode_body(w, partial),
-            Ext::SamplerYcbcrConversionInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(x) => x.encode_body(w, partial),
-            Ext::WriteDescriptorSetAccelerationStructureKHR(x) => x.encode_body(w, partial),
-            Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::ImageFormatListCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceProtectedMemoryProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceProtectedMemoryFeatures(x) => x.encode_body(w, partial),
-            Ext::ProtectedSubmitInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSampleLocationsPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PipelineSampleLocationsStateCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::RenderPassSampleLocationsBeginInfoEXT(x) => x.encode_body(w, partial),
-            Ext::SampleLocationsInfoEXT(x) => x.encode_body(w, partial),
-            Ext::DescriptorPoolInlineUniformBlockCreateInfo(x) => x.encode_body(w, partial),
-            Ext::WriteDescriptorSetInlineUniformBlock(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceInlineUniformBlockProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceInlineUniformBlockFeatures(x) => x.encode_body(w, partial),
-            Ext::SamplerReductionModeCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSamplerFilterMinmaxProperties(x) => x.encode_body(w, partial),
-            Ext::MemoryDedicatedAllocateInfo(x) => x.encode_body(w, partial),
-            Ext::MemoryDedicatedRequirements(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceVariablePointersFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineTessellationDomainOriginStateCreateInfo(x) => x.encode_body(w, partial),
-            Ext::ImageViewUsageCreateInfo(x) => x.encode_body(w, partial),
-            Ext::RenderPassInputAttachmentAspectCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePointClippingProperties(x) => x.encode_body(w, partial),
-            Ext::ExportFenceCreateInfo(x) => x.encode_body(w, partial),
-            Ext::RenderPassAttachmentBeginInfo(x) => x.encode_body(w, partial),
-            Ext::FramebufferAttachmentsCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceImagelessFramebufferFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::PipelineRasterizationConservativeStateCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceSubgroupProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevice16BitStorageFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderFloat16Int8Features(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(x) => x.encode_body(w, partial),
-            Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePushDescriptorProperties(x) => x.encode_body(w, partial),
-            Ext::ExportSemaphoreCreateInfo(x) => x.encode_body(w, partial),
-            Ext::ExportMemoryAllocateInfo(x) => x.encode_body(w, partial),
-            Ext::ExternalMemoryImageCreateInfo(x) => x.encode_body(w, partial),
-            Ext::ExternalMemoryBufferCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceIDProperties(x) => x.encode_body(w, partial),
-            Ext::ExternalImageFormatProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceExternalImageFormatInfo(x) => x.encode_body(w, partial),
-            Ext::DeviceGroupDeviceCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePipelineRobustnessProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDevicePipelineRobustnessFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineRobustnessCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceShaderDrawParametersFeatures(x) => x.encode_body(w, partial),
-            Ext::BindImageMemoryDeviceGroupInfo(x) => x.encode_body(w, partial),
-            Ext::BindBufferMemoryDeviceGroupInfo(x) => x.encode_body(w, partial),
-            Ext::BindImageMemorySwapchainInfoKHR(x) => x.encode_body(w, partial),
-            Ext::ImageSwapchainCreateInfoKHR(x) => x.encode_body(w, partial),
-            Ext::DeviceGroupBindSparseInfo(x) => x.encode_body(w, partial),
-            Ext::DeviceGroupSubmitInfo(x) => x.encode_body(w, partial),
-            Ext::DeviceGroupCommandBufferBeginInfo(x) => x.encode_body(w, partial),
-            Ext::DeviceGroupRenderPassBeginInfo(x) => x.encode_body(w, partial),
-            Ext::MemoryAllocateFlagsInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceFeatures2(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMultiviewProperties(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceMultiviewFeatures(x) => x.encode_body(w, partial),
-            Ext::RenderPassMultiviewCreateInfo(x) => x.encode_body(w, partial),
-            Ext::RenderingFragmentShadingRateAttachmentInfoKHR(x) => x.encode_body(w, partial),
-            Ext::CommandBufferInheritanceRenderingInfo(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceDynamicRenderingFeatures(x) => x.encode_body(w, partial),
-            Ext::PipelineRenderingCreateInfo(x) => x.encode_body(w, partial),
-            Ext::PipelineRasterizationStateStreamCreateInfoEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(x) => x.encode_body(w, partial),
-            Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(x) => x.encode_body(w, partial),
             Ext::ShaderModuleCreateInfo(x) => x.encode_body(w, partial),
             Ext::PipelineLayoutCreateInfo(x) => x.encode_body(w, partial),
             Ext::PhysicalDeviceVulkan11Features(x) => x.encode_body(w, partial),
@@ -17821,11 +17565,267 @@ impl<'a> ChainLink<'a> for Ext<'a> {
             Ext::PhysicalDeviceVulkan13Properties(x) => x.encode_body(w, partial),
             Ext::PhysicalDeviceVulkan14Features(x) => x.encode_body(w, partial),
             Ext::PhysicalDeviceVulkan14Properties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineRasterizationStateStreamCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineRenderingCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDynamicRenderingFeatures(x) => x.encode_body(w, partial),
+            Ext::CommandBufferInheritanceRenderingInfo(x) => x.encode_body(w, partial),
+            Ext::RenderingFragmentShadingRateAttachmentInfoKHR(x) => x.encode_body(w, partial),
+            Ext::RenderPassMultiviewCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMultiviewFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMultiviewProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFeatures2(x) => x.encode_body(w, partial),
+            Ext::MemoryAllocateFlagsInfo(x) => x.encode_body(w, partial),
+            Ext::DeviceGroupRenderPassBeginInfo(x) => x.encode_body(w, partial),
+            Ext::DeviceGroupCommandBufferBeginInfo(x) => x.encode_body(w, partial),
+            Ext::DeviceGroupSubmitInfo(x) => x.encode_body(w, partial),
+            Ext::DeviceGroupBindSparseInfo(x) => x.encode_body(w, partial),
+            Ext::ImageSwapchainCreateInfoKHR(x) => x.encode_body(w, partial),
+            Ext::BindImageMemorySwapchainInfoKHR(x) => x.encode_body(w, partial),
+            Ext::BindBufferMemoryDeviceGroupInfo(x) => x.encode_body(w, partial),
+            Ext::BindImageMemoryDeviceGroupInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderDrawParametersFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(x) => x.encode_body(w, partial),
+            Ext::PipelineRobustnessCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePipelineRobustnessFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePipelineRobustnessProperties(x) => x.encode_body(w, partial),
+            Ext::DeviceGroupDeviceCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceExternalImageFormatInfo(x) => x.encode_body(w, partial),
+            Ext::ExternalImageFormatProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceIDProperties(x) => x.encode_body(w, partial),
+            Ext::ExternalMemoryBufferCreateInfo(x) => x.encode_body(w, partial),
+            Ext::ExternalMemoryImageCreateInfo(x) => x.encode_body(w, partial),
+            Ext::ExportMemoryAllocateInfo(x) => x.encode_body(w, partial),
+            Ext::ExportSemaphoreCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePushDescriptorProperties(x) => x.encode_body(w, partial),
+            Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderFloat16Int8Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevice16BitStorageFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSubgroupProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineRasterizationConservativeStateCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImagelessFramebufferFeatures(x) => x.encode_body(w, partial),
+            Ext::FramebufferAttachmentsCreateInfo(x) => x.encode_body(w, partial),
+            Ext::RenderPassAttachmentBeginInfo(x) => x.encode_body(w, partial),
+            Ext::ExportFenceCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePointClippingProperties(x) => x.encode_body(w, partial),
+            Ext::RenderPassInputAttachmentAspectCreateInfo(x) => x.encode_body(w, partial),
+            Ext::ImageViewUsageCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PipelineTessellationDomainOriginStateCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceVariablePointersFeatures(x) => x.encode_body(w, partial),
+            Ext::MemoryDedicatedRequirements(x) => x.encode_body(w, partial),
+            Ext::MemoryDedicatedAllocateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSamplerFilterMinmaxProperties(x) => x.encode_body(w, partial),
+            Ext::SamplerReductionModeCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceInlineUniformBlockFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceInlineUniformBlockProperties(x) => x.encode_body(w, partial),
+            Ext::WriteDescriptorSetInlineUniformBlock(x) => x.encode_body(w, partial),
+            Ext::DescriptorPoolInlineUniformBlockCreateInfo(x) => x.encode_body(w, partial),
+            Ext::SampleLocationsInfoEXT(x) => x.encode_body(w, partial),
+            Ext::RenderPassSampleLocationsBeginInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineSampleLocationsStateCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSampleLocationsPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::ProtectedSubmitInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceProtectedMemoryFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceProtectedMemoryProperties(x) => x.encode_body(w, partial),
+            Ext::ImageFormatListCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::WriteDescriptorSetAccelerationStructureKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::SamplerYcbcrConversionInfo(x) => x.encode_body(w, partial),
+            Ext::BindImagePlaneMemoryInfo(x) => x.encode_body(w, partial),
+            Ext::ImagePlaneMemoryRequirementsInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(x) => x.encode_body(w, partial),
+            Ext::SamplerYcbcrConversionImageFormatProperties(x) => x.encode_body(w, partial),
+            Ext::DrmFormatModifierPropertiesListEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(x) => x.encode_body(w, partial),
+            Ext::ImageDrmFormatModifierListCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::DrmFormatModifierPropertiesList2EXT(x) => x.encode_body(w, partial),
+            Ext::DescriptorSetLayoutBindingFlagsCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDescriptorIndexingFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDescriptorIndexingProperties(x) => x.encode_body(w, partial),
+            Ext::DescriptorSetVariableDescriptorCountAllocateInfo(x) => x.encode_body(w, partial),
+            Ext::DescriptorSetVariableDescriptorCountLayoutSupport(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance3Properties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImageViewImageFormatInfoEXT(x) => x.encode_body(w, partial),
+            Ext::FilterCubicImageViewImageFormatPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::DeviceQueueGlobalPriorityCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevice8BitStorageFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderAtomicInt64Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderClockFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineVertexInputDivisorStateCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceVertexAttributeDivisorFeatures(x) => x.encode_body(w, partial),
+            Ext::PipelineCreationFeedbackCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDriverProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFloatControlsProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDepthStencilResolveProperties(x) => x.encode_body(w, partial),
+            Ext::SubpassDescriptionDepthStencilResolve(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTimelineSemaphoreFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTimelineSemaphoreProperties(x) => x.encode_body(w, partial),
+            Ext::SemaphoreTypeCreateInfo(x) => x.encode_body(w, partial),
+            Ext::TimelineSemaphoreSubmitInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceVulkanMemoryModelFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePCIBusInfoPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderTerminateInvocationFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceScalarBlockLayoutFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSubgroupSizeControlProperties(x) => x.encode_body(w, partial),
+            Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSubgroupSizeControlFeatures(x) => x.encode_body(w, partial),
+            Ext::FragmentShadingRateAttachmentInfoKHR(x) => x.encode_body(w, partial),
+            Ext::PipelineFragmentShadingRateStateCreateInfoKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(x) => x.encode_body(w, partial),
+            Ext::RenderingAttachmentLocationInfo(x) => x.encode_body(w, partial),
+            Ext::RenderingInputAttachmentIndexInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(x) => x.encode_body(w, partial),
+            Ext::AttachmentReferenceStencilLayout(x) => x.encode_body(w, partial),
+            Ext::AttachmentDescriptionStencilLayout(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::BufferDeviceAddressCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::ImageStencilUsageCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceProvokingVertexFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceProvokingVertexPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceBufferDeviceAddressFeatures(x) => x.encode_body(w, partial),
+            Ext::BufferOpaqueCaptureAddressCreateInfo(x) => x.encode_body(w, partial),
+            Ext::MemoryOpaqueCaptureAddressAllocateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLineRasterizationFeatures(x) => x.encode_body(w, partial),
+            Ext::PipelineRasterizationLineStateCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLineRasterizationProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceHostQueryResetFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceIndexTypeUint8Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceHostImageCopyFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceHostImageCopyProperties(x) => x.encode_body(w, partial),
+            Ext::SubresourceHostMemcpySize(x) => x.encode_body(w, partial),
+            Ext::HostImageCopyDevicePerformanceQuery(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderIntegerDotProductFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderIntegerDotProductProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceTexelBufferAlignmentProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::DepthBiasRepresentationInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRobustness2FeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRobustness2PropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::SamplerCustomBorderColorCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineLibraryCreateInfoKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePrivateDataFeatures(x) => x.encode_body(w, partial),
+            Ext::DevicePrivateDataCreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePipelineCreationCacheControlFeatures(x) => x.encode_body(w, partial),
+            Ext::MemoryBarrier2(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceSynchronization2Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::GraphicsPipelineLibraryCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMeshShaderFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMeshShaderPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImageRobustnessFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevice4444FormatsFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRayQueryFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::MutableDescriptorTypeCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDepthClipControlFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineViewportDepthClipControlCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::FormatProperties3(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::SubpassResolvePerformanceQueryEXT(x) => x.encode_body(w, partial),
+            Ext::MultisampledRenderToSingleSampledInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineColorWriteCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(x) => x.encode_body(w, partial),
             Ext::ImportMemoryResourceInfoMESA(x) => x.encode_body(w, partial),
             Ext::MemoryResourceAllocationSizePropertiesMESA(x) => x.encode_body(w, partial),
             Ext::DeviceQueueTimelineInfoMESA(x) => x.encode_body(w, partial),
             Ext::RingMonitorInfoMESA(x) => x.encode_body(w, partial),
             Ext::RingPriorityInfoMESA(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceGlobalPriorityQueryFeatures(x) => x.encode_body(w, partial),
+            Ext::QueueFamilyGlobalPriorityProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::ImageViewMinLodCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMultiDrawFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMultiDrawPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::SamplerBorderColorComponentMappingCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance4Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance4Properties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderSubgroupRotateFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::ImageViewSlicedCreateInfoEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::ExternalMemoryAcquireUnmodifiedEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePipelineProtectedAccessFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance5Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance5Properties(x) => x.encode_body(w, partial),
+            Ext::PipelineCreateFlags2CreateInfo(x) => x.encode_body(w, partial),
+            Ext::BufferUsageFlags2CreateInfo(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceVertexAttributeDivisorProperties(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderFloatControls2Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderExpectAssumeFeatures(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance6Features(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance6Properties(x) => x.encode_body(w, partial),
+            Ext::BindMemoryStatus(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance7FeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceMaintenance7PropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLayeredApiPropertiesListKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PhysicalDeviceDepthClampControlFeaturesEXT(x) => x.encode_body(w, partial),
+            Ext::PipelineViewportDepthClampControlCreateInfoEXT(x) => x.encode_body(w, partial),
         }
     }
 }
@@ -17834,28 +17834,28 @@ pub(crate) const EXT_VKACCELERATIONSTRUCTURECREATEINFOKHR: &[i32] = &[];
 pub(crate) const EXT_VKACCELERATIONSTRUCTUREDEVICEADDRESSINFOKHR: &[i32] = &[];
 pub(crate) const EXT_VKACCELERATIONSTRUCTUREVERSIONINFOKHR: &[i32] = &[];
 pub(crate) const EXT_VKAPPLICATIONINFO: &[i32] = &[];
-pub(crate) const EXT_VKATTACHMENTDESCRIPTION2: &[i32] = &[-1000241002];
-pub(crate) const EXT_VKATTACHMENTREFERENCE2: &[i32] = &[-1000241001];
-pub(crate) const EXT_VKBINDBUFFERMEMORYINFO: &[i32] = &[-1000060013, -1000545002];
+pub(crate) const EXT_VKATTACHMENTDESCRIPTION2: &[i32] = &[1000241002];
+pub(crate) const EXT_VKATTACHMENTREFERENCE2: &[i32] = &[1000241001];
+pub(crate) const EXT_VKBINDBUFFERMEMORYINFO: &[i32] = &[1000060013, 1000545002];
 pub(crate) const EXT_VKBINDDESCRIPTORSETSINFO: &[i32] = &[30];
-pub(crate) const EXT_VKBINDIMAGEMEMORYINFO: &[i32] = &[-1000060014, -1000060009, -1000156002, -1000545002];
-pub(crate) const EXT_VKBINDSPARSEINFO: &[i32] = &[-1000060006, -1000207003];
+pub(crate) const EXT_VKBINDIMAGEMEMORYINFO: &[i32] = &[1000060014, 1000060009, 1000156002, 1000545002];
+pub(crate) const EXT_VKBINDSPARSEINFO: &[i32] = &[1000060006, 1000207003];
 pub(crate) const EXT_VKBLITIMAGEINFO2: &[i32] = &[];
 pub(crate) const EXT_VKBUFFERCOPY2: &[i32] = &[];
-pub(crate) const EXT_VKBUFFERCREATEINFO: &[i32] = &[-1000244002, -1000257002, -1000470006, -1000072000];
+pub(crate) const EXT_VKBUFFERCREATEINFO: &[i32] = &[1000244002, 1000257002, 1000470006, 1000072000];
 pub(crate) const EXT_VKBUFFERDEVICEADDRESSINFO: &[i32] = &[];
 pub(crate) const EXT_VKBUFFERIMAGECOPY2: &[i32] = &[];
-pub(crate) const EXT_VKBUFFERMEMORYBARRIER: &[i32] = &[-1000453000];
-pub(crate) const EXT_VKBUFFERMEMORYBARRIER2: &[i32] = &[-1000453000];
+pub(crate) const EXT_VKBUFFERMEMORYBARRIER: &[i32] = &[1000453000];
+pub(crate) const EXT_VKBUFFERMEMORYBARRIER2: &[i32] = &[1000453000];
 pub(crate) const EXT_VKBUFFERMEMORYREQUIREMENTSINFO2: &[i32] = &[];
-pub(crate) const EXT_VKBUFFERVIEWCREATEINFO: &[i32] = &[-1000470006];
+pub(crate) const EXT_VKBUFFERVIEWCREATEINFO: &[i32] = &[1000470006];
 pub(crate) const EXT_VKCALIBRATEDTIMESTAMPINFOKHR: &[i32] = &[];
 pub(crate) const EXT_VKCOMMANDBUFFERALLOCATEINFO: &[i32] = &[];
-pub(crate) const EXT_VKCOMMANDBUFFERBEGININFO: &[i32] = &[-1000060004];
-pub(crate) const EXT_VKCOMMANDBUFFERINHERITANCEINFO: &[i32] = &[-1000081000, -1000044004, -1000232001, -1000232002];
+pub(crate) const EXT_VKCOMMANDBUFFERBEGININFO: &[i32] = &[1000060004];
+pub(crate) const EXT_VKCOMMANDBUFFERINHERITANCEINFO: &[i32] = &[1000081000, 1000044004, 1000232001, 1000232002];
 pub(crate) const EXT_VKCOMMANDBUFFERSUBMITINFO: &[i32] = &[];
 pub(crate) const EXT_VKCOMMANDPOOLCREATEINFO: &[i32] = &[];
-pub(crate) const EXT_VKCOMPUTEPIPELINECREATEINFO: &[i32] = &[-1000470005, -1000192000, -1000068000];
+pub(crate) const EXT_VKCOMPUTEPIPELINECREATEINFO: &[i32] = &[1000470005, 1000192000, 1000068000];
 pub(crate) const EXT_VKCONDITIONALRENDERINGBEGININFOEXT: &[i32] = &[];
 pub(crate) const EXT_VKCOOPERATIVEMATRIXPROPERTIESKHR: &[i32] = &[];
 pub(crate) const EXT_VKCOPYACCELERATIONSTRUCTUREINFOKHR: &[i32] = &[];
@@ -17870,108 +17870,108 @@ pub(crate) const EXT_VKCOPYIMAGETOMEMORYINFOMESA: &[i32] = &[];
 pub(crate) const EXT_VKCOPYMEMORYTOACCELERATIONSTRUCTUREINFOKHR: &[i32] = &[];
 pub(crate) const EXT_VKCOPYMEMORYTOIMAGEINFOMESA: &[i32] = &[];
 pub(crate) const EXT_VKDEPENDENCYINFO: &[i32] = &[];
-pub(crate) const EXT_VKDEPTHBIASINFOEXT: &[i32] = &[-1000283002];
-pub(crate) const EXT_VKDESCRIPTORPOOLCREATEINFO: &[i32] = &[-1000138003, -1000351002];
-pub(crate) const EXT_VKDESCRIPTORSETALLOCATEINFO: &[i32] = &[-1000161003];
-pub(crate) const EXT_VKDESCRIPTORSETLAYOUTCREATEINFO: &[i32] = &[-1000161000, -1000351002];
-pub(crate) const EXT_VKDESCRIPTORSETLAYOUTSUPPORT: &[i32] = &[-1000161004];
+pub(crate) const EXT_VKDEPTHBIASINFOEXT: &[i32] = &[1000283002];
+pub(crate) const EXT_VKDESCRIPTORPOOLCREATEINFO: &[i32] = &[1000138003, 1000351002];
+pub(crate) const EXT_VKDESCRIPTORSETALLOCATEINFO: &[i32] = &[1000161003];
+pub(crate) const EXT_VKDESCRIPTORSETLAYOUTCREATEINFO: &[i32] = &[1000161000, 1000351002];
+pub(crate) const EXT_VKDESCRIPTORSETLAYOUTSUPPORT: &[i32] = &[1000161004];
 pub(crate) const EXT_VKDESCRIPTORUPDATETEMPLATECREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKDEVICEBUFFERMEMORYREQUIREMENTS: &[i32] = &[];
-pub(crate) const EXT_VKDEVICECREATEINFO: &[i32] = &[-1000070001, -1000295001, -1000083000, -1000340000, -1000177000, -1000150013, -1000524000, -1000339000, -1000148000, -1000411000, -1000257000, -1000244000, -1000381000, -1000201000, -1000081001, -1000506000, -1000287002, -1000283000, -1000582000, -1000421000, -1000355000, -1000102000, -1000161001, -1000044003, -1000232000, -1000499000, -1000377000, -1000455000, -1000267000, -1000059000, -1000203000, -1000251000, -1000226003, -1000388000, -1000320000, -1000270000, -1000261000, -1000393000, -1000335000, -1000418000, -1000391000, -1000108000, -1000265000, -1000138000, -1000465000, -1000495000, -1000259000, -1000413000, -1000470000, -1000545000, -1000562000, -1000328000, -1000392000, -1000376000, -1000053001, -1000351000, -1000451000, -1000422000, -1000297000, -1000498000, -1000466000, -1000068001, -1000356000, -1000382000, -1000295000, -1000145001, -1000254000, -1000342000, -1000348013, -1000386000, -1000347000, -1000481000, -1000286000, -1000156004, -1000221000, -1000241000, -1000273000, -1000260000, -1000180000, -1000181000, -1000276000, -1000063000, -1000544000, -1000082000, -1000528000, -1000234000, -1000280000, -1000434000, -1000235000, -1000558000, -1000564000, -1000175000, -1000416000, -1000323000, -1000215000, -1000225002, -1000314007, -1000281000, -1000066000, -1000207000, -1000028000, -1000253000, -1000120000, -1000190002, -1000352000, 49, 51, 53, 55, -1000211000, -1000336000, -1000330000, -1000252000, -1000325000];
+pub(crate) const EXT_VKDEVICECREATEINFO: &[i32] = &[1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000150013, 1000524000, 1000339000, 1000148000, 1000411000, 1000257000, 1000244000, 1000381000, 1000201000, 1000081001, 1000506000, 1000287002, 1000283000, 1000582000, 1000421000, 1000355000, 1000102000, 1000161001, 1000044003, 1000232000, 1000499000, 1000377000, 1000455000, 1000267000, 1000059000, 1000203000, 1000251000, 1000226003, 1000388000, 1000320000, 1000270000, 1000261000, 1000393000, 1000335000, 1000418000, 1000391000, 1000108000, 1000265000, 1000138000, 1000465000, 1000495000, 1000259000, 1000413000, 1000470000, 1000545000, 1000562000, 1000328000, 1000392000, 1000376000, 1000053001, 1000351000, 1000451000, 1000422000, 1000297000, 1000498000, 1000466000, 1000068001, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000348013, 1000386000, 1000347000, 1000481000, 1000286000, 1000156004, 1000221000, 1000241000, 1000273000, 1000260000, 1000180000, 1000181000, 1000276000, 1000063000, 1000544000, 1000082000, 1000528000, 1000234000, 1000280000, 1000434000, 1000235000, 1000558000, 1000564000, 1000175000, 1000416000, 1000323000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 55, 1000211000, 1000336000, 1000330000, 1000252000, 1000325000];
 pub(crate) const EXT_VKDEVICEIMAGEMEMORYREQUIREMENTS: &[i32] = &[];
 pub(crate) const EXT_VKDEVICEIMAGESUBRESOURCEINFO: &[i32] = &[];
 pub(crate) const EXT_VKDEVICEMEMORYOPAQUECAPTUREADDRESSINFO: &[i32] = &[];
-pub(crate) const EXT_VKDEVICEQUEUECREATEINFO: &[i32] = &[-1000174000];
+pub(crate) const EXT_VKDEVICEQUEUECREATEINFO: &[i32] = &[1000174000];
 pub(crate) const EXT_VKDEVICEQUEUEINFO2: &[i32] = &[1000384005];
 pub(crate) const EXT_VKEVENTCREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKEXTERNALBUFFERPROPERTIES: &[i32] = &[];
 pub(crate) const EXT_VKEXTERNALFENCEPROPERTIES: &[i32] = &[];
 pub(crate) const EXT_VKEXTERNALSEMAPHOREPROPERTIES: &[i32] = &[];
-pub(crate) const EXT_VKFENCECREATEINFO: &[i32] = &[-1000113000];
-pub(crate) const EXT_VKFORMATPROPERTIES2: &[i32] = &[-1000158006, -1000158000, -1000360000, -1000376001];
+pub(crate) const EXT_VKFENCECREATEINFO: &[i32] = &[1000113000];
+pub(crate) const EXT_VKFORMATPROPERTIES2: &[i32] = &[1000158006, 1000158000, 1000360000, 1000376001];
 pub(crate) const EXT_VKFRAMEBUFFERATTACHMENTIMAGEINFO: &[i32] = &[];
-pub(crate) const EXT_VKFRAMEBUFFERCREATEINFO: &[i32] = &[-1000108001];
-pub(crate) const EXT_VKGRAPHICSPIPELINECREATEINFO: &[i32] = &[-1000320002, -1000470005, -1000192000, -1000226001, -1000290000, -1000044002, -1000068000, -1000232001, -1000232002];
+pub(crate) const EXT_VKFRAMEBUFFERCREATEINFO: &[i32] = &[1000108001];
+pub(crate) const EXT_VKGRAPHICSPIPELINECREATEINFO: &[i32] = &[1000320002, 1000470005, 1000192000, 1000226001, 1000290000, 1000044002, 1000068000, 1000232001, 1000232002];
 pub(crate) const EXT_VKHOSTIMAGELAYOUTTRANSITIONINFO: &[i32] = &[];
 pub(crate) const EXT_VKIMAGEBLIT2: &[i32] = &[];
 pub(crate) const EXT_VKIMAGECOPY2: &[i32] = &[];
-pub(crate) const EXT_VKIMAGECREATEINFO: &[i32] = &[-1000072001, -1000158004, -1000158003, -1000147000, -1000246000, -1000060008];
+pub(crate) const EXT_VKIMAGECREATEINFO: &[i32] = &[1000072001, 1000158004, 1000158003, 1000147000, 1000246000, 1000060008];
 pub(crate) const EXT_VKIMAGEDRMFORMATMODIFIERPROPERTIESEXT: &[i32] = &[];
-pub(crate) const EXT_VKIMAGEFORMATPROPERTIES2: &[i32] = &[-1000071001, -1000170001, -1000270009, -1000156005];
-pub(crate) const EXT_VKIMAGEMEMORYBARRIER: &[i32] = &[-1000453000, -1000143000];
-pub(crate) const EXT_VKIMAGEMEMORYBARRIER2: &[i32] = &[-1000453000, -1000143000];
-pub(crate) const EXT_VKIMAGEMEMORYREQUIREMENTSINFO2: &[i32] = &[-1000156003];
+pub(crate) const EXT_VKIMAGEFORMATPROPERTIES2: &[i32] = &[1000071001, 1000170001, 1000270009, 1000156005];
+pub(crate) const EXT_VKIMAGEMEMORYBARRIER: &[i32] = &[1000453000, 1000143000];
+pub(crate) const EXT_VKIMAGEMEMORYBARRIER2: &[i32] = &[1000453000, 1000143000];
+pub(crate) const EXT_VKIMAGEMEMORYREQUIREMENTSINFO2: &[i32] = &[1000156003];
 pub(crate) const EXT_VKIMAGERESOLVE2: &[i32] = &[];
 pub(crate) const EXT_VKIMAGESPARSEMEMORYREQUIREMENTSINFO2: &[i32] = &[];
 pub(crate) const EXT_VKIMAGESUBRESOURCE2: &[i32] = &[];
-pub(crate) const EXT_VKIMAGEVIEWCREATEINFO: &[i32] = &[-1000391001, -1000418001, -1000117002, -1000156001];
+pub(crate) const EXT_VKIMAGEVIEWCREATEINFO: &[i32] = &[1000391001, 1000418001, 1000117002, 1000156001];
 pub(crate) const EXT_VKIMPORTSEMAPHORERESOURCEINFOMESA: &[i32] = &[];
 pub(crate) const EXT_VKINSTANCECREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKMAPPEDMEMORYRANGE: &[i32] = &[];
-pub(crate) const EXT_VKMEMORYALLOCATEINFO: &[i32] = &[-1000072002, 1000384002, -1000060000, -1000127001, -1000257003];
+pub(crate) const EXT_VKMEMORYALLOCATEINFO: &[i32] = &[1000072002, 1000384002, 1000060000, 1000127001, 1000257003];
 pub(crate) const EXT_VKMEMORYBARRIER: &[i32] = &[];
 pub(crate) const EXT_VKMEMORYBARRIER2: &[i32] = &[];
-pub(crate) const EXT_VKMEMORYREQUIREMENTS2: &[i32] = &[-1000127000];
+pub(crate) const EXT_VKMEMORYREQUIREMENTS2: &[i32] = &[1000127000];
 pub(crate) const EXT_VKMEMORYRESOURCEPROPERTIESMESA: &[i32] = &[1000384003];
 pub(crate) const EXT_VKMEMORYTOIMAGECOPYMESA: &[i32] = &[];
 pub(crate) const EXT_VKMEMORYUNMAPINFO: &[i32] = &[];
 pub(crate) const EXT_VKMULTISAMPLEPROPERTIESEXT: &[i32] = &[];
-pub(crate) const EXT_VKPHYSICALDEVICEEXTERNALBUFFERINFO: &[i32] = &[-1000470006];
+pub(crate) const EXT_VKPHYSICALDEVICEEXTERNALBUFFERINFO: &[i32] = &[1000470006];
 pub(crate) const EXT_VKPHYSICALDEVICEEXTERNALFENCEINFO: &[i32] = &[];
-pub(crate) const EXT_VKPHYSICALDEVICEEXTERNALSEMAPHOREINFO: &[i32] = &[-1000207002];
-pub(crate) const EXT_VKPHYSICALDEVICEFEATURES2: &[i32] = &[-1000083000, -1000340000, -1000177000, -1000150013, -1000524000, -1000339000, -1000148000, -1000411000, -1000257000, -1000244000, -1000381000, -1000201000, -1000081001, -1000506000, -1000287002, -1000283000, -1000582000, -1000421000, -1000355000, -1000102000, -1000161001, -1000044003, -1000232000, -1000499000, -1000377000, -1000455000, -1000267000, -1000203000, -1000251000, -1000226003, -1000388000, -1000320000, -1000270000, -1000261000, -1000393000, -1000335000, -1000418000, -1000391000, -1000108000, -1000265000, -1000138000, -1000465000, -1000495000, -1000259000, -1000413000, -1000470000, -1000545000, -1000562000, -1000328000, -1000392000, -1000376000, -1000053001, -1000351000, -1000451000, -1000422000, -1000297000, -1000498000, -1000466000, -1000068001, -1000356000, -1000382000, -1000295000, -1000145001, -1000254000, -1000342000, -1000348013, -1000386000, -1000347000, -1000481000, -1000286000, -1000156004, -1000221000, -1000241000, -1000273000, -1000260000, -1000180000, -1000181000, -1000276000, -1000063000, -1000544000, -1000082000, -1000528000, -1000234000, -1000280000, -1000434000, -1000235000, -1000558000, -1000564000, -1000175000, -1000416000, -1000323000, -1000215000, -1000225002, -1000314007, -1000281000, -1000066000, -1000207000, -1000028000, -1000253000, -1000120000, -1000190002, -1000352000, 49, 51, 53, 55, -1000211000, -1000336000, -1000330000, -1000252000, -1000325000];
+pub(crate) const EXT_VKPHYSICALDEVICEEXTERNALSEMAPHOREINFO: &[i32] = &[1000207002];
+pub(crate) const EXT_VKPHYSICALDEVICEFEATURES2: &[i32] = &[1000083000, 1000340000, 1000177000, 1000150013, 1000524000, 1000339000, 1000148000, 1000411000, 1000257000, 1000244000, 1000381000, 1000201000, 1000081001, 1000506000, 1000287002, 1000283000, 1000582000, 1000421000, 1000355000, 1000102000, 1000161001, 1000044003, 1000232000, 1000499000, 1000377000, 1000455000, 1000267000, 1000203000, 1000251000, 1000226003, 1000388000, 1000320000, 1000270000, 1000261000, 1000393000, 1000335000, 1000418000, 1000391000, 1000108000, 1000265000, 1000138000, 1000465000, 1000495000, 1000259000, 1000413000, 1000470000, 1000545000, 1000562000, 1000328000, 1000392000, 1000376000, 1000053001, 1000351000, 1000451000, 1000422000, 1000297000, 1000498000, 1000466000, 1000068001, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000348013, 1000386000, 1000347000, 1000481000, 1000286000, 1000156004, 1000221000, 1000241000, 1000273000, 1000260000, 1000180000, 1000181000, 1000276000, 1000063000, 1000544000, 1000082000, 1000528000, 1000234000, 1000280000, 1000434000, 1000235000, 1000558000, 1000564000, 1000175000, 1000416000, 1000323000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 55, 1000211000, 1000336000, 1000330000, 1000252000, 1000325000];
 pub(crate) const EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR: &[i32] = &[];
 pub(crate) const EXT_VKPHYSICALDEVICEGROUPPROPERTIES: &[i32] = &[];
-pub(crate) const EXT_VKPHYSICALDEVICEIMAGEFORMATINFO2: &[i32] = &[-1000147000, -1000246000, -1000071000, -1000158002, -1000170000];
-pub(crate) const EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR: &[i32] = &[-1000562004];
-pub(crate) const EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2: &[i32] = &[-1000237000];
-pub(crate) const EXT_VKPHYSICALDEVICEPROPERTIES2: &[i32] = &[-1000150014, -1000148001, -1000511000, -1000101000, -1000506002, -1000287001, -1000199000, -1000161002, -1000196000, -1000455001, -1000197000, -1000322000, -1000226002, -1000320001, -1000270001, -1000071004, -1000138001, -1000562002, -1000495001, -1000259002, -1000168000, -1000413001, -1000470001, -1000545001, -1000562001, -1000328001, -1000392001, -1000053002, -1000451001, -1000212000, -1000068002, -1000117000, -1000145002, -1000254002, -1000080000, -1000347001, -1000286001, -1000143003, -1000130000, -1000280001, -1000094000, -1000225000, -1000281001, -1000207001, -1000028001, -1000525000, -1000190000, 50, 52, 54, 56];
+pub(crate) const EXT_VKPHYSICALDEVICEIMAGEFORMATINFO2: &[i32] = &[1000147000, 1000246000, 1000071000, 1000158002, 1000170000];
+pub(crate) const EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR: &[i32] = &[1000562004];
+pub(crate) const EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2: &[i32] = &[1000237000];
+pub(crate) const EXT_VKPHYSICALDEVICEPROPERTIES2: &[i32] = &[1000150014, 1000148001, 1000511000, 1000101000, 1000506002, 1000287001, 1000199000, 1000161002, 1000196000, 1000455001, 1000197000, 1000322000, 1000226002, 1000320001, 1000270001, 1000071004, 1000138001, 1000562002, 1000495001, 1000259002, 1000168000, 1000413001, 1000470001, 1000545001, 1000562001, 1000328001, 1000392001, 1000053002, 1000451001, 1000212000, 1000068002, 1000117000, 1000145002, 1000254002, 1000080000, 1000347001, 1000286001, 1000143003, 1000130000, 1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000525000, 1000190000, 50, 52, 54, 56];
 pub(crate) const EXT_VKPHYSICALDEVICESPARSEIMAGEFORMATINFO2: &[i32] = &[];
 pub(crate) const EXT_VKPHYSICALDEVICETOOLPROPERTIES: &[i32] = &[];
 pub(crate) const EXT_VKPIPELINECACHECREATEINFO: &[i32] = &[];
-pub(crate) const EXT_VKPIPELINECOLORBLENDSTATECREATEINFO: &[i32] = &[-1000148002, -1000381001];
+pub(crate) const EXT_VKPIPELINECOLORBLENDSTATECREATEINFO: &[i32] = &[1000148002, 1000381001];
 pub(crate) const EXT_VKPIPELINEDEPTHSTENCILSTATECREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKPIPELINEDYNAMICSTATECREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKPIPELINEINPUTASSEMBLYSTATECREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKPIPELINELAYOUTCREATEINFO: &[i32] = &[];
-pub(crate) const EXT_VKPIPELINEMULTISAMPLESTATECREATEINFO: &[i32] = &[-1000143002];
-pub(crate) const EXT_VKPIPELINERASTERIZATIONSTATECREATEINFO: &[i32] = &[-1000283002, -1000101001, -1000102001, -1000259001, -1000254001, -1000028002];
-pub(crate) const EXT_VKPIPELINESHADERSTAGECREATEINFO: &[i32] = &[-1000068000, -1000225001, 16];
-pub(crate) const EXT_VKPIPELINETESSELLATIONSTATECREATEINFO: &[i32] = &[-1000117003];
-pub(crate) const EXT_VKPIPELINEVERTEXINPUTSTATECREATEINFO: &[i32] = &[-1000190001];
-pub(crate) const EXT_VKPIPELINEVIEWPORTSTATECREATEINFO: &[i32] = &[-1000582001, -1000355001];
+pub(crate) const EXT_VKPIPELINEMULTISAMPLESTATECREATEINFO: &[i32] = &[1000143002];
+pub(crate) const EXT_VKPIPELINERASTERIZATIONSTATECREATEINFO: &[i32] = &[1000283002, 1000101001, 1000102001, 1000259001, 1000254001, 1000028002];
+pub(crate) const EXT_VKPIPELINESHADERSTAGECREATEINFO: &[i32] = &[1000068000, 1000225001, 16];
+pub(crate) const EXT_VKPIPELINETESSELLATIONSTATECREATEINFO: &[i32] = &[1000117003];
+pub(crate) const EXT_VKPIPELINEVERTEXINPUTSTATECREATEINFO: &[i32] = &[1000190001];
+pub(crate) const EXT_VKPIPELINEVIEWPORTSTATECREATEINFO: &[i32] = &[1000582001, 1000355001];
 pub(crate) const EXT_VKPRIVATEDATASLOTCREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKPUSHCONSTANTSINFO: &[i32] = &[30];
 pub(crate) const EXT_VKPUSHDESCRIPTORSETINFO: &[i32] = &[30];
 pub(crate) const EXT_VKQUERYPOOLCREATEINFO: &[i32] = &[];
-pub(crate) const EXT_VKQUEUEFAMILYPROPERTIES2: &[i32] = &[-1000388001];
-pub(crate) const EXT_VKRENDERPASSBEGININFO: &[i32] = &[-1000060003, -1000108003, -1000143001];
-pub(crate) const EXT_VKRENDERPASSCREATEINFO: &[i32] = &[-1000117001, -1000053000];
+pub(crate) const EXT_VKQUEUEFAMILYPROPERTIES2: &[i32] = &[1000388001];
+pub(crate) const EXT_VKRENDERPASSBEGININFO: &[i32] = &[1000060003, 1000108003, 1000143001];
+pub(crate) const EXT_VKRENDERPASSCREATEINFO: &[i32] = &[1000117001, 1000053000];
 pub(crate) const EXT_VKRENDERPASSCREATEINFO2: &[i32] = &[];
 pub(crate) const EXT_VKRENDERINGAREAINFO: &[i32] = &[];
 pub(crate) const EXT_VKRENDERINGATTACHMENTINFO: &[i32] = &[];
 pub(crate) const EXT_VKRENDERINGATTACHMENTLOCATIONINFO: &[i32] = &[];
-pub(crate) const EXT_VKRENDERINGINFO: &[i32] = &[-1000060003, -1000376002, -1000044006];
+pub(crate) const EXT_VKRENDERINGINFO: &[i32] = &[1000060003, 1000376002, 1000044006];
 pub(crate) const EXT_VKRENDERINGINPUTATTACHMENTINDEXINFO: &[i32] = &[];
 pub(crate) const EXT_VKRESOLVEIMAGEINFO2: &[i32] = &[];
 pub(crate) const EXT_VKRINGCREATEINFOMESA: &[i32] = &[1000384006, 1000384007];
 pub(crate) const EXT_VKSAMPLELOCATIONSINFOEXT: &[i32] = &[];
-pub(crate) const EXT_VKSAMPLERCREATEINFO: &[i32] = &[-1000411001, -1000287000, -1000130001, -1000156001];
+pub(crate) const EXT_VKSAMPLERCREATEINFO: &[i32] = &[1000411001, 1000287000, 1000130001, 1000156001];
 pub(crate) const EXT_VKSAMPLERYCBCRCONVERSIONCREATEINFO: &[i32] = &[];
-pub(crate) const EXT_VKSEMAPHORECREATEINFO: &[i32] = &[-1000077000, -1000207002];
+pub(crate) const EXT_VKSEMAPHORECREATEINFO: &[i32] = &[1000077000, 1000207002];
 pub(crate) const EXT_VKSEMAPHORESIGNALINFO: &[i32] = &[];
 pub(crate) const EXT_VKSEMAPHORESUBMITINFO: &[i32] = &[];
 pub(crate) const EXT_VKSEMAPHOREWAITINFO: &[i32] = &[];
 pub(crate) const EXT_VKSHADERMODULECREATEINFO: &[i32] = &[];
 pub(crate) const EXT_VKSPARSEIMAGEFORMATPROPERTIES2: &[i32] = &[];
 pub(crate) const EXT_VKSPARSEIMAGEMEMORYREQUIREMENTS2: &[i32] = &[];
-pub(crate) const EXT_VKSUBMITINFO: &[i32] = &[-1000060005, -1000145000, -1000207003];
+pub(crate) const EXT_VKSUBMITINFO: &[i32] = &[1000060005, 1000145000, 1000207003];
 pub(crate) const EXT_VKSUBMITINFO2: &[i32] = &[];
 pub(crate) const EXT_VKSUBPASSBEGININFO: &[i32] = &[];
-pub(crate) const EXT_VKSUBPASSDEPENDENCY2: &[i32] = &[-1000314000];
-pub(crate) const EXT_VKSUBPASSDESCRIPTION2: &[i32] = &[-1000226000, -1000376002, -1000199001];
+pub(crate) const EXT_VKSUBPASSDEPENDENCY2: &[i32] = &[1000314000];
+pub(crate) const EXT_VKSUBPASSDESCRIPTION2: &[i32] = &[1000226000, 1000376002, 1000199001];
 pub(crate) const EXT_VKSUBPASSENDINFO: &[i32] = &[];
-pub(crate) const EXT_VKSUBRESOURCELAYOUT2: &[i32] = &[-1000270008];
+pub(crate) const EXT_VKSUBRESOURCELAYOUT2: &[i32] = &[1000270008];
 pub(crate) const EXT_VKVERTEXINPUTATTRIBUTEDESCRIPTION2EXT: &[i32] = &[];
 pub(crate) const EXT_VKVERTEXINPUTBINDINGDESCRIPTION2EXT: &[i32] = &[];
-pub(crate) const EXT_VKWRITEDESCRIPTORSET: &[i32] = &[-1000150007, -1000138002];
+pub(crate) const EXT_VKWRITEDESCRIPTORSET: &[i32] = &[1000150007, 1000138002];

@@ -46,6 +46,42 @@ pub unsafe fn wr<T>(p: *mut u8, off: usize, v: T) {
     unsafe { std::ptr::write_unaligned(p.add(off) as *mut T, v) }
 }
 
+/// A little-endian wire value the fast path writes at a fixed offset of a reserved chunk.
+pub(crate) trait WireLe: Copy {
+    fn put_le(self, b: &mut [u8], off: usize);
+}
+
+macro_rules! wire_le {
+    ($($t:ty),*) => {$(
+        impl WireLe for $t {
+            #[inline(always)]
+            fn put_le(self, b: &mut [u8], off: usize) {
+                b[off..off + std::mem::size_of::<$t>()].copy_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+wire_le!(u32, i32, f32, u64, i64, f64);
+
+/// Writes `v` at `off` of a chunk from [`Writer::reserve`]. With the chunk's length and `off`
+/// both constant after inlining, the compiler drops the bounds check.
+#[inline(always)]
+pub(crate) fn put_at<T: WireLe>(b: &mut [u8], off: usize, v: T) {
+    v.put_le(b, off)
+}
+
+/// Copies the `n` bytes at `p` to `off` of a reserved chunk, zero-padded to a multiple of 4.
+///
+/// # Safety
+/// `p` must point to `n` readable bytes.
+#[inline(always)]
+pub(crate) unsafe fn put_c_bytes_at(b: &mut [u8], off: usize, p: *const u8, n: usize) {
+    // SAFETY: guaranteed by the caller.
+    let src = unsafe { std::slice::from_raw_parts(p, n) };
+    b[off..off + n].copy_from_slice(src);
+    b[off + n..off + n.div_ceil(4) * 4].fill(0);
+}
+
 /// A scalar the guest copies from C arrays.
 pub trait WireScalar: Copy {
     fn put(self, w: &mut Writer<'_>);
@@ -84,9 +120,13 @@ impl Writer<'_> {
         n: usize,
         dispatchable: bool,
     ) {
-        for i in 0..n {
+        let Some(dst) = self.reserve_slice(n * 8) else {
+            return;
+        };
+        for (i, slot) in dst.chunks_exact_mut(8).enumerate() {
             // SAFETY: in bounds of the caller's array.
-            self.u64(cx.handle(unsafe { rd::<u64>(p, i * 8) }, dispatchable));
+            let id = cx.handle(unsafe { rd::<u64>(p, i * 8) }, dispatchable);
+            slot.copy_from_slice(&id.to_le_bytes());
         }
     }
 
@@ -156,6 +196,7 @@ const MAX_WALK: usize = 4 * MAX_CHAIN;
 ///
 /// # Safety
 /// `node` must be NULL or a valid Vulkan structure chain.
+#[inline]
 pub unsafe fn enc_chain(
     w: &mut Writer<'_>,
     cx: &GuestContext<'_>,
@@ -163,6 +204,11 @@ pub unsafe fn enc_chain(
     table: &[ExtEntry],
     partial: bool,
 ) {
+    // Most chains are empty: skip the walk's setup.
+    if node.is_null() {
+        w.u64(0);
+        return;
+    }
     // SAFETY: forwarded contract.
     unsafe { enc_chain_from(w, cx, node, table, partial, 0) }
 }
