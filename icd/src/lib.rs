@@ -1,1 +1,7 @@
-//! The guest half of venus-rs: the Vulkan ICD loaded by applications in the guest. Not implemented yet.
+//! The guest half of venus-rs: the Venus ring and bring-up ([`session`]) shared by `venus-probe` and the
+//! Vulkan ICD (`libvulkan_venus_rs.so`, [`driver`]).
+
+pub mod driver;
+pub mod log;
+pub mod ring;
+pub mod session;

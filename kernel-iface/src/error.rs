@@ -44,6 +44,8 @@ pub enum Step {
     UnrefSync,
     /// Waiting for a fence (poll on a sync_file, vtest SYNC_WAIT).
     WaitFence,
+    /// Checking, while waiting on shared memory, that the host has not gone away.
+    CheckConnection,
 }
 
 impl Step {
@@ -67,6 +69,7 @@ impl Step {
             Step::ReadSync => "vtest SYNC_READ",
             Step::UnrefSync => "vtest SYNC_UNREF",
             Step::WaitFence => "wait for a fence",
+            Step::CheckConnection => "check that the host is still connected",
         }
     }
 }

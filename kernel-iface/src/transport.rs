@@ -309,6 +309,12 @@ pub trait Transport: Send {
         fence: &Fence,
         timeout: Duration,
     ) -> Result<WaitOutcome, TransportError>;
+
+    /// Returns at once with an error if the host is known to be gone. Waits on shared memory (ring
+    /// heads) see no socket or system call, so they call this to notice a dead vtest server instead of
+    /// running into their timeout. A virtio-gpu device cannot disappear under a running guest, so there
+    /// it always succeeds.
+    fn check_connection(&mut self) -> Result<(), TransportError>;
 }
 
 /// Opens a transport with its configuration from the environment: `VTEST_SOCKET_NAME` for vtest, and

@@ -220,6 +220,33 @@ fn blobs_map_and_a_fenced_submit_round_trips_through_the_host() {
 }
 
 #[test]
+fn check_connection_notices_a_killed_server_without_a_request() {
+    let mut server = VtestServer::start();
+    let mut transport = VtestTransport::connect(server.options(REPLY_TIMEOUT)).unwrap();
+    transport.init_context(ContextParams::default()).unwrap();
+    transport.check_connection().expect("a live server passes");
+
+    server.kill();
+
+    // The kernel reports the hang-up as soon as the server's last process is gone.
+    let started = Instant::now();
+    let err = loop {
+        match transport.check_connection() {
+            Err(err) => break err,
+            Ok(()) if started.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Ok(()) => panic!("check_connection still passes 5 s after the kill"),
+        }
+    };
+    assert_eq!(
+        (err.step, err.kind),
+        (Step::CheckConnection, ErrorKind::Disconnected)
+    );
+    assert!(err.to_string().contains("closed the connection"), "{err}");
+}
+
+#[test]
 fn a_killed_server_is_an_error_naming_the_step_within_the_timeout() {
     let mut server = VtestServer::start();
     let reply_timeout = Duration::from_secs(5);

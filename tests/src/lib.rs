@@ -2,7 +2,7 @@
 //! reference stack from `cargo xtask setup --guests`. `cargo xtask test` builds the runner and runs them.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// What one pairing run produced.
 #[derive(Debug)]
@@ -10,6 +10,8 @@ pub struct PairRun {
     pub exit_code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// The run's folder of logs under `$VENUS_RS_HOME/runs`, when the runner made one.
+    pub run_dir: Option<PathBuf>,
 }
 
 impl PairRun {
@@ -52,17 +54,48 @@ fn xtask_binary() -> PathBuf {
     binary
 }
 
+fn runs_dir() -> PathBuf {
+    let home = match std::env::var_os("VENUS_RS_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            PathBuf::from(std::env::var_os("HOME").expect("neither VENUS_RS_HOME nor HOME is set"))
+                .join(".cache/venus-rs")
+        }
+    };
+    home.join("runs")
+}
+
+/// The runner names each run's folder `<stamp>-<pairing>-<runner pid>`.
+fn run_dir_of(runner_pid: u32) -> Option<PathBuf> {
+    let suffix = format!("-{runner_pid}");
+    std::fs::read_dir(runs_dir())
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().ends_with(&suffix))
+        })
+        .max()
+}
+
 /// Runs `cargo xtask pair ARGS...` and captures its output.
 pub fn pair(args: &[&str]) -> PairRun {
-    let output = Command::new(xtask_binary())
+    let child = Command::new(xtask_binary())
         .arg("pair")
         .args(args)
         .current_dir(workspace_dir())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("cannot start the pairing runner");
+    let runner_pid = child.id();
+    let output = child
+        .wait_with_output()
+        .expect("cannot wait for the pairing runner");
     PairRun {
         exit_code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        run_dir: run_dir_of(runner_pid),
     }
 }

@@ -651,6 +651,10 @@ impl Transport for VirtGpuTransport {
             Err(errno) => Err(error(step, kind_of_errno(errno), format!("poll: {errno}"))),
         }
     }
+
+    fn check_connection(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -294,6 +294,37 @@ impl Connection {
         self.read_words(step, len, deadline)
     }
 
+    /// Fails if the server has closed the connection, without waiting. Between requests the server
+    /// sends nothing, so any readable byte or hang-up means it is gone (or confused).
+    pub(crate) fn check_open(&mut self, step: Step) -> Result<(), TransportError> {
+        self.usable(step)?;
+        let events = PollFlags::IN | PollFlags::RDHUP;
+        let ready = match wait_for_events(self.fd.as_fd(), events, &Deadline::after(Duration::ZERO))
+        {
+            Ok(ready) => ready,
+            Err(errno) => {
+                return Err(self.fail(error(step, kind_of_errno(errno), format!("poll: {errno}"))))
+            }
+        };
+        let Some(ready) = ready else {
+            return Ok(());
+        };
+        let mut byte = [0u8; 1];
+        let peeked = recv(&self.fd, &mut byte, RecvFlags::DONTWAIT | RecvFlags::PEEK);
+        let hung_up = ready.intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR);
+        match peeked {
+            Ok((0, _)) => {}
+            Err(Errno::AGAIN) | Err(Errno::INTR) if !hung_up => return Ok(()),
+            Ok(_) if !hung_up => {
+                let detail = "the vtest server sent bytes nobody asked for";
+                return Err(self.fail(error(step, ErrorKind::Protocol, detail)));
+            }
+            _ => {}
+        }
+        let detail = self.closed_detail();
+        Err(self.fail(error(step, ErrorKind::Disconnected, detail)))
+    }
+
     /// Receives the fd the server sends after some replies: one dummy byte carrying SCM_RIGHTS.
     pub(crate) fn receive_fd(
         &mut self,

@@ -458,4 +458,8 @@ impl Transport for VtestTransport {
         };
         self.sync_wait(&[(sync_id, value)], false, timeout)
     }
+
+    fn check_connection(&mut self) -> Result<(), TransportError> {
+        self.connection.check_open(Step::CheckConnection)
+    }
 }

@@ -1,0 +1,694 @@
+//! VkPhysicalDevice: enumeration on the host and every physical-device query.
+//!
+//! Queries go to the host with the application's own structs and `pNext` chains (the encoder drops
+//! structs the host's protocol cannot carry). What describes the driver rather than the host's device
+//! is then replaced: the API version (capped by the host, its protocol and this ICD), the driver
+//! version, name, id and UUID. The extension list is the host's, filtered to what the protocol carries
+//! and this ICD can handle.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::Arc;
+
+use ash::vk;
+use ash::vk::Handle;
+use venus_rs_encoder::protocol::PROTOCOL_EXTENSIONS;
+
+use crate::driver::handles::Dispatchable;
+use crate::driver::host::host_call;
+use crate::driver::host::Host;
+use crate::driver::{fill_array, DRIVER_NAME, DRIVER_UUID, DRIVER_VERSION, ICD_API_VERSION};
+use crate::log::Level;
+use crate::venus_log;
+
+/// Device extensions the host offers that this ICD hides, as Mesa's Venus does on the same host:
+/// synchronization2 needs the host to import sync_fd semaphores, and the host's memory budget counts the
+/// host process, not what the guest can allocate.
+const HIDDEN_LIKE_MESA: &[&str] = &["VK_KHR_synchronization2", "VK_EXT_memory_budget"];
+
+/// Device extensions this ICD implements itself, whatever the host has: the tools of a device are the
+/// guest's (the validation layer answers for itself), and this driver is none.
+/// So is VK_EXT_physical_device_drm: the DRM nodes are the guest's.
+const ICD_DEVICE_EXTENSIONS: &[(&CStr, u32)] = &[
+    (c"VK_EXT_physical_device_drm", 1),
+    (c"VK_EXT_tooling_info", 1),
+];
+
+/// Offered when the guest's device is a PCI function, whose address it reports.
+const PCI_BUS_INFO: &[(&CStr, u32)] = &[(c"VK_EXT_pci_bus_info", 2)];
+
+/// Device extensions the protocol can carry but this ICD cannot offer yet: each needs guest-side work
+/// (window systems, fd and host-pointer import/export, DRM modifiers) that part 1 does not have.
+const HIDDEN_DEVICE_EXTENSIONS: &[&str] = &[
+    "VK_KHR_swapchain",
+    "VK_KHR_swapchain_mutable_format",
+    "VK_KHR_incremental_present",
+    "VK_KHR_present_id",
+    "VK_KHR_present_wait",
+    "VK_EXT_swapchain_maintenance1",
+    "VK_KHR_external_memory_fd",
+    "VK_KHR_external_semaphore_fd",
+    "VK_KHR_external_fence_fd",
+    "VK_EXT_external_memory_dma_buf",
+    "VK_EXT_external_memory_host",
+    "VK_EXT_image_drm_format_modifier",
+    "VK_ANDROID_external_memory_android_hardware_buffer",
+    "VK_ANDROID_native_buffer",
+    "VK_EXT_device_memory_report",
+    "VK_KHR_map_memory2",
+    "VK_EXT_map_memory_placed",
+];
+
+pub struct PhysicalDevice {
+    host: Arc<Host>,
+    api_version: u32,
+    extensions: Vec<vk::ExtensionProperties>,
+}
+
+pub type PhysicalDeviceHandle = Dispatchable<PhysicalDevice>;
+
+/// # Safety
+/// `handle` must be a VkPhysicalDevice of this ICD.
+pub unsafe fn physical_device<'a>(handle: vk::PhysicalDevice) -> &'a PhysicalDeviceHandle {
+    // SAFETY: per the caller, a live physical device of this ICD.
+    unsafe { Dispatchable::from_handle(handle.as_raw()) }.expect("a VkPhysicalDevice of this ICD")
+}
+
+fn name_of(property: &vk::ExtensionProperties) -> &CStr {
+    // SAFETY: the array is NUL-terminated by the host (the decoder forces the last byte to 0) or by us.
+    unsafe { CStr::from_ptr(property.extension_name.as_ptr()) }
+}
+
+impl PhysicalDevice {
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    pub fn api_version(&self) -> u32 {
+        self.api_version
+    }
+
+    pub fn supports_extension(&self, name: &CStr) -> bool {
+        self.extensions.iter().any(|e| name_of(e) == name)
+    }
+
+    /// Asks the host for its physical devices under ids chosen here, and reads what the ICD needs of
+    /// each (API version, extensions). Boxed: the handles are the boxes' addresses.
+    #[allow(clippy::vec_box)]
+    pub fn enumerate(
+        host: &Arc<Host>,
+        instance: u64,
+    ) -> Result<Vec<Box<PhysicalDeviceHandle>>, vk::Result> {
+        let mut count = 0u32;
+        let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
+        host_call!(
+            host,
+            "vkEnumeratePhysicalDevices",
+            vk_enumerate_physical_devices,
+            vk_enumerate_physical_devices_size,
+            vk_enumerate_physical_devices_reply_size,
+            vk_enumerate_physical_devices_decode_reply,
+            (instance, count_ptr, std::ptr::null_mut())
+        )?;
+        let mut devices: Vec<Box<PhysicalDeviceHandle>> = (0..count)
+            .map(|_| {
+                Dispatchable::new(PhysicalDevice {
+                    host: Arc::clone(host),
+                    api_version: 0,
+                    extensions: Vec::new(),
+                })
+            })
+            .collect();
+        let mut handles: Vec<u64> = devices.iter().map(|d| d.handle()).collect();
+        let handles_ptr: *mut c_void = handles.as_mut_ptr().cast();
+        let result = host_call!(
+            host,
+            "vkEnumeratePhysicalDevices",
+            vk_enumerate_physical_devices,
+            vk_enumerate_physical_devices_size,
+            vk_enumerate_physical_devices_reply_size,
+            vk_enumerate_physical_devices_decode_reply,
+            (instance, count_ptr, handles_ptr)
+        )?;
+        let result = vk::Result::from_raw(result);
+        if result != vk::Result::SUCCESS {
+            venus_log!(
+                Level::Error,
+                "the host's vkEnumeratePhysicalDevices: {result}"
+            );
+            return Err(result);
+        }
+        devices.truncate(count as usize);
+        for device in &mut devices {
+            let handle = device.handle();
+            let host_properties = host_properties(host, handle)?;
+            device.object.api_version = capped_api_version(host, host_properties.api_version);
+            device.object.extensions = offered_extensions(host, handle)?;
+            venus_log!(
+                Level::Info,
+                "physical device {}: {:?}, host API {}.{}.{}, offered API {}.{}, {} extensions",
+                device.id(),
+                // SAFETY: the decoder forces the name's last byte to NUL.
+                unsafe { CStr::from_ptr(host_properties.device_name.as_ptr()) },
+                vk::api_version_major(host_properties.api_version),
+                vk::api_version_minor(host_properties.api_version),
+                vk::api_version_patch(host_properties.api_version),
+                vk::api_version_major(device.object.api_version),
+                vk::api_version_minor(device.object.api_version),
+                device.object.extensions.len()
+            );
+        }
+        Ok(devices)
+    }
+
+    /// Replaces what describes the driver in the host's properties.
+    fn patch_properties(&self, properties: &mut vk::PhysicalDeviceProperties) {
+        hide_sparse_properties(properties);
+        properties.api_version = self.api_version;
+        properties.driver_version = DRIVER_VERSION;
+        // SAFETY: the decoder forces the name's last byte to NUL.
+        let host_name = unsafe { CStr::from_ptr(properties.device_name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        write_c_string(
+            &mut properties.device_name,
+            &format!("Virtio-GPU Venus ({host_name})"),
+        );
+    }
+
+    /// Patches the driver-describing structs of a properties2 `pNext` chain.
+    ///
+    /// # Safety
+    /// `node` must be NULL or a valid, writable Vulkan output chain.
+    unsafe fn patch_property_chain(&self, mut node: *mut vk::BaseOutStructure<'_>) {
+        while !node.is_null() {
+            // SAFETY: every struct of a chain starts with sType and pNext.
+            let s_type = unsafe { (*node).s_type };
+            match s_type {
+                vk::StructureType::PHYSICAL_DEVICE_DRIVER_PROPERTIES => {
+                    // SAFETY: the sType says what the struct is.
+                    let driver =
+                        unsafe { &mut *node.cast::<vk::PhysicalDeviceDriverProperties<'_>>() };
+                    driver.driver_id = vk::DriverId::MESA_VENUS;
+                    write_c_string(&mut driver.driver_name, DRIVER_NAME);
+                    write_c_string(&mut driver.driver_info, &driver_info());
+                    driver.conformance_version = vk::ConformanceVersion::default();
+                }
+                vk::StructureType::PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES => {
+                    // SAFETY: the sType says what the struct is.
+                    let v12 =
+                        unsafe { &mut *node.cast::<vk::PhysicalDeviceVulkan12Properties<'_>>() };
+                    v12.driver_id = vk::DriverId::MESA_VENUS;
+                    write_c_string(&mut v12.driver_name, DRIVER_NAME);
+                    write_c_string(&mut v12.driver_info, &driver_info());
+                    v12.conformance_version = vk::ConformanceVersion::default();
+                }
+                vk::StructureType::PHYSICAL_DEVICE_DRM_PROPERTIES_EXT => {
+                    // SAFETY: the sType says what the struct is.
+                    let drm =
+                        unsafe { &mut *node.cast::<vk::PhysicalDeviceDrmPropertiesEXT<'_>>() };
+                    let nodes = self.host.drm_nodes();
+                    let (render_major, render_minor) = nodes.render.unwrap_or_default();
+                    let (primary_major, primary_minor) = nodes.primary.unwrap_or_default();
+                    drm.has_render = vk::Bool32::from(nodes.render.is_some());
+                    drm.has_primary = vk::Bool32::from(nodes.primary.is_some());
+                    drm.render_major = render_major as i64;
+                    drm.render_minor = render_minor as i64;
+                    drm.primary_major = primary_major as i64;
+                    drm.primary_minor = primary_minor as i64;
+                }
+                vk::StructureType::PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT => {
+                    // SAFETY: the sType says what the struct is.
+                    let pci = unsafe {
+                        &mut *node.cast::<vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>>()
+                    };
+                    if let Some(address) = self.host.drm_nodes().pci {
+                        pci.pci_domain = address.domain;
+                        pci.pci_bus = address.bus;
+                        pci.pci_device = address.device;
+                        pci.pci_function = address.function;
+                    }
+                }
+                vk::StructureType::PHYSICAL_DEVICE_ID_PROPERTIES => {
+                    // SAFETY: the sType says what the struct is.
+                    let id = unsafe { &mut *node.cast::<vk::PhysicalDeviceIDProperties<'_>>() };
+                    id.driver_uuid = DRIVER_UUID;
+                }
+                vk::StructureType::PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES => {
+                    // SAFETY: the sType says what the struct is.
+                    let v11 =
+                        unsafe { &mut *node.cast::<vk::PhysicalDeviceVulkan11Properties<'_>>() };
+                    v11.driver_uuid = DRIVER_UUID;
+                }
+                _ => {}
+            }
+            // SAFETY: as above.
+            node = unsafe { (*node).p_next };
+        }
+    }
+}
+
+fn driver_info() -> String {
+    format!("venus-rs {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn write_c_string(slot: &mut [c_char], text: &str) {
+    let bytes = text.as_bytes();
+    let len = bytes.len().min(slot.len() - 1);
+    for (dst, src) in slot.iter_mut().zip(&bytes[..len]) {
+        *dst = *src as c_char;
+    }
+    for dst in &mut slot[len..] {
+        *dst = 0;
+    }
+}
+
+fn host_properties(host: &Host, handle: u64) -> Result<vk::PhysicalDeviceProperties, vk::Result> {
+    let mut properties = vk::PhysicalDeviceProperties::default();
+    let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(properties).cast();
+    host_call!(
+        host,
+        "vkGetPhysicalDeviceProperties",
+        vk_get_physical_device_properties,
+        vk_get_physical_device_properties_size,
+        vk_get_physical_device_properties_reply_size,
+        vk_get_physical_device_properties_decode_reply,
+        (handle, properties_ptr)
+    )?;
+    Ok(properties)
+}
+
+/// The lowest of the host device's version, the host's instance version, the protocol's version and
+/// this ICD's.
+fn capped_api_version(host: &Host, device_version: u32) -> u32 {
+    let protocol = host.capset().vk_xml_version.0;
+    let capped = device_version.min(host.instance_version()).min(protocol);
+    if capped >= ICD_API_VERSION {
+        ICD_API_VERSION
+    } else {
+        capped
+    }
+}
+
+/// The host's device extensions that its protocol carries and that this ICD does not hide, each at the
+/// lower of the host's and the protocol's spec version.
+fn offered_extensions(
+    host: &Host,
+    handle: u64,
+) -> Result<Vec<vk::ExtensionProperties>, vk::Result> {
+    let mut count = 0u32;
+    let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
+    host_call!(
+        host,
+        "vkEnumerateDeviceExtensionProperties",
+        vk_enumerate_device_extension_properties,
+        vk_enumerate_device_extension_properties_size,
+        vk_enumerate_device_extension_properties_reply_size,
+        vk_enumerate_device_extension_properties_decode_reply,
+        (handle, std::ptr::null(), count_ptr, std::ptr::null_mut())
+    )?;
+    let mut properties = vec![vk::ExtensionProperties::default(); count as usize];
+    let properties_ptr: *mut c_void = properties.as_mut_ptr().cast();
+    host_call!(
+        host,
+        "vkEnumerateDeviceExtensionProperties",
+        vk_enumerate_device_extension_properties,
+        vk_enumerate_device_extension_properties_size,
+        vk_enumerate_device_extension_properties_reply_size,
+        vk_enumerate_device_extension_properties_decode_reply,
+        (handle, std::ptr::null(), count_ptr, properties_ptr)
+    )?;
+    properties.truncate(count as usize);
+    Ok(properties
+        .into_iter()
+        .filter_map(|mut property| {
+            let name = name_of(&property).to_str().ok()?;
+            let (_, number, protocol_spec) = PROTOCOL_EXTENSIONS
+                .iter()
+                .find(|(known, _, _)| *known == name)?;
+            let icd_implemented = ICD_DEVICE_EXTENSIONS
+                .iter()
+                .chain(PCI_BUS_INFO)
+                .any(|(own, _)| own.to_bytes() == name.as_bytes());
+            if !host.capset().has_extension(*number)
+                || HIDDEN_DEVICE_EXTENSIONS.contains(&name)
+                || HIDDEN_LIKE_MESA.contains(&name)
+                || icd_implemented
+            {
+                return None;
+            }
+            property.spec_version = property.spec_version.min(*protocol_spec);
+            Some(property)
+        })
+        .chain(
+            ICD_DEVICE_EXTENSIONS
+                .iter()
+                .chain(
+                    PCI_BUS_INFO
+                        .iter()
+                        .filter(|_| host.drm_nodes().pci.is_some()),
+                )
+                .map(|(name, version)| crate::driver::extension_property(name, *version)),
+        )
+        .collect())
+}
+
+macro_rules! physical_device_query {
+    ($entry:ident, $name:literal, $enc:ident, $size:ident, $reply_size:ident, $decode:ident,
+     ($($param:ident: $ty:ty),*) => ($($arg:expr),*)) => {
+        pub unsafe extern "system" fn $entry(handle: vk::PhysicalDevice, $($param: $ty),*) {
+            // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+            let device = unsafe { physical_device(handle) };
+            let _ = host_call!(
+                device.object.host(), $name, $enc, $size, $reply_size, $decode,
+                (device.handle(), $($arg),*)
+            );
+        }
+    };
+}
+
+macro_rules! physical_device_result_query {
+    ($entry:ident, $name:literal, $enc:ident, $size:ident, $reply_size:ident, $decode:ident,
+     ($($param:ident: $ty:ty),*) => ($($arg:expr),*)) => {
+        pub unsafe extern "system" fn $entry(handle: vk::PhysicalDevice, $($param: $ty),*) -> vk::Result {
+            // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+            let device = unsafe { physical_device(handle) };
+            match host_call!(
+                device.object.host(), $name, $enc, $size, $reply_size, $decode,
+                (device.handle(), $($arg),*)
+            ) {
+                Ok(result) => vk::Result::from_raw(result),
+                Err(result) => result,
+            }
+        }
+    };
+}
+
+physical_device_query!(
+    get_physical_device_queue_family_properties, "vkGetPhysicalDeviceQueueFamilyProperties",
+    vk_get_physical_device_queue_family_properties,
+    vk_get_physical_device_queue_family_properties_size,
+    vk_get_physical_device_queue_family_properties_reply_size,
+    vk_get_physical_device_queue_family_properties_decode_reply,
+    (p_count: *mut u32, p_properties: *mut vk::QueueFamilyProperties) => (p_count.cast(), p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_queue_family_properties2, "vkGetPhysicalDeviceQueueFamilyProperties2",
+    vk_get_physical_device_queue_family_properties2,
+    vk_get_physical_device_queue_family_properties2_size,
+    vk_get_physical_device_queue_family_properties2_reply_size,
+    vk_get_physical_device_queue_family_properties2_decode_reply,
+    (p_count: *mut u32, p_properties: *mut vk::QueueFamilyProperties2<'_>) => (p_count.cast(), p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_memory_properties, "vkGetPhysicalDeviceMemoryProperties",
+    vk_get_physical_device_memory_properties, vk_get_physical_device_memory_properties_size,
+    vk_get_physical_device_memory_properties_reply_size,
+    vk_get_physical_device_memory_properties_decode_reply,
+    (p_properties: *mut vk::PhysicalDeviceMemoryProperties) => (p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_memory_properties2, "vkGetPhysicalDeviceMemoryProperties2",
+    vk_get_physical_device_memory_properties2, vk_get_physical_device_memory_properties2_size,
+    vk_get_physical_device_memory_properties2_reply_size,
+    vk_get_physical_device_memory_properties2_decode_reply,
+    (p_properties: *mut vk::PhysicalDeviceMemoryProperties2<'_>) => (p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_format_properties, "vkGetPhysicalDeviceFormatProperties",
+    vk_get_physical_device_format_properties, vk_get_physical_device_format_properties_size,
+    vk_get_physical_device_format_properties_reply_size,
+    vk_get_physical_device_format_properties_decode_reply,
+    (format: vk::Format, p_properties: *mut vk::FormatProperties) => (format.as_raw(), p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_format_properties2, "vkGetPhysicalDeviceFormatProperties2",
+    vk_get_physical_device_format_properties2, vk_get_physical_device_format_properties2_size,
+    vk_get_physical_device_format_properties2_reply_size,
+    vk_get_physical_device_format_properties2_decode_reply,
+    (format: vk::Format, p_properties: *mut vk::FormatProperties2<'_>) => (format.as_raw(), p_properties.cast())
+);
+physical_device_result_query!(
+    get_physical_device_image_format_properties, "vkGetPhysicalDeviceImageFormatProperties",
+    vk_get_physical_device_image_format_properties,
+    vk_get_physical_device_image_format_properties_size,
+    vk_get_physical_device_image_format_properties_reply_size,
+    vk_get_physical_device_image_format_properties_decode_reply,
+    (format: vk::Format, ty: vk::ImageType, tiling: vk::ImageTiling, usage: vk::ImageUsageFlags,
+     flags: vk::ImageCreateFlags, p_properties: *mut vk::ImageFormatProperties)
+    => (format.as_raw(), ty.as_raw(), tiling.as_raw(), usage.as_raw(), flags.as_raw(), p_properties.cast())
+);
+physical_device_result_query!(
+    get_physical_device_image_format_properties2, "vkGetPhysicalDeviceImageFormatProperties2",
+    vk_get_physical_device_image_format_properties2,
+    vk_get_physical_device_image_format_properties2_size,
+    vk_get_physical_device_image_format_properties2_reply_size,
+    vk_get_physical_device_image_format_properties2_decode_reply,
+    (p_info: *const vk::PhysicalDeviceImageFormatInfo2<'_>, p_properties: *mut vk::ImageFormatProperties2<'_>)
+    => (p_info.cast(), p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_external_buffer_properties, "vkGetPhysicalDeviceExternalBufferProperties",
+    vk_get_physical_device_external_buffer_properties,
+    vk_get_physical_device_external_buffer_properties_size,
+    vk_get_physical_device_external_buffer_properties_reply_size,
+    vk_get_physical_device_external_buffer_properties_decode_reply,
+    (p_info: *const vk::PhysicalDeviceExternalBufferInfo<'_>, p_properties: *mut vk::ExternalBufferProperties<'_>)
+    => (p_info.cast(), p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_external_fence_properties, "vkGetPhysicalDeviceExternalFenceProperties",
+    vk_get_physical_device_external_fence_properties,
+    vk_get_physical_device_external_fence_properties_size,
+    vk_get_physical_device_external_fence_properties_reply_size,
+    vk_get_physical_device_external_fence_properties_decode_reply,
+    (p_info: *const vk::PhysicalDeviceExternalFenceInfo<'_>, p_properties: *mut vk::ExternalFenceProperties<'_>)
+    => (p_info.cast(), p_properties.cast())
+);
+physical_device_query!(
+    get_physical_device_external_semaphore_properties,
+    "vkGetPhysicalDeviceExternalSemaphoreProperties",
+    vk_get_physical_device_external_semaphore_properties,
+    vk_get_physical_device_external_semaphore_properties_size,
+    vk_get_physical_device_external_semaphore_properties_reply_size,
+    vk_get_physical_device_external_semaphore_properties_decode_reply,
+    (p_info: *const vk::PhysicalDeviceExternalSemaphoreInfo<'_>,
+     p_properties: *mut vk::ExternalSemaphoreProperties<'_>)
+    => (p_info.cast(), p_properties.cast())
+);
+
+physical_device_result_query!(
+    get_physical_device_calibrateable_time_domains, "vkGetPhysicalDeviceCalibrateableTimeDomainsKHR",
+    vk_get_physical_device_calibrateable_time_domains_khr,
+    vk_get_physical_device_calibrateable_time_domains_khr_size,
+    vk_get_physical_device_calibrateable_time_domains_khr_reply_size,
+    vk_get_physical_device_calibrateable_time_domains_khr_decode_reply,
+    (p_count: *mut u32, p_domains: *mut vk::TimeDomainKHR) => (p_count.cast(), p_domains.cast())
+);
+physical_device_result_query!(
+    get_physical_device_fragment_shading_rates, "vkGetPhysicalDeviceFragmentShadingRatesKHR",
+    vk_get_physical_device_fragment_shading_rates_khr,
+    vk_get_physical_device_fragment_shading_rates_khr_size,
+    vk_get_physical_device_fragment_shading_rates_khr_reply_size,
+    vk_get_physical_device_fragment_shading_rates_khr_decode_reply,
+    (p_count: *mut u32, p_rates: *mut vk::PhysicalDeviceFragmentShadingRateKHR<'_>)
+    => (p_count.cast(), p_rates.cast())
+);
+physical_device_query!(
+    get_physical_device_multisample_properties, "vkGetPhysicalDeviceMultisamplePropertiesEXT",
+    vk_get_physical_device_multisample_properties_ext,
+    vk_get_physical_device_multisample_properties_ext_size,
+    vk_get_physical_device_multisample_properties_ext_reply_size,
+    vk_get_physical_device_multisample_properties_ext_decode_reply,
+    (samples: vk::SampleCountFlags, p_properties: *mut vk::MultisamplePropertiesEXT<'_>)
+    => (samples.as_raw() as i32, p_properties.cast())
+);
+physical_device_result_query!(
+    get_physical_device_cooperative_matrix_properties,
+    "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
+    vk_get_physical_device_cooperative_matrix_properties_khr,
+    vk_get_physical_device_cooperative_matrix_properties_khr_size,
+    vk_get_physical_device_cooperative_matrix_properties_khr_reply_size,
+    vk_get_physical_device_cooperative_matrix_properties_khr_decode_reply,
+    (p_count: *mut u32, p_properties: *mut vk::CooperativeMatrixPropertiesKHR<'_>)
+    => (p_count.cast(), p_properties.cast())
+);
+
+pub unsafe extern "system" fn get_physical_device_properties(
+    handle: vk::PhysicalDevice,
+    p_properties: *mut vk::PhysicalDeviceProperties,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    let properties_ptr: *mut c_void = p_properties.cast();
+    if host_call!(
+        device.object.host(),
+        "vkGetPhysicalDeviceProperties",
+        vk_get_physical_device_properties,
+        vk_get_physical_device_properties_size,
+        vk_get_physical_device_properties_reply_size,
+        vk_get_physical_device_properties_decode_reply,
+        (device.handle(), properties_ptr)
+    )
+    .is_ok()
+    {
+        // SAFETY: a valid output struct per valid usage, just filled.
+        device
+            .object
+            .patch_properties(unsafe { &mut *p_properties });
+    }
+}
+
+pub unsafe extern "system" fn get_physical_device_properties2(
+    handle: vk::PhysicalDevice,
+    p_properties: *mut vk::PhysicalDeviceProperties2<'_>,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    let properties_ptr: *mut c_void = p_properties.cast();
+    if host_call!(
+        device.object.host(),
+        "vkGetPhysicalDeviceProperties2",
+        vk_get_physical_device_properties2,
+        vk_get_physical_device_properties2_size,
+        vk_get_physical_device_properties2_reply_size,
+        vk_get_physical_device_properties2_decode_reply,
+        (device.handle(), properties_ptr)
+    )
+    .is_ok()
+    {
+        // SAFETY: a valid output struct and chain per valid usage, just filled.
+        unsafe {
+            device
+                .object
+                .patch_properties(&mut (*p_properties).properties);
+            device
+                .object
+                .patch_property_chain((*p_properties).p_next.cast());
+        }
+    }
+}
+
+pub unsafe extern "system" fn enumerate_device_extension_properties(
+    handle: vk::PhysicalDevice,
+    p_layer_name: *const c_char,
+    p_count: *mut u32,
+    p_properties: *mut vk::ExtensionProperties,
+) -> vk::Result {
+    if !p_layer_name.is_null() {
+        return vk::Result::ERROR_LAYER_NOT_PRESENT;
+    }
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    // SAFETY: count and array pointers per valid usage.
+    unsafe { fill_array(&device.object.extensions, p_count, p_properties) }
+}
+
+pub unsafe extern "system" fn enumerate_device_layer_properties(
+    _handle: vk::PhysicalDevice,
+    p_count: *mut u32,
+    _p_properties: *mut vk::LayerProperties,
+) -> vk::Result {
+    // SAFETY: a valid count pointer per valid usage.
+    unsafe { *p_count = 0 };
+    vk::Result::SUCCESS
+}
+
+/// Sparse resources need vkQueueBindSparse, which this ICD does not carry yet: every sparse feature and
+/// property of the host is hidden, as Mesa's Venus does on this host (which, like it, leaves the queue
+/// flags alone).
+fn hide_sparse_features(features: &mut vk::PhysicalDeviceFeatures) {
+    features.sparse_binding = vk::FALSE;
+    features.sparse_residency_buffer = vk::FALSE;
+    features.sparse_residency_image2_d = vk::FALSE;
+    features.sparse_residency_image3_d = vk::FALSE;
+    features.sparse_residency2_samples = vk::FALSE;
+    features.sparse_residency4_samples = vk::FALSE;
+    features.sparse_residency8_samples = vk::FALSE;
+    features.sparse_residency16_samples = vk::FALSE;
+    features.sparse_residency_aliased = vk::FALSE;
+}
+
+fn hide_sparse_properties(properties: &mut vk::PhysicalDeviceProperties) {
+    properties.limits.sparse_address_space_size = 0;
+    properties.sparse_properties = vk::PhysicalDeviceSparseProperties::default();
+}
+
+pub unsafe extern "system" fn get_physical_device_features(
+    handle: vk::PhysicalDevice,
+    p_features: *mut vk::PhysicalDeviceFeatures,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    let features_ptr: *mut c_void = p_features.cast();
+    if host_call!(
+        device.object.host(),
+        "vkGetPhysicalDeviceFeatures",
+        vk_get_physical_device_features,
+        vk_get_physical_device_features_size,
+        vk_get_physical_device_features_reply_size,
+        vk_get_physical_device_features_decode_reply,
+        (device.handle(), features_ptr)
+    )
+    .is_ok()
+    {
+        // SAFETY: a valid output struct per valid usage, just filled.
+        hide_sparse_features(unsafe { &mut *p_features });
+    }
+}
+
+pub unsafe extern "system" fn get_physical_device_features2(
+    handle: vk::PhysicalDevice,
+    p_features: *mut vk::PhysicalDeviceFeatures2<'_>,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    let features_ptr: *mut c_void = p_features.cast();
+    if host_call!(
+        device.object.host(),
+        "vkGetPhysicalDeviceFeatures2",
+        vk_get_physical_device_features2,
+        vk_get_physical_device_features2_size,
+        vk_get_physical_device_features2_reply_size,
+        vk_get_physical_device_features2_decode_reply,
+        (device.handle(), features_ptr)
+    )
+    .is_ok()
+    {
+        // SAFETY: a valid output struct per valid usage, just filled.
+        hide_sparse_features(unsafe { &mut (*p_features).features });
+    }
+}
+
+pub unsafe extern "system" fn get_physical_device_sparse_image_format_properties(
+    _handle: vk::PhysicalDevice,
+    _format: vk::Format,
+    _ty: vk::ImageType,
+    _samples: vk::SampleCountFlags,
+    _usage: vk::ImageUsageFlags,
+    _tiling: vk::ImageTiling,
+    p_count: *mut u32,
+    _p_properties: *mut vk::SparseImageFormatProperties,
+) {
+    // SAFETY: a valid count pointer per valid usage.
+    unsafe { *p_count = 0 };
+}
+
+pub unsafe extern "system" fn get_physical_device_sparse_image_format_properties2(
+    _handle: vk::PhysicalDevice,
+    _p_info: *const vk::PhysicalDeviceSparseImageFormatInfo2<'_>,
+    p_count: *mut u32,
+    _p_properties: *mut vk::SparseImageFormatProperties2<'_>,
+) {
+    // SAFETY: a valid count pointer per valid usage.
+    unsafe { *p_count = 0 };
+}
+
+pub unsafe extern "system" fn get_physical_device_tool_properties(
+    _handle: vk::PhysicalDevice,
+    p_count: *mut u32,
+    _p_properties: *mut vk::PhysicalDeviceToolProperties<'_>,
+) -> vk::Result {
+    // SAFETY: a valid count pointer per valid usage.
+    unsafe { *p_count = 0 };
+    vk::Result::SUCCESS
+}

@@ -1,0 +1,1000 @@
+//! The Venus bring-up, step by step, and the session it produces: a transport, the host's protocol
+//! level, the instance ring and the reply shared memory, with synchronous calls through the ring.
+//!
+//! `venus-probe` runs the steps one at a time and prints each; the ICD runs them all when the instance
+//! is created and names the step when one fails. Every wait is bounded and its error names what was
+//! being waited for and the ring's head/tail/status at that moment.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use venus_rs_encoder::guest::{self, GuestContext};
+use venus_rs_encoder::protocol::{HostProtocol, GENERATE_REPLY};
+use venus_rs_encoder::wire::{Decoder, EncodeError, Limits, Writer};
+use venus_rs_kernel_iface::virtgpu::{find_render_node, VirtGpuOptions, VirtGpuTransport};
+use venus_rs_kernel_iface::vtest::{VtestOptions, VtestTransport};
+use venus_rs_kernel_iface::{
+    Blob, BlobRequest, ContextParams, SharedMemory, Transport, TransportError, TransportInfo,
+    TransportKind, VenusCapset, WaitOutcome,
+};
+
+use crate::log::Level;
+use crate::ring::{Ring, RingLayout, RingMonitor, RingState, RingWriteError};
+use crate::venus_log;
+
+/// `VENUS_RS_TRANSPORT=vtest|virtgpu` picks the transport; unset means virtio-gpu when a `virtio_gpu`
+/// render node exists, else vtest when `VTEST_SOCKET_NAME` names a socket.
+pub const TRANSPORT_ENV: &str = "VENUS_RS_TRANSPORT";
+
+/// The ring id of the instance ring. Ring ids are a namespace of their own, chosen by the guest.
+const INSTANCE_RING_ID: u64 = 1;
+/// How long the host's ring thread keeps polling after the last command before it sleeps (Mesa's value).
+const RING_IDLE_TIMEOUT_NS: u64 = 1_000_000;
+/// How often a wait on the ring checks that the host is still there and re-notifies an idle ring.
+const WAIT_CHECK_PERIOD: Duration = Duration::from_millis(50);
+/// A pattern that no zeroed or stale memory holds, for the ring memory check.
+const MEMORY_CHECK_PATTERN: [u8; 16] = *b"venus-rs probe\x5a\xa5";
+
+/// The steps of the bring-up, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// virtio-gpu: find the `virtio_gpu` render node; vtest: find the server's socket.
+    DeviceNode,
+    /// virtio-gpu: open the node and check its GETPARAMs; vtest: connect and negotiate the protocol.
+    Params,
+    /// Read and check the Venus capset.
+    Capset,
+    /// Create the Venus context.
+    ContextInit,
+    /// Create and map the ring blob, and check the mapping with a write and a read-back.
+    RingBlob,
+    /// vkCreateRingMESA on the context path (EXECBUFFER or SUBMIT_CMD2), fenced.
+    CreateRing,
+    /// Create and map the reply shared memory and make it the ring's reply stream.
+    ReplyShmem,
+    /// vkEnumerateInstanceVersion through the ring, reply decoded.
+    RoundTrip,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::DeviceNode,
+        Step::Params,
+        Step::Capset,
+        Step::ContextInit,
+        Step::RingBlob,
+        Step::CreateRing,
+        Step::ReplyShmem,
+        Step::RoundTrip,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::DeviceNode => "device-node",
+            Step::Params => "params",
+            Step::Capset => "capset",
+            Step::ContextInit => "context-init",
+            Step::RingBlob => "ring-blob",
+            Step::CreateRing => "create-ring",
+            Step::ReplyShmem => "reply-shmem",
+            Step::RoundTrip => "round-trip",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::DeviceNode => "find the device node (or vtest socket)",
+            Step::Params => "open the transport and check its params",
+            Step::Capset => "read the Venus capset",
+            Step::ContextInit => "create the Venus context",
+            Step::RingBlob => "create, map and check the ring blob",
+            Step::CreateRing => "vkCreateRingMESA on the context path",
+            Step::ReplyShmem => "reply shmem with vkSetReplyCommandStreamMESA",
+            Step::RoundTrip => "vkEnumerateInstanceVersion through the ring",
+        }
+    }
+
+    /// How long the step may take before a watchdog gives up on it: generous enough for a guest under
+    /// TCG emulation, short enough that a hang is reported within a minute.
+    pub fn timeout(self) -> Duration {
+        match self {
+            Step::DeviceNode | Step::Capset | Step::ContextInit => Duration::from_secs(10),
+            Step::Params | Step::CreateRing => Duration::from_secs(20),
+            Step::RingBlob | Step::ReplyShmem | Step::RoundTrip => Duration::from_secs(30),
+        }
+    }
+
+    /// What usually causes this step to fail, for the line after the error.
+    pub fn hint(self, kind: TransportKind) -> &'static str {
+        match (self, kind) {
+            (Step::DeviceNode, TransportKind::VirtGpu) => {
+                "no virtio_gpu render node: start the VM with -device virtio-gpu-gl-pci,blob=true,venus=true \
+                 and load the virtio_gpu module"
+            }
+            (Step::DeviceNode, TransportKind::Vtest) => {
+                "no vtest socket: start `virgl_test_server --venus` and point VTEST_SOCKET_NAME at its socket"
+            }
+            (Step::Params, _) => "the transport lacks what Venus needs; the error names what",
+            (Step::Capset, _) => "the host offers no usable Venus capset: is venus=true set / --venus given?",
+            (Step::ContextInit, _) => "the host refused the Venus context: check the host log",
+            (Step::RingBlob, _) => {
+                "blob creation or mapping failed: check hostmem= (virtio-gpu) and the host log; a map that \
+                 hangs means the host cannot map the blob (blob alignment, VENUS_RS_BLOB_ALIGN)"
+            }
+            (Step::CreateRing, _) => "the host did not take vkCreateRingMESA: check the host log",
+            (Step::ReplyShmem, _) | (Step::RoundTrip, _) => {
+                "see the ring state: a head that never moved means the host cannot see the ring memory \
+                 (check blob alignment); FATAL means the host rejected a command"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failure of the bring-up or of a call through the ring.
+#[derive(Clone, Debug)]
+pub struct SessionError {
+    /// The bring-up step, or `None` for a call after the bring-up.
+    pub step: Option<Step>,
+    /// What was being done: the step's description or the command's name.
+    pub what: String,
+    pub detail: String,
+    /// The ring's control words when the error happened, once a ring exists.
+    pub ring: Option<RingState>,
+    pub hint: Option<String>,
+    /// The host is gone or the context is dead: no later call can succeed.
+    pub lost: bool,
+}
+
+impl SessionError {
+    fn new(what: impl Into<String>, detail: impl Into<String>) -> SessionError {
+        SessionError {
+            step: None,
+            what: what.into(),
+            detail: detail.into(),
+            ring: None,
+            hint: None,
+            lost: false,
+        }
+    }
+
+    fn transport(what: &str, error: TransportError) -> SessionError {
+        let lost = matches!(error.kind, venus_rs_kernel_iface::ErrorKind::Disconnected);
+        SessionError {
+            lost,
+            ..SessionError::new(what, error.to_string())
+        }
+    }
+
+    fn at_step(mut self, step: Step) -> SessionError {
+        self.step = Some(step);
+        self
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(step) => write!(f, "step {step} ({}) failed: {}", self.what, self.detail)?,
+            None => write!(f, "{} failed: {}", self.what, self.detail)?,
+        }
+        if let Some(ring) = &self.ring {
+            write!(f, " [ring {ring}]")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub kind: TransportKind,
+    /// The instance ring's command buffer (a power of two).
+    pub ring_buffer_size: u32,
+    /// The first reply shared memory; it grows when a reply needs more.
+    pub reply_size: u64,
+    /// The longest any single wait on the ring may take.
+    pub wait_timeout: Duration,
+    /// How many vkEnumerateInstanceVersion round trips the last step makes (at least 1).
+    pub round_trips: u32,
+}
+
+impl SessionOptions {
+    pub fn new(kind: TransportKind) -> SessionOptions {
+        SessionOptions {
+            kind,
+            ring_buffer_size: 128 * 1024,
+            reply_size: 1024 * 1024,
+            wait_timeout: Duration::from_secs(10),
+            round_trips: 1,
+        }
+    }
+}
+
+/// The transport that `VENUS_RS_TRANSPORT` names, or the one that is there. `Err` carries the reason
+/// there is none, in one line.
+pub fn select_transport() -> Result<TransportKind, String> {
+    if let Some(text) = std::env::var_os(TRANSPORT_ENV) {
+        let text = text.to_string_lossy();
+        return text
+            .parse::<TransportKind>()
+            .map_err(|e| format!("{TRANSPORT_ENV}: {e}"));
+    }
+    let virtgpu = find_render_node();
+    if virtgpu.is_ok() {
+        return Ok(TransportKind::VirtGpu);
+    }
+    if std::env::var_os("VTEST_SOCKET_NAME").is_some_and(|v| !v.is_empty()) {
+        return Ok(TransportKind::Vtest);
+    }
+    let why = virtgpu.err().map(|e| e.detail).unwrap_or_default();
+    Err(format!(
+        "no Venus host: {why}; and VTEST_SOCKET_NAME is not set (set {TRANSPORT_ENV}=vtest to use the \
+         default vtest socket)"
+    ))
+}
+
+/// What one finished step reports.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    pub step: Step,
+    pub elapsed: Duration,
+    /// One line of what the step found.
+    pub detail: String,
+    /// Machine-readable findings, for `venus-probe --json`.
+    pub data: serde_json::Value,
+    /// Set once the ring exists, so that a watchdog can read its state.
+    pub ring: Option<RingMonitor>,
+}
+
+/// The reply shared memory: one blob at a time is the reply stream.
+struct ReplyMemory {
+    blob: Blob,
+    memory: SharedMemory,
+}
+
+/// A connected host with its instance ring.
+pub struct Session {
+    transport: Box<dyn Transport>,
+    info: TransportInfo,
+    capset: VenusCapset,
+    protocol: Arc<HostProtocol>,
+    ring: Ring,
+    ring_blob: Blob,
+    reply: ReplyMemory,
+    /// Reply blobs replaced by larger ones. They stay alive until the session ends: destroying a
+    /// resource the host may still use as a reply stream would kill the context.
+    retired_replies: Vec<Blob>,
+    wait_timeout: Duration,
+    host_instance_version: u32,
+}
+
+fn identity_id(raw: u64) -> u64 {
+    raw
+}
+
+/// Encodes one command into a buffer of exactly its size.
+pub fn encode(
+    size: usize,
+    write: impl FnOnce(&mut Writer<'_>) -> Result<usize, EncodeError>,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut bytes = vec![0u8; size];
+    let mut writer = Writer::new(&mut bytes);
+    let written = write(&mut writer)?;
+    bytes.truncate(written);
+    Ok(bytes)
+}
+
+/// `VkCommandStreamDescriptionMESA` in its C layout, for the generated encoder.
+#[repr(C)]
+struct CommandStreamDescription {
+    resource_id: u32,
+    offset: usize,
+    size: usize,
+}
+
+/// Runs the whole bring-up, reporting each finished step to `report`.
+pub fn connect(
+    options: &SessionOptions,
+    report: &mut dyn FnMut(StepReport),
+) -> Result<Session, SessionError> {
+    let kind = options.kind;
+    let mut timer = Instant::now();
+    let mut finish =
+        |step: Step, detail: String, data: serde_json::Value, ring: Option<RingMonitor>| {
+            let elapsed = timer.elapsed();
+            venus_log!(
+                Level::Info,
+                "bring-up step {step}: ok in {elapsed:.1?}: {detail}"
+            );
+            report(StepReport {
+                step,
+                elapsed,
+                detail,
+                data,
+                ring,
+            });
+            timer = Instant::now();
+        };
+    let fail = |step: Step| {
+        move |error: SessionError| {
+            let mut error = error.at_step(step);
+            if error.hint.is_none() {
+                error.hint = Some(step.hint(kind).to_string());
+            }
+            error
+        }
+    };
+
+    // Device node.
+    let step = Step::DeviceNode;
+    let node = match kind {
+        TransportKind::VirtGpu => {
+            let node = find_render_node()
+                .map_err(|e| SessionError::transport(step.describe(), e))
+                .map_err(fail(step))?;
+            finish(
+                step,
+                format!("{}", node.display()),
+                serde_json::json!({ "node": node.display().to_string() }),
+                None,
+            );
+            Some(node)
+        }
+        TransportKind::Vtest => {
+            let vtest = VtestOptions::from_env()
+                .map_err(|e| SessionError::transport(step.describe(), e))
+                .map_err(fail(step))?;
+            let socket = vtest.socket_path.clone();
+            if !is_socket(&socket) {
+                return Err(fail(step)(SessionError::new(
+                    step.describe(),
+                    format!("{} is not a socket", socket.display()),
+                )));
+            }
+            finish(
+                step,
+                format!("vtest socket {}", socket.display()),
+                serde_json::json!({ "socket": socket.display().to_string() }),
+                None,
+            );
+            None
+        }
+    };
+
+    // Params.
+    let step = Step::Params;
+    let mut transport = open_transport(kind, node)
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    let info = transport.info();
+    finish(step, info.to_string(), transport_json(&info), None);
+
+    // Capset.
+    let step = Step::Capset;
+    let capset = transport
+        .read_capset()
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    let missing = capset.missing_requirements();
+    if !missing.is_empty() {
+        return Err(fail(step)(SessionError::new(
+            step.describe(),
+            format!("the capset lacks what Venus needs: {}", missing.join("; ")),
+        )));
+    }
+    let protocol = Arc::new(HostProtocol::from_capset(
+        capset.vk_xml_version.0,
+        capset.vk_mesa_venus_protocol_spec_version,
+        capset.vk_extension_mask1,
+    ));
+    finish(step, capset.to_string(), capset_json(&capset), None);
+
+    // Context.
+    let step = Step::ContextInit;
+    let context = ContextParams::default();
+    transport
+        .init_context(context)
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    finish(
+        step,
+        format!(
+            "capset 4, {} rings, poll mask {:#x}",
+            context.num_rings, context.poll_rings_mask
+        ),
+        serde_json::json!({ "num_rings": context.num_rings, "poll_rings_mask": context.poll_rings_mask }),
+        None,
+    );
+
+    // Ring blob.
+    let step = Step::RingBlob;
+    let layout = RingLayout::new(options.ring_buffer_size, info.blob_alignment)
+        .map_err(|e| SessionError::new(step.describe(), e))
+        .map_err(fail(step))?;
+    let ring_blob = transport
+        .create_blob(BlobRequest::shmem(layout.blob_size()))
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    let ring_memory = transport
+        .map_blob(&ring_blob)
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    let ring = Ring::new(ring_memory, layout)
+        .map_err(|e| SessionError::new(step.describe(), format!("ring memory: {e}")))
+        .map_err(fail(step))?;
+    let readable = ring
+        .check_memory(&MEMORY_CHECK_PATTERN)
+        .map_err(|e| SessionError::new(step.describe(), format!("ring memory: {e}")))
+        .map_err(fail(step))?;
+    if !readable {
+        return Err(fail(step)(SessionError::new(
+            step.describe(),
+            "a pattern written to the mapped ring did not read back: the mapping is not memory",
+        )));
+    }
+    finish(
+        step,
+        format!(
+            "resource {} size {} (alignment {}), buffer {} bytes, write/read-back ok",
+            ring_blob.res_id(),
+            ring_blob.size(),
+            info.blob_alignment,
+            layout.buffer_size()
+        ),
+        serde_json::json!({
+            "resource_id": ring_blob.res_id(),
+            "blob_size": ring_blob.size(),
+            "blob_alignment": info.blob_alignment.bytes(),
+            "buffer_size": layout.buffer_size(),
+        }),
+        Some(ring.monitor()),
+    );
+
+    // vkCreateRingMESA.
+    let step = Step::CreateRing;
+    let cx = GuestContext {
+        host: &protocol,
+        dispatchable_id: identity_id,
+    };
+    let create_info = layout.create_info(ring_blob.res_id(), RING_IDLE_TIMEOUT_NS);
+    let info_ptr = std::ptr::addr_of!(create_info).cast();
+    // SAFETY: `create_info` is a VkRingCreateInfoMESA in its C layout with a NULL pNext, alive across
+    // both calls.
+    let command = encode(
+        unsafe { guest::vk_create_ring_mesa_size(&cx, INSTANCE_RING_ID, info_ptr) },
+        |w| unsafe { guest::vk_create_ring_mesa(w, &cx, 0, INSTANCE_RING_ID, info_ptr) },
+    )
+    .map_err(|e| SessionError::new(step.describe(), format!("encode: {e}")))
+    .map_err(fail(step))?;
+    let fence = transport
+        .submit_with_fence(0, &command)
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    let fence_timeout = options.wait_timeout;
+    match transport.wait_fence(&fence, fence_timeout) {
+        Ok(WaitOutcome::Signaled) => {}
+        Ok(WaitOutcome::TimedOut) => {
+            return Err(fail(step)(SessionError::new(
+                step.describe(),
+                format!("the fence of the submit did not signal within {fence_timeout:?}"),
+            )))
+        }
+        Err(e) => return Err(fail(step)(SessionError::transport(step.describe(), e))),
+    }
+    finish(
+        step,
+        format!(
+            "{} bytes on the context path (ring 0), fence signaled; ring id {INSTANCE_RING_ID}",
+            command.len()
+        ),
+        serde_json::json!({ "command_bytes": command.len(), "ring_id": INSTANCE_RING_ID }),
+        None,
+    );
+
+    // Reply shared memory.
+    let step = Step::ReplyShmem;
+    let reply = create_reply_memory(transport.as_mut(), options.reply_size)
+        .map_err(|e| SessionError::transport(step.describe(), e))
+        .map_err(fail(step))?;
+    let reply_detail = format!(
+        "resource {} size {}",
+        reply.blob.res_id(),
+        reply.blob.size()
+    );
+    let reply_data = serde_json::json!({
+        "resource_id": reply.blob.res_id(),
+        "blob_size": reply.blob.size(),
+    });
+    let mut session = Session {
+        transport,
+        info,
+        capset,
+        protocol,
+        ring,
+        ring_blob,
+        reply,
+        retired_replies: Vec::new(),
+        wait_timeout: options.wait_timeout,
+        host_instance_version: 0,
+    };
+    let set_reply = session
+        .set_reply_stream(64)
+        .map_err(|e| SessionError::new(step.describe(), format!("encode: {e}")))
+        .map_err(fail(step))?;
+    let seqno = session
+        .submit_to_ring(step.describe(), &set_reply)
+        .map_err(fail(step))?;
+    session
+        .wait_for(step.describe(), seqno)
+        .map_err(fail(step))?;
+    finish(
+        step,
+        format!("{reply_detail}; vkSetReplyCommandStreamMESA consumed by the ring (seqno {seqno})"),
+        reply_data,
+        None,
+    );
+
+    // Round trip.
+    let step = Step::RoundTrip;
+    let mut times = Vec::new();
+    for _ in 0..options.round_trips.max(1) {
+        let started = Instant::now();
+        session.host_instance_version = session.enumerate_instance_version().map_err(fail(step))?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let version = venus_rs_kernel_iface::VkVersion(session.host_instance_version);
+    let detail = if times.len() == 1 {
+        format!("host instance version {version} (reply decoded)")
+    } else {
+        format!(
+            "host instance version {version} (reply decoded); {} round trips: min {:.1?} median {:.1?} max {:.1?}",
+            times.len(),
+            times[0],
+            times[times.len() / 2],
+            times[times.len() - 1]
+        )
+    };
+    finish(
+        step,
+        detail,
+        serde_json::json!({
+            "instance_version": version.to_string(),
+            "instance_version_raw": session.host_instance_version,
+            "round_trips": times.len(),
+            "median_us": times[times.len() / 2].as_micros() as u64,
+        }),
+        None,
+    );
+    Ok(session)
+}
+
+fn is_socket(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+fn open_transport(
+    kind: TransportKind,
+    node: Option<PathBuf>,
+) -> Result<Box<dyn Transport>, TransportError> {
+    match kind {
+        TransportKind::VirtGpu => {
+            let mut options = VirtGpuOptions::from_env()?;
+            options.node = node;
+            Ok(Box::new(VirtGpuTransport::open(options)?))
+        }
+        TransportKind::Vtest => Ok(Box::new(
+            VtestTransport::connect(VtestOptions::from_env()?)?,
+        )),
+    }
+}
+
+fn create_reply_memory(
+    transport: &mut dyn Transport,
+    size: u64,
+) -> Result<ReplyMemory, TransportError> {
+    let blob = transport.create_blob(BlobRequest::shmem(size))?;
+    let memory = transport.map_blob(&blob)?;
+    Ok(ReplyMemory { blob, memory })
+}
+
+fn transport_json(info: &TransportInfo) -> serde_json::Value {
+    use venus_rs_kernel_iface::TransportDetails;
+    let mut value = match &info.details {
+        TransportDetails::VirtGpu {
+            node,
+            driver_name,
+            driver_version,
+            driver_date,
+            params,
+        } => serde_json::json!({
+            "node": node.display().to_string(),
+            "driver": driver_name,
+            "driver_version": format!("{}.{}.{}", driver_version.0, driver_version.1, driver_version.2),
+            "driver_date": driver_date,
+            "params": params.iter().map(|(name, value)| (name.to_string(), serde_json::json!(value))).collect::<serde_json::Map<_, _>>(),
+        }),
+        TransportDetails::Vtest {
+            socket,
+            protocol_version,
+            max_timeline_count,
+        } => serde_json::json!({
+            "socket": socket.display().to_string(),
+            "protocol_version": protocol_version,
+            "max_timeline_count": max_timeline_count,
+        }),
+    };
+    value["transport"] = serde_json::json!(info.kind.name());
+    value["blob_alignment"] = serde_json::json!(info.blob_alignment.bytes());
+    value
+}
+
+fn capset_json(capset: &VenusCapset) -> serde_json::Value {
+    serde_json::json!({
+        "wire_format_version": capset.wire_format_version,
+        "vk_xml_version": capset.vk_xml_version.to_string(),
+        "vk_ext_command_serialization_spec_version": capset.vk_ext_command_serialization_spec_version,
+        "vk_mesa_venus_protocol_spec_version": capset.vk_mesa_venus_protocol_spec_version,
+        "supports_blob_id_0": capset.supports_blob_id_0,
+        "vk_extension_mask1": capset.vk_extension_mask1.iter().map(|w| format!("{w:#010x}")).collect::<Vec<_>>(),
+        "extension_count": capset.extension_numbers().len(),
+        "allow_vk_wait_syncs": capset.allow_vk_wait_syncs,
+        "supports_multiple_timelines": capset.supports_multiple_timelines,
+        "use_guest_vram": capset.use_guest_vram,
+        "received_size": capset.received_size,
+    })
+}
+
+impl Session {
+    pub fn transport_info(&self) -> &TransportInfo {
+        &self.info
+    }
+
+    pub fn capset(&self) -> &VenusCapset {
+        &self.capset
+    }
+
+    /// What the host's protocol carries; shared so that encoders can borrow it during a call.
+    pub fn protocol(&self) -> Arc<HostProtocol> {
+        Arc::clone(&self.protocol)
+    }
+
+    /// The host's vkEnumerateInstanceVersion, from the bring-up's round trip.
+    pub fn host_instance_version(&self) -> u32 {
+        self.host_instance_version
+    }
+
+    pub fn ring_blob_size(&self) -> u64 {
+        self.ring_blob.size()
+    }
+
+    fn ring_state(&self) -> Option<RingState> {
+        self.ring.state().ok()
+    }
+
+    fn ring_error(&self, what: &str, detail: impl Into<String>) -> SessionError {
+        SessionError {
+            ring: self.ring_state(),
+            ..SessionError::new(what, detail)
+        }
+    }
+
+    /// vkSetReplyCommandStreamMESA: replies go to offset 0 of the current reply blob, `size` bytes.
+    fn set_reply_stream(&self, size: usize) -> Result<Vec<u8>, EncodeError> {
+        let cx = GuestContext {
+            host: &self.protocol,
+            dispatchable_id: identity_id,
+        };
+        let stream = CommandStreamDescription {
+            resource_id: self.reply.blob.res_id(),
+            offset: 0,
+            size,
+        };
+        let stream_ptr = std::ptr::addr_of!(stream).cast();
+        // SAFETY: `stream` is a VkCommandStreamDescriptionMESA in its C layout, alive across both calls.
+        encode(
+            unsafe { guest::vk_set_reply_command_stream_mesa_size(&cx, stream_ptr) },
+            |w| unsafe { guest::vk_set_reply_command_stream_mesa(w, &cx, 0, stream_ptr) },
+        )
+    }
+
+    fn notify_command(&self, what: &str, seqno: u32) -> Result<Vec<u8>, SessionError> {
+        let cx = GuestContext {
+            host: &self.protocol,
+            dispatchable_id: identity_id,
+        };
+        // SAFETY: vkNotifyRingMESA has no pointer arguments.
+        encode(
+            unsafe { guest::vk_notify_ring_mesa_size(&cx, INSTANCE_RING_ID, seqno, 0) },
+            |w| unsafe { guest::vk_notify_ring_mesa(w, &cx, 0, INSTANCE_RING_ID, seqno, 0) },
+        )
+        .map_err(|e| SessionError::new(what, format!("encode vkNotifyRingMESA: {e}")))
+    }
+
+    fn notify(&mut self, what: &str, seqno: u32) -> Result<(), SessionError> {
+        venus_log!(Level::Trace, "context: vkNotifyRingMESA seqno {seqno}");
+        let command = self.notify_command(what, seqno)?;
+        self.transport
+            .submit(0, &command)
+            .map_err(|e| SessionError::transport(what, e))
+    }
+
+    /// Waits until the host has consumed the whole ring and then until fence timeline `ring_idx` (a
+    /// queue's) has retired everything submitted to it. The host refuses blocking waits such as
+    /// vkQueueWaitIdle (they would stall its ring thread), so idleness is a fence on the context path:
+    /// the host signals it once the queue bound to `ring_idx` has finished its earlier work.
+    pub fn wait_timeline_idle(&mut self, what: &str, ring_idx: u32) -> Result<(), SessionError> {
+        let seqno = self.ring.tail();
+        self.wait_for(what, seqno)?;
+        // A command is needed to carry the fence; waking the ring is one the host always accepts here.
+        let command = self.notify_command(what, seqno)?;
+        venus_log!(
+            Level::Trace,
+            "context: fence on timeline {ring_idx} ({what})"
+        );
+        let fence = self
+            .transport
+            .submit_with_fence(ring_idx, &command)
+            .map_err(|e| SessionError::transport(what, e))?;
+        match self.transport.wait_fence(&fence, self.wait_timeout) {
+            Ok(WaitOutcome::Signaled) => Ok(()),
+            Ok(WaitOutcome::TimedOut) => Err(SessionError {
+                ring: self.ring_state(),
+                hint: Some("the host's queue did not finish its work: it is stuck or lost".into()),
+                lost: true,
+                ..SessionError::new(
+                    what,
+                    format!(
+                        "the fence on timeline {ring_idx} did not signal within {:?}",
+                        self.wait_timeout
+                    ),
+                )
+            }),
+            Err(e) => Err(SessionError::transport(what, e)),
+        }
+    }
+
+    /// Writes a batch of whole commands into the ring, waiting for room, and wakes the host if it went
+    /// idle. Returns the batch's sequence number.
+    pub fn submit_to_ring(&mut self, what: &str, batch: &[u8]) -> Result<u32, SessionError> {
+        venus_log!(Level::Trace, "ring: {what}: {} bytes", batch.len());
+        let deadline = Instant::now() + self.wait_timeout;
+        let mut backoff = Backoff::new();
+        let seqno = loop {
+            match self.ring.write(batch) {
+                Ok(seqno) => break seqno,
+                Err(RingWriteError::NoRoom { free }) => {
+                    if Instant::now() >= deadline {
+                        return Err(self.ring_error(
+                            what,
+                            format!(
+                                "no room for {} bytes in the ring within {:?} ({free} bytes free): \
+                                 the host stopped consuming it",
+                                batch.len(),
+                                self.wait_timeout
+                            ),
+                        ));
+                    }
+                    if backoff.check_due() {
+                        self.check_host(what)?;
+                    }
+                    backoff.pause();
+                }
+                Err(e) => return Err(self.ring_error(what, e.to_string())),
+            }
+        };
+        let state = self
+            .ring
+            .state()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        if state.is_fatal() {
+            return Err(self.fatal(what, state));
+        }
+        if state.is_idle() {
+            self.notify(what, seqno)?;
+        }
+        Ok(seqno)
+    }
+
+    fn fatal(&self, what: &str, state: RingState) -> SessionError {
+        SessionError {
+            ring: Some(state),
+            hint: Some(
+                "the host marked the ring FATAL: it could not decode or run a command; the host log says \
+                 which"
+                    .into(),
+            ),
+            lost: true,
+            ..SessionError::new(what, "the ring is FATAL")
+        }
+    }
+
+    fn check_host(&mut self, what: &str) -> Result<(), SessionError> {
+        self.transport.check_connection().map_err(|e| {
+            let mut error = SessionError::transport(what, e);
+            error.ring = self.ring_state();
+            error.hint = Some("the host went away while the guest waited for the ring".into());
+            error.lost = true;
+            error
+        })
+    }
+
+    /// Waits until the host has consumed the ring up to `seqno`.
+    pub fn wait_for(&mut self, what: &str, seqno: u32) -> Result<(), SessionError> {
+        let started = Instant::now();
+        let first = self
+            .ring
+            .state()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        let mut backoff = Backoff::new();
+        loop {
+            let state = self
+                .ring
+                .state()
+                .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+            if state.reached(seqno) {
+                return Ok(());
+            }
+            if state.is_fatal() {
+                return Err(self.fatal(what, state));
+            }
+            if started.elapsed() >= self.wait_timeout {
+                let hint = if state.head == first.head {
+                    "ring head never moved: the host cannot see the ring memory, or never created the ring \
+                     — check blob alignment (VENUS_RS_BLOB_ALIGN) and the host log"
+                } else {
+                    "the host consumed part of the ring and then stopped: it is stuck in a command"
+                };
+                return Err(SessionError {
+                    ring: Some(state),
+                    hint: Some(hint.into()),
+                    lost: true,
+                    ..SessionError::new(
+                        what,
+                        format!(
+                            "the ring did not reach seqno {seqno} within {:?}",
+                            self.wait_timeout
+                        ),
+                    )
+                });
+            }
+            if backoff.check_due() {
+                self.check_host(what)?;
+                // A wake-up that crossed the host going to sleep is repeated rather than lost.
+                if state.is_idle() {
+                    self.notify(what, seqno)?;
+                }
+            }
+            backoff.pause();
+        }
+    }
+
+    /// Makes the reply blob at least `size` bytes.
+    fn reserve_reply(&mut self, what: &str, size: usize) -> Result<(), SessionError> {
+        if size as u64 <= self.reply.blob.size() {
+            return Ok(());
+        }
+        let wanted = (size as u64).next_power_of_two();
+        let reply = create_reply_memory(self.transport.as_mut(), wanted)
+            .map_err(|e| SessionError::transport(what, e))?;
+        let old = std::mem::replace(&mut self.reply, reply);
+        self.retired_replies.push(old.blob);
+        Ok(())
+    }
+
+    /// Sends `command` (encoded with the reply bit) with a reply stream of `reply_size` bytes in front,
+    /// waits for the host, and returns the reply bytes.
+    pub fn call(
+        &mut self,
+        what: &str,
+        command: &[u8],
+        reply_size: usize,
+    ) -> Result<Vec<u8>, SessionError> {
+        self.reserve_reply(what, reply_size)?;
+        let mut batch = self
+            .set_reply_stream(reply_size)
+            .map_err(|e| SessionError::new(what, format!("encode: {e}")))?;
+        batch.extend_from_slice(command);
+        let seqno = self.submit_to_ring(what, &batch)?;
+        self.wait_for(what, seqno)?;
+        let mut reply = vec![0u8; reply_size];
+        self.reply
+            .memory
+            .read_bytes(0, &mut reply)
+            .map_err(|e| SessionError::new(what, format!("reply memory: {e}")))?;
+        Ok(reply)
+    }
+
+    /// Sends `command` without a reply and without waiting.
+    pub fn send(&mut self, what: &str, command: &[u8]) -> Result<u32, SessionError> {
+        self.submit_to_ring(what, command)
+    }
+
+    /// vkEnumerateInstanceVersion through the ring.
+    pub fn enumerate_instance_version(&mut self) -> Result<u32, SessionError> {
+        let what = "vkEnumerateInstanceVersion";
+        let protocol = self.protocol();
+        let cx = GuestContext {
+            host: &protocol,
+            dispatchable_id: identity_id,
+        };
+        let mut version = 0u32;
+        let version_ptr = std::ptr::addr_of_mut!(version).cast();
+        // SAFETY: `version` is a u32 output, alive across the encode and the decode.
+        let (command, reply_size) = unsafe {
+            (
+                encode(
+                    guest::vk_enumerate_instance_version_size(&cx, version_ptr),
+                    |w| guest::vk_enumerate_instance_version(w, &cx, GENERATE_REPLY, version_ptr),
+                ),
+                guest::vk_enumerate_instance_version_reply_size(&cx, version_ptr),
+            )
+        };
+        let command = command.map_err(|e| SessionError::new(what, format!("encode: {e}")))?;
+        let reply = self.call(what, &command, reply_size)?;
+        let mut decoder = Decoder::new(&reply, Limits::default());
+        // SAFETY: the same output pointer as encoded, still valid.
+        let result = unsafe {
+            guest::vk_enumerate_instance_version_decode_reply(&mut decoder, &cx, version_ptr)
+        }
+        .map_err(|e| SessionError::new(what, format!("reply: {e}")))?;
+        if result != 0 {
+            return Err(SessionError::new(
+                what,
+                format!("the host returned VkResult {result}"),
+            ));
+        }
+        Ok(version)
+    }
+}
+
+/// Polling with growing pauses: a few yields for replies that are already on their way, then sleeps
+/// from 10 µs doubling up to 1 ms, so a long wait costs little CPU.
+struct Backoff {
+    spins: u32,
+    sleep: Duration,
+    last_check: Instant,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            spins: 0,
+            sleep: Duration::from_micros(10),
+            last_check: Instant::now(),
+        }
+    }
+
+    fn pause(&mut self) {
+        if self.spins < 32 {
+            self.spins += 1;
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(self.sleep);
+            self.sleep = (self.sleep * 2).min(Duration::from_millis(1));
+        }
+    }
+
+    /// True once per [`WAIT_CHECK_PERIOD`].
+    fn check_due(&mut self) -> bool {
+        if self.last_check.elapsed() >= WAIT_CHECK_PERIOD {
+            self.last_check = Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+}
