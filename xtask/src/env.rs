@@ -125,9 +125,10 @@ fn base_chroot_env() -> Vec<(String, String)> {
         ("HOME".to_string(), "/root".to_string()),
         ("LANG".to_string(), "C.UTF-8".to_string()),
     ];
-    for key in ["TERM", "VENUS_RS_LOG"] {
-        if let Ok(value) = std::env::var(key) {
-            env.push((key.to_string(), value));
+    // The project's own settings reach both halves; everything else of the caller's environment stays out.
+    for (key, value) in std::env::vars() {
+        if key == "TERM" || key.starts_with("VENUS_RS_") {
+            env.push((key, value));
         }
     }
     env

@@ -22,6 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
                        run vulkaninfo in two pairings and report every difference (allow-list:
                        tests/vulkaninfo-allowlist.txt)
   codegen [--check]    regenerate encoder/src/generated from vk.xml (--check: fail when it is stale)
+  install --prefix DIR [--arch x86_64|aarch64] [--destdir DIR]
+                       build and install our guest half (ICD, manifest, venus-probe) under a prefix
   test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
 
 fn main() {
@@ -70,6 +72,10 @@ fn run(args: &[String]) -> Result<i32, String> {
                 _ => return Err(format!("codegen: unknown options {rest:?}\n{USAGE}")),
             };
             codegen::codegen(&home, check)?;
+            Ok(0)
+        }
+        "install" => {
+            ours::install_command(rest)?;
             Ok(0)
         }
         "test" => {

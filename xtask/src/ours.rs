@@ -6,7 +6,7 @@ use crate::guest::GuestArch;
 use crate::process::run_logged;
 use std::path::{Path, PathBuf};
 
-/// Guest tools built from `icd/` that a pairing with `--guest ours` puts on the program's PATH.
+/// Guest tools built from `icd/`, installed beside the ICD.
 pub const GUEST_TOOLS: &[&str] = &["venus-probe"];
 pub const ICD_LIBRARY: &str = "libvulkan_venus_rs.so";
 /// An ICD that does not export the loader entry point is not a driver yet.
@@ -14,10 +14,9 @@ const ICD_ENTRY_POINT: &[u8] = b"vk_icdGetInstanceProcAddr";
 
 /// Our guest half, built for one architecture.
 pub struct OursGuest {
-    pub bin_dir: PathBuf,
+    pub arch: GuestArch,
     pub tools: Vec<PathBuf>,
-    /// The ICD library, when it exports the loader interface.
-    pub icd: Option<PathBuf>,
+    pub icd: PathBuf,
 }
 
 pub fn workspace_dir() -> PathBuf {
@@ -31,25 +30,25 @@ pub fn workspace_dir() -> PathBuf {
 pub fn build_guest_half(arch: GuestArch, log_dir: &Path) -> Result<OursGuest, String> {
     let log = log_dir.join(format!("build-guest-{}.log", arch.name()));
     let bin_dir = release_build(arch, &["-p", "venus-rs-icd", "--bins", "--lib"], &log)?;
-    let tools: Vec<PathBuf> = GUEST_TOOLS
-        .iter()
-        .map(|tool| bin_dir.join(tool))
-        .filter(|path| path.is_file())
-        .collect();
-    let icd = Some(bin_dir.join(ICD_LIBRARY)).filter(|path| exports_icd_entry_point(path));
-    if tools.is_empty() && icd.is_none() {
+    let icd = bin_dir.join(ICD_LIBRARY);
+    if !exports_icd_entry_point(&icd) {
         return Err(format!(
-            "--guest ours: our guest half is not built yet: neither {} nor a {ICD_LIBRARY} that exports \
-             the loader interface exists in {}",
-            GUEST_TOOLS.join(", "),
-            bin_dir.display()
+            "--guest ours: our guest half is not built yet: {} does not export the loader interface",
+            icd.display()
         ));
     }
-    Ok(OursGuest {
-        bin_dir,
-        tools,
-        icd,
-    })
+    let tools = GUEST_TOOLS
+        .iter()
+        .map(|tool| {
+            let path = bin_dir.join(tool);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("--guest ours: {} was not built", path.display()))
+            }
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(OursGuest { arch, tools, icd })
 }
 
 fn exports_icd_entry_point(library: &Path) -> bool {
@@ -58,6 +57,122 @@ fn exports_icd_entry_point(library: &Path) -> bool {
             .windows(ICD_ENTRY_POINT.len())
             .any(|window| window == ICD_ENTRY_POINT)
     })
+}
+
+/// Where an installed guest half lives, as the machine that runs it sees the paths.
+pub struct InstalledGuest {
+    /// (file on this machine, its path on the target)
+    pub files: Vec<(PathBuf, String)>,
+    pub manifest: String,
+    pub bin_dir: String,
+}
+
+/// Installs the guest half the way a distribution package would: the ICD in PREFIX/lib/venus-rs/, its manifest
+/// (from `manifests/`, `library_path` pointing at the installed ICD) in PREFIX/share/vulkan/icd.d/, the tools in
+/// PREFIX/bin. Files are written under `destdir` (`/` for a direct install; a staging folder for a guest image).
+pub fn install_guest_half(
+    guest: &OursGuest,
+    destdir: &Path,
+    prefix: &str,
+) -> Result<InstalledGuest, String> {
+    let prefix = prefix.trim_end_matches('/');
+    let library = format!("{prefix}/lib/venus-rs/{ICD_LIBRARY}");
+    let manifest_name = format!("venus_rs_icd.{}.json", guest.arch.name());
+    let manifest = format!("{prefix}/share/vulkan/icd.d/{manifest_name}");
+    let template_path = workspace_dir().join("manifests").join(&manifest_name);
+    let template = std::fs::read_to_string(&template_path)
+        .map_err(|e| format!("cannot read {}: {e}", template_path.display()))?;
+    let mut manifest_json: serde_json::Value =
+        serde_json::from_str(&template).map_err(|e| format!("{}: {e}", template_path.display()))?;
+    manifest_json["ICD"]["library_path"] = serde_json::Value::String(library.clone());
+    let manifest_text =
+        serde_json::to_string_pretty(&manifest_json).map_err(|e| e.to_string())? + "\n";
+
+    let mut files = Vec::new();
+    let destination = staged_path(destdir, &manifest)?;
+    std::fs::write(&destination, manifest_text)
+        .map_err(|e| format!("cannot write {}: {e}", destination.display()))?;
+    files.push((destination, manifest.clone()));
+    let tools = guest.tools.iter().map(|tool| {
+        let name = tool
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        (tool, format!("{prefix}/bin/{name}"))
+    });
+    for (source, target) in std::iter::once((&guest.icd, library)).chain(tools) {
+        let destination = staged_path(destdir, &target)?;
+        std::fs::copy(source, &destination).map_err(|e| {
+            format!(
+                "cannot copy {} to {}: {e}",
+                source.display(),
+                destination.display()
+            )
+        })?;
+        files.push((destination, target));
+    }
+    Ok(InstalledGuest {
+        files,
+        manifest,
+        bin_dir: format!("{prefix}/bin"),
+    })
+}
+
+/// The file under `destdir` for the target path `target`, with its folder created.
+fn staged_path(destdir: &Path, target: &str) -> Result<PathBuf, String> {
+    let destination = destdir.join(target.trim_start_matches('/'));
+    if let Some(parent) = destination.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    Ok(destination)
+}
+
+/// `cargo xtask install --prefix DIR [--arch x86_64|aarch64] [--destdir DIR]`.
+pub fn install_command(args: &[String]) -> Result<(), String> {
+    const USAGE: &str =
+        "usage: cargo xtask install --prefix DIR [--arch x86_64|aarch64] [--destdir DIR]";
+    let mut prefix = None;
+    let mut arch = GuestArch::X86_64;
+    let mut destdir = PathBuf::from("/");
+    let mut rest = args.iter();
+    while let Some(option) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| format!("{option} needs a value\n{USAGE}"))?;
+        match option.as_str() {
+            "--prefix" => prefix = Some(value.clone()),
+            "--destdir" => destdir = PathBuf::from(value),
+            "--arch" => {
+                arch = match value.as_str() {
+                    "x86_64" => GuestArch::X86_64,
+                    "aarch64" => GuestArch::Aarch64,
+                    other => return Err(format!("unknown --arch {other:?}\n{USAGE}")),
+                }
+            }
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    let prefix = prefix.ok_or_else(|| format!("--prefix is required\n{USAGE}"))?;
+    if !prefix.starts_with('/') {
+        return Err(format!("--prefix must be an absolute path, not {prefix:?}"));
+    }
+    let logs = std::env::temp_dir();
+    let guest = build_guest_half(arch, &logs)?;
+    let installed = install_guest_half(&guest, &destdir, &prefix)?;
+    for (file, target) in &installed.files {
+        if destdir == Path::new("/") {
+            println!("installed {target}");
+        } else {
+            println!("installed {target} (staged at {})", file.display());
+        }
+    }
+    println!(
+        "the Vulkan loader finds it with VK_DRIVER_FILES={} (or on its own for the prefixes /usr and /usr/local)",
+        installed.manifest
+    );
+    Ok(())
 }
 
 /// Our host half: the vtest server and the render server binaries from `host/`.

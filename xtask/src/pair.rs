@@ -3,7 +3,7 @@
 use crate::env::{in_reference_root, Home};
 use crate::guest::GuestArch;
 use crate::ours::{
-    build_guest_half, build_host_half, build_test_program, ICD_LIBRARY, VTEST_SERVER,
+    build_guest_half, build_host_half, build_test_program, install_guest_half, VTEST_SERVER,
 };
 use crate::process::{Supervised, Tee};
 use crate::qemu::{run_in_guest, Accel, GuestRun};
@@ -173,15 +173,6 @@ fn new_run_dir(home: &Home, pairing: &Pairing) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// Our ICD's manifest for the Vulkan loader, pointing at `library`.
-fn icd_manifest(library: &str) -> String {
-    serde_json::json!({
-        "file_format_version": "1.0.1",
-        "ICD": { "library_path": library, "api_version": "1.3.0" }
-    })
-    .to_string()
-}
-
 fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, String> {
     let socket = run_dir.join("vtest.sock");
     let mut shared: Vec<PathBuf> = vec![run_dir.to_path_buf()];
@@ -234,18 +225,12 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
     ];
     match &ours_guest {
         Some(guest) => {
-            shared.push(guest.bin_dir.clone());
+            // The run folder is bind-mounted at the same path, so the install prefix is valid inside the chroot.
+            let prefix = run_dir.join("ours");
+            let installed = install_guest_half(guest, Path::new("/"), &prefix.to_string_lossy())?;
             client_env.push(("VENUS_RS_TRANSPORT".to_string(), "vtest".to_string()));
-            path = format!("{}:{path}", guest.bin_dir.display());
-            if let Some(icd) = &guest.icd {
-                let manifest = run_dir.join("venus_rs_icd.json");
-                std::fs::write(&manifest, icd_manifest(&icd.to_string_lossy()))
-                    .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
-                client_env.push((
-                    "VK_DRIVER_FILES".to_string(),
-                    manifest.to_string_lossy().into_owned(),
-                ));
-            }
+            client_env.push(("VK_DRIVER_FILES".to_string(), installed.manifest));
+            path = format!("{}:{path}", installed.bin_dir);
         }
         None => {
             client_env.push((
@@ -356,6 +341,7 @@ fn run_qemu(
         ));
     }
     let mut guest_env = vec![("XDG_RUNTIME_DIR".to_string(), "/tmp".to_string())];
+    guest_env.extend(std::env::vars().filter(|(key, _)| key.starts_with("VENUS_RS_")));
     let mut payload: Vec<(PathBuf, String)> = Vec::new();
     if let Some(program) = build_test_program(&pairing.program[0], arch, run_dir)? {
         payload.push((program, format!("/usr/local/bin/{}", pairing.program[0])));
@@ -367,23 +353,9 @@ fn run_qemu(
         )),
         GuestDriver::Ours => {
             let guest = build_guest_half(arch, run_dir)?;
-            for tool in &guest.tools {
-                let name = tool.file_name().unwrap_or_default().to_string_lossy();
-                payload.push((tool.clone(), format!("/usr/local/bin/{name}")));
-            }
-            if let Some(icd) = &guest.icd {
-                let guest_library = format!("/usr/local/lib/venus-rs/{ICD_LIBRARY}");
-                let manifest = run_dir.join("venus_rs_icd.json");
-                std::fs::write(&manifest, icd_manifest(&guest_library))
-                    .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
-                let guest_manifest = format!(
-                    "/usr/local/share/vulkan/icd.d/venus_rs_icd.{}.json",
-                    arch.name()
-                );
-                payload.push((icd.clone(), guest_library));
-                payload.push((manifest, guest_manifest.clone()));
-                guest_env.push(("VK_DRIVER_FILES".to_string(), guest_manifest));
-            }
+            let installed = install_guest_half(&guest, &run_dir.join("guest-root"), "/usr/local")?;
+            payload.extend(installed.files);
+            guest_env.push(("VK_DRIVER_FILES".to_string(), installed.manifest));
         }
     }
     let shared: Vec<&Path> = shared.iter().map(PathBuf::as_path).collect();
