@@ -80,8 +80,17 @@ fn run_dir_of(runner_pid: u32) -> Option<PathBuf> {
 
 /// Runs `cargo xtask pair ARGS...` and captures its output.
 pub fn pair(args: &[&str]) -> PairRun {
+    xtask("pair", args)
+}
+
+/// Runs `cargo xtask compare-vulkaninfo ARGS...` and captures its output.
+pub fn compare_vulkaninfo(args: &[&str]) -> PairRun {
+    xtask("compare-vulkaninfo", args)
+}
+
+fn xtask(command: &str, args: &[&str]) -> PairRun {
     let child = Command::new(xtask_binary())
-        .arg("pair")
+        .arg(command)
         .args(args)
         .current_dir(workspace_dir())
         .stdout(Stdio::piped())

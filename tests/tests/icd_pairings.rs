@@ -158,3 +158,23 @@ fn trace_logging_names_every_command_with_its_size() {
         assert!(all.contains(needle), "no {needle:?} in:\n{all}");
     }
 }
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_icd_reports_what_mesa_reports_over_vtest() {
+    let run =
+        venus_rs_tests::compare_vulkaninfo(&["--a", "mesa,virgl,vtest", "--b", "ours,virgl,vtest"]);
+    run.assert_success_with("0 not allowed");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_icd_reports_what_mesa_reports_in_qemu_x86_64() {
+    let run = venus_rs_tests::compare_vulkaninfo(&[
+        "--a",
+        "mesa,virgl,qemu-x86_64",
+        "--b",
+        "ours,virgl,qemu-x86_64",
+    ]);
+    run.assert_success_with("0 not allowed");
+}
