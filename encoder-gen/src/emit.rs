@@ -572,7 +572,9 @@ impl<'m> Emitter<'m> {
             )),
             Kind::SType(v) => out.push(format!("put_at(b, {off}, {v}i32);")),
             Kind::Handle { dispatchable: true } if depth == 0 => {
-                pre.push(format!("let id{off} = cx.handle(rd::<u64>({at}, 0), true);"));
+                pre.push(format!(
+                    "let id{off} = cx.handle(rd::<u64>({at}, 0), true);"
+                ));
                 out.push(format!("put_at(b, {off}, id{off});"));
             }
             Kind::Handle { dispatchable } => out.push(format!(

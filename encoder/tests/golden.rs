@@ -414,7 +414,11 @@ fn extension_offset_stypes_are_positive() {
         .expect("encode")
     });
     assert_eq!(bytes[..4], 148u32.to_le_bytes(), "command type");
-    assert_eq!(bytes[24..28], 1_000_059_001i32.to_le_bytes(), "sType of VkPhysicalDeviceProperties2");
+    assert_eq!(
+        bytes[24..28],
+        1_000_059_001i32.to_le_bytes(),
+        "sType of VkPhysicalDeviceProperties2"
+    );
     let (_, command) = host_decode(&bytes);
     assert!(matches!(command, Command::GetPhysicalDeviceProperties2(_)));
 }

@@ -12,6 +12,17 @@ pub fn codegen(home: &Home, check: bool) -> Result<(), String> {
             home.vk_xml()
         }
     };
+    // The generator checks the C layouts it assumes against ash's own definitions, read from cargo's source cache.
+    let status = crate::test::cargo()
+        .args(["fetch", "--quiet"])
+        .current_dir(workspace_dir())
+        .status()
+        .map_err(|e| format!("cannot run cargo fetch: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo fetch failed ({status}): the generator needs ash's sources"
+        ));
+    }
     let encoder = workspace_dir().join("encoder");
     let report = venus_rs_encoder_gen::run(
         &vk_xml,

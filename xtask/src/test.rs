@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in order, from a fresh machine.
 
 use crate::env::Home;
+use crate::ours::workspace_dir;
 use crate::setup::{setup, SetupOptions};
 use std::process::Command;
 use std::time::Instant;
@@ -22,6 +23,10 @@ pub fn run_all(home: &Home) -> Result<(), String> {
         ],
     )?;
     cargo_step("unit and integration tests", &["test", "--workspace"])?;
+    run_step(
+        "fuzz smoke of the host decoder",
+        &mut Command::new(workspace_dir().join("encoder/fuzz/smoke.sh")),
+    )?;
     cargo_step(
         "end-to-end pairing tests",
         &[
@@ -38,12 +43,22 @@ pub fn run_all(home: &Home) -> Result<(), String> {
 }
 
 fn cargo_step(name: &str, args: &[&str]) -> Result<(), String> {
-    println!("[test] {name}: cargo {}", args.join(" "));
+    let mut command = cargo();
+    command.args(args);
+    run_step(name, &mut command)
+}
+
+fn run_step(name: &str, command: &mut Command) -> Result<(), String> {
+    let shown: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
+    println!("[test] {name}: {}", shown.join(" "));
     let started = Instant::now();
-    let status = cargo()
-        .args(args)
+    let status = command
+        .current_dir(workspace_dir())
         .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", shown[0]))?;
     if !status.success() {
         return Err(format!("[test] {name} failed ({status})"));
     }
