@@ -1,9 +1,8 @@
 //! The Venus capset (`struct virgl_renderer_capset_venus`, 160 bytes; venus-protocol.md §2).
 //!
 //! Its protocol fields (vk.xml version, spec versions, extension mask) describe what the
-//! decoder can decode, so they are parameters here: the generated decoder in the encoder
-//! crate will supply its [`ProtocolLevel`]. Until it exists, servers advertise
-//! [`ProtocolLevel::without_decoder`].
+//! decoder can decode, so they are parameters here: the servers advertise the level of the
+//! generated decoder ([`crate::vulkan::protocol_level`]).
 
 use std::fmt;
 
@@ -32,8 +31,8 @@ pub struct ProtocolLevel {
 }
 
 impl ProtocolLevel {
-    /// The honest level of a build with no decoder: the lowest vk.xml version Mesa accepts
-    /// (1.1), spec versions 1 and a valid but empty extension mask.
+    /// The level of an executor that decodes nothing (transport tests): the lowest vk.xml
+    /// version Mesa accepts (1.1), spec versions 1 and a valid but empty extension mask.
     pub fn without_decoder() -> Self {
         Self {
             vk_xml_version: make_api_version(1, 1, 0),

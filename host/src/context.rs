@@ -505,6 +505,32 @@ impl GuestContext {
         Ok(fd)
     }
 
+    /// A blob with blob_id ≠ 0: the shared memory behind the context's VkDeviceMemory
+    /// `blob_id`, registered as an SHM resource. Returns a descriptor of it for the client or
+    /// the VMM.
+    pub fn create_device_memory_resource(
+        &self,
+        res_id: u32,
+        blob_id: u64,
+        size: u64,
+    ) -> Result<OwnedFd, String> {
+        if res_id == 0 {
+            return Err(ResourceError::ZeroId.to_string());
+        }
+        if lock(&self.shared.resources).contains(res_id) {
+            return Err(ResourceError::IdInUse { res_id }.to_string());
+        }
+        let fd = self.shared.executors.export_device_memory(blob_id, size)?;
+        let own = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+            .map_err(|e| format!("duplicating the blob's descriptor failed: {e}"))?;
+        let memory = SharedMemory::import(own, size)
+            .map_err(|error| ResourceError::Memory { res_id, error }.to_string())?;
+        lock(&self.shared.resources)
+            .insert(res_id, Resource::shm(memory))
+            .map_err(|e| e.to_string())?;
+        Ok(fd)
+    }
+
     /// A resource made elsewhere (by the VMM): SHM is mapped, other kinds are kept as fds.
     pub fn import_resource(
         &self,

@@ -3,11 +3,13 @@
 //!
 //! The transport hands an executor whole spans of guest bytes; the executor decodes and runs
 //! them and calls back into [`ExecutionContext`](crate::context::ExecutionContext) for
-//! everything that touches the transport (reply streams, rings, seqno waits, fences). The
-//! decoder generated from vk.xml will implement these traits. This build has none:
-//! [`MissingDecoder`] turns every non-empty stream into a context-FATAL error.
+//! everything that touches the transport (reply streams, rings, seqno waits, fences).
+//! [`crate::vulkan`] implements these traits with the generated decoder and the host's Vulkan
+//! driver; [`MissingDecoder`] turns every non-empty stream into a context-FATAL error (for
+//! tests of the transport alone).
 
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use crate::context::ExecutionContext;
@@ -73,6 +75,15 @@ pub trait StreamExecutor: Send {
 /// Makes the executors of one guest context; all of them share that context's object tables.
 pub trait ContextExecutors: Send + Sync {
     fn executor_for(&self, path: DispatchPath) -> Box<dyn StreamExecutor>;
+
+    /// A blob with blob_id ≠ 0: a descriptor of the shared memory behind the context's
+    /// VkDeviceMemory `blob_id`, for a blob of `size` bytes.
+    fn export_device_memory(&self, blob_id: u64, size: u64) -> Result<OwnedFd, String> {
+        let _ = size;
+        Err(format!(
+            "blob_id {blob_id} names a VkDeviceMemory, and this executor has no device memory"
+        ))
+    }
 }
 
 /// Makes one [`ContextExecutors`] per guest context a server creates.
@@ -80,8 +91,8 @@ pub trait ExecutorProvider: Send + Sync {
     fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors>;
 }
 
-/// What this build has in place of the decoder: nothing can be executed, and saying so is a
-/// context-FATAL error rather than a silent success.
+/// An executor that runs nothing: every stream is a context-FATAL error that says so (tests
+/// of the transport use it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MissingDecoder;
 

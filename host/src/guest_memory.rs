@@ -115,6 +115,12 @@ impl SharedMemory {
         &self.memory
     }
 
+    /// The start of the mapping, for importing it into the Vulkan driver
+    /// (VK_EXT_external_memory_host). Host code never reads through it.
+    pub fn host_pointer(&self) -> *mut u8 {
+        self.memory.mapping.as_mut_ptr()
+    }
+
     /// A new descriptor for the same file, to hand to a client or the VMM.
     pub fn duplicate_fd(&self) -> std::io::Result<OwnedFd> {
         Ok(rustix::io::fcntl_dupfd_cloexec(&self.file, 0)?)

@@ -8,6 +8,8 @@
 //! - [`reply_stream`]: where each dispatch path writes its replies.
 //! - [`executor`]: the narrow interface the generated decoder will implement.
 //! - [`vtest`] and [`render_server`]: the two ways a guest reaches the host.
+//! - [`recording`]: `VENUS_RS_RECORD` stream recordings, which `venus-rs-trace` prints.
+//! - [`vulkan`]: the Venus command executor, which runs guest streams on the host driver.
 
 pub mod capset;
 pub mod context;
@@ -15,9 +17,11 @@ pub mod executor;
 pub mod fd_passing;
 pub mod guest_memory;
 pub mod log;
+pub mod recording;
 pub mod render_server;
 pub mod reply_stream;
 pub mod resources;
 pub mod ring;
 pub mod timelines;
 pub mod vtest;
+pub mod vulkan;

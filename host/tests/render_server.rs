@@ -186,7 +186,8 @@ fn serves_contexts_like_virglrenderers_render_server() {
     ring_memory.memory().read_bytes(0, &mut bytes).unwrap();
     assert!(bytes.iter().all(|&b| b == 0));
 
-    // Device memory blobs and shareable blob-0 requests are refused without an fd.
+    // A blob of device memory the context does not have, and a shareable blob-0 request,
+    // are refused without an fd.
     assert_eq!(create_resource(&first, 2, 5, 4096, MAPPABLE).0, -1);
     let (fd_type, _, fd) = create_resource(&first, 3, 0, 4096, MAPPABLE | SHAREABLE);
     assert_eq!(fd_type, -1);
@@ -215,8 +216,8 @@ fn serves_contexts_like_virglrenderers_render_server() {
         "no reply expected"
     );
 
-    // The first Venus command (300 bytes: inline part + follow-up message) makes the context
-    // FATAL, because this build has no decoder; its worker ends.
+    // An undecodable stream (300 bytes, inline part + follow-up message, starting with the
+    // unknown command type 0xbcbcbcbc) makes the context FATAL; its worker ends.
     let stream = vec![0xbcu8; 300];
     let (message, rest) = encode::submit_cmd(&stream);
     send(&first, &message, &[]);
@@ -246,7 +247,8 @@ fn serves_contexts_like_virglrenderers_render_server() {
 
     let (status, log) = server.finish();
     assert!(status.success(), "{status}\n{log}");
-    assert!(log.contains("no command decoder in this build"), "{log}");
+    assert!(log.contains("UnknownCommand(3166485692)"), "{log}");
+    assert!(log.contains("no VkDeviceMemory with object id 5"), "{log}");
     assert!(log.contains("is FATAL"), "{log}");
     assert!(log.contains("must be exactly 8"), "{log}");
 }

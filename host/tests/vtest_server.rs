@@ -12,13 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
+use venus_rs_encoder::host::types::{CommandStreamDescriptionMESA, RingCreateInfoMESA};
+use venus_rs_encoder::host::{
+    CreateRingMESAArgs, DestroyFenceArgs, NotifyRingMESAArgs, SetReplyCommandStreamMESAArgs,
+    WriteRingExtraMESAArgs,
+};
+use venus_rs_encoder::wire::Writer;
 use venus_rs_host::capset::{Capset, ProtocolLevel};
 use venus_rs_host::context::{ContextOptions, ExecutionContext};
 use venus_rs_host::executor::{
     ContextExecutors, ContextFatal, DispatchPath, ExecutorProvider, StreamExecutor,
 };
 use venus_rs_host::fd_passing::recv_with_fds;
-use venus_rs_host::guest_memory::SharedMemory;
+use venus_rs_host::guest_memory::{GuestMemory, SharedMemory};
 use venus_rs_host::timelines::WorkTicket;
 use venus_rs_host::vtest::protocol::{command, submit_flags};
 use venus_rs_host::vtest::{ServerConfig, VtestServer};
@@ -45,10 +51,15 @@ impl Client {
     }
 
     fn send_raw(&mut self, length: u32, command: u32, payload: &[u8]) {
+        self.try_send_raw(length, command, payload).unwrap();
+    }
+
+    /// Sending to a server that may have closed the connection already.
+    fn try_send_raw(&mut self, length: u32, command: u32, payload: &[u8]) -> std::io::Result<()> {
         let mut bytes = length.to_le_bytes().to_vec();
         bytes.extend(command.to_le_bytes());
         bytes.extend(payload);
-        self.stream.write_all(&bytes).unwrap();
+        self.stream.write_all(&bytes)
     }
 
     fn send(&mut self, command: u32, words: &[u32]) {
@@ -135,6 +146,15 @@ impl Client {
 
     /// SUBMIT_CMD2 with one batch laid out as Mesa does.
     fn submit(&mut self, commands: &[u8], ring_idx: Option<u32>, syncs: &[(u32, u64)]) {
+        self.try_submit(commands, ring_idx, syncs).unwrap();
+    }
+
+    fn try_submit(
+        &mut self,
+        commands: &[u8],
+        ring_idx: Option<u32>,
+        syncs: &[(u32, u64)],
+    ) -> std::io::Result<()> {
         assert_eq!(commands.len() % 4, 0);
         let cmd_offset = 1 + 8;
         let cmd_size = (commands.len() / 4) as u32;
@@ -163,13 +183,22 @@ impl Client {
         for &(id, value) in syncs {
             words.extend([id, value as u32, (value >> 32) as u32]);
         }
-        self.send(command::SUBMIT_CMD2, &words);
+        let payload: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        self.try_send_raw(words.len() as u32, command::SUBMIT_CMD2, &payload)
     }
 }
 
 struct ServerProcess {
     child: Child,
     socket_path: PathBuf,
+}
+
+/// A failing test must not leave its server running.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl ServerProcess {
@@ -203,7 +232,7 @@ impl ServerProcess {
     }
 
     fn stop(mut self) -> String {
-        self.child.kill().unwrap();
+        let _ = self.child.kill();
         self.child.wait().unwrap();
         let _ = std::fs::remove_file(&self.socket_path);
         let mut log = String::new();
@@ -259,7 +288,8 @@ fn serves_mesa_up_to_the_first_venus_command() {
     let mut other = server.connect();
     other.handshake();
 
-    // vkCreateRingMESA: without a decoder the context goes FATAL and the connection ends.
+    // vkCreateRingMESA with a NULL pCreateInfo: the context goes FATAL and the connection
+    // ends.
     let mut create_ring = vec![188u8, 0, 0, 0];
     create_ring.resize(140, 0);
     client.submit(&create_ring, Some(0), &[]);
@@ -269,8 +299,8 @@ fn serves_mesa_up_to_the_first_venus_command() {
     assert_eq!(rustix::fs::fstat(&fd).unwrap().st_size, 4096);
 
     let log = server.stop();
-    assert!(log.contains("no command decoder in this build"), "{log}");
-    assert!(log.contains("first command type 188"), "{log}");
+    assert!(log.contains("vkCreateRingMESA"), "{log}");
+    assert!(log.contains("NullPointer"), "{log}");
 }
 
 #[test]
@@ -293,6 +323,7 @@ fn garbage_from_one_client_closes_only_that_client() {
     huge.send_raw(u32::MAX, command::SUBMIT_CMD2, &[]);
     assert!(huge.closed());
 
+    // Device memory 7 does not exist in this context.
     let mut device_memory = server.connect();
     device_memory.handshake();
     device_memory.send(command::RESOURCE_CREATE_BLOB, &[2, 1, 4096, 0, 7, 0]);
@@ -311,7 +342,7 @@ fn garbage_from_one_client_closes_only_that_client() {
         "{log}"
     );
     assert!(log.contains("Venus needs at least 3"), "{log}");
-    assert!(log.contains("device memory"), "{log}");
+    assert!(log.contains("no VkDeviceMemory with object id 7"), "{log}");
 }
 
 /// Records what reaches the executor; a stream starting with "HOLD" leaves queue work in
@@ -417,4 +448,188 @@ fn submitted_bytes_reach_the_executor_and_fences_wait_for_queue_work() {
 
     drop(client);
     serving.join().unwrap();
+}
+
+/// Mesa's instance ring layout (venus-protocol.md §1.2): head, tail, status, buffer, extra.
+const RING_SHMEM_SIZE: u64 = 135168;
+const RING_TAIL: u64 = 64;
+const RING_HEAD: u64 = 0;
+const RING_STATUS: u64 = 128;
+const RING_BUFFER: u64 = 192;
+const RING_BUFFER_SIZE: u64 = 131072;
+const RING_EXTRA: u64 = RING_BUFFER + RING_BUFFER_SIZE;
+const RING_STATUS_FATAL: u32 = 0x2;
+
+fn encoded(encode: impl Fn(&mut Writer<'_>)) -> Vec<u8> {
+    let mut counter = Writer::counting();
+    encode(&mut counter);
+    let mut bytes = vec![0u8; counter.position()];
+    let mut writer = Writer::new(&mut bytes);
+    encode(&mut writer);
+    writer.finish(0).unwrap();
+    bytes
+}
+
+/// A ring in guest shared memory, driven the way Mesa's vn_ring does.
+struct GuestRing {
+    id: u64,
+    res_id: u32,
+    memory: SharedMemory,
+    tail: u32,
+}
+
+impl GuestRing {
+    fn create(client: &mut Client, id: u64) -> Self {
+        let (res_id, fd) = client.create_blob(RING_SHMEM_SIZE);
+        let memory = SharedMemory::import(fd, RING_SHMEM_SIZE).unwrap();
+        let info = RingCreateInfoMESA {
+            p_next: Vec::new(),
+            flags: 0,
+            resource_id: res_id,
+            offset: 0,
+            size: RING_EXTRA + 4,
+            idle_timeout: 1_000_000,
+            head_offset: RING_HEAD,
+            tail_offset: RING_TAIL,
+            status_offset: RING_STATUS,
+            buffer_offset: RING_BUFFER,
+            buffer_size: RING_BUFFER_SIZE,
+            extra_offset: RING_EXTRA,
+            extra_size: 4,
+        };
+        let create = CreateRingMESAArgs {
+            ring: id,
+            p_create_info: Some(Box::new(info)),
+        };
+        client.submit(&encoded(|w| create.encode(w, 0)), Some(0), &[]);
+        Self {
+            id,
+            res_id,
+            memory,
+            tail: 0,
+        }
+    }
+
+    /// Writes `bytes` into the ring, publishes the tail and notifies the host.
+    fn push(&mut self, client: &mut Client, bytes: &[u8]) {
+        let memory = self.memory.memory();
+        memory
+            .write_bytes(RING_BUFFER + u64::from(self.tail), bytes)
+            .unwrap();
+        self.tail += bytes.len() as u32;
+        memory.store_u32_release(RING_TAIL, self.tail).unwrap();
+        let notify = NotifyRingMESAArgs {
+            ring: self.id,
+            seqno: self.tail,
+            flags: 0,
+        };
+        client.submit(&encoded(|w| notify.encode(w, 0)), Some(0), &[]);
+    }
+
+    fn wait_for(&self, what: &str, done: impl Fn(&GuestMemory) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(self.memory.memory()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// A stream built for a context's reply resource id.
+type StreamFor = Box<dyn Fn(u32) -> Vec<u8>>;
+
+#[test]
+fn a_bad_stream_makes_only_its_context_fatal() {
+    let server = ServerProcess::start();
+    let mut survivor = server.connect();
+    survivor.handshake();
+    let mut survivor_ring = GuestRing::create(&mut survivor, 0x5000);
+
+    let set_reply = |res_id: u32| {
+        let args = SetReplyCommandStreamMESAArgs {
+            p_stream: Some(Box::new(CommandStreamDescriptionMESA {
+                resource_id: res_id,
+                offset: 0,
+                size: 64,
+            })),
+        };
+        encoded(move |w| args.encode(w, 0))
+    };
+    let unknown_command = [9999u32.to_le_bytes(), 0u32.to_le_bytes()].concat();
+    let bad_object_id = encoded(|w| {
+        DestroyFenceArgs {
+            device: 0xdead,
+            fence: 1,
+        }
+        .encode(w, 0)
+    });
+    let cases: [(&str, StreamFor); 3] = [
+        (
+            "unknown command type",
+            Box::new(move |_| unknown_command.clone()),
+        ),
+        ("bad object id", Box::new(move |_| bad_object_id.clone())),
+        (
+            "truncated command",
+            Box::new(move |res_id| set_reply(res_id)[..20].to_vec()),
+        ),
+    ];
+    for (name, stream) in &cases {
+        let mut client = server.connect();
+        client.handshake();
+        let mut ring = GuestRing::create(&mut client, 0x1000);
+        ring.push(&mut client, &stream(ring.res_id));
+        ring.wait_for(&format!("the FATAL status bit after a {name}"), |memory| {
+            memory.load_u32_acquire(RING_STATUS).unwrap() & RING_STATUS_FATAL != 0
+        });
+        // The context path stops too: the server refuses the next batch and ends the
+        // connection (it may have ended it already, on the notify).
+        let extra = WriteRingExtraMESAArgs {
+            ring: ring.id,
+            offset: 0,
+            value: 1,
+        };
+        let _ = client.try_submit(&encoded(|w| extra.encode(w, 0)), Some(0), &[]);
+        assert!(
+            client.closed(),
+            "{name}: the FATAL context's connection must end"
+        );
+        assert_eq!(
+            ring.memory.memory().load_u32_acquire(RING_EXTRA).unwrap(),
+            0,
+            "{name}: nothing more ran on the FATAL context's path"
+        );
+    }
+
+    // The first context keeps working: its ring executes commands and its context path
+    // writes the ring's extra area.
+    let (reply_res_id, _reply_fd) = survivor.create_blob(4096);
+    survivor_ring.push(&mut survivor, &set_reply(reply_res_id));
+    let tail = survivor_ring.tail;
+    survivor_ring.wait_for("the surviving ring's head", |memory| {
+        memory.load_u32_acquire(RING_HEAD).unwrap() == tail
+    });
+    let extra = WriteRingExtraMESAArgs {
+        ring: survivor_ring.id,
+        offset: 0,
+        value: 42,
+    };
+    survivor.submit(&encoded(|w| extra.encode(w, 0)), Some(0), &[]);
+    survivor_ring.wait_for("the extra value", |memory| {
+        memory.load_u32_acquire(RING_EXTRA).unwrap() == 42
+    });
+    assert_eq!(
+        survivor_ring
+            .memory
+            .memory()
+            .load_u32_acquire(RING_STATUS)
+            .unwrap()
+            & RING_STATUS_FATAL,
+        0
+    );
+
+    let log = server.stop();
+    assert!(log.contains("UnknownCommand(9999)"), "{log}");
+    assert!(log.contains("no VkDevice with object id 57005"), "{log}");
+    assert!(log.contains("Truncated"), "{log}");
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rustix::net::SocketType;
-use venus_rs_host::executor::MissingDecoder;
 use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
+use venus_rs_host::vulkan::{DecoderOptions, VulkanDecoder};
 
 const USAGE: &str = "usage: venus-rs-render-server --socket-fd N
        (workers: venus-rs-render-server --context-worker --socket-fd N --ctx-id ID \
@@ -93,12 +93,12 @@ fn run() -> Result<(), String> {
             init_flags: args.init_flags.ok_or_else(|| missing("--init-flags"))?,
         };
         let ctx_id = worker.ctx_id;
-        return run_worker(worker, Arc::new(MissingDecoder))
-            .map_err(|e| format!("context {ctx_id}: {e}"));
+        let decoder = VulkanDecoder::new(DecoderOptions::from_env());
+        return run_worker(worker, Arc::new(decoder)).map_err(|e| format!("context {ctx_id}: {e}"));
     }
     let executable = std::env::current_exe()
         .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
-    venus_rs_host::log!("render server started (no command decoder in this build)");
+    venus_rs_host::log!("render server started");
     RenderServer::new(socket, executable).run()
 }
 

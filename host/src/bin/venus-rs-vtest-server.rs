@@ -5,11 +5,11 @@ use std::os::unix::net::UnixListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use venus_rs_host::capset::{Capset, ProtocolLevel};
+use venus_rs_host::capset::Capset;
 use venus_rs_host::context::ContextOptions;
-use venus_rs_host::executor::MissingDecoder;
 use venus_rs_host::vtest::protocol::DEFAULT_SOCKET_PATH;
 use venus_rs_host::vtest::{ServerConfig, VtestServer};
+use venus_rs_host::vulkan::{protocol_level, DecoderOptions, VulkanDecoder};
 
 const USAGE: &str =
     "usage: venus-rs-vtest-server [--socket-path PATH]   (default /tmp/.virgl_test)";
@@ -54,13 +54,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The protocol level will come from the generated decoder; without one, this build
-    // advertises the minimum and fails every stream with a FATAL error that says why.
-    let capset =
-        Capset::new(&ProtocolLevel::without_decoder()).expect("the built-in level is valid");
+    let capset = match Capset::new(&protocol_level()) {
+        Ok(capset) => capset,
+        Err(error) => {
+            venus_rs_host::log!("the decoder's protocol level does not fit the capset: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let decoder = VulkanDecoder::new(DecoderOptions::from_env());
     let server = VtestServer::new(ServerConfig {
         capset,
-        executors: Arc::new(MissingDecoder),
+        executors: Arc::new(decoder),
         context_options: ContextOptions::default(),
     });
     let listener = match bind(&socket_path) {
@@ -70,7 +74,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    venus_rs_host::log!("serving vtest on {socket_path} (no command decoder in this build)");
+    venus_rs_host::log!("serving vtest on {socket_path}");
     match server.serve(&listener) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

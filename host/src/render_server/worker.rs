@@ -209,10 +209,15 @@ impl Worker {
     ) -> Result<(), String> {
         let ctx_id = self.ctx_id;
         let created = if blob_id != 0 {
-            Err(format!(
-                "blob_id {blob_id} names a VkDeviceMemory; device memory blobs need the command \
-                 decoder, which this build does not have"
-            ))
+            if blob_flags & protocol::BLOB_FLAG_MAPPABLE == 0 {
+                Err(format!(
+                    "device memory {blob_id} with blob flags {blob_flags:#x}: only MAPPABLE \
+                     device memory blobs (shared memory) are served"
+                ))
+            } else {
+                self.context("CREATE_RESOURCE")?
+                    .create_device_memory_resource(res_id, blob_id, blob_size)
+            }
         } else if blob_flags != protocol::BLOB_FLAG_MAPPABLE {
             Err(format!(
                 "blob_id 0 with blob flags {blob_flags:#x}; shared memory blobs take exactly MAPPABLE"
@@ -225,7 +230,8 @@ impl Worker {
         match created {
             Ok(fd) => {
                 crate::log!(
-                    "context {ctx_id}: resource {res_id}: {blob_size}-byte shared memory blob"
+                    "context {ctx_id}: resource {res_id}: {blob_size}-byte shared memory blob \
+                     (blob_id {blob_id})"
                 );
                 let reply = protocol::create_resource_reply(
                     ResourceKind::Shm.fd_type(),

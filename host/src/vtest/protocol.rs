@@ -61,6 +61,7 @@ pub mod blob_type {
 
 pub mod blob_flags {
     pub const MAPPABLE: u32 = 1;
+    pub const SHAREABLE: u32 = 2;
 }
 
 pub const SYNC_WAIT_FLAG_ANY: u32 = 1;

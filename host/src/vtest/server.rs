@@ -319,30 +319,44 @@ impl Client {
                 protocol::blob_type::HOST3D
             )));
         }
-        if blob_id != 0 {
-            return Err(refused(format!(
-                "RESOURCE_CREATE_BLOB for blob_id {blob_id} (VkDeviceMemory): device memory \
-                 blobs need the command decoder, which this build does not have"
-            )));
-        }
-        if flags != protocol::blob_flags::MAPPABLE {
-            return Err(refused(format!(
-                "RESOURCE_CREATE_BLOB blob_id 0 with flags {flags:#x}: shared memory blobs take \
-                 exactly MAPPABLE ({:#x})",
-                protocol::blob_flags::MAPPABLE
-            )));
-        }
-        let fd = context
-            .create_shm_resource(res_id, size)
-            .map_err(|e| refused(format!("RESOURCE_CREATE_BLOB: {e}")))?;
+        let fd = if blob_id != 0 {
+            if flags & protocol::blob_flags::MAPPABLE == 0
+                || flags & !(protocol::blob_flags::MAPPABLE | protocol::blob_flags::SHAREABLE) != 0
+            {
+                return Err(refused(format!(
+                    "RESOURCE_CREATE_BLOB for device memory {blob_id} with flags {flags:#x}: \
+                     device memory blobs are MAPPABLE (and may be SHAREABLE)"
+                )));
+            }
+            let fd = context
+                .create_device_memory_resource(res_id, blob_id, size)
+                .map_err(|e| refused(format!("RESOURCE_CREATE_BLOB: {e}")))?;
+            crate::log!(
+                "client {}: resource {res_id}: {size}-byte blob of device memory {blob_id} (SHM)",
+                self.id
+            );
+            fd
+        } else {
+            if flags != protocol::blob_flags::MAPPABLE {
+                return Err(refused(format!(
+                    "RESOURCE_CREATE_BLOB blob_id 0 with flags {flags:#x}: shared memory blobs \
+                     take exactly MAPPABLE ({:#x})",
+                    protocol::blob_flags::MAPPABLE
+                )));
+            }
+            let fd = context
+                .create_shm_resource(res_id, size)
+                .map_err(|e| refused(format!("RESOURCE_CREATE_BLOB: {e}")))?;
+            crate::log!(
+                "client {}: resource {res_id}: {size}-byte shared memory blob",
+                self.id
+            );
+            fd
+        };
         self.next_res_id = self
             .next_res_id
             .checked_add(1)
             .ok_or_else(|| refused("resource ids exhausted"))?;
-        crate::log!(
-            "client {}: resource {res_id}: {size}-byte shared memory blob",
-            self.id
-        );
         self.reply(command::RESOURCE_CREATE_BLOB, &[res_id])?;
         self.send_fd(fd.as_fd())
     }

@@ -1,0 +1,352 @@
+//! The Venus command executor: decodes each command of a stream with the generated decoder
+//! (`venus_rs_encoder::host`), runs the MESA transport commands through
+//! [`ExecutionContext`], and dispatches Vulkan commands to the host driver through ash
+//! (the Vulkan loader is loaded at run time).
+//!
+//! One [`VulkanContext`] per guest context holds its object tables; each dispatch path (the
+//! context path and every ring) gets its own [`PathExecutor`] with its own reply stream.
+
+mod commands;
+mod completion;
+mod convert;
+mod device;
+mod dispatch;
+mod memory;
+mod objects;
+mod pipeline;
+
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use venus_rs_encoder::host::types::{Ext, RingCreateInfoMESA};
+use venus_rs_encoder::host::{decode_command, Command};
+use venus_rs_encoder::protocol::{
+    command_name, GENERATE_REPLY, PROTOCOL_EXTENSIONS, VK_XML_VERSION,
+};
+use venus_rs_encoder::wire::{Decoder, Limits, Writer};
+
+use crate::capset::ProtocolLevel;
+use crate::context::ExecutionContext;
+use crate::executor::{
+    ContextExecutors, ContextFatal, DispatchPath, ExecutorProvider, StreamExecutor,
+};
+use crate::recording::{Recorder, Source};
+use crate::reply_stream::ReplyStream;
+use crate::ring::RingCreateInfo;
+
+use objects::ObjectTable;
+
+/// Extension numbers of the two protocol extensions, whose spec versions the capset carries.
+const COMMAND_SERIALIZATION_EXTENSION: u32 = 384;
+const VENUS_PROTOCOL_EXTENSION: u32 = 385;
+
+/// The protocol level of the generated decoder: what the capset advertises.
+pub fn protocol_level() -> ProtocolLevel {
+    let spec_version = |number: u32| {
+        PROTOCOL_EXTENSIONS
+            .iter()
+            .find(|(_, n, _)| *n == number)
+            .map_or(1, |(_, _, spec)| *spec)
+    };
+    ProtocolLevel {
+        vk_xml_version: VK_XML_VERSION,
+        command_serialization_spec_version: spec_version(COMMAND_SERIALIZATION_EXTENSION),
+        venus_protocol_spec_version: spec_version(VENUS_PROTOCOL_EXTENSION),
+        extension_numbers: PROTOCOL_EXTENSIONS.iter().map(|(_, n, _)| *n).collect(),
+    }
+}
+
+/// Settings from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct DecoderOptions {
+    /// `VENUS_RS_VALIDATE=1`: enable the Khronos validation layer in every host instance.
+    pub validate: bool,
+}
+
+impl DecoderOptions {
+    pub fn from_env() -> Self {
+        Self {
+            validate: std::env::var("VENUS_RS_VALIDATE").is_ok_and(|v| v == "1"),
+        }
+    }
+}
+
+/// Makes one [`VulkanContext`] per guest context; loads the Vulkan loader when the first
+/// context is made, so that a host without one still serves the transport and each context
+/// learns why its Vulkan commands fail.
+pub struct VulkanDecoder {
+    entry: OnceLock<Result<Arc<ash::Entry>, String>>,
+    options: DecoderOptions,
+}
+
+impl VulkanDecoder {
+    pub fn new(options: DecoderOptions) -> Self {
+        Self {
+            entry: OnceLock::new(),
+            options,
+        }
+    }
+
+    fn entry(&self) -> Result<Arc<ash::Entry>, String> {
+        self.entry
+            .get_or_init(|| {
+                // SAFETY: loading the system Vulkan loader runs its initialisers; it is the
+                // library this program exists to call.
+                let entry = unsafe { ash::Entry::load() }.map_err(|e| {
+                    format!("loading the Vulkan loader (libvulkan.so.1) failed: {e}")
+                })?;
+                Ok(Arc::new(entry))
+            })
+            .clone()
+    }
+}
+
+impl ExecutorProvider for VulkanDecoder {
+    fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors> {
+        Arc::new(VulkanContext {
+            shared: Arc::new(ContextObjects {
+                context_id,
+                entry: self.entry(),
+                options: self.options.clone(),
+                recorder: Recorder::from_env(context_id),
+                objects: Mutex::new(ObjectTable::default()),
+            }),
+        })
+    }
+}
+
+/// What every path of one guest context shares: the loader and the object tables.
+pub(crate) struct ContextObjects {
+    context_id: u32,
+    entry: Result<Arc<ash::Entry>, String>,
+    options: DecoderOptions,
+    objects: Mutex<ObjectTable>,
+    recorder: Option<Recorder>,
+}
+
+impl ContextObjects {
+    pub(crate) fn entry(&self) -> Result<&ash::Entry, ContextFatal> {
+        self.entry
+            .as_deref()
+            .map_err(|e| ContextFatal::new(e.clone()))
+    }
+
+    pub(crate) fn objects(&self) -> MutexGuard<'_, ObjectTable> {
+        // The table stays consistent across a panic (which already made the context FATAL).
+        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for ContextObjects {
+    fn drop(&mut self) {
+        let (handles, devices, instances) = self.objects().drain_for_teardown();
+        for handle in handles {
+            dispatch::destroy_handle(&handle);
+        }
+        for device in devices {
+            device::release_device(&device);
+        }
+        for instance in instances {
+            // SAFETY: every device of the instance was destroyed above.
+            unsafe { instance.instance.destroy_instance(None) };
+        }
+        crate::log!("context {}: host Vulkan objects released", self.context_id);
+    }
+}
+
+/// The executors of one guest context.
+pub struct VulkanContext {
+    shared: Arc<ContextObjects>,
+}
+
+impl ContextExecutors for VulkanContext {
+    fn executor_for(&self, path: DispatchPath) -> Box<dyn StreamExecutor> {
+        Box::new(PathExecutor {
+            path,
+            shared: Arc::clone(&self.shared),
+            reply: ReplyStream::default(),
+            in_indirect_stream: false,
+        })
+    }
+
+    fn export_device_memory(&self, blob_id: u64, size: u64) -> Result<OwnedFd, String> {
+        memory::export(&self.shared, blob_id, size)
+    }
+}
+
+/// Runs the streams of one dispatch path.
+pub struct PathExecutor {
+    path: DispatchPath,
+    shared: Arc<ContextObjects>,
+    reply: ReplyStream,
+    /// vkExecuteCommandStreamsMESA is running (it may not nest).
+    in_indirect_stream: bool,
+}
+
+impl StreamExecutor for PathExecutor {
+    fn execute(
+        &mut self,
+        stream: &[u8],
+        ctx: &mut ExecutionContext<'_>,
+    ) -> Result<(), ContextFatal> {
+        self.run_stream(stream, ctx, true)
+    }
+}
+
+impl PathExecutor {
+    fn run_stream(
+        &mut self,
+        stream: &[u8],
+        ctx: &mut ExecutionContext<'_>,
+        report_progress: bool,
+    ) -> Result<(), ContextFatal> {
+        if let Some(recorder) = &self.shared.recorder {
+            let source = if self.in_indirect_stream {
+                Source::Indirect(self.path)
+            } else {
+                Source::Path(self.path)
+            };
+            recorder.record(source, stream);
+        }
+        let mut decoder = Decoder::new(stream, Limits::default());
+        while !decoder.is_empty() {
+            decoder.reset_temp();
+            let start = decoder.position();
+            let (header, mut command) = decode_command(&mut decoder).map_err(|e| {
+                ContextFatal::new(format!("cannot decode the command at byte {start}: {e}"))
+            })?;
+            let name = command_name(header.command_type).unwrap_or("unknown command");
+            self.run_command(&mut command, ctx)
+                .map_err(|e| ContextFatal::new(format!("{name}: {e}")))?;
+            if header.flags & GENERATE_REPLY != 0 {
+                self.write_reply(&command)
+                    .map_err(|e| ContextFatal::new(format!("{name} reply: {e}")))?;
+            }
+            if report_progress {
+                ctx.report_progress(decoder.position());
+            }
+        }
+        Ok(())
+    }
+
+    fn write_reply(&mut self, command: &Command<'_>) -> Result<(), ContextFatal> {
+        let mut counter = Writer::counting();
+        command.encode_reply(&mut counter);
+        let mut bytes = vec![0u8; counter.position()];
+        let mut writer = Writer::new(&mut bytes);
+        command.encode_reply(&mut writer);
+        writer
+            .finish(0)
+            .map_err(|e| ContextFatal::new(format!("encoding failed: {e}")))?;
+        self.reply.write(&bytes)
+    }
+
+    fn run_command(
+        &mut self,
+        command: &mut Command<'_>,
+        ctx: &mut ExecutionContext<'_>,
+    ) -> Result<(), ContextFatal> {
+        match command {
+            Command::SetReplyCommandStreamMESA(args) => {
+                let stream = required(&args.p_stream, "pStream")?;
+                let memory = ctx.shm_resource(stream.resource_id)?;
+                self.reply.set(&memory, stream.offset, stream.size)
+            }
+            Command::SeekReplyCommandStreamMESA(args) => self.reply.seek(args.position),
+            Command::ExecuteCommandStreamsMESA(args) => self.execute_command_streams(
+                args.p_streams.as_deref().unwrap_or_default(),
+                args.p_reply_positions.as_deref(),
+                ctx,
+            ),
+            Command::CreateRingMESA(args) => {
+                let info = ring_create_info(required(&args.p_create_info, "pCreateInfo")?)?;
+                ctx.create_ring(args.ring, &info)
+            }
+            Command::DestroyRingMESA(args) => ctx.destroy_ring(args.ring),
+            Command::NotifyRingMESA(args) => ctx.notify_ring(args.ring),
+            Command::WriteRingExtraMESA(args) => {
+                ctx.write_ring_extra(args.ring, args.offset, args.value)
+            }
+            Command::SubmitVirtqueueSeqnoMESA(args) => {
+                ctx.submit_virtqueue_seqno(args.ring, args.seqno)
+            }
+            Command::WaitVirtqueueSeqnoMESA(args) => ctx.wait_virtqueue_seqno(args.seqno),
+            Command::WaitRingSeqnoMESA(args) => ctx.wait_ring_seqno(args.ring, args.seqno),
+            vulkan => dispatch::run(&self.shared, vulkan, ctx),
+        }
+    }
+
+    fn execute_command_streams(
+        &mut self,
+        streams: &[venus_rs_encoder::host::types::CommandStreamDescriptionMESA],
+        reply_positions: Option<&[u64]>,
+        ctx: &mut ExecutionContext<'_>,
+    ) -> Result<(), ContextFatal> {
+        if self.in_indirect_stream {
+            return Err(ContextFatal::new("command streams may not nest"));
+        }
+        if streams.is_empty() {
+            return Err(ContextFatal::new("streamCount is 0"));
+        }
+        self.in_indirect_stream = true;
+        let result = streams.iter().enumerate().try_for_each(|(index, stream)| {
+            let memory = ctx.shm_resource(stream.resource_id)?;
+            let window = memory
+                .window(stream.offset, stream.size)
+                .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
+            let mut bytes = vec![0u8; window.len()];
+            window
+                .read_bytes(0, &mut bytes)
+                .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
+            if let Some(position) = reply_positions.and_then(|p| p.get(index)) {
+                self.reply.seek(*position)?;
+            }
+            self.run_stream(&bytes, ctx, false)
+                .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))
+        });
+        self.in_indirect_stream = false;
+        result
+    }
+}
+
+pub(crate) fn required<'r, T>(value: &'r Option<T>, name: &str) -> Result<&'r T, ContextFatal> {
+    value
+        .as_ref()
+        .ok_or_else(|| ContextFatal::new(format!("{name} is NULL")))
+}
+
+fn ring_create_info(info: &RingCreateInfoMESA<'_>) -> Result<RingCreateInfo, ContextFatal> {
+    let mut monitor_period_us = None;
+    let mut priority = None;
+    for ext in &info.p_next {
+        match ext {
+            Ext::RingMonitorInfoMESA(monitor) => {
+                monitor_period_us = Some(monitor.max_reporting_period_microseconds)
+            }
+            Ext::RingPriorityInfoMESA(p) => priority = Some(p.priority),
+            other => {
+                use venus_rs_encoder::host::chain::ChainLink;
+                return Err(ContextFatal::new(format!(
+                    "{} cannot extend VkRingCreateInfoMESA",
+                    convert::structure_name(other.stype())
+                )));
+            }
+        }
+    }
+    Ok(RingCreateInfo {
+        flags: info.flags,
+        resource_id: info.resource_id,
+        offset: info.offset,
+        size: info.size,
+        idle_timeout_ns: info.idle_timeout,
+        head_offset: info.head_offset,
+        tail_offset: info.tail_offset,
+        status_offset: info.status_offset,
+        buffer_offset: info.buffer_offset,
+        buffer_size: info.buffer_size,
+        extra_offset: info.extra_offset,
+        extra_size: info.extra_size,
+        monitor_period_us,
+        priority,
+    })
+}
