@@ -80,18 +80,24 @@ fn run_dir_of(runner_pid: u32) -> Option<PathBuf> {
 
 /// Runs `cargo xtask pair ARGS...` and captures its output.
 pub fn pair(args: &[&str]) -> PairRun {
-    xtask("pair", args)
+    xtask("pair", args, &[])
+}
+
+/// `pair` with extra environment variables (the runner hands `VENUS_RS_*` to both halves).
+pub fn pair_with_env(env: &[(&str, &str)], args: &[&str]) -> PairRun {
+    xtask("pair", args, env)
 }
 
 /// Runs `cargo xtask compare-vulkaninfo ARGS...` and captures its output.
 pub fn compare_vulkaninfo(args: &[&str]) -> PairRun {
-    xtask("compare-vulkaninfo", args)
+    xtask("compare-vulkaninfo", args, &[])
 }
 
-fn xtask(command: &str, args: &[&str]) -> PairRun {
+fn xtask(command: &str, args: &[&str], env: &[(&str, &str)]) -> PairRun {
     let child = Command::new(xtask_binary())
         .arg(command)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -520,6 +520,7 @@ fn create_instance(
         .collect();
     if shared.options.validate {
         if has_instance_layer(entry, VALIDATION_LAYER) {
+            crate::log!("VENUS_RS_VALIDATE=1: host instance created with {VALIDATION_LAYER:?}");
             layers.push(VALIDATION_LAYER.as_ptr());
         } else {
             crate::log!("VENUS_RS_VALIDATE=1, but the host has no {VALIDATION_LAYER:?}");

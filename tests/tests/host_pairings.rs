@@ -1,0 +1,84 @@
+//! Our host half (vtest server, render server under QEMU) serving Mesa's unmodified Venus guest: the acceptance
+//! of issue 6 that passes today. Run by `cargo xtask test`.
+
+use venus_rs_tests::{pair, pair_with_env};
+
+const VENUS_DEVICE: &str = "Virtio-GPU Venus";
+
+fn mesa_on_our_host(transport: &str, program: &[&str]) -> venus_rs_tests::PairRun {
+    let mut args = vec![
+        "--guest",
+        "mesa",
+        "--host",
+        "ours",
+        "--transport",
+        transport,
+        "--",
+    ];
+    args.extend_from_slice(program);
+    pair(&args)
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_runs_vulkaninfo_on_our_vtest_server() {
+    mesa_on_our_host("vtest", &["vulkaninfo"]).assert_success_with(VENUS_DEVICE);
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_runs_vulkaninfo_on_our_render_server_in_qemu_x86_64() {
+    mesa_on_our_host("qemu-x86_64", &["vulkaninfo"]).assert_success_with(VENUS_DEVICE);
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_runs_vulkaninfo_on_our_render_server_in_qemu_aarch64() {
+    mesa_on_our_host("qemu-aarch64", &["vulkaninfo"]).assert_success_with(VENUS_DEVICE);
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_passes_the_compute_readback_check_on_our_vtest_server() {
+    // The reference host cannot: virglrenderer's vtest server hangs Mesa in vkMapMemory on these machines.
+    mesa_on_our_host("vtest", &["compute-readback"]).assert_success_with("compute-readback: OK");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_passes_the_compute_readback_check_on_our_render_server_in_qemu_x86_64() {
+    mesa_on_our_host("qemu-x86_64", &["compute-readback", "--iterations", "50"])
+        .assert_success_with("compute-readback: OK");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn host_validation_finds_nothing_in_the_compute_check() {
+    let run = pair_with_env(
+        &[("VENUS_RS_VALIDATE", "1")],
+        &[
+            "--guest",
+            "mesa",
+            "--host",
+            "ours",
+            "--transport",
+            "vtest",
+            "--",
+            "compute-readback",
+            "--iterations",
+            "5",
+        ],
+    );
+    run.assert_success_with("compute-readback: OK");
+    let server_log =
+        std::fs::read_to_string(run.run_dir.as_ref().expect("run folder").join("server.log"))
+            .expect("server log");
+    assert!(
+        server_log.contains("created with \"VK_LAYER_KHRONOS_validation\""),
+        "the validation layer was not enabled:\n{server_log}"
+    );
+    assert!(
+        !server_log.contains("Validation Error"),
+        "validation errors on the host:\n{server_log}"
+    );
+}
