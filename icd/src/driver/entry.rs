@@ -331,6 +331,130 @@ mod tests {
         }
     }
 
+    /// The commands this ICD implements (part 1: instance, physical-device queries, device, queues,
+    /// idle waits, and the image calls vulkaninfo makes), by their core or first name.
+    const IMPLEMENTED: &[&str] = &[
+        "vkCreateInstance",
+        "vkDestroyInstance",
+        "vkEnumeratePhysicalDevices",
+        "vkEnumeratePhysicalDeviceGroups",
+        "vkEnumerateInstanceVersion",
+        "vkEnumerateInstanceExtensionProperties",
+        "vkEnumerateInstanceLayerProperties",
+        "vkEnumerateDeviceExtensionProperties",
+        "vkEnumerateDeviceLayerProperties",
+        "vkGetInstanceProcAddr",
+        "vkGetDeviceProcAddr",
+        "vkGetPhysicalDeviceFeatures",
+        "vkGetPhysicalDeviceFeatures2",
+        "vkGetPhysicalDeviceProperties",
+        "vkGetPhysicalDeviceProperties2",
+        "vkGetPhysicalDeviceQueueFamilyProperties",
+        "vkGetPhysicalDeviceQueueFamilyProperties2",
+        "vkGetPhysicalDeviceMemoryProperties",
+        "vkGetPhysicalDeviceMemoryProperties2",
+        "vkGetPhysicalDeviceFormatProperties",
+        "vkGetPhysicalDeviceFormatProperties2",
+        "vkGetPhysicalDeviceImageFormatProperties",
+        "vkGetPhysicalDeviceImageFormatProperties2",
+        "vkGetPhysicalDeviceSparseImageFormatProperties",
+        "vkGetPhysicalDeviceSparseImageFormatProperties2",
+        "vkGetPhysicalDeviceExternalBufferProperties",
+        "vkGetPhysicalDeviceExternalFenceProperties",
+        "vkGetPhysicalDeviceExternalSemaphoreProperties",
+        "vkGetPhysicalDeviceToolProperties",
+        "vkGetPhysicalDeviceCalibrateableTimeDomainsKHR",
+        "vkGetPhysicalDeviceFragmentShadingRatesKHR",
+        "vkGetPhysicalDeviceMultisamplePropertiesEXT",
+        "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
+        "vkCreateDevice",
+        "vkDestroyDevice",
+        "vkGetDeviceQueue",
+        "vkGetDeviceQueue2",
+        "vkDeviceWaitIdle",
+        "vkQueueWaitIdle",
+        "vkCreateImage",
+        "vkDestroyImage",
+        "vkGetImageMemoryRequirements",
+        "vkGetImageMemoryRequirements2",
+    ];
+
+    /// Every command the protocol knows (and those it leaves out), as an application could ask for it.
+    fn every_command_name() -> Vec<String> {
+        use venus_rs_encoder::protocol::{COMMANDS, LEFT_OUT};
+        let mut names: Vec<String> = COMMANDS
+            .iter()
+            .map(|command| command.name.to_string())
+            .chain(LEFT_OUT.iter().map(|(_, name, _)| name.to_string()))
+            .collect();
+        // Aliases of the implemented commands under the extension that introduced them.
+        for suffix in ["KHR", "EXT"] {
+            names.extend(IMPLEMENTED.iter().map(|name| format!("{name}{suffix}")));
+        }
+        names
+    }
+
+    #[test]
+    fn every_name_found_is_an_implemented_command() {
+        let some = vk::Handle::from_raw(0x1000);
+        let mut found_names = Vec::new();
+        for name in every_command_name() {
+            let c_name = std::ffi::CString::new(name.clone()).unwrap();
+            if find(some, &c_name) {
+                found_names.push(name);
+            }
+        }
+        for name in &found_names {
+            let core = name.trim_end_matches("KHR").trim_end_matches("EXT");
+            let implemented = |candidate: &str| IMPLEMENTED.contains(&candidate);
+            assert!(
+                implemented(name) || implemented(core) || implemented(&format!("{core}KHR")),
+                "{name} is found but not implemented"
+            );
+        }
+        for name in IMPLEMENTED {
+            assert!(
+                found_names.iter().any(|found| found == name),
+                "{name} is not found"
+            );
+        }
+    }
+
+    #[test]
+    fn an_alias_finds_the_same_function() {
+        let some = vk::Handle::from_raw(0x1000);
+        let address = |name: &CStr| {
+            // SAFETY: a NUL-terminated name.
+            unsafe { vk_icdGetInstanceProcAddr(some, name.as_ptr()) }.map(|f| f as usize)
+        };
+        assert_eq!(
+            address(c"vkGetPhysicalDeviceProperties2KHR"),
+            address(c"vkGetPhysicalDeviceProperties2")
+        );
+        assert_eq!(
+            address(c"vkGetPhysicalDeviceToolPropertiesEXT"),
+            address(c"vkGetPhysicalDeviceToolProperties")
+        );
+    }
+
+    #[test]
+    fn core_device_commands_beyond_part_1_are_null() {
+        for name in [
+            c"vkAllocateMemory",
+            c"vkMapMemory",
+            c"vkCreateBuffer",
+            c"vkBindImageMemory",
+            c"vkCreateFence",
+            c"vkAllocateCommandBuffers",
+            c"vkQueueSubmit",
+        ] {
+            assert!(!find(vk::Handle::from_raw(0x1000), name), "{name:?}");
+            // SAFETY: a NUL-terminated name.
+            let device_level = unsafe { get_device_proc_addr(vk::Device::null(), name.as_ptr()) };
+            assert!(device_level.is_none(), "{name:?}");
+        }
+    }
+
     #[test]
     fn the_interface_version_is_negotiated_from_5_to_7() {
         for (loader, agreed) in [(5, Some(5)), (7, Some(7)), (9, Some(7)), (4, None)] {

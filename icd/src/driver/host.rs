@@ -1,6 +1,7 @@
 //! The ICD's connection to the host: one bring-up per VkInstance, and synchronous calls through the
 //! instance ring with the generated encoders.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,6 +98,8 @@ pub struct Host {
     protocol: Arc<HostProtocol>,
     capset: VenusCapset,
     instance_version: u32,
+    /// Commands put on the ring since the bring-up, whether they reached the host or not.
+    ring_commands: AtomicU64,
 }
 
 impl Host {
@@ -116,6 +119,7 @@ impl Host {
             protocol: session.protocol(),
             capset: session.capset().clone(),
             instance_version: session.host_instance_version(),
+            ring_commands: AtomicU64::new(0),
             session: Mutex::new(session),
         })
     }
@@ -144,6 +148,11 @@ impl Host {
         }
     }
 
+    /// How many commands this ICD has put on the ring (what proves that a cached answer asked no one).
+    pub fn ring_commands(&self) -> u64 {
+        self.ring_commands.load(Ordering::Relaxed)
+    }
+
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
         // A panic while holding the lock leaves the session as consistent as any failed call does.
         self.session
@@ -170,6 +179,7 @@ impl Host {
         decode: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
     ) -> Result<T, vk::Result> {
         let command = session::encode(size, encode).map_err(|e| encode_failed(what, e))?;
+        self.ring_commands.fetch_add(1, Ordering::Relaxed);
         let reply = self
             .session()
             .call(what, &command, reply_size)
@@ -196,6 +206,7 @@ impl Host {
         encode: impl FnOnce(&mut Writer<'_>) -> Result<usize, EncodeError>,
     ) -> Result<(), vk::Result> {
         let command = session::encode(size, encode).map_err(|e| encode_failed(what, e))?;
+        self.ring_commands.fetch_add(1, Ordering::Relaxed);
         self.session()
             .send(what, &command)
             .map(|_| ())

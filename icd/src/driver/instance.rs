@@ -28,6 +28,9 @@ pub struct Instance {
     /// `None` when the bring-up failed: the instance works and has no physical devices. Otherwise the
     /// host has an instance under this handle's id.
     host: Option<Arc<Host>>,
+    /// The API version the host's instance was created with: what the host's physical devices may
+    /// be asked about is capped by it.
+    host_api_version: u32,
     /// Boxed so that no handle ever moves, even while the list is being built.
     #[allow(clippy::vec_box)]
     physical_devices: OnceLock<Vec<Box<Dispatchable<PhysicalDevice>>>>,
@@ -95,6 +98,7 @@ pub unsafe extern "system" fn create_instance(
     let handle = match Host::connect() {
         Ok(host) => {
             let instance = Dispatchable::new(Instance {
+                host_api_version: host_instance_api_version(&host, create_info),
                 host: Some(Arc::new(host)),
                 physical_devices: OnceLock::new(),
             });
@@ -110,6 +114,7 @@ pub unsafe extern "system" fn create_instance(
             );
             Dispatchable::new(Instance {
                 host: None,
+                host_api_version: 0,
                 physical_devices: OnceLock::new(),
             })
         }
@@ -119,8 +124,18 @@ pub unsafe extern "system" fn create_instance(
     vk::Result::SUCCESS
 }
 
+/// The version the application asks for, at least Vulkan 1.1 (Venus needs it) and at most the host's.
+fn host_instance_api_version(host: &Host, create_info: &vk::InstanceCreateInfo<'_>) -> u32 {
+    // SAFETY: p_application_info is NULL or valid per valid usage.
+    let app = unsafe { create_info.p_application_info.as_ref() };
+    let requested = app.map_or(vk::API_VERSION_1_0, |app| app.api_version);
+    requested
+        .max(vk::API_VERSION_1_1)
+        .min(host.instance_version())
+}
+
 /// vkCreateInstance on the host, without the application's layers and extensions (the host's instance
-/// serves this ICD, not the application) and with at least Vulkan 1.1 (Venus needs it).
+/// serves this ICD, not the application).
 fn create_host_instance(
     instance: &InstanceHandle,
     create_info: &vk::InstanceCreateInfo<'_>,
@@ -130,10 +145,7 @@ fn create_host_instance(
     };
     // SAFETY: p_application_info is NULL or valid per valid usage.
     let app = unsafe { create_info.p_application_info.as_ref() };
-    let requested = app.map_or(vk::API_VERSION_1_0, |app| app.api_version);
-    let api_version = requested
-        .max(vk::API_VERSION_1_1)
-        .min(host.instance_version());
+    let api_version = instance.object.host_api_version;
     let app_info = vk::ApplicationInfo {
         p_application_name: app.map_or(std::ptr::null(), |a| a.p_application_name),
         application_version: app.map_or(0, |a| a.application_version),
@@ -195,6 +207,17 @@ pub unsafe extern "system" fn destroy_instance(
     }
 }
 
+/// How many commands the instance's physical devices and devices have put on the host's ring; `None`
+/// without a host. Tests use it to show which queries are answered from what the ICD keeps.
+///
+/// # Safety
+/// `handle` must be a live VkInstance of this ICD.
+pub unsafe fn ring_commands_sent(handle: vk::Instance) -> Option<u64> {
+    // SAFETY: per the caller.
+    let instance = unsafe { instance(handle) };
+    instance.object.host().map(|host| host.ring_commands())
+}
+
 impl Instance {
     pub fn host(&self) -> Option<&Arc<Host>> {
         self.host.as_ref()
@@ -208,7 +231,10 @@ impl InstanceHandle {
         self.object
             .physical_devices
             .get_or_init(|| match &self.object.host {
-                Some(host) => PhysicalDevice::enumerate(host, self.handle()).unwrap_or_default(),
+                Some(host) => {
+                    PhysicalDevice::enumerate(host, self.handle(), self.object.host_api_version)
+                        .unwrap_or_default()
+                }
                 None => Vec::new(),
             })
     }

@@ -1,11 +1,31 @@
 //! The Vulkan ICD: loader interface, instance, physical devices and the device minimum.
+//!
+//! `vkGet*ProcAddr` finds only the commands below ([`entry`]); any other name gives NULL, so an
+//! application sees exactly what exists so far (part 1 of the ICD):
+//! - global and instance: `vkCreateInstance`, `vkDestroyInstance`, `vkEnumerateInstanceVersion`,
+//!   `vkEnumerateInstance{Extension,Layer}Properties`, `vkEnumeratePhysicalDevices`,
+//!   `vkEnumeratePhysicalDeviceGroups`, `vkGetInstanceProcAddr`;
+//! - physical device: every `vkGetPhysicalDevice*` query of Vulkan 1.0-1.2 and its `*2` form,
+//!   calibrateable time domains, fragment shading rates, multisample and cooperative matrix
+//!   properties, tool properties, `vkEnumerateDevice{Extension,Layer}Properties`, `vkCreateDevice`;
+//! - device: `vkDestroyDevice`, `vkGetDeviceProcAddr`, `vkGetDeviceQueue`, `vkGetDeviceQueue2`,
+//!   `vkDeviceWaitIdle`, `vkQueueWaitIdle`, and `vkCreateImage`, `vkDestroyImage`,
+//!   `vkGetImageMemoryRequirements{,2}` (which `vulkaninfo` needs to list the memory types of each
+//!   format).
+//!
+//! Not yet: memory (`vkAllocateMemory`...), buffers, image binding and views, synchronization objects,
+//! command buffers and submission, pipelines, descriptors, window systems. Device extensions that need
+//! those on the guest side are hidden from the extension list (`physical_device`).
 
+mod chain_cache;
 mod device;
 pub mod entry;
 pub mod handles;
 pub mod host;
 mod instance;
 mod physical_device;
+
+pub use instance::ring_commands_sent;
 
 use ash::vk;
 

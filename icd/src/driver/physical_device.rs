@@ -1,18 +1,27 @@
 //! VkPhysicalDevice: enumeration on the host and every physical-device query.
 //!
-//! Queries go to the host with the application's own structs and `pNext` chains (the encoder drops
-//! structs the host's protocol cannot carry). What describes the driver rather than the host's device
-//! is then replaced: the API version (capped by the host, its protocol and this ICD), the driver
+//! What cannot change is asked from the host once and kept, as Mesa's Venus does: properties,
+//! features, queue families and memory properties with every chained struct the host's device and
+//! protocol have, and format properties per format on first use. A query whose chain holds a struct
+//! that is not kept (a memory budget, a modifier list, a struct of no offered extension) goes to the
+//! host with the application's own structs (the encoder drops structs the protocol cannot carry).
+//! Image format, sparse, external and tool queries are not kept (Mesa keeps none of them either).
+//! What describes the driver rather than the host's device is then replaced: the API version (capped by the host, its protocol and this ICD), the driver
 //! version, name, id and UUID. The extension list is the host's, filtered to what the protocol carries
 //! and this ICD can handle.
 
+use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ash::vk;
 use ash::vk::Handle;
 use venus_rs_encoder::protocol::PROTOCOL_EXTENSIONS;
 
+use crate::driver::chain_cache::{
+    extension_number, CachedChain, HostDevice, FEATURE_STRUCTS, FORMAT_STRUCTS, PROPERTY_STRUCTS,
+    QUEUE_FAMILY_STRUCTS,
+};
 use crate::driver::handles::Dispatchable;
 use crate::driver::host::host_call;
 use crate::driver::host::Host;
@@ -58,10 +67,31 @@ const HIDDEN_DEVICE_EXTENSIONS: &[&str] = &[
     "VK_EXT_map_memory_placed",
 ];
 
+/// Property structs this ICD fills itself: the guest's DRM nodes and PCI address.
+const FILLED_BY_ICD: &[vk::StructureType] = &[
+    vk::StructureType::PHYSICAL_DEVICE_DRM_PROPERTIES_EXT,
+    vk::StructureType::PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT,
+];
+
+/// A host answer kept for later queries: the output struct's own members and its chain.
+struct Cached<T> {
+    base: T,
+    chain: CachedChain,
+}
+
 pub struct PhysicalDevice {
     host: Arc<Host>,
     api_version: u32,
     extensions: Vec<vk::ExtensionProperties>,
+    /// The host device's version as its instance sees it, and its extensions (vk.xml numbers), which
+    /// say what may be chained in queries to it.
+    host_api_version: u32,
+    host_extensions: Vec<u32>,
+    properties: OnceLock<Cached<vk::PhysicalDeviceProperties>>,
+    features: OnceLock<Cached<vk::PhysicalDeviceFeatures>>,
+    queue_families: OnceLock<Vec<Cached<vk::QueueFamilyProperties>>>,
+    memory_properties: OnceLock<vk::PhysicalDeviceMemoryProperties>,
+    formats: Mutex<HashMap<vk::Format, Cached<vk::FormatProperties>>>,
 }
 
 pub type PhysicalDeviceHandle = Dispatchable<PhysicalDevice>;
@@ -97,6 +127,7 @@ impl PhysicalDevice {
     pub fn enumerate(
         host: &Arc<Host>,
         instance: u64,
+        host_instance_api_version: u32,
     ) -> Result<Vec<Box<PhysicalDeviceHandle>>, vk::Result> {
         let mut count = 0u32;
         let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
@@ -115,6 +146,13 @@ impl PhysicalDevice {
                     host: Arc::clone(host),
                     api_version: 0,
                     extensions: Vec::new(),
+                    host_api_version: 0,
+                    host_extensions: Vec::new(),
+                    properties: OnceLock::new(),
+                    features: OnceLock::new(),
+                    queue_families: OnceLock::new(),
+                    memory_properties: OnceLock::new(),
+                    formats: Mutex::new(HashMap::new()),
                 })
             })
             .collect();
@@ -142,7 +180,14 @@ impl PhysicalDevice {
             let handle = device.handle();
             let host_properties = host_properties(host, handle)?;
             device.object.api_version = capped_api_version(host, host_properties.api_version);
-            device.object.extensions = offered_extensions(host, handle)?;
+            device.object.host_api_version =
+                host_properties.api_version.min(host_instance_api_version);
+            let host_extensions = host_extensions(host, handle)?;
+            device.object.host_extensions = host_extensions
+                .iter()
+                .filter_map(|property| extension_number(name_of(property).to_str().ok()?))
+                .collect();
+            device.object.extensions = offered_extensions(host, host_extensions);
             venus_log!(
                 Level::Info,
                 "physical device {}: {:?}, host API {}.{}.{}, offered API {}.{}, {} extensions",
@@ -247,6 +292,192 @@ impl PhysicalDevice {
     }
 }
 
+impl PhysicalDeviceHandle {
+    fn host_device(&self) -> HostDevice<'_> {
+        HostDevice {
+            protocol: self.object.host.protocol(),
+            api_version: self.object.host_api_version,
+            extensions: &self.object.host_extensions,
+        }
+    }
+
+    /// vkGetPhysicalDeviceProperties2 with every property struct the host's device has, asked once.
+    fn cached_properties(&self) -> Result<&Cached<vk::PhysicalDeviceProperties>, vk::Result> {
+        if let Some(cached) = self.object.properties.get() {
+            return Ok(cached);
+        }
+        let mut chain = CachedChain::new(&self.host_device().supported(PROPERTY_STRUCTS));
+        let mut properties = vk::PhysicalDeviceProperties2 {
+            p_next: chain.head(),
+            ..Default::default()
+        };
+        let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(properties).cast();
+        host_call!(
+            &self.object.host,
+            "vkGetPhysicalDeviceProperties2",
+            vk_get_physical_device_properties2,
+            vk_get_physical_device_properties2_size,
+            vk_get_physical_device_properties2_reply_size,
+            vk_get_physical_device_properties2_decode_reply,
+            (self.handle(), properties_ptr)
+        )?;
+        venus_log!(
+            Level::Debug,
+            "physical device {}: properties kept ({} chained structs)",
+            self.id(),
+            chain.len()
+        );
+        let cached = Cached {
+            base: properties.properties,
+            chain,
+        };
+        Ok(self.object.properties.get_or_init(|| cached))
+    }
+
+    /// vkGetPhysicalDeviceFeatures2 with every feature struct the host's device has, asked once.
+    fn cached_features(&self) -> Result<&Cached<vk::PhysicalDeviceFeatures>, vk::Result> {
+        if let Some(cached) = self.object.features.get() {
+            return Ok(cached);
+        }
+        let mut chain = CachedChain::new(&self.host_device().supported(FEATURE_STRUCTS));
+        let mut features = vk::PhysicalDeviceFeatures2 {
+            p_next: chain.head(),
+            ..Default::default()
+        };
+        let features_ptr: *mut c_void = std::ptr::addr_of_mut!(features).cast();
+        host_call!(
+            &self.object.host,
+            "vkGetPhysicalDeviceFeatures2",
+            vk_get_physical_device_features2,
+            vk_get_physical_device_features2_size,
+            vk_get_physical_device_features2_reply_size,
+            vk_get_physical_device_features2_decode_reply,
+            (self.handle(), features_ptr)
+        )?;
+        venus_log!(
+            Level::Debug,
+            "physical device {}: features kept ({} chained structs)",
+            self.id(),
+            chain.len()
+        );
+        let cached = Cached {
+            base: features.features,
+            chain,
+        };
+        Ok(self.object.features.get_or_init(|| cached))
+    }
+
+    /// vkGetPhysicalDeviceQueueFamilyProperties2 with the queue family structs the host's device
+    /// has, asked once.
+    fn cached_queue_families(&self) -> Result<&[Cached<vk::QueueFamilyProperties>], vk::Result> {
+        if let Some(cached) = self.object.queue_families.get() {
+            return Ok(cached);
+        }
+        let mut count = 0u32;
+        let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
+        host_call!(
+            &self.object.host,
+            "vkGetPhysicalDeviceQueueFamilyProperties2",
+            vk_get_physical_device_queue_family_properties2,
+            vk_get_physical_device_queue_family_properties2_size,
+            vk_get_physical_device_queue_family_properties2_reply_size,
+            vk_get_physical_device_queue_family_properties2_decode_reply,
+            (self.handle(), count_ptr, std::ptr::null_mut())
+        )?;
+        let chained = self.host_device().supported(QUEUE_FAMILY_STRUCTS);
+        let mut chains: Vec<CachedChain> = (0..count).map(|_| CachedChain::new(&chained)).collect();
+        let mut families: Vec<vk::QueueFamilyProperties2<'_>> = chains
+            .iter_mut()
+            .map(|chain| vk::QueueFamilyProperties2 {
+                p_next: chain.head(),
+                ..Default::default()
+            })
+            .collect();
+        let families_ptr: *mut c_void = families.as_mut_ptr().cast();
+        host_call!(
+            &self.object.host,
+            "vkGetPhysicalDeviceQueueFamilyProperties2",
+            vk_get_physical_device_queue_family_properties2,
+            vk_get_physical_device_queue_family_properties2_size,
+            vk_get_physical_device_queue_family_properties2_reply_size,
+            vk_get_physical_device_queue_family_properties2_decode_reply,
+            (self.handle(), count_ptr, families_ptr)
+        )?;
+        let cached: Vec<Cached<vk::QueueFamilyProperties>> = families
+            .iter()
+            .zip(chains)
+            .take(count as usize)
+            .map(|(family, chain)| Cached {
+                base: family.queue_family_properties,
+                chain,
+            })
+            .collect();
+        Ok(self.object.queue_families.get_or_init(|| cached))
+    }
+
+    /// The memory types and heaps, asked once. The memory budget is not among them: it changes.
+    fn cached_memory_properties(&self) -> Result<&vk::PhysicalDeviceMemoryProperties, vk::Result> {
+        if let Some(cached) = self.object.memory_properties.get() {
+            return Ok(cached);
+        }
+        let mut properties = vk::PhysicalDeviceMemoryProperties::default();
+        let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(properties).cast();
+        host_call!(
+            &self.object.host,
+            "vkGetPhysicalDeviceMemoryProperties",
+            vk_get_physical_device_memory_properties,
+            vk_get_physical_device_memory_properties_size,
+            vk_get_physical_device_memory_properties_reply_size,
+            vk_get_physical_device_memory_properties_decode_reply,
+            (self.handle(), properties_ptr)
+        )?;
+        Ok(self.object.memory_properties.get_or_init(|| properties))
+    }
+
+    /// Fills `properties` (and what of its chain is kept) for `format`, asking the host the first time
+    /// this format is asked about. Returns whether the whole chain was filled.
+    ///
+    /// # Safety
+    /// `chain` must be NULL or a valid, writable VkFormatProperties2 output chain.
+    unsafe fn fill_format_properties(
+        &self,
+        format: vk::Format,
+        properties: &mut vk::FormatProperties,
+        chain: *mut vk::BaseOutStructure<'_>,
+    ) -> Result<bool, vk::Result> {
+        let mut formats = self
+            .object
+            .formats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let std::collections::hash_map::Entry::Vacant(slot) = formats.entry(format) {
+            let mut cached_chain = CachedChain::new(&self.host_device().supported(FORMAT_STRUCTS));
+            let mut host_properties = vk::FormatProperties2 {
+                p_next: cached_chain.head(),
+                ..Default::default()
+            };
+            let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(host_properties).cast();
+            host_call!(
+                &self.object.host,
+                "vkGetPhysicalDeviceFormatProperties2",
+                vk_get_physical_device_format_properties2,
+                vk_get_physical_device_format_properties2_size,
+                vk_get_physical_device_format_properties2_reply_size,
+                vk_get_physical_device_format_properties2_decode_reply,
+                (self.handle(), format.as_raw(), properties_ptr)
+            )?;
+            slot.insert(Cached {
+                base: host_properties.format_properties,
+                chain: cached_chain,
+            });
+        }
+        let cached = &formats[&format];
+        *properties = cached.base;
+        // SAFETY: a valid chain per the caller.
+        Ok(unsafe { cached.chain.fill(chain, &[]) })
+    }
+}
+
 fn driver_info() -> String {
     format!("venus-rs {}", env!("CARGO_PKG_VERSION"))
 }
@@ -289,12 +520,8 @@ fn capped_api_version(host: &Host, device_version: u32) -> u32 {
     }
 }
 
-/// The host's device extensions that its protocol carries and that this ICD does not hide, each at the
-/// lower of the host's and the protocol's spec version.
-fn offered_extensions(
-    host: &Host,
-    handle: u64,
-) -> Result<Vec<vk::ExtensionProperties>, vk::Result> {
+/// The host device's extensions, as it lists them.
+fn host_extensions(host: &Host, handle: u64) -> Result<Vec<vk::ExtensionProperties>, vk::Result> {
     let mut count = 0u32;
     let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
     host_call!(
@@ -318,7 +545,16 @@ fn offered_extensions(
         (handle, std::ptr::null(), count_ptr, properties_ptr)
     )?;
     properties.truncate(count as usize);
-    Ok(properties
+    Ok(properties)
+}
+
+/// The host's device extensions that its protocol carries and that this ICD does not hide, each at the
+/// lower of the host's and the protocol's spec version, and those this ICD implements itself.
+fn offered_extensions(
+    host: &Host,
+    properties: Vec<vk::ExtensionProperties>,
+) -> Vec<vk::ExtensionProperties> {
+    properties
         .into_iter()
         .filter_map(|mut property| {
             let name = name_of(&property).to_str().ok()?;
@@ -349,7 +585,7 @@ fn offered_extensions(
                 )
                 .map(|(name, version)| crate::driver::extension_property(name, *version)),
         )
-        .collect())
+        .collect()
 }
 
 macro_rules! physical_device_query {
@@ -383,50 +619,6 @@ macro_rules! physical_device_result_query {
     };
 }
 
-physical_device_query!(
-    get_physical_device_queue_family_properties, "vkGetPhysicalDeviceQueueFamilyProperties",
-    vk_get_physical_device_queue_family_properties,
-    vk_get_physical_device_queue_family_properties_size,
-    vk_get_physical_device_queue_family_properties_reply_size,
-    vk_get_physical_device_queue_family_properties_decode_reply,
-    (p_count: *mut u32, p_properties: *mut vk::QueueFamilyProperties) => (p_count.cast(), p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_queue_family_properties2, "vkGetPhysicalDeviceQueueFamilyProperties2",
-    vk_get_physical_device_queue_family_properties2,
-    vk_get_physical_device_queue_family_properties2_size,
-    vk_get_physical_device_queue_family_properties2_reply_size,
-    vk_get_physical_device_queue_family_properties2_decode_reply,
-    (p_count: *mut u32, p_properties: *mut vk::QueueFamilyProperties2<'_>) => (p_count.cast(), p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_memory_properties, "vkGetPhysicalDeviceMemoryProperties",
-    vk_get_physical_device_memory_properties, vk_get_physical_device_memory_properties_size,
-    vk_get_physical_device_memory_properties_reply_size,
-    vk_get_physical_device_memory_properties_decode_reply,
-    (p_properties: *mut vk::PhysicalDeviceMemoryProperties) => (p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_memory_properties2, "vkGetPhysicalDeviceMemoryProperties2",
-    vk_get_physical_device_memory_properties2, vk_get_physical_device_memory_properties2_size,
-    vk_get_physical_device_memory_properties2_reply_size,
-    vk_get_physical_device_memory_properties2_decode_reply,
-    (p_properties: *mut vk::PhysicalDeviceMemoryProperties2<'_>) => (p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_format_properties, "vkGetPhysicalDeviceFormatProperties",
-    vk_get_physical_device_format_properties, vk_get_physical_device_format_properties_size,
-    vk_get_physical_device_format_properties_reply_size,
-    vk_get_physical_device_format_properties_decode_reply,
-    (format: vk::Format, p_properties: *mut vk::FormatProperties) => (format.as_raw(), p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_format_properties2, "vkGetPhysicalDeviceFormatProperties2",
-    vk_get_physical_device_format_properties2, vk_get_physical_device_format_properties2_size,
-    vk_get_physical_device_format_properties2_reply_size,
-    vk_get_physical_device_format_properties2_decode_reply,
-    (format: vk::Format, p_properties: *mut vk::FormatProperties2<'_>) => (format.as_raw(), p_properties.cast())
-);
 physical_device_result_query!(
     get_physical_device_image_format_properties, "vkGetPhysicalDeviceImageFormatProperties",
     vk_get_physical_device_image_format_properties,
@@ -519,22 +711,11 @@ pub unsafe extern "system" fn get_physical_device_properties(
 ) {
     // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
     let device = unsafe { physical_device(handle) };
-    let properties_ptr: *mut c_void = p_properties.cast();
-    if host_call!(
-        device.object.host(),
-        "vkGetPhysicalDeviceProperties",
-        vk_get_physical_device_properties,
-        vk_get_physical_device_properties_size,
-        vk_get_physical_device_properties_reply_size,
-        vk_get_physical_device_properties_decode_reply,
-        (device.handle(), properties_ptr)
-    )
-    .is_ok()
-    {
-        // SAFETY: a valid output struct per valid usage, just filled.
-        device
-            .object
-            .patch_properties(unsafe { &mut *p_properties });
+    if let Ok(cached) = device.cached_properties() {
+        // SAFETY: a valid output struct per valid usage.
+        let properties = unsafe { &mut *p_properties };
+        *properties = cached.base;
+        device.object.patch_properties(properties);
     }
 }
 
@@ -544,28 +725,31 @@ pub unsafe extern "system" fn get_physical_device_properties2(
 ) {
     // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
     let device = unsafe { physical_device(handle) };
+    // SAFETY: a valid output struct and chain per valid usage.
+    let properties = unsafe { &mut *p_properties };
+    let filled = device.cached_properties().is_ok_and(|cached| {
+        properties.properties = cached.base;
+        // SAFETY: as above.
+        unsafe { cached.chain.fill(properties.p_next.cast(), FILLED_BY_ICD) }
+    });
     let properties_ptr: *mut c_void = p_properties.cast();
-    if host_call!(
-        device.object.host(),
-        "vkGetPhysicalDeviceProperties2",
-        vk_get_physical_device_properties2,
-        vk_get_physical_device_properties2_size,
-        vk_get_physical_device_properties2_reply_size,
-        vk_get_physical_device_properties2_decode_reply,
-        (device.handle(), properties_ptr)
-    )
-    .is_ok()
+    if !filled
+        && host_call!(
+            device.object.host(),
+            "vkGetPhysicalDeviceProperties2",
+            vk_get_physical_device_properties2,
+            vk_get_physical_device_properties2_size,
+            vk_get_physical_device_properties2_reply_size,
+            vk_get_physical_device_properties2_decode_reply,
+            (device.handle(), properties_ptr)
+        )
+        .is_err()
     {
-        // SAFETY: a valid output struct and chain per valid usage, just filled.
-        unsafe {
-            device
-                .object
-                .patch_properties(&mut (*p_properties).properties);
-            device
-                .object
-                .patch_property_chain((*p_properties).p_next.cast());
-        }
+        return;
     }
+    device.object.patch_properties(&mut properties.properties);
+    // SAFETY: as above.
+    unsafe { device.object.patch_property_chain(properties.p_next.cast()) };
 }
 
 pub unsafe extern "system" fn enumerate_device_extension_properties(
@@ -619,20 +803,11 @@ pub unsafe extern "system" fn get_physical_device_features(
 ) {
     // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
     let device = unsafe { physical_device(handle) };
-    let features_ptr: *mut c_void = p_features.cast();
-    if host_call!(
-        device.object.host(),
-        "vkGetPhysicalDeviceFeatures",
-        vk_get_physical_device_features,
-        vk_get_physical_device_features_size,
-        vk_get_physical_device_features_reply_size,
-        vk_get_physical_device_features_decode_reply,
-        (device.handle(), features_ptr)
-    )
-    .is_ok()
-    {
-        // SAFETY: a valid output struct per valid usage, just filled.
-        hide_sparse_features(unsafe { &mut *p_features });
+    if let Ok(cached) = device.cached_features() {
+        // SAFETY: a valid output struct per valid usage.
+        let features = unsafe { &mut *p_features };
+        *features = cached.base;
+        hide_sparse_features(features);
     }
 }
 
@@ -642,21 +817,168 @@ pub unsafe extern "system" fn get_physical_device_features2(
 ) {
     // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
     let device = unsafe { physical_device(handle) };
+    // SAFETY: a valid output struct and chain per valid usage.
+    let features = unsafe { &mut *p_features };
+    let filled = device.cached_features().is_ok_and(|cached| {
+        features.features = cached.base;
+        // SAFETY: as above.
+        unsafe { cached.chain.fill(features.p_next.cast(), &[]) }
+    });
     let features_ptr: *mut c_void = p_features.cast();
-    if host_call!(
-        device.object.host(),
-        "vkGetPhysicalDeviceFeatures2",
-        vk_get_physical_device_features2,
-        vk_get_physical_device_features2_size,
-        vk_get_physical_device_features2_reply_size,
-        vk_get_physical_device_features2_decode_reply,
-        (device.handle(), features_ptr)
-    )
-    .is_ok()
+    if !filled
+        && host_call!(
+            device.object.host(),
+            "vkGetPhysicalDeviceFeatures2",
+            vk_get_physical_device_features2,
+            vk_get_physical_device_features2_size,
+            vk_get_physical_device_features2_reply_size,
+            vk_get_physical_device_features2_decode_reply,
+            (device.handle(), features_ptr)
+        )
+        .is_err()
     {
-        // SAFETY: a valid output struct per valid usage, just filled.
-        hide_sparse_features(unsafe { &mut (*p_features).features });
+        return;
     }
+    hide_sparse_features(&mut features.features);
+}
+
+pub unsafe extern "system" fn get_physical_device_queue_family_properties(
+    handle: vk::PhysicalDevice,
+    p_count: *mut u32,
+    p_properties: *mut vk::QueueFamilyProperties,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    let families: Vec<vk::QueueFamilyProperties> = match device.cached_queue_families() {
+        Ok(cached) => cached.iter().map(|family| family.base).collect(),
+        Err(_) => Vec::new(),
+    };
+    // SAFETY: count and array pointers per valid usage.
+    let _ = unsafe { fill_array(&families, p_count, p_properties) };
+}
+
+pub unsafe extern "system" fn get_physical_device_queue_family_properties2(
+    handle: vk::PhysicalDevice,
+    p_count: *mut u32,
+    p_properties: *mut vk::QueueFamilyProperties2<'_>,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    let cached = device.cached_queue_families().unwrap_or_default();
+    // SAFETY: a valid count pointer per valid usage.
+    let capacity = unsafe { *p_count } as usize;
+    if p_properties.is_null() {
+        // SAFETY: as above.
+        unsafe { *p_count = cached.len() as u32 };
+        return;
+    }
+    let written = cached.len().min(capacity);
+    let mut filled = true;
+    for (index, family) in cached.iter().take(written).enumerate() {
+        // SAFETY: `p_properties` holds `capacity` application structs with valid chains.
+        unsafe {
+            let out = &mut *p_properties.add(index);
+            out.queue_family_properties = family.base;
+            filled &= family.chain.fill(out.p_next.cast(), &[]);
+        }
+    }
+    // SAFETY: as above.
+    unsafe { *p_count = written as u32 };
+    if !filled {
+        // SAFETY: as above; the count is the application's capacity again.
+        unsafe { *p_count = capacity as u32 };
+        let _ = host_call!(
+            device.object.host(),
+            "vkGetPhysicalDeviceQueueFamilyProperties2",
+            vk_get_physical_device_queue_family_properties2,
+            vk_get_physical_device_queue_family_properties2_size,
+            vk_get_physical_device_queue_family_properties2_reply_size,
+            vk_get_physical_device_queue_family_properties2_decode_reply,
+            (device.handle(), p_count.cast(), p_properties.cast())
+        );
+    }
+}
+
+pub unsafe extern "system" fn get_physical_device_memory_properties(
+    handle: vk::PhysicalDevice,
+    p_properties: *mut vk::PhysicalDeviceMemoryProperties,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    if let Ok(cached) = device.cached_memory_properties() {
+        // SAFETY: a valid output struct per valid usage.
+        unsafe { *p_properties = *cached };
+    }
+}
+
+pub unsafe extern "system" fn get_physical_device_memory_properties2(
+    handle: vk::PhysicalDevice,
+    p_properties: *mut vk::PhysicalDeviceMemoryProperties2<'_>,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    // SAFETY: a valid output struct per valid usage.
+    let properties = unsafe { &mut *p_properties };
+    if properties.p_next.is_null() {
+        if let Ok(cached) = device.cached_memory_properties() {
+            properties.memory_properties = *cached;
+            return;
+        }
+    }
+    // Chained structs (the memory budget) change over time: always the host's.
+    let properties_ptr: *mut c_void = p_properties.cast();
+    let _ = host_call!(
+        device.object.host(),
+        "vkGetPhysicalDeviceMemoryProperties2",
+        vk_get_physical_device_memory_properties2,
+        vk_get_physical_device_memory_properties2_size,
+        vk_get_physical_device_memory_properties2_reply_size,
+        vk_get_physical_device_memory_properties2_decode_reply,
+        (device.handle(), properties_ptr)
+    );
+}
+
+pub unsafe extern "system" fn get_physical_device_format_properties(
+    handle: vk::PhysicalDevice,
+    format: vk::Format,
+    p_properties: *mut vk::FormatProperties,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    // SAFETY: a valid output struct per valid usage; no chain.
+    let _ =
+        unsafe { device.fill_format_properties(format, &mut *p_properties, std::ptr::null_mut()) };
+}
+
+pub unsafe extern "system" fn get_physical_device_format_properties2(
+    handle: vk::PhysicalDevice,
+    format: vk::Format,
+    p_properties: *mut vk::FormatProperties2<'_>,
+) {
+    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
+    let device = unsafe { physical_device(handle) };
+    // SAFETY: a valid output struct and chain per valid usage.
+    let filled = unsafe {
+        let properties = &mut *p_properties;
+        device.fill_format_properties(
+            format,
+            &mut properties.format_properties,
+            properties.p_next.cast(),
+        )
+    };
+    if filled != Ok(false) {
+        return;
+    }
+    let properties_ptr: *mut c_void = p_properties.cast();
+    let _ = host_call!(
+        device.object.host(),
+        "vkGetPhysicalDeviceFormatProperties2",
+        vk_get_physical_device_format_properties2,
+        vk_get_physical_device_format_properties2_size,
+        vk_get_physical_device_format_properties2_reply_size,
+        vk_get_physical_device_format_properties2_decode_reply,
+        (device.handle(), format.as_raw(), properties_ptr)
+    );
 }
 
 pub unsafe extern "system" fn get_physical_device_sparse_image_format_properties(
