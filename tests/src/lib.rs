@@ -83,6 +83,20 @@ pub fn pair(args: &[&str]) -> PairRun {
     xtask("pair", args, &[])
 }
 
+/// Runs `program` in the pairing `GUEST,HOST,TRANSPORT` (e.g. "mesa,virgl,vtest") with extra runner options
+/// (e.g. `--timeout 60`).
+pub fn run_in(pairing: &str, options: &[&str], program: &[&str]) -> PairRun {
+    let parts: Vec<&str> = pairing.split(',').collect();
+    let [guest, host, transport] = parts[..] else {
+        panic!("a pairing is GUEST,HOST,TRANSPORT, not {pairing:?}");
+    };
+    let mut args = vec!["--guest", guest, "--host", host, "--transport", transport];
+    args.extend_from_slice(options);
+    args.push("--");
+    args.extend_from_slice(program);
+    pair(&args)
+}
+
 /// `pair` with extra environment variables (the runner hands `VENUS_RS_*` to both halves).
 pub fn pair_with_env(env: &[(&str, &str)], args: &[&str]) -> PairRun {
     xtask("pair", args, env)

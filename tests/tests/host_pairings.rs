@@ -1,22 +1,12 @@
 //! Our host half (vtest server, render server under QEMU) serving Mesa's unmodified Venus guest: the acceptance
 //! of issue 6 that passes today. Run by `cargo xtask test`.
 
-use venus_rs_tests::{pair, pair_with_env};
+use venus_rs_tests::{pair_with_env, run_in, PairRun};
 
 const VENUS_DEVICE: &str = "Virtio-GPU Venus";
 
-fn mesa_on_our_host(transport: &str, program: &[&str]) -> venus_rs_tests::PairRun {
-    let mut args = vec![
-        "--guest",
-        "mesa",
-        "--host",
-        "ours",
-        "--transport",
-        transport,
-        "--",
-    ];
-    args.extend_from_slice(program);
-    pair(&args)
+fn mesa_on_our_host(transport: &str, program: &[&str]) -> PairRun {
+    run_in(&format!("mesa,ours,{transport}"), &[], program)
 }
 
 #[test]

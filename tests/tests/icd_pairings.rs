@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use venus_rs_tests::{pair, PairRun};
+use venus_rs_tests::{run_in, PairRun};
 
 /// What only our ICD reports: its driver name in VkPhysicalDeviceDriverProperties.
 const OUR_DRIVER: &str = "driverName";
@@ -23,50 +23,25 @@ fn assert_vulkaninfo_through_our_icd(run: &PairRun) {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn vulkaninfo_runs_through_our_icd_over_vtest() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--",
-        "vulkaninfo",
-    ]);
+    let run = run_in("ours,virgl,vtest", &[], &["vulkaninfo"]);
     assert_vulkaninfo_through_our_icd(&run);
 }
 
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn vulkaninfo_runs_through_our_icd_in_qemu_x86_64() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "qemu-x86_64",
-        "--",
-        "vulkaninfo",
-    ]);
+    let run = run_in("ours,virgl,qemu-x86_64", &[], &["vulkaninfo"]);
     assert_vulkaninfo_through_our_icd(&run);
 }
 
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn vulkaninfo_runs_through_our_icd_in_qemu_aarch64() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "qemu-aarch64",
-        "--",
-        "sh",
-        "-c",
-        "uname -m && vulkaninfo",
-    ]);
+    let run = run_in(
+        "ours,virgl,qemu-aarch64",
+        &[],
+        &["sh", "-c", "uname -m && vulkaninfo"],
+    );
     assert_vulkaninfo_through_our_icd(&run);
     assert!(
         run.stdout.lines().any(|line| line.trim() == "aarch64"),
@@ -77,18 +52,15 @@ fn vulkaninfo_runs_through_our_icd_in_qemu_aarch64() {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn the_validation_layer_finds_nothing_to_report() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--",
-        "env",
-        "VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation",
-        "vulkaninfo",
-    ]);
+    let run = run_in(
+        "ours,virgl,vtest",
+        &[],
+        &[
+            "env",
+            "VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation",
+            "vulkaninfo",
+        ],
+    );
     assert_vulkaninfo_through_our_icd(&run);
     for output in [&run.stdout, &run.stderr] {
         assert!(!output.contains("Validation Error"), "{run:?}");
@@ -104,20 +76,11 @@ const WITHOUT_A_HOST: &str =
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn without_a_host_there_is_no_device_and_one_line_says_why() {
     let started = Instant::now();
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--timeout",
-        "60",
-        "--",
-        "sh",
-        "-c",
-        WITHOUT_A_HOST,
-    ]);
+    let run = run_in(
+        "ours,virgl,vtest",
+        &["--timeout", "60"],
+        &["sh", "-c", WITHOUT_A_HOST],
+    );
     assert_eq!(run.exit_code, Some(0), "{run:?}");
     assert!(started.elapsed() < Duration::from_secs(60), "{run:?}");
     let reasons: Vec<&str> = run
@@ -134,19 +97,11 @@ fn without_a_host_there_is_no_device_and_one_line_says_why() {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn trace_logging_names_every_command_with_its_size() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--",
-        "env",
-        "VENUS_RS_LOG=trace",
-        "vulkaninfo",
-        "--summary",
-    ]);
+    let run = run_in(
+        "ours,virgl,vtest",
+        &[],
+        &["env", "VENUS_RS_LOG=trace", "vulkaninfo", "--summary"],
+    );
     run.assert_success_with("venus-rs");
     let all = format!("{}{}", run.stdout, run.stderr);
     for needle in [

@@ -1,7 +1,7 @@
 //! `venus-probe` (our guest half's bring-up diagnostic) against virglrenderer over every transport: the
 //! acceptance of issue 4. Run by `cargo xtask test` like the reference pairings.
 
-use venus_rs_tests::{pair, PairRun};
+use venus_rs_tests::{run_in, PairRun};
 
 const ALL_PASSED: &str = "venus-probe: all 8 steps passed";
 /// The protocol level of virglrenderer 1.1, the host of the reference stack.
@@ -71,33 +71,14 @@ fn assert_blobs_aligned(run: &PairRun) {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn probe_passes_over_vtest() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--",
-        "venus-probe",
-    ]);
+    let run = run_in("ours,virgl,vtest", &[], &["venus-probe"]);
     assert_probe_passed(&run);
 }
 
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn probe_json_reports_every_step_over_vtest() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--",
-        "venus-probe",
-        "--json",
-    ]);
+    let run = run_in("ours,virgl,vtest", &[], &["venus-probe", "--json"]);
     assert_eq!(run.exit_code, Some(0), "{run:?}");
     let start = run
         .stdout
@@ -117,16 +98,7 @@ fn probe_json_reports_every_step_over_vtest() {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn probe_passes_in_qemu_x86_64_with_aligned_blobs() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "qemu-x86_64",
-        "--",
-        "venus-probe",
-    ]);
+    let run = run_in("ours,virgl,qemu-x86_64", &[], &["venus-probe"]);
     assert_probe_passed(&run);
     assert_blobs_aligned(&run);
 }
@@ -134,18 +106,11 @@ fn probe_passes_in_qemu_x86_64_with_aligned_blobs() {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn probe_passes_in_qemu_aarch64_with_aligned_blobs() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "qemu-aarch64",
-        "--",
-        "sh",
-        "-c",
-        "uname -m && venus-probe",
-    ]);
+    let run = run_in(
+        "ours,virgl,qemu-aarch64",
+        &[],
+        &["sh", "-c", "uname -m && venus-probe"],
+    );
     assert_probe_passed(&run);
     assert!(
         run.stdout.lines().any(|line| line.trim() == "aarch64"),
@@ -173,20 +138,11 @@ exit $rc
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn probe_names_the_step_when_the_vtest_server_dies() {
-    let run = pair(&[
-        "--guest",
-        "ours",
-        "--host",
-        "virgl",
-        "--transport",
-        "vtest",
-        "--timeout",
-        "60",
-        "--",
-        "sh",
-        "-c",
-        KILL_SERVER_MID_RUN,
-    ]);
+    let run = run_in(
+        "ours,virgl,vtest",
+        &["--timeout", "60"],
+        &["sh", "-c", KILL_SERVER_MID_RUN],
+    );
     assert!(run.stdout.contains("killed vtest server"), "{run:?}");
     assert!(matches!(run.exit_code, Some(code) if code != 0), "{run:?}");
     assert!(
