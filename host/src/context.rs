@@ -12,10 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::executor::{ContextExecutors, ContextFatal, DispatchPath, StreamExecutor};
-use crate::guest_memory::{GuestMemory, SharedMemory};
 use crate::resources::{Resource, ResourceError, ResourceKind, ResourceTable};
 use crate::ring::{self, RingCreateInfo, RingShared, STATUS_ALIVE};
+use crate::shm_file::ShmFile;
 use crate::timelines::{RetireFence, TimelineError, Timelines};
+use venus_rs_shmem::SharedMemory;
 
 /// Time limits of a context; none of its waits is unbounded.
 #[derive(Debug, Clone)]
@@ -290,7 +291,7 @@ impl<'a> ExecutionContext<'a> {
     }
 
     /// The mapping of an SHM resource, for reply streams and vkExecuteCommandStreamsMESA.
-    pub fn shm_resource(&self, res_id: u32) -> Result<GuestMemory, ContextFatal> {
+    pub fn shm_resource(&self, res_id: u32) -> Result<SharedMemory, ContextFatal> {
         lock(&self.context.resources)
             .shm_memory(res_id)
             .map_err(|e| ContextFatal::new(e.to_string()))
@@ -493,13 +494,13 @@ impl GuestContext {
         if resources.contains(res_id) {
             return Err(ResourceError::IdInUse { res_id });
         }
-        let memory = SharedMemory::create_zeroed("venus-rs-shm", size)
+        let memory = ShmFile::create_zeroed("venus-rs-shm", size)
             .map_err(|error| ResourceError::Memory { res_id, error })?;
         let fd = memory
             .duplicate_fd()
             .map_err(|error| ResourceError::Memory {
                 res_id,
-                error: crate::guest_memory::MemoryError::Create(error),
+                error: crate::shm_file::ShmFileError::Create(error),
             })?;
         resources.insert(res_id, Resource::shm(memory))?;
         Ok(fd)
@@ -523,7 +524,7 @@ impl GuestContext {
         let fd = self.shared.executors.export_device_memory(blob_id, size)?;
         let own = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
             .map_err(|e| format!("duplicating the blob's descriptor failed: {e}"))?;
-        let memory = SharedMemory::import(own, size)
+        let memory = ShmFile::import(own, size)
             .map_err(|error| ResourceError::Memory { res_id, error }.to_string())?;
         lock(&self.shared.resources)
             .insert(res_id, Resource::shm(memory))
@@ -541,7 +542,7 @@ impl GuestContext {
     ) -> Result<(), ResourceError> {
         let resource = match kind {
             ResourceKind::Shm => Resource::shm(
-                SharedMemory::import(fd, size)
+                ShmFile::import(fd, size)
                     .map_err(|error| ResourceError::Memory { res_id, error })?,
             ),
             ResourceKind::Dmabuf | ResourceKind::Opaque => Resource::external(kind, fd, size),

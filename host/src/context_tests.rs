@@ -41,14 +41,14 @@ type Log = Arc<Mutex<Vec<(DispatchPath, [u8; 4], u32)>>>;
 
 struct ToyExecutors {
     ring_info: RingCreateInfo,
-    guest: Arc<OnceLock<GuestMemory>>,
+    guest: Arc<OnceLock<SharedMemory>>,
     log: Log,
 }
 
 struct ToyExecutor {
     path: DispatchPath,
     ring_info: RingCreateInfo,
-    guest: Arc<OnceLock<GuestMemory>>,
+    guest: Arc<OnceLock<SharedMemory>>,
     log: Log,
 }
 
@@ -87,7 +87,7 @@ impl StreamExecutor for ToyExecutor {
                 b"XTRA" => ctx.write_ring_extra(RING_ID, 0, arg)?,
                 b"XTR4" => ctx.write_ring_extra(RING_ID, 4, arg)?,
                 b"HEAD" => {
-                    let head = self.guest.get().unwrap().load_u32_acquire(HEAD).unwrap();
+                    let head = self.guest.get().unwrap().load_acquire_u32(HEAD).unwrap();
                     if head != arg {
                         return Err(ContextFatal::new(format!(
                             "toy: head is {head}, expected {arg}"
@@ -130,7 +130,7 @@ fn test_options() -> ContextOptions {
 /// The guest's side of a test: the context, a mapping of the ring's memory and the log.
 struct Harness {
     context: GuestContext,
-    guest: GuestMemory,
+    guest: SharedMemory,
     log: Log,
     retired: Arc<Mutex<Vec<(u32, u64)>>>,
 }
@@ -152,7 +152,7 @@ impl Harness {
             options,
         );
         let fd = context.create_shm_resource(RES_ID, 4096).unwrap();
-        let guest = SharedMemory::import(fd, 4096).unwrap().memory().clone();
+        let guest = ShmFile::import(fd, 4096).unwrap().memory().clone();
         guest_cell.set(guest.clone()).unwrap();
         Self {
             context,
@@ -184,16 +184,16 @@ impl Harness {
                 .unwrap();
         }
         let tail = position + bytes.len() as u32;
-        self.guest.store_u32_release(TAIL, tail).unwrap();
+        self.guest.store_release_u32(TAIL, tail).unwrap();
         tail
     }
 
     fn head(&self) -> u32 {
-        self.guest.load_u32_acquire(HEAD).unwrap()
+        self.guest.load_acquire_u32(HEAD).unwrap()
     }
 
     fn status(&self) -> u32 {
-        self.guest.load_u32_acquire(STATUS).unwrap()
+        self.guest.load_acquire_u32(STATUS).unwrap()
     }
 
     fn ring_log(&self) -> Vec<([u8; 4], u32)> {
@@ -294,7 +294,7 @@ fn tail_jumping_past_the_buffer_is_fatal() {
     let mut harness = Harness::with_busy_ring(1);
     harness
         .guest
-        .store_u32_release(TAIL, BUFFER_SIZE + 8)
+        .store_release_u32(TAIL, BUFFER_SIZE + 8)
         .unwrap();
     wait_until("the ring reports FATAL", || {
         harness.status() & STATUS_FATAL != 0
@@ -468,7 +468,7 @@ fn mesa_commands_are_refused_on_the_wrong_path() {
 fn write_ring_extra_is_bounded_by_the_extra_region() {
     let mut harness = Harness::with_busy_ring(1);
     harness.submit(&[(b"XTRA", 0xabcd)]).unwrap();
-    assert_eq!(harness.guest.load_u32_acquire(EXTRA).unwrap(), 0xabcd);
+    assert_eq!(harness.guest.load_acquire_u32(EXTRA).unwrap(), 0xabcd);
     assert!(harness.submit(&[(b"XTR4", 1)]).is_err());
 }
 
@@ -494,7 +494,7 @@ fn ring_creation_is_validated() {
 
     // A head that is not 0 at creation.
     let mut harness = Harness::new(2, ring_info(Duration::from_secs(1), None), test_options());
-    harness.guest.store_u32_release(HEAD, 8).unwrap();
+    harness.guest.store_release_u32(HEAD, 8).unwrap();
     assert!(harness.submit(&[(b"MKRG", 0)]).is_err());
 
     // A ring in a resource that is not SHM, and one in a resource that does not exist.
@@ -506,7 +506,7 @@ fn ring_creation_is_validated() {
         },
         test_options(),
     );
-    let fd = SharedMemory::create_zeroed("t", 4096)
+    let fd = ShmFile::create_zeroed("t", 4096)
         .unwrap()
         .duplicate_fd()
         .unwrap();
@@ -588,7 +588,7 @@ fn shm_resources_are_fresh_zeroed_memfds_with_unique_ids() {
     ));
     assert!(harness.context.create_shm_resource(5, 0).is_err());
     let fd = harness.context.create_shm_resource(5, 8192).unwrap();
-    let memory = SharedMemory::import(fd, 8192).unwrap();
+    let memory = ShmFile::import(fd, 8192).unwrap();
     let mut bytes = vec![1u8; 8192];
     memory.memory().read_bytes(0, &mut bytes).unwrap();
     assert!(bytes.iter().all(|&b| b == 0));

@@ -1,7 +1,7 @@
 //! The host half of venus-rs: everything around the Venus command decoder.
 //!
-//! - [`guest_memory`]: memfd-backed shared memory and the bounds-checked volatile accessor
-//!   through which all guest-writable memory is read.
+//! - [`shm_file`]: the memfds and shm files behind SHM resources; all guest-writable memory in
+//!   them is read through `venus_rs_shmem::SharedMemory`, the bounds-checked volatile accessor.
 //! - [`ring`], [`context`]: rings with one thread each, the context path, seqno
 //!   synchronisation and the FATAL state of a guest context.
 //! - [`timelines`]: the 64 fence timelines of a context.
@@ -15,13 +15,13 @@ pub mod capset;
 pub mod context;
 pub mod executor;
 pub mod fd_passing;
-pub mod guest_memory;
 pub mod log;
 pub mod recording;
 pub mod render_server;
 pub mod reply_stream;
 pub mod resources;
 pub mod ring;
+pub mod shm_file;
 pub mod timelines;
 pub mod vtest;
 pub mod vulkan;

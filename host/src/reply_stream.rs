@@ -3,11 +3,11 @@
 //! path and every ring) has its own. Writing past the window is a FATAL error.
 
 use crate::executor::ContextFatal;
-use crate::guest_memory::GuestMemory;
+use venus_rs_shmem::SharedMemory;
 
 #[derive(Default)]
 pub struct ReplyStream {
-    window: Option<GuestMemory>,
+    window: Option<SharedMemory>,
     position: u64,
 }
 
@@ -16,7 +16,7 @@ impl ReplyStream {
     /// `resource` (an SHM resource's memory), starting at its beginning.
     pub fn set(
         &mut self,
-        resource: &GuestMemory,
+        resource: &SharedMemory,
         offset: u64,
         size: u64,
     ) -> Result<(), ContextFatal> {
@@ -30,7 +30,7 @@ impl ReplyStream {
 
     /// vkSeekReplyCommandStreamMESA: moves the write position inside the window.
     pub fn seek(&mut self, position: u64) -> Result<(), ContextFatal> {
-        let size = self.window()?.len() as u64;
+        let size = self.window()?.size();
         if position > size {
             return Err(ContextFatal::new(format!(
                 "vkSeekReplyCommandStreamMESA to {position} is past the {size}-byte reply stream"
@@ -48,7 +48,7 @@ impl ReplyStream {
             ContextFatal::new(format!(
                 "a {}-byte reply at position {position} overflows the {}-byte reply stream",
                 reply.len(),
-                window.len()
+                window.size()
             ))
         })?;
         self.position = position + reply.len() as u64;
@@ -56,13 +56,13 @@ impl ReplyStream {
     }
 
     /// Whether replies currently go into `memory` (a resource being destroyed).
-    pub fn uses_memory(&self, memory: &GuestMemory) -> bool {
+    pub fn uses_memory(&self, memory: &SharedMemory) -> bool {
         self.window
             .as_ref()
             .is_some_and(|window| window.shares_mapping_with(memory))
     }
 
-    fn window(&self) -> Result<&GuestMemory, ContextFatal> {
+    fn window(&self) -> Result<&SharedMemory, ContextFatal> {
         self.window.as_ref().ok_or_else(|| {
             ContextFatal::new("a reply was due, but no vkSetReplyCommandStreamMESA came before it")
         })
@@ -72,11 +72,11 @@ impl ReplyStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guest_memory::SharedMemory;
+    use crate::shm_file::ShmFile;
 
     #[test]
     fn replies_append_inside_the_window_and_seek_moves_them() {
-        let shm = SharedMemory::create_zeroed("t", 4096).unwrap();
+        let shm = ShmFile::create_zeroed("t", 4096).unwrap();
         let mut stream = ReplyStream::default();
         assert!(stream.write(b"early").is_err());
         stream.set(shm.memory(), 1000, 12).unwrap();
@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn windows_outside_the_resource_are_refused() {
-        let shm = SharedMemory::create_zeroed("t", 4096).unwrap();
+        let shm = ShmFile::create_zeroed("t", 4096).unwrap();
         let mut stream = ReplyStream::default();
         assert!(stream.set(shm.memory(), 4000, 97).is_err());
         assert!(stream.set(shm.memory(), u64::MAX, 2).is_err());

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::guest_memory::{GuestMemory, MemoryError, SharedMemory};
+use crate::shm_file::{ShmFile, ShmFileError};
+use venus_rs_shmem::SharedMemory;
 
 /// How a resource's file can be used; the numbers are virglrenderer's
 /// `enum virgl_resource_fd_type`, which the render-server protocol carries.
@@ -36,7 +37,7 @@ impl ResourceKind {
 }
 
 enum Backing {
-    Mapped(SharedMemory),
+    Mapped(ShmFile),
     /// Kept for the decoder to import into the driver later.
     Unmapped(OwnedFd),
 }
@@ -48,7 +49,7 @@ pub struct Resource {
 }
 
 impl Resource {
-    pub fn shm(memory: SharedMemory) -> Self {
+    pub fn shm(memory: ShmFile) -> Self {
         Self {
             kind: ResourceKind::Shm,
             size: memory.size(),
@@ -73,7 +74,7 @@ impl Resource {
         self.size
     }
 
-    pub fn memory(&self) -> Option<&GuestMemory> {
+    pub fn memory(&self) -> Option<&SharedMemory> {
         match &self.backing {
             Backing::Mapped(shm) => Some(shm.memory()),
             Backing::Unmapped(_) => None,
@@ -95,7 +96,7 @@ pub enum ResourceError {
     IdInUse { res_id: u32 },
     Unknown { res_id: u32 },
     NotShm { res_id: u32, kind: ResourceKind },
-    Memory { res_id: u32, error: MemoryError },
+    Memory { res_id: u32, error: ShmFileError },
 }
 
 impl fmt::Display for ResourceError {
@@ -146,7 +147,7 @@ impl ResourceTable {
     }
 
     /// The mapping of an SHM resource; anything else is an error.
-    pub fn shm_memory(&self, res_id: u32) -> Result<GuestMemory, ResourceError> {
+    pub fn shm_memory(&self, res_id: u32) -> Result<SharedMemory, ResourceError> {
         let resource = self
             .resources
             .get(&res_id)
@@ -177,7 +178,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_non_zero() {
         let mut table = ResourceTable::default();
-        let shm = || Resource::shm(SharedMemory::create_zeroed("t", 4096).unwrap());
+        let shm = || Resource::shm(ShmFile::create_zeroed("t", 4096).unwrap());
         assert!(matches!(table.insert(0, shm()), Err(ResourceError::ZeroId)));
         table.insert(1, shm()).unwrap();
         assert!(matches!(
@@ -194,19 +195,16 @@ mod tests {
     fn only_shm_resources_give_memory() {
         let mut table = ResourceTable::default();
         table
-            .insert(
-                1,
-                Resource::shm(SharedMemory::create_zeroed("t", 4096).unwrap()),
-            )
+            .insert(1, Resource::shm(ShmFile::create_zeroed("t", 4096).unwrap()))
             .unwrap();
-        let fd = SharedMemory::create_zeroed("t", 4096)
+        let fd = ShmFile::create_zeroed("t", 4096)
             .unwrap()
             .duplicate_fd()
             .unwrap();
         table
             .insert(2, Resource::external(ResourceKind::Opaque, fd, 4096))
             .unwrap();
-        assert_eq!(table.shm_memory(1).unwrap().len(), 4096);
+        assert_eq!(table.shm_memory(1).unwrap().size(), 4096);
         assert!(matches!(
             table.shm_memory(2),
             Err(ResourceError::NotShm {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::{run_executor, ContextShared, ExecutionContext};
 use crate::executor::{ContextFatal, StreamExecutor};
-use crate::guest_memory::GuestMemory;
+use venus_rs_shmem::SharedMemory;
 
 /// `VkRingStatusFlagBitsMESA`.
 pub const STATUS_IDLE: u32 = 0x1;
@@ -232,7 +232,7 @@ struct RingState {
 pub(crate) struct RingShared {
     pub(crate) id: u64,
     pub(crate) monitored: bool,
-    memory: GuestMemory,
+    memory: SharedMemory,
     layout: RingLayout,
     idle_timeout: Duration,
     priority: Option<i32>,
@@ -248,12 +248,12 @@ impl RingShared {
     pub(crate) fn new(
         id: u64,
         info: &RingCreateInfo,
-        memory: GuestMemory,
+        memory: SharedMemory,
     ) -> Result<Self, RingLayoutError> {
-        let layout = RingLayout::new(info, memory.len() as u64)?;
+        let layout = RingLayout::new(info, memory.size())?;
         // The layout was validated against the resource, so these loads cannot fail.
-        let head = memory.load_u32_acquire(layout.head).unwrap_or(u32::MAX);
-        let status = memory.load_u32_acquire(layout.status).unwrap_or(u32::MAX);
+        let head = memory.load_acquire_u32(layout.head).unwrap_or(u32::MAX);
+        let status = memory.load_acquire_u32(layout.status).unwrap_or(u32::MAX);
         if head != 0 || status != 0 {
             return Err(RingLayoutError::NotZeroAtCreation { head, status });
         }
@@ -274,7 +274,7 @@ impl RingShared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn uses_memory(&self, memory: &GuestMemory) -> bool {
+    pub(crate) fn uses_memory(&self, memory: &SharedMemory) -> bool {
         self.memory.shares_mapping_with(memory)
     }
 
@@ -283,13 +283,13 @@ impl RingShared {
     }
 
     pub(crate) fn tail(&self) -> u32 {
-        self.memory.load_u32_acquire(self.layout.tail).unwrap_or(0)
+        self.memory.load_acquire_u32(self.layout.tail).unwrap_or(0)
     }
 
     fn publish_head(&self, head: u32) {
         self.host_head.store(head, Ordering::Release);
         // In bounds by construction of the layout.
-        let _ = self.memory.store_u32_release(self.layout.head, head);
+        let _ = self.memory.store_release_u32(self.layout.head, head);
     }
 
     pub(crate) fn set_status_bits(&self, bits: u32) {
@@ -400,7 +400,7 @@ impl RingShared {
             )));
         }
         self.memory
-            .store_u32_release(self.layout.extra + offset, value)
+            .store_release_u32(self.layout.extra + offset, value)
             .map_err(|e| ContextFatal::new(format!("ring {:#x} extra: {e}", self.id)))
     }
 
@@ -556,7 +556,7 @@ fn idle(ring: &RingShared, context: &ContextShared, position: u32) -> Option<Sto
     fence(Ordering::SeqCst);
     let tail = ring
         .memory
-        .load_u32_seq_cst(ring.layout.tail)
+        .load_seq_cst_u32(ring.layout.tail)
         .unwrap_or(position);
     if tail == position {
         let recheck = context.options().idle_recheck;

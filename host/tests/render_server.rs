@@ -11,8 +11,8 @@ use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::io::FdFlags;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use venus_rs_host::fd_passing::{recv_with_fds, send_with_fds, Received};
-use venus_rs_host::guest_memory::SharedMemory;
 use venus_rs_host::render_server::protocol::{encode, CREATE_RESOURCE_REPLY_BYTES};
+use venus_rs_host::shm_file::ShmFile;
 
 const VENUS_CONTEXT_FLAGS: u32 = 4;
 const MAPPABLE: u32 = 1;
@@ -118,8 +118,8 @@ impl Server {
 }
 
 /// INIT the way the proxy does: a sealed 256-byte memfd of 64 timeline seqnos and an eventfd.
-fn init_context(context: &OwnedFd) -> (SharedMemory, OwnedFd) {
-    let timelines = SharedMemory::create_zeroed("proxy-ctx", 256).unwrap();
+fn init_context(context: &OwnedFd) -> (ShmFile, OwnedFd) {
+    let timelines = ShmFile::create_zeroed("proxy-ctx", 256).unwrap();
     let eventfd =
         rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).unwrap();
     send(
@@ -151,9 +151,9 @@ fn create_resource(
     (fd_type, map_info, received.fds.pop())
 }
 
-fn wait_for_seqno(timelines: &SharedMemory, ring_idx: u64, seqno: u32) {
+fn wait_for_seqno(timelines: &ShmFile, ring_idx: u64, seqno: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while timelines.memory().load_u32_acquire(ring_idx * 4).unwrap() != seqno {
+    while timelines.memory().load_acquire_u32(ring_idx * 4).unwrap() != seqno {
         assert!(
             Instant::now() < deadline,
             "timeline {ring_idx} never reached {seqno}"
@@ -181,7 +181,7 @@ fn serves_contexts_like_virglrenderers_render_server() {
         rustix::fs::seek(&fd, rustix::fs::SeekFrom::End(0)).unwrap(),
         RING_SHMEM_SIZE
     );
-    let ring_memory = SharedMemory::import(fd, RING_SHMEM_SIZE).unwrap();
+    let ring_memory = ShmFile::import(fd, RING_SHMEM_SIZE).unwrap();
     let mut bytes = vec![0xffu8; RING_SHMEM_SIZE as usize];
     ring_memory.memory().read_bytes(0, &mut bytes).unwrap();
     assert!(bytes.iter().all(|&b| b == 0));

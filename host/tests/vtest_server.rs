@@ -24,10 +24,11 @@ use venus_rs_host::executor::{
     ContextExecutors, ContextFatal, DispatchPath, ExecutorProvider, StreamExecutor,
 };
 use venus_rs_host::fd_passing::recv_with_fds;
-use venus_rs_host::guest_memory::{GuestMemory, SharedMemory};
+use venus_rs_host::shm_file::ShmFile;
 use venus_rs_host::timelines::WorkTicket;
 use venus_rs_host::vtest::protocol::{command, submit_flags};
 use venus_rs_host::vtest::{ServerConfig, VtestServer};
+use venus_rs_shmem::SharedMemory;
 
 fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
     let timeout = Timespec {
@@ -264,7 +265,7 @@ fn serves_mesa_up_to_the_first_venus_command() {
     let (res_id, fd) = client.create_blob(135168);
     assert_ne!(res_id, 0);
     assert_eq!(rustix::fs::fstat(&fd).unwrap().st_size, 135168);
-    let memory = SharedMemory::import(fd, 135168).unwrap();
+    let memory = ShmFile::import(fd, 135168).unwrap();
     let mut bytes = vec![1u8; 135168];
     memory.memory().read_bytes(0, &mut bytes).unwrap();
     assert!(bytes.iter().all(|&b| b == 0));
@@ -474,14 +475,14 @@ fn encoded(encode: impl Fn(&mut Writer<'_>)) -> Vec<u8> {
 struct GuestRing {
     id: u64,
     res_id: u32,
-    memory: SharedMemory,
+    memory: ShmFile,
     tail: u32,
 }
 
 impl GuestRing {
     fn create(client: &mut Client, id: u64) -> Self {
         let (res_id, fd) = client.create_blob(RING_SHMEM_SIZE);
-        let memory = SharedMemory::import(fd, RING_SHMEM_SIZE).unwrap();
+        let memory = ShmFile::import(fd, RING_SHMEM_SIZE).unwrap();
         let info = RingCreateInfoMESA {
             p_next: Vec::new(),
             flags: 0,
@@ -517,7 +518,7 @@ impl GuestRing {
             .write_bytes(RING_BUFFER + u64::from(self.tail), bytes)
             .unwrap();
         self.tail += bytes.len() as u32;
-        memory.store_u32_release(RING_TAIL, self.tail).unwrap();
+        memory.store_release_u32(RING_TAIL, self.tail).unwrap();
         let notify = NotifyRingMESAArgs {
             ring: self.id,
             seqno: self.tail,
@@ -526,7 +527,7 @@ impl GuestRing {
         client.submit(&encoded(|w| notify.encode(w, 0)), Some(0), &[]);
     }
 
-    fn wait_for(&self, what: &str, done: impl Fn(&GuestMemory) -> bool) {
+    fn wait_for(&self, what: &str, done: impl Fn(&SharedMemory) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !done(self.memory.memory()) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -580,7 +581,7 @@ fn a_bad_stream_makes_only_its_context_fatal() {
         let mut ring = GuestRing::create(&mut client, 0x1000);
         ring.push(&mut client, &stream(ring.res_id));
         ring.wait_for(&format!("the FATAL status bit after a {name}"), |memory| {
-            memory.load_u32_acquire(RING_STATUS).unwrap() & RING_STATUS_FATAL != 0
+            memory.load_acquire_u32(RING_STATUS).unwrap() & RING_STATUS_FATAL != 0
         });
         // The context path stops too: the server refuses the next batch and ends the
         // connection (it may have ended it already, on the notify).
@@ -595,7 +596,7 @@ fn a_bad_stream_makes_only_its_context_fatal() {
             "{name}: the FATAL context's connection must end"
         );
         assert_eq!(
-            ring.memory.memory().load_u32_acquire(RING_EXTRA).unwrap(),
+            ring.memory.memory().load_acquire_u32(RING_EXTRA).unwrap(),
             0,
             "{name}: nothing more ran on the FATAL context's path"
         );
@@ -607,7 +608,7 @@ fn a_bad_stream_makes_only_its_context_fatal() {
     survivor_ring.push(&mut survivor, &set_reply(reply_res_id));
     let tail = survivor_ring.tail;
     survivor_ring.wait_for("the surviving ring's head", |memory| {
-        memory.load_u32_acquire(RING_HEAD).unwrap() == tail
+        memory.load_acquire_u32(RING_HEAD).unwrap() == tail
     });
     let extra = WriteRingExtraMESAArgs {
         ring: survivor_ring.id,
@@ -616,13 +617,13 @@ fn a_bad_stream_makes_only_its_context_fatal() {
     };
     survivor.submit(&encoded(|w| extra.encode(w, 0)), Some(0), &[]);
     survivor_ring.wait_for("the extra value", |memory| {
-        memory.load_u32_acquire(RING_EXTRA).unwrap() == 42
+        memory.load_acquire_u32(RING_EXTRA).unwrap() == 42
     });
     assert_eq!(
         survivor_ring
             .memory
             .memory()
-            .load_u32_acquire(RING_STATUS)
+            .load_acquire_u32(RING_STATUS)
             .unwrap()
             & RING_STATUS_FATAL,
         0

@@ -11,16 +11,16 @@
 
 use std::fmt;
 use std::sync::atomic::{fence, Ordering};
-use std::sync::Arc;
 
-use venus_rs_kernel_iface::{BlobAlignment, MemoryAccessError, SharedMemory};
+use venus_rs_kernel_iface::BlobAlignment;
+use venus_rs_shmem::{MemoryAccessError, SharedMemory};
 
-const HEAD_OFFSET: usize = 0;
-const TAIL_OFFSET: usize = 64;
-const STATUS_OFFSET: usize = 128;
-const EXTRA_OFFSET: usize = 192;
+const HEAD_OFFSET: u64 = 0;
+const TAIL_OFFSET: u64 = 64;
+const STATUS_OFFSET: u64 = 128;
+const EXTRA_OFFSET: u64 = 192;
 const EXTRA_SIZE: usize = 4;
-const BUFFER_OFFSET: usize = 256;
+const BUFFER_OFFSET: u64 = 256;
 
 /// The host's limit on a ring buffer (`VKR_RING_BUFFER_MAX_SIZE`).
 pub const MAX_BUFFER_SIZE: u32 = 16 * 1024 * 1024;
@@ -49,7 +49,7 @@ impl RingLayout {
                 "ring buffer size {buffer_size} must be a power of two from 4096 to {MAX_BUFFER_SIZE}"
             ));
         }
-        let used = (BUFFER_OFFSET as u64) + u64::from(buffer_size);
+        let used = BUFFER_OFFSET + u64::from(buffer_size);
         let blob_size = alignment
             .round_up(used)
             .ok_or_else(|| format!("a {used}-byte ring cannot be rounded to {alignment}"))?;
@@ -78,12 +78,12 @@ impl RingLayout {
             offset: 0,
             size: self.blob_size as usize,
             idle_timeout: idle_timeout_ns,
-            head_offset: HEAD_OFFSET,
-            tail_offset: TAIL_OFFSET,
-            status_offset: STATUS_OFFSET,
-            buffer_offset: BUFFER_OFFSET,
+            head_offset: HEAD_OFFSET as usize,
+            tail_offset: TAIL_OFFSET as usize,
+            status_offset: STATUS_OFFSET as usize,
+            buffer_offset: BUFFER_OFFSET as usize,
             buffer_size: self.buffer_size as usize,
-            extra_offset: EXTRA_OFFSET,
+            extra_offset: EXTRA_OFFSET as usize,
             extra_size: EXTRA_SIZE,
         }
     }
@@ -187,7 +187,7 @@ impl fmt::Display for RingWriteError {
 /// Reads a ring's control words from any thread, for a watchdog that reports where a stuck step was.
 #[derive(Clone)]
 pub struct RingMonitor {
-    memory: Arc<SharedMemory>,
+    memory: SharedMemory,
 }
 
 impl fmt::Debug for RingMonitor {
@@ -208,7 +208,7 @@ impl RingMonitor {
 
 /// The guest's view of one ring.
 pub struct Ring {
-    memory: Arc<SharedMemory>,
+    memory: SharedMemory,
     layout: RingLayout,
     /// The tail as last stored: bytes ever written.
     tail: u32,
@@ -218,7 +218,7 @@ impl Ring {
     /// Takes over freshly mapped ring memory and zeroes the control words, as the host requires head and
     /// status to be 0 when the ring is created.
     pub fn new(memory: SharedMemory, layout: RingLayout) -> Result<Ring, MemoryAccessError> {
-        let needed = BUFFER_OFFSET + layout.buffer_size as usize;
+        let needed = BUFFER_OFFSET + u64::from(layout.buffer_size);
         if memory.size() < needed {
             return Err(MemoryAccessError::OutOfBounds {
                 offset: 0,
@@ -230,7 +230,7 @@ impl Ring {
             memory.write_u32(offset, 0)?;
         }
         Ok(Ring {
-            memory: Arc::new(memory),
+            memory,
             layout,
             tail: 0,
         })
@@ -238,7 +238,7 @@ impl Ring {
 
     pub fn monitor(&self) -> RingMonitor {
         RingMonitor {
-            memory: Arc::clone(&self.memory),
+            memory: self.memory.clone(),
         }
     }
 
@@ -281,11 +281,11 @@ impl Ring {
         if len > free {
             return Err(RingWriteError::NoRoom { free });
         }
-        let start = (self.tail & (buffer_size - 1)) as usize;
-        let first = batch.len().min(buffer_size as usize - start);
+        let start = self.tail & (buffer_size - 1);
+        let first = batch.len().min((buffer_size - start) as usize);
         let (before_wrap, after_wrap) = batch.split_at(first);
         self.memory
-            .write_bytes(BUFFER_OFFSET + start, before_wrap)
+            .write_bytes(BUFFER_OFFSET + u64::from(start), before_wrap)
             .map_err(RingWriteError::Memory)?;
         self.memory
             .write_bytes(BUFFER_OFFSET, after_wrap)
@@ -318,7 +318,7 @@ mod tests {
     use std::os::fd::{AsFd, OwnedFd};
 
     /// Ring memory backed by an unlinked temporary file.
-    fn shared_memory(len: usize) -> (OwnedFd, SharedMemory) {
+    fn shared_memory(len: u64) -> (OwnedFd, SharedMemory) {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "venus-rs-ring-test-{}-{}",
@@ -332,7 +332,7 @@ mod tests {
             .open(&path)
             .unwrap();
         std::fs::remove_file(&path).unwrap();
-        file.set_len(len as u64).unwrap();
+        file.set_len(len).unwrap();
         let fd: OwnedFd = file.into();
         let memory = SharedMemory::map(fd.as_fd(), 0, len).unwrap();
         (fd, memory)
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn writes_wrap_around_and_wait_for_the_head() {
         let layout = RingLayout::new(4096, BlobAlignment::default()).unwrap();
-        let (_fd, memory) = shared_memory(layout.blob_size() as usize);
+        let (_fd, memory) = shared_memory(layout.blob_size());
         let mut ring = Ring::new(memory, layout).unwrap();
         let batch = vec![0xabu8; 3000];
         assert_eq!(ring.write(&batch), Ok(3000));

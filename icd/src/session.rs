@@ -16,9 +16,10 @@ use venus_rs_encoder::wire::{Decoder, EncodeError, Limits, Writer};
 use venus_rs_kernel_iface::virtgpu::{find_render_node, VirtGpuOptions, VirtGpuTransport};
 use venus_rs_kernel_iface::vtest::{VtestOptions, VtestTransport};
 use venus_rs_kernel_iface::{
-    Blob, BlobRequest, ContextParams, SharedMemory, Transport, TransportError, TransportInfo,
-    TransportKind, VenusCapset, WaitOutcome,
+    Blob, BlobRequest, ContextParams, Transport, TransportError, TransportInfo, TransportKind,
+    VenusCapset, WaitOutcome,
 };
+use venus_rs_shmem::SharedMemory;
 
 use crate::log::Level;
 use crate::ring::{Ring, RingLayout, RingMonitor, RingState, RingWriteError};

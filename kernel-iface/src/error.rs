@@ -152,3 +152,14 @@ pub(crate) fn kind_of_errno(errno: rustix::io::Errno) -> ErrorKind {
         _ => ErrorKind::Io,
     }
 }
+
+/// The error kind of a failed blob mapping: a size no mapping can have is an invalid blob, anything
+/// else is the system call failing.
+pub(crate) fn kind_of_map_error(error: &venus_rs_shmem::MapError) -> ErrorKind {
+    match error {
+        venus_rs_shmem::MapError::ZeroSize | venus_rs_shmem::MapError::TooLarge { .. } => {
+            ErrorKind::InvalidArgument
+        }
+        venus_rs_shmem::MapError::Mmap { .. } => ErrorKind::Io,
+    }
+}

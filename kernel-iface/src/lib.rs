@@ -8,14 +8,13 @@
 //! [`TransportError`] naming the step; nothing waits without a deadline, except that the guest kernel's
 //! mmap of a host blob waits for the host inside the system call.
 //!
-//! Shared memory (blob mappings) is reached only through [`SharedMemory`], a bounds-checked volatile and
-//! atomic accessor that the host side uses too.
+//! A mapped blob is a [`venus_rs_shmem::SharedMemory`], the bounds-checked volatile and atomic accessor
+//! the host side uses too.
 
 mod alignment;
 mod capset;
 mod deadline;
 mod error;
-mod shared_memory;
 mod transport;
 pub mod virtgpu;
 pub mod vtest;
@@ -26,7 +25,6 @@ pub use capset::{
     VENUS_CAPSET_SIZE,
 };
 pub use error::{ErrorKind, Step, TransportError};
-pub use shared_memory::{MemoryAccessError, SharedMemory};
 pub use transport::{
     open, Blob, BlobFlags, BlobMem, BlobRequest, ContextParams, Fence, Transport, TransportDetails,
     TransportInfo, TransportKind, WaitOutcome,

@@ -7,10 +7,11 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use venus_rs_shmem::SharedMemory;
+
 use crate::alignment::BlobAlignment;
 use crate::capset::VenusCapset;
 use crate::error::{ErrorKind, Step, TransportError};
-use crate::shared_memory::SharedMemory;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TransportKind {

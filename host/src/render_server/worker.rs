@@ -12,8 +12,8 @@ use crate::capset::CAPSET_ID_VENUS;
 use crate::context::{ContextOptions, GuestContext};
 use crate::executor::ExecutorProvider;
 use crate::fd_passing;
-use crate::guest_memory::SharedMemory;
 use crate::resources::ResourceKind;
+use crate::shm_file::ShmFile;
 use crate::timelines::TIMELINE_COUNT;
 
 /// The largest SUBMIT_CMD accepted; bigger streams go through rings.
@@ -169,18 +169,18 @@ impl Worker {
                 MAX_TIMELINE_SHMEM_BYTES / 4
             ));
         }
-        let timelines = SharedMemory::import(timeline_shmem, shmem_size)
+        let timelines = ShmFile::import(timeline_shmem, shmem_size)
             .map_err(|e| format!("INIT: timeline shmem: {e}"))?;
         self.timeline_count = ((shmem_size / 4) as u32).min(TIMELINE_COUNT);
         let seqnos = timelines.memory().clone();
         for ring_idx in 0..self.timeline_count {
             seqnos
-                .store_u32_release(u64::from(ring_idx) * 4, 0)
+                .store_release_u32(u64::from(ring_idx) * 4, 0)
                 .map_err(|e| format!("INIT: timeline shmem: {e}"))?;
         }
         // Keeps the mapping alive for the retire callback.
         let retire = Box::new(move |ring_idx: u32, fence_id: u64| {
-            let _ = seqnos.store_u32_release(u64::from(ring_idx) * 4, fence_id as u32);
+            let _ = seqnos.store_release_u32(u64::from(ring_idx) * 4, fence_id as u32);
             if let Some(eventfd) = &fence_eventfd {
                 let _ = rustix::io::write(eventfd, &1u64.to_ne_bytes());
             }

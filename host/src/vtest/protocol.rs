@@ -9,72 +9,20 @@ use std::ops::Range;
 
 use crate::timelines::TIMELINE_COUNT;
 
+/// The command, parameter, blob and flag numbers are the ones the guest's vtest transport speaks,
+/// defined once in the guest's transport crate.
+pub use venus_rs_kernel_iface::vtest::protocol::{
+    blob_flags, blob_type, command, param, submit_flags, DEFAULT_SOCKET_PATH, HEADER_BYTES,
+    SUBMIT_CMD2_BATCH_DWORDS, SYNC_WAIT_FLAG_ANY,
+};
+
 /// The newest version this server speaks; Venus needs at least [`MIN_PROTOCOL_VERSION`].
 pub const PROTOCOL_VERSION: u32 = 4;
 pub const MIN_PROTOCOL_VERSION: u32 = 3;
-pub const DEFAULT_SOCKET_PATH: &str = "/tmp/.virgl_test";
 
 /// Limits on what a client may make the server read into memory in one message.
 pub const MAX_RENDERER_NAME_BYTES: usize = 1024 * 1024;
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
-
-pub mod command {
-    pub const GET_CAPS: u32 = 1;
-    pub const RESOURCE_CREATE: u32 = 2;
-    pub const RESOURCE_UNREF: u32 = 3;
-    pub const TRANSFER_GET: u32 = 4;
-    pub const TRANSFER_PUT: u32 = 5;
-    pub const SUBMIT_CMD: u32 = 6;
-    pub const RESOURCE_BUSY_WAIT: u32 = 7;
-    pub const CREATE_RENDERER: u32 = 8;
-    pub const GET_CAPS2: u32 = 9;
-    pub const PING_PROTOCOL_VERSION: u32 = 10;
-    pub const PROTOCOL_VERSION: u32 = 11;
-    pub const RESOURCE_CREATE2: u32 = 12;
-    pub const TRANSFER_GET2: u32 = 13;
-    pub const TRANSFER_PUT2: u32 = 14;
-    pub const GET_PARAM: u32 = 15;
-    pub const GET_CAPSET: u32 = 16;
-    pub const CONTEXT_INIT: u32 = 17;
-    pub const RESOURCE_CREATE_BLOB: u32 = 18;
-    pub const SYNC_CREATE: u32 = 19;
-    pub const SYNC_UNREF: u32 = 20;
-    pub const SYNC_READ: u32 = 21;
-    pub const SYNC_WRITE: u32 = 22;
-    pub const SYNC_WAIT: u32 = 23;
-    pub const SUBMIT_CMD2: u32 = 24;
-    /// Protocol 4 adds 25 (DRM_SYNC_CREATE) to 38 (RESOURCE_EXPORT_FD) for DRM native
-    /// contexts; Venus uses none of them.
-    pub const LAST_VERSION_4: u32 = 38;
-}
-
-pub mod param {
-    pub const MAX_TIMELINE_COUNT: u32 = 1;
-    pub const HAS_TIMELINE_SYNCOBJ: u32 = 2;
-}
-
-pub mod blob_type {
-    pub const GUEST: u32 = 1;
-    pub const HOST3D: u32 = 2;
-    pub const HOST3D_GUEST: u32 = 3;
-}
-
-pub mod blob_flags {
-    pub const MAPPABLE: u32 = 1;
-    pub const SHAREABLE: u32 = 2;
-}
-
-pub const SYNC_WAIT_FLAG_ANY: u32 = 1;
-
-pub mod submit_flags {
-    pub const RING_IDX: u32 = 1;
-    pub const IN_FENCE_FD: u32 = 2;
-    pub const OUT_FENCE_FD: u32 = 4;
-}
-
-/// Dwords per SUBMIT_CMD2 batch header (flags, cmd offset/size, sync offset/count, ring_idx,
-/// and the two syncobj counts read from protocol 4 on).
-pub const BATCH_DWORDS: usize = 8;
 
 pub fn command_name(command: u32) -> &'static str {
     match command {
@@ -173,7 +121,7 @@ pub struct Header {
 }
 
 impl Header {
-    pub const SIZE: usize = 8;
+    pub const SIZE: usize = HEADER_BYTES;
 
     pub fn parse(bytes: [u8; Self::SIZE]) -> Self {
         Self {
@@ -445,7 +393,7 @@ fn parse_batches(w: &[u32], protocol_version: u32) -> Result<Vec<Batch>, Protoco
         return Err(malformed("no batch count".to_owned()));
     };
     let headers_dwords = (count as usize)
-        .checked_mul(BATCH_DWORDS)
+        .checked_mul(SUBMIT_CMD2_BATCH_DWORDS)
         .filter(|&dwords| dwords <= rest.len())
         .ok_or_else(|| {
             malformed(format!(
@@ -458,11 +406,13 @@ fn parse_batches(w: &[u32], protocol_version: u32) -> Result<Vec<Batch>, Protoco
 
     let mut batches = Vec::with_capacity(count as usize);
     for (index, header) in rest[..headers_dwords]
-        .chunks_exact(BATCH_DWORDS)
+        .chunks_exact(SUBMIT_CMD2_BATCH_DWORDS)
         .enumerate()
     {
         let [flags, cmd_offset, cmd_size, sync_offset, sync_count, ring_idx, in_syncobjs, out_syncobjs] =
-            header.try_into().expect("chunks are BATCH_DWORDS long");
+            header
+                .try_into()
+                .expect("chunks are SUBMIT_CMD2_BATCH_DWORDS long");
         if flags & !known_flags != 0
             || (protocol_version < 4 && flags & !submit_flags::RING_IDX != 0)
         {

@@ -14,12 +14,12 @@ use drm::Device as _;
 use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::ioctl::{ioctl, Updater};
+use venus_rs_shmem::SharedMemory;
 
 use crate::alignment::BlobAlignment;
 use crate::capset::{VenusCapset, VENUS_CAPSET_ID, VENUS_CAPSET_SIZE};
 use crate::deadline::{wait_for_events, Deadline};
-use crate::error::{kind_of_errno, ErrorKind, Step, TransportError};
-use crate::shared_memory::SharedMemory;
+use crate::error::{kind_of_errno, kind_of_map_error, ErrorKind, Step, TransportError};
 use crate::transport::{
     check_commands, checked_blob_size, foreign_object, Blob, BlobFlags, BlobHandle, BlobRequest,
     ContextParams, Fence, FenceState, Transport, TransportDetails, TransportId, TransportInfo,
@@ -546,13 +546,6 @@ impl Transport for VirtGpuTransport {
                 "the blob was not created MAPPABLE",
             ));
         }
-        let len = usize::try_from(blob.size).map_err(|_| {
-            error(
-                step,
-                ErrorKind::InvalidArgument,
-                "the blob is larger than the address space",
-            )
-        })?;
         let mut args = uapi::Map {
             handle,
             ..Default::default()
@@ -569,14 +562,11 @@ impl Transport for VirtGpuTransport {
             )
         })?;
         // The kernel waits for the host to map a HOST3D blob inside this mmap, without a timeout.
-        SharedMemory::map(self.fd(), args.offset, len).map_err(|e| {
+        SharedMemory::map(self.fd(), args.offset, blob.size).map_err(|e| {
             error(
                 step,
-                ErrorKind::Io,
-                format!(
-                    "mmap of {len} bytes of resource {} at fake offset {:#x}: {e}",
-                    blob.res_id, args.offset
-                ),
+                kind_of_map_error(&e),
+                format!("mmap of resource {} (DRM fake offset): {e}", blob.res_id),
             )
         })
     }

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rustix::event::PollFlags;
+use venus_rs_shmem::SharedMemory;
 
 use crate::alignment::BlobAlignment;
 use crate::capset::{VenusCapset, VENUS_CAPSET_ID};
 use crate::deadline::{wait_for_events, Deadline};
-use crate::error::{kind_of_errno, ErrorKind, Step, TransportError};
-use crate::shared_memory::SharedMemory;
+use crate::error::{kind_of_errno, kind_of_map_error, ErrorKind, Step, TransportError};
 use crate::transport::{
     check_commands, checked_blob_size, foreign_object, Blob, BlobFlags, BlobHandle, BlobRequest,
     ContextParams, Fence, FenceState, Transport, TransportDetails, TransportId, TransportInfo,
@@ -93,18 +93,18 @@ impl VtestTransport {
         let step = Step::ProtocolVersion;
         let deadline = connection.request(
             step,
-            &protocol::message(protocol::PING_PROTOCOL_VERSION, &[]),
+            &protocol::message(protocol::command::PING_PROTOCOL_VERSION, &[]),
         )?;
-        connection.read_reply(step, protocol::PING_PROTOCOL_VERSION, 0, &deadline)?;
+        connection.read_reply(step, protocol::command::PING_PROTOCOL_VERSION, 0, &deadline)?;
         let deadline = connection.request(
             step,
             &protocol::message(
-                protocol::PROTOCOL_VERSION,
+                protocol::command::PROTOCOL_VERSION,
                 &[protocol::CLIENT_PROTOCOL_VERSION],
             ),
         )?;
         let protocol_version =
-            connection.read_reply(step, protocol::PROTOCOL_VERSION, 1, &deadline)?[0];
+            connection.read_reply(step, protocol::command::PROTOCOL_VERSION, 1, &deadline)?[0];
         if protocol_version < 3 {
             return Err(error(
                 step,
@@ -119,9 +119,12 @@ impl VtestTransport {
         let step = Step::GetParam;
         let deadline = connection.request(
             step,
-            &protocol::message(protocol::GET_PARAM, &[protocol::PARAM_MAX_TIMELINE_COUNT]),
+            &protocol::message(
+                protocol::command::GET_PARAM,
+                &[protocol::param::MAX_TIMELINE_COUNT],
+            ),
         )?;
-        let reply = connection.read_reply(step, protocol::GET_PARAM, 2, &deadline)?;
+        let reply = connection.read_reply(step, protocol::command::GET_PARAM, 2, &deadline)?;
         let (valid, max_timeline_count) = (reply[0], reply[1]);
         if valid == 0 || max_timeline_count == 0 {
             return Err(error(
@@ -156,21 +159,24 @@ impl VtestTransport {
     /// SYNC_CREATE: a sync object (a 64-bit timeline value on the server) starting at `initial_value`.
     pub fn sync_create(&mut self, initial_value: u64) -> Result<u32, TransportError> {
         let step = Step::CreateSync;
-        let message = protocol::message(protocol::SYNC_CREATE, &protocol::split_u64(initial_value));
+        let message = protocol::message(
+            protocol::command::SYNC_CREATE,
+            &protocol::split_u64(initial_value),
+        );
         let deadline = self.connection.request(step, &message)?;
         Ok(self
             .connection
-            .read_reply(step, protocol::SYNC_CREATE, 1, &deadline)?[0])
+            .read_reply(step, protocol::command::SYNC_CREATE, 1, &deadline)?[0])
     }
 
     /// SYNC_READ: the current value of a sync object.
     pub fn sync_read(&mut self, sync_id: u32) -> Result<u64, TransportError> {
         let step = Step::ReadSync;
-        let message = protocol::message(protocol::SYNC_READ, &[sync_id]);
+        let message = protocol::message(protocol::command::SYNC_READ, &[sync_id]);
         let deadline = self.connection.request(step, &message)?;
         let reply = self
             .connection
-            .read_reply(step, protocol::SYNC_READ, 2, &deadline)?;
+            .read_reply(step, protocol::command::SYNC_READ, 2, &deadline)?;
         Ok(u64::from(reply[0]) | (u64::from(reply[1]) << 32))
     }
 
@@ -180,7 +186,7 @@ impl VtestTransport {
             .retain(|_, timeline| timeline.sync_id != sync_id);
         self.connection.post(
             Step::UnrefSync,
-            &protocol::message(protocol::SYNC_UNREF, &[sync_id]),
+            &protocol::message(protocol::command::SYNC_UNREF, &[sync_id]),
         )
     }
 
@@ -210,11 +216,12 @@ impl VtestTransport {
             payload.extend_from_slice(&protocol::split_u64(value));
         }
         let wait_deadline = Deadline::after(timeout);
-        let deadline = self
-            .connection
-            .request(step, &protocol::message(protocol::SYNC_WAIT, &payload))?;
+        let deadline = self.connection.request(
+            step,
+            &protocol::message(protocol::command::SYNC_WAIT, &payload),
+        )?;
         self.connection
-            .read_reply(step, protocol::SYNC_WAIT, 0, &deadline)?;
+            .read_reply(step, protocol::command::SYNC_WAIT, 0, &deadline)?;
         let ready_fd = self.connection.receive_fd(step, &deadline)?;
         match wait_for_events(ready_fd.as_fd(), PollFlags::IN, &wait_deadline) {
             Ok(Some(events)) if events.contains(PollFlags::IN) => Ok(WaitOutcome::Signaled),
@@ -282,11 +289,11 @@ impl Transport for VtestTransport {
         let step = Step::ReadCapset;
         let deadline = self.connection.request(
             step,
-            &protocol::message(protocol::GET_CAPSET, &[VENUS_CAPSET_ID, 0]),
+            &protocol::message(protocol::command::GET_CAPSET, &[VENUS_CAPSET_ID, 0]),
         )?;
-        let len = self
-            .connection
-            .read_reply_header(step, protocol::GET_CAPSET, &deadline)?;
+        let len =
+            self.connection
+                .read_reply_header(step, protocol::command::GET_CAPSET, &deadline)?;
         if len == 0 {
             return Err(error(
                 step,
@@ -327,15 +334,15 @@ impl Transport for VtestTransport {
         }
         self.connection.post(
             step,
-            &protocol::message(protocol::CONTEXT_INIT, &[VENUS_CAPSET_ID]),
+            &protocol::message(protocol::command::CONTEXT_INIT, &[VENUS_CAPSET_ID]),
         )?;
         // CONTEXT_INIT has no reply; a ping shows whether the server accepted it or dropped us.
         let deadline = self.connection.request(
             step,
-            &protocol::message(protocol::PING_PROTOCOL_VERSION, &[]),
+            &protocol::message(protocol::command::PING_PROTOCOL_VERSION, &[]),
         )?;
         self.connection
-            .read_reply(step, protocol::PING_PROTOCOL_VERSION, 0, &deadline)?;
+            .read_reply(step, protocol::command::PING_PROTOCOL_VERSION, 0, &deadline)?;
         self.context = Some(params);
         Ok(())
     }
@@ -347,7 +354,7 @@ impl Transport for VtestTransport {
         let [size_lo, size_hi] = protocol::split_u64(size);
         let [id_lo, id_hi] = protocol::split_u64(request.blob_id);
         let message = protocol::message(
-            protocol::RESOURCE_CREATE_BLOB,
+            protocol::command::RESOURCE_CREATE_BLOB,
             &[
                 request.blob_mem.raw(),
                 request.flags.bits(),
@@ -358,9 +365,12 @@ impl Transport for VtestTransport {
             ],
         );
         let deadline = self.connection.request(step, &message)?;
-        let res_id =
-            self.connection
-                .read_reply(step, protocol::RESOURCE_CREATE_BLOB, 1, &deadline)?[0];
+        let res_id = self.connection.read_reply(
+            step,
+            protocol::command::RESOURCE_CREATE_BLOB,
+            1,
+            &deadline,
+        )?[0];
         let fd = self.connection.receive_fd(step, &deadline)?;
         Ok(Blob {
             owner: self.id,
@@ -386,21 +396,11 @@ impl Transport for VtestTransport {
         let BlobHandle::Fd(fd) = &blob.handle else {
             return Err(foreign_object(KIND, step, "blob"));
         };
-        let len = usize::try_from(blob.size).map_err(|_| {
+        SharedMemory::map(fd.as_fd(), 0, blob.size).map_err(|e| {
             error(
                 step,
-                ErrorKind::InvalidArgument,
-                "the blob is larger than the address space",
-            )
-        })?;
-        SharedMemory::map(fd.as_fd(), 0, len).map_err(|e| {
-            error(
-                step,
-                ErrorKind::Io,
-                format!(
-                    "mmap of the {len}-byte blob fd (resource {}): {e}",
-                    blob.res_id
-                ),
+                kind_of_map_error(&e),
+                format!("mmap of the blob fd (resource {}): {e}", blob.res_id),
             )
         })
     }
@@ -412,7 +412,7 @@ impl Transport for VtestTransport {
         }
         self.connection.post(
             step,
-            &protocol::message(protocol::RESOURCE_UNREF, &[blob.res_id]),
+            &protocol::message(protocol::command::RESOURCE_UNREF, &[blob.res_id]),
         )
     }
 
