@@ -9,6 +9,7 @@
 
 mod ash_layout;
 mod emit;
+mod emit_convert;
 mod model;
 mod registry;
 
@@ -76,6 +77,10 @@ pub fn run(
     reg.add_mesa(&data["mesa"])?;
     let model = model::build(&reg, &data)?;
     let mut files = emit::emit(&model, &data)?;
+    files.push((
+        "convert.rs".to_string(),
+        emit_convert::emit_convert(&model, &reg),
+    ));
     let workspace = data_file
         .parent()
         .and_then(Path::parent)

@@ -73,6 +73,8 @@ pub struct Registry {
     pub extension_numbers: BTreeMap<String, u32>,
     /// Header version of vk.xml, e.g. "1.4.309".
     pub version: String,
+    /// Handle type -> its `VkObjectType` enumerant (`objtypeenum`).
+    pub object_types: BTreeMap<String, String>,
 }
 
 fn opt_true(s: &Option<String>) -> bool {
@@ -146,6 +148,7 @@ impl Registry {
             origins: BTreeMap::new(),
             extension_numbers: BTreeMap::new(),
             version: String::new(),
+            object_types: BTreeMap::new(),
         };
         let mut stype_alias = Vec::new();
         let mut header_version = (0, 0);
@@ -231,9 +234,14 @@ impl Registry {
                                     is_union: t.category.as_deref() == Some("union"),
                                 }
                             }
-                            Some("handle") => TypeDef::Handle {
-                                dispatchable: !code.contains("NON_DISPATCHABLE"),
-                            },
+                            Some("handle") => {
+                                if let Some(object_type) = &t.objtypeenum {
+                                    r.object_types.insert(name.clone(), object_type.clone());
+                                }
+                                TypeDef::Handle {
+                                    dispatchable: !code.contains("NON_DISPATCHABLE"),
+                                }
+                            }
                             Some("enum") => TypeDef::Enum { bits64: false },
                             Some("bitmask") => TypeDef::Bitmask {
                                 bits64: code.contains("VkFlags64"),

@@ -10,6 +10,8 @@
 //! - [`host`]: for every command, a typed argument struct decoded from untrusted bytes
 //!   (100 % safe Rust), [`host::decode_command`] returning a [`host::Command`] enum, and reply
 //!   encoders. The typed structs live in [`host::types`].
+//! - [`convert`]: typed structs to the C structs a Vulkan driver takes and back (the host's
+//!   edge to the driver), with guest ids translated to host handles.
 //! - [`protocol`]: negotiation data (per command and per extension struct, the core version or
 //!   extension that introduces it), the command table, and [`protocol::HostProtocol`] built
 //!   from the capset.
@@ -45,11 +47,14 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod convert;
 #[rustfmt::skip]
 mod generated;
 pub mod guest;
 pub mod host;
 pub mod protocol;
+#[cfg(test)]
+mod recorded_streams;
 #[cfg(test)]
 mod testing;
 pub mod wire;

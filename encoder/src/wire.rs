@@ -55,6 +55,10 @@ pub struct Writer<'b> {
     pos: usize,
     counting: bool,
     error: Option<EncodeError>,
+    /// The value of padding bytes, which the protocol leaves unspecified (notes §3.1). Zero,
+    /// except in tests that locate the padding of an encoding by writing it with two fills.
+    #[cfg(test)]
+    padding: u8,
 }
 
 impl<'b> Writer<'b> {
@@ -64,6 +68,8 @@ impl<'b> Writer<'b> {
             pos: 0,
             counting: false,
             error: None,
+            #[cfg(test)]
+            padding: 0,
         }
     }
 
@@ -74,7 +80,26 @@ impl<'b> Writer<'b> {
             pos: 0,
             counting: true,
             error: None,
+            #[cfg(test)]
+            padding: 0,
         }
+    }
+
+    /// A writer that fills padding with `padding` instead of zero.
+    #[cfg(test)]
+    pub(crate) fn with_padding(buf: &'b mut [u8], padding: u8) -> Self {
+        Writer {
+            padding,
+            ..Writer::new(buf)
+        }
+    }
+
+    #[inline(always)]
+    fn padding_byte(&self) -> u8 {
+        #[cfg(test)]
+        return self.padding;
+        #[cfg(not(test))]
+        0
     }
 
     /// Bytes written (or counted) so far.
@@ -155,35 +180,42 @@ impl<'b> Writer<'b> {
     pub fn f64(&mut self, v: f64) {
         self.put(v.to_le_bytes())
     }
-    /// 8- and 16-bit scalars take a whole 4-byte slot.
+    /// 8- and 16-bit scalars take a whole 4-byte slot; the bytes above the value are padding.
     #[inline(always)]
     pub fn u8(&mut self, v: u8) {
-        self.u32(v as u32)
+        let p = self.padding_byte();
+        self.put([v, p, p, p])
     }
     #[inline(always)]
     pub fn u16(&mut self, v: u16) {
-        self.u32(v as u32)
+        let [lo, hi] = v.to_le_bytes();
+        let p = self.padding_byte();
+        self.put([lo, hi, p, p])
     }
 
-    /// `bytes`, then zero padding to a multiple of 4.
+    /// `bytes`, then padding (zero) to a multiple of 4.
     #[inline]
     pub fn bytes_padded(&mut self, bytes: &[u8]) {
         let padded = bytes.len().div_ceil(4) * 4;
+        let p = self.padding_byte();
         if let Some(dst) = self.reserve_slice(padded) {
             let (data, pad) = dst.split_at_mut(bytes.len());
             data.copy_from_slice(bytes);
-            pad.fill(0);
+            pad.fill(p);
         }
     }
 
-    /// A fixed-size byte array of exactly `n` bytes (shorter input is zero-filled).
+    /// A fixed-size byte array of exactly `n` bytes (shorter input is zero-filled), then
+    /// padding (zero) to a multiple of 4.
     pub fn fixed_bytes(&mut self, bytes: &[u8], n: usize) {
         let padded = n.div_ceil(4) * 4;
         let end = self.pos + padded;
+        let p = self.padding_byte();
         if let Some(dst) = self.buf.get_mut(self.pos..end) {
             let k = bytes.len().min(n);
             dst[..k].copy_from_slice(&bytes[..k]);
-            dst[k..].fill(0);
+            dst[k..n].fill(0);
+            dst[n..].fill(p);
         }
         self.pos = end;
     }

@@ -11,7 +11,12 @@ use crate::guest::GuestContext;
 use crate::protocol::Gate;
 use crate::wire::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Writer};
 
+#[inline]
 pub(crate) unsafe fn enc_acceleration_structure_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<52>() { put_at(b, 0, 1000150017i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 24, rd::<u64>(p.add(32), 0) as u64); put_at(b, 32, rd::<u64>(p.add(40), 0) as u64); put_at(b, 40, rd::<i32>(p.add(48), 0) as i32); put_at(b, 44, rd::<u64>(p.add(56), 0) as u64); }
+        return;
+    }
     w.i32(1000150017);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKACCELERATIONSTRUCTURECREATEINFOKHR, partial);
     enc_self_acceleration_structure_create_info_khr(w, cx, p, partial);
@@ -21,7 +26,12 @@ pub(crate) unsafe fn enc_self_acceleration_structure_create_info_khr(w: &mut Wri
     if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u64>(p.add(32), 0) as u64); put_at(b, 20, rd::<u64>(p.add(40), 0) as u64); put_at(b, 28, rd::<i32>(p.add(48), 0) as i32); put_at(b, 32, rd::<u64>(p.add(56), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_acceleration_structure_device_address_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 1000150002i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); }
+        return;
+    }
     w.i32(1000150002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKACCELERATIONSTRUCTUREDEVICEADDRESSINFOKHR, partial);
     enc_self_acceleration_structure_device_address_info_khr(w, cx, p, partial);
@@ -31,6 +41,7 @@ pub(crate) unsafe fn enc_self_acceleration_structure_device_address_info_khr(w: 
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_acceleration_structure_version_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000150009);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKACCELERATIONSTRUCTUREVERSIONINFOKHR, partial);
@@ -38,9 +49,11 @@ pub(crate) unsafe fn enc_acceleration_structure_version_info_khr(w: &mut Writer<
 }
 #[inline]
 pub(crate) unsafe fn enc_self_acceleration_structure_version_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if partial { { let q = rd::<*const u8>(p, 16); w.u64(if q.is_null() { 0 } else { 32u64 }); } } else { { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = 32u64; w.u64(n); w.c_bytes(q, n as usize); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); if q.is_null() { 0 } else { 32u64 } }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { let n = 32u64; w.c_bytes(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_application_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(0);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKAPPLICATIONINFO, partial);
@@ -59,7 +72,12 @@ pub(crate) unsafe fn enc_attachment_description(w: &mut Writer<'_>, cx: &GuestCo
     if let Some(b) = w.reserve::<36>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, rd::<i32>(p.add(20), 0) as i32); put_at(b, 24, rd::<i32>(p.add(24), 0) as i32); put_at(b, 28, rd::<i32>(p.add(28), 0) as i32); put_at(b, 32, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_attachment_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<48>() { put_at(b, 0, 1000109000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<i32>(p.add(28), 0) as i32); put_at(b, 28, rd::<i32>(p.add(32), 0) as i32); put_at(b, 32, rd::<i32>(p.add(36), 0) as i32); put_at(b, 36, rd::<i32>(p.add(40), 0) as i32); put_at(b, 40, rd::<i32>(p.add(44), 0) as i32); put_at(b, 44, rd::<i32>(p.add(48), 0) as i32); }
+        return;
+    }
     w.i32(1000109000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKATTACHMENTDESCRIPTION2, partial);
     enc_self_attachment_description2(w, cx, p, partial);
@@ -79,7 +97,12 @@ pub(crate) unsafe fn enc_attachment_reference(w: &mut Writer<'_>, cx: &GuestCont
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_attachment_reference2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000109001i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); }
+        return;
+    }
     w.i32(1000109001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKATTACHMENTREFERENCE2, partial);
     enc_self_attachment_reference2(w, cx, p, partial);
@@ -102,11 +125,16 @@ pub(crate) unsafe fn enc_attachment_sample_locations_ext(w: &mut Writer<'_>, cx:
 }
 #[inline]
 pub(crate) unsafe fn enc_self_bind_buffer_memory_device_group_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_bind_buffer_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<36>() { put_at(b, 0, 1000157000i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); }
+        return;
+    }
     w.i32(1000157000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDBUFFERMEMORYINFO, partial);
     enc_self_bind_buffer_memory_info(w, cx, p, partial);
@@ -116,6 +144,7 @@ pub(crate) unsafe fn enc_self_bind_buffer_memory_info(w: &mut Writer<'_>, cx: &G
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_bind_descriptor_sets_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000545003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDDESCRIPTORSETSINFO, partial);
@@ -123,21 +152,26 @@ pub(crate) unsafe fn enc_bind_descriptor_sets_info(w: &mut Writer<'_>, cx: &Gues
 }
 #[inline]
 pub(crate) unsafe fn enc_self_bind_descriptor_sets_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); put_at(b, 20, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 36) as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_bind_image_memory_device_group_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_bind_image_memory_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<36>() { put_at(b, 0, 1000157001i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); }
+        return;
+    }
     w.i32(1000157001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDIMAGEMEMORYINFO, partial);
     enc_self_bind_image_memory_info(w, cx, p, partial);
@@ -159,9 +193,11 @@ pub(crate) unsafe fn enc_self_bind_image_plane_memory_info(w: &mut Writer<'_>, c
 }
 #[inline]
 pub(crate) unsafe fn enc_self_bind_memory_status(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if partial { w.u64(!rd::<*const u8>(p, 16).is_null() as u64); } else { { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { w.i32(rd::<i32>(q, 0) as _); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_bind_sparse_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(7);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBINDSPARSEINFO, partial);
@@ -169,18 +205,19 @@ pub(crate) unsafe fn enc_bind_sparse_info(w: &mut Writer<'_>, cx: &GuestContext<
 }
 #[inline]
 pub(crate) unsafe fn enc_self_bind_sparse_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_buffer_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_opaque_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(64), 0) as u32); }
-    { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 64) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(80), 0) as u32); }
-    { let q = rd::<*const u8>(p, 88); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 80) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_sparse_buffer_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); for i in 0..n as usize { enc_sparse_image_opaque_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(64), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 72); if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) } }); }
+    { let q = rd::<*const u8>(p, 72); if !q.is_null() { let n = (rd::<u32>(p, 64) as u64); for i in 0..n as usize { enc_sparse_image_memory_bind_info(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(80), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 88); if q.is_null() { 0 } else { (rd::<u32>(p, 80) as u64) } }); }
+    { let q = rd::<*const u8>(p, 88); if !q.is_null() { let n = (rd::<u32>(p, 80) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_blit_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000337004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBLITIMAGEINFO2, partial);
@@ -188,8 +225,8 @@ pub(crate) unsafe fn enc_blit_image_info2(w: &mut Writer<'_>, cx: &GuestContext<
 }
 #[inline]
 pub(crate) unsafe fn enc_self_blit_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_image_blit2(w, cx, q.add(i * 96), partial); } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); put_at(b, 28, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 44) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 44) as u64); for i in 0..n as usize { enc_image_blit2(w, cx, q.add(i * 96), partial); } } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(56), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
@@ -198,7 +235,12 @@ pub(crate) unsafe fn enc_buffer_copy(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<36>() { put_at(b, 0, 1000337006i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); }
+        return;
+    }
     w.i32(1000337006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERCOPY2, partial);
     enc_self_buffer_copy2(w, cx, p, partial);
@@ -208,6 +250,7 @@ pub(crate) unsafe fn enc_self_buffer_copy2(w: &mut Writer<'_>, cx: &GuestContext
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(12);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERCREATEINFO, partial);
@@ -215,8 +258,8 @@ pub(crate) unsafe fn enc_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContex
 }
 #[inline]
 pub(crate) unsafe fn enc_self_buffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u64>(p.add(24), 0) as u64); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<i32>(p.add(36), 0) as i32); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 48); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) }); } } else { { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u64>(p.add(24), 0) as u64); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<i32>(p.add(36), 0) as i32); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); put_at(b, 24, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 40) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -224,7 +267,12 @@ pub(crate) unsafe fn enc_self_buffer_device_address_create_info_ext(w: &mut Writ
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_device_address_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 1000244001i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); }
+        return;
+    }
     w.i32(1000244001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERDEVICEADDRESSINFO, partial);
     enc_self_buffer_device_address_info(w, cx, p, partial);
@@ -239,7 +287,12 @@ pub(crate) unsafe fn enc_buffer_image_copy(w: &mut Writer<'_>, cx: &GuestContext
     if let Some(b) = w.reserve::<56>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 24, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 28, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 32, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 36, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 40, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 44, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 48, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 52, rd::<u32>(p.add(44).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<68>() { put_at(b, 0, 1000337009i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(32).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(32).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(32).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(48).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(48).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(48).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(60).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(60).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(60).add(8), 0) as u32); }
+        return;
+    }
     w.i32(1000337009);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERIMAGECOPY2, partial);
     enc_self_buffer_image_copy2(w, cx, p, partial);
@@ -249,7 +302,12 @@ pub(crate) unsafe fn enc_self_buffer_image_copy2(w: &mut Writer<'_>, cx: &GuestC
     if let Some(b) = w.reserve::<56>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32).add(0), 0) as u32); put_at(b, 20, rd::<u32>(p.add(32).add(4), 0) as u32); put_at(b, 24, rd::<u32>(p.add(32).add(8), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(12), 0) as u32); put_at(b, 32, rd::<i32>(p.add(48).add(0), 0) as i32); put_at(b, 36, rd::<i32>(p.add(48).add(4), 0) as i32); put_at(b, 40, rd::<i32>(p.add(48).add(8), 0) as i32); put_at(b, 44, rd::<u32>(p.add(60).add(0), 0) as u32); put_at(b, 48, rd::<u32>(p.add(60).add(4), 0) as u32); put_at(b, 52, rd::<u32>(p.add(60).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<52>() { put_at(b, 0, 44i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); put_at(b, 28, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 36, rd::<u64>(p.add(40), 0) as u64); put_at(b, 44, rd::<u64>(p.add(48), 0) as u64); }
+        return;
+    }
     w.i32(44);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERMEMORYBARRIER, partial);
     enc_self_buffer_memory_barrier(w, cx, p, partial);
@@ -259,7 +317,12 @@ pub(crate) unsafe fn enc_self_buffer_memory_barrier(w: &mut Writer<'_>, cx: &Gue
     if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<u64>(p.add(48), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<76>() { put_at(b, 0, 1000314001i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); put_at(b, 36, rd::<u64>(p.add(40), 0) as u64); put_at(b, 44, rd::<u32>(p.add(48), 0) as u32); put_at(b, 48, rd::<u32>(p.add(52), 0) as u32); put_at(b, 52, cx.handle(rd::<u64>(p.add(56), 0), false)); put_at(b, 60, rd::<u64>(p.add(64), 0) as u64); put_at(b, 68, rd::<u64>(p.add(72), 0) as u64); }
+        return;
+    }
     w.i32(1000314001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERMEMORYBARRIER2, partial);
     enc_self_buffer_memory_barrier2(w, cx, p, partial);
@@ -269,7 +332,12 @@ pub(crate) unsafe fn enc_self_buffer_memory_barrier2(w: &mut Writer<'_>, cx: &Gu
     if let Some(b) = w.reserve::<64>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, cx.handle(rd::<u64>(p.add(56), 0), false)); put_at(b, 48, rd::<u64>(p.add(64), 0) as u64); put_at(b, 56, rd::<u64>(p.add(72), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 1000146000i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); }
+        return;
+    }
     w.i32(1000146000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERMEMORYREQUIREMENTSINFO2, partial);
     enc_self_buffer_memory_requirements_info2(w, cx, p, partial);
@@ -289,7 +357,12 @@ pub(crate) unsafe fn enc_self_buffer_usage_flags2_create_info(w: &mut Writer<'_>
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_buffer_view_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<44>() { put_at(b, 0, 13i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 24, rd::<i32>(p.add(32), 0) as i32); put_at(b, 28, rd::<u64>(p.add(40), 0) as u64); put_at(b, 36, rd::<u64>(p.add(48), 0) as u64); }
+        return;
+    }
     w.i32(13);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKBUFFERVIEWCREATEINFO, partial);
     enc_self_buffer_view_create_info(w, cx, p, partial);
@@ -299,7 +372,12 @@ pub(crate) unsafe fn enc_self_buffer_view_create_info(w: &mut Writer<'_>, cx: &G
     if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u64>(p.add(40), 0) as u64); put_at(b, 24, rd::<u64>(p.add(48), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_calibrated_timestamp_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 1000184000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); }
+        return;
+    }
     w.i32(1000184000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCALIBRATEDTIMESTAMPINFOKHR, partial);
     enc_self_calibrated_timestamp_info_khr(w, cx, p, partial);
@@ -335,7 +413,12 @@ pub(crate) unsafe fn enc_color_blend_equation_ext(w: &mut Writer<'_>, cx: &Guest
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<i32>(p.add(0), 0) as i32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, rd::<i32>(p.add(20), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_buffer_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<28>() { put_at(b, 0, 40i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); }
+        return;
+    }
     w.i32(40);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERALLOCATEINFO, partial);
     enc_self_command_buffer_allocate_info(w, cx, p, partial);
@@ -345,6 +428,7 @@ pub(crate) unsafe fn enc_self_command_buffer_allocate_info(w: &mut Writer<'_>, c
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_buffer_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(42);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERBEGININFO, partial);
@@ -352,8 +436,8 @@ pub(crate) unsafe fn enc_command_buffer_begin_info(w: &mut Writer<'_>, cx: &Gues
 }
 #[inline]
 pub(crate) unsafe fn enc_self_command_buffer_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_buffer_inheritance_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { enc_command_buffer_inheritance_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -361,7 +445,12 @@ pub(crate) unsafe fn enc_self_command_buffer_inheritance_conditional_rendering_i
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_buffer_inheritance_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<44>() { put_at(b, 0, 41i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 32, rd::<u32>(p.add(40), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44), 0) as u32); put_at(b, 40, rd::<u32>(p.add(48), 0) as u32); }
+        return;
+    }
     w.i32(41);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERINHERITANCEINFO, partial);
     enc_self_command_buffer_inheritance_info(w, cx, p, partial);
@@ -373,12 +462,18 @@ pub(crate) unsafe fn enc_self_command_buffer_inheritance_info(w: &mut Writer<'_>
 }
 #[inline]
 pub(crate) unsafe fn enc_self_command_buffer_inheritance_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); w.c_scalars::<i32>(q, n as usize); } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>(p.add(40), 0) as i32); put_at(b, 4, rd::<i32>(p.add(44), 0) as i32); put_at(b, 8, rd::<i32>(p.add(48), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_buffer_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        let id12 = cx.handle(rd::<u64>(p.add(16), 0), true);
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000314006i32); put_at(b, 4, 0u64); put_at(b, 12, id12); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); }
+        return;
+    }
     w.i32(1000314006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDBUFFERSUBMITINFO, partial);
     enc_self_command_buffer_submit_info(w, cx, p, partial);
@@ -389,7 +484,12 @@ pub(crate) unsafe fn enc_self_command_buffer_submit_info(w: &mut Writer<'_>, cx:
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, id0); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_command_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 39i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); }
+        return;
+    }
     w.i32(39);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMMANDPOOLCREATEINFO, partial);
     enc_self_command_pool_create_info(w, cx, p, partial);
@@ -409,6 +509,7 @@ pub(crate) unsafe fn enc_command_stream_description_mesa(w: &mut Writer<'_>, cx:
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<usize>(p.add(8), 0) as u64); put_at(b, 12, rd::<usize>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_compute_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(29);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOMPUTEPIPELINECREATEINFO, partial);
@@ -421,7 +522,12 @@ pub(crate) unsafe fn enc_self_compute_pipeline_create_info(w: &mut Writer<'_>, c
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(72), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(80), 0), false)); put_at(b, 16, rd::<i32>(p.add(88), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_conditional_rendering_begin_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<32>() { put_at(b, 0, 1000081002i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u32>(p.add(32), 0) as u32); }
+        return;
+    }
     w.i32(1000081002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCONDITIONALRENDERINGBEGININFOEXT, partial);
     enc_self_conditional_rendering_begin_info_ext(w, cx, p, partial);
@@ -451,6 +557,7 @@ pub(crate) unsafe fn dec_conformance_version(r: &mut Decoder<'_>, cx: &GuestCont
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_cooperative_matrix_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000506001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOOPERATIVEMATRIXPROPERTIESKHR, partial);
@@ -491,7 +598,12 @@ pub(crate) unsafe fn dec_self_cooperative_matrix_properties_khr(r: &mut Decoder<
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_acceleration_structure_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<32>() { put_at(b, 0, 1000150010i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 28, rd::<i32>(p.add(32), 0) as i32); }
+        return;
+    }
     w.i32(1000150010);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYACCELERATIONSTRUCTUREINFOKHR, partial);
     enc_self_copy_acceleration_structure_info_khr(w, cx, p, partial);
@@ -501,6 +613,7 @@ pub(crate) unsafe fn enc_self_copy_acceleration_structure_info_khr(w: &mut Write
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_acceleration_structure_to_memory_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000150011);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYACCELERATIONSTRUCTURETOMEMORYINFOKHR, partial);
@@ -513,6 +626,7 @@ pub(crate) unsafe fn enc_self_copy_acceleration_structure_to_memory_info_khr(w: 
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000337000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYBUFFERINFO2, partial);
@@ -520,10 +634,11 @@ pub(crate) unsafe fn enc_copy_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext
 }
 #[inline]
 pub(crate) unsafe fn enc_self_copy_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_copy2(w, cx, q.add(i * 40), partial); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_buffer_copy2(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_buffer_to_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000337002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYBUFFERTOIMAGEINFO2, partial);
@@ -531,11 +646,16 @@ pub(crate) unsafe fn enc_copy_buffer_to_image_info2(w: &mut Writer<'_>, cx: &Gue
 }
 #[inline]
 pub(crate) unsafe fn enc_self_copy_buffer_to_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy2(w, cx, q.add(i * 72), partial); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32), 0) as i32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 36) as u64); for i in 0..n as usize { enc_buffer_image_copy2(w, cx, q.add(i * 72), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<48>() { put_at(b, 0, 36i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); put_at(b, 28, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 36, rd::<u32>(p.add(40), 0) as u32); put_at(b, 40, rd::<u32>(p.add(44), 0) as u32); put_at(b, 44, rd::<u32>(p.add(48), 0) as u32); }
+        return;
+    }
     w.i32(36);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYDESCRIPTORSET, partial);
     enc_self_copy_descriptor_set(w, cx, p, partial);
@@ -545,6 +665,7 @@ pub(crate) unsafe fn enc_self_copy_descriptor_set(w: &mut Writer<'_>, cx: &Guest
     if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000337001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGEINFO2, partial);
@@ -552,10 +673,11 @@ pub(crate) unsafe fn enc_copy_image_info2(w: &mut Writer<'_>, cx: &GuestContext<
 }
 #[inline]
 pub(crate) unsafe fn enc_self_copy_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_image_copy2(w, cx, q.add(i * 88), partial); } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); put_at(b, 28, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 44) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 44) as u64); for i in 0..n as usize { enc_image_copy2(w, cx, q.add(i * 88), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_image_to_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000337003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGETOBUFFERINFO2, partial);
@@ -563,10 +685,11 @@ pub(crate) unsafe fn enc_copy_image_to_buffer_info2(w: &mut Writer<'_>, cx: &Gue
 }
 #[inline]
 pub(crate) unsafe fn enc_self_copy_image_to_buffer_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy2(w, cx, q.add(i * 72), partial); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); put_at(b, 24, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 40) as u64); for i in 0..n as usize { enc_buffer_image_copy2(w, cx, q.add(i * 72), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_image_to_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000270007);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGETOIMAGEINFO, partial);
@@ -574,11 +697,16 @@ pub(crate) unsafe fn enc_copy_image_to_image_info(w: &mut Writer<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_self_copy_image_to_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 24, rd::<i32>(p.add(48), 0) as i32); put_at(b, 28, rd::<u32>(p.add(52), 0) as u32); }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 52) as u64); w.u64(n); for i in 0..n as usize { enc_image_copy2(w, cx, q.add(i * 88), partial); } } }
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 24, rd::<i32>(p.add(48), 0) as i32); put_at(b, 28, rd::<u32>(p.add(52), 0) as u32); put_at(b, 32, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 52) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 52) as u64); for i in 0..n as usize { enc_image_copy2(w, cx, q.add(i * 88), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_image_to_memory_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<76>() { put_at(b, 0, 1000384008i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 24, rd::<i32>(p.add(32), 0) as i32); put_at(b, 28, rd::<u32>(p.add(36), 0) as u32); put_at(b, 32, rd::<u32>(p.add(40), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 40, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 44, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 48, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 52, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 56, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 60, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 64, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 68, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72).add(8), 0) as u32); }
+        return;
+    }
     w.i32(1000384008);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYIMAGETOMEMORYINFOMESA, partial);
     enc_self_copy_image_to_memory_info_mesa(w, cx, p, partial);
@@ -588,6 +716,7 @@ pub(crate) unsafe fn enc_self_copy_image_to_memory_info_mesa(w: &mut Writer<'_>,
     if let Some(b) = w.reserve::<64>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); put_at(b, 20, rd::<u32>(p.add(40), 0) as u32); put_at(b, 24, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 32, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 40, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 44, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 48, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 52, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_memory_to_acceleration_structure_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000150012);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYMEMORYTOACCELERATIONSTRUCTUREINFOKHR, partial);
@@ -599,6 +728,7 @@ pub(crate) unsafe fn enc_self_copy_memory_to_acceleration_structure_info_khr(w: 
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 8, rd::<i32>(p.add(32), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_copy_memory_to_image_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000384010);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKCOPYMEMORYTOIMAGEINFOMESA, partial);
@@ -606,10 +736,11 @@ pub(crate) unsafe fn enc_copy_memory_to_image_info_mesa(w: &mut Writer<'_>, cx: 
 }
 #[inline]
 pub(crate) unsafe fn enc_self_copy_memory_to_image_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); for i in 0..n as usize { enc_memory_to_image_copy_mesa(w, cx, q.add(i * 80), partial); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<i32>(p.add(32), 0) as i32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); put_at(b, 20, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 36) as u64); for i in 0..n as usize { enc_memory_to_image_copy_mesa(w, cx, q.add(i * 80), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_dependency_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000314003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEPENDENCYINFO, partial);
@@ -617,15 +748,20 @@ pub(crate) unsafe fn enc_dependency_info(w: &mut Writer<'_>, cx: &GuestContext<'
 }
 #[inline]
 pub(crate) unsafe fn enc_self_dependency_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_memory_barrier2(w, cx, q.add(i * 48), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_buffer_memory_barrier2(w, cx, q.add(i * 80), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_image_memory_barrier2(w, cx, q.add(i * 96), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_memory_barrier2(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_buffer_memory_barrier2(w, cx, q.add(i * 80), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); for i in 0..n as usize { enc_image_memory_barrier2(w, cx, q.add(i * 96), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_depth_bias_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000283001i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<f32>(p.add(16), 0) as f32); put_at(b, 16, rd::<f32>(p.add(20), 0) as f32); put_at(b, 20, rd::<f32>(p.add(24), 0) as f32); }
+        return;
+    }
     w.i32(1000283001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEPTHBIASINFOEXT, partial);
     enc_self_depth_bias_info_ext(w, cx, p, partial);
@@ -655,6 +791,7 @@ pub(crate) unsafe fn enc_descriptor_image_info(w: &mut Writer<'_>, cx: &GuestCon
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(8), 0), false)); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(33);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORPOOLCREATEINFO, partial);
@@ -662,8 +799,8 @@ pub(crate) unsafe fn enc_descriptor_pool_create_info(w: &mut Writer<'_>, cx: &Gu
 }
 #[inline]
 pub(crate) unsafe fn enc_self_descriptor_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_pool_size(w, cx, q.add(i * 8), partial); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); for i in 0..n as usize { enc_descriptor_pool_size(w, cx, q.add(i * 8), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -676,6 +813,7 @@ pub(crate) unsafe fn enc_descriptor_pool_size(w: &mut Writer<'_>, cx: &GuestCont
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(0), 0) as i32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_set_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(34);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORSETALLOCATEINFO, partial);
@@ -683,22 +821,23 @@ pub(crate) unsafe fn enc_descriptor_set_allocate_info(w: &mut Writer<'_>, cx: &G
 }
 #[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_descriptor_set_layout_binding(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); }
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, { let q = rd::<*const u8>(p, 16); if q.is_null() { 0 } else { (rd::<u32>(p, 8) as u64) } }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { let n = (rd::<u32>(p, 8) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_layout_binding_flags_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_set_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(32);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORSETLAYOUTCREATEINFO, partial);
@@ -706,10 +845,11 @@ pub(crate) unsafe fn enc_descriptor_set_layout_create_info(w: &mut Writer<'_>, c
 }
 #[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_set_layout_binding(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_descriptor_set_layout_binding(w, cx, q.add(i * 24), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_set_layout_support(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000168001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORSETLAYOUTSUPPORT, partial);
@@ -736,8 +876,8 @@ pub(crate) unsafe fn dec_self_descriptor_set_layout_support(r: &mut Decoder<'_>,
 }
 #[inline]
 pub(crate) unsafe fn enc_self_descriptor_set_variable_descriptor_count_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -754,6 +894,7 @@ pub(crate) unsafe fn dec_self_descriptor_set_variable_descriptor_count_layout_su
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_descriptor_update_template_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000085000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDESCRIPTORUPDATETEMPLATECREATEINFO, partial);
@@ -761,8 +902,8 @@ pub(crate) unsafe fn enc_descriptor_update_template_create_info(w: &mut Writer<'
 }
 #[inline]
 pub(crate) unsafe fn enc_self_descriptor_update_template_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_update_template_entry(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_descriptor_update_template_entry(w, cx, q.add(i * 32), partial); } } }
     if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); put_at(b, 4, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 12, rd::<i32>(p.add(48), 0) as i32); put_at(b, 16, cx.handle(rd::<u64>(p.add(56), 0), false)); put_at(b, 24, rd::<u32>(p.add(64), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
@@ -771,6 +912,7 @@ pub(crate) unsafe fn enc_descriptor_update_template_entry(w: &mut Writer<'_>, cx
     if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<usize>(p.add(16), 0) as u64); put_at(b, 24, rd::<usize>(p.add(24), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_buffer_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000413002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEBUFFERMEMORYREQUIREMENTS, partial);
@@ -778,9 +920,11 @@ pub(crate) unsafe fn enc_device_buffer_memory_requirements(w: &mut Writer<'_>, c
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_buffer_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { enc_buffer_create_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(3);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICECREATEINFO, partial);
@@ -788,13 +932,14 @@ pub(crate) unsafe fn enc_device_create_info(w: &mut Writer<'_>, cx: &GuestContex
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_device_queue_create_info(w, cx, q.add(i * 40), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_device_queue_create_info(w, cx, q.add(i * 40), partial); } } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 40), (rd::<u32>(p, 32) as u64)); }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 56), (rd::<u32>(p, 48) as u64)); }
-    { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 64); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 64); if !q.is_null() { enc_physical_device_features(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -809,26 +954,27 @@ pub(crate) unsafe fn enc_self_device_group_command_buffer_begin_info(w: &mut Wri
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_group_device_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_handles(cx, q, n as usize, true); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_group_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_group_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_scalars::<u32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000413003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEIMAGEMEMORYREQUIREMENTS, partial);
@@ -836,10 +982,12 @@ pub(crate) unsafe fn enc_device_image_memory_requirements(w: &mut Writer<'_>, cx
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { enc_image_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(24), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_image_subresource_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000470004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEIMAGESUBRESOURCEINFO, partial);
@@ -847,11 +995,18 @@ pub(crate) unsafe fn enc_device_image_subresource_info(w: &mut Writer<'_>, cx: &
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_image_subresource_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_subresource2(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { enc_image_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 24); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { enc_image_subresource2(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_memory_opaque_capture_address_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 1000257004i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); }
+        return;
+    }
     w.i32(1000257004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEMEMORYOPAQUECAPTUREADDRESSINFO, partial);
     enc_self_device_memory_opaque_capture_address_info(w, cx, p, partial);
@@ -866,6 +1021,7 @@ pub(crate) unsafe fn enc_self_device_private_data_create_info(w: &mut Writer<'_>
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_queue_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(2);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEQUEUECREATEINFO, partial);
@@ -873,8 +1029,8 @@ pub(crate) unsafe fn enc_device_queue_create_info(w: &mut Writer<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_self_device_queue_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); w.c_scalars::<f32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); w.c_scalars::<f32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -882,7 +1038,12 @@ pub(crate) unsafe fn enc_self_device_queue_global_priority_create_info(w: &mut W
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_device_queue_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000145003i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); }
+        return;
+    }
     w.i32(1000145003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKDEVICEQUEUEINFO2, partial);
     enc_self_device_queue_info2(w, cx, p, partial);
@@ -937,10 +1098,10 @@ pub(crate) unsafe fn dec_drm_format_modifier_properties_ext(r: &mut Decoder<'_>,
 pub(crate) unsafe fn enc_self_drm_format_modifier_properties_list2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties2_ext(w, cx, q.add(i * 24), partial); } } }
+    { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_drm_format_modifier_properties2_ext(w, cx, q.add(i * 24), partial); } } }
     } else {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties2_ext(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_drm_format_modifier_properties2_ext(w, cx, q.add(i * 24), partial); } } }
     }
     let _ = (w, cx, p, partial);
 }
@@ -955,10 +1116,10 @@ pub(crate) unsafe fn dec_self_drm_format_modifier_properties_list2_ext(r: &mut D
 pub(crate) unsafe fn enc_self_drm_format_modifier_properties_list_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties_ext(w, cx, q.add(i * 16), partial); } } }
+    { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_drm_format_modifier_properties_ext(w, cx, q.add(i * 16), partial); } } }
     } else {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_drm_format_modifier_properties_ext(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_drm_format_modifier_properties_ext(w, cx, q.add(i * 16), partial); } } }
     }
     let _ = (w, cx, p, partial);
 }
@@ -969,7 +1130,12 @@ pub(crate) unsafe fn dec_self_drm_format_modifier_properties_list_ext(r: &mut De
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_event_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 10i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); }
+        return;
+    }
     w.i32(10);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEVENTCREATEINFO, partial);
     enc_self_event_create_info(w, cx, p, partial);
@@ -1044,6 +1210,7 @@ pub(crate) unsafe fn dec_extent3_d(r: &mut Decoder<'_>, cx: &GuestContext<'_>, p
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_external_buffer_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000071003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEXTERNALBUFFERPROPERTIES, partial);
@@ -1068,6 +1235,7 @@ pub(crate) unsafe fn dec_self_external_buffer_properties(r: &mut Decoder<'_>, cx
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_external_fence_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000112001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEXTERNALFENCEPROPERTIES, partial);
@@ -1143,6 +1311,7 @@ pub(crate) unsafe fn dec_external_memory_properties(r: &mut Decoder<'_>, cx: &Gu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_external_semaphore_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000076001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKEXTERNALSEMAPHOREPROPERTIES, partial);
@@ -1171,7 +1340,12 @@ pub(crate) unsafe fn dec_self_external_semaphore_properties(r: &mut Decoder<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_fence_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 8i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); }
+        return;
+    }
     w.i32(8);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFENCECREATEINFO, partial);
     enc_self_fence_create_info(w, cx, p, partial);
@@ -1215,6 +1389,7 @@ pub(crate) unsafe fn dec_format_properties(r: &mut Decoder<'_>, cx: &GuestContex
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFORMATPROPERTIES2, partial);
@@ -1259,10 +1434,12 @@ pub(crate) unsafe fn dec_self_format_properties3(r: &mut Decoder<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_self_fragment_shading_rate_attachment_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference2(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { enc_attachment_reference2(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(24).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(24).add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_framebuffer_attachment_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000108002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFRAMEBUFFERATTACHMENTIMAGEINFO, partial);
@@ -1270,16 +1447,17 @@ pub(crate) unsafe fn enc_framebuffer_attachment_image_info(w: &mut Writer<'_>, c
 }
 #[inline]
 pub(crate) unsafe fn enc_self_framebuffer_attachment_image_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 36) as u64); w.c_scalars::<i32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_framebuffer_attachments_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_framebuffer_attachment_image_info(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_framebuffer_attachment_image_info(w, cx, q.add(i * 48), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_framebuffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(37);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKFRAMEBUFFERCREATEINFO, partial);
@@ -1287,11 +1465,12 @@ pub(crate) unsafe fn enc_framebuffer_create_info(w: &mut Writer<'_>, cx: &GuestC
 }
 #[inline]
 pub(crate) unsafe fn enc_self_framebuffer_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_handles(cx, q, n as usize, false); } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, rd::<u32>(p.add(52), 0) as u32); put_at(b, 8, rd::<u32>(p.add(56), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_graphics_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(28);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKGRAPHICSPIPELINECREATEINFO, partial);
@@ -1299,17 +1478,26 @@ pub(crate) unsafe fn enc_graphics_pipeline_create_info(w: &mut Writer<'_>, cx: &
 }
 #[inline]
 pub(crate) unsafe fn enc_self_graphics_pipeline_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_pipeline_shader_stage_create_info(w, cx, q.add(i * 48), partial); } } }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_vertex_input_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_input_assembly_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_tessellation_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_viewport_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_rasterization_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_multisample_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 80); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_depth_stencil_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 88); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_color_blend_state_create_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 96); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_dynamic_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_pipeline_shader_stage_create_info(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 32); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { enc_pipeline_vertex_input_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 40); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { enc_pipeline_input_assembly_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 48); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { enc_pipeline_tessellation_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 56); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { enc_pipeline_viewport_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 64); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 64); if !q.is_null() { enc_pipeline_rasterization_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 72); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 72); if !q.is_null() { enc_pipeline_multisample_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 80); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 80); if !q.is_null() { enc_pipeline_depth_stencil_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 88); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 88); if !q.is_null() { enc_pipeline_color_blend_state_create_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 96); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 96); if !q.is_null() { enc_pipeline_dynamic_state_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<32>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(104), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(112), 0), false)); put_at(b, 16, rd::<u32>(p.add(120), 0) as u32); put_at(b, 20, cx.handle(rd::<u64>(p.add(128), 0), false)); put_at(b, 28, rd::<i32>(p.add(136), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
@@ -1334,7 +1522,12 @@ pub(crate) unsafe fn dec_self_host_image_copy_device_performance_query(r: &mut D
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_host_image_layout_transition_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<48>() { put_at(b, 0, 1000270006i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<i32>(p.add(28), 0) as i32); put_at(b, 28, rd::<u32>(p.add(32).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(32).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(32).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(32).add(12), 0) as u32); put_at(b, 44, rd::<u32>(p.add(32).add(16), 0) as u32); }
+        return;
+    }
     w.i32(1000270006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKHOSTIMAGELAYOUTTRANSITIONINFO, partial);
     enc_self_host_image_layout_transition_info(w, cx, p, partial);
@@ -1349,7 +1542,12 @@ pub(crate) unsafe fn enc_image_blit(w: &mut Writer<'_>, cx: &GuestContext<'_>, p
     if let Some(b) = w.reserve::<96>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(12), 0) as u32); put_at(b, 16, 2u64); for i0 in 0..2usize { put_at(b, 24 + i0 * 12, rd::<i32>(p.add(16).add(i0 * 12).add(0), 0) as i32); put_at(b, 24 + i0 * 12 + 4, rd::<i32>(p.add(16).add(i0 * 12).add(4), 0) as i32); put_at(b, 24 + i0 * 12 + 8, rd::<i32>(p.add(16).add(i0 * 12).add(8), 0) as i32); } put_at(b, 48, rd::<u32>(p.add(40).add(0), 0) as u32); put_at(b, 52, rd::<u32>(p.add(40).add(4), 0) as u32); put_at(b, 56, rd::<u32>(p.add(40).add(8), 0) as u32); put_at(b, 60, rd::<u32>(p.add(40).add(12), 0) as u32); put_at(b, 64, 2u64); for i0 in 0..2usize { put_at(b, 72 + i0 * 12, rd::<i32>(p.add(56).add(i0 * 12).add(0), 0) as i32); put_at(b, 72 + i0 * 12 + 4, rd::<i32>(p.add(56).add(i0 * 12).add(4), 0) as i32); put_at(b, 72 + i0 * 12 + 8, rd::<i32>(p.add(56).add(i0 * 12).add(8), 0) as i32); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_blit2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<108>() { put_at(b, 0, 1000337008i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 24, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 28, 2u64); for i0 in 0..2usize { put_at(b, 36 + i0 * 12, rd::<i32>(p.add(32).add(i0 * 12).add(0), 0) as i32); put_at(b, 36 + i0 * 12 + 4, rd::<i32>(p.add(32).add(i0 * 12).add(4), 0) as i32); put_at(b, 36 + i0 * 12 + 8, rd::<i32>(p.add(32).add(i0 * 12).add(8), 0) as i32); } put_at(b, 60, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 64, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 68, rd::<u32>(p.add(56).add(8), 0) as u32); put_at(b, 72, rd::<u32>(p.add(56).add(12), 0) as u32); put_at(b, 76, 2u64); for i0 in 0..2usize { put_at(b, 84 + i0 * 12, rd::<i32>(p.add(72).add(i0 * 12).add(0), 0) as i32); put_at(b, 84 + i0 * 12 + 4, rd::<i32>(p.add(72).add(i0 * 12).add(4), 0) as i32); put_at(b, 84 + i0 * 12 + 8, rd::<i32>(p.add(72).add(i0 * 12).add(8), 0) as i32); } }
+        return;
+    }
     w.i32(1000337008);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEBLIT2, partial);
     enc_self_image_blit2(w, cx, p, partial);
@@ -1364,7 +1562,12 @@ pub(crate) unsafe fn enc_image_copy(w: &mut Writer<'_>, cx: &GuestContext<'_>, p
     if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(16).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(16).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(16).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(28).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(44).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(44).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(44).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(56).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<80>() { put_at(b, 0, 1000337007i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 24, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 28, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 32, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 36, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 40, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 44, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 48, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 52, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 56, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 60, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 64, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 68, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 76, rd::<u32>(p.add(72).add(8), 0) as u32); }
+        return;
+    }
     w.i32(1000337007);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGECOPY2, partial);
     enc_self_image_copy2(w, cx, p, partial);
@@ -1374,6 +1577,7 @@ pub(crate) unsafe fn enc_self_image_copy2(w: &mut Writer<'_>, cx: &GuestContext<
     if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(72).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(14);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGECREATEINFO, partial);
@@ -1381,23 +1585,24 @@ pub(crate) unsafe fn enc_image_create_info(w: &mut Writer<'_>, cx: &GuestContext
 }
 #[inline]
 pub(crate) unsafe fn enc_self_image_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<52>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); put_at(b, 36, rd::<i32>(p.add(52), 0) as i32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60), 0) as i32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 72); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) }); } } else { { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 64) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<60>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); put_at(b, 36, rd::<i32>(p.add(52), 0) as i32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60), 0) as i32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, { let q = rd::<*const u8>(p, 72); if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) } }); }
+    { let q = rd::<*const u8>(p, 72); if !q.is_null() { let n = (rd::<u32>(p, 64) as u64); w.c_scalars::<u32>(q, n as usize); } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(80), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_image_drm_format_modifier_explicit_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_subresource_layout(w, cx, q.add(i * 40), partial); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); for i in 0..n as usize { enc_subresource_layout(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_image_drm_format_modifier_list_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u64>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_drm_format_modifier_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000158005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEDRMFORMATMODIFIERPROPERTIESEXT, partial);
@@ -1424,8 +1629,8 @@ pub(crate) unsafe fn dec_self_image_drm_format_modifier_properties_ext(r: &mut D
 }
 #[inline]
 pub(crate) unsafe fn enc_self_image_format_list_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<i32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -1450,6 +1655,7 @@ pub(crate) unsafe fn dec_image_format_properties(r: &mut Decoder<'_>, cx: &Guest
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_image_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEFORMATPROPERTIES2, partial);
@@ -1474,7 +1680,12 @@ pub(crate) unsafe fn dec_self_image_format_properties2(r: &mut Decoder<'_>, cx: 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_image_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<64>() { put_at(b, 0, 45i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<i32>(p.add(28), 0) as i32); put_at(b, 28, rd::<u32>(p.add(32), 0) as u32); put_at(b, 32, rd::<u32>(p.add(36), 0) as u32); put_at(b, 36, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 44, rd::<u32>(p.add(48).add(0), 0) as u32); put_at(b, 48, rd::<u32>(p.add(48).add(4), 0) as u32); put_at(b, 52, rd::<u32>(p.add(48).add(8), 0) as u32); put_at(b, 56, rd::<u32>(p.add(48).add(12), 0) as u32); put_at(b, 60, rd::<u32>(p.add(48).add(16), 0) as u32); }
+        return;
+    }
     w.i32(45);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEMEMORYBARRIER, partial);
     enc_self_image_memory_barrier(w, cx, p, partial);
@@ -1484,7 +1695,12 @@ pub(crate) unsafe fn enc_self_image_memory_barrier(w: &mut Writer<'_>, cx: &Gues
     if let Some(b) = w.reserve::<52>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, cx.handle(rd::<u64>(p.add(40), 0), false)); put_at(b, 32, rd::<u32>(p.add(48).add(0), 0) as u32); put_at(b, 36, rd::<u32>(p.add(48).add(4), 0) as u32); put_at(b, 40, rd::<u32>(p.add(48).add(8), 0) as u32); put_at(b, 44, rd::<u32>(p.add(48).add(12), 0) as u32); put_at(b, 48, rd::<u32>(p.add(48).add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<88>() { put_at(b, 0, 1000314002i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); put_at(b, 36, rd::<u64>(p.add(40), 0) as u64); put_at(b, 44, rd::<i32>(p.add(48), 0) as i32); put_at(b, 48, rd::<i32>(p.add(52), 0) as i32); put_at(b, 52, rd::<u32>(p.add(56), 0) as u32); put_at(b, 56, rd::<u32>(p.add(60), 0) as u32); put_at(b, 60, cx.handle(rd::<u64>(p.add(64), 0), false)); put_at(b, 68, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 76, rd::<u32>(p.add(72).add(8), 0) as u32); put_at(b, 80, rd::<u32>(p.add(72).add(12), 0) as u32); put_at(b, 84, rd::<u32>(p.add(72).add(16), 0) as u32); }
+        return;
+    }
     w.i32(1000314002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEMEMORYBARRIER2, partial);
     enc_self_image_memory_barrier2(w, cx, p, partial);
@@ -1494,7 +1710,12 @@ pub(crate) unsafe fn enc_self_image_memory_barrier2(w: &mut Writer<'_>, cx: &Gue
     if let Some(b) = w.reserve::<76>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); put_at(b, 16, rd::<u64>(p.add(32), 0) as u64); put_at(b, 24, rd::<u64>(p.add(40), 0) as u64); put_at(b, 32, rd::<i32>(p.add(48), 0) as i32); put_at(b, 36, rd::<i32>(p.add(52), 0) as i32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, cx.handle(rd::<u64>(p.add(64), 0), false)); put_at(b, 56, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(72).add(8), 0) as u32); put_at(b, 68, rd::<u32>(p.add(72).add(12), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72).add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 1000146001i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); }
+        return;
+    }
     w.i32(1000146001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEMEMORYREQUIREMENTSINFO2, partial);
     enc_self_image_memory_requirements_info2(w, cx, p, partial);
@@ -1514,7 +1735,12 @@ pub(crate) unsafe fn enc_image_resolve(w: &mut Writer<'_>, cx: &GuestContext<'_>
     if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(0).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(0).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(0).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(0).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(16).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(16).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(16).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(28).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(28).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(28).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(44).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(44).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(44).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(56).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_resolve2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<80>() { put_at(b, 0, 1000337010i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 24, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 28, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 32, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 36, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 40, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 44, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 48, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 52, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 56, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 60, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 64, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 68, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 72, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 76, rd::<u32>(p.add(72).add(8), 0) as u32); }
+        return;
+    }
     w.i32(1000337010);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGERESOLVE2, partial);
     enc_self_image_resolve2(w, cx, p, partial);
@@ -1524,7 +1750,12 @@ pub(crate) unsafe fn enc_self_image_resolve2(w: &mut Writer<'_>, cx: &GuestConte
     if let Some(b) = w.reserve::<68>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(16).add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(16).add(12), 0) as u32); put_at(b, 16, rd::<i32>(p.add(32).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(4), 0) as i32); put_at(b, 24, rd::<i32>(p.add(32).add(8), 0) as i32); put_at(b, 28, rd::<u32>(p.add(44).add(0), 0) as u32); put_at(b, 32, rd::<u32>(p.add(44).add(4), 0) as u32); put_at(b, 36, rd::<u32>(p.add(44).add(8), 0) as u32); put_at(b, 40, rd::<u32>(p.add(44).add(12), 0) as u32); put_at(b, 44, rd::<i32>(p.add(60).add(0), 0) as i32); put_at(b, 48, rd::<i32>(p.add(60).add(4), 0) as i32); put_at(b, 52, rd::<i32>(p.add(60).add(8), 0) as i32); put_at(b, 56, rd::<u32>(p.add(72).add(0), 0) as u32); put_at(b, 60, rd::<u32>(p.add(72).add(4), 0) as u32); put_at(b, 64, rd::<u32>(p.add(72).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_sparse_memory_requirements_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 1000146002i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); }
+        return;
+    }
     w.i32(1000146002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGESPARSEMEMORYREQUIREMENTSINFO2, partial);
     enc_self_image_sparse_memory_requirements_info2(w, cx, p, partial);
@@ -1544,7 +1775,12 @@ pub(crate) unsafe fn enc_image_subresource(w: &mut Writer<'_>, cx: &GuestContext
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_subresource2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000338003i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(16).add(8), 0) as u32); }
+        return;
+    }
     w.i32(1000338003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGESUBRESOURCE2, partial);
     enc_self_image_subresource2(w, cx, p, partial);
@@ -1564,7 +1800,12 @@ pub(crate) unsafe fn enc_self_image_swapchain_create_info_khr(w: &mut Writer<'_>
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_image_view_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<68>() { put_at(b, 0, 15i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 24, rd::<i32>(p.add(32), 0) as i32); put_at(b, 28, rd::<i32>(p.add(36), 0) as i32); put_at(b, 32, rd::<i32>(p.add(40).add(0), 0) as i32); put_at(b, 36, rd::<i32>(p.add(40).add(4), 0) as i32); put_at(b, 40, rd::<i32>(p.add(40).add(8), 0) as i32); put_at(b, 44, rd::<i32>(p.add(40).add(12), 0) as i32); put_at(b, 48, rd::<u32>(p.add(56).add(0), 0) as u32); put_at(b, 52, rd::<u32>(p.add(56).add(4), 0) as u32); put_at(b, 56, rd::<u32>(p.add(56).add(8), 0) as u32); put_at(b, 60, rd::<u32>(p.add(56).add(12), 0) as u32); put_at(b, 64, rd::<u32>(p.add(56).add(16), 0) as u32); }
+        return;
+    }
     w.i32(15);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMAGEVIEWCREATEINFO, partial);
     enc_self_image_view_create_info(w, cx, p, partial);
@@ -1594,7 +1835,12 @@ pub(crate) unsafe fn enc_self_import_memory_resource_info_mesa(w: &mut Writer<'_
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_import_semaphore_resource_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000384004i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); }
+        return;
+    }
     w.i32(1000384004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKIMPORTSEMAPHORERESOURCEINFOMESA, partial);
     enc_self_import_semaphore_resource_info_mesa(w, cx, p, partial);
@@ -1609,6 +1855,7 @@ pub(crate) unsafe fn enc_input_attachment_aspect_reference(w: &mut Writer<'_>, c
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_instance_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKINSTANCECREATEINFO, partial);
@@ -1616,8 +1863,8 @@ pub(crate) unsafe fn enc_instance_create_info(w: &mut Writer<'_>, cx: &GuestCont
 }
 #[inline]
 pub(crate) unsafe fn enc_self_instance_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_application_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { enc_application_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
     if !partial { w.c_strings(rd::<*const u8>(p, 40), (rd::<u32>(p, 32) as u64)); }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
@@ -1644,7 +1891,12 @@ pub(crate) unsafe fn dec_layer_properties(r: &mut Decoder<'_>, cx: &GuestContext
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_mapped_memory_range(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<36>() { put_at(b, 0, 6i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); }
+        return;
+    }
     w.i32(6);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMAPPEDMEMORYRANGE, partial);
     enc_self_mapped_memory_range(w, cx, p, partial);
@@ -1659,7 +1911,12 @@ pub(crate) unsafe fn enc_self_memory_allocate_flags_info(w: &mut Writer<'_>, cx:
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_allocate_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 5i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); }
+        return;
+    }
     w.i32(5);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYALLOCATEINFO, partial);
     enc_self_memory_allocate_info(w, cx, p, partial);
@@ -1669,7 +1926,12 @@ pub(crate) unsafe fn enc_self_memory_allocate_info(w: &mut Writer<'_>, cx: &Gues
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 46i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); }
+        return;
+    }
     w.i32(46);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYBARRIER, partial);
     enc_self_memory_barrier(w, cx, p, partial);
@@ -1679,7 +1941,12 @@ pub(crate) unsafe fn enc_self_memory_barrier(w: &mut Writer<'_>, cx: &GuestConte
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<44>() { put_at(b, 0, 1000314000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u64>(p.add(16), 0) as u64); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); put_at(b, 36, rd::<u64>(p.add(40), 0) as u64); }
+        return;
+    }
     w.i32(1000314000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYBARRIER2, partial);
     enc_self_memory_barrier2(w, cx, p, partial);
@@ -1749,6 +2016,7 @@ pub(crate) unsafe fn dec_memory_requirements(r: &mut Decoder<'_>, cx: &GuestCont
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_requirements2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000146003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYREQUIREMENTS2, partial);
@@ -1787,6 +2055,7 @@ pub(crate) unsafe fn dec_self_memory_resource_allocation_size_properties_mesa(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_resource_properties_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000384001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYRESOURCEPROPERTIESMESA, partial);
@@ -1811,6 +2080,7 @@ pub(crate) unsafe fn dec_self_memory_resource_properties_mesa(r: &mut Decoder<'_
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_to_image_copy_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000384009);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYTOIMAGECOPYMESA, partial);
@@ -1818,8 +2088,8 @@ pub(crate) unsafe fn enc_memory_to_image_copy_mesa(w: &mut Writer<'_>, cx: &Gues
 }
 #[inline]
 pub(crate) unsafe fn enc_self_memory_to_image_copy_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>(p.add(16), 0) as u64); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<usize>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<usize>(p, 16) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<usize>(p.add(16), 0) as u64); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<usize>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<usize>(p, 16) as u64); w.c_bytes(q, n as usize); } }
     if let Some(b) = w.reserve::<48>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, rd::<u32>(p.add(36), 0) as u32); put_at(b, 8, rd::<u32>(p.add(40).add(0), 0) as u32); put_at(b, 12, rd::<u32>(p.add(40).add(4), 0) as u32); put_at(b, 16, rd::<u32>(p.add(40).add(8), 0) as u32); put_at(b, 20, rd::<u32>(p.add(40).add(12), 0) as u32); put_at(b, 24, rd::<i32>(p.add(56).add(0), 0) as i32); put_at(b, 28, rd::<i32>(p.add(56).add(4), 0) as i32); put_at(b, 32, rd::<i32>(p.add(56).add(8), 0) as i32); put_at(b, 36, rd::<u32>(p.add(68).add(0), 0) as u32); put_at(b, 40, rd::<u32>(p.add(68).add(4), 0) as u32); put_at(b, 44, rd::<u32>(p.add(68).add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
@@ -1839,7 +2109,12 @@ pub(crate) unsafe fn dec_memory_type(r: &mut Decoder<'_>, cx: &GuestContext<'_>,
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_memory_unmap_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000271001i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, cx.handle(rd::<u64>(p.add(24), 0), false)); }
+        return;
+    }
     w.i32(1000271001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMEMORYUNMAPINFO, partial);
     enc_self_memory_unmap_info(w, cx, p, partial);
@@ -1859,6 +2134,7 @@ pub(crate) unsafe fn enc_multi_draw_info_ext(w: &mut Writer<'_>, cx: &GuestConte
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_multisample_properties_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000143004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKMULTISAMPLEPROPERTIESEXT, partial);
@@ -1890,14 +2166,14 @@ pub(crate) unsafe fn enc_self_multisampled_render_to_single_sampled_info_ext(w: 
 }
 #[inline]
 pub(crate) unsafe fn enc_self_mutable_descriptor_type_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_mutable_descriptor_type_list_ext(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_mutable_descriptor_type_list_ext(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_mutable_descriptor_type_list_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 8); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 0) as u64) }); } } else { { let q = rd::<*const u8>(p, 8); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 0) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 8); if q.is_null() { 0 } else { (rd::<u32>(p, 0) as u64) } }); }
+    { let q = rd::<*const u8>(p, 8); if !q.is_null() { let n = (rd::<u32>(p, 0) as u64); w.c_scalars::<i32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -2660,7 +2936,12 @@ pub(crate) unsafe fn dec_self_physical_device_extended_dynamic_state_features_ex
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_external_buffer_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 1000071002i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); }
+        return;
+    }
     w.i32(1000071002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEEXTERNALBUFFERINFO, partial);
     enc_self_physical_device_external_buffer_info(w, cx, p, partial);
@@ -2670,7 +2951,12 @@ pub(crate) unsafe fn enc_self_physical_device_external_buffer_info(w: &mut Write
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_external_fence_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 1000112000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); }
+        return;
+    }
     w.i32(1000112000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEEXTERNALFENCEINFO, partial);
     enc_self_physical_device_external_fence_info(w, cx, p, partial);
@@ -2685,7 +2971,12 @@ pub(crate) unsafe fn enc_self_physical_device_external_image_format_info(w: &mut
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_external_semaphore_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 1000076000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); }
+        return;
+    }
     w.i32(1000076000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEEXTERNALSEMAPHOREINFO, partial);
     enc_self_physical_device_external_semaphore_info(w, cx, p, partial);
@@ -2817,6 +3108,7 @@ pub(crate) unsafe fn dec_physical_device_features(r: &mut Decoder<'_>, cx: &Gues
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_features2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEFEATURES2, partial);
@@ -2951,6 +3243,7 @@ pub(crate) unsafe fn dec_self_physical_device_fragment_shading_rate_features_khr
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_fragment_shading_rate_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000226004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR, partial);
@@ -3067,6 +3360,7 @@ pub(crate) unsafe fn dec_self_physical_device_graphics_pipeline_library_properti
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_group_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000070000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEGROUPPROPERTIES, partial);
@@ -3113,16 +3407,16 @@ pub(crate) unsafe fn dec_self_physical_device_host_image_copy_features(r: &mut D
 pub(crate) unsafe fn enc_self_physical_device_host_image_copy_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<i32>(q, n as usize); } } }
     w.u32(rd::<u32>(p.add(32), 0) as _);
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_scalars::<i32>(q, n as usize); } } }
     if !partial { w.u64(16); w.c_bytes(p.add(48), 16); }
     if !partial { w.u32(rd::<u32>(p.add(64), 0) as _); }
     } else {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<i32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_scalars::<i32>(q, n as usize); } }
     if let Some(b) = w.reserve::<28>() { put_at(b, 0, 16u64); put_c_bytes_at(b, 8, p.add(48), 16); put_at(b, 24, rd::<u32>(p.add(64), 0) as u32); }
     }
     let _ = (w, cx, p, partial);
@@ -3193,11 +3487,16 @@ pub(crate) unsafe fn dec_self_physical_device_image2_d_view_of3_d_features_ext(r
 }
 #[inline]
 pub(crate) unsafe fn enc_self_physical_device_image_drm_format_modifier_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 28) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(16), 0) as u64); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 28) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 28) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_image_format_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<32>() { put_at(b, 0, 1000059004i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32), 0) as u32); }
+        return;
+    }
     w.i32(1000059004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEIMAGEFORMATINFO2, partial);
     enc_self_physical_device_image_format_info2(w, cx, p, partial);
@@ -3320,6 +3619,7 @@ pub(crate) unsafe fn dec_self_physical_device_inline_uniform_block_properties(r:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_layered_api_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000562003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICELAYEREDAPIPROPERTIESKHR, partial);
@@ -3354,10 +3654,10 @@ pub(crate) unsafe fn dec_self_physical_device_layered_api_properties_khr(r: &mut
 pub(crate) unsafe fn enc_self_physical_device_layered_api_properties_list_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if partial {
     w.u32(rd::<u32>(p.add(16), 0) as _);
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_layered_api_properties_khr(w, cx, q.add(i * 288), partial); } } }
+    { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_physical_device_layered_api_properties_khr(w, cx, q.add(i * 288), partial); } } }
     } else {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_layered_api_properties_khr(w, cx, q.add(i * 288), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_physical_device_layered_api_properties_khr(w, cx, q.add(i * 288), partial); } } }
     }
     let _ = (w, cx, p, partial);
 }
@@ -3878,6 +4178,7 @@ pub(crate) unsafe fn dec_physical_device_memory_properties(r: &mut Decoder<'_>, 
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_memory_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEMEMORYPROPERTIES2, partial);
@@ -4316,6 +4617,7 @@ pub(crate) unsafe fn dec_physical_device_properties(r: &mut Decoder<'_>, cx: &Gu
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICEPROPERTIES2, partial);
@@ -5032,7 +5334,12 @@ pub(crate) unsafe fn dec_self_physical_device_shader_terminate_invocation_featur
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_sparse_image_format_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<32>() { put_at(b, 0, 1000059008i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); put_at(b, 28, rd::<i32>(p.add(32), 0) as i32); }
+        return;
+    }
     w.i32(1000059008);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICESPARSEIMAGEFORMATINFO2, partial);
     enc_self_physical_device_sparse_image_format_info2(w, cx, p, partial);
@@ -5210,6 +5517,7 @@ pub(crate) unsafe fn dec_self_physical_device_timeline_semaphore_properties(r: &
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_physical_device_tool_properties(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000245000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPHYSICALDEVICETOOLPROPERTIES, partial);
@@ -5901,16 +6209,16 @@ pub(crate) unsafe fn enc_self_physical_device_vulkan14_properties(w: &mut Writer
     if !partial { w.i32(rd::<i32>(p.add(84), 0) as _); }
     if !partial { w.i32(rd::<i32>(p.add(88), 0) as _); }
     w.u32(rd::<u32>(p.add(92), 0) as _);
-    if partial { { let q = rd::<*const u8>(p, 96); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 92) as u64) }); } } else { { let q = rd::<*const u8>(p, 96); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 92) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if partial { { let q = rd::<*const u8>(p, 96); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 92) as u64) }); } } else { { let q = rd::<*const u8>(p, 96); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 92) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 92) as u64); w.c_scalars::<i32>(q, n as usize); } } }
     w.u32(rd::<u32>(p.add(104), 0) as _);
-    if partial { { let q = rd::<*const u8>(p, 112); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) }); } } else { { let q = rd::<*const u8>(p, 112); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 104) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if partial { { let q = rd::<*const u8>(p, 112); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) }); } } else { { let q = rd::<*const u8>(p, 112); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) }); if !q.is_null() { let n = (rd::<u32>(p, 104) as u64); w.c_scalars::<i32>(q, n as usize); } } }
     if !partial { w.u64(16); w.c_bytes(p.add(120), 16); }
     if !partial { w.u32(rd::<u32>(p.add(136), 0) as _); }
     } else {
-    if let Some(b) = w.reserve::<80>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<i32>(p.add(76), 0) as i32); put_at(b, 64, rd::<i32>(p.add(80), 0) as i32); put_at(b, 68, rd::<i32>(p.add(84), 0) as i32); put_at(b, 72, rd::<i32>(p.add(88), 0) as i32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 96); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 92) as u64) }); } } else { { let q = rd::<*const u8>(p, 96); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 92) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(104), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 112); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) }); } } else { { let q = rd::<*const u8>(p, 112); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 104) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<88>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, rd::<u32>(p.add(52), 0) as u32); put_at(b, 40, rd::<u32>(p.add(56), 0) as u32); put_at(b, 44, rd::<u32>(p.add(60), 0) as u32); put_at(b, 48, rd::<u32>(p.add(64), 0) as u32); put_at(b, 52, rd::<u32>(p.add(68), 0) as u32); put_at(b, 56, rd::<u32>(p.add(72), 0) as u32); put_at(b, 60, rd::<i32>(p.add(76), 0) as i32); put_at(b, 64, rd::<i32>(p.add(80), 0) as i32); put_at(b, 68, rd::<i32>(p.add(84), 0) as i32); put_at(b, 72, rd::<i32>(p.add(88), 0) as i32); put_at(b, 76, rd::<u32>(p.add(92), 0) as u32); put_at(b, 80, { let q = rd::<*const u8>(p, 96); if q.is_null() { 0 } else { (rd::<u32>(p, 92) as u64) } }); }
+    { let q = rd::<*const u8>(p, 96); if !q.is_null() { let n = (rd::<u32>(p, 92) as u64); w.c_scalars::<i32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(104), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 112); if q.is_null() { 0 } else { (rd::<u32>(p, 104) as u64) } }); }
+    { let q = rd::<*const u8>(p, 112); if !q.is_null() { let n = (rd::<u32>(p, 104) as u64); w.c_scalars::<i32>(q, n as usize); } }
     if let Some(b) = w.reserve::<28>() { put_at(b, 0, 16u64); put_c_bytes_at(b, 8, p.add(120), 16); put_at(b, 24, rd::<u32>(p.add(136), 0) as u32); }
     }
     let _ = (w, cx, p, partial);
@@ -6026,6 +6334,7 @@ pub(crate) unsafe fn dec_self_physical_device_zero_initialize_workgroup_memory_f
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_cache_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(17);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINECACHECREATEINFO, partial);
@@ -6033,8 +6342,8 @@ pub(crate) unsafe fn enc_pipeline_cache_create_info(w: &mut Writer<'_>, cx: &Gue
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_cache_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<usize>(p.add(24), 0) as u64); }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<usize>(p, 24) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<usize>(p, 24) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<usize>(p.add(24), 0) as u64); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<usize>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<usize>(p, 24) as u64); w.c_bytes(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6047,6 +6356,7 @@ pub(crate) unsafe fn enc_pipeline_color_blend_attachment_state(w: &mut Writer<'_
     if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(12), 0) as i32); put_at(b, 16, rd::<i32>(p.add(16), 0) as i32); put_at(b, 20, rd::<i32>(p.add(20), 0) as i32); put_at(b, 24, rd::<i32>(p.add(24), 0) as i32); put_at(b, 28, rd::<u32>(p.add(28), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_color_blend_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(26);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINECOLORBLENDSTATECREATEINFO, partial);
@@ -6054,15 +6364,15 @@ pub(crate) unsafe fn enc_pipeline_color_blend_state_create_info(w: &mut Writer<'
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_color_blend_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); for i in 0..n as usize { enc_pipeline_color_blend_attachment_state(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 28) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 28) as u64); for i in 0..n as usize { enc_pipeline_color_blend_attachment_state(w, cx, q.add(i * 32), partial); } } }
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 4u64); for i0 in 0..4usize { put_at(b, 8 + i0 * 4, rd::<f32>(p.add(40).add(i0 * 4), 0) as f32); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_color_write_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6077,12 +6387,18 @@ pub(crate) unsafe fn enc_pipeline_creation_feedback(w: &mut Writer<'_>, cx: &Gue
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_creation_feedback_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_creation_feedback(w, cx, q, partial); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_pipeline_creation_feedback(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 16); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { enc_pipeline_creation_feedback(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); for i in 0..n as usize { enc_pipeline_creation_feedback(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_depth_stencil_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<100>() { put_at(b, 0, 25i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<i32>(p.add(28), 0) as i32); put_at(b, 28, rd::<u32>(p.add(32), 0) as u32); put_at(b, 32, rd::<u32>(p.add(36), 0) as u32); put_at(b, 36, rd::<i32>(p.add(40).add(0), 0) as i32); put_at(b, 40, rd::<i32>(p.add(40).add(4), 0) as i32); put_at(b, 44, rd::<i32>(p.add(40).add(8), 0) as i32); put_at(b, 48, rd::<i32>(p.add(40).add(12), 0) as i32); put_at(b, 52, rd::<u32>(p.add(40).add(16), 0) as u32); put_at(b, 56, rd::<u32>(p.add(40).add(20), 0) as u32); put_at(b, 60, rd::<u32>(p.add(40).add(24), 0) as u32); put_at(b, 64, rd::<i32>(p.add(68).add(0), 0) as i32); put_at(b, 68, rd::<i32>(p.add(68).add(4), 0) as i32); put_at(b, 72, rd::<i32>(p.add(68).add(8), 0) as i32); put_at(b, 76, rd::<i32>(p.add(68).add(12), 0) as i32); put_at(b, 80, rd::<u32>(p.add(68).add(16), 0) as u32); put_at(b, 84, rd::<u32>(p.add(68).add(20), 0) as u32); put_at(b, 88, rd::<u32>(p.add(68).add(24), 0) as u32); put_at(b, 92, rd::<f32>(p.add(96), 0) as f32); put_at(b, 96, rd::<f32>(p.add(100), 0) as f32); }
+        return;
+    }
     w.i32(25);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEDEPTHSTENCILSTATECREATEINFO, partial);
     enc_self_pipeline_depth_stencil_state_create_info(w, cx, p, partial);
@@ -6092,6 +6408,7 @@ pub(crate) unsafe fn enc_self_pipeline_depth_stencil_state_create_info(w: &mut W
     if let Some(b) = w.reserve::<88>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<i32>(p.add(28), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<i32>(p.add(40).add(0), 0) as i32); put_at(b, 28, rd::<i32>(p.add(40).add(4), 0) as i32); put_at(b, 32, rd::<i32>(p.add(40).add(8), 0) as i32); put_at(b, 36, rd::<i32>(p.add(40).add(12), 0) as i32); put_at(b, 40, rd::<u32>(p.add(40).add(16), 0) as u32); put_at(b, 44, rd::<u32>(p.add(40).add(20), 0) as u32); put_at(b, 48, rd::<u32>(p.add(40).add(24), 0) as u32); put_at(b, 52, rd::<i32>(p.add(68).add(0), 0) as i32); put_at(b, 56, rd::<i32>(p.add(68).add(4), 0) as i32); put_at(b, 60, rd::<i32>(p.add(68).add(8), 0) as i32); put_at(b, 64, rd::<i32>(p.add(68).add(12), 0) as i32); put_at(b, 68, rd::<u32>(p.add(68).add(16), 0) as u32); put_at(b, 72, rd::<u32>(p.add(68).add(20), 0) as u32); put_at(b, 76, rd::<u32>(p.add(68).add(24), 0) as u32); put_at(b, 80, rd::<f32>(p.add(96), 0) as f32); put_at(b, 84, rd::<f32>(p.add(100), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_dynamic_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(27);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEDYNAMICSTATECREATEINFO, partial);
@@ -6099,8 +6416,8 @@ pub(crate) unsafe fn enc_pipeline_dynamic_state_create_info(w: &mut Writer<'_>, 
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_dynamic_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); w.c_scalars::<i32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6108,7 +6425,12 @@ pub(crate) unsafe fn enc_self_pipeline_fragment_shading_rate_state_create_info_k
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16).add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(16).add(4), 0) as u32); put_at(b, 8, 2u64); for i0 in 0..2usize { put_at(b, 16 + i0 * 4, rd::<i32>(p.add(24).add(i0 * 4), 0) as i32); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_input_assembly_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<24>() { put_at(b, 0, 20i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); }
+        return;
+    }
     w.i32(20);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEINPUTASSEMBLYSTATECREATEINFO, partial);
     enc_self_pipeline_input_assembly_state_create_info(w, cx, p, partial);
@@ -6118,6 +6440,7 @@ pub(crate) unsafe fn enc_self_pipeline_input_assembly_state_create_info(w: &mut 
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(30);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINELAYOUTCREATEINFO, partial);
@@ -6125,18 +6448,19 @@ pub(crate) unsafe fn enc_pipeline_layout_create_info(w: &mut Writer<'_>, cx: &Gu
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_layout_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_push_constant_range(w, cx, q.add(i * 12), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_push_constant_range(w, cx, q.add(i * 12), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_library_create_info_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_multisample_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(24);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEMULTISAMPLESTATECREATEINFO, partial);
@@ -6144,8 +6468,8 @@ pub(crate) unsafe fn enc_pipeline_multisample_state_create_info(w: &mut Writer<'
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_multisample_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<f32>(p.add(28), 0) as f32); }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { ((rd::<i32>(p, 20) as u64).saturating_add(31) / 32) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = ((rd::<i32>(p, 20) as u64).saturating_add(31) / 32); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<f32>(p.add(28), 0) as f32); put_at(b, 16, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { ((rd::<i32>(p, 20) as u64).saturating_add(31) / 32) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = ((rd::<i32>(p, 20) as u64).saturating_add(31) / 32); w.c_scalars::<u32>(q, n as usize); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); put_at(b, 4, rd::<u32>(p.add(44), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
@@ -6169,7 +6493,12 @@ pub(crate) unsafe fn enc_self_pipeline_rasterization_provoking_vertex_state_crea
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_rasterization_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<56>() { put_at(b, 0, 23i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<i32>(p.add(28), 0) as i32); put_at(b, 28, rd::<u32>(p.add(32), 0) as u32); put_at(b, 32, rd::<i32>(p.add(36), 0) as i32); put_at(b, 36, rd::<u32>(p.add(40), 0) as u32); put_at(b, 40, rd::<f32>(p.add(44), 0) as f32); put_at(b, 44, rd::<f32>(p.add(48), 0) as f32); put_at(b, 48, rd::<f32>(p.add(52), 0) as f32); put_at(b, 52, rd::<f32>(p.add(56), 0) as f32); }
+        return;
+    }
     w.i32(23);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINERASTERIZATIONSTATECREATEINFO, partial);
     enc_self_pipeline_rasterization_state_create_info(w, cx, p, partial);
@@ -6186,8 +6515,8 @@ pub(crate) unsafe fn enc_self_pipeline_rasterization_state_stream_create_info_ex
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_rendering_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); w.c_scalars::<i32>(q, n as usize); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); put_at(b, 4, rd::<i32>(p.add(36), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
@@ -6202,6 +6531,7 @@ pub(crate) unsafe fn enc_self_pipeline_sample_locations_state_create_info_ext(w:
     enc_sample_locations_info_ext(w, cx, p.add(24), partial);
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_shader_stage_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(18);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINESHADERSTAGECREATEINFO, partial);
@@ -6211,7 +6541,8 @@ pub(crate) unsafe fn enc_pipeline_shader_stage_create_info(w: &mut Writer<'_>, c
 pub(crate) unsafe fn enc_self_pipeline_shader_stage_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); }
     if !partial { w.c_string(rd::<*const u8>(p, 32)); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { w.u64(1); enc_specialization_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 40); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { enc_specialization_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6224,7 +6555,12 @@ pub(crate) unsafe fn enc_self_pipeline_tessellation_domain_origin_state_create_i
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_tessellation_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<20>() { put_at(b, 0, 21i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); }
+        return;
+    }
     w.i32(21);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINETESSELLATIONSTATECREATEINFO, partial);
     enc_self_pipeline_tessellation_state_create_info(w, cx, p, partial);
@@ -6236,10 +6572,11 @@ pub(crate) unsafe fn enc_self_pipeline_tessellation_state_create_info(w: &mut Wr
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_vertex_input_divisor_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_binding_divisor_description(w, cx, q.add(i * 8), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_vertex_input_binding_divisor_description(w, cx, q.add(i * 8), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_vertex_input_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(19);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEVERTEXINPUTSTATECREATEINFO, partial);
@@ -6247,16 +6584,16 @@ pub(crate) unsafe fn enc_pipeline_vertex_input_state_create_info(w: &mut Writer<
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_vertex_input_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_binding_description(w, cx, q.add(i * 12), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_attribute_description(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_vertex_input_binding_description(w, cx, q.add(i * 12), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_vertex_input_attribute_description(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_viewport_depth_clamp_control_create_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_depth_clamp_range_ext(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { enc_depth_clamp_range_ext(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6264,6 +6601,7 @@ pub(crate) unsafe fn enc_self_pipeline_viewport_depth_clip_control_create_info_e
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_pipeline_viewport_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(22);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPIPELINEVIEWPORTSTATECREATEINFO, partial);
@@ -6271,13 +6609,18 @@ pub(crate) unsafe fn enc_pipeline_viewport_state_create_info(w: &mut Writer<'_>,
 }
 #[inline]
 pub(crate) unsafe fn enc_self_pipeline_viewport_state_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_private_data_slot_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 1000295002i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); }
+        return;
+    }
     w.i32(1000295002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPRIVATEDATASLOTCREATEINFO, partial);
     enc_self_private_data_slot_create_info(w, cx, p, partial);
@@ -6297,6 +6640,7 @@ pub(crate) unsafe fn enc_push_constant_range(w: &mut Writer<'_>, cx: &GuestConte
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_push_constants_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000545004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPUSHCONSTANTSINFO, partial);
@@ -6304,10 +6648,11 @@ pub(crate) unsafe fn enc_push_constants_info(w: &mut Writer<'_>, cx: &GuestConte
 }
 #[inline]
 pub(crate) unsafe fn enc_self_push_constants_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_bytes(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_push_descriptor_set_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000545005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKPUSHDESCRIPTORSETINFO, partial);
@@ -6315,11 +6660,16 @@ pub(crate) unsafe fn enc_push_descriptor_set_info(w: &mut Writer<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_self_push_descriptor_set_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 36) as u64); w.u64(n); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 12, rd::<u32>(p.add(32), 0) as u32); put_at(b, 16, rd::<u32>(p.add(36), 0) as u32); put_at(b, 20, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 36) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 36) as u64); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_query_pool_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<28>() { put_at(b, 0, 11i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); }
+        return;
+    }
     w.i32(11);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKQUERYPOOLCREATEINFO, partial);
     enc_self_query_pool_create_info(w, cx, p, partial);
@@ -6365,6 +6715,7 @@ pub(crate) unsafe fn dec_queue_family_properties(r: &mut Decoder<'_>, cx: &Guest
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_queue_family_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKQUEUEFAMILYPROPERTIES2, partial);
@@ -6396,10 +6747,11 @@ pub(crate) unsafe fn enc_rect2_d(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_attachment_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(43);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERPASSBEGININFO, partial);
@@ -6407,10 +6759,11 @@ pub(crate) unsafe fn enc_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestCo
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32).add(0).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(0).add(4), 0) as i32); put_at(b, 24, rd::<u32>(p.add(32).add(8).add(0), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(8).add(4), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_clear_value(w, cx, q.add(i * 16), 0); } } } }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, cx.handle(rd::<u64>(p.add(24), 0), false)); put_at(b, 16, rd::<i32>(p.add(32).add(0).add(0), 0) as i32); put_at(b, 20, rd::<i32>(p.add(32).add(0).add(4), 0) as i32); put_at(b, 24, rd::<u32>(p.add(32).add(8).add(0), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32).add(8).add(4), 0) as u32); put_at(b, 32, rd::<u32>(p.add(48), 0) as u32); put_at(b, 36, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); for i in 0..n as usize { enc_clear_value(w, cx, q.add(i * 16), 0); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_render_pass_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(38);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERPASSCREATEINFO, partial);
@@ -6418,14 +6771,15 @@ pub(crate) unsafe fn enc_render_pass_create_info(w: &mut Writer<'_>, cx: &GuestC
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_description(w, cx, q.add(i * 36), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_description(w, cx, q.add(i * 72), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_dependency(w, cx, q.add(i * 28), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_attachment_description(w, cx, q.add(i * 36), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_subpass_description(w, cx, q.add(i * 72), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); for i in 0..n as usize { enc_subpass_dependency(w, cx, q.add(i * 28), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_render_pass_create_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000109004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERPASSCREATEINFO2, partial);
@@ -6433,40 +6787,41 @@ pub(crate) unsafe fn enc_render_pass_create_info2(w: &mut Writer<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_create_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_description2(w, cx, q.add(i * 56), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_description2(w, cx, q.add(i * 88), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_dependency2(w, cx, q.add(i * 48), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(64), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 72); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) }); } } else { { let q = rd::<*const u8>(p, 72); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 64) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_attachment_description2(w, cx, q.add(i * 56), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_subpass_description2(w, cx, q.add(i * 88), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); for i in 0..n as usize { enc_subpass_dependency2(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(64), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 72); if q.is_null() { 0 } else { (rd::<u32>(p, 64) as u64) } }); }
+    { let q = rd::<*const u8>(p, 72); if !q.is_null() { let n = (rd::<u32>(p, 64) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_input_attachment_aspect_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_input_attachment_aspect_reference(w, cx, q.add(i * 12), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_input_attachment_aspect_reference(w, cx, q.add(i * 12), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_multiview_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 56); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) }); } } else { { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_scalars::<i32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_render_pass_sample_locations_begin_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_sample_locations_ext(w, cx, q.add(i * 48), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_subpass_sample_locations_ext(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); for i in 0..n as usize { enc_attachment_sample_locations_ext(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_subpass_sample_locations_ext(w, cx, q.add(i * 48), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_rendering_area_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000470003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGAREAINFO, partial);
@@ -6474,11 +6829,12 @@ pub(crate) unsafe fn enc_rendering_area_info(w: &mut Writer<'_>, cx: &GuestConte
 }
 #[inline]
 pub(crate) unsafe fn enc_self_rendering_area_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); w.c_scalars::<i32>(q, n as usize); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(32), 0) as i32); put_at(b, 4, rd::<i32>(p.add(36), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_rendering_attachment_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000044001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGATTACHMENTINFO, partial);
@@ -6490,6 +6846,7 @@ pub(crate) unsafe fn enc_self_rendering_attachment_info(w: &mut Writer<'_>, cx: 
     if !partial { enc_clear_value(w, cx, p.add(52), 0); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_rendering_attachment_location_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000232001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGATTACHMENTLOCATIONINFO, partial);
@@ -6497,8 +6854,8 @@ pub(crate) unsafe fn enc_rendering_attachment_location_info(w: &mut Writer<'_>, 
 }
 #[inline]
 pub(crate) unsafe fn enc_self_rendering_attachment_location_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6506,6 +6863,7 @@ pub(crate) unsafe fn enc_self_rendering_fragment_shading_rate_attachment_info_kh
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, rd::<u32>(p.add(28).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(28).add(4), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000044000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGINFO, partial);
@@ -6513,12 +6871,15 @@ pub(crate) unsafe fn enc_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_
 }
 #[inline]
 pub(crate) unsafe fn enc_self_rendering_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<32>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20).add(0).add(0), 0) as i32); put_at(b, 8, rd::<i32>(p.add(20).add(0).add(4), 0) as i32); put_at(b, 12, rd::<u32>(p.add(20).add(8).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20).add(8).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_rendering_attachment_info(w, cx, q.add(i * 72), partial); } } }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_attachment_info(w, cx, q, partial); } }
-    { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_attachment_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20).add(0).add(0), 0) as i32); put_at(b, 8, rd::<i32>(p.add(20).add(0).add(4), 0) as i32); put_at(b, 12, rd::<u32>(p.add(20).add(8).add(0), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20).add(8).add(4), 0) as u32); put_at(b, 20, rd::<u32>(p.add(36), 0) as u32); put_at(b, 24, rd::<u32>(p.add(40), 0) as u32); put_at(b, 28, rd::<u32>(p.add(44), 0) as u32); put_at(b, 32, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 44) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 44) as u64); for i in 0..n as usize { enc_rendering_attachment_info(w, cx, q.add(i * 72), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 56); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { enc_rendering_attachment_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 64); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 64); if !q.is_null() { enc_rendering_attachment_info(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_rendering_input_attachment_index_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000232002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRENDERINGINPUTATTACHMENTINDEXINFO, partial);
@@ -6526,12 +6887,15 @@ pub(crate) unsafe fn enc_rendering_input_attachment_index_info(w: &mut Writer<'_
 }
 #[inline]
 pub(crate) unsafe fn enc_self_rendering_input_attachment_index_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if partial { w.u64(!rd::<*const u8>(p, 32).is_null() as u64); } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    if partial { w.u64(!rd::<*const u8>(p, 40).is_null() as u64); } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 32); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 40); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_resolve_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000337005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRESOLVEIMAGEINFO2, partial);
@@ -6539,11 +6903,16 @@ pub(crate) unsafe fn enc_resolve_image_info2(w: &mut Writer<'_>, cx: &GuestConte
 }
 #[inline]
 pub(crate) unsafe fn enc_self_resolve_image_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 44) as u64); w.u64(n); for i in 0..n as usize { enc_image_resolve2(w, cx, q.add(i * 88), partial); } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<i32>(p.add(24), 0) as i32); put_at(b, 12, cx.handle(rd::<u64>(p.add(32), 0), false)); put_at(b, 20, rd::<i32>(p.add(40), 0) as i32); put_at(b, 24, rd::<u32>(p.add(44), 0) as u32); put_at(b, 28, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 44) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 44) as u64); for i in 0..n as usize { enc_image_resolve2(w, cx, q.add(i * 88), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_ring_create_info_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<100>() { put_at(b, 0, 1000384000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<usize>(p.add(24), 0) as u64); put_at(b, 28, rd::<usize>(p.add(32), 0) as u64); put_at(b, 36, rd::<u64>(p.add(40), 0) as u64); put_at(b, 44, rd::<usize>(p.add(48), 0) as u64); put_at(b, 52, rd::<usize>(p.add(56), 0) as u64); put_at(b, 60, rd::<usize>(p.add(64), 0) as u64); put_at(b, 68, rd::<usize>(p.add(72), 0) as u64); put_at(b, 76, rd::<usize>(p.add(80), 0) as u64); put_at(b, 84, rd::<usize>(p.add(88), 0) as u64); put_at(b, 92, rd::<usize>(p.add(96), 0) as u64); }
+        return;
+    }
     w.i32(1000384000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKRINGCREATEINFOMESA, partial);
     enc_self_ring_create_info_mesa(w, cx, p, partial);
@@ -6568,6 +6937,7 @@ pub(crate) unsafe fn enc_sample_location_ext(w: &mut Writer<'_>, cx: &GuestConte
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<f32>(p.add(0), 0) as f32); put_at(b, 4, rd::<f32>(p.add(4), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sample_locations_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000143000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSAMPLELOCATIONSINFOEXT, partial);
@@ -6575,8 +6945,8 @@ pub(crate) unsafe fn enc_sample_locations_info_ext(w: &mut Writer<'_>, cx: &Gues
 }
 #[inline]
 pub(crate) unsafe fn enc_self_sample_locations_info_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u32>(p.add(20).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(20).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); for i in 0..n as usize { enc_sample_location_ext(w, cx, q.add(i * 8), partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u32>(p.add(20).add(0), 0) as u32); put_at(b, 8, rd::<u32>(p.add(20).add(4), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 28) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 28) as u64); for i in 0..n as usize { enc_sample_location_ext(w, cx, q.add(i * 8), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6584,7 +6954,12 @@ pub(crate) unsafe fn enc_self_sampler_border_color_component_mapping_create_info
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<i32>(p.add(16).add(0), 0) as i32); put_at(b, 4, rd::<i32>(p.add(16).add(4), 0) as i32); put_at(b, 8, rd::<i32>(p.add(16).add(8), 0) as i32); put_at(b, 12, rd::<i32>(p.add(16).add(12), 0) as i32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sampler_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<76>() { put_at(b, 0, 31i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<i32>(p.add(28), 0) as i32); put_at(b, 28, rd::<i32>(p.add(32), 0) as i32); put_at(b, 32, rd::<i32>(p.add(36), 0) as i32); put_at(b, 36, rd::<i32>(p.add(40), 0) as i32); put_at(b, 40, rd::<f32>(p.add(44), 0) as f32); put_at(b, 44, rd::<u32>(p.add(48), 0) as u32); put_at(b, 48, rd::<f32>(p.add(52), 0) as f32); put_at(b, 52, rd::<u32>(p.add(56), 0) as u32); put_at(b, 56, rd::<i32>(p.add(60), 0) as i32); put_at(b, 60, rd::<f32>(p.add(64), 0) as f32); put_at(b, 64, rd::<f32>(p.add(68), 0) as f32); put_at(b, 68, rd::<i32>(p.add(72), 0) as i32); put_at(b, 72, rd::<u32>(p.add(76), 0) as u32); }
+        return;
+    }
     w.i32(31);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSAMPLERCREATEINFO, partial);
     enc_self_sampler_create_info(w, cx, p, partial);
@@ -6605,7 +6980,12 @@ pub(crate) unsafe fn enc_self_sampler_reduction_mode_create_info(w: &mut Writer<
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_sampler_ycbcr_conversion_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<56>() { put_at(b, 0, 1000156000i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); put_at(b, 16, rd::<i32>(p.add(20), 0) as i32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<i32>(p.add(28).add(0), 0) as i32); put_at(b, 28, rd::<i32>(p.add(28).add(4), 0) as i32); put_at(b, 32, rd::<i32>(p.add(28).add(8), 0) as i32); put_at(b, 36, rd::<i32>(p.add(28).add(12), 0) as i32); put_at(b, 40, rd::<i32>(p.add(44), 0) as i32); put_at(b, 44, rd::<i32>(p.add(48), 0) as i32); put_at(b, 48, rd::<i32>(p.add(52), 0) as i32); put_at(b, 52, rd::<u32>(p.add(56), 0) as u32); }
+        return;
+    }
     w.i32(1000156000);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSAMPLERYCBCRCONVERSIONCREATEINFO, partial);
     enc_self_sampler_ycbcr_conversion_create_info(w, cx, p, partial);
@@ -6634,7 +7014,12 @@ pub(crate) unsafe fn enc_self_sampler_ycbcr_conversion_info(w: &mut Writer<'_>, 
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_semaphore_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 9i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); }
+        return;
+    }
     w.i32(9);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHORECREATEINFO, partial);
     enc_self_semaphore_create_info(w, cx, p, partial);
@@ -6644,7 +7029,12 @@ pub(crate) unsafe fn enc_self_semaphore_create_info(w: &mut Writer<'_>, cx: &Gue
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_semaphore_signal_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<28>() { put_at(b, 0, 1000207005i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); }
+        return;
+    }
     w.i32(1000207005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHORESIGNALINFO, partial);
     enc_self_semaphore_signal_info(w, cx, p, partial);
@@ -6654,7 +7044,12 @@ pub(crate) unsafe fn enc_self_semaphore_signal_info(w: &mut Writer<'_>, cx: &Gue
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u64>(p.add(24), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_semaphore_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<40>() { put_at(b, 0, 1000314005i32); put_at(b, 4, 0u64); put_at(b, 12, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 20, rd::<u64>(p.add(24), 0) as u64); put_at(b, 28, rd::<u64>(p.add(32), 0) as u64); put_at(b, 36, rd::<u32>(p.add(40), 0) as u32); }
+        return;
+    }
     w.i32(1000314005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHORESUBMITINFO, partial);
     enc_self_semaphore_submit_info(w, cx, p, partial);
@@ -6669,6 +7064,7 @@ pub(crate) unsafe fn enc_self_semaphore_type_create_info(w: &mut Writer<'_>, cx:
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<u64>(p.add(24), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_semaphore_wait_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000207004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSEMAPHOREWAITINFO, partial);
@@ -6676,11 +7072,13 @@ pub(crate) unsafe fn enc_semaphore_wait_info(w: &mut Writer<'_>, cx: &GuestConte
 }
 #[inline]
 pub(crate) unsafe fn enc_self_semaphore_wait_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); w.c_scalars::<u64>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_shader_module_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(16);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSHADERMODULECREATEINFO, partial);
@@ -6688,14 +7086,14 @@ pub(crate) unsafe fn enc_shader_module_create_info(w: &mut Writer<'_>, cx: &Gues
 }
 #[inline]
 pub(crate) unsafe fn enc_self_shader_module_create_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<usize>(p.add(24), 0) as u64); }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { ((rd::<usize>(p, 24) as u64) / 4) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = ((rd::<usize>(p, 24) as u64) / 4); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<usize>(p.add(24), 0) as u64); put_at(b, 12, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { ((rd::<usize>(p, 24) as u64) / 4) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = ((rd::<usize>(p, 24) as u64) / 4); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_sparse_buffer_memory_bind_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_memory_bind(w, cx, q.add(i * 40), partial); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 16); if q.is_null() { 0 } else { (rd::<u32>(p, 8) as u64) } }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { let n = (rd::<u32>(p, 8) as u64); for i in 0..n as usize { enc_sparse_memory_bind(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6716,6 +7114,7 @@ pub(crate) unsafe fn dec_sparse_image_format_properties(r: &mut Decoder<'_>, cx:
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_format_properties2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000059007);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSPARSEIMAGEFORMATPROPERTIES2, partial);
@@ -6747,8 +7146,8 @@ pub(crate) unsafe fn enc_sparse_image_memory_bind(w: &mut Writer<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_sparse_image_memory_bind_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_bind(w, cx, q.add(i * 64), partial); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 16); if q.is_null() { 0 } else { (rd::<u32>(p, 8) as u64) } }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { let n = (rd::<u32>(p, 8) as u64); for i in 0..n as usize { enc_sparse_image_memory_bind(w, cx, q.add(i * 64), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6773,6 +7172,7 @@ pub(crate) unsafe fn dec_sparse_image_memory_requirements(r: &mut Decoder<'_>, c
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_sparse_image_memory_requirements2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000146004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSPARSEIMAGEMEMORYREQUIREMENTS2, partial);
@@ -6799,8 +7199,8 @@ pub(crate) unsafe fn dec_self_sparse_image_memory_requirements2(r: &mut Decoder<
 }
 #[inline]
 pub(crate) unsafe fn enc_sparse_image_opaque_memory_bind_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_memory_bind(w, cx, q.add(i * 40), partial); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(0), 0), false)); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 16); if q.is_null() { 0 } else { (rd::<u32>(p, 8) as u64) } }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { let n = (rd::<u32>(p, 8) as u64); for i in 0..n as usize { enc_sparse_memory_bind(w, cx, q.add(i * 40), partial); } } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6810,10 +7210,10 @@ pub(crate) unsafe fn enc_sparse_memory_bind(w: &mut Writer<'_>, cx: &GuestContex
 }
 #[inline]
 pub(crate) unsafe fn enc_specialization_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); }
-    { let q = rd::<*const u8>(p, 8); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 0) as u64); w.u64(n); for i in 0..n as usize { enc_specialization_map_entry(w, cx, q.add(i * 16), partial); } } }
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>(p.add(16), 0) as u64); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<usize>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<usize>(p, 16) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 8); if q.is_null() { 0 } else { (rd::<u32>(p, 0) as u64) } }); }
+    { let q = rd::<*const u8>(p, 8); if !q.is_null() { let n = (rd::<u32>(p, 0) as u64); for i in 0..n as usize { enc_specialization_map_entry(w, cx, q.add(i * 16), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<usize>(p.add(16), 0) as u64); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<usize>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<usize>(p, 16) as u64); w.c_bytes(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -6826,6 +7226,7 @@ pub(crate) unsafe fn enc_strided_device_address_region_khr(w: &mut Writer<'_>, c
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u64>(p.add(0), 0) as u64); put_at(b, 8, rd::<u64>(p.add(8), 0) as u64); put_at(b, 16, rd::<u64>(p.add(16), 0) as u64); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(4);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBMITINFO, partial);
@@ -6833,15 +7234,17 @@ pub(crate) unsafe fn enc_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
 }
 #[inline]
 pub(crate) unsafe fn enc_self_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
-    if partial { { let q = rd::<*const u8>(p, 32); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(56), 0) as u32); }
-    { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 56) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u32>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 40) as u64); w.c_handles(cx, q, n as usize, true); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(56), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 64); if q.is_null() { 0 } else { (rd::<u32>(p, 56) as u64) } }); }
+    { let q = rd::<*const u8>(p, 64); if !q.is_null() { let n = (rd::<u32>(p, 56) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_submit_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000314004);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBMITINFO2, partial);
@@ -6849,15 +7252,20 @@ pub(crate) unsafe fn enc_submit_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>,
 }
 #[inline]
 pub(crate) unsafe fn enc_self_submit_info2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 20) as u64); w.u64(n); for i in 0..n as usize { enc_semaphore_submit_info(w, cx, q.add(i * 48), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_command_buffer_submit_info(w, cx, q.add(i * 32), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 48) as u64); w.u64(n); for i in 0..n as usize { enc_semaphore_submit_info(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<u32>(p.add(20), 0) as u32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 20) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 20) as u64); for i in 0..n as usize { enc_semaphore_submit_info(w, cx, q.add(i * 48), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_command_buffer_submit_info(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(48), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 48) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 48) as u64); for i in 0..n as usize { enc_semaphore_submit_info(w, cx, q.add(i * 48), partial); } } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_begin_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<16>() { put_at(b, 0, 1000109005i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<i32>(p.add(16), 0) as i32); }
+        return;
+    }
     w.i32(1000109005);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSBEGININFO, partial);
     enc_self_subpass_begin_info(w, cx, p, partial);
@@ -6872,7 +7280,12 @@ pub(crate) unsafe fn enc_subpass_dependency(w: &mut Writer<'_>, cx: &GuestContex
     if let Some(b) = w.reserve::<28>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); put_at(b, 16, rd::<u32>(p.add(16), 0) as u32); put_at(b, 20, rd::<u32>(p.add(20), 0) as u32); put_at(b, 24, rd::<u32>(p.add(24), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_dependency2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<44>() { put_at(b, 0, 1000109003i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<u32>(p.add(24), 0) as u32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); put_at(b, 28, rd::<u32>(p.add(32), 0) as u32); put_at(b, 32, rd::<u32>(p.add(36), 0) as u32); put_at(b, 36, rd::<u32>(p.add(40), 0) as u32); put_at(b, 40, rd::<i32>(p.add(44), 0) as i32); }
+        return;
+    }
     w.i32(1000109003);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSDEPENDENCY2, partial);
     enc_self_subpass_dependency2(w, cx, p, partial);
@@ -6884,16 +7297,19 @@ pub(crate) unsafe fn enc_self_subpass_dependency2(w: &mut Writer<'_>, cx: &Guest
 }
 #[inline]
 pub(crate) unsafe fn enc_subpass_description(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); }
-    { let q = rd::<*const u8>(p, 16); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 8) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 24) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference(w, cx, q, partial); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(56), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 64); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 56) as u64) }); } } else { { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 56) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<i32>(p.add(4), 0) as i32); put_at(b, 8, rd::<u32>(p.add(8), 0) as u32); put_at(b, 12, { let q = rd::<*const u8>(p, 16); if q.is_null() { 0 } else { (rd::<u32>(p, 8) as u64) } }); }
+    { let q = rd::<*const u8>(p, 16); if !q.is_null() { let n = (rd::<u32>(p, 8) as u64); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(24), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 24) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 24) as u64); for i in 0..n as usize { enc_attachment_reference(w, cx, q.add(i * 8), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 48); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { enc_attachment_reference(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(56), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 64); if q.is_null() { 0 } else { (rd::<u32>(p, 56) as u64) } }); }
+    { let q = rd::<*const u8>(p, 64); if !q.is_null() { let n = (rd::<u32>(p, 56) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000109002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSDESCRIPTION2, partial);
@@ -6901,23 +7317,30 @@ pub(crate) unsafe fn enc_subpass_description2(w: &mut Writer<'_>, cx: &GuestCont
 }
 #[inline]
 pub(crate) unsafe fn enc_self_subpass_description2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); }
-    { let q = rd::<*const u8>(p, 32); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 28) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 40) as u64); w.u64(n); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
-    { let q = rd::<*const u8>(p, 64); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference2(w, cx, q, partial); } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(72), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 80); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 72) as u64) }); } } else { { let q = rd::<*const u8>(p, 80); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 72) as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, { let q = rd::<*const u8>(p, 32); if q.is_null() { 0 } else { (rd::<u32>(p, 28) as u64) } }); }
+    { let q = rd::<*const u8>(p, 32); if !q.is_null() { let n = (rd::<u32>(p, 28) as u64); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(40), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 40) as u64); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 40) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 40) as u64); for i in 0..n as usize { enc_attachment_reference2(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 64); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 64); if !q.is_null() { enc_attachment_reference2(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(72), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 80); if q.is_null() { 0 } else { (rd::<u32>(p, 72) as u64) } }); }
+    { let q = rd::<*const u8>(p, 80); if !q.is_null() { let n = (rd::<u32>(p, 72) as u64); w.c_scalars::<u32>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_subpass_description_depth_stencil_resolve(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { w.u64(1); enc_attachment_reference2(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>(p.add(16), 0) as i32); put_at(b, 4, rd::<i32>(p.add(20), 0) as i32); put_at(b, 8, { let q = rd::<*const u8>(p, 24); !q.is_null() as u64 }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { enc_attachment_reference2(w, cx, q, partial); } }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_subpass_end_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<12>() { put_at(b, 0, 1000109006i32); put_at(b, 4, 0u64); }
+        return;
+    }
     w.i32(1000109006);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBPASSENDINFO, partial);
     enc_self_subpass_end_info(w, cx, p, partial);
@@ -6983,6 +7406,7 @@ pub(crate) unsafe fn dec_subresource_layout(r: &mut Decoder<'_>, cx: &GuestConte
     let _ = (r, cx, p);
     Ok(())
 }
+#[inline]
 pub(crate) unsafe fn enc_subresource_layout2(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(1000338002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKSUBRESOURCELAYOUT2, partial);
@@ -7009,10 +7433,10 @@ pub(crate) unsafe fn dec_self_subresource_layout2(r: &mut Decoder<'_>, cx: &Gues
 }
 #[inline]
 pub(crate) unsafe fn enc_self_timeline_semaphore_submit_info(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 40); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) }); } } else { { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_scalars::<u64>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(32), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_scalars::<u64>(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
@@ -7020,7 +7444,12 @@ pub(crate) unsafe fn enc_vertex_input_attribute_description(w: &mut Writer<'_>, 
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); put_at(b, 12, rd::<u32>(p.add(12), 0) as u32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_vertex_input_attribute_description2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<28>() { put_at(b, 0, 1000352002i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); }
+        return;
+    }
     w.i32(1000352002);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKVERTEXINPUTATTRIBUTEDESCRIPTION2EXT, partial);
     enc_self_vertex_input_attribute_description2_ext(w, cx, p, partial);
@@ -7035,7 +7464,12 @@ pub(crate) unsafe fn enc_vertex_input_binding_description(w: &mut Writer<'_>, cx
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(0), 0) as u32); put_at(b, 4, rd::<u32>(p.add(4), 0) as u32); put_at(b, 8, rd::<i32>(p.add(8), 0) as i32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_vertex_input_binding_description2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
+    if rd::<*const u8>(p, 8).is_null() {
+        if let Some(b) = w.reserve::<28>() { put_at(b, 0, 1000352001i32); put_at(b, 4, 0u64); put_at(b, 12, rd::<u32>(p.add(16), 0) as u32); put_at(b, 16, rd::<u32>(p.add(20), 0) as u32); put_at(b, 20, rd::<i32>(p.add(24), 0) as i32); put_at(b, 24, rd::<u32>(p.add(28), 0) as u32); }
+        return;
+    }
     w.i32(1000352001);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKVERTEXINPUTBINDINGDESCRIPTION2EXT, partial);
     enc_self_vertex_input_binding_description2_ext(w, cx, p, partial);
@@ -7055,6 +7489,7 @@ pub(crate) unsafe fn enc_viewport(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: 
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, rd::<f32>(p.add(0), 0) as f32); put_at(b, 4, rd::<f32>(p.add(4), 0) as f32); put_at(b, 8, rd::<f32>(p.add(8), 0) as f32); put_at(b, 12, rd::<f32>(p.add(12), 0) as f32); put_at(b, 16, rd::<f32>(p.add(16), 0) as f32); put_at(b, 20, rd::<f32>(p.add(20), 0) as f32); }
     let _ = (w, cx, p, partial);
 }
+#[inline]
 pub(crate) unsafe fn enc_write_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
     w.i32(35);
     enc_chain(w, cx, rd::<*const u8>(p, 8), EXT_VKWRITEDESCRIPTORSET, partial);
@@ -7062,22 +7497,24 @@ pub(crate) unsafe fn enc_write_descriptor_set(w: &mut Writer<'_>, cx: &GuestCont
 }
 #[inline]
 pub(crate) unsafe fn enc_self_write_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); }
-    { let q = rd::<*const u8>(p, 40); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_image_info(w, cx, q.add(i * 24), partial); } } }
-    { let q = rd::<*const u8>(p, 48); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); for i in 0..n as usize { enc_descriptor_buffer_info(w, cx, q.add(i * 24), partial); } } }
-    { let q = rd::<*const u8>(p, 56); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 32) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, cx.handle(rd::<u64>(p.add(16), 0), false)); put_at(b, 8, rd::<u32>(p.add(24), 0) as u32); put_at(b, 12, rd::<u32>(p.add(28), 0) as u32); put_at(b, 16, rd::<u32>(p.add(32), 0) as u32); put_at(b, 20, rd::<i32>(p.add(36), 0) as i32); put_at(b, 24, { let q = rd::<*const u8>(p, 40); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 40); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_descriptor_image_info(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 48); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 48); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); for i in 0..n as usize { enc_descriptor_buffer_info(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = rd::<*const u8>(p, 56); if q.is_null() { 0 } else { (rd::<u32>(p, 32) as u64) } }); }
+    { let q = rd::<*const u8>(p, 56); if !q.is_null() { let n = (rd::<u32>(p, 32) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_write_descriptor_set_acceleration_structure_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = (w, cx, p, partial);
 }
 #[inline]
 pub(crate) unsafe fn enc_self_write_descriptor_set_inline_uniform_block(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, partial: bool) {
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); }
-    if partial { { let q = rd::<*const u8>(p, 24); w.u64(if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) }); } } else { { let q = rd::<*const u8>(p, 24); if q.is_null() { w.u64(0); } else { let n = (rd::<u32>(p, 16) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>(p.add(16), 0) as u32); put_at(b, 4, { let q = rd::<*const u8>(p, 24); if q.is_null() { 0 } else { (rd::<u32>(p, 16) as u64) } }); }
+    { let q = rd::<*const u8>(p, 24); if !q.is_null() { let n = (rd::<u32>(p, 16) as u64); w.c_bytes(q, n as usize); } }
     let _ = (w, cx, p, partial);
 }
 pub(crate) unsafe fn enc_clear_color_value(w: &mut Writer<'_>, cx: &GuestContext<'_>, p: *const u8, tag: i64) {
@@ -7829,10 +8266,10 @@ pub unsafe fn vk_create_instance(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
         return Err(EncodeError::Unsupported(0));
     }
     let start = w.position();
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u32); put_at(b, 4, command_flags); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_instance_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 0u32); put_at(b, 4, command_flags); put_at(b, 8, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_instance_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_instance as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
+    { let partial = true; let _ = partial; { let q = (p_instance as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateInstance` command.
@@ -7858,7 +8295,7 @@ pub(crate) unsafe fn vk_create_instance_encode_reply(w: &mut Writer<'_>, cx: &Gu
     let _ = (cx, ret, partial);
     w.u32(0);
     w.i32(ret);
-    { let q = (p_instance as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
+    { let q = (p_instance as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
     let _ = p_create_info;
     let _ = p_allocator;
 }
@@ -7939,8 +8376,8 @@ pub unsafe fn vk_enumerate_physical_devices(w: &mut Writer<'_>, cx: &GuestContex
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 2u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_physical_device_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_physical_devices as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
+    { let partial = true; let _ = partial; { let q = (p_physical_device_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_physical_devices as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64); w.c_handles(cx, q, n as usize, true); } } }
     w.finish(start)
 }
 /// Size of the `vkEnumeratePhysicalDevices` command.
@@ -7966,8 +8403,8 @@ pub(crate) unsafe fn vk_enumerate_physical_devices_encode_reply(w: &mut Writer<'
     let _ = (cx, ret, partial);
     w.u32(2);
     w.i32(ret);
-    { let q = (p_physical_device_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_physical_devices as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } }
+    { let q = (p_physical_device_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_physical_devices as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_physical_device_count as *const u8, 0) as u64); w.c_handles(cx, q, n as usize, true); } }
     let _ = instance;
 }
 /// Decodes the `vkEnumeratePhysicalDevices` reply into the output parameters and returns the command's result.
@@ -7997,7 +8434,7 @@ pub unsafe fn vk_get_physical_device_features(w: &mut Writer<'_>, cx: &GuestCont
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 3u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_features as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_features(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceFeatures` command.
@@ -8022,7 +8459,7 @@ pub(crate) unsafe fn vk_get_physical_device_features_encode_reply(w: &mut Writer
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(3);
-    { let q = (p_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features(w, cx, q, partial); } }
+    { let q = (p_features as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_features(w, cx, q, partial); } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceFeatures` reply into the output parameters and returns the command's result.
@@ -8049,7 +8486,7 @@ pub unsafe fn vk_get_physical_device_format_properties(w: &mut Writer<'_>, cx: &
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, 4u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); }
-    { let partial = true; let _ = partial; { let q = (p_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_format_properties(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_format_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceFormatProperties` command.
@@ -8074,7 +8511,7 @@ pub(crate) unsafe fn vk_get_physical_device_format_properties_encode_reply(w: &m
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(4);
-    { let q = (p_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_format_properties(w, cx, q, partial); } }
+    { let q = (p_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_format_properties(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = format;
 }
@@ -8103,7 +8540,7 @@ pub unsafe fn vk_get_physical_device_image_format_properties(w: &mut Writer<'_>,
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<36>() { put_at(b, 0, 5u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<i32>((&ty as *const _ as *const u8), 0) as i32); put_at(b, 24, rd::<i32>((&tiling as *const _ as *const u8), 0) as i32); put_at(b, 28, rd::<u32>((&usage as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
-    { let partial = true; let _ = partial; { let q = (p_image_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_format_properties(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_image_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_image_format_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceImageFormatProperties` command.
@@ -8129,7 +8566,7 @@ pub(crate) unsafe fn vk_get_physical_device_image_format_properties_encode_reply
     let _ = (cx, ret, partial);
     w.u32(5);
     w.i32(ret);
-    { let q = (p_image_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_format_properties(w, cx, q, partial); } }
+    { let q = (p_image_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_image_format_properties(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = format;
     let _ = ty;
@@ -8167,7 +8604,7 @@ pub unsafe fn vk_get_physical_device_properties(w: &mut Writer<'_>, cx: &GuestCo
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 6u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_properties(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceProperties` command.
@@ -8192,7 +8629,7 @@ pub(crate) unsafe fn vk_get_physical_device_properties_encode_reply(w: &mut Writ
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(6);
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_properties(w, cx, q, partial); } }
+    { let q = (p_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_properties(w, cx, q, partial); } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceProperties` reply into the output parameters and returns the command's result.
@@ -8219,8 +8656,8 @@ pub unsafe fn vk_get_physical_device_queue_family_properties(w: &mut Writer<'_>,
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 7u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_queue_family_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_queue_family_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_queue_family_properties(w, cx, q.add(i * 24), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_queue_family_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_queue_family_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_queue_family_properties(w, cx, q.add(i * 24), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceQueueFamilyProperties` command.
@@ -8245,8 +8682,8 @@ pub(crate) unsafe fn vk_get_physical_device_queue_family_properties_encode_reply
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(7);
-    { let q = (p_queue_family_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_queue_family_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_queue_family_properties(w, cx, q.add(i * 24), partial); } } }
+    { let q = (p_queue_family_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_queue_family_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_queue_family_properties(w, cx, q.add(i * 24), partial); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceQueueFamilyProperties` reply into the output parameters and returns the command's result.
@@ -8275,7 +8712,7 @@ pub unsafe fn vk_get_physical_device_memory_properties(w: &mut Writer<'_>, cx: &
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 8u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_memory_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_memory_properties(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_memory_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_memory_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceMemoryProperties` command.
@@ -8300,7 +8737,7 @@ pub(crate) unsafe fn vk_get_physical_device_memory_properties_encode_reply(w: &m
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(8);
-    { let q = (p_memory_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_memory_properties(w, cx, q, partial); } }
+    { let q = (p_memory_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_memory_properties(w, cx, q, partial); } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceMemoryProperties` reply into the output parameters and returns the command's result.
@@ -8326,10 +8763,10 @@ pub unsafe fn vk_create_device(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 11u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 11u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_device as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
+    { let partial = true; let _ = partial; { let q = (p_device as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateDevice` command.
@@ -8355,7 +8792,7 @@ pub(crate) unsafe fn vk_create_device_encode_reply(w: &mut Writer<'_>, cx: &Gues
     let _ = (cx, ret, partial);
     w.u32(11);
     w.i32(ret);
-    { let q = (p_device as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
+    { let q = (p_device as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
     let _ = physical_device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -8438,8 +8875,8 @@ pub unsafe fn vk_enumerate_instance_extension_properties(w: &mut Writer<'_>, cx:
     let start = w.position();
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 13u32); put_at(b, 4, command_flags); }
     { let partial = false; let _ = partial; if !partial { w.c_string((p_layer_name as *const u8)); } }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkEnumerateInstanceExtensionProperties` command.
@@ -8465,8 +8902,8 @@ pub(crate) unsafe fn vk_enumerate_instance_extension_properties_encode_reply(w: 
     let _ = (cx, ret, partial);
     w.u32(13);
     w.i32(ret);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } }
     let _ = p_layer_name;
 }
 /// Decodes the `vkEnumerateInstanceExtensionProperties` reply into the output parameters and returns the command's result.
@@ -8497,8 +8934,8 @@ pub unsafe fn vk_enumerate_device_extension_properties(w: &mut Writer<'_>, cx: &
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 14u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
     { let partial = false; let _ = partial; if !partial { w.c_string((p_layer_name as *const u8)); } }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkEnumerateDeviceExtensionProperties` command.
@@ -8524,8 +8961,8 @@ pub(crate) unsafe fn vk_enumerate_device_extension_properties_encode_reply(w: &m
     let _ = (cx, ret, partial);
     w.u32(14);
     w.i32(ret);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_extension_properties(w, cx, q.add(i * 260), partial); } } }
     let _ = physical_device;
     let _ = p_layer_name;
 }
@@ -8556,8 +8993,8 @@ pub unsafe fn vk_enumerate_instance_layer_properties(w: &mut Writer<'_>, cx: &Gu
     }
     let start = w.position();
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 15u32); put_at(b, 4, command_flags); }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkEnumerateInstanceLayerProperties` command.
@@ -8583,8 +9020,8 @@ pub(crate) unsafe fn vk_enumerate_instance_layer_properties_encode_reply(w: &mut
     let _ = (cx, ret, partial);
     w.u32(15);
     w.i32(ret);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } }
 }
 /// Decodes the `vkEnumerateInstanceLayerProperties` reply into the output parameters and returns the command's result.
 ///
@@ -8612,8 +9049,8 @@ pub unsafe fn vk_enumerate_device_layer_properties(w: &mut Writer<'_>, cx: &Gues
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 16u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkEnumerateDeviceLayerProperties` command.
@@ -8639,8 +9076,8 @@ pub(crate) unsafe fn vk_enumerate_device_layer_properties_encode_reply(w: &mut W
     let _ = (cx, ret, partial);
     w.u32(16);
     w.i32(ret);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_layer_properties(w, cx, q.add(i * 520), partial); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkEnumerateDeviceLayerProperties` reply into the output parameters and returns the command's result.
@@ -8670,7 +9107,7 @@ pub unsafe fn vk_get_device_queue(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 17u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&queue_family_index as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&queue_index as *const _ as *const u8), 0) as u32); }
-    { let partial = true; let _ = partial; { let q = (p_queue as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
+    { let partial = true; let _ = partial; { let q = (p_queue as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceQueue` command.
@@ -8695,7 +9132,7 @@ pub(crate) unsafe fn vk_get_device_queue_encode_reply(w: &mut Writer<'_>, cx: &G
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(17);
-    { let q = (p_queue as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
+    { let q = (p_queue as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
     let _ = device;
     let _ = queue_family_index;
     let _ = queue_index;
@@ -8725,8 +9162,8 @@ pub unsafe fn vk_queue_submit(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 18u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&submit_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_submits as *const u8); if q.is_null() { w.u64(0); } else { let n = (submit_count as u64); w.u64(n); for i in 0..n as usize { enc_submit_info(w, cx, q.add(i * 72), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 18u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&submit_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_submits as *const u8); if q.is_null() { 0 } else { (submit_count as u64) } }); }
+    { let q = (p_submits as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (submit_count as u64); for i in 0..n as usize { enc_submit_info(w, cx, q.add(i * 72), partial); } } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
@@ -8887,10 +9324,10 @@ pub unsafe fn vk_allocate_memory(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 21u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_allocate_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_allocate_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 21u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_allocate_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_allocate_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_memory_allocate_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_memory as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_memory as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkAllocateMemory` command.
@@ -8916,7 +9353,7 @@ pub(crate) unsafe fn vk_allocate_memory_encode_reply(w: &mut Writer<'_>, cx: &Gu
     let _ = (cx, ret, partial);
     w.u32(21);
     w.i32(ret);
-    { let q = (p_memory as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_memory as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_allocate_info;
     let _ = p_allocator;
@@ -9051,8 +9488,8 @@ pub unsafe fn vk_flush_mapped_memory_ranges(w: &mut Writer<'_>, cx: &GuestContex
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 25u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_memory_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_range_count as u64); w.u64(n); for i in 0..n as usize { enc_mapped_memory_range(w, cx, q.add(i * 40), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 25u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_memory_ranges as *const u8); if q.is_null() { 0 } else { (memory_range_count as u64) } }); }
+    { let q = (p_memory_ranges as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (memory_range_count as u64); for i in 0..n as usize { enc_mapped_memory_range(w, cx, q.add(i * 40), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkFlushMappedMemoryRanges` command.
@@ -9108,8 +9545,8 @@ pub unsafe fn vk_invalidate_mapped_memory_ranges(w: &mut Writer<'_>, cx: &GuestC
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 26u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_memory_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_range_count as u64); w.u64(n); for i in 0..n as usize { enc_mapped_memory_range(w, cx, q.add(i * 40), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 26u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&memory_range_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_memory_ranges as *const u8); if q.is_null() { 0 } else { (memory_range_count as u64) } }); }
+    { let q = (p_memory_ranges as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (memory_range_count as u64); for i in 0..n as usize { enc_mapped_memory_range(w, cx, q.add(i * 40), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkInvalidateMappedMemoryRanges` command.
@@ -9166,7 +9603,7 @@ pub unsafe fn vk_get_device_memory_commitment(w: &mut Writer<'_>, cx: &GuestCont
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 27u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&memory as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_committed_memory_in_bytes as *const u8).is_null() as u64); } else { { let q = (p_committed_memory_in_bytes as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_committed_memory_in_bytes as *const u8).is_null() as u64); } else { { let q = (p_committed_memory_in_bytes as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceMemoryCommitment` command.
@@ -9191,7 +9628,7 @@ pub(crate) unsafe fn vk_get_device_memory_commitment_encode_reply(w: &mut Writer
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(27);
-    if partial { w.u64(!(p_committed_memory_in_bytes as *const u8).is_null() as u64); } else { { let q = (p_committed_memory_in_bytes as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } }
+    if partial { w.u64(!(p_committed_memory_in_bytes as *const u8).is_null() as u64); } else { { let q = (p_committed_memory_in_bytes as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } }
     let _ = device;
     let _ = memory;
 }
@@ -9334,7 +9771,7 @@ pub unsafe fn vk_get_buffer_memory_requirements(w: &mut Writer<'_>, cx: &GuestCo
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 30u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&buffer as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetBufferMemoryRequirements` command.
@@ -9359,7 +9796,7 @@ pub(crate) unsafe fn vk_get_buffer_memory_requirements_encode_reply(w: &mut Writ
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(30);
-    { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements(w, cx, q, partial); } }
+    { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements(w, cx, q, partial); } }
     let _ = device;
     let _ = buffer;
 }
@@ -9388,7 +9825,7 @@ pub unsafe fn vk_get_image_memory_requirements(w: &mut Writer<'_>, cx: &GuestCon
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 31u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageMemoryRequirements` command.
@@ -9413,7 +9850,7 @@ pub(crate) unsafe fn vk_get_image_memory_requirements_encode_reply(w: &mut Write
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(31);
-    { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements(w, cx, q, partial); } }
+    { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements(w, cx, q, partial); } }
     let _ = device;
     let _ = image;
 }
@@ -9442,8 +9879,8 @@ pub unsafe fn vk_get_image_sparse_memory_requirements(w: &mut Writer<'_>, cx: &G
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 32u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements(w, cx, q.add(i * 48), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_memory_requirements(w, cx, q.add(i * 48), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageSparseMemoryRequirements` command.
@@ -9468,8 +9905,8 @@ pub(crate) unsafe fn vk_get_image_sparse_memory_requirements_encode_reply(w: &mu
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(32);
-    { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements(w, cx, q.add(i * 48), partial); } } }
+    { let q = (p_sparse_memory_requirement_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_sparse_memory_requirements as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_memory_requirements(w, cx, q.add(i * 48), partial); } } }
     let _ = device;
     let _ = image;
 }
@@ -9500,8 +9937,8 @@ pub unsafe fn vk_get_physical_device_sparse_image_format_properties(w: &mut Writ
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<36>() { put_at(b, 0, 33u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<i32>((&ty as *const _ as *const u8), 0) as i32); put_at(b, 24, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); put_at(b, 28, rd::<u32>((&usage as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<i32>((&tiling as *const _ as *const u8), 0) as i32); }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_format_properties(w, cx, q.add(i * 20), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_format_properties(w, cx, q.add(i * 20), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceSparseImageFormatProperties` command.
@@ -9526,8 +9963,8 @@ pub(crate) unsafe fn vk_get_physical_device_sparse_image_format_properties_encod
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(33);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_format_properties(w, cx, q.add(i * 20), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_format_properties(w, cx, q.add(i * 20), partial); } } }
     let _ = physical_device;
     let _ = format;
     let _ = ty;
@@ -9565,8 +10002,8 @@ pub unsafe fn vk_queue_bind_sparse(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 34u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_bind_info as *const u8); if q.is_null() { w.u64(0); } else { let n = (bind_info_count as u64); w.u64(n); for i in 0..n as usize { enc_bind_sparse_info(w, cx, q.add(i * 96), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 34u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_bind_info as *const u8); if q.is_null() { 0 } else { (bind_info_count as u64) } }); }
+    { let q = (p_bind_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (bind_info_count as u64); for i in 0..n as usize { enc_bind_sparse_info(w, cx, q.add(i * 96), partial); } } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
@@ -9625,10 +10062,10 @@ pub unsafe fn vk_create_fence(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 35u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_fence_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 35u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_fence_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_fence as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_fence as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateFence` command.
@@ -9654,7 +10091,7 @@ pub(crate) unsafe fn vk_create_fence_encode_reply(w: &mut Writer<'_>, cx: &Guest
     let _ = (cx, ret, partial);
     w.u32(35);
     w.i32(ret);
-    { let q = (p_fence as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_fence as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -9738,8 +10175,8 @@ pub unsafe fn vk_reset_fences(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 37u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&fence_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_fences as *const u8); if q.is_null() { w.u64(0); } else { let n = (fence_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 37u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&fence_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_fences as *const u8); if q.is_null() { 0 } else { (fence_count as u64) } }); }
+    { let q = (p_fences as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (fence_count as u64); w.c_handles(cx, q, n as usize, false); } }
     w.finish(start)
 }
 /// Size of the `vkResetFences` command.
@@ -9848,8 +10285,8 @@ pub unsafe fn vk_wait_for_fences(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 39u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&fence_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_fences as *const u8); if q.is_null() { w.u64(0); } else { let n = (fence_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 39u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&fence_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_fences as *const u8); if q.is_null() { 0 } else { (fence_count as u64) } }); }
+    { let q = (p_fences as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (fence_count as u64); w.c_handles(cx, q, n as usize, false); } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&wait_all as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u64>((&timeout as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
@@ -9910,10 +10347,10 @@ pub unsafe fn vk_create_semaphore(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 40u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_semaphore_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 40u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_semaphore_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_semaphore as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_semaphore as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateSemaphore` command.
@@ -9939,7 +10376,7 @@ pub(crate) unsafe fn vk_create_semaphore_encode_reply(w: &mut Writer<'_>, cx: &G
     let _ = (cx, ret, partial);
     w.u32(40);
     w.i32(ret);
-    { let q = (p_semaphore as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_semaphore as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10023,10 +10460,10 @@ pub unsafe fn vk_create_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 42u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_event_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 42u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_event_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_event as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_event as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateEvent` command.
@@ -10052,7 +10489,7 @@ pub(crate) unsafe fn vk_create_event_encode_reply(w: &mut Writer<'_>, cx: &Guest
     let _ = (cx, ret, partial);
     w.u32(42);
     w.i32(ret);
-    { let q = (p_event as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_event as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10295,10 +10732,10 @@ pub unsafe fn vk_create_query_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 47u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_query_pool_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 47u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_query_pool_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_query_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_query_pool as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateQueryPool` command.
@@ -10324,7 +10761,7 @@ pub(crate) unsafe fn vk_create_query_pool_encode_reply(w: &mut Writer<'_>, cx: &
     let _ = (cx, ret, partial);
     w.u32(47);
     w.i32(ret);
-    { let q = (p_query_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_query_pool as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10409,7 +10846,7 @@ pub unsafe fn vk_get_query_pool_results(w: &mut Writer<'_>, cx: &GuestContext<'_
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<40>() { put_at(b, 0, 49u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&query_count as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u64>((&stride as *const _ as *const u8), 0) as u64); put_at(b, 8, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
@@ -10436,7 +10873,7 @@ pub(crate) unsafe fn vk_get_query_pool_results_encode_reply(w: &mut Writer<'_>, 
     let _ = (cx, ret, partial);
     w.u32(49);
     w.i32(ret);
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = query_pool;
     let _ = first_query;
@@ -10476,10 +10913,10 @@ pub unsafe fn vk_create_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 50u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 50u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_buffer_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_buffer as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_buffer as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateBuffer` command.
@@ -10505,7 +10942,7 @@ pub(crate) unsafe fn vk_create_buffer_encode_reply(w: &mut Writer<'_>, cx: &Gues
     let _ = (cx, ret, partial);
     w.u32(50);
     w.i32(ret);
-    { let q = (p_buffer as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_buffer as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10589,10 +11026,10 @@ pub unsafe fn vk_create_buffer_view(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 52u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_view_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 52u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_buffer_view_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_view as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_view as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateBufferView` command.
@@ -10618,7 +11055,7 @@ pub(crate) unsafe fn vk_create_buffer_view_encode_reply(w: &mut Writer<'_>, cx: 
     let _ = (cx, ret, partial);
     w.u32(52);
     w.i32(ret);
-    { let q = (p_view as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_view as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10702,10 +11139,10 @@ pub unsafe fn vk_create_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 54u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 54u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_image_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_image as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_image as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateImage` command.
@@ -10731,7 +11168,7 @@ pub(crate) unsafe fn vk_create_image_encode_reply(w: &mut Writer<'_>, cx: &Guest
     let _ = (cx, ret, partial);
     w.u32(54);
     w.i32(ret);
-    { let q = (p_image as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_image as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10815,9 +11252,9 @@ pub unsafe fn vk_get_image_subresource_layout(w: &mut Writer<'_>, cx: &GuestCont
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 56u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; { let q = (p_subresource as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_subresource(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 56u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, { let q = (p_subresource as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_subresource as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_image_subresource(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_subresource_layout(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageSubresourceLayout` command.
@@ -10842,7 +11279,7 @@ pub(crate) unsafe fn vk_get_image_subresource_layout_encode_reply(w: &mut Writer
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(56);
-    { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout(w, cx, q, partial); } }
+    { let q = (p_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_subresource_layout(w, cx, q, partial); } }
     let _ = device;
     let _ = image;
     let _ = p_subresource;
@@ -10872,10 +11309,10 @@ pub unsafe fn vk_create_image_view(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 57u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_view_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 57u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_image_view_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_view as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_view as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateImageView` command.
@@ -10901,7 +11338,7 @@ pub(crate) unsafe fn vk_create_image_view_encode_reply(w: &mut Writer<'_>, cx: &
     let _ = (cx, ret, partial);
     w.u32(57);
     w.i32(ret);
-    { let q = (p_view as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_view as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -10985,10 +11422,10 @@ pub unsafe fn vk_create_shader_module(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 59u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_shader_module_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 59u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_shader_module_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_shader_module as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_shader_module as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateShaderModule` command.
@@ -11014,7 +11451,7 @@ pub(crate) unsafe fn vk_create_shader_module_encode_reply(w: &mut Writer<'_>, cx
     let _ = (cx, ret, partial);
     w.u32(59);
     w.i32(ret);
-    { let q = (p_shader_module as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_shader_module as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -11098,10 +11535,10 @@ pub unsafe fn vk_create_pipeline_cache(w: &mut Writer<'_>, cx: &GuestContext<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 61u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_cache_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 61u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_pipeline_cache_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_pipeline_cache as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_pipeline_cache as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreatePipelineCache` command.
@@ -11127,7 +11564,7 @@ pub(crate) unsafe fn vk_create_pipeline_cache_encode_reply(w: &mut Writer<'_>, c
     let _ = (cx, ret, partial);
     w.u32(61);
     w.i32(ret);
-    { let q = (p_pipeline_cache as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_pipeline_cache as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -11212,8 +11649,8 @@ pub unsafe fn vk_get_pipeline_cache_data(w: &mut Writer<'_>, cx: &GuestContext<'
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 63u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; { let q = (p_data_size as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<usize>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; { let q = (p_data_size as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<usize>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPipelineCacheData` command.
@@ -11239,8 +11676,8 @@ pub(crate) unsafe fn vk_get_pipeline_cache_data_encode_reply(w: &mut Writer<'_>,
     let _ = (cx, ret, partial);
     w.u32(63);
     w.i32(ret);
-    { let q = (p_data_size as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<usize>(q, 0) as _); } }
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    { let q = (p_data_size as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<usize>(q, 0) as _); } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<usize>(p_data_size as *const u8, 0) as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = pipeline_cache;
 }
@@ -11271,8 +11708,8 @@ pub unsafe fn vk_merge_pipeline_caches(w: &mut Writer<'_>, cx: &GuestContext<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 64u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&src_cache_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_src_caches as *const u8); if q.is_null() { w.u64(0); } else { let n = (src_cache_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 64u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&src_cache_count as *const _ as *const u8), 0) as u32); put_at(b, 28, { let q = (p_src_caches as *const u8); if q.is_null() { 0 } else { (src_cache_count as u64) } }); }
+    { let q = (p_src_caches as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (src_cache_count as u64); w.c_handles(cx, q, n as usize, false); } }
     w.finish(start)
 }
 /// Size of the `vkMergePipelineCaches` command.
@@ -11330,10 +11767,10 @@ pub unsafe fn vk_create_graphics_pipelines(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 65u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&create_info_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_create_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); for i in 0..n as usize { enc_graphics_pipeline_create_info(w, cx, q.add(i * 144), partial); } } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 65u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&create_info_count as *const _ as *const u8), 0) as u32); put_at(b, 28, { let q = (p_create_infos as *const u8); if q.is_null() { 0 } else { (create_info_count as u64) } }); }
+    { let q = (p_create_infos as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (create_info_count as u64); for i in 0..n as usize { enc_graphics_pipeline_create_info(w, cx, q.add(i * 144), partial); } } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_pipelines as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    { let partial = true; let _ = partial; { let q = (p_pipelines as *const u8); w.u64(if q.is_null() { 0 } else { (create_info_count as u64) }); if !q.is_null() { let n = (create_info_count as u64); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateGraphicsPipelines` command.
@@ -11359,7 +11796,7 @@ pub(crate) unsafe fn vk_create_graphics_pipelines_encode_reply(w: &mut Writer<'_
     let _ = (cx, ret, partial);
     w.u32(65);
     w.i32(ret);
-    { let q = (p_pipelines as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    { let q = (p_pipelines as *const u8); w.u64(if q.is_null() { 0 } else { (create_info_count as u64) }); if !q.is_null() { let n = (create_info_count as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = device;
     let _ = pipeline_cache;
     let _ = create_info_count;
@@ -11396,10 +11833,10 @@ pub unsafe fn vk_create_compute_pipelines(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 66u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&create_info_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_create_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); for i in 0..n as usize { enc_compute_pipeline_create_info(w, cx, q.add(i * 96), partial); } } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 66u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline_cache as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&create_info_count as *const _ as *const u8), 0) as u32); put_at(b, 28, { let q = (p_create_infos as *const u8); if q.is_null() { 0 } else { (create_info_count as u64) } }); }
+    { let q = (p_create_infos as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (create_info_count as u64); for i in 0..n as usize { enc_compute_pipeline_create_info(w, cx, q.add(i * 96), partial); } } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_pipelines as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    { let partial = true; let _ = partial; { let q = (p_pipelines as *const u8); w.u64(if q.is_null() { 0 } else { (create_info_count as u64) }); if !q.is_null() { let n = (create_info_count as u64); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateComputePipelines` command.
@@ -11425,7 +11862,7 @@ pub(crate) unsafe fn vk_create_compute_pipelines_encode_reply(w: &mut Writer<'_>
     let _ = (cx, ret, partial);
     w.u32(66);
     w.i32(ret);
-    { let q = (p_pipelines as *const u8); if q.is_null() { w.u64(0); } else { let n = (create_info_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    { let q = (p_pipelines as *const u8); w.u64(if q.is_null() { 0 } else { (create_info_count as u64) }); if !q.is_null() { let n = (create_info_count as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = device;
     let _ = pipeline_cache;
     let _ = create_info_count;
@@ -11515,10 +11952,10 @@ pub unsafe fn vk_create_pipeline_layout(w: &mut Writer<'_>, cx: &GuestContext<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 68u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_pipeline_layout_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 68u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_pipeline_layout_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_pipeline_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_pipeline_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreatePipelineLayout` command.
@@ -11544,7 +11981,7 @@ pub(crate) unsafe fn vk_create_pipeline_layout_encode_reply(w: &mut Writer<'_>, 
     let _ = (cx, ret, partial);
     w.u32(68);
     w.i32(ret);
-    { let q = (p_pipeline_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_pipeline_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -11628,10 +12065,10 @@ pub unsafe fn vk_create_sampler(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 70u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sampler_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 70u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_sampler_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_sampler as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_sampler as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateSampler` command.
@@ -11657,7 +12094,7 @@ pub(crate) unsafe fn vk_create_sampler_encode_reply(w: &mut Writer<'_>, cx: &Gue
     let _ = (cx, ret, partial);
     w.u32(70);
     w.i32(ret);
-    { let q = (p_sampler as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_sampler as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -11741,10 +12178,10 @@ pub unsafe fn vk_create_descriptor_set_layout(w: &mut Writer<'_>, cx: &GuestCont
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 72u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 72u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_descriptor_set_layout_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_set_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_set_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateDescriptorSetLayout` command.
@@ -11770,7 +12207,7 @@ pub(crate) unsafe fn vk_create_descriptor_set_layout_encode_reply(w: &mut Writer
     let _ = (cx, ret, partial);
     w.u32(72);
     w.i32(ret);
-    { let q = (p_set_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_set_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -11854,10 +12291,10 @@ pub unsafe fn vk_create_descriptor_pool(w: &mut Writer<'_>, cx: &GuestContext<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 74u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_pool_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 74u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_descriptor_pool_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_descriptor_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_descriptor_pool as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateDescriptorPool` command.
@@ -11883,7 +12320,7 @@ pub(crate) unsafe fn vk_create_descriptor_pool_encode_reply(w: &mut Writer<'_>, 
     let _ = (cx, ret, partial);
     w.u32(74);
     w.i32(ret);
-    { let q = (p_descriptor_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_descriptor_pool as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -12022,9 +12459,9 @@ pub unsafe fn vk_allocate_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 77u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_allocate_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_allocate_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 77u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_allocate_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_allocate_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_descriptor_set_allocate_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_descriptor_sets as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64); w.c_handles(cx, q, n as usize, false); } } }
     w.finish(start)
 }
 /// Size of the `vkAllocateDescriptorSets` command.
@@ -12050,7 +12487,7 @@ pub(crate) unsafe fn vk_allocate_descriptor_sets_encode_reply(w: &mut Writer<'_>
     let _ = (cx, ret, partial);
     w.u32(77);
     w.i32(ret);
-    { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } }
+    { let q = (p_descriptor_sets as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 24) as u64); w.c_handles(cx, q, n as usize, false); } }
     let _ = device;
     let _ = p_allocate_info;
 }
@@ -12080,8 +12517,8 @@ pub unsafe fn vk_free_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 78u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_set_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 78u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&descriptor_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as u32); put_at(b, 28, { let q = (p_descriptor_sets as *const u8); if q.is_null() { 0 } else { (descriptor_set_count as u64) } }); }
+    { let q = (p_descriptor_sets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (descriptor_set_count as u64); w.c_handles(cx, q, n as usize, false); } }
     w.finish(start)
 }
 /// Size of the `vkFreeDescriptorSets` command.
@@ -12139,10 +12576,10 @@ pub unsafe fn vk_update_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 79u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_descriptor_writes as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_write_count as u64); w.u64(n); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&descriptor_copy_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_descriptor_copies as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_copy_count as u64); w.u64(n); for i in 0..n as usize { enc_copy_descriptor_set(w, cx, q.add(i * 56), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 79u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_descriptor_writes as *const u8); if q.is_null() { 0 } else { (descriptor_write_count as u64) } }); }
+    { let q = (p_descriptor_writes as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (descriptor_write_count as u64); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&descriptor_copy_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_descriptor_copies as *const u8); if q.is_null() { 0 } else { (descriptor_copy_count as u64) } }); }
+    { let q = (p_descriptor_copies as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (descriptor_copy_count as u64); for i in 0..n as usize { enc_copy_descriptor_set(w, cx, q.add(i * 56), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkUpdateDescriptorSets` command.
@@ -12201,10 +12638,10 @@ pub unsafe fn vk_create_framebuffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 80u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_framebuffer_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 80u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_framebuffer_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_framebuffer as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_framebuffer as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateFramebuffer` command.
@@ -12230,7 +12667,7 @@ pub(crate) unsafe fn vk_create_framebuffer_encode_reply(w: &mut Writer<'_>, cx: 
     let _ = (cx, ret, partial);
     w.u32(80);
     w.i32(ret);
-    { let q = (p_framebuffer as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_framebuffer as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -12314,10 +12751,10 @@ pub unsafe fn vk_create_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 82u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 82u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_render_pass_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_render_pass as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_render_pass as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateRenderPass` command.
@@ -12343,7 +12780,7 @@ pub(crate) unsafe fn vk_create_render_pass_encode_reply(w: &mut Writer<'_>, cx: 
     let _ = (cx, ret, partial);
     w.u32(82);
     w.i32(ret);
-    { let q = (p_render_pass as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_render_pass as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -12428,7 +12865,7 @@ pub unsafe fn vk_get_render_area_granularity(w: &mut Writer<'_>, cx: &GuestConte
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 84u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&render_pass as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; { let q = (p_granularity as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_granularity as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_extent2_d(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetRenderAreaGranularity` command.
@@ -12453,7 +12890,7 @@ pub(crate) unsafe fn vk_get_render_area_granularity_encode_reply(w: &mut Writer<
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(84);
-    { let q = (p_granularity as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } }
+    { let q = (p_granularity as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_extent2_d(w, cx, q, partial); } }
     let _ = device;
     let _ = render_pass;
 }
@@ -12481,10 +12918,10 @@ pub unsafe fn vk_create_command_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 85u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_pool_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 85u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_command_pool_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_command_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_command_pool as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateCommandPool` command.
@@ -12510,7 +12947,7 @@ pub(crate) unsafe fn vk_create_command_pool_encode_reply(w: &mut Writer<'_>, cx:
     let _ = (cx, ret, partial);
     w.u32(85);
     w.i32(ret);
-    { let q = (p_command_pool as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_command_pool as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -12649,9 +13086,9 @@ pub unsafe fn vk_allocate_command_buffers(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 88u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_allocate_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_buffer_allocate_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 88u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_allocate_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_allocate_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_command_buffer_allocate_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_command_buffers as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64); w.c_handles(cx, q, n as usize, true); } } }
     w.finish(start)
 }
 /// Size of the `vkAllocateCommandBuffers` command.
@@ -12677,7 +13114,7 @@ pub(crate) unsafe fn vk_allocate_command_buffers_encode_reply(w: &mut Writer<'_>
     let _ = (cx, ret, partial);
     w.u32(88);
     w.i32(ret);
-    { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } }
+    { let q = (p_command_buffers as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_allocate_info as *const u8, 28) as u64); w.c_handles(cx, q, n as usize, true); } }
     let _ = device;
     let _ = p_allocate_info;
 }
@@ -12707,8 +13144,8 @@ pub unsafe fn vk_free_command_buffers(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 89u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (command_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 89u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&command_pool as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as u32); put_at(b, 28, { let q = (p_command_buffers as *const u8); if q.is_null() { 0 } else { (command_buffer_count as u64) } }); }
+    { let q = (p_command_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (command_buffer_count as u64); w.c_handles(cx, q, n as usize, true); } }
     w.finish(start)
 }
 /// Size of the `vkFreeCommandBuffers` command.
@@ -12764,8 +13201,8 @@ pub unsafe fn vk_begin_command_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 90u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_begin_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_buffer_begin_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 90u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_begin_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_begin_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_command_buffer_begin_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkBeginCommandBuffer` command.
@@ -12915,6 +13352,7 @@ pub unsafe fn vk_reset_command_buffer_decode_reply(r: &mut Decoder<'_>, cx: &Gue
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_pipeline(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, pipeline_bind_point: i32, pipeline: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -12968,6 +13406,7 @@ pub unsafe fn vk_cmd_bind_pipeline_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_viewport(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_viewport: u32, viewport_count: u32, p_viewports: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -12975,8 +13414,8 @@ pub unsafe fn vk_cmd_set_viewport(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 94u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_viewport as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&viewport_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_viewports as *const u8); if q.is_null() { w.u64(0); } else { let n = (viewport_count as u64); w.u64(n); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 94u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_viewport as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&viewport_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_viewports as *const u8); if q.is_null() { 0 } else { (viewport_count as u64) } }); }
+    { let q = (p_viewports as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (viewport_count as u64); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetViewport` command.
@@ -13025,6 +13464,7 @@ pub unsafe fn vk_cmd_set_viewport_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_scissor(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_scissor: u32, scissor_count: u32, p_scissors: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13032,8 +13472,8 @@ pub unsafe fn vk_cmd_set_scissor(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 95u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_scissor as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&scissor_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_scissors as *const u8); if q.is_null() { w.u64(0); } else { let n = (scissor_count as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 95u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_scissor as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&scissor_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_scissors as *const u8); if q.is_null() { 0 } else { (scissor_count as u64) } }); }
+    { let q = (p_scissors as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (scissor_count as u64); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetScissor` command.
@@ -13082,6 +13522,7 @@ pub unsafe fn vk_cmd_set_scissor_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_line_width(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, line_width: f32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13133,6 +13574,7 @@ pub unsafe fn vk_cmd_set_line_width_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_bias(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_bias_constant_factor: f32, depth_bias_clamp: f32, depth_bias_slope_factor: f32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13188,6 +13630,7 @@ pub unsafe fn vk_cmd_set_depth_bias_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_blend_constants(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, blend_constants: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13239,6 +13682,7 @@ pub unsafe fn vk_cmd_set_blend_constants_decode_reply(r: &mut Decoder<'_>, cx: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_bounds(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, min_depth_bounds: f32, max_depth_bounds: f32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13292,6 +13736,7 @@ pub unsafe fn vk_cmd_set_depth_bounds_decode_reply(r: &mut Decoder<'_>, cx: &Gue
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_stencil_compare_mask(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, face_mask: u32, compare_mask: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13345,6 +13790,7 @@ pub unsafe fn vk_cmd_set_stencil_compare_mask_decode_reply(r: &mut Decoder<'_>, 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_stencil_write_mask(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, face_mask: u32, write_mask: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13398,6 +13844,7 @@ pub unsafe fn vk_cmd_set_stencil_write_mask_decode_reply(r: &mut Decoder<'_>, cx
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_stencil_reference(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, face_mask: u32, reference: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13451,6 +13898,7 @@ pub unsafe fn vk_cmd_set_stencil_reference_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, pipeline_bind_point: i32, layout: u64, first_set: u32, descriptor_set_count: u32, p_descriptor_sets: *const c_void, dynamic_offset_count: u32, p_dynamic_offsets: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13458,10 +13906,10 @@ pub unsafe fn vk_cmd_bind_descriptor_sets(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 103u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&first_set as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_descriptor_sets as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_set_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&dynamic_offset_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_dynamic_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (dynamic_offset_count as u64) }); } } else { { let q = (p_dynamic_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (dynamic_offset_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 103u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&first_set as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&descriptor_set_count as *const _ as *const u8), 0) as u32); put_at(b, 36, { let q = (p_descriptor_sets as *const u8); if q.is_null() { 0 } else { (descriptor_set_count as u64) } }); }
+    { let q = (p_descriptor_sets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (descriptor_set_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&dynamic_offset_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_dynamic_offsets as *const u8); if q.is_null() { 0 } else { (dynamic_offset_count as u64) } }); }
+    { let q = (p_dynamic_offsets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (dynamic_offset_count as u64); w.c_scalars::<u32>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBindDescriptorSets` command.
@@ -13519,6 +13967,7 @@ pub unsafe fn vk_cmd_bind_descriptor_sets_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_index_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, index_type: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13574,6 +14023,7 @@ pub unsafe fn vk_cmd_bind_index_buffer_decode_reply(r: &mut Decoder<'_>, cx: &Gu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_vertex_buffers(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_binding: u32, binding_count: u32, p_buffers: *const c_void, p_offsets: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13581,9 +14031,10 @@ pub unsafe fn vk_cmd_bind_vertex_buffers(w: &mut Writer<'_>, cx: &GuestContext<'
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 105u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 105u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_buffers as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_offsets as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_offsets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_scalars::<u64>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBindVertexBuffers` command.
@@ -13635,6 +14086,7 @@ pub unsafe fn vk_cmd_bind_vertex_buffers_decode_reply(r: &mut Decoder<'_>, cx: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, vertex_count: u32, instance_count: u32, first_vertex: u32, first_instance: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13692,6 +14144,7 @@ pub unsafe fn vk_cmd_draw_decode_reply(r: &mut Decoder<'_>, cx: &GuestContext<'_
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_indexed(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, index_count: u32, instance_count: u32, first_index: u32, vertex_offset: i32, first_instance: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13751,6 +14204,7 @@ pub unsafe fn vk_cmd_draw_indexed_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_indirect(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, draw_count: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13808,6 +14262,7 @@ pub unsafe fn vk_cmd_draw_indirect_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_indexed_indirect(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, draw_count: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13865,6 +14320,7 @@ pub unsafe fn vk_cmd_draw_indexed_indirect_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_dispatch(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, group_count_x: u32, group_count_y: u32, group_count_z: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13920,6 +14376,7 @@ pub unsafe fn vk_cmd_dispatch_decode_reply(r: &mut Decoder<'_>, cx: &GuestContex
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_dispatch_indirect(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13973,6 +14430,7 @@ pub unsafe fn vk_cmd_dispatch_indirect_decode_reply(r: &mut Decoder<'_>, cx: &Gu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_buffer: u64, dst_buffer: u64, region_count: u32, p_regions: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -13980,8 +14438,8 @@ pub unsafe fn vk_cmd_copy_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 112u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_copy(w, cx, q.add(i * 24), partial); } } } }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 112u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); put_at(b, 36, { let q = (p_regions as *const u8); if q.is_null() { 0 } else { (region_count as u64) } }); }
+    { let q = (p_regions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (region_count as u64); for i in 0..n as usize { enc_buffer_copy(w, cx, q.add(i * 24), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyBuffer` command.
@@ -14032,6 +14490,7 @@ pub unsafe fn vk_cmd_copy_buffer_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_image: u64, src_image_layout: i32, dst_image: u64, dst_image_layout: i32, region_count: u32, p_regions: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14039,8 +14498,8 @@ pub unsafe fn vk_cmd_copy_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 113u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_image_copy(w, cx, q.add(i * 68), partial); } } } }
+    if let Some(b) = w.reserve::<52>() { put_at(b, 0, 113u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); put_at(b, 44, { let q = (p_regions as *const u8); if q.is_null() { 0 } else { (region_count as u64) } }); }
+    { let q = (p_regions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (region_count as u64); for i in 0..n as usize { enc_image_copy(w, cx, q.add(i * 68), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyImage` command.
@@ -14095,6 +14554,7 @@ pub unsafe fn vk_cmd_copy_image_decode_reply(r: &mut Decoder<'_>, cx: &GuestCont
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_blit_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_image: u64, src_image_layout: i32, dst_image: u64, dst_image_layout: i32, region_count: u32, p_regions: *const c_void, filter: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14102,8 +14562,8 @@ pub unsafe fn vk_cmd_blit_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 114u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_image_blit(w, cx, q.add(i * 80), partial); } } } }
+    if let Some(b) = w.reserve::<52>() { put_at(b, 0, 114u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); put_at(b, 44, { let q = (p_regions as *const u8); if q.is_null() { 0 } else { (region_count as u64) } }); }
+    { let q = (p_regions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (region_count as u64); for i in 0..n as usize { enc_image_blit(w, cx, q.add(i * 80), partial); } } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>((&filter as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
@@ -14161,6 +14621,7 @@ pub unsafe fn vk_cmd_blit_image_decode_reply(r: &mut Decoder<'_>, cx: &GuestCont
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_buffer_to_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_buffer: u64, dst_image: u64, dst_image_layout: i32, region_count: u32, p_regions: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14168,8 +14629,8 @@ pub unsafe fn vk_cmd_copy_buffer_to_image(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 115u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 36, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy(w, cx, q.add(i * 56), partial); } } } }
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, 115u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 32, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 36, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); put_at(b, 40, { let q = (p_regions as *const u8); if q.is_null() { 0 } else { (region_count as u64) } }); }
+    { let q = (p_regions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (region_count as u64); for i in 0..n as usize { enc_buffer_image_copy(w, cx, q.add(i * 56), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyBufferToImage` command.
@@ -14222,6 +14683,7 @@ pub unsafe fn vk_cmd_copy_buffer_to_image_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_image_to_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_image: u64, src_image_layout: i32, dst_buffer: u64, region_count: u32, p_regions: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14229,8 +14691,8 @@ pub unsafe fn vk_cmd_copy_image_to_buffer(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 116u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_image_copy(w, cx, q.add(i * 56), partial); } } } }
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, 116u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); put_at(b, 40, { let q = (p_regions as *const u8); if q.is_null() { 0 } else { (region_count as u64) } }); }
+    { let q = (p_regions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (region_count as u64); for i in 0..n as usize { enc_buffer_image_copy(w, cx, q.add(i * 56), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyImageToBuffer` command.
@@ -14283,6 +14745,7 @@ pub unsafe fn vk_cmd_copy_image_to_buffer_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_update_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, dst_buffer: u64, dst_offset: u64, data_size: u64, p_data: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14290,8 +14753,8 @@ pub unsafe fn vk_cmd_update_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 117u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&dst_offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u64>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<48>() { put_at(b, 0, 117u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&dst_buffer as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u64>((&dst_offset as *const _ as *const u8), 0) as u64); put_at(b, 32, rd::<u64>((&data_size as *const _ as *const u8), 0) as u64); put_at(b, 40, { let q = (p_data as *const u8); if q.is_null() { 0 } else { (data_size as u64) } }); }
+    { let q = (p_data as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (data_size as u64); w.c_bytes(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdUpdateBuffer` command.
@@ -14342,6 +14805,7 @@ pub unsafe fn vk_cmd_update_buffer_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_fill_buffer(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, dst_buffer: u64, dst_offset: u64, size: u64, data: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14399,6 +14863,7 @@ pub unsafe fn vk_cmd_fill_buffer_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_clear_color_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, image: u64, image_layout: i32, p_color: *const c_void, range_count: u32, p_ranges: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14406,10 +14871,10 @@ pub unsafe fn vk_cmd_clear_color_image(w: &mut Writer<'_>, cx: &GuestContext<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 119u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&image_layout as *const _ as *const u8), 0) as i32); }
-    { let partial = false; let _ = partial; if partial { w.u64(!(p_color as *const u8).is_null() as u64); } else { { let q = (p_color as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_clear_color_value(w, cx, q, 2); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&range_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (range_count as u64); w.u64(n); for i in 0..n as usize { enc_image_subresource_range(w, cx, q.add(i * 20), partial); } } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 119u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, { let q = (p_color as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_color as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_clear_color_value(w, cx, q, 2); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&range_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_ranges as *const u8); if q.is_null() { 0 } else { (range_count as u64) } }); }
+    { let q = (p_ranges as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (range_count as u64); for i in 0..n as usize { enc_image_subresource_range(w, cx, q.add(i * 20), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdClearColorImage` command.
@@ -14462,6 +14927,7 @@ pub unsafe fn vk_cmd_clear_color_image_decode_reply(r: &mut Decoder<'_>, cx: &Gu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_clear_depth_stencil_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, image: u64, image_layout: i32, p_depth_stencil: *const c_void, range_count: u32, p_ranges: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14469,10 +14935,10 @@ pub unsafe fn vk_cmd_clear_depth_stencil_image(w: &mut Writer<'_>, cx: &GuestCon
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 120u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&image_layout as *const _ as *const u8), 0) as i32); }
-    { let partial = false; let _ = partial; { let q = (p_depth_stencil as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_clear_depth_stencil_value(w, cx, q, partial); } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&range_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_ranges as *const u8); if q.is_null() { w.u64(0); } else { let n = (range_count as u64); w.u64(n); for i in 0..n as usize { enc_image_subresource_range(w, cx, q.add(i * 20), partial); } } } }
+    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 120u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, { let q = (p_depth_stencil as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_depth_stencil as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_clear_depth_stencil_value(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&range_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_ranges as *const u8); if q.is_null() { 0 } else { (range_count as u64) } }); }
+    { let q = (p_ranges as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (range_count as u64); for i in 0..n as usize { enc_image_subresource_range(w, cx, q.add(i * 20), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdClearDepthStencilImage` command.
@@ -14525,6 +14991,7 @@ pub unsafe fn vk_cmd_clear_depth_stencil_image_decode_reply(r: &mut Decoder<'_>,
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_clear_attachments(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, attachment_count: u32, p_attachments: *const c_void, rect_count: u32, p_rects: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14532,10 +14999,10 @@ pub unsafe fn vk_cmd_clear_attachments(w: &mut Writer<'_>, cx: &GuestContext<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 121u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_attachments as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); for i in 0..n as usize { enc_clear_attachment(w, cx, q.add(i * 24), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&rect_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_rects as *const u8); if q.is_null() { w.u64(0); } else { let n = (rect_count as u64); w.u64(n); for i in 0..n as usize { enc_clear_rect(w, cx, q.add(i * 24), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 121u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_attachments as *const u8); if q.is_null() { 0 } else { (attachment_count as u64) } }); }
+    { let q = (p_attachments as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (attachment_count as u64); for i in 0..n as usize { enc_clear_attachment(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&rect_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_rects as *const u8); if q.is_null() { 0 } else { (rect_count as u64) } }); }
+    { let q = (p_rects as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (rect_count as u64); for i in 0..n as usize { enc_clear_rect(w, cx, q.add(i * 24), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdClearAttachments` command.
@@ -14587,6 +15054,7 @@ pub unsafe fn vk_cmd_clear_attachments_decode_reply(r: &mut Decoder<'_>, cx: &Gu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_resolve_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_image: u64, src_image_layout: i32, dst_image: u64, dst_image_layout: i32, region_count: u32, p_regions: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14594,8 +15062,8 @@ pub unsafe fn vk_cmd_resolve_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 122u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_regions as *const u8); if q.is_null() { w.u64(0); } else { let n = (region_count as u64); w.u64(n); for i in 0..n as usize { enc_image_resolve(w, cx, q.add(i * 68), partial); } } } }
+    if let Some(b) = w.reserve::<52>() { put_at(b, 0, 122u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&src_image as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<i32>((&src_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 28, cx.handle(rd::<u64>((&dst_image as *const u64 as *const u8), 0), false)); put_at(b, 36, rd::<i32>((&dst_image_layout as *const _ as *const u8), 0) as i32); put_at(b, 40, rd::<u32>((&region_count as *const _ as *const u8), 0) as u32); put_at(b, 44, { let q = (p_regions as *const u8); if q.is_null() { 0 } else { (region_count as u64) } }); }
+    { let q = (p_regions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (region_count as u64); for i in 0..n as usize { enc_image_resolve(w, cx, q.add(i * 68), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdResolveImage` command.
@@ -14650,6 +15118,7 @@ pub unsafe fn vk_cmd_resolve_image_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, event: u64, stage_mask: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14703,6 +15172,7 @@ pub unsafe fn vk_cmd_set_event_decode_reply(r: &mut Decoder<'_>, cx: &GuestConte
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_reset_event(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, event: u64, stage_mask: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14756,6 +15226,7 @@ pub unsafe fn vk_cmd_reset_event_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_wait_events(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, event_count: u32, p_events: *const c_void, src_stage_mask: u32, dst_stage_mask: u32, memory_barrier_count: u32, p_memory_barriers: *const c_void, buffer_memory_barrier_count: u32, p_buffer_memory_barriers: *const c_void, image_memory_barrier_count: u32, p_image_memory_barriers: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14763,14 +15234,14 @@ pub unsafe fn vk_cmd_wait_events(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 125u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&event_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_events as *const u8); if q.is_null() { w.u64(0); } else { let n = (event_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_memory_barrier(w, cx, q.add(i * 24), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_buffer_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (buffer_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_memory_barrier(w, cx, q.add(i * 56), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_image_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (image_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_image_memory_barrier(w, cx, q.add(i * 72), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 125u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&event_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_events as *const u8); if q.is_null() { 0 } else { (event_count as u64) } }); }
+    { let q = (p_events as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (event_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as u32); put_at(b, 12, { let q = (p_memory_barriers as *const u8); if q.is_null() { 0 } else { (memory_barrier_count as u64) } }); }
+    { let q = (p_memory_barriers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (memory_barrier_count as u64); for i in 0..n as usize { enc_memory_barrier(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_buffer_memory_barriers as *const u8); if q.is_null() { 0 } else { (buffer_memory_barrier_count as u64) } }); }
+    { let q = (p_buffer_memory_barriers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (buffer_memory_barrier_count as u64); for i in 0..n as usize { enc_buffer_memory_barrier(w, cx, q.add(i * 56), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_image_memory_barriers as *const u8); if q.is_null() { 0 } else { (image_memory_barrier_count as u64) } }); }
+    { let q = (p_image_memory_barriers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (image_memory_barrier_count as u64); for i in 0..n as usize { enc_image_memory_barrier(w, cx, q.add(i * 72), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdWaitEvents` command.
@@ -14836,6 +15307,7 @@ pub unsafe fn vk_cmd_wait_events_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_pipeline_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, src_stage_mask: u32, dst_stage_mask: u32, dependency_flags: u32, memory_barrier_count: u32, p_memory_barriers: *const c_void, buffer_memory_barrier_count: u32, p_buffer_memory_barriers: *const c_void, image_memory_barrier_count: u32, p_image_memory_barriers: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14843,12 +15315,12 @@ pub unsafe fn vk_cmd_pipeline_barrier(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 126u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&dependency_flags as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_memory_barrier(w, cx, q.add(i * 24), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_buffer_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (buffer_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_buffer_memory_barrier(w, cx, q.add(i * 56), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_image_memory_barriers as *const u8); if q.is_null() { w.u64(0); } else { let n = (image_memory_barrier_count as u64); w.u64(n); for i in 0..n as usize { enc_image_memory_barrier(w, cx, q.add(i * 72), partial); } } } }
+    if let Some(b) = w.reserve::<40>() { put_at(b, 0, 126u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&src_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&dst_stage_mask as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&dependency_flags as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&memory_barrier_count as *const _ as *const u8), 0) as u32); put_at(b, 32, { let q = (p_memory_barriers as *const u8); if q.is_null() { 0 } else { (memory_barrier_count as u64) } }); }
+    { let q = (p_memory_barriers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (memory_barrier_count as u64); for i in 0..n as usize { enc_memory_barrier(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&buffer_memory_barrier_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_buffer_memory_barriers as *const u8); if q.is_null() { 0 } else { (buffer_memory_barrier_count as u64) } }); }
+    { let q = (p_buffer_memory_barriers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (buffer_memory_barrier_count as u64); for i in 0..n as usize { enc_buffer_memory_barrier(w, cx, q.add(i * 56), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&image_memory_barrier_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_image_memory_barriers as *const u8); if q.is_null() { 0 } else { (image_memory_barrier_count as u64) } }); }
+    { let q = (p_image_memory_barriers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (image_memory_barrier_count as u64); for i in 0..n as usize { enc_image_memory_barrier(w, cx, q.add(i * 72), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdPipelineBarrier` command.
@@ -14911,6 +15383,7 @@ pub unsafe fn vk_cmd_pipeline_barrier_decode_reply(r: &mut Decoder<'_>, cx: &Gue
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_query(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, query_pool: u64, query: u32, flags: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -14966,6 +15439,7 @@ pub unsafe fn vk_cmd_begin_query_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_query(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, query_pool: u64, query: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15019,6 +15493,7 @@ pub unsafe fn vk_cmd_end_query_decode_reply(r: &mut Decoder<'_>, cx: &GuestConte
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_reset_query_pool(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, query_pool: u64, first_query: u32, query_count: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15074,6 +15549,7 @@ pub unsafe fn vk_cmd_reset_query_pool_decode_reply(r: &mut Decoder<'_>, cx: &Gue
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_write_timestamp(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, pipeline_stage: i32, query_pool: u64, query: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15129,6 +15605,7 @@ pub unsafe fn vk_cmd_write_timestamp_decode_reply(r: &mut Decoder<'_>, cx: &Gues
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_query_pool_results(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, query_pool: u64, first_query: u32, query_count: u32, dst_buffer: u64, dst_offset: u64, stride: u64, flags: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15192,6 +15669,7 @@ pub unsafe fn vk_cmd_copy_query_pool_results_decode_reply(r: &mut Decoder<'_>, c
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_push_constants(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, layout: u64, stage_flags: u32, offset: u32, size: u32, p_values: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15199,8 +15677,8 @@ pub unsafe fn vk_cmd_push_constants(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 132u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&stage_flags as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&offset as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&size as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_values as *const u8); w.u64(if q.is_null() { 0 } else { (size as u64) }); } } else { { let q = (p_values as *const u8); if q.is_null() { w.u64(0); } else { let n = (size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 132u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&stage_flags as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&offset as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&size as *const _ as *const u8), 0) as u32); put_at(b, 36, { let q = (p_values as *const u8); if q.is_null() { 0 } else { (size as u64) } }); }
+    { let q = (p_values as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (size as u64); w.c_bytes(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdPushConstants` command.
@@ -15253,6 +15731,7 @@ pub unsafe fn vk_cmd_push_constants_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_render_pass_begin: *const c_void, contents: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15260,8 +15739,8 @@ pub unsafe fn vk_cmd_begin_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 133u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_render_pass_begin as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_begin_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 133u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_render_pass_begin as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_render_pass_begin as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_render_pass_begin_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<i32>((&contents as *const _ as *const u8), 0) as i32); }
     w.finish(start)
 }
@@ -15308,6 +15787,7 @@ pub unsafe fn vk_cmd_begin_render_pass_decode_reply(r: &mut Decoder<'_>, cx: &Gu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_next_subpass(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, contents: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15359,6 +15839,7 @@ pub unsafe fn vk_cmd_next_subpass_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_render_pass(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15408,6 +15889,7 @@ pub unsafe fn vk_cmd_end_render_pass_decode_reply(r: &mut Decoder<'_>, cx: &Gues
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_execute_commands(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, command_buffer_count: u32, p_command_buffers: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x400000, exts: &[], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15415,8 +15897,8 @@ pub unsafe fn vk_cmd_execute_commands(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 136u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_command_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (command_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, true); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 136u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&command_buffer_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_command_buffers as *const u8); if q.is_null() { 0 } else { (command_buffer_count as u64) } }); }
+    { let q = (p_command_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (command_buffer_count as u64); w.c_handles(cx, q, n as usize, true); } }
     w.finish(start)
 }
 /// Size of the `vkCmdExecuteCommands` command.
@@ -15470,7 +15952,7 @@ pub unsafe fn vk_enumerate_instance_version(w: &mut Writer<'_>, cx: &GuestContex
     }
     let start = w.position();
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 137u32); put_at(b, 4, command_flags); }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_api_version as *const u8).is_null() as u64); } else { { let q = (p_api_version as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_api_version as *const u8).is_null() as u64); } else { { let q = (p_api_version as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkEnumerateInstanceVersion` command.
@@ -15496,7 +15978,7 @@ pub(crate) unsafe fn vk_enumerate_instance_version_encode_reply(w: &mut Writer<'
     let _ = (cx, ret, partial);
     w.u32(137);
     w.i32(ret);
-    if partial { w.u64(!(p_api_version as *const u8).is_null() as u64); } else { { let q = (p_api_version as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
+    if partial { w.u64(!(p_api_version as *const u8).is_null() as u64); } else { { let q = (p_api_version as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
 }
 /// Decodes the `vkEnumerateInstanceVersion` reply into the output parameters and returns the command's result.
 ///
@@ -15522,8 +16004,8 @@ pub unsafe fn vk_bind_buffer_memory2(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 138u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_bind_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (bind_info_count as u64); w.u64(n); for i in 0..n as usize { enc_bind_buffer_memory_info(w, cx, q.add(i * 40), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 138u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_bind_infos as *const u8); if q.is_null() { 0 } else { (bind_info_count as u64) } }); }
+    { let q = (p_bind_infos as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (bind_info_count as u64); for i in 0..n as usize { enc_bind_buffer_memory_info(w, cx, q.add(i * 40), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkBindBufferMemory2` command.
@@ -15580,8 +16062,8 @@ pub unsafe fn vk_bind_image_memory2(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 139u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_bind_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (bind_info_count as u64); w.u64(n); for i in 0..n as usize { enc_bind_image_memory_info(w, cx, q.add(i * 40), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 139u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&bind_info_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_bind_infos as *const u8); if q.is_null() { 0 } else { (bind_info_count as u64) } }); }
+    { let q = (p_bind_infos as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (bind_info_count as u64); for i in 0..n as usize { enc_bind_image_memory_info(w, cx, q.add(i * 40), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkBindImageMemory2` command.
@@ -15639,7 +16121,7 @@ pub unsafe fn vk_get_device_group_peer_memory_features(w: &mut Writer<'_>, cx: &
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<28>() { put_at(b, 0, 140u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&heap_index as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&local_device_index as *const _ as *const u8), 0) as u32); put_at(b, 24, rd::<u32>((&remote_device_index as *const _ as *const u8), 0) as u32); }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_peer_memory_features as *const u8).is_null() as u64); } else { { let q = (p_peer_memory_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_peer_memory_features as *const u8).is_null() as u64); } else { { let q = (p_peer_memory_features as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceGroupPeerMemoryFeatures` command.
@@ -15664,7 +16146,7 @@ pub(crate) unsafe fn vk_get_device_group_peer_memory_features_encode_reply(w: &m
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(140);
-    if partial { w.u64(!(p_peer_memory_features as *const u8).is_null() as u64); } else { { let q = (p_peer_memory_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
+    if partial { w.u64(!(p_peer_memory_features as *const u8).is_null() as u64); } else { { let q = (p_peer_memory_features as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
     let _ = device;
     let _ = heap_index;
     let _ = local_device_index;
@@ -15690,6 +16172,7 @@ pub unsafe fn vk_get_device_group_peer_memory_features_decode_reply(r: &mut Deco
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_device_mask(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, device_mask: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x401000, exts: &[61], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15742,6 +16225,7 @@ pub unsafe fn vk_cmd_set_device_mask_decode_reply(r: &mut Decoder<'_>, cx: &Gues
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_dispatch_base(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, base_group_x: u32, base_group_y: u32, base_group_z: u32, group_count_x: u32, group_count_y: u32, group_count_z: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x401000, exts: &[61], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -15812,8 +16296,8 @@ pub unsafe fn vk_enumerate_physical_device_groups(w: &mut Writer<'_>, cx: &Guest
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&instance as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 143u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_physical_device_group_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_physical_device_group_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_group_properties(w, cx, q.add(i * 288), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_physical_device_group_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_physical_device_group_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64); for i in 0..n as usize { enc_physical_device_group_properties(w, cx, q.add(i * 288), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkEnumeratePhysicalDeviceGroups` command.
@@ -15839,8 +16323,8 @@ pub(crate) unsafe fn vk_enumerate_physical_device_groups_encode_reply(w: &mut Wr
     let _ = (cx, ret, partial);
     w.u32(143);
     w.i32(ret);
-    { let q = (p_physical_device_group_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_physical_device_group_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_group_properties(w, cx, q.add(i * 288), partial); } } }
+    { let q = (p_physical_device_group_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_physical_device_group_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_physical_device_group_count as *const u8, 0) as u64); for i in 0..n as usize { enc_physical_device_group_properties(w, cx, q.add(i * 288), partial); } } }
     let _ = instance;
 }
 /// Decodes the `vkEnumeratePhysicalDeviceGroups` reply into the output parameters and returns the command's result.
@@ -15870,9 +16354,9 @@ pub unsafe fn vk_get_image_memory_requirements2(w: &mut Writer<'_>, cx: &GuestCo
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 144u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_memory_requirements_info2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 144u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_image_memory_requirements_info2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageMemoryRequirements2` command.
@@ -15897,7 +16381,7 @@ pub(crate) unsafe fn vk_get_image_memory_requirements2_encode_reply(w: &mut Writ
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(144);
-    { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } }
+    { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } }
     let _ = device;
     let _ = p_info;
 }
@@ -15926,9 +16410,9 @@ pub unsafe fn vk_get_buffer_memory_requirements2(w: &mut Writer<'_>, cx: &GuestC
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 145u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_memory_requirements_info2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 145u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_buffer_memory_requirements_info2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetBufferMemoryRequirements2` command.
@@ -15953,7 +16437,7 @@ pub(crate) unsafe fn vk_get_buffer_memory_requirements2_encode_reply(w: &mut Wri
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(145);
-    { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } }
+    { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } }
     let _ = device;
     let _ = p_info;
 }
@@ -15982,10 +16466,10 @@ pub unsafe fn vk_get_image_sparse_memory_requirements2(w: &mut Writer<'_>, cx: &
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 146u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_sparse_memory_requirements_info2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 146u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_image_sparse_memory_requirements_info2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageSparseMemoryRequirements2` command.
@@ -16010,8 +16494,8 @@ pub(crate) unsafe fn vk_get_image_sparse_memory_requirements2_encode_reply(w: &m
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(146);
-    { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } }
+    { let q = (p_sparse_memory_requirement_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_sparse_memory_requirements as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } }
     let _ = device;
     let _ = p_info;
 }
@@ -16043,7 +16527,7 @@ pub unsafe fn vk_get_physical_device_features2(w: &mut Writer<'_>, cx: &GuestCon
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 147u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features2(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_features as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_features2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceFeatures2` command.
@@ -16068,7 +16552,7 @@ pub(crate) unsafe fn vk_get_physical_device_features2_encode_reply(w: &mut Write
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(147);
-    { let q = (p_features as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_features2(w, cx, q, partial); } }
+    { let q = (p_features as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_features2(w, cx, q, partial); } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceFeatures2` reply into the output parameters and returns the command's result.
@@ -16096,7 +16580,7 @@ pub unsafe fn vk_get_physical_device_properties2(w: &mut Writer<'_>, cx: &GuestC
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 148u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_properties2(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceProperties2` command.
@@ -16121,7 +16605,7 @@ pub(crate) unsafe fn vk_get_physical_device_properties2_encode_reply(w: &mut Wri
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(148);
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_properties2(w, cx, q, partial); } }
+    { let q = (p_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_properties2(w, cx, q, partial); } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceProperties2` reply into the output parameters and returns the command's result.
@@ -16149,7 +16633,7 @@ pub unsafe fn vk_get_physical_device_format_properties2(w: &mut Writer<'_>, cx: 
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, 149u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&format as *const _ as *const u8), 0) as i32); }
-    { let partial = true; let _ = partial; { let q = (p_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_format_properties2(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_format_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceFormatProperties2` command.
@@ -16174,7 +16658,7 @@ pub(crate) unsafe fn vk_get_physical_device_format_properties2_encode_reply(w: &
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(149);
-    { let q = (p_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_format_properties2(w, cx, q, partial); } }
+    { let q = (p_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_format_properties2(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = format;
 }
@@ -16203,9 +16687,9 @@ pub unsafe fn vk_get_physical_device_image_format_properties2(w: &mut Writer<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 150u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_image_format_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_image_format_info2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_image_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_format_properties2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 150u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_image_format_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_image_format_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_physical_device_image_format_info2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_image_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_image_format_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceImageFormatProperties2` command.
@@ -16231,7 +16715,7 @@ pub(crate) unsafe fn vk_get_physical_device_image_format_properties2_encode_repl
     let _ = (cx, ret, partial);
     w.u32(150);
     w.i32(ret);
-    { let q = (p_image_format_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_format_properties2(w, cx, q, partial); } }
+    { let q = (p_image_format_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_image_format_properties2(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = p_image_format_info;
 }
@@ -16262,8 +16746,8 @@ pub unsafe fn vk_get_physical_device_queue_family_properties2(w: &mut Writer<'_>
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 151u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_queue_family_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_queue_family_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_queue_family_properties2(w, cx, q.add(i * 40), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_queue_family_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_queue_family_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_queue_family_properties2(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceQueueFamilyProperties2` command.
@@ -16288,8 +16772,8 @@ pub(crate) unsafe fn vk_get_physical_device_queue_family_properties2_encode_repl
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(151);
-    { let q = (p_queue_family_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_queue_family_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_queue_family_properties2(w, cx, q.add(i * 40), partial); } } }
+    { let q = (p_queue_family_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_queue_family_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_queue_family_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_queue_family_properties2(w, cx, q.add(i * 40), partial); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceQueueFamilyProperties2` reply into the output parameters and returns the command's result.
@@ -16319,7 +16803,7 @@ pub unsafe fn vk_get_physical_device_memory_properties2(w: &mut Writer<'_>, cx: 
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 152u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_memory_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_memory_properties2(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_memory_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_memory_properties2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceMemoryProperties2` command.
@@ -16344,7 +16828,7 @@ pub(crate) unsafe fn vk_get_physical_device_memory_properties2_encode_reply(w: &
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(152);
-    { let q = (p_memory_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_memory_properties2(w, cx, q, partial); } }
+    { let q = (p_memory_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_physical_device_memory_properties2(w, cx, q, partial); } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceMemoryProperties2` reply into the output parameters and returns the command's result.
@@ -16371,10 +16855,10 @@ pub unsafe fn vk_get_physical_device_sparse_image_format_properties2(w: &mut Wri
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 153u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_format_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_sparse_image_format_info2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_format_properties2(w, cx, q.add(i * 40), partial); } } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 153u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_format_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_format_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_physical_device_sparse_image_format_info2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_format_properties2(w, cx, q.add(i * 40), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceSparseImageFormatProperties2` command.
@@ -16399,8 +16883,8 @@ pub(crate) unsafe fn vk_get_physical_device_sparse_image_format_properties2_enco
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(153);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_format_properties2(w, cx, q.add(i * 40), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_format_properties2(w, cx, q.add(i * 40), partial); } } }
     let _ = physical_device;
     let _ = p_format_info;
 }
@@ -16484,9 +16968,9 @@ pub unsafe fn vk_get_device_queue2(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 155u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_queue_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_queue_info2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_queue as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 155u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_queue_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_queue_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_queue_info2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_queue as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceQueue2` command.
@@ -16511,7 +16995,7 @@ pub(crate) unsafe fn vk_get_device_queue2_encode_reply(w: &mut Writer<'_>, cx: &
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(155);
-    { let q = (p_queue as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
+    { let q = (p_queue as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), true)); } }
     let _ = device;
     let _ = p_queue_info;
 }
@@ -16540,10 +17024,10 @@ pub unsafe fn vk_create_sampler_ycbcr_conversion(w: &mut Writer<'_>, cx: &GuestC
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 156u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sampler_ycbcr_conversion_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 156u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_sampler_ycbcr_conversion_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_ycbcr_conversion as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_ycbcr_conversion as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateSamplerYcbcrConversion` command.
@@ -16569,7 +17053,7 @@ pub(crate) unsafe fn vk_create_sampler_ycbcr_conversion_encode_reply(w: &mut Wri
     let _ = (cx, ret, partial);
     w.u32(156);
     w.i32(ret);
-    { let q = (p_ycbcr_conversion as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_ycbcr_conversion as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -16655,10 +17139,10 @@ pub unsafe fn vk_create_descriptor_update_template(w: &mut Writer<'_>, cx: &Gues
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 158u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_update_template_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 158u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_descriptor_update_template_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_descriptor_update_template as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_descriptor_update_template as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateDescriptorUpdateTemplate` command.
@@ -16684,7 +17168,7 @@ pub(crate) unsafe fn vk_create_descriptor_update_template_encode_reply(w: &mut W
     let _ = (cx, ret, partial);
     w.u32(158);
     w.i32(ret);
-    { let q = (p_descriptor_update_template as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_descriptor_update_template as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -16770,9 +17254,9 @@ pub unsafe fn vk_get_physical_device_external_buffer_properties(w: &mut Writer<'
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 161u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_external_buffer_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_external_buffer_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_external_buffer_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_buffer_properties(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 161u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_external_buffer_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_external_buffer_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_physical_device_external_buffer_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_external_buffer_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_external_buffer_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceExternalBufferProperties` command.
@@ -16797,7 +17281,7 @@ pub(crate) unsafe fn vk_get_physical_device_external_buffer_properties_encode_re
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(161);
-    { let q = (p_external_buffer_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_buffer_properties(w, cx, q, partial); } }
+    { let q = (p_external_buffer_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_external_buffer_properties(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = p_external_buffer_info;
 }
@@ -16826,9 +17310,9 @@ pub unsafe fn vk_get_physical_device_external_fence_properties(w: &mut Writer<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 162u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_external_fence_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_external_fence_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_external_fence_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_fence_properties(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 162u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_external_fence_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_external_fence_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_physical_device_external_fence_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_external_fence_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_external_fence_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceExternalFenceProperties` command.
@@ -16853,7 +17337,7 @@ pub(crate) unsafe fn vk_get_physical_device_external_fence_properties_encode_rep
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(162);
-    { let q = (p_external_fence_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_fence_properties(w, cx, q, partial); } }
+    { let q = (p_external_fence_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_external_fence_properties(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = p_external_fence_info;
 }
@@ -16882,9 +17366,9 @@ pub unsafe fn vk_get_physical_device_external_semaphore_properties(w: &mut Write
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 163u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_external_semaphore_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_physical_device_external_semaphore_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_external_semaphore_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_semaphore_properties(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 163u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_external_semaphore_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_external_semaphore_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_physical_device_external_semaphore_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_external_semaphore_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_external_semaphore_properties(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceExternalSemaphoreProperties` command.
@@ -16909,7 +17393,7 @@ pub(crate) unsafe fn vk_get_physical_device_external_semaphore_properties_encode
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(163);
-    { let q = (p_external_semaphore_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_external_semaphore_properties(w, cx, q, partial); } }
+    { let q = (p_external_semaphore_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_external_semaphore_properties(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = p_external_semaphore_info;
 }
@@ -16938,9 +17422,9 @@ pub unsafe fn vk_get_descriptor_set_layout_support(w: &mut Writer<'_>, cx: &Gues
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 164u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_create_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_support as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_support(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 164u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_descriptor_set_layout_create_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_support as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_descriptor_set_layout_support(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetDescriptorSetLayoutSupport` command.
@@ -16965,7 +17449,7 @@ pub(crate) unsafe fn vk_get_descriptor_set_layout_support_encode_reply(w: &mut W
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(164);
-    { let q = (p_support as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_descriptor_set_layout_support(w, cx, q, partial); } }
+    { let q = (p_support as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_descriptor_set_layout_support(w, cx, q, partial); } }
     let _ = device;
     let _ = p_create_info;
 }
@@ -16987,6 +17471,7 @@ pub unsafe fn vk_get_descriptor_set_layout_support_decode_reply(r: &mut Decoder<
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_indirect_count(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, count_buffer: u64, count_buffer_offset: u64, max_draw_count: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x402000, exts: &[170], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17049,6 +17534,7 @@ pub unsafe fn vk_cmd_draw_indirect_count_decode_reply(r: &mut Decoder<'_>, cx: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_indexed_indirect_count(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, count_buffer: u64, count_buffer_offset: u64, max_draw_count: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x402000, exts: &[170], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17118,10 +17604,10 @@ pub unsafe fn vk_create_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 167u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_create_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 167u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_render_pass_create_info2(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_render_pass as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_render_pass as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateRenderPass2` command.
@@ -17147,7 +17633,7 @@ pub(crate) unsafe fn vk_create_render_pass2_encode_reply(w: &mut Writer<'_>, cx:
     let _ = (cx, ret, partial);
     w.u32(167);
     w.i32(ret);
-    { let q = (p_render_pass as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_render_pass as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -17172,6 +17658,7 @@ pub unsafe fn vk_create_render_pass2_decode_reply(r: &mut Decoder<'_>, cx: &Gues
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_render_pass_begin: *const c_void, p_subpass_begin_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x402000, exts: &[110], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17179,9 +17666,10 @@ pub unsafe fn vk_cmd_begin_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 168u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_render_pass_begin as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_render_pass_begin_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_subpass_begin_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_begin_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 168u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_render_pass_begin as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_render_pass_begin as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_render_pass_begin_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_subpass_begin_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_subpass_begin_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_subpass_begin_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginRenderPass2` command.
@@ -17228,6 +17716,7 @@ pub unsafe fn vk_cmd_begin_render_pass2_decode_reply(r: &mut Decoder<'_>, cx: &G
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_next_subpass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_subpass_begin_info: *const c_void, p_subpass_end_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x402000, exts: &[110], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17235,9 +17724,10 @@ pub unsafe fn vk_cmd_next_subpass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, co
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 169u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_subpass_begin_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_begin_info(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_subpass_end_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_end_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 169u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_subpass_begin_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_subpass_begin_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_subpass_begin_info(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_subpass_end_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_subpass_end_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_subpass_end_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdNextSubpass2` command.
@@ -17284,6 +17774,7 @@ pub unsafe fn vk_cmd_next_subpass2_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_subpass_end_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x402000, exts: &[110], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17291,8 +17782,8 @@ pub unsafe fn vk_cmd_end_render_pass2(w: &mut Writer<'_>, cx: &GuestContext<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 170u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_subpass_end_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subpass_end_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 170u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_subpass_end_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_subpass_end_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_subpass_end_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdEndRenderPass2` command.
@@ -17401,7 +17892,7 @@ pub unsafe fn vk_get_semaphore_counter_value(w: &mut Writer<'_>, cx: &GuestConte
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 172u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&semaphore as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_value as *const u8).is_null() as u64); } else { { let q = (p_value as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_value as *const u8).is_null() as u64); } else { { let q = (p_value as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetSemaphoreCounterValue` command.
@@ -17427,7 +17918,7 @@ pub(crate) unsafe fn vk_get_semaphore_counter_value_encode_reply(w: &mut Writer<
     let _ = (cx, ret, partial);
     w.u32(172);
     w.i32(ret);
-    if partial { w.u64(!(p_value as *const u8).is_null() as u64); } else { { let q = (p_value as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } }
+    if partial { w.u64(!(p_value as *const u8).is_null() as u64); } else { { let q = (p_value as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } }
     let _ = device;
     let _ = semaphore;
 }
@@ -17457,8 +17948,8 @@ pub unsafe fn vk_wait_semaphores(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 173u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_wait_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_semaphore_wait_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 173u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_wait_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_wait_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_semaphore_wait_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>((&timeout as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
@@ -17515,8 +18006,8 @@ pub unsafe fn vk_signal_semaphore(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 174u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_signal_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_semaphore_signal_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 174u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_signal_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_signal_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_semaphore_signal_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkSignalSemaphore` command.
@@ -17570,8 +18061,8 @@ pub unsafe fn vk_get_buffer_device_address(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 175u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_device_address_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 175u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_buffer_device_address_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkGetBufferDeviceAddress` command.
@@ -17625,8 +18116,8 @@ pub unsafe fn vk_get_buffer_opaque_capture_address(w: &mut Writer<'_>, cx: &Gues
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 176u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_buffer_device_address_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 176u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_buffer_device_address_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkGetBufferOpaqueCaptureAddress` command.
@@ -17680,8 +18171,8 @@ pub unsafe fn vk_get_device_memory_opaque_capture_address(w: &mut Writer<'_>, cx
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 177u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_memory_opaque_capture_address_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 177u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_memory_opaque_capture_address_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceMemoryOpaqueCaptureAddress` command.
@@ -17733,8 +18224,8 @@ pub unsafe fn vk_set_reply_command_stream_mesa(w: &mut Writer<'_>, cx: &GuestCon
         return Err(EncodeError::Unsupported(178));
     }
     let start = w.position();
-    if let Some(b) = w.reserve::<8>() { put_at(b, 0, 178u32); put_at(b, 4, command_flags); }
-    { let partial = false; let _ = partial; { let q = (p_stream as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_command_stream_description_mesa(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 178u32); put_at(b, 4, command_flags); put_at(b, 8, { let q = (p_stream as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_stream as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_command_stream_description_mesa(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkSetReplyCommandStreamMESA` command.
@@ -17830,11 +18321,12 @@ pub unsafe fn vk_execute_command_streams_mesa(w: &mut Writer<'_>, cx: &GuestCont
         return Err(EncodeError::Unsupported(180));
     }
     let start = w.position();
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, 180u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u32>((&stream_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_streams as *const u8); if q.is_null() { w.u64(0); } else { let n = (stream_count as u64); w.u64(n); for i in 0..n as usize { enc_command_stream_description_mesa(w, cx, q.add(i * 24), partial); } } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_reply_positions as *const u8); w.u64(if q.is_null() { 0 } else { (stream_count as u64) }); } } else { { let q = (p_reply_positions as *const u8); if q.is_null() { w.u64(0); } else { let n = (stream_count as u64); w.u64(n); w.c_scalars::<usize>(q, n as usize); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&dependency_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_dependencies as *const u8); if q.is_null() { w.u64(0); } else { let n = (dependency_count as u64); w.u64(n); for i in 0..n as usize { enc_command_stream_dependency_mesa(w, cx, q.add(i * 8), partial); } } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 180u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u32>((&stream_count as *const _ as *const u8), 0) as u32); put_at(b, 12, { let q = (p_streams as *const u8); if q.is_null() { 0 } else { (stream_count as u64) } }); }
+    { let q = (p_streams as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (stream_count as u64); for i in 0..n as usize { enc_command_stream_description_mesa(w, cx, q.add(i * 24), partial); } } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_reply_positions as *const u8); if q.is_null() { 0 } else { (stream_count as u64) } }); }
+    { let q = (p_reply_positions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (stream_count as u64); w.c_scalars::<usize>(q, n as usize); } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&dependency_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_dependencies as *const u8); if q.is_null() { 0 } else { (dependency_count as u64) } }); }
+    { let q = (p_dependencies as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (dependency_count as u64); for i in 0..n as usize { enc_command_stream_dependency_mesa(w, cx, q.add(i * 8), partial); } } }
     if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&flags as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
@@ -17890,6 +18382,7 @@ pub unsafe fn vk_execute_command_streams_mesa_decode_reply(r: &mut Decoder<'_>, 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_transform_feedback_buffers_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_binding: u32, binding_count: u32, p_buffers: *const c_void, p_offsets: *const c_void, p_sizes: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[29], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17897,10 +18390,12 @@ pub unsafe fn vk_cmd_bind_transform_feedback_buffers_ext(w: &mut Writer<'_>, cx:
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 181u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_sizes as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_sizes as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 181u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_buffers as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_offsets as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_offsets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_scalars::<u64>(q, n as usize); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_sizes as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_sizes as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_scalars::<u64>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBindTransformFeedbackBuffersEXT` command.
@@ -17955,6 +18450,7 @@ pub unsafe fn vk_cmd_bind_transform_feedback_buffers_ext_decode_reply(r: &mut De
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_transform_feedback_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_counter_buffer: u32, counter_buffer_count: u32, p_counter_buffers: *const c_void, p_counter_buffer_offsets: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[29], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -17962,9 +18458,10 @@ pub unsafe fn vk_cmd_begin_transform_feedback_ext(w: &mut Writer<'_>, cx: &Guest
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 182u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_counter_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_counter_buffer_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (counter_buffer_count as u64) }); } } else { { let q = (p_counter_buffer_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 182u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_counter_buffers as *const u8); if q.is_null() { 0 } else { (counter_buffer_count as u64) } }); }
+    { let q = (p_counter_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (counter_buffer_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_counter_buffer_offsets as *const u8); if q.is_null() { 0 } else { (counter_buffer_count as u64) } }); }
+    { let q = (p_counter_buffer_offsets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (counter_buffer_count as u64); w.c_scalars::<u64>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginTransformFeedbackEXT` command.
@@ -18016,6 +18513,7 @@ pub unsafe fn vk_cmd_begin_transform_feedback_ext_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_transform_feedback_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_counter_buffer: u32, counter_buffer_count: u32, p_counter_buffers: *const c_void, p_counter_buffer_offsets: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[29], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18023,9 +18521,10 @@ pub unsafe fn vk_cmd_end_transform_feedback_ext(w: &mut Writer<'_>, cx: &GuestCo
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 183u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_counter_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_counter_buffer_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (counter_buffer_count as u64) }); } } else { { let q = (p_counter_buffer_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (counter_buffer_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 183u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_counter_buffer as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&counter_buffer_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_counter_buffers as *const u8); if q.is_null() { 0 } else { (counter_buffer_count as u64) } }); }
+    { let q = (p_counter_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (counter_buffer_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_counter_buffer_offsets as *const u8); if q.is_null() { 0 } else { (counter_buffer_count as u64) } }); }
+    { let q = (p_counter_buffer_offsets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (counter_buffer_count as u64); w.c_scalars::<u64>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdEndTransformFeedbackEXT` command.
@@ -18077,6 +18576,7 @@ pub unsafe fn vk_cmd_end_transform_feedback_ext_decode_reply(r: &mut Decoder<'_>
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_query_indexed_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, query_pool: u64, query: u32, flags: u32, index: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[29], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18134,6 +18634,7 @@ pub unsafe fn vk_cmd_begin_query_indexed_ext_decode_reply(r: &mut Decoder<'_>, c
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_query_indexed_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, query_pool: u64, query: u32, index: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[29], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18189,6 +18690,7 @@ pub unsafe fn vk_cmd_end_query_indexed_ext_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_indirect_byte_count_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, instance_count: u32, first_instance: u32, counter_buffer: u64, counter_buffer_offset: u64, counter_offset: u32, vertex_stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[29], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18258,7 +18760,7 @@ pub unsafe fn vk_get_image_drm_format_modifier_properties_ext(w: &mut Writer<'_>
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 187u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_drm_format_modifier_properties_ext(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_image_drm_format_modifier_properties_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageDrmFormatModifierPropertiesEXT` command.
@@ -18284,7 +18786,7 @@ pub(crate) unsafe fn vk_get_image_drm_format_modifier_properties_ext_encode_repl
     let _ = (cx, ret, partial);
     w.u32(187);
     w.i32(ret);
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_drm_format_modifier_properties_ext(w, cx, q, partial); } }
+    { let q = (p_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_image_drm_format_modifier_properties_ext(w, cx, q, partial); } }
     let _ = device;
     let _ = image;
 }
@@ -18312,8 +18814,8 @@ pub unsafe fn vk_create_ring_mesa(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
         return Err(EncodeError::Unsupported(188));
     }
     let start = w.position();
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 188u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_ring_create_info_mesa(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 188u32); put_at(b, 4, command_flags); put_at(b, 8, rd::<u64>((&ring as *const _ as *const u8), 0) as u64); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_ring_create_info_mesa(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCreateRingMESA` command.
@@ -18517,7 +19019,7 @@ pub unsafe fn vk_get_memory_resource_properties_mesa(w: &mut Writer<'_>, cx: &Gu
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, 192u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&resource_id as *const _ as *const u8), 0) as u32); }
-    { let partial = true; let _ = partial; { let q = (p_memory_resource_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_resource_properties_mesa(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_memory_resource_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_resource_properties_mesa(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetMemoryResourcePropertiesMESA` command.
@@ -18543,7 +19045,7 @@ pub(crate) unsafe fn vk_get_memory_resource_properties_mesa_encode_reply(w: &mut
     let _ = (cx, ret, partial);
     w.u32(192);
     w.i32(ret);
-    { let q = (p_memory_resource_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_resource_properties_mesa(w, cx, q, partial); } }
+    { let q = (p_memory_resource_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_resource_properties_mesa(w, cx, q, partial); } }
     let _ = device;
     let _ = resource_id;
 }
@@ -18574,8 +19076,8 @@ pub unsafe fn vk_get_physical_device_tool_properties(w: &mut Writer<'_>, cx: &Gu
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 196u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_tool_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_tool_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_tool_properties(w, cx, q.add(i * 1048), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_tool_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_tool_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64); for i in 0..n as usize { enc_physical_device_tool_properties(w, cx, q.add(i * 1048), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceToolProperties` command.
@@ -18601,8 +19103,8 @@ pub(crate) unsafe fn vk_get_physical_device_tool_properties_encode_reply(w: &mut
     let _ = (cx, ret, partial);
     w.u32(196);
     w.i32(ret);
-    { let q = (p_tool_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_tool_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_tool_properties(w, cx, q.add(i * 1048), partial); } } }
+    { let q = (p_tool_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_tool_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_tool_count as *const u8, 0) as u64); for i in 0..n as usize { enc_physical_device_tool_properties(w, cx, q.add(i * 1048), partial); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceToolProperties` reply into the output parameters and returns the command's result.
@@ -18632,10 +19134,10 @@ pub unsafe fn vk_create_private_data_slot(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 197u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_private_data_slot_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 197u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_private_data_slot_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_private_data_slot as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_private_data_slot as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreatePrivateDataSlot` command.
@@ -18661,7 +19163,7 @@ pub(crate) unsafe fn vk_create_private_data_slot_encode_reply(w: &mut Writer<'_>
     let _ = (cx, ret, partial);
     w.u32(197);
     w.i32(ret);
-    { let q = (p_private_data_slot as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_private_data_slot as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -18808,7 +19310,7 @@ pub unsafe fn vk_get_private_data(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<36>() { put_at(b, 0, 200u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&object_type as *const _ as *const u8), 0) as i32); put_at(b, 20, rd::<u64>((&object_handle as *const _ as *const u8), 0) as u64); put_at(b, 28, cx.handle(rd::<u64>((&private_data_slot as *const u64 as *const u8), 0), false)); }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_data as *const u8).is_null() as u64); } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_data as *const u8).is_null() as u64); } else { { let q = (p_data as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPrivateData` command.
@@ -18833,7 +19335,7 @@ pub(crate) unsafe fn vk_get_private_data_encode_reply(w: &mut Writer<'_>, cx: &G
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(200);
-    if partial { w.u64(!(p_data as *const u8).is_null() as u64); } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } }
+    if partial { w.u64(!(p_data as *const u8).is_null() as u64); } else { { let q = (p_data as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } }
     let _ = device;
     let _ = object_type;
     let _ = object_handle;
@@ -18859,6 +19361,7 @@ pub unsafe fn vk_get_private_data_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_event2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, event: u64, p_dependency_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[315], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18866,8 +19369,8 @@ pub unsafe fn vk_cmd_set_event2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comma
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 201u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; { let q = (p_dependency_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_dependency_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 201u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&event as *const u64 as *const u8), 0), false)); put_at(b, 24, { let q = (p_dependency_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_dependency_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_dependency_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetEvent2` command.
@@ -18914,6 +19417,7 @@ pub unsafe fn vk_cmd_set_event2_decode_reply(r: &mut Decoder<'_>, cx: &GuestCont
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_reset_event2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, event: u64, stage_mask: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[315], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18968,6 +19472,7 @@ pub unsafe fn vk_cmd_reset_event2_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_wait_events2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, event_count: u32, p_events: *const c_void, p_dependency_infos: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[315], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -18975,9 +19480,10 @@ pub unsafe fn vk_cmd_wait_events2(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 203u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&event_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_events as *const u8); if q.is_null() { w.u64(0); } else { let n = (event_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; { let q = (p_dependency_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (event_count as u64); w.u64(n); for i in 0..n as usize { enc_dependency_info(w, cx, q.add(i * 64), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 203u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&event_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_events as *const u8); if q.is_null() { 0 } else { (event_count as u64) } }); }
+    { let q = (p_events as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (event_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_dependency_infos as *const u8); if q.is_null() { 0 } else { (event_count as u64) } }); }
+    { let q = (p_dependency_infos as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (event_count as u64); for i in 0..n as usize { enc_dependency_info(w, cx, q.add(i * 64), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdWaitEvents2` command.
@@ -19028,6 +19534,7 @@ pub unsafe fn vk_cmd_wait_events2_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_pipeline_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_dependency_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[315], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19035,8 +19542,8 @@ pub unsafe fn vk_cmd_pipeline_barrier2(w: &mut Writer<'_>, cx: &GuestContext<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 204u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_dependency_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_dependency_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 204u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_dependency_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_dependency_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_dependency_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdPipelineBarrier2` command.
@@ -19081,6 +19588,7 @@ pub unsafe fn vk_cmd_pipeline_barrier2_decode_reply(r: &mut Decoder<'_>, cx: &Gu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_write_timestamp2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, stage: u64, query_pool: u64, query: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[315], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19144,8 +19652,8 @@ pub unsafe fn vk_queue_submit2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&queue as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 206u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&submit_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_submits as *const u8); if q.is_null() { w.u64(0); } else { let n = (submit_count as u64); w.u64(n); for i in 0..n as usize { enc_submit_info2(w, cx, q.add(i * 64), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 206u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&submit_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_submits as *const u8); if q.is_null() { 0 } else { (submit_count as u64) } }); }
+    { let q = (p_submits as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (submit_count as u64); for i in 0..n as usize { enc_submit_info2(w, cx, q.add(i * 64), partial); } } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, cx.handle(rd::<u64>((&fence as *const u64 as *const u8), 0), false)); }
     w.finish(start)
 }
@@ -19198,6 +19706,7 @@ pub unsafe fn vk_queue_submit2_decode_reply(r: &mut Decoder<'_>, cx: &GuestConte
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_buffer2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_copy_buffer_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[338], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19205,8 +19714,8 @@ pub unsafe fn vk_cmd_copy_buffer2(w: &mut Writer<'_>, cx: &GuestContext<'_>, com
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 207u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_buffer_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_buffer_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 207u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_buffer_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_buffer_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_buffer_info2(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyBuffer2` command.
@@ -19251,6 +19760,7 @@ pub unsafe fn vk_cmd_copy_buffer2_decode_reply(r: &mut Decoder<'_>, cx: &GuestCo
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_copy_image_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[338], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19258,8 +19768,8 @@ pub unsafe fn vk_cmd_copy_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 208u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 208u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_image_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_image_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_image_info2(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyImage2` command.
@@ -19304,6 +19814,7 @@ pub unsafe fn vk_cmd_copy_image2_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_buffer_to_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_copy_buffer_to_image_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[338], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19311,8 +19822,8 @@ pub unsafe fn vk_cmd_copy_buffer_to_image2(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 209u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_buffer_to_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_buffer_to_image_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 209u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_buffer_to_image_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_buffer_to_image_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_buffer_to_image_info2(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyBufferToImage2` command.
@@ -19357,6 +19868,7 @@ pub unsafe fn vk_cmd_copy_buffer_to_image2_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_image_to_buffer2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_copy_image_to_buffer_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[338], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19364,8 +19876,8 @@ pub unsafe fn vk_cmd_copy_image_to_buffer2(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 210u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_image_to_buffer_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_to_buffer_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 210u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_image_to_buffer_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_image_to_buffer_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_image_to_buffer_info2(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyImageToBuffer2` command.
@@ -19410,6 +19922,7 @@ pub unsafe fn vk_cmd_copy_image_to_buffer2_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_blit_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_blit_image_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[338], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19417,8 +19930,8 @@ pub unsafe fn vk_cmd_blit_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comm
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 211u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_blit_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_blit_image_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 211u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_blit_image_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_blit_image_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_blit_image_info2(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBlitImage2` command.
@@ -19463,6 +19976,7 @@ pub unsafe fn vk_cmd_blit_image2_decode_reply(r: &mut Decoder<'_>, cx: &GuestCon
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_resolve_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_resolve_image_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[338], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19470,8 +19984,8 @@ pub unsafe fn vk_cmd_resolve_image2(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 212u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_resolve_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_resolve_image_info2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 212u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_resolve_image_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_resolve_image_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_resolve_image_info2(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdResolveImage2` command.
@@ -19516,6 +20030,7 @@ pub unsafe fn vk_cmd_resolve_image2_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_rendering(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_rendering_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[45], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19523,8 +20038,8 @@ pub unsafe fn vk_cmd_begin_rendering(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 213u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_rendering_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 213u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_rendering_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_rendering_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_rendering_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginRendering` command.
@@ -19569,6 +20084,7 @@ pub unsafe fn vk_cmd_begin_rendering_decode_reply(r: &mut Decoder<'_>, cx: &Gues
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_rendering(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[45], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19619,6 +20135,7 @@ pub unsafe fn vk_cmd_end_rendering_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_cull_mode(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, cull_mode: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19671,6 +20188,7 @@ pub unsafe fn vk_cmd_set_cull_mode_decode_reply(r: &mut Decoder<'_>, cx: &GuestC
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_front_face(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, front_face: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19723,6 +20241,7 @@ pub unsafe fn vk_cmd_set_front_face_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_primitive_topology(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, primitive_topology: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19775,6 +20294,7 @@ pub unsafe fn vk_cmd_set_primitive_topology_decode_reply(r: &mut Decoder<'_>, cx
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_viewport_with_count(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, viewport_count: u32, p_viewports: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19782,8 +20302,8 @@ pub unsafe fn vk_cmd_set_viewport_with_count(w: &mut Writer<'_>, cx: &GuestConte
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 218u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&viewport_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_viewports as *const u8); if q.is_null() { w.u64(0); } else { let n = (viewport_count as u64); w.u64(n); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 218u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&viewport_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_viewports as *const u8); if q.is_null() { 0 } else { (viewport_count as u64) } }); }
+    { let q = (p_viewports as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (viewport_count as u64); for i in 0..n as usize { enc_viewport(w, cx, q.add(i * 24), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetViewportWithCount` command.
@@ -19831,6 +20351,7 @@ pub unsafe fn vk_cmd_set_viewport_with_count_decode_reply(r: &mut Decoder<'_>, c
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_scissor_with_count(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, scissor_count: u32, p_scissors: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19838,8 +20359,8 @@ pub unsafe fn vk_cmd_set_scissor_with_count(w: &mut Writer<'_>, cx: &GuestContex
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 219u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&scissor_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_scissors as *const u8); if q.is_null() { w.u64(0); } else { let n = (scissor_count as u64); w.u64(n); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 219u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&scissor_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_scissors as *const u8); if q.is_null() { 0 } else { (scissor_count as u64) } }); }
+    { let q = (p_scissors as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (scissor_count as u64); for i in 0..n as usize { enc_rect2_d(w, cx, q.add(i * 16), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetScissorWithCount` command.
@@ -19887,6 +20408,7 @@ pub unsafe fn vk_cmd_set_scissor_with_count_decode_reply(r: &mut Decoder<'_>, cx
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_vertex_buffers2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_binding: u32, binding_count: u32, p_buffers: *const c_void, p_offsets: *const c_void, p_sizes: *const c_void, p_strides: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -19894,11 +20416,14 @@ pub unsafe fn vk_cmd_bind_vertex_buffers2(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 220u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_buffers as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_offsets as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_offsets as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_sizes as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_sizes as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
-    { let partial = false; let _ = partial; if partial { { let q = (p_strides as *const u8); w.u64(if q.is_null() { 0 } else { (binding_count as u64) }); } } else { { let q = (p_strides as *const u8); if q.is_null() { w.u64(0); } else { let n = (binding_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 220u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_binding as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&binding_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_buffers as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_buffers as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_handles(cx, q, n as usize, false); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_offsets as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_offsets as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_scalars::<u64>(q, n as usize); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_sizes as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_sizes as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_scalars::<u64>(q, n as usize); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_strides as *const u8); if q.is_null() { 0 } else { (binding_count as u64) } }); }
+    { let q = (p_strides as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (binding_count as u64); w.c_scalars::<u64>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBindVertexBuffers2` command.
@@ -19957,6 +20482,7 @@ pub unsafe fn vk_cmd_bind_vertex_buffers2_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_test_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_test_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20009,6 +20535,7 @@ pub unsafe fn vk_cmd_set_depth_test_enable_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_write_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_write_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20061,6 +20588,7 @@ pub unsafe fn vk_cmd_set_depth_write_enable_decode_reply(r: &mut Decoder<'_>, cx
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_compare_op(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_compare_op: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20113,6 +20641,7 @@ pub unsafe fn vk_cmd_set_depth_compare_op_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_bounds_test_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_bounds_test_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20165,6 +20694,7 @@ pub unsafe fn vk_cmd_set_depth_bounds_test_enable_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_stencil_test_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, stencil_test_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20217,6 +20747,7 @@ pub unsafe fn vk_cmd_set_stencil_test_enable_decode_reply(r: &mut Decoder<'_>, c
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_stencil_op(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, face_mask: u32, fail_op: i32, pass_op: i32, depth_fail_op: i32, compare_op: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[268], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20277,6 +20808,7 @@ pub unsafe fn vk_cmd_set_stencil_op_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_rasterizer_discard_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, rasterizer_discard_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[378], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20329,6 +20861,7 @@ pub unsafe fn vk_cmd_set_rasterizer_discard_enable_decode_reply(r: &mut Decoder<
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_bias_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_bias_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[378], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20381,6 +20914,7 @@ pub unsafe fn vk_cmd_set_depth_bias_enable_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_primitive_restart_enable(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, primitive_restart_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x403000, exts: &[378], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20440,9 +20974,9 @@ pub unsafe fn vk_get_device_buffer_memory_requirements(w: &mut Writer<'_>, cx: &
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 230u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_buffer_memory_requirements(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 230u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_buffer_memory_requirements(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceBufferMemoryRequirements` command.
@@ -20467,7 +21001,7 @@ pub(crate) unsafe fn vk_get_device_buffer_memory_requirements_encode_reply(w: &m
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(230);
-    { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } }
+    { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } }
     let _ = device;
     let _ = p_info;
 }
@@ -20496,9 +21030,9 @@ pub unsafe fn vk_get_device_image_memory_requirements(w: &mut Writer<'_>, cx: &G
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 231u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_image_memory_requirements(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 231u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_image_memory_requirements(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceImageMemoryRequirements` command.
@@ -20523,7 +21057,7 @@ pub(crate) unsafe fn vk_get_device_image_memory_requirements_encode_reply(w: &mu
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(231);
-    { let q = (p_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_requirements2(w, cx, q, partial); } }
+    { let q = (p_memory_requirements as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_memory_requirements2(w, cx, q, partial); } }
     let _ = device;
     let _ = p_info;
 }
@@ -20552,10 +21086,10 @@ pub unsafe fn vk_get_device_image_sparse_memory_requirements(w: &mut Writer<'_>,
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 232u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_image_memory_requirements(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 232u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_image_memory_requirements(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirement_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_sparse_memory_requirements as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceImageSparseMemoryRequirements` command.
@@ -20580,8 +21114,8 @@ pub(crate) unsafe fn vk_get_device_image_sparse_memory_requirements_encode_reply
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(232);
-    { let q = (p_sparse_memory_requirement_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_sparse_memory_requirements as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } }
+    { let q = (p_sparse_memory_requirement_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_sparse_memory_requirements as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_sparse_memory_requirement_count as *const u8, 0) as u64); for i in 0..n as usize { enc_sparse_image_memory_requirements2(w, cx, q.add(i * 64), partial); } } }
     let _ = device;
     let _ = p_info;
 }
@@ -20604,6 +21138,7 @@ pub unsafe fn vk_get_device_image_sparse_memory_requirements_decode_reply(r: &mu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_patch_control_points_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, patch_control_points: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[378], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20655,6 +21190,7 @@ pub unsafe fn vk_cmd_set_patch_control_points_ext_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_logic_op_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, logic_op: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[378], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20715,8 +21251,8 @@ pub unsafe fn vk_get_physical_device_calibrateable_time_domains_khr(w: &mut Writ
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 235u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_time_domain_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; if partial { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); } } else { { let q = (p_time_domains as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } } }
+    { let partial = true; let _ = partial; { let q = (p_time_domain_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); } } else { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64); w.c_scalars::<i32>(q, n as usize); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR` command.
@@ -20742,8 +21278,8 @@ pub(crate) unsafe fn vk_get_physical_device_calibrateable_time_domains_khr_encod
     let _ = (cx, ret, partial);
     w.u32(235);
     w.i32(ret);
-    { let q = (p_time_domain_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    if partial { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); } } else { { let q = (p_time_domains as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64); w.u64(n); w.c_scalars::<i32>(q, n as usize); } } }
+    { let q = (p_time_domain_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    if partial { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); } } else { { let q = (p_time_domains as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_time_domain_count as *const u8, 0) as u64); w.c_scalars::<i32>(q, n as usize); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceCalibrateableTimeDomainsKHR` reply into the output parameters and returns the command's result.
@@ -20773,10 +21309,10 @@ pub unsafe fn vk_get_calibrated_timestamps_khr(w: &mut Writer<'_>, cx: &GuestCon
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 236u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&timestamp_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_timestamp_infos as *const u8); if q.is_null() { w.u64(0); } else { let n = (timestamp_count as u64); w.u64(n); for i in 0..n as usize { enc_calibrated_timestamp_info_khr(w, cx, q.add(i * 24), partial); } } } }
-    { let partial = true; let _ = partial; if partial { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); } } else { { let q = (p_timestamps as *const u8); if q.is_null() { w.u64(0); } else { let n = (timestamp_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } } }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_max_deviation as *const u8).is_null() as u64); } else { { let q = (p_max_deviation as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 236u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&timestamp_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_timestamp_infos as *const u8); if q.is_null() { 0 } else { (timestamp_count as u64) } }); }
+    { let q = (p_timestamp_infos as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (timestamp_count as u64); for i in 0..n as usize { enc_calibrated_timestamp_info_khr(w, cx, q.add(i * 24), partial); } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); } } else { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); if !q.is_null() { let n = (timestamp_count as u64); w.c_scalars::<u64>(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_max_deviation as *const u8).is_null() as u64); } else { { let q = (p_max_deviation as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetCalibratedTimestampsKHR` command.
@@ -20802,8 +21338,8 @@ pub(crate) unsafe fn vk_get_calibrated_timestamps_khr_encode_reply(w: &mut Write
     let _ = (cx, ret, partial);
     w.u32(236);
     w.i32(ret);
-    if partial { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); } } else { { let q = (p_timestamps as *const u8); if q.is_null() { w.u64(0); } else { let n = (timestamp_count as u64); w.u64(n); w.c_scalars::<u64>(q, n as usize); } } }
-    if partial { w.u64(!(p_max_deviation as *const u8).is_null() as u64); } else { { let q = (p_max_deviation as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(rd::<u64>(q, 0) as _); } } }
+    if partial { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); } } else { { let q = (p_timestamps as *const u8); w.u64(if q.is_null() { 0 } else { (timestamp_count as u64) }); if !q.is_null() { let n = (timestamp_count as u64); w.c_scalars::<u64>(q, n as usize); } } }
+    if partial { w.u64(!(p_max_deviation as *const u8).is_null() as u64); } else { { let q = (p_max_deviation as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(rd::<u64>(q, 0) as _); } } }
     let _ = device;
     let _ = timestamp_count;
     let _ = p_timestamp_infos;
@@ -20831,6 +21367,7 @@ pub unsafe fn vk_get_calibrated_timestamps_khr_decode_reply(r: &mut Decoder<'_>,
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_line_stipple(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, line_stipple_factor: u32, line_stipple_pattern: u16) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[260, 535], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20884,6 +21421,7 @@ pub unsafe fn vk_cmd_set_line_stipple_decode_reply(r: &mut Decoder<'_>, cx: &Gue
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_begin_conditional_rendering_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_conditional_rendering_begin: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[82], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -20891,8 +21429,8 @@ pub unsafe fn vk_cmd_begin_conditional_rendering_ext(w: &mut Writer<'_>, cx: &Gu
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 240u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_conditional_rendering_begin as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_conditional_rendering_begin_info_ext(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 240u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_conditional_rendering_begin as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_conditional_rendering_begin as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_conditional_rendering_begin_info_ext(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBeginConditionalRenderingEXT` command.
@@ -20936,6 +21474,7 @@ pub unsafe fn vk_cmd_begin_conditional_rendering_ext_decode_reply(r: &mut Decode
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_end_conditional_rendering_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[82], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21094,8 +21633,8 @@ pub unsafe fn vk_import_semaphore_resource_mesa(w: &mut Writer<'_>, cx: &GuestCo
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 246u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_import_semaphore_resource_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_import_semaphore_resource_info_mesa(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 246u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_import_semaphore_resource_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_import_semaphore_resource_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_import_semaphore_resource_info_mesa(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkImportSemaphoreResourceMESA` command.
@@ -21139,6 +21678,7 @@ pub unsafe fn vk_import_semaphore_resource_mesa_decode_reply(r: &mut Decoder<'_>
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_multi_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, draw_count: u32, p_vertex_info: *const c_void, instance_count: u32, first_instance: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[393], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21146,8 +21686,8 @@ pub unsafe fn vk_cmd_draw_multi_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 247u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_vertex_info as *const u8); if q.is_null() { w.u64(0); } else { let n = (draw_count as u64); w.u64(n); for i in 0..n as usize { enc_multi_draw_info_ext(w, cx, q.add(i * 8), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 247u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_vertex_info as *const u8); if q.is_null() { 0 } else { (draw_count as u64) } }); }
+    { let q = (p_vertex_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (draw_count as u64); for i in 0..n as usize { enc_multi_draw_info_ext(w, cx, q.add(i * 8), partial); } } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
@@ -21201,6 +21741,7 @@ pub unsafe fn vk_cmd_draw_multi_ext_decode_reply(r: &mut Decoder<'_>, cx: &Guest
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_multi_indexed_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, draw_count: u32, p_index_info: *const c_void, instance_count: u32, first_instance: u32, stride: u32, p_vertex_offset: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[393], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21208,10 +21749,10 @@ pub unsafe fn vk_cmd_draw_multi_indexed_ext(w: &mut Writer<'_>, cx: &GuestContex
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 248u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_index_info as *const u8); if q.is_null() { w.u64(0); } else { let n = (draw_count as u64); w.u64(n); for i in 0..n as usize { enc_multi_draw_indexed_info_ext(w, cx, q.add(i * 12), partial); } } } }
-    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; if partial { w.u64(!(p_vertex_offset as *const u8).is_null() as u64); } else { { let q = (p_vertex_offset as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 248u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&draw_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_index_info as *const u8); if q.is_null() { 0 } else { (draw_count as u64) } }); }
+    { let q = (p_index_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (draw_count as u64); for i in 0..n as usize { enc_multi_draw_indexed_info_ext(w, cx, q.add(i * 12), partial); } } }
+    if let Some(b) = w.reserve::<20>() { put_at(b, 0, rd::<u32>((&instance_count as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&first_instance as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&stride as *const _ as *const u8), 0) as u32); put_at(b, 12, { let q = (p_vertex_offset as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_vertex_offset as *const u8); if !q.is_null() { let partial = false; let _ = partial; w.i32(rd::<i32>(q, 0) as _); } }
     w.finish(start)
 }
 /// Size of the `vkCmdDrawMultiIndexedEXT` command.
@@ -21267,6 +21808,7 @@ pub unsafe fn vk_cmd_draw_multi_indexed_ext_decode_reply(r: &mut Decoder<'_>, cx
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_push_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, pipeline_bind_point: i32, layout: u64, set: u32, descriptor_write_count: u32, p_descriptor_writes: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[81], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21274,8 +21816,8 @@ pub unsafe fn vk_cmd_push_descriptor_set(w: &mut Writer<'_>, cx: &GuestContext<'
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<36>() { put_at(b, 0, 249u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&set as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_descriptor_writes as *const u8); if q.is_null() { w.u64(0); } else { let n = (descriptor_write_count as u64); w.u64(n); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } } }
+    if let Some(b) = w.reserve::<44>() { put_at(b, 0, 249u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&pipeline_bind_point as *const _ as *const u8), 0) as i32); put_at(b, 20, cx.handle(rd::<u64>((&layout as *const u64 as *const u8), 0), false)); put_at(b, 28, rd::<u32>((&set as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<u32>((&descriptor_write_count as *const _ as *const u8), 0) as u32); put_at(b, 36, { let q = (p_descriptor_writes as *const u8); if q.is_null() { 0 } else { (descriptor_write_count as u64) } }); }
+    { let q = (p_descriptor_writes as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (descriptor_write_count as u64); for i in 0..n as usize { enc_write_descriptor_set(w, cx, q.add(i * 64), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdPushDescriptorSet` command.
@@ -21476,6 +22018,7 @@ pub unsafe fn vk_wait_ring_seqno_mesa_decode_reply(r: &mut Decoder<'_>, cx: &Gue
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_color_write_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, attachment_count: u32, p_color_write_enables: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[382], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21483,8 +22026,8 @@ pub unsafe fn vk_cmd_set_color_write_enable_ext(w: &mut Writer<'_>, cx: &GuestCo
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 254u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_color_write_enables as *const u8); w.u64(if q.is_null() { 0 } else { (attachment_count as u64) }); } } else { { let q = (p_color_write_enables as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 254u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_color_write_enables as *const u8); if q.is_null() { 0 } else { (attachment_count as u64) } }); }
+    { let q = (p_color_write_enables as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (attachment_count as u64); w.c_scalars::<u32>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetColorWriteEnableEXT` command.
@@ -21531,6 +22074,7 @@ pub unsafe fn vk_cmd_set_color_write_enable_ext_decode_reply(r: &mut Decoder<'_>
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_vertex_input_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, vertex_binding_description_count: u32, p_vertex_binding_descriptions: *const c_void, vertex_attribute_description_count: u32, p_vertex_attribute_descriptions: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[353], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21538,10 +22082,10 @@ pub unsafe fn vk_cmd_set_vertex_input_ext(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 255u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&vertex_binding_description_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_vertex_binding_descriptions as *const u8); if q.is_null() { w.u64(0); } else { let n = (vertex_binding_description_count as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_binding_description2_ext(w, cx, q.add(i * 32), partial); } } } }
-    if let Some(b) = w.reserve::<4>() { put_at(b, 0, rd::<u32>((&vertex_attribute_description_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_vertex_attribute_descriptions as *const u8); if q.is_null() { w.u64(0); } else { let n = (vertex_attribute_description_count as u64); w.u64(n); for i in 0..n as usize { enc_vertex_input_attribute_description2_ext(w, cx, q.add(i * 32), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 255u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&vertex_binding_description_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_vertex_binding_descriptions as *const u8); if q.is_null() { 0 } else { (vertex_binding_description_count as u64) } }); }
+    { let q = (p_vertex_binding_descriptions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (vertex_binding_description_count as u64); for i in 0..n as usize { enc_vertex_input_binding_description2_ext(w, cx, q.add(i * 32), partial); } } }
+    if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&vertex_attribute_description_count as *const _ as *const u8), 0) as u32); put_at(b, 4, { let q = (p_vertex_attribute_descriptions as *const u8); if q.is_null() { 0 } else { (vertex_attribute_description_count as u64) } }); }
+    { let q = (p_vertex_attribute_descriptions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (vertex_attribute_description_count as u64); for i in 0..n as usize { enc_vertex_input_attribute_description2_ext(w, cx, q.add(i * 32), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetVertexInputEXT` command.
@@ -21593,6 +22137,7 @@ pub unsafe fn vk_cmd_set_vertex_input_ext_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_tessellation_domain_origin_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, domain_origin: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21644,6 +22189,7 @@ pub unsafe fn vk_cmd_set_tessellation_domain_origin_ext_decode_reply(r: &mut Dec
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_clamp_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_clamp_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21695,6 +22241,7 @@ pub unsafe fn vk_cmd_set_depth_clamp_enable_ext_decode_reply(r: &mut Decoder<'_>
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_polygon_mode_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, polygon_mode: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21746,6 +22293,7 @@ pub unsafe fn vk_cmd_set_polygon_mode_ext_decode_reply(r: &mut Decoder<'_>, cx: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_rasterization_samples_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, rasterization_samples: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21797,6 +22345,7 @@ pub unsafe fn vk_cmd_set_rasterization_samples_ext_decode_reply(r: &mut Decoder<
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_sample_mask_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, samples: i32, p_sample_mask: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21804,8 +22353,8 @@ pub unsafe fn vk_cmd_set_sample_mask_ext(w: &mut Writer<'_>, cx: &GuestContext<'
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 260u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_sample_mask as *const u8); w.u64(if q.is_null() { 0 } else { ((samples as u64).saturating_add(31) / 32) }); } } else { { let q = (p_sample_mask as *const u8); if q.is_null() { w.u64(0); } else { let n = ((samples as u64).saturating_add(31) / 32); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 260u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); put_at(b, 20, { let q = (p_sample_mask as *const u8); if q.is_null() { 0 } else { ((samples as u64).saturating_add(31) / 32) } }); }
+    { let q = (p_sample_mask as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = ((samples as u64).saturating_add(31) / 32); w.c_scalars::<u32>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetSampleMaskEXT` command.
@@ -21852,6 +22401,7 @@ pub unsafe fn vk_cmd_set_sample_mask_ext_decode_reply(r: &mut Decoder<'_>, cx: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_alpha_to_coverage_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, alpha_to_coverage_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21903,6 +22453,7 @@ pub unsafe fn vk_cmd_set_alpha_to_coverage_enable_ext_decode_reply(r: &mut Decod
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_alpha_to_one_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, alpha_to_one_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -21954,6 +22505,7 @@ pub unsafe fn vk_cmd_set_alpha_to_one_enable_ext_decode_reply(r: &mut Decoder<'_
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_logic_op_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, logic_op_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22005,6 +22557,7 @@ pub unsafe fn vk_cmd_set_logic_op_enable_ext_decode_reply(r: &mut Decoder<'_>, c
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_color_blend_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_attachment: u32, attachment_count: u32, p_color_blend_enables: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22012,8 +22565,8 @@ pub unsafe fn vk_cmd_set_color_blend_enable_ext(w: &mut Writer<'_>, cx: &GuestCo
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 264u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_color_blend_enables as *const u8); w.u64(if q.is_null() { 0 } else { (attachment_count as u64) }); } } else { { let q = (p_color_blend_enables as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 264u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_color_blend_enables as *const u8); if q.is_null() { 0 } else { (attachment_count as u64) } }); }
+    { let q = (p_color_blend_enables as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (attachment_count as u64); w.c_scalars::<u32>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetColorBlendEnableEXT` command.
@@ -22062,6 +22615,7 @@ pub unsafe fn vk_cmd_set_color_blend_enable_ext_decode_reply(r: &mut Decoder<'_>
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_color_blend_equation_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_attachment: u32, attachment_count: u32, p_color_blend_equations: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22069,8 +22623,8 @@ pub unsafe fn vk_cmd_set_color_blend_equation_ext(w: &mut Writer<'_>, cx: &Guest
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 265u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_color_blend_equations as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); for i in 0..n as usize { enc_color_blend_equation_ext(w, cx, q.add(i * 24), partial); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 265u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_color_blend_equations as *const u8); if q.is_null() { 0 } else { (attachment_count as u64) } }); }
+    { let q = (p_color_blend_equations as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (attachment_count as u64); for i in 0..n as usize { enc_color_blend_equation_ext(w, cx, q.add(i * 24), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetColorBlendEquationEXT` command.
@@ -22119,6 +22673,7 @@ pub unsafe fn vk_cmd_set_color_blend_equation_ext_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_color_write_mask_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_attachment: u32, attachment_count: u32, p_color_write_masks: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22126,8 +22681,8 @@ pub unsafe fn vk_cmd_set_color_write_mask_ext(w: &mut Writer<'_>, cx: &GuestCont
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 266u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; if partial { { let q = (p_color_write_masks as *const u8); w.u64(if q.is_null() { 0 } else { (attachment_count as u64) }); } } else { { let q = (p_color_write_masks as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); w.c_scalars::<u32>(q, n as usize); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 266u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_color_write_masks as *const u8); if q.is_null() { 0 } else { (attachment_count as u64) } }); }
+    { let q = (p_color_write_masks as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (attachment_count as u64); w.c_scalars::<u32>(q, n as usize); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetColorWriteMaskEXT` command.
@@ -22176,6 +22731,7 @@ pub unsafe fn vk_cmd_set_color_write_mask_ext_decode_reply(r: &mut Decoder<'_>, 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_rasterization_stream_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, rasterization_stream: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22227,6 +22783,7 @@ pub unsafe fn vk_cmd_set_rasterization_stream_ext_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_conservative_rasterization_mode_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, conservative_rasterization_mode: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22278,6 +22835,7 @@ pub unsafe fn vk_cmd_set_conservative_rasterization_mode_ext_decode_reply(r: &mu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_extra_primitive_overestimation_size_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, extra_primitive_overestimation_size: f32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22329,6 +22887,7 @@ pub unsafe fn vk_cmd_set_extra_primitive_overestimation_size_ext_decode_reply(r:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_clip_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_clip_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22380,6 +22939,7 @@ pub unsafe fn vk_cmd_set_depth_clip_enable_ext_decode_reply(r: &mut Decoder<'_>,
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_sample_locations_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, sample_locations_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22431,6 +22991,7 @@ pub unsafe fn vk_cmd_set_sample_locations_enable_ext_decode_reply(r: &mut Decode
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_color_blend_advanced_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, first_attachment: u32, attachment_count: u32, p_color_blend_advanced: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22438,8 +22999,8 @@ pub unsafe fn vk_cmd_set_color_blend_advanced_ext(w: &mut Writer<'_>, cx: &Guest
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 272u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_color_blend_advanced as *const u8); if q.is_null() { w.u64(0); } else { let n = (attachment_count as u64); w.u64(n); for i in 0..n as usize { enc_color_blend_advanced_ext(w, cx, q.add(i * 20), partial); } } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 272u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&first_attachment as *const _ as *const u8), 0) as u32); put_at(b, 20, rd::<u32>((&attachment_count as *const _ as *const u8), 0) as u32); put_at(b, 24, { let q = (p_color_blend_advanced as *const u8); if q.is_null() { 0 } else { (attachment_count as u64) } }); }
+    { let q = (p_color_blend_advanced as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (attachment_count as u64); for i in 0..n as usize { enc_color_blend_advanced_ext(w, cx, q.add(i * 20), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetColorBlendAdvancedEXT` command.
@@ -22488,6 +23049,7 @@ pub unsafe fn vk_cmd_set_color_blend_advanced_ext_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_provoking_vertex_mode_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, provoking_vertex_mode: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22539,6 +23101,7 @@ pub unsafe fn vk_cmd_set_provoking_vertex_mode_ext_decode_reply(r: &mut Decoder<
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_line_rasterization_mode_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, line_rasterization_mode: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22590,6 +23153,7 @@ pub unsafe fn vk_cmd_set_line_rasterization_mode_ext_decode_reply(r: &mut Decode
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_line_stipple_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, stippled_line_enable: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22641,6 +23205,7 @@ pub unsafe fn vk_cmd_set_line_stipple_enable_ext_decode_reply(r: &mut Decoder<'_
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_clip_negative_one_to_one_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, negative_one_to_one: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[456], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22700,8 +23265,8 @@ pub unsafe fn vk_get_physical_device_fragment_shading_rates_khr(w: &mut Writer<'
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 277u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_fragment_shading_rate_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_fragment_shading_rates as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_fragment_shading_rate_khr(w, cx, q.add(i * 32), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_fragment_shading_rate_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_fragment_shading_rates as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64); for i in 0..n as usize { enc_physical_device_fragment_shading_rate_khr(w, cx, q.add(i * 32), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceFragmentShadingRatesKHR` command.
@@ -22727,8 +23292,8 @@ pub(crate) unsafe fn vk_get_physical_device_fragment_shading_rates_khr_encode_re
     let _ = (cx, ret, partial);
     w.u32(277);
     w.i32(ret);
-    { let q = (p_fragment_shading_rate_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_fragment_shading_rates as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_physical_device_fragment_shading_rate_khr(w, cx, q.add(i * 32), partial); } } }
+    { let q = (p_fragment_shading_rate_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_fragment_shading_rates as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_fragment_shading_rate_count as *const u8, 0) as u64); for i in 0..n as usize { enc_physical_device_fragment_shading_rate_khr(w, cx, q.add(i * 32), partial); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceFragmentShadingRatesKHR` reply into the output parameters and returns the command's result.
@@ -22750,6 +23315,7 @@ pub unsafe fn vk_get_physical_device_fragment_shading_rates_khr_decode_reply(r: 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_fragment_shading_rate_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_fragment_size: *const c_void, combiner_ops: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[227], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22757,8 +23323,8 @@ pub unsafe fn vk_cmd_set_fragment_shading_rate_khr(w: &mut Writer<'_>, cx: &Gues
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 278u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_fragment_size as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 278u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_fragment_size as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_fragment_size as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_extent2_d(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 2u64); for i0 in 0..2usize { put_at(b, 8 + i0 * 4, rd::<i32>((combiner_ops as *const u8).add(i0 * 4), 0) as i32); } }
     w.finish(start)
 }
@@ -22806,6 +23372,7 @@ pub unsafe fn vk_cmd_set_fragment_shading_rate_khr_decode_reply(r: &mut Decoder<
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_index_buffer2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, size: u64, index_type: i32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[471], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -22871,9 +23438,9 @@ pub unsafe fn vk_get_rendering_area_granularity(w: &mut Writer<'_>, cx: &GuestCo
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 280u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_rendering_area_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_area_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_granularity as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 280u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_rendering_area_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_rendering_area_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_rendering_area_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_granularity as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_extent2_d(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetRenderingAreaGranularity` command.
@@ -22898,7 +23465,7 @@ pub(crate) unsafe fn vk_get_rendering_area_granularity_encode_reply(w: &mut Writ
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(280);
-    { let q = (p_granularity as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_extent2_d(w, cx, q, partial); } }
+    { let q = (p_granularity as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_extent2_d(w, cx, q, partial); } }
     let _ = device;
     let _ = p_rendering_area_info;
 }
@@ -22927,9 +23494,9 @@ pub unsafe fn vk_get_device_image_subresource_layout(w: &mut Writer<'_>, cx: &Gu
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 281u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_device_image_subresource_info(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 281u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_device_image_subresource_info(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_subresource_layout2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceImageSubresourceLayout` command.
@@ -22954,7 +23521,7 @@ pub(crate) unsafe fn vk_get_device_image_subresource_layout_encode_reply(w: &mut
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(281);
-    { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout2(w, cx, q, partial); } }
+    { let q = (p_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_subresource_layout2(w, cx, q, partial); } }
     let _ = device;
     let _ = p_info;
 }
@@ -22983,9 +23550,9 @@ pub unsafe fn vk_get_image_subresource_layout2(w: &mut Writer<'_>, cx: &GuestCon
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 282u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; { let q = (p_subresource as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_image_subresource2(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout2(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 282u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&image as *const u64 as *const u8), 0), false)); put_at(b, 24, { let q = (p_subresource as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_subresource as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_image_subresource2(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; { let q = (p_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_subresource_layout2(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetImageSubresourceLayout2` command.
@@ -23010,7 +23577,7 @@ pub(crate) unsafe fn vk_get_image_subresource_layout2_encode_reply(w: &mut Write
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(282);
-    { let q = (p_layout as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_subresource_layout2(w, cx, q, partial); } }
+    { let q = (p_layout as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_subresource_layout2(w, cx, q, partial); } }
     let _ = device;
     let _ = image;
     let _ = p_subresource;
@@ -23033,6 +23600,7 @@ pub unsafe fn vk_get_image_subresource_layout2_decode_reply(r: &mut Decoder<'_>,
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_sample_locations_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_sample_locations_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[144], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -23040,8 +23608,8 @@ pub unsafe fn vk_cmd_set_sample_locations_ext(w: &mut Writer<'_>, cx: &GuestCont
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 283u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_sample_locations_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sample_locations_info_ext(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 283u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_sample_locations_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_sample_locations_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_sample_locations_info_ext(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetSampleLocationsEXT` command.
@@ -23093,7 +23661,7 @@ pub unsafe fn vk_get_physical_device_multisample_properties_ext(w: &mut Writer<'
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<20>() { put_at(b, 0, 284u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&samples as *const _ as *const u8), 0) as i32); }
-    { let partial = true; let _ = partial; { let q = (p_multisample_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_multisample_properties_ext(w, cx, q, partial); } } }
+    { let partial = true; let _ = partial; { let q = (p_multisample_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_multisample_properties_ext(w, cx, q, partial); } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceMultisamplePropertiesEXT` command.
@@ -23118,7 +23686,7 @@ pub(crate) unsafe fn vk_get_physical_device_multisample_properties_ext_encode_re
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(284);
-    { let q = (p_multisample_properties as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_multisample_properties_ext(w, cx, q, partial); } }
+    { let q = (p_multisample_properties as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { enc_multisample_properties_ext(w, cx, q, partial); } }
     let _ = physical_device;
     let _ = samples;
 }
@@ -23147,8 +23715,8 @@ pub unsafe fn vk_unmap_memory2(w: &mut Writer<'_>, cx: &GuestContext<'_>, comman
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 286u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_memory_unmap_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_memory_unmap_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 286u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_memory_unmap_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_memory_unmap_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_memory_unmap_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkUnmapMemory2` command.
@@ -23195,6 +23763,7 @@ pub unsafe fn vk_unmap_memory2_decode_reply(r: &mut Decoder<'_>, cx: &GuestConte
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_rendering_attachment_locations(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_location_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[233], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -23202,8 +23771,8 @@ pub unsafe fn vk_cmd_set_rendering_attachment_locations(w: &mut Writer<'_>, cx: 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 287u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_location_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_attachment_location_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 287u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_location_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_location_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_rendering_attachment_location_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetRenderingAttachmentLocations` command.
@@ -23248,6 +23817,7 @@ pub unsafe fn vk_cmd_set_rendering_attachment_locations_decode_reply(r: &mut Dec
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_rendering_input_attachment_indices(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_input_attachment_index_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[233], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -23255,8 +23825,8 @@ pub unsafe fn vk_cmd_set_rendering_input_attachment_indices(w: &mut Writer<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 288u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_input_attachment_index_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_rendering_input_attachment_index_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 288u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_input_attachment_index_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_input_attachment_index_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_rendering_input_attachment_index_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetRenderingInputAttachmentIndices` command.
@@ -23301,6 +23871,7 @@ pub unsafe fn vk_cmd_set_rendering_input_attachment_indices_decode_reply(r: &mut
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_bind_descriptor_sets2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_bind_descriptor_sets_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[546], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -23308,8 +23879,8 @@ pub unsafe fn vk_cmd_bind_descriptor_sets2(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 289u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_bind_descriptor_sets_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_bind_descriptor_sets_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 289u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_bind_descriptor_sets_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_bind_descriptor_sets_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_bind_descriptor_sets_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdBindDescriptorSets2` command.
@@ -23354,6 +23925,7 @@ pub unsafe fn vk_cmd_bind_descriptor_sets2_decode_reply(r: &mut Decoder<'_>, cx:
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_push_constants2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_push_constants_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[546], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -23361,8 +23933,8 @@ pub unsafe fn vk_cmd_push_constants2(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 290u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_push_constants_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_push_constants_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 290u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_push_constants_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_push_constants_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_push_constants_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdPushConstants2` command.
@@ -23407,6 +23979,7 @@ pub unsafe fn vk_cmd_push_constants2_decode_reply(r: &mut Decoder<'_>, cx: &Gues
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_push_descriptor_set2(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_push_descriptor_set_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x404000, exts: &[546], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -23414,8 +23987,8 @@ pub unsafe fn vk_cmd_push_descriptor_set2(w: &mut Writer<'_>, cx: &GuestContext<
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 291u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_push_descriptor_set_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_push_descriptor_set_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 291u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_push_descriptor_set_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_push_descriptor_set_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_push_descriptor_set_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdPushDescriptorSet2` command.
@@ -23467,8 +24040,8 @@ pub unsafe fn vk_copy_image_to_image(w: &mut Writer<'_>, cx: &GuestContext<'_>, 
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 295u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_image_to_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_to_image_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 295u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_image_to_image_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_image_to_image_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_image_to_image_info(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCopyImageToImage` command.
@@ -23522,8 +24095,8 @@ pub unsafe fn vk_transition_image_layout(w: &mut Writer<'_>, cx: &GuestContext<'
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 296u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&transition_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_transitions as *const u8); if q.is_null() { w.u64(0); } else { let n = (transition_count as u64); w.u64(n); for i in 0..n as usize { enc_host_image_layout_transition_info(w, cx, q.add(i * 56), partial); } } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 296u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&transition_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_transitions as *const u8); if q.is_null() { 0 } else { (transition_count as u64) } }); }
+    { let q = (p_transitions as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (transition_count as u64); for i in 0..n as usize { enc_host_image_layout_transition_info(w, cx, q.add(i * 56), partial); } } }
     w.finish(start)
 }
 /// Size of the `vkTransitionImageLayout` command.
@@ -23579,10 +24152,10 @@ pub unsafe fn vk_copy_image_to_memory_mesa(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 297u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_image_to_memory_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_image_to_memory_info_mesa(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 297u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_image_to_memory_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_image_to_memory_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_image_to_memory_info_mesa(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
 /// Size of the `vkCopyImageToMemoryMESA` command.
@@ -23608,7 +24181,7 @@ pub(crate) unsafe fn vk_copy_image_to_memory_mesa_encode_reply(w: &mut Writer<'_
     let _ = (cx, ret, partial);
     w.u32(297);
     w.i32(ret);
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = p_copy_image_to_memory_info;
     let _ = data_size;
@@ -23640,8 +24213,8 @@ pub unsafe fn vk_copy_memory_to_image_mesa(w: &mut Writer<'_>, cx: &GuestContext
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 298u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_copy_memory_to_image_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_memory_to_image_info_mesa(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 298u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_copy_memory_to_image_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_copy_memory_to_image_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_memory_to_image_info_mesa(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCopyMemoryToImageMESA` command.
@@ -23695,7 +24268,7 @@ pub unsafe fn vk_create_deferred_operation_khr(w: &mut Writer<'_>, cx: &GuestCon
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<24>() { put_at(b, 0, 299u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_deferred_operation as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_deferred_operation as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateDeferredOperationKHR` command.
@@ -23721,7 +24294,7 @@ pub(crate) unsafe fn vk_create_deferred_operation_khr_encode_reply(w: &mut Write
     let _ = (cx, ret, partial);
     w.u32(299);
     w.i32(ret);
-    { let q = (p_deferred_operation as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_deferred_operation as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_allocator;
 }
@@ -23962,10 +24535,10 @@ pub unsafe fn vk_create_acceleration_structure_khr(w: &mut Writer<'_>, cx: &Gues
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 304u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_create_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_acceleration_structure_create_info_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 304u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_create_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_create_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_acceleration_structure_create_info_khr(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, 0u64); }
-    { let partial = true; let _ = partial; { let q = (p_acceleration_structure as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
+    { let partial = true; let _ = partial; { let q = (p_acceleration_structure as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } } }
     w.finish(start)
 }
 /// Size of the `vkCreateAccelerationStructureKHR` command.
@@ -23991,7 +24564,7 @@ pub(crate) unsafe fn vk_create_acceleration_structure_khr_encode_reply(w: &mut W
     let _ = (cx, ret, partial);
     w.u32(304);
     w.i32(ret);
-    { let q = (p_acceleration_structure as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
+    { let q = (p_acceleration_structure as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u64(cx.handle(rd::<u64>(q, 0), false)); } }
     let _ = device;
     let _ = p_create_info;
     let _ = p_allocator;
@@ -24075,8 +24648,8 @@ pub unsafe fn vk_copy_acceleration_structure_khr(w: &mut Writer<'_>, cx: &GuestC
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 309u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&deferred_operation as *const u64 as *const u8), 0), false)); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_acceleration_structure_info_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<32>() { put_at(b, 0, 309u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&deferred_operation as *const u64 as *const u8), 0), false)); put_at(b, 24, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_acceleration_structure_info_khr(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCopyAccelerationStructureKHR` command.
@@ -24131,10 +24704,10 @@ pub unsafe fn vk_write_acceleration_structures_properties_khr(w: &mut Writer<'_>
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 312u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_acceleration_structures as *const u8); if q.is_null() { w.u64(0); } else { let n = (acceleration_structure_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 312u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_acceleration_structures as *const u8); if q.is_null() { 0 } else { (acceleration_structure_count as u64) } }); }
+    { let q = (p_acceleration_structures as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (acceleration_structure_count as u64); w.c_handles(cx, q, n as usize, false); } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<i32>((&query_type as *const _ as *const u8), 0) as i32); put_at(b, 4, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>((&stride as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
@@ -24161,7 +24734,7 @@ pub(crate) unsafe fn vk_write_acceleration_structures_properties_khr_encode_repl
     let _ = (cx, ret, partial);
     w.u32(312);
     w.i32(ret);
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = acceleration_structure_count;
     let _ = p_acceleration_structures;
@@ -24193,6 +24766,7 @@ pub unsafe fn vk_write_acceleration_structures_properties_khr_decode_reply(r: &m
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_acceleration_structure_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[151], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24200,8 +24774,8 @@ pub unsafe fn vk_cmd_copy_acceleration_structure_khr(w: &mut Writer<'_>, cx: &Gu
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 313u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_acceleration_structure_info_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 313u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_acceleration_structure_info_khr(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyAccelerationStructureKHR` command.
@@ -24245,6 +24819,7 @@ pub unsafe fn vk_cmd_copy_acceleration_structure_khr_decode_reply(r: &mut Decode
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_acceleration_structure_to_memory_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[151], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24252,8 +24827,8 @@ pub unsafe fn vk_cmd_copy_acceleration_structure_to_memory_khr(w: &mut Writer<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 314u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_acceleration_structure_to_memory_info_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 314u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_acceleration_structure_to_memory_info_khr(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyAccelerationStructureToMemoryKHR` command.
@@ -24297,6 +24872,7 @@ pub unsafe fn vk_cmd_copy_acceleration_structure_to_memory_khr_decode_reply(r: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_copy_memory_to_acceleration_structure_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[151], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24304,8 +24880,8 @@ pub unsafe fn vk_cmd_copy_memory_to_acceleration_structure_khr(w: &mut Writer<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 315u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_copy_memory_to_acceleration_structure_info_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 315u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_copy_memory_to_acceleration_structure_info_khr(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdCopyMemoryToAccelerationStructureKHR` command.
@@ -24356,8 +24932,8 @@ pub unsafe fn vk_get_acceleration_structure_device_address_khr(w: &mut Writer<'_
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 316u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_acceleration_structure_device_address_info_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 316u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_acceleration_structure_device_address_info_khr(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkGetAccelerationStructureDeviceAddressKHR` command.
@@ -24403,6 +24979,7 @@ pub unsafe fn vk_get_acceleration_structure_device_address_khr_decode_reply(r: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_write_acceleration_structures_properties_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, acceleration_structure_count: u32, p_acceleration_structures: *const c_void, query_type: i32, query_pool: u64, first_query: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[151], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24410,8 +24987,8 @@ pub unsafe fn vk_cmd_write_acceleration_structures_properties_khr(w: &mut Writer
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 317u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as u32); }
-    { let partial = false; let _ = partial; { let q = (p_acceleration_structures as *const u8); if q.is_null() { w.u64(0); } else { let n = (acceleration_structure_count as u64); w.u64(n); w.c_handles(cx, q, n as usize, false); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 317u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<u32>((&acceleration_structure_count as *const _ as *const u8), 0) as u32); put_at(b, 20, { let q = (p_acceleration_structures as *const u8); if q.is_null() { 0 } else { (acceleration_structure_count as u64) } }); }
+    { let q = (p_acceleration_structures as *const u8); if !q.is_null() { let partial = false; let _ = partial; let n = (acceleration_structure_count as u64); w.c_handles(cx, q, n as usize, false); } }
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, rd::<i32>((&query_type as *const _ as *const u8), 0) as i32); put_at(b, 4, cx.handle(rd::<u64>((&query_pool as *const u64 as *const u8), 0), false)); put_at(b, 12, rd::<u32>((&first_query as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
@@ -24472,9 +25049,9 @@ pub unsafe fn vk_get_device_acceleration_structure_compatibility_khr(w: &mut Wri
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 318u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_version_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_acceleration_structure_version_info_khr(w, cx, q, partial); } } }
-    { let partial = true; let _ = partial; if partial { w.u64(!(p_compatibility as *const u8).is_null() as u64); } else { { let q = (p_compatibility as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 318u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_version_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_version_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_acceleration_structure_version_info_khr(w, cx, q, partial); } }
+    { let partial = true; let _ = partial; if partial { w.u64(!(p_compatibility as *const u8).is_null() as u64); } else { { let q = (p_compatibility as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.i32(rd::<i32>(q, 0) as _); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetDeviceAccelerationStructureCompatibilityKHR` command.
@@ -24499,7 +25076,7 @@ pub(crate) unsafe fn vk_get_device_acceleration_structure_compatibility_khr_enco
     let partial = false;
     let _ = (cx, ret, partial);
     w.u32(318);
-    if partial { w.u64(!(p_compatibility as *const u8).is_null() as u64); } else { { let q = (p_compatibility as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.i32(rd::<i32>(q, 0) as _); } } }
+    if partial { w.u64(!(p_compatibility as *const u8).is_null() as u64); } else { { let q = (p_compatibility as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.i32(rd::<i32>(q, 0) as _); } } }
     let _ = device;
     let _ = p_version_info;
 }
@@ -24520,6 +25097,7 @@ pub unsafe fn vk_get_device_acceleration_structure_compatibility_khr_decode_repl
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_trace_rays_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_raygen_shader_binding_table: *const c_void, p_miss_shader_binding_table: *const c_void, p_hit_shader_binding_table: *const c_void, p_callable_shader_binding_table: *const c_void, width: u32, height: u32, depth: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[348], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24527,11 +25105,14 @@ pub unsafe fn vk_cmd_trace_rays_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, c
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 320u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_raygen_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_miss_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_hit_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_callable_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 320u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_raygen_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_raygen_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_miss_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_miss_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_hit_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_hit_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_callable_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_callable_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<12>() { put_at(b, 0, rd::<u32>((&width as *const _ as *const u8), 0) as u32); put_at(b, 4, rd::<u32>((&height as *const _ as *const u8), 0) as u32); put_at(b, 8, rd::<u32>((&depth as *const _ as *const u8), 0) as u32); }
     w.finish(start)
 }
@@ -24597,7 +25178,7 @@ pub unsafe fn vk_get_ray_tracing_shader_group_handles_khr(w: &mut Writer<'_>, cx
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<40>() { put_at(b, 0, 322u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_group as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&group_count as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetRayTracingShaderGroupHandlesKHR` command.
@@ -24623,7 +25204,7 @@ pub(crate) unsafe fn vk_get_ray_tracing_shader_group_handles_khr_encode_reply(w:
     let _ = (cx, ret, partial);
     w.u32(322);
     w.i32(ret);
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = pipeline;
     let _ = first_group;
@@ -24660,7 +25241,7 @@ pub unsafe fn vk_get_ray_tracing_capture_replay_shader_group_handles_khr(w: &mut
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<40>() { put_at(b, 0, 323u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, cx.handle(rd::<u64>((&pipeline as *const u64 as *const u8), 0), false)); put_at(b, 24, rd::<u32>((&first_group as *const _ as *const u8), 0) as u32); put_at(b, 28, rd::<u32>((&group_count as *const _ as *const u8), 0) as u32); put_at(b, 32, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetRayTracingCaptureReplayShaderGroupHandlesKHR` command.
@@ -24686,7 +25267,7 @@ pub(crate) unsafe fn vk_get_ray_tracing_capture_replay_shader_group_handles_khr_
     let _ = (cx, ret, partial);
     w.u32(323);
     w.i32(ret);
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = pipeline;
     let _ = first_group;
@@ -24715,6 +25296,7 @@ pub unsafe fn vk_get_ray_tracing_capture_replay_shader_group_handles_khr_decode_
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_trace_rays_indirect_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_raygen_shader_binding_table: *const c_void, p_miss_shader_binding_table: *const c_void, p_hit_shader_binding_table: *const c_void, p_callable_shader_binding_table: *const c_void, indirect_device_address: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[348], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24722,11 +25304,14 @@ pub unsafe fn vk_cmd_trace_rays_indirect_khr(w: &mut Writer<'_>, cx: &GuestConte
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 324u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_raygen_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_miss_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_hit_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
-    { let partial = false; let _ = partial; { let q = (p_callable_shader_binding_table as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_strided_device_address_region_khr(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 324u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_raygen_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_raygen_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_miss_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_miss_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_hit_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_hit_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
+    if let Some(b) = w.reserve::<8>() { put_at(b, 0, { let q = (p_callable_shader_binding_table as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_callable_shader_binding_table as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_strided_device_address_region_khr(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<u64>((&indirect_device_address as *const _ as *const u8), 0) as u64); }
     w.finish(start)
 }
@@ -24836,6 +25421,7 @@ pub unsafe fn vk_get_ray_tracing_shader_group_stack_size_khr_decode_reply(r: &mu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_ray_tracing_pipeline_stack_size_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, pipeline_stack_size: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[348], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24887,6 +25473,7 @@ pub unsafe fn vk_cmd_set_ray_tracing_pipeline_stack_size_khr_decode_reply(r: &mu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_trace_rays_indirect2_khr(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, indirect_device_address: u64) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[387], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24938,6 +25525,7 @@ pub unsafe fn vk_cmd_trace_rays_indirect2_khr_decode_reply(r: &mut Decoder<'_>, 
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_bias2_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, p_depth_bias_info: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[284], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -24945,8 +25533,8 @@ pub unsafe fn vk_cmd_set_depth_bias2_ext(w: &mut Writer<'_>, cx: &GuestContext<'
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 328u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_depth_bias_info as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_depth_bias_info_ext(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 328u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_depth_bias_info as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_depth_bias_info as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_depth_bias_info_ext(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthBias2EXT` command.
@@ -24990,6 +25578,7 @@ pub unsafe fn vk_cmd_set_depth_bias2_ext_decode_reply(r: &mut Decoder<'_>, cx: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_attachment_feedback_loop_enable_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, aspect_mask: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[525], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -25041,6 +25630,7 @@ pub unsafe fn vk_cmd_set_attachment_feedback_loop_enable_ext_decode_reply(r: &mu
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_set_depth_clamp_range_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, depth_clamp_mode: i32, p_depth_clamp_range: *const c_void) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[583], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -25048,8 +25638,8 @@ pub unsafe fn vk_cmd_set_depth_clamp_range_ext(w: &mut Writer<'_>, cx: &GuestCon
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&command_buffer as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<20>() { put_at(b, 0, 330u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&depth_clamp_mode as *const _ as *const u8), 0) as i32); }
-    { let partial = false; let _ = partial; { let q = (p_depth_clamp_range as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_depth_clamp_range_ext(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<28>() { put_at(b, 0, 330u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, rd::<i32>((&depth_clamp_mode as *const _ as *const u8), 0) as i32); put_at(b, 20, { let q = (p_depth_clamp_range as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_depth_clamp_range as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_depth_clamp_range_ext(w, cx, q, partial); } }
     w.finish(start)
 }
 /// Size of the `vkCmdSetDepthClampRangeEXT` command.
@@ -25103,8 +25693,8 @@ pub unsafe fn vk_get_physical_device_cooperative_matrix_properties_khr(w: &mut W
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&physical_device as *const u64 as *const u8), 0), true);
     if let Some(b) = w.reserve::<16>() { put_at(b, 0, 331u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } } }
-    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_cooperative_matrix_properties_khr(w, cx, q.add(i * 56), partial); } } } }
+    { let partial = true; let _ = partial; { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } } }
+    { let partial = true; let _ = partial; { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_cooperative_matrix_properties_khr(w, cx, q.add(i * 56), partial); } } } }
     w.finish(start)
 }
 /// Size of the `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR` command.
@@ -25130,8 +25720,8 @@ pub(crate) unsafe fn vk_get_physical_device_cooperative_matrix_properties_khr_en
     let _ = (cx, ret, partial);
     w.u32(331);
     w.i32(ret);
-    { let q = (p_property_count as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); w.u32(rd::<u32>(q, 0) as _); } }
-    { let q = (p_properties as *const u8); if q.is_null() { w.u64(0); } else { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); w.u64(n); for i in 0..n as usize { enc_cooperative_matrix_properties_khr(w, cx, q.add(i * 56), partial); } } }
+    { let q = (p_property_count as *const u8); w.u64(!q.is_null() as u64); if !q.is_null() { w.u32(rd::<u32>(q, 0) as _); } }
+    { let q = (p_properties as *const u8); w.u64(if q.is_null() { 0 } else { (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64) }); if !q.is_null() { let n = (rd_nullable::<u32>(p_property_count as *const u8, 0) as u64); for i in 0..n as usize { enc_cooperative_matrix_properties_khr(w, cx, q.add(i * 56), partial); } } }
     let _ = physical_device;
 }
 /// Decodes the `vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR` reply into the output parameters and returns the command's result.
@@ -25153,6 +25743,7 @@ pub unsafe fn vk_get_physical_device_cooperative_matrix_properties_khr_decode_re
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_mesh_tasks_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, group_count_x: u32, group_count_y: u32, group_count_z: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[329], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -25208,6 +25799,7 @@ pub unsafe fn vk_cmd_draw_mesh_tasks_ext_decode_reply(r: &mut Decoder<'_>, cx: &
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_mesh_tasks_indirect_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, draw_count: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[329], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -25265,6 +25857,7 @@ pub unsafe fn vk_cmd_draw_mesh_tasks_indirect_ext_decode_reply(r: &mut Decoder<'
 /// # Safety
 /// Pointer arguments follow the Vulkan valid-usage rules of the command (see the crate
 /// documentation, "Guest side").
+#[inline]
 pub unsafe fn vk_cmd_draw_mesh_tasks_indirect_count_ext(w: &mut Writer<'_>, cx: &GuestContext<'_>, command_flags: u32, command_buffer: u64, buffer: u64, offset: u64, count_buffer: u64, count_buffer_offset: u64, max_draw_count: u32, stride: u32) -> Result<usize, EncodeError> {
     const GATE: Gate = Gate { api: 0x0, exts: &[329], venus_spec: 0 };
     if !cx.host.allows(&GATE) {
@@ -25333,10 +25926,10 @@ pub unsafe fn vk_write_sampler_descriptor_mesa(w: &mut Writer<'_>, cx: &GuestCon
     }
     let start = w.position();
     let id8 = cx.handle(rd::<u64>((&device as *const u64 as *const u8), 0), true);
-    if let Some(b) = w.reserve::<16>() { put_at(b, 0, 335u32); put_at(b, 4, command_flags); put_at(b, 8, id8); }
-    { let partial = false; let _ = partial; { let q = (p_sampler as *const u8); if q.is_null() { w.u64(0); } else { w.u64(1); enc_sampler_create_info(w, cx, q, partial); } } }
+    if let Some(b) = w.reserve::<24>() { put_at(b, 0, 335u32); put_at(b, 4, command_flags); put_at(b, 8, id8); put_at(b, 16, { let q = (p_sampler as *const u8); !q.is_null() as u64 }); }
+    { let q = (p_sampler as *const u8); if !q.is_null() { let partial = false; let _ = partial; enc_sampler_create_info(w, cx, q, partial); } }
     if let Some(b) = w.reserve::<8>() { put_at(b, 0, rd::<usize>((&data_size as *const _ as *const u8), 0) as u64); }
-    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } } }
+    { let partial = true; let _ = partial; if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } } }
     w.finish(start)
 }
 /// Size of the `vkWriteSamplerDescriptorMESA` command.
@@ -25362,7 +25955,7 @@ pub(crate) unsafe fn vk_write_sampler_descriptor_mesa_encode_reply(w: &mut Write
     let _ = (cx, ret, partial);
     w.u32(335);
     w.i32(ret);
-    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); if q.is_null() { w.u64(0); } else { let n = (data_size as u64); w.u64(n); w.c_bytes(q, n as usize); } } }
+    if partial { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); } } else { { let q = (p_data as *const u8); w.u64(if q.is_null() { 0 } else { (data_size as u64) }); if !q.is_null() { let n = (data_size as u64); w.c_bytes(q, n as usize); } } }
     let _ = device;
     let _ = p_sampler;
     let _ = data_size;

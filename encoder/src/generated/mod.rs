@@ -2,6 +2,7 @@
 // Do not edit: change the generator or its data file and run `cargo xtask codegen`.
 //! Generated wire code; see `venus-rs-encoder-gen`.
 
+pub(crate) mod convert;
 pub mod guest;
 pub mod host;
 #[cfg(test)]

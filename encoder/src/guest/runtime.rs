@@ -84,29 +84,36 @@ pub(crate) unsafe fn put_c_bytes_at(b: &mut [u8], off: usize, p: *const u8, n: u
 
 /// A scalar the guest copies from C arrays.
 pub trait WireScalar: Copy {
-    fn put(self, w: &mut Writer<'_>);
+    /// Bytes it takes on the wire (8- and 16-bit scalars take a 4-byte slot).
+    const WIRE_SIZE: usize;
+    /// Writes it into `slot`, which is [`WireScalar::WIRE_SIZE`] bytes long.
+    fn put_slot(self, slot: &mut [u8]);
 }
 
 macro_rules! wire_scalar {
-    ($($t:ty => $m:ident),*) => {$(
+    ($($t:ty => $w:ty),*) => {$(
         impl WireScalar for $t {
+            const WIRE_SIZE: usize = std::mem::size_of::<$w>();
             #[inline(always)]
-            fn put(self, w: &mut Writer<'_>) {
-                w.$m(self as _)
+            fn put_slot(self, slot: &mut [u8]) {
+                slot.copy_from_slice(&(self as $w).to_le_bytes())
             }
         }
     )*};
 }
-wire_scalar!(u8 => u8, u16 => u16, u32 => u32, i32 => i32, f32 => f32, u64 => u64, i64 => i64, f64 => f64, usize => u64);
+wire_scalar!(u8 => u32, u16 => u32, u32 => u32, i32 => i32, f32 => f32, u64 => u64, i64 => i64, f64 => f64, usize => u64);
 
 impl Writer<'_> {
     /// # Safety
     /// `p` must point to `n` readable `T`s.
     #[inline]
     pub unsafe fn c_scalars<T: WireScalar>(&mut self, p: *const u8, n: usize) {
-        for i in 0..n {
+        let Some(dst) = self.reserve_slice(n * T::WIRE_SIZE) else {
+            return;
+        };
+        for (i, slot) in dst.chunks_exact_mut(T::WIRE_SIZE).enumerate() {
             // SAFETY: in bounds of the caller's array.
-            unsafe { rd::<T>(p, i * std::mem::size_of::<T>()) }.put(self);
+            unsafe { rd::<T>(p, i * std::mem::size_of::<T>()) }.put_slot(slot);
         }
     }
 

@@ -380,7 +380,7 @@ pub(super) fn run(
                     .get_image_memory_requirements2(&c_info, &mut c)
             };
             out.memory_requirements = memory::exposed_requirements(&c.memory_requirements);
-            out.p_next = chain.raise();
+            out.p_next = chain.raise()?;
             Ok(())
         })(),
         Command::DestroyBuffer(args) => {
@@ -419,7 +419,7 @@ pub(super) fn run(
                     .get_buffer_memory_requirements2(&c_info, &mut c)
             };
             out.memory_requirements = memory::exposed_requirements(&c.memory_requirements);
-            out.p_next = chain.raise();
+            out.p_next = chain.raise()?;
             Ok(())
         })(),
         Command::BindBufferMemory(args) => (|| {

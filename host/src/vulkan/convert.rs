@@ -15,7 +15,7 @@
 use std::ffi::{c_char, c_void};
 
 use ash::vk;
-use venus_rs_encoder::host::chain::ChainLink;
+use venus_rs_encoder::convert::LoweredChain;
 use venus_rs_encoder::host::types::{self, Ext};
 use venus_rs_encoder::protocol::EXTENSION_STRUCTS;
 
@@ -137,20 +137,6 @@ macro_rules! convert_struct {
         }
         impl ToC<vk::$name> for types::$name {
             fn to_c(&self) -> vk::$name {
-                let mut c = vk::$name::default();
-                $(c.$field = self.$field.to_c();)*
-                c
-            }
-        }
-    };
-    (chained $name:ident { $($field:ident),* $(,)? }) => {
-        impl FromC<vk::$name<'static>> for types::$name<'_> {
-            fn from_c(c: &vk::$name<'static>) -> Self {
-                Self { p_next: Vec::new(), $($field: FromC::from_c(&c.$field),)* }
-            }
-        }
-        impl ToC<vk::$name<'static>> for types::$name<'_> {
-            fn to_c(&self) -> vk::$name<'static> {
                 let mut c = vk::$name::default();
                 $(c.$field = self.$field.to_c();)*
                 c
@@ -389,222 +375,6 @@ convert_struct!(plain ConformanceVersion {
     subminor,
     patch,
 });
-convert_struct!(chained PhysicalDeviceVulkan11Features {
-    storage_buffer16_bit_access,
-    uniform_and_storage_buffer16_bit_access,
-    storage_push_constant16,
-    storage_input_output16,
-    multiview,
-    multiview_geometry_shader,
-    multiview_tessellation_shader,
-    variable_pointers_storage_buffer,
-    variable_pointers,
-    protected_memory,
-    sampler_ycbcr_conversion,
-    shader_draw_parameters,
-});
-convert_struct!(chained PhysicalDeviceVulkan12Features {
-    sampler_mirror_clamp_to_edge,
-    draw_indirect_count,
-    storage_buffer8_bit_access,
-    uniform_and_storage_buffer8_bit_access,
-    storage_push_constant8,
-    shader_buffer_int64_atomics,
-    shader_shared_int64_atomics,
-    shader_float16,
-    shader_int8,
-    descriptor_indexing,
-    shader_input_attachment_array_dynamic_indexing,
-    shader_uniform_texel_buffer_array_dynamic_indexing,
-    shader_storage_texel_buffer_array_dynamic_indexing,
-    shader_uniform_buffer_array_non_uniform_indexing,
-    shader_sampled_image_array_non_uniform_indexing,
-    shader_storage_buffer_array_non_uniform_indexing,
-    shader_storage_image_array_non_uniform_indexing,
-    shader_input_attachment_array_non_uniform_indexing,
-    shader_uniform_texel_buffer_array_non_uniform_indexing,
-    shader_storage_texel_buffer_array_non_uniform_indexing,
-    descriptor_binding_uniform_buffer_update_after_bind,
-    descriptor_binding_sampled_image_update_after_bind,
-    descriptor_binding_storage_image_update_after_bind,
-    descriptor_binding_storage_buffer_update_after_bind,
-    descriptor_binding_uniform_texel_buffer_update_after_bind,
-    descriptor_binding_storage_texel_buffer_update_after_bind,
-    descriptor_binding_update_unused_while_pending,
-    descriptor_binding_partially_bound,
-    descriptor_binding_variable_descriptor_count,
-    runtime_descriptor_array,
-    sampler_filter_minmax,
-    scalar_block_layout,
-    imageless_framebuffer,
-    uniform_buffer_standard_layout,
-    shader_subgroup_extended_types,
-    separate_depth_stencil_layouts,
-    host_query_reset,
-    timeline_semaphore,
-    buffer_device_address,
-    buffer_device_address_capture_replay,
-    buffer_device_address_multi_device,
-    vulkan_memory_model,
-    vulkan_memory_model_device_scope,
-    vulkan_memory_model_availability_visibility_chains,
-    shader_output_viewport_index,
-    shader_output_layer,
-    subgroup_broadcast_dynamic_id,
-});
-convert_struct!(chained PhysicalDeviceVulkan13Features {
-    robust_image_access,
-    inline_uniform_block,
-    descriptor_binding_inline_uniform_block_update_after_bind,
-    pipeline_creation_cache_control,
-    private_data,
-    shader_demote_to_helper_invocation,
-    shader_terminate_invocation,
-    subgroup_size_control,
-    compute_full_subgroups,
-    synchronization2,
-    texture_compression_astc_hdr,
-    shader_zero_initialize_workgroup_memory,
-    dynamic_rendering,
-    shader_integer_dot_product,
-    maintenance4,
-});
-convert_struct!(chained PhysicalDeviceVulkan11Properties {
-    device_uuid,
-    driver_uuid,
-    device_luid,
-    device_node_mask,
-    device_luid_valid,
-    subgroup_size,
-    subgroup_supported_stages,
-    subgroup_supported_operations,
-    subgroup_quad_operations_in_all_stages,
-    point_clipping_behavior,
-    max_multiview_view_count,
-    max_multiview_instance_index,
-    protected_no_fault,
-    max_per_set_descriptors,
-    max_memory_allocation_size,
-});
-convert_struct!(chained PhysicalDeviceVulkan12Properties {
-    driver_id,
-    driver_name,
-    driver_info,
-    conformance_version,
-    denorm_behavior_independence,
-    rounding_mode_independence,
-    shader_signed_zero_inf_nan_preserve_float16,
-    shader_signed_zero_inf_nan_preserve_float32,
-    shader_signed_zero_inf_nan_preserve_float64,
-    shader_denorm_preserve_float16,
-    shader_denorm_preserve_float32,
-    shader_denorm_preserve_float64,
-    shader_denorm_flush_to_zero_float16,
-    shader_denorm_flush_to_zero_float32,
-    shader_denorm_flush_to_zero_float64,
-    shader_rounding_mode_rte_float16,
-    shader_rounding_mode_rte_float32,
-    shader_rounding_mode_rte_float64,
-    shader_rounding_mode_rtz_float16,
-    shader_rounding_mode_rtz_float32,
-    shader_rounding_mode_rtz_float64,
-    max_update_after_bind_descriptors_in_all_pools,
-    shader_uniform_buffer_array_non_uniform_indexing_native,
-    shader_sampled_image_array_non_uniform_indexing_native,
-    shader_storage_buffer_array_non_uniform_indexing_native,
-    shader_storage_image_array_non_uniform_indexing_native,
-    shader_input_attachment_array_non_uniform_indexing_native,
-    robust_buffer_access_update_after_bind,
-    quad_divergent_implicit_lod,
-    max_per_stage_descriptor_update_after_bind_samplers,
-    max_per_stage_descriptor_update_after_bind_uniform_buffers,
-    max_per_stage_descriptor_update_after_bind_storage_buffers,
-    max_per_stage_descriptor_update_after_bind_sampled_images,
-    max_per_stage_descriptor_update_after_bind_storage_images,
-    max_per_stage_descriptor_update_after_bind_input_attachments,
-    max_per_stage_update_after_bind_resources,
-    max_descriptor_set_update_after_bind_samplers,
-    max_descriptor_set_update_after_bind_uniform_buffers,
-    max_descriptor_set_update_after_bind_uniform_buffers_dynamic,
-    max_descriptor_set_update_after_bind_storage_buffers,
-    max_descriptor_set_update_after_bind_storage_buffers_dynamic,
-    max_descriptor_set_update_after_bind_sampled_images,
-    max_descriptor_set_update_after_bind_storage_images,
-    max_descriptor_set_update_after_bind_input_attachments,
-    supported_depth_resolve_modes,
-    supported_stencil_resolve_modes,
-    independent_resolve_none,
-    independent_resolve,
-    filter_minmax_single_component_formats,
-    filter_minmax_image_component_mapping,
-    max_timeline_semaphore_value_difference,
-    framebuffer_integer_color_sample_counts,
-});
-convert_struct!(chained PhysicalDeviceVulkan13Properties {
-    min_subgroup_size,
-    max_subgroup_size,
-    max_compute_workgroup_subgroups,
-    required_subgroup_size_stages,
-    max_inline_uniform_block_size,
-    max_per_stage_descriptor_inline_uniform_blocks,
-    max_per_stage_descriptor_update_after_bind_inline_uniform_blocks,
-    max_descriptor_set_inline_uniform_blocks,
-    max_descriptor_set_update_after_bind_inline_uniform_blocks,
-    max_inline_uniform_total_size,
-    integer_dot_product8_bit_unsigned_accelerated,
-    integer_dot_product8_bit_signed_accelerated,
-    integer_dot_product8_bit_mixed_signedness_accelerated,
-    integer_dot_product4x8_bit_packed_unsigned_accelerated,
-    integer_dot_product4x8_bit_packed_signed_accelerated,
-    integer_dot_product4x8_bit_packed_mixed_signedness_accelerated,
-    integer_dot_product16_bit_unsigned_accelerated,
-    integer_dot_product16_bit_signed_accelerated,
-    integer_dot_product16_bit_mixed_signedness_accelerated,
-    integer_dot_product32_bit_unsigned_accelerated,
-    integer_dot_product32_bit_signed_accelerated,
-    integer_dot_product32_bit_mixed_signedness_accelerated,
-    integer_dot_product64_bit_unsigned_accelerated,
-    integer_dot_product64_bit_signed_accelerated,
-    integer_dot_product64_bit_mixed_signedness_accelerated,
-    integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated,
-    integer_dot_product_accumulating_saturating8_bit_signed_accelerated,
-    integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated,
-    integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated,
-    integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated,
-    integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated,
-    integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated,
-    integer_dot_product_accumulating_saturating16_bit_signed_accelerated,
-    integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated,
-    integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated,
-    integer_dot_product_accumulating_saturating32_bit_signed_accelerated,
-    integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated,
-    integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated,
-    integer_dot_product_accumulating_saturating64_bit_signed_accelerated,
-    integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated,
-    storage_texel_buffer_offset_alignment_bytes,
-    storage_texel_buffer_offset_single_texel_alignment,
-    uniform_texel_buffer_offset_alignment_bytes,
-    uniform_texel_buffer_offset_single_texel_alignment,
-    max_buffer_size,
-});
-convert_struct!(chained FormatProperties3 {
-    linear_tiling_features,
-    optimal_tiling_features,
-    buffer_features,
-});
-convert_struct!(chained PhysicalDeviceIDProperties {
-    device_uuid,
-    driver_uuid,
-    device_luid,
-    device_node_mask,
-    device_luid_valid,
-});
-convert_struct!(chained PhysicalDeviceDriverProperties {
-    driver_id,
-    driver_name,
-    driver_info,
-    conformance_version,
-});
 convert_struct!(plain ExternalMemoryProperties {
     external_memory_features,
     export_from_imported_handle_types,
@@ -622,84 +392,6 @@ pub(crate) fn structure_name(s_type: i32) -> String {
         )
 }
 
-macro_rules! chain_nodes {
-    ($($name:ident),* $(,)?) => {
-        /// One C struct of a pNext chain; boxed so that its address survives the linking.
-        pub(crate) enum CNode {
-            $($name(Box<vk::$name<'static>>),)*
-        }
-
-        impl CNode {
-            fn lower(ext: &Ext<'_>) -> Result<Self, ContextFatal> {
-                match ext {
-                    $(Ext::$name(typed) => Ok(Self::$name(Box::new(typed.as_ref().to_c()))),)*
-                    other => Err(ContextFatal::new(format!(
-                        "{} in a pNext chain is not supported by this host",
-                        structure_name(other.stype())
-                    ))),
-                }
-            }
-
-            fn raise<'a>(&self) -> Ext<'a> {
-                match self {
-                    $(Self::$name(c) => Ext::$name(Box::new(FromC::from_c(c.as_ref()))),)*
-                }
-            }
-
-            fn base(&mut self) -> *mut vk::BaseOutStructure<'static> {
-                match self {
-                    $(Self::$name(c) => std::ptr::from_mut(c.as_mut()).cast(),)*
-                }
-            }
-        }
-    };
-}
-
-convert_struct!(chained PhysicalDeviceFeatures2 { features });
-convert_struct!(chained PhysicalDevice16BitStorageFeatures {
-    storage_buffer16_bit_access,
-    uniform_and_storage_buffer16_bit_access,
-    storage_push_constant16,
-    storage_input_output16,
-});
-convert_struct!(chained PhysicalDeviceMultiviewFeatures {
-    multiview,
-    multiview_geometry_shader,
-    multiview_tessellation_shader,
-});
-convert_struct!(chained PhysicalDeviceVariablePointersFeatures {
-    variable_pointers_storage_buffer,
-    variable_pointers,
-});
-convert_struct!(chained PhysicalDeviceProtectedMemoryFeatures {
-    protected_memory,
-});
-convert_struct!(chained PhysicalDeviceSamplerYcbcrConversionFeatures {
-    sampler_ycbcr_conversion,
-});
-convert_struct!(chained PhysicalDeviceShaderDrawParametersFeatures {
-    shader_draw_parameters,
-});
-convert_struct!(chained PhysicalDeviceMaintenance3Properties {
-    max_per_set_descriptors,
-    max_memory_allocation_size,
-});
-convert_struct!(chained PhysicalDeviceMultiviewProperties {
-    max_multiview_view_count,
-    max_multiview_instance_index,
-});
-convert_struct!(chained PhysicalDevicePointClippingProperties {
-    point_clipping_behavior,
-});
-convert_struct!(chained PhysicalDeviceProtectedMemoryProperties {
-    protected_no_fault,
-});
-convert_struct!(chained PhysicalDeviceSubgroupProperties {
-    subgroup_size,
-    supported_stages,
-    supported_operations,
-    quad_operations_in_all_stages,
-});
 convert_struct!(plain ImageSubresourceRange {
     aspect_mask,
     base_mip_level,
@@ -712,74 +404,32 @@ convert_struct!(plain MemoryRequirements {
     alignment,
     memory_type_bits,
 });
-convert_struct!(chained SemaphoreTypeCreateInfo {
-    semaphore_type,
-    initial_value,
-});
-convert_struct!(chained MemoryAllocateFlagsInfo { flags, device_mask });
-convert_struct!(chained ExternalMemoryBufferCreateInfo { handle_types });
-convert_struct!(chained MemoryDedicatedRequirements {
-    prefers_dedicated_allocation,
-    requires_dedicated_allocation,
-});
 
-chain_nodes!(
-    PhysicalDeviceFeatures2,
-    PhysicalDevice16BitStorageFeatures,
-    PhysicalDeviceMultiviewFeatures,
-    PhysicalDeviceVariablePointersFeatures,
-    PhysicalDeviceProtectedMemoryFeatures,
-    PhysicalDeviceSamplerYcbcrConversionFeatures,
-    PhysicalDeviceShaderDrawParametersFeatures,
-    PhysicalDeviceMaintenance3Properties,
-    PhysicalDeviceMultiviewProperties,
-    PhysicalDevicePointClippingProperties,
-    PhysicalDeviceProtectedMemoryProperties,
-    PhysicalDeviceSubgroupProperties,
-    SemaphoreTypeCreateInfo,
-    MemoryAllocateFlagsInfo,
-    MemoryDedicatedRequirements,
-    ExternalMemoryBufferCreateInfo,
-    PhysicalDeviceVulkan11Features,
-    PhysicalDeviceVulkan12Features,
-    PhysicalDeviceVulkan13Features,
-    PhysicalDeviceVulkan11Properties,
-    PhysicalDeviceVulkan12Properties,
-    PhysicalDeviceVulkan13Properties,
-    PhysicalDeviceIDProperties,
-    PhysicalDeviceDriverProperties,
-    FormatProperties3,
-);
-
-/// A pNext chain in C memory, in the order of the typed chain.
-pub(crate) struct CChain {
-    nodes: Vec<CNode>,
+/// A handle map for structs that carry no handles the host translates yet: any handle in
+/// them makes the context fatal, naming its type.
+pub(crate) fn no_handles(object_type: i32, id: u64) -> Result<u64, ContextFatal> {
+    Err(ContextFatal::new(format!(
+        "a handle (VkObjectType {object_type}, id {id}) where this host translates none"
+    )))
 }
 
-impl CChain {
-    pub(crate) fn lower(chain: &[Ext<'_>]) -> Result<Self, ContextFatal> {
-        let mut nodes = chain
-            .iter()
-            .map(CNode::lower)
-            .collect::<Result<Vec<_>, _>>()?;
-        let bases: Vec<_> = nodes.iter_mut().map(CNode::base).collect();
-        for pair in bases.windows(2) {
-            // SAFETY: both pointers are boxed C structs owned by `nodes`; every Vulkan struct
-            // with sType starts with the VkBaseOutStructure header.
-            unsafe { (*pair[0]).p_next = pair[1] };
-        }
-        Ok(Self { nodes })
+/// A pNext chain in C memory (generated lowering), in the order of the typed chain.
+pub(crate) struct CChain<'a>(LoweredChain<'a>);
+
+impl<'a> CChain<'a> {
+    pub(crate) fn lower(chain: &[Ext<'a>]) -> Result<Self, ContextFatal> {
+        LoweredChain::new(chain.to_vec(), &mut no_handles).map(Self)
     }
 
     /// The first struct, for the parent's pNext; null for an empty chain.
     pub(crate) fn head(&mut self) -> *mut c_void {
-        self.nodes
-            .first_mut()
-            .map_or(std::ptr::null_mut(), |node| node.base().cast())
+        self.0.head()
     }
 
     /// The chain's values after the driver filled them.
-    pub(crate) fn raise<'a>(&self) -> Vec<Ext<'a>> {
-        self.nodes.iter().map(CNode::raise).collect()
+    pub(crate) fn raise(&self) -> Result<Vec<Ext<'a>>, ContextFatal> {
+        self.0
+            .raise()
+            .map_err(|e| ContextFatal::new(format!("reading back a pNext chain: {e}")))
     }
 }

@@ -27,17 +27,11 @@ const MIN_API_VERSION: u32 = vk::API_VERSION_1_1;
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 
-/// Device extensions offered to the guest (when the driver and the protocol have them): the
-/// ones whose structs and commands this host handles. Mesa's Venus driver requires
-/// VK_KHR_external_memory_fd of the renderer; the host never hands out fds itself (blobs
-/// replace them), so the extension's structs are not needed.
-const EXPOSED_DEVICE_EXTENSIONS: &[&CStr] = &[c"VK_KHR_external_memory_fd"];
-
 fn result_code(result: vk::Result) -> i32 {
     result.as_raw()
 }
 
-fn cap_api_version(version: u32) -> u32 {
+pub(super) fn cap_api_version(version: u32) -> u32 {
     if vk::api_version_minor(version) > vk::api_version_minor(MAX_API_VERSION)
         || vk::api_version_major(version) > vk::api_version_major(MAX_API_VERSION)
     {
@@ -130,266 +124,6 @@ pub(super) fn run(
         Command::EnumeratePhysicalDeviceGroups(args) => {
             enumerate_physical_device_groups(shared, args)
         }
-        Command::GetPhysicalDeviceProperties(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let out = required(&args.p_properties, "pProperties")?;
-            let _ = out;
-            // SAFETY: `physical` is a live physical device of its instance.
-            let properties = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_properties(physical.handle)
-            };
-            args.p_properties = Some(Box::new(exposed_properties(&properties)));
-            Ok(())
-        }
-        Command::GetPhysicalDeviceProperties2(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let out = args
-                .p_properties
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pProperties is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::PhysicalDeviceProperties2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: `c` heads a chain of boxed structs that outlive the call.
-            unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_properties2(physical.handle, &mut c)
-            };
-            out.properties = exposed_properties(&c.properties);
-            out.p_next = chain.raise();
-            Ok(())
-        }
-        Command::GetPhysicalDeviceFeatures(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            required(&args.p_features, "pFeatures")?;
-            // SAFETY: a live physical device.
-            let features = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_features(physical.handle)
-            };
-            args.p_features = Some(Box::new(FromC::from_c(&features)));
-            Ok(())
-        }
-        Command::GetPhysicalDeviceFeatures2(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let out = args
-                .p_features
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pFeatures is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::PhysicalDeviceFeatures2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: `c` heads a chain of boxed structs that outlive the call.
-            unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_features2(physical.handle, &mut c)
-            };
-            out.features = FromC::from_c(&c.features);
-            out.p_next = chain.raise();
-            Ok(())
-        }
-        Command::GetPhysicalDeviceQueueFamilyProperties(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            // SAFETY: a live physical device.
-            let host = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_queue_family_properties(physical.handle)
-            };
-            fill_array(
-                &mut args.p_queue_family_property_count,
-                &mut args.p_queue_family_properties,
-                host.iter().map(FromC::from_c).collect(),
-            );
-            Ok(())
-        }
-        Command::GetPhysicalDeviceQueueFamilyProperties2(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let instance = &physical.instance.instance;
-            // SAFETY: a live physical device.
-            let available = unsafe {
-                instance.get_physical_device_queue_family_properties2_len(physical.handle)
-            };
-            let Some(guest) = args.p_queue_family_properties.as_mut() else {
-                args.p_queue_family_property_count = Some(available as u32);
-                return Ok(());
-            };
-            let written = guest.len().min(available);
-            guest.truncate(written);
-            let mut chains = guest
-                .iter()
-                .map(|element| CChain::lower(&element.p_next))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut c: Vec<vk::QueueFamilyProperties2> = chains
-                .iter_mut()
-                .map(|chain| vk::QueueFamilyProperties2 {
-                    p_next: chain.head(),
-                    ..Default::default()
-                })
-                .collect();
-            // SAFETY: every element heads a chain of boxed structs that outlive the call.
-            unsafe {
-                instance.get_physical_device_queue_family_properties2(physical.handle, &mut c)
-            };
-            for ((element, c), chain) in guest.iter_mut().zip(&c).zip(&chains) {
-                element.queue_family_properties = FromC::from_c(&c.queue_family_properties);
-                element.p_next = chain.raise();
-            }
-            args.p_queue_family_property_count = Some(written as u32);
-            Ok(())
-        }
-        Command::GetPhysicalDeviceMemoryProperties(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            required(&args.p_memory_properties, "pMemoryProperties")?;
-            // SAFETY: a live physical device.
-            let properties = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_memory_properties(physical.handle)
-            };
-            args.p_memory_properties = Some(Box::new(FromC::from_c(&properties)));
-            Ok(())
-        }
-        Command::GetPhysicalDeviceMemoryProperties2(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let out = args
-                .p_memory_properties
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pMemoryProperties is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::PhysicalDeviceMemoryProperties2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: `c` heads a chain of boxed structs that outlive the call.
-            unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_memory_properties2(physical.handle, &mut c)
-            };
-            out.memory_properties = FromC::from_c(&c.memory_properties);
-            out.p_next = chain.raise();
-            Ok(())
-        }
-        Command::GetPhysicalDeviceFormatProperties(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            required(&args.p_format_properties, "pFormatProperties")?;
-            // SAFETY: a live physical device; any format value is valid to ask about.
-            let properties = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_format_properties(
-                        physical.handle,
-                        vk::Format::from_raw(args.format),
-                    )
-            };
-            args.p_format_properties = Some(Box::new(FromC::from_c(&properties)));
-            Ok(())
-        }
-        Command::GetPhysicalDeviceFormatProperties2(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let out = args
-                .p_format_properties
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pFormatProperties is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::FormatProperties2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: `c` heads a chain of boxed structs that outlive the call.
-            unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_format_properties2(
-                        physical.handle,
-                        vk::Format::from_raw(args.format),
-                        &mut c,
-                    )
-            };
-            out.format_properties = FromC::from_c(&c.format_properties);
-            out.p_next = chain.raise();
-            Ok(())
-        }
-        Command::GetPhysicalDeviceImageFormatProperties(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            required(&args.p_image_format_properties, "pImageFormatProperties")?;
-            // SAFETY: a live physical device; the driver validates the enum values.
-            let result = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_image_format_properties(
-                        physical.handle,
-                        vk::Format::from_raw(args.format),
-                        vk::ImageType::from_raw(args.ty),
-                        vk::ImageTiling::from_raw(args.tiling),
-                        vk::ImageUsageFlags::from_raw(args.usage),
-                        vk::ImageCreateFlags::from_raw(args.flags),
-                    )
-            };
-            match result {
-                Ok(properties) => {
-                    args.p_image_format_properties = Some(Box::new(FromC::from_c(&properties)));
-                    args.ret = vk::Result::SUCCESS.as_raw();
-                }
-                Err(e) => args.ret = result_code(e),
-            }
-            Ok(())
-        }
-        Command::GetPhysicalDeviceImageFormatProperties2(args) => {
-            let physical = shared.objects().physical_device(args.physical_device)?;
-            let info = required(&args.p_image_format_info, "pImageFormatInfo")?;
-            let mut info_chain = CChain::lower(&info.p_next)?;
-            let mut c_info = vk::PhysicalDeviceImageFormatInfo2::default()
-                .format(vk::Format::from_raw(info.format))
-                .ty(vk::ImageType::from_raw(info.ty))
-                .tiling(vk::ImageTiling::from_raw(info.tiling))
-                .usage(vk::ImageUsageFlags::from_raw(info.usage))
-                .flags(vk::ImageCreateFlags::from_raw(info.flags));
-            c_info.p_next = info_chain.head();
-            let out = args
-                .p_image_format_properties
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pImageFormatProperties is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::ImageFormatProperties2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: both structs head chains of boxed structs that outlive the call.
-            let result = unsafe {
-                physical
-                    .instance
-                    .instance
-                    .get_physical_device_image_format_properties2(physical.handle, &c_info, &mut c)
-            };
-            out.image_format_properties = FromC::from_c(&c.image_format_properties);
-            out.p_next = chain.raise();
-            args.ret = match result {
-                Ok(()) => vk::Result::SUCCESS.as_raw(),
-                Err(e) => result_code(e),
-            };
-            Ok(())
-        }
         Command::EnumerateDeviceExtensionProperties(args) => {
             let physical = shared.objects().physical_device(args.physical_device)?;
             if args.p_layer_name.is_some() {
@@ -411,7 +145,8 @@ pub(super) fn run(
             );
             Ok(())
         }
-        other => super::commands::run(shared, other, ctx)
+        other => super::query::run(shared, other)
+            .or_else(|| super::commands::run(shared, other, ctx))
             .or_else(|| super::pipeline::run(shared, other))
             .unwrap_or_else(|| {
                 Err(ContextFatal::new(
@@ -421,16 +156,10 @@ pub(super) fn run(
     }
 }
 
-/// What the guest may see of the device's properties: the version capped at what this host
-/// exposes.
-fn exposed_properties(
-    properties: &vk::PhysicalDeviceProperties,
-) -> types::PhysicalDeviceProperties {
-    let mut typed: types::PhysicalDeviceProperties = FromC::from_c(properties);
-    typed.api_version = cap_api_version(typed.api_version);
-    typed
-}
-
+/// Device extensions offered to the guest: every one of the driver's that the protocol
+/// covers (spec version capped at the protocol's), as virglrenderer offers. Commands of an
+/// offered extension that the dispatcher does not run yet make the context fatal, naming the
+/// command (host/README.md lists them).
 fn exposed_device_extensions(
     physical: &PhysicalDeviceObject,
 ) -> Result<Vec<types::ExtensionProperties>, vk::Result> {
@@ -444,11 +173,7 @@ fn exposed_device_extensions(
     Ok(host
         .iter()
         .filter_map(|extension| {
-            let name = extension.extension_name_as_c_str().ok()?;
-            if !EXPOSED_DEVICE_EXTENSIONS.contains(&name) {
-                return None;
-            }
-            let name = name.to_str().ok()?;
+            let name = extension.extension_name_as_c_str().ok()?.to_str().ok()?;
             let (_, _, protocol_spec) = PROTOCOL_EXTENSIONS.iter().find(|(n, _, _)| *n == name)?;
             let mut typed: types::ExtensionProperties = FromC::from_c(extension);
             typed.spec_version = typed.spec_version.min(*protocol_spec);

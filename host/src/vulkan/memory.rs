@@ -15,7 +15,7 @@ use super::convert::{CChain, FromC};
 use super::objects::{DeviceObject, HandleExtra, HandleKind};
 use super::{required, ContextObjects};
 use crate::executor::ContextFatal;
-use crate::guest_memory::SharedMemory;
+use crate::shm_file::ShmFile;
 
 /// Shared memory is mapped in whole pages; the driver may ask for more alignment.
 const PAGE_SIZE: u64 = 4096;
@@ -137,13 +137,10 @@ pub(super) fn allocate_memory(
                 .max(1)
                 .checked_next_multiple_of(alignment)
                 .ok_or(vk::Result::ERROR_OUT_OF_HOST_MEMORY)?;
-            let memory =
-                SharedMemory::create_zeroed("venus-rs-device-memory", size).map_err(|e| {
-                    crate::log!(
-                        "device memory: creating {size} bytes of shared memory failed: {e}"
-                    );
-                    vk::Result::ERROR_OUT_OF_HOST_MEMORY
-                })?;
+            let memory = ShmFile::create_zeroed("venus-rs-device-memory", size).map_err(|e| {
+                crate::log!("device memory: creating {size} bytes of shared memory failed: {e}");
+                vk::Result::ERROR_OUT_OF_HOST_MEMORY
+            })?;
             let mut import = vk::ImportMemoryHostPointerInfoEXT::default()
                 .handle_type(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT)
                 .host_pointer(memory.host_pointer().cast());

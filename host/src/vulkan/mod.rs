@@ -14,6 +14,7 @@ mod dispatch;
 mod memory;
 mod objects;
 mod pipeline;
+mod query;
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -294,7 +295,7 @@ impl PathExecutor {
             let window = memory
                 .window(stream.offset, stream.size)
                 .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
-            let mut bytes = vec![0u8; window.len()];
+            let mut bytes = vec![0u8; window.size() as usize];
             window
                 .read_bytes(0, &mut bytes)
                 .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;

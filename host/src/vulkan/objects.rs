@@ -85,7 +85,7 @@ pub(crate) enum HandleExtra {
     /// A descriptor set: the guest id of its pool, which frees it on reset or destruction.
     DescriptorPool(u64),
     /// Device memory backed by host shared memory imported into the driver.
-    SharedMemory(Arc<crate::guest_memory::SharedMemory>),
+    SharedMemory(Arc<crate::shm_file::ShmFile>),
 }
 
 pub(crate) struct CommandBufferObject {
@@ -252,7 +252,7 @@ impl ObjectTable {
     pub(crate) fn memory_backing(
         &self,
         id: u64,
-    ) -> Result<Option<Arc<crate::guest_memory::SharedMemory>>, ContextFatal> {
+    ) -> Result<Option<Arc<crate::shm_file::ShmFile>>, ContextFatal> {
         match self.get(id, "VkDeviceMemory")? {
             Object::Handle(HandleObject {
                 kind: HandleKind::DeviceMemory,
