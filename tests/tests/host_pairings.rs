@@ -72,3 +72,10 @@ fn host_validation_finds_nothing_in_the_compute_check() {
         "validation errors on the host:\n{server_log}"
     );
 }
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_sees_through_our_host_what_it_sees_through_virglrenderer() {
+    venus_rs_tests::compare_vulkaninfo(&["--a", "mesa,virgl,vtest", "--b", "mesa,ours,vtest"])
+        .assert_success_with("0 not allowed");
+}

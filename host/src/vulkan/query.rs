@@ -59,6 +59,26 @@ fn cap_api_version(properties: &mut types::PhysicalDeviceProperties) {
     properties.driver_version = 0;
 }
 
+/// This host executes no sparse binding (vkQueueBindSparse) yet, so, like virglrenderer's
+/// pairing with the same guest, the guest is told of no sparse resource support at all.
+fn hide_sparse_features(features: &mut types::PhysicalDeviceFeatures) {
+    features.sparse_binding = 0;
+    features.sparse_residency_buffer = 0;
+    features.sparse_residency_image2_d = 0;
+    features.sparse_residency_image3_d = 0;
+    features.sparse_residency2_samples = 0;
+    features.sparse_residency4_samples = 0;
+    features.sparse_residency8_samples = 0;
+    features.sparse_residency16_samples = 0;
+    features.sparse_residency_aliased = 0;
+}
+
+/// The limits and properties that only mean something with the sparse features hidden above.
+fn hide_sparse_properties(properties: &mut types::PhysicalDeviceProperties) {
+    properties.limits.sparse_address_space_size = 0;
+    properties.sparse_properties = Default::default();
+}
+
 /// What virglrenderer hides of the host's identity in a properties chain.
 fn hide_identity(chain: &mut [Ext<'_>]) {
     for ext in chain {
@@ -148,13 +168,17 @@ fn answer(physical: &PhysicalDeviceObject, command: &mut Command<'_>) -> Result<
             let out = a.p_features.get_or_insert_with(Default::default);
             fill(out.as_mut(), |p| unsafe {
                 (v10.get_physical_device_features)(pd, p.cast())
-            })
+            })?;
+            hide_sparse_features(out);
+            Ok(())
         }
         Command::GetPhysicalDeviceFeatures2(a) => {
             let out = required(&mut a.p_features, "pFeatures")?;
             fill(out.as_mut(), |p| unsafe {
                 (v11.get_physical_device_features2)(pd, p.cast())
-            })
+            })?;
+            hide_sparse_features(&mut out.features);
+            Ok(())
         }
         Command::GetPhysicalDeviceProperties(a) => {
             let out = a.p_properties.get_or_insert_with(Default::default);
@@ -162,6 +186,7 @@ fn answer(physical: &PhysicalDeviceObject, command: &mut Command<'_>) -> Result<
                 (v10.get_physical_device_properties)(pd, p.cast())
             })?;
             cap_api_version(out);
+            hide_sparse_properties(out);
             Ok(())
         }
         Command::GetPhysicalDeviceProperties2(a) => {
@@ -170,6 +195,7 @@ fn answer(physical: &PhysicalDeviceObject, command: &mut Command<'_>) -> Result<
                 (v11.get_physical_device_properties2)(pd, p.cast())
             })?;
             cap_api_version(&mut out.properties);
+            hide_sparse_properties(&mut out.properties);
             hide_identity(&mut out.p_next);
             Ok(())
         }
