@@ -41,25 +41,21 @@ fn mesa_passes_the_compute_readback_check_on_our_render_server_in_qemu_x86_64() 
         .assert_success_with("compute-readback: OK");
 }
 
-#[test]
-#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
-fn host_validation_finds_nothing_in_the_compute_check() {
-    let run = pair_with_env(
-        &[("VENUS_RS_VALIDATE", "1")],
-        &[
-            "--guest",
-            "mesa",
-            "--host",
-            "ours",
-            "--transport",
-            "vtest",
-            "--",
-            "compute-readback",
-            "--iterations",
-            "5",
-        ],
-    );
-    run.assert_success_with("compute-readback: OK");
+/// Runs `program` from Mesa's guest on our vtest server with the host's validation layer, and checks that the
+/// layer was on and reported nothing.
+fn assert_host_validation_clean(program: &[&str], expected: &str) {
+    let mut args = vec![
+        "--guest",
+        "mesa",
+        "--host",
+        "ours",
+        "--transport",
+        "vtest",
+        "--",
+    ];
+    args.extend_from_slice(program);
+    let run = pair_with_env(&[("VENUS_RS_VALIDATE", "1")], &args);
+    run.assert_success_with(expected);
     let server_log =
         std::fs::read_to_string(run.run_dir.as_ref().expect("run folder").join("server.log"))
             .expect("server log");
@@ -71,6 +67,21 @@ fn host_validation_finds_nothing_in_the_compute_check() {
         !server_log.contains("Validation Error"),
         "validation errors on the host:\n{server_log}"
     );
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn host_validation_finds_nothing_in_the_compute_check() {
+    assert_host_validation_clean(
+        &["compute-readback", "--iterations", "5"],
+        "compute-readback: OK",
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn host_validation_finds_nothing_in_vulkaninfo() {
+    assert_host_validation_clean(&["vulkaninfo"], VENUS_DEVICE);
 }
 
 #[test]
