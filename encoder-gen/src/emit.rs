@@ -875,21 +875,20 @@ impl<'m> Emitter<'m> {
         match k {
             Kind::Scalar(s) => format!("wr::<{}>({at}, 0, *{src} as _)", s.c_rust()),
             Kind::Handle { .. } => format!("wr::<u64>({at}, 0, *{src})"),
-            Kind::Struct(n) | Kind::Union(n) => {
-                format!("lower_{}({src}, a, {at})", snake(&rust_name(n)))
-            }
+            Kind::Struct(_) | Kind::Union(_) => format!("lower_struct({src}, a, {at})"),
             _ => String::new(),
         }
     }
 
-    /// Lowers member `m` of value `v` into C memory: `at` is the member's address.
+    /// Lowers command argument `m` of value `v` into C memory: `at` is its address. Structs
+    /// and unions go through their `CType` impl (`generated/convert.rs`), as on the host.
     fn lower_stmt(&self, m: &Member, at: &str) -> String {
         let field = snake(&m.name);
         let src = format!("v.{field}");
         match &m.kind {
             Kind::SType(v) => format!("wr::<i32>({at}, 0, {v});"),
             Kind::Allocator | Kind::NullPtr => String::new(),
-            Kind::PNext => format!("wr::<*const u8>({at}, 0, lower_chain(&{src}, a));"),
+            Kind::PNext => unreachable!("a pNext chain is never a command argument"),
             Kind::Scalar(_) | Kind::Handle { .. } | Kind::Struct(_) | Kind::Union(_) => {
                 format!("{};", self.lower_elem(&m.kind, &format!("&{src}"), at))
             }
@@ -1133,18 +1132,6 @@ impl<'m> Emitter<'m> {
             }
         }
         let _ = writeln!(testing, "        let _ = g;\n        v\n    }}\n}}");
-        let _ = writeln!(
-            testing,
-            "pub(crate) unsafe fn lower_{sn}(v: &{}, a: &mut Arena, p: *mut u8) {{",
-            self.type_ref_anon(&s.name)
-        );
-        for m in &s.members {
-            let st = self.lower_stmt(m, &format!("p.add({})", m.c_offset));
-            if !st.is_empty() {
-                let _ = writeln!(testing, "    {st}");
-            }
-        }
-        let _ = writeln!(testing, "    let _ = (v, a, p);\n}}");
     }
 
     fn type_ref_anon(&self, name: &str) -> String {
@@ -1302,7 +1289,6 @@ impl<'m> Emitter<'m> {
 
     fn emit_union_tests(&self, u: &UnionIr, testing: &mut String) {
         let rn = rust_name(&u.name);
-        let sn = snake(&rn);
         let lt = if u.needs_lt { "<'a>" } else { "" };
         let _ = writeln!(testing, "impl{lt} {rn}{lt} {{\n    pub(crate) fn arb(g: &mut Gen, tag: Option<i64>) -> Self {{\n        match tag.unwrap_or({}) {{", u.guest_tag);
         for v in &u.variants {
@@ -1324,31 +1310,6 @@ impl<'m> Emitter<'m> {
             testing,
             "            _ => Self::default(),\n        }}\n    }}\n}}"
         );
-        let _ = writeln!(
-            testing,
-            "pub(crate) unsafe fn lower_{sn}(v: &{}, a: &mut Arena, p: *mut u8) {{\n    match v {{",
-            self.type_ref_anon(&u.name)
-        );
-        for v in &u.variants {
-            let st = match &v.kind {
-                Kind::NullPtr => String::new(),
-                Kind::FixedArray(e, _) => {
-                    let (es, _) = self.c_layout(e);
-                    format!(
-                        "for (i, e) in x.iter().enumerate() {{ {}; }}",
-                        self.lower_elem(e, "e", &format!("p.add(i * {es})"))
-                    )
-                }
-                k => format!("{};", self.lower_elem(k, "x", "p")),
-            };
-            let _ = writeln!(
-                testing,
-                "        {}::{}(x) => {{ let _ = x; {st} }}",
-                rust_name(&u.name),
-                variant_name(&v.name)
-            );
-        }
-        let _ = writeln!(testing, "    }}\n    let _ = a;\n}}");
     }
 
     // ---------- per command ----------
@@ -1558,7 +1519,7 @@ impl<'m> Emitter<'m> {
         }
         let _ = writeln!(testing, "        let _ = g;\n        v\n    }}\n}}");
         // lowering of the arguments to C values, then the guest calls
-        let _ = writeln!(testing, "pub(crate) unsafe fn guest_{fname}(v: &{}, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {{\n    let mut arena = Arena::default();\n    let a = &mut arena;", rn.clone() + &lt.replace("'a", "'_"));
+        let _ = writeln!(testing, "pub(crate) unsafe fn guest_{fname}(v: &{}, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {{\n    let mut ids = keep_guest_ids;\n    let mut lowerer = Lowerer::new(&mut ids);\n    let a = &mut lowerer;", rn.clone() + &lt.replace("'a", "'_"));
         for m in &c.params {
             let an = snake(&m.name);
             let st = match &m.kind {
@@ -1856,21 +1817,6 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
         }
         let _ = writeln!(testing, "];");
     }
-    let _ = writeln!(
-        testing,
-        "pub(crate) unsafe fn lower_ext(x: &Ext<'_>, a: &mut Arena) -> *mut u8 {{\n    match x {{"
-    );
-    for s in &ext_structs {
-        let rn = rust_name(&s.name);
-        let _ = writeln!(
-            testing,
-            "        Ext::{rn}(v) => {{ let p = a.alloc({}, {}); lower_{}(v, a, p); p }}",
-            s.size,
-            s.align,
-            snake(&rn)
-        );
-    }
-    let _ = writeln!(testing, "    }}\n}}");
 
     let mut cmd_enum = Vec::new();
     for c in &model.commands {
@@ -1969,7 +1915,7 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
     let prelude_host = "#![allow(clippy::all, unused_mut, unused_variables, unused_braces, unused_parens, unused_imports, non_snake_case)]\nuse std::borrow::Cow;\nuse std::ffi::CStr;\n\nuse super::types::*;\nuse crate::wire::{DecodeError, DecodeErrorKind, Decoder, Writer};\n\n";
     let prelude_guest = "#![allow(clippy::all, unused_mut, unused_variables, unused_braces, unused_unsafe, non_snake_case, unused_parens, unused_imports)]\n#![allow(unsafe_op_in_unsafe_fn)]\n// SAFETY (whole module): every function reads or writes application memory at offsets of\n// the C layouts computed from vk.xml; callers uphold the contract in the crate docs.\nuse std::ffi::c_void;\n\nuse crate::guest::runtime::*;\nuse crate::guest::GuestContext;\nuse crate::protocol::Gate;\nuse crate::wire::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Writer};\n\n";
     let prelude_tables = "use crate::protocol::{CommandInfo, Gate};\n\n";
-    let prelude_testing = "#![allow(clippy::all, unused_mut, unused_variables, unused_braces, unused_unsafe, non_snake_case, unused_parens, unused_imports, dead_code)]\n#![allow(unsafe_op_in_unsafe_fn)]\nuse std::borrow::Cow;\nuse std::ffi::c_void;\n\nuse super::guest::*;\nuse super::host::*;\nuse super::types::*;\nuse crate::guest::runtime::*;\nuse crate::guest::GuestContext;\nuse crate::testing::*;\nuse crate::wire::{DecodeError, Decoder, Limits};\n\n";
+    let prelude_testing = "#![allow(clippy::all, unused_mut, unused_variables, unused_braces, unused_unsafe, non_snake_case, unused_parens, unused_imports, dead_code)]\n#![allow(unsafe_op_in_unsafe_fn)]\nuse std::borrow::Cow;\nuse std::ffi::c_void;\n\nuse super::guest::*;\nuse super::host::*;\nuse super::types::*;\nuse crate::convert::Lowerer;\nuse crate::guest::runtime::*;\nuse crate::guest::GuestContext;\nuse crate::testing::*;\nuse crate::wire::{DecodeError, Decoder, Limits};\n\n";
     // per-command dispatcher for the round-trip test
     let mut dispatch = String::new();
     let _ = writeln!(dispatch, "/// Runs the guest side of the round trip for `command` (see `crate::testing`).\npub(crate) unsafe fn guest_run(command: &Command<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {{\n    match command {{");

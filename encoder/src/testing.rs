@@ -1,13 +1,13 @@
 //! Test support for the generated code: deterministic arbitrary values, lowering of typed
-//! values to C memory, and the round trip over every command type.
+//! values to C memory (through `crate::convert`), and the round trip over every command type.
 
+use std::convert::Infallible;
 use std::ffi::{CStr, CString};
 
 use crate::convert::{CType, Lowerer};
 use crate::generated::testing::{arb_command, guest_run};
 use crate::generated::types::Ext;
-use crate::guest::runtime::wr;
-use crate::wire::{Writer, MAX_CHAIN};
+use crate::wire::Writer;
 
 /// Two xorshift streams: `shape` decides counts, presence, chains, handles and union tags;
 /// `value` decides every other scalar. Two generators with the same shape seed produce
@@ -126,62 +126,19 @@ pub(crate) fn arb_chain(g: &mut Gen, table: &[fn(&mut Gen) -> Ext<'static>]) -> 
     picked.into_iter().map(|i| table[i](g)).collect()
 }
 
-/// Zeroed, 8-aligned C memory that lives as long as the arena.
-#[derive(Default)]
-pub(crate) struct Arena {
-    blocks: Vec<Vec<u64>>,
+/// The round trip lowers the guest's arguments the way the host does (`crate::convert`); its
+/// guest ids stand for themselves as handles.
+pub(crate) fn keep_guest_ids(_object_type: i32, id: u64) -> Result<u64, Infallible> {
+    Ok(id)
 }
 
-impl Arena {
-    pub(crate) fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
-        assert!(align <= 8);
-        let mut block = vec![0u64; size.div_ceil(8).max(1)];
-        let p = block.as_mut_ptr() as *mut u8;
-        self.blocks.push(block);
-        p
-    }
-    pub(crate) fn c_string(&mut self, s: Option<&CStr>) -> *const u8 {
-        match s {
-            Some(s) => self.bytes(Some(s.to_bytes_with_nul())),
-            None => std::ptr::null(),
-        }
-    }
-    pub(crate) fn c_strings(&mut self, s: Option<&[&CStr]>) -> *const u8 {
-        let Some(list) = s else {
-            return std::ptr::null();
-        };
-        let p = self.alloc(list.len() * 8, 8);
-        for (i, s) in list.iter().enumerate() {
-            let q = self.c_string(Some(s));
-            // SAFETY: `p` has room for `list.len()` pointers.
-            unsafe { wr::<*const u8>(p, i * 8, q) };
-        }
-        p
-    }
-    pub(crate) fn bytes(&mut self, b: Option<&[u8]>) -> *const u8 {
-        let Some(b) = b else { return std::ptr::null() };
-        let p = self.alloc(b.len(), 1);
-        // SAFETY: `p` has room for `b.len()` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len()) };
-        p
-    }
-}
-
-/// Lowers a chain to linked C structs.
+/// Writes the C image of a struct or union argument at `p`.
 ///
 /// # Safety
-/// Only writes memory it allocates from `a`.
-pub(crate) unsafe fn lower_chain(chain: &[Ext<'_>], a: &mut Arena) -> *const u8 {
-    assert!(chain.len() <= MAX_CHAIN);
-    let nodes: Vec<*mut u8> = chain
-        .iter()
-        .map(|x| unsafe { crate::generated::testing::lower_ext(x, a) })
-        .collect();
-    for pair in nodes.windows(2) {
-        // SAFETY: every node is a struct with pNext at offset 8.
-        unsafe { wr::<*const u8>(pair[0], 8, pair[1]) };
-    }
-    nodes.first().map_or(std::ptr::null(), |p| *p as *const u8)
+/// As [`CType::lower_at`].
+pub(crate) unsafe fn lower_struct<T: CType>(v: &T, l: &mut Lowerer<'_, Infallible>, p: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    let Ok(()) = unsafe { v.lower_at(l, p) };
 }
 
 /// Lowers an arbitrary value to C (`crate::convert`), raises the image into a value of the
@@ -291,7 +248,7 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
-                // SAFETY: the guest functions only touch the arena-backed lowering of `a`.
+                // SAFETY: the guest functions only touch the C image `guest_run` lowers from `a`.
                 let run = match unsafe { guest_run(&a, &host_reply, &cx) } {
                     Ok(r) => r,
                     Err(e) => {

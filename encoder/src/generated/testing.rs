@@ -8,6 +8,7 @@ use std::ffi::c_void;
 use super::guest::*;
 use super::host::*;
 use super::types::*;
+use crate::convert::Lowerer;
 use crate::guest::runtime::*;
 use crate::guest::GuestContext;
 use crate::testing::*;
@@ -27,17 +28,6 @@ impl<'a> AccelerationStructureCreateInfoKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_acceleration_structure_create_info_khr(v: &AccelerationStructureCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150017);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.create_flags as _);
-    wr::<u64>(p.add(24), 0, *&v.buffer);
-    wr::<u64>(p.add(32), 0, *&v.offset as _);
-    wr::<u64>(p.add(40), 0, *&v.size as _);
-    wr::<i32>(p.add(48), 0, *&v.ty as _);
-    wr::<u64>(p.add(56), 0, *&v.device_address as _);
-    let _ = (v, a, p);
-}
 impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -47,12 +37,6 @@ impl<'a> AccelerationStructureDeviceAddressInfoKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_acceleration_structure_device_address_info_khr(v: &AccelerationStructureDeviceAddressInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.acceleration_structure);
-    let _ = (v, a, p);
-}
 impl<'a> AccelerationStructureVersionInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -61,12 +45,6 @@ impl<'a> AccelerationStructureVersionInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_acceleration_structure_version_info_khr(v: &AccelerationStructureVersionInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150009);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<*const u8>(p.add(16), 0, a.bytes(v.p_version_data.as_deref()));
-    let _ = (v, a, p);
 }
 impl<'a> ApplicationInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -80,16 +58,6 @@ impl<'a> ApplicationInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_application_info(v: &ApplicationInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 0);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<*const u8>(p.add(16), 0, a.c_string(v.p_application_name));
-    wr::<u32>(p.add(24), 0, *&v.application_version as _);
-    wr::<*const u8>(p.add(32), 0, a.c_string(v.p_engine_name));
-    wr::<u32>(p.add(40), 0, *&v.engine_version as _);
-    wr::<u32>(p.add(44), 0, *&v.api_version as _);
-    let _ = (v, a, p);
 }
 impl AttachmentDescription {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -106,18 +74,6 @@ impl AttachmentDescription {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_attachment_description(v: &AttachmentDescription, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.flags as _);
-    wr::<i32>(p.add(4), 0, *&v.format as _);
-    wr::<i32>(p.add(8), 0, *&v.samples as _);
-    wr::<i32>(p.add(12), 0, *&v.load_op as _);
-    wr::<i32>(p.add(16), 0, *&v.store_op as _);
-    wr::<i32>(p.add(20), 0, *&v.stencil_load_op as _);
-    wr::<i32>(p.add(24), 0, *&v.stencil_store_op as _);
-    wr::<i32>(p.add(28), 0, *&v.initial_layout as _);
-    wr::<i32>(p.add(32), 0, *&v.final_layout as _);
-    let _ = (v, a, p);
 }
 impl<'a> AttachmentDescription2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -136,20 +92,6 @@ impl<'a> AttachmentDescription2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_attachment_description2(v: &AttachmentDescription2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.format as _);
-    wr::<i32>(p.add(24), 0, *&v.samples as _);
-    wr::<i32>(p.add(28), 0, *&v.load_op as _);
-    wr::<i32>(p.add(32), 0, *&v.store_op as _);
-    wr::<i32>(p.add(36), 0, *&v.stencil_load_op as _);
-    wr::<i32>(p.add(40), 0, *&v.stencil_store_op as _);
-    wr::<i32>(p.add(44), 0, *&v.initial_layout as _);
-    wr::<i32>(p.add(48), 0, *&v.final_layout as _);
-    let _ = (v, a, p);
-}
 impl<'a> AttachmentDescriptionStencilLayout<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -159,13 +101,6 @@ impl<'a> AttachmentDescriptionStencilLayout<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_attachment_description_stencil_layout(v: &AttachmentDescriptionStencilLayout<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000241002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.stencil_initial_layout as _);
-    wr::<i32>(p.add(20), 0, *&v.stencil_final_layout as _);
-    let _ = (v, a, p);
-}
 impl AttachmentReference {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -174,11 +109,6 @@ impl AttachmentReference {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_attachment_reference(v: &AttachmentReference, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.attachment as _);
-    wr::<i32>(p.add(4), 0, *&v.layout as _);
-    let _ = (v, a, p);
 }
 impl<'a> AttachmentReference2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -191,14 +121,6 @@ impl<'a> AttachmentReference2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_attachment_reference2(v: &AttachmentReference2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment as _);
-    wr::<i32>(p.add(20), 0, *&v.layout as _);
-    wr::<u32>(p.add(24), 0, *&v.aspect_mask as _);
-    let _ = (v, a, p);
-}
 impl<'a> AttachmentReferenceStencilLayout<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -206,12 +128,6 @@ impl<'a> AttachmentReferenceStencilLayout<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_attachment_reference_stencil_layout(v: &AttachmentReferenceStencilLayout<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000241001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.stencil_layout as _);
-    let _ = (v, a, p);
 }
 impl<'a> AttachmentSampleLocationsEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -222,11 +138,6 @@ impl<'a> AttachmentSampleLocationsEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_attachment_sample_locations_ext(v: &AttachmentSampleLocationsEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.attachment_index as _);
-    lower_sample_locations_info_ext(&v.sample_locations_info, a, p.add(8));
-    let _ = (v, a, p);
-}
 impl<'a> BindBufferMemoryDeviceGroupInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -235,13 +146,6 @@ impl<'a> BindBufferMemoryDeviceGroupInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_bind_buffer_memory_device_group_info(v: &BindBufferMemoryDeviceGroupInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060013);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.device_index_count as _);
-    if let Some(arr) = &v.p_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> BindBufferMemoryInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -253,14 +157,6 @@ impl<'a> BindBufferMemoryInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_bind_buffer_memory_info(v: &BindBufferMemoryInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000157000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.buffer);
-    wr::<u64>(p.add(24), 0, *&v.memory);
-    wr::<u64>(p.add(32), 0, *&v.memory_offset as _);
-    let _ = (v, a, p);
 }
 impl<'a> BindDescriptorSetsInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -277,18 +173,6 @@ impl<'a> BindDescriptorSetsInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_bind_descriptor_sets_info(v: &BindDescriptorSetsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000545003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.stage_flags as _);
-    wr::<u64>(p.add(24), 0, *&v.layout);
-    wr::<u32>(p.add(32), 0, *&v.first_set as _);
-    wr::<u32>(p.add(36), 0, *&v.descriptor_set_count as _);
-    if let Some(arr) = &v.p_descriptor_sets { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.dynamic_offset_count as _);
-    if let Some(arr) = &v.p_dynamic_offsets { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> BindImageMemoryDeviceGroupInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -299,15 +183,6 @@ impl<'a> BindImageMemoryDeviceGroupInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_bind_image_memory_device_group_info(v: &BindImageMemoryDeviceGroupInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060014);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.device_index_count as _);
-    if let Some(arr) = &v.p_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.split_instance_bind_region_count as _);
-    if let Some(arr) = &v.p_split_instance_bind_regions { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_rect2_d(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> BindImageMemoryInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -320,14 +195,6 @@ impl<'a> BindImageMemoryInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_bind_image_memory_info(v: &BindImageMemoryInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000157001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image);
-    wr::<u64>(p.add(24), 0, *&v.memory);
-    wr::<u64>(p.add(32), 0, *&v.memory_offset as _);
-    let _ = (v, a, p);
-}
 impl<'a> BindImageMemorySwapchainInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -337,13 +204,6 @@ impl<'a> BindImageMemorySwapchainInfoKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_bind_image_memory_swapchain_info_khr(v: &BindImageMemorySwapchainInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060009);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.swapchain);
-    wr::<u32>(p.add(24), 0, *&v.image_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> BindImagePlaneMemoryInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -352,12 +212,6 @@ impl<'a> BindImagePlaneMemoryInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_bind_image_plane_memory_info(v: &BindImagePlaneMemoryInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000156002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.plane_aspect as _);
-    let _ = (v, a, p);
-}
 impl<'a> BindMemoryStatus<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -365,12 +219,6 @@ impl<'a> BindMemoryStatus<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_bind_memory_status(v: &BindMemoryStatus<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000545002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    if let Some(e) = &v.p_result { let q = a.alloc(4, 4); wr::<i32>(q, 0, *e as _); wr::<*const u8>(p.add(16), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> BindSparseInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -390,21 +238,6 @@ impl<'a> BindSparseInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_bind_sparse_info(v: &BindSparseInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 7);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.wait_semaphore_count as _);
-    if let Some(arr) = &v.p_wait_semaphores { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.buffer_bind_count as _);
-    if let Some(arr) = &v.p_buffer_binds { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_buffer_memory_bind_info(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.image_opaque_bind_count as _);
-    if let Some(arr) = &v.p_image_opaque_binds { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_opaque_memory_bind_info(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(56), 0, q); }
-    wr::<u32>(p.add(64), 0, *&v.image_bind_count as _);
-    if let Some(arr) = &v.p_image_binds { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_memory_bind_info(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(72), 0, q); }
-    wr::<u32>(p.add(80), 0, *&v.signal_semaphore_count as _);
-    if let Some(arr) = &v.p_signal_semaphores { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(88), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> BlitImageInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -420,18 +253,6 @@ impl<'a> BlitImageInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_blit_image_info2(v: &BlitImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_image);
-    wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_image);
-    wr::<i32>(p.add(40), 0, *&v.dst_image_layout as _);
-    wr::<u32>(p.add(44), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 96, 8); for (i, e) in arr.iter().enumerate() { lower_image_blit2(e, a, q.add(i * 96)); } wr::<*const u8>(p.add(48), 0, q); }
-    wr::<i32>(p.add(56), 0, *&v.filter as _);
-    let _ = (v, a, p);
-}
 impl BufferCopy {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -441,12 +262,6 @@ impl BufferCopy {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_copy(v: &BufferCopy, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.src_offset as _);
-    wr::<u64>(p.add(8), 0, *&v.dst_offset as _);
-    wr::<u64>(p.add(16), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl<'a> BufferCopy2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -458,14 +273,6 @@ impl<'a> BufferCopy2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_copy2(v: &BufferCopy2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_offset as _);
-    wr::<u64>(p.add(24), 0, *&v.dst_offset as _);
-    wr::<u64>(p.add(32), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl<'a> BufferCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -481,17 +288,6 @@ impl<'a> BufferCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_buffer_create_info(v: &BufferCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 12);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.size as _);
-    wr::<u32>(p.add(32), 0, *&v.usage as _);
-    wr::<i32>(p.add(36), 0, *&v.sharing_mode as _);
-    wr::<u32>(p.add(40), 0, *&v.queue_family_index_count as _);
-    if let Some(arr) = &v.p_queue_family_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(48), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> BufferDeviceAddressCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -499,12 +295,6 @@ impl<'a> BufferDeviceAddressCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_device_address_create_info_ext(v: &BufferDeviceAddressCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000244002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.device_address as _);
-    let _ = (v, a, p);
 }
 impl<'a> BufferDeviceAddressInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -514,12 +304,6 @@ impl<'a> BufferDeviceAddressInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_device_address_info(v: &BufferDeviceAddressInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000244001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.buffer);
-    let _ = (v, a, p);
 }
 impl BufferImageCopy {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -533,15 +317,6 @@ impl BufferImageCopy {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_image_copy(v: &BufferImageCopy, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.buffer_offset as _);
-    wr::<u32>(p.add(8), 0, *&v.buffer_row_length as _);
-    wr::<u32>(p.add(12), 0, *&v.buffer_image_height as _);
-    lower_image_subresource_layers(&v.image_subresource, a, p.add(16));
-    lower_offset3_d(&v.image_offset, a, p.add(32));
-    lower_extent3_d(&v.image_extent, a, p.add(44));
-    let _ = (v, a, p);
 }
 impl<'a> BufferImageCopy2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -557,17 +332,6 @@ impl<'a> BufferImageCopy2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_buffer_image_copy2(v: &BufferImageCopy2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337009);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.buffer_offset as _);
-    wr::<u32>(p.add(24), 0, *&v.buffer_row_length as _);
-    wr::<u32>(p.add(28), 0, *&v.buffer_image_height as _);
-    lower_image_subresource_layers(&v.image_subresource, a, p.add(32));
-    lower_offset3_d(&v.image_offset, a, p.add(48));
-    lower_extent3_d(&v.image_extent, a, p.add(60));
-    let _ = (v, a, p);
-}
 impl<'a> BufferMemoryBarrier<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -582,18 +346,6 @@ impl<'a> BufferMemoryBarrier<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_memory_barrier(v: &BufferMemoryBarrier<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 44);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.src_access_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.dst_access_mask as _);
-    wr::<u32>(p.add(24), 0, *&v.src_queue_family_index as _);
-    wr::<u32>(p.add(28), 0, *&v.dst_queue_family_index as _);
-    wr::<u64>(p.add(32), 0, *&v.buffer);
-    wr::<u64>(p.add(40), 0, *&v.offset as _);
-    wr::<u64>(p.add(48), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl<'a> BufferMemoryBarrier2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -612,20 +364,6 @@ impl<'a> BufferMemoryBarrier2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_buffer_memory_barrier2(v: &BufferMemoryBarrier2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_stage_mask as _);
-    wr::<u64>(p.add(24), 0, *&v.src_access_mask as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_stage_mask as _);
-    wr::<u64>(p.add(40), 0, *&v.dst_access_mask as _);
-    wr::<u32>(p.add(48), 0, *&v.src_queue_family_index as _);
-    wr::<u32>(p.add(52), 0, *&v.dst_queue_family_index as _);
-    wr::<u64>(p.add(56), 0, *&v.buffer);
-    wr::<u64>(p.add(64), 0, *&v.offset as _);
-    wr::<u64>(p.add(72), 0, *&v.size as _);
-    let _ = (v, a, p);
-}
 impl<'a> BufferMemoryRequirementsInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -635,12 +373,6 @@ impl<'a> BufferMemoryRequirementsInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_buffer_memory_requirements_info2(v: &BufferMemoryRequirementsInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000146000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.buffer);
-    let _ = (v, a, p);
-}
 impl<'a> BufferOpaqueCaptureAddressCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -649,12 +381,6 @@ impl<'a> BufferOpaqueCaptureAddressCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_buffer_opaque_capture_address_create_info(v: &BufferOpaqueCaptureAddressCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000257002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.opaque_capture_address as _);
-    let _ = (v, a, p);
-}
 impl<'a> BufferUsageFlags2CreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -662,12 +388,6 @@ impl<'a> BufferUsageFlags2CreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_buffer_usage_flags2_create_info(v: &BufferUsageFlags2CreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000470006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.usage as _);
-    let _ = (v, a, p);
 }
 impl<'a> BufferViewCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -682,16 +402,6 @@ impl<'a> BufferViewCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_buffer_view_create_info(v: &BufferViewCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 13);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.buffer);
-    wr::<i32>(p.add(32), 0, *&v.format as _);
-    wr::<u64>(p.add(40), 0, *&v.offset as _);
-    wr::<u64>(p.add(48), 0, *&v.range as _);
-    let _ = (v, a, p);
-}
 impl<'a> CalibratedTimestampInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -700,12 +410,6 @@ impl<'a> CalibratedTimestampInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_calibrated_timestamp_info_khr(v: &CalibratedTimestampInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000184000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.time_domain as _);
-    let _ = (v, a, p);
 }
 impl ClearAttachment {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -717,12 +421,6 @@ impl ClearAttachment {
         v
     }
 }
-pub(crate) unsafe fn lower_clear_attachment(v: &ClearAttachment, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.aspect_mask as _);
-    wr::<u32>(p.add(4), 0, *&v.color_attachment as _);
-    lower_clear_value(&v.clear_value, a, p.add(8));
-    let _ = (v, a, p);
-}
 impl ClearDepthStencilValue {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -731,11 +429,6 @@ impl ClearDepthStencilValue {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_clear_depth_stencil_value(v: &ClearDepthStencilValue, a: &mut Arena, p: *mut u8) {
-    wr::<f32>(p.add(0), 0, *&v.depth as _);
-    wr::<u32>(p.add(4), 0, *&v.stencil as _);
-    let _ = (v, a, p);
 }
 impl ClearRect {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -746,12 +439,6 @@ impl ClearRect {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_clear_rect(v: &ClearRect, a: &mut Arena, p: *mut u8) {
-    lower_rect2_d(&v.rect, a, p.add(0));
-    wr::<u32>(p.add(16), 0, *&v.base_array_layer as _);
-    wr::<u32>(p.add(20), 0, *&v.layer_count as _);
-    let _ = (v, a, p);
 }
 impl ColorBlendAdvancedEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -764,14 +451,6 @@ impl ColorBlendAdvancedEXT {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_color_blend_advanced_ext(v: &ColorBlendAdvancedEXT, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.advanced_blend_op as _);
-    wr::<u32>(p.add(4), 0, *&v.src_premultiplied as _);
-    wr::<u32>(p.add(8), 0, *&v.dst_premultiplied as _);
-    wr::<i32>(p.add(12), 0, *&v.blend_overlap as _);
-    wr::<u32>(p.add(16), 0, *&v.clamp_results as _);
-    let _ = (v, a, p);
 }
 impl ColorBlendEquationEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -786,15 +465,6 @@ impl ColorBlendEquationEXT {
         v
     }
 }
-pub(crate) unsafe fn lower_color_blend_equation_ext(v: &ColorBlendEquationEXT, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.src_color_blend_factor as _);
-    wr::<i32>(p.add(4), 0, *&v.dst_color_blend_factor as _);
-    wr::<i32>(p.add(8), 0, *&v.color_blend_op as _);
-    wr::<i32>(p.add(12), 0, *&v.src_alpha_blend_factor as _);
-    wr::<i32>(p.add(16), 0, *&v.dst_alpha_blend_factor as _);
-    wr::<i32>(p.add(20), 0, *&v.alpha_blend_op as _);
-    let _ = (v, a, p);
-}
 impl<'a> CommandBufferAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -806,14 +476,6 @@ impl<'a> CommandBufferAllocateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_command_buffer_allocate_info(v: &CommandBufferAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 40);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.command_pool);
-    wr::<i32>(p.add(24), 0, *&v.level as _);
-    wr::<u32>(p.add(28), 0, *&v.command_buffer_count as _);
-    let _ = (v, a, p);
-}
 impl<'a> CommandBufferBeginInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -824,13 +486,6 @@ impl<'a> CommandBufferBeginInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_command_buffer_begin_info(v: &CommandBufferBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 42);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    if let Some(e) = &v.p_inheritance_info { let q = a.alloc(56, 8); lower_command_buffer_inheritance_info(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -838,12 +493,6 @@ impl<'a> CommandBufferInheritanceConditionalRenderingInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_command_buffer_inheritance_conditional_rendering_info_ext(v: &CommandBufferInheritanceConditionalRenderingInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000081000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.conditional_rendering_enable as _);
-    let _ = (v, a, p);
 }
 impl<'a> CommandBufferInheritanceInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -859,17 +508,6 @@ impl<'a> CommandBufferInheritanceInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_command_buffer_inheritance_info(v: &CommandBufferInheritanceInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 41);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.render_pass);
-    wr::<u32>(p.add(24), 0, *&v.subpass as _);
-    wr::<u64>(p.add(32), 0, *&v.framebuffer);
-    wr::<u32>(p.add(40), 0, *&v.occlusion_query_enable as _);
-    wr::<u32>(p.add(44), 0, *&v.query_flags as _);
-    wr::<u32>(p.add(48), 0, *&v.pipeline_statistics as _);
-    let _ = (v, a, p);
-}
 impl<'a> CommandBufferInheritanceRenderingInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -884,18 +522,6 @@ impl<'a> CommandBufferInheritanceRenderingInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_command_buffer_inheritance_rendering_info(v: &CommandBufferInheritanceRenderingInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000044004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.view_mask as _);
-    wr::<u32>(p.add(24), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachment_formats { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    wr::<i32>(p.add(40), 0, *&v.depth_attachment_format as _);
-    wr::<i32>(p.add(44), 0, *&v.stencil_attachment_format as _);
-    wr::<i32>(p.add(48), 0, *&v.rasterization_samples as _);
-    let _ = (v, a, p);
-}
 impl<'a> CommandBufferSubmitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -905,13 +531,6 @@ impl<'a> CommandBufferSubmitInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_command_buffer_submit_info(v: &CommandBufferSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.command_buffer);
-    wr::<u32>(p.add(24), 0, *&v.device_mask as _);
-    let _ = (v, a, p);
 }
 impl<'a> CommandPoolCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -923,13 +542,6 @@ impl<'a> CommandPoolCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_command_pool_create_info(v: &CommandPoolCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 39);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.queue_family_index as _);
-    let _ = (v, a, p);
-}
 impl CommandStreamDependencyMESA {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -938,11 +550,6 @@ impl CommandStreamDependencyMESA {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_command_stream_dependency_mesa(v: &CommandStreamDependencyMESA, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.src_command_stream as _);
-    wr::<u32>(p.add(4), 0, *&v.dst_command_stream as _);
-    let _ = (v, a, p);
 }
 impl CommandStreamDescriptionMESA {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -954,12 +561,6 @@ impl CommandStreamDescriptionMESA {
         v
     }
 }
-pub(crate) unsafe fn lower_command_stream_description_mesa(v: &CommandStreamDescriptionMESA, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.resource_id as _);
-    wr::<usize>(p.add(8), 0, *&v.offset as _);
-    wr::<usize>(p.add(16), 0, *&v.size as _);
-    let _ = (v, a, p);
-}
 impl ComponentMapping {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -970,13 +571,6 @@ impl ComponentMapping {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_component_mapping(v: &ComponentMapping, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.r as _);
-    wr::<i32>(p.add(4), 0, *&v.g as _);
-    wr::<i32>(p.add(8), 0, *&v.b as _);
-    wr::<i32>(p.add(12), 0, *&v.a as _);
-    let _ = (v, a, p);
 }
 impl<'a> ComputePipelineCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -991,16 +585,6 @@ impl<'a> ComputePipelineCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_compute_pipeline_create_info(v: &ComputePipelineCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 29);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    lower_pipeline_shader_stage_create_info(&v.stage, a, p.add(24));
-    wr::<u64>(p.add(72), 0, *&v.layout);
-    wr::<u64>(p.add(80), 0, *&v.base_pipeline_handle);
-    wr::<i32>(p.add(88), 0, *&v.base_pipeline_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> ConditionalRenderingBeginInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1012,14 +596,6 @@ impl<'a> ConditionalRenderingBeginInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_conditional_rendering_begin_info_ext(v: &ConditionalRenderingBeginInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000081002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.buffer);
-    wr::<u64>(p.add(24), 0, *&v.offset as _);
-    wr::<u32>(p.add(32), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl ConformanceVersion {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1030,13 +606,6 @@ impl ConformanceVersion {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_conformance_version(v: &ConformanceVersion, a: &mut Arena, p: *mut u8) {
-    wr::<u8>(p.add(0), 0, *&v.major as _);
-    wr::<u8>(p.add(1), 0, *&v.minor as _);
-    wr::<u8>(p.add(2), 0, *&v.subminor as _);
-    wr::<u8>(p.add(3), 0, *&v.patch as _);
-    let _ = (v, a, p);
 }
 impl<'a> CooperativeMatrixPropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1055,20 +624,6 @@ impl<'a> CooperativeMatrixPropertiesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_cooperative_matrix_properties_khr(v: &CooperativeMatrixPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000506001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.m_size as _);
-    wr::<u32>(p.add(20), 0, *&v.n_size as _);
-    wr::<u32>(p.add(24), 0, *&v.k_size as _);
-    wr::<i32>(p.add(28), 0, *&v.a_type as _);
-    wr::<i32>(p.add(32), 0, *&v.b_type as _);
-    wr::<i32>(p.add(36), 0, *&v.c_type as _);
-    wr::<i32>(p.add(40), 0, *&v.result_type as _);
-    wr::<u32>(p.add(44), 0, *&v.saturating_accumulation as _);
-    wr::<i32>(p.add(48), 0, *&v.scope as _);
-    let _ = (v, a, p);
-}
 impl<'a> CopyAccelerationStructureInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1080,14 +635,6 @@ impl<'a> CopyAccelerationStructureInfoKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_copy_acceleration_structure_info_khr(v: &CopyAccelerationStructureInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150010);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src);
-    wr::<u64>(p.add(24), 0, *&v.dst);
-    wr::<i32>(p.add(32), 0, *&v.mode as _);
-    let _ = (v, a, p);
-}
 impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1098,14 +645,6 @@ impl<'a> CopyAccelerationStructureToMemoryInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_copy_acceleration_structure_to_memory_info_khr(v: &CopyAccelerationStructureToMemoryInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150011);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src);
-    lower_device_or_host_address_khr(&v.dst, a, p.add(24));
-    wr::<i32>(p.add(32), 0, *&v.mode as _);
-    let _ = (v, a, p);
 }
 impl<'a> CopyBufferInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1119,15 +658,6 @@ impl<'a> CopyBufferInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_copy_buffer_info2(v: &CopyBufferInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_buffer);
-    wr::<u64>(p.add(24), 0, *&v.dst_buffer);
-    wr::<u32>(p.add(32), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_copy2(e, a, q.add(i * 40)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> CopyBufferToImageInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1140,16 +670,6 @@ impl<'a> CopyBufferToImageInfo2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_copy_buffer_to_image_info2(v: &CopyBufferToImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_buffer);
-    wr::<u64>(p.add(24), 0, *&v.dst_image);
-    wr::<i32>(p.add(32), 0, *&v.dst_image_layout as _);
-    wr::<u32>(p.add(36), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_image_copy2(e, a, q.add(i * 72)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> CopyDescriptorSet<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1166,18 +686,6 @@ impl<'a> CopyDescriptorSet<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_copy_descriptor_set(v: &CopyDescriptorSet<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 36);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_set);
-    wr::<u32>(p.add(24), 0, *&v.src_binding as _);
-    wr::<u32>(p.add(28), 0, *&v.src_array_element as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_set);
-    wr::<u32>(p.add(40), 0, *&v.dst_binding as _);
-    wr::<u32>(p.add(44), 0, *&v.dst_array_element as _);
-    wr::<u32>(p.add(48), 0, *&v.descriptor_count as _);
-    let _ = (v, a, p);
-}
 impl<'a> CopyImageInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1192,17 +700,6 @@ impl<'a> CopyImageInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_copy_image_info2(v: &CopyImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_image);
-    wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_image);
-    wr::<i32>(p.add(40), 0, *&v.dst_image_layout as _);
-    wr::<u32>(p.add(44), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 88, 8); for (i, e) in arr.iter().enumerate() { lower_image_copy2(e, a, q.add(i * 88)); } wr::<*const u8>(p.add(48), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> CopyImageToBufferInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1215,16 +712,6 @@ impl<'a> CopyImageToBufferInfo2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_copy_image_to_buffer_info2(v: &CopyImageToBufferInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_image);
-    wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_buffer);
-    wr::<u32>(p.add(40), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_image_copy2(e, a, q.add(i * 72)); } wr::<*const u8>(p.add(48), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> CopyImageToImageInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1240,18 +727,6 @@ impl<'a> CopyImageToImageInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_copy_image_to_image_info(v: &CopyImageToImageInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000270007);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.src_image);
-    wr::<i32>(p.add(32), 0, *&v.src_image_layout as _);
-    wr::<u64>(p.add(40), 0, *&v.dst_image);
-    wr::<i32>(p.add(48), 0, *&v.dst_image_layout as _);
-    wr::<u32>(p.add(52), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 88, 8); for (i, e) in arr.iter().enumerate() { lower_image_copy2(e, a, q.add(i * 88)); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> CopyImageToMemoryInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1269,19 +744,6 @@ impl<'a> CopyImageToMemoryInfoMESA<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_copy_image_to_memory_info_mesa(v: &CopyImageToMemoryInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384008);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.src_image);
-    wr::<i32>(p.add(32), 0, *&v.src_image_layout as _);
-    wr::<u32>(p.add(36), 0, *&v.memory_row_length as _);
-    wr::<u32>(p.add(40), 0, *&v.memory_image_height as _);
-    lower_image_subresource_layers(&v.image_subresource, a, p.add(44));
-    lower_offset3_d(&v.image_offset, a, p.add(60));
-    lower_extent3_d(&v.image_extent, a, p.add(72));
-    let _ = (v, a, p);
-}
 impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1292,14 +754,6 @@ impl<'a> CopyMemoryToAccelerationStructureInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_copy_memory_to_acceleration_structure_info_khr(v: &CopyMemoryToAccelerationStructureInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150012);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_device_or_host_address_const_khr(&v.src, a, p.add(16));
-    wr::<u64>(p.add(24), 0, *&v.dst);
-    wr::<i32>(p.add(32), 0, *&v.mode as _);
-    let _ = (v, a, p);
 }
 impl<'a> CopyMemoryToImageInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1313,16 +767,6 @@ impl<'a> CopyMemoryToImageInfoMESA<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_copy_memory_to_image_info_mesa(v: &CopyMemoryToImageInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384010);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.dst_image);
-    wr::<i32>(p.add(32), 0, *&v.dst_image_layout as _);
-    wr::<u32>(p.add(36), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 80, 8); for (i, e) in arr.iter().enumerate() { lower_memory_to_image_copy_mesa(e, a, q.add(i * 80)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> DependencyInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1339,18 +783,6 @@ impl<'a> DependencyInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_dependency_info(v: &DependencyInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.dependency_flags as _);
-    wr::<u32>(p.add(20), 0, *&v.memory_barrier_count as _);
-    if let Some(arr) = &v.p_memory_barriers { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_memory_barrier2(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.buffer_memory_barrier_count as _);
-    if let Some(arr) = &v.p_buffer_memory_barriers { let q = a.alloc(arr.len() * 80, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_memory_barrier2(e, a, q.add(i * 80)); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.image_memory_barrier_count as _);
-    if let Some(arr) = &v.p_image_memory_barriers { let q = a.alloc(arr.len() * 96, 8); for (i, e) in arr.iter().enumerate() { lower_image_memory_barrier2(e, a, q.add(i * 96)); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DepthBiasInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1362,14 +794,6 @@ impl<'a> DepthBiasInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_depth_bias_info_ext(v: &DepthBiasInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000283001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<f32>(p.add(16), 0, *&v.depth_bias_constant_factor as _);
-    wr::<f32>(p.add(20), 0, *&v.depth_bias_clamp as _);
-    wr::<f32>(p.add(24), 0, *&v.depth_bias_slope_factor as _);
-    let _ = (v, a, p);
-}
 impl<'a> DepthBiasRepresentationInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1379,13 +803,6 @@ impl<'a> DepthBiasRepresentationInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_depth_bias_representation_info_ext(v: &DepthBiasRepresentationInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000283002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.depth_bias_representation as _);
-    wr::<u32>(p.add(20), 0, *&v.depth_bias_exact as _);
-    let _ = (v, a, p);
-}
 impl DepthClampRangeEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1394,11 +811,6 @@ impl DepthClampRangeEXT {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_depth_clamp_range_ext(v: &DepthClampRangeEXT, a: &mut Arena, p: *mut u8) {
-    wr::<f32>(p.add(0), 0, *&v.min_depth_clamp as _);
-    wr::<f32>(p.add(4), 0, *&v.max_depth_clamp as _);
-    let _ = (v, a, p);
 }
 impl DescriptorBufferInfo {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1410,12 +822,6 @@ impl DescriptorBufferInfo {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_buffer_info(v: &DescriptorBufferInfo, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.buffer);
-    wr::<u64>(p.add(8), 0, *&v.offset as _);
-    wr::<u64>(p.add(16), 0, *&v.range as _);
-    let _ = (v, a, p);
-}
 impl DescriptorImageInfo {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1425,12 +831,6 @@ impl DescriptorImageInfo {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_image_info(v: &DescriptorImageInfo, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.sampler);
-    wr::<u64>(p.add(8), 0, *&v.image_view);
-    wr::<i32>(p.add(16), 0, *&v.image_layout as _);
-    let _ = (v, a, p);
 }
 impl<'a> DescriptorPoolCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1444,15 +844,6 @@ impl<'a> DescriptorPoolCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_pool_create_info(v: &DescriptorPoolCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 33);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.max_sets as _);
-    wr::<u32>(p.add(24), 0, *&v.pool_size_count as _);
-    if let Some(arr) = &v.p_pool_sizes { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_descriptor_pool_size(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DescriptorPoolInlineUniformBlockCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1460,12 +851,6 @@ impl<'a> DescriptorPoolInlineUniformBlockCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_pool_inline_uniform_block_create_info(v: &DescriptorPoolInlineUniformBlockCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000138003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_inline_uniform_block_bindings as _);
-    let _ = (v, a, p);
 }
 impl DescriptorPoolSize {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1475,11 +860,6 @@ impl DescriptorPoolSize {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_pool_size(v: &DescriptorPoolSize, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.ty as _);
-    wr::<u32>(p.add(4), 0, *&v.descriptor_count as _);
-    let _ = (v, a, p);
 }
 impl<'a> DescriptorSetAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1491,14 +871,6 @@ impl<'a> DescriptorSetAllocateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_set_allocate_info(v: &DescriptorSetAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 34);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.descriptor_pool);
-    wr::<u32>(p.add(24), 0, *&v.descriptor_set_count as _);
-    if let Some(arr) = &v.p_set_layouts { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
 }
 impl DescriptorSetLayoutBinding {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1512,14 +884,6 @@ impl DescriptorSetLayoutBinding {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_set_layout_binding(v: &DescriptorSetLayoutBinding, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.binding as _);
-    wr::<i32>(p.add(4), 0, *&v.descriptor_type as _);
-    wr::<u32>(p.add(8), 0, *&v.descriptor_count as _);
-    wr::<u32>(p.add(12), 0, *&v.stage_flags as _);
-    if let Some(arr) = &v.p_immutable_samplers { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(16), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1528,13 +892,6 @@ impl<'a> DescriptorSetLayoutBindingFlagsCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_set_layout_binding_flags_create_info(v: &DescriptorSetLayoutBindingFlagsCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000161000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.binding_count as _);
-    if let Some(arr) = &v.p_binding_flags { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> DescriptorSetLayoutCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1547,14 +904,6 @@ impl<'a> DescriptorSetLayoutCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_set_layout_create_info(v: &DescriptorSetLayoutCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 32);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.binding_count as _);
-    if let Some(arr) = &v.p_bindings { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_descriptor_set_layout_binding(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DescriptorSetLayoutSupport<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1563,12 +912,6 @@ impl<'a> DescriptorSetLayoutSupport<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_set_layout_support(v: &DescriptorSetLayoutSupport<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000168001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.supported as _);
-    let _ = (v, a, p);
 }
 impl<'a> DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1579,13 +922,6 @@ impl<'a> DescriptorSetVariableDescriptorCountAllocateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_set_variable_descriptor_count_allocate_info(v: &DescriptorSetVariableDescriptorCountAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000161003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.descriptor_set_count as _);
-    if let Some(arr) = &v.p_descriptor_counts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1593,12 +929,6 @@ impl<'a> DescriptorSetVariableDescriptorCountLayoutSupport<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_descriptor_set_variable_descriptor_count_layout_support(v: &DescriptorSetVariableDescriptorCountLayoutSupport<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000161004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_variable_descriptor_count as _);
-    let _ = (v, a, p);
 }
 impl<'a> DescriptorUpdateTemplateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1616,19 +946,6 @@ impl<'a> DescriptorUpdateTemplateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_update_template_create_info(v: &DescriptorUpdateTemplateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000085000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.descriptor_update_entry_count as _);
-    if let Some(arr) = &v.p_descriptor_update_entries { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_descriptor_update_template_entry(e, a, q.add(i * 32)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<i32>(p.add(32), 0, *&v.template_type as _);
-    wr::<u64>(p.add(40), 0, *&v.descriptor_set_layout);
-    wr::<i32>(p.add(48), 0, *&v.pipeline_bind_point as _);
-    wr::<u64>(p.add(56), 0, *&v.pipeline_layout);
-    wr::<u32>(p.add(64), 0, *&v.set as _);
-    let _ = (v, a, p);
-}
 impl DescriptorUpdateTemplateEntry {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1642,15 +959,6 @@ impl DescriptorUpdateTemplateEntry {
         v
     }
 }
-pub(crate) unsafe fn lower_descriptor_update_template_entry(v: &DescriptorUpdateTemplateEntry, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.dst_binding as _);
-    wr::<u32>(p.add(4), 0, *&v.dst_array_element as _);
-    wr::<u32>(p.add(8), 0, *&v.descriptor_count as _);
-    wr::<i32>(p.add(12), 0, *&v.descriptor_type as _);
-    wr::<usize>(p.add(16), 0, *&v.offset as _);
-    wr::<usize>(p.add(24), 0, *&v.stride as _);
-    let _ = (v, a, p);
-}
 impl<'a> DeviceBufferMemoryRequirements<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1659,12 +967,6 @@ impl<'a> DeviceBufferMemoryRequirements<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_buffer_memory_requirements(v: &DeviceBufferMemoryRequirements<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000413002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    if let Some(e) = &v.p_create_info { let q = a.alloc(56, 8); lower_buffer_create_info(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> DeviceCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1682,19 +984,6 @@ impl<'a> DeviceCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_create_info(v: &DeviceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 3);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.queue_create_info_count as _);
-    if let Some(arr) = &v.p_queue_create_infos { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_device_queue_create_info(e, a, q.add(i * 40)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.enabled_layer_count as _);
-    wr::<*const u8>(p.add(40), 0, a.c_strings(v.pp_enabled_layer_names.as_deref()));
-    wr::<u32>(p.add(48), 0, *&v.enabled_extension_count as _);
-    wr::<*const u8>(p.add(56), 0, a.c_strings(v.pp_enabled_extension_names.as_deref()));
-    if let Some(e) = &v.p_enabled_features { let q = a.alloc(220, 4); lower_physical_device_features(&**e, a, q); wr::<*const u8>(p.add(64), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DeviceGroupBindSparseInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1704,13 +993,6 @@ impl<'a> DeviceGroupBindSparseInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_group_bind_sparse_info(v: &DeviceGroupBindSparseInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.resource_device_index as _);
-    wr::<u32>(p.add(20), 0, *&v.memory_device_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> DeviceGroupCommandBufferBeginInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1718,12 +1000,6 @@ impl<'a> DeviceGroupCommandBufferBeginInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_group_command_buffer_begin_info(v: &DeviceGroupCommandBufferBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.device_mask as _);
-    let _ = (v, a, p);
 }
 impl<'a> DeviceGroupDeviceCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1734,13 +1010,6 @@ impl<'a> DeviceGroupDeviceCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_group_device_create_info(v: &DeviceGroupDeviceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000070001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.physical_device_count as _);
-    if let Some(arr) = &v.p_physical_devices { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DeviceGroupRenderPassBeginInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1750,14 +1019,6 @@ impl<'a> DeviceGroupRenderPassBeginInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_group_render_pass_begin_info(v: &DeviceGroupRenderPassBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.device_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.device_render_area_count as _);
-    if let Some(arr) = &v.p_device_render_areas { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_rect2_d(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> DeviceGroupSubmitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1772,17 +1033,6 @@ impl<'a> DeviceGroupSubmitInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_group_submit_info(v: &DeviceGroupSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.wait_semaphore_count as _);
-    if let Some(arr) = &v.p_wait_semaphore_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.command_buffer_count as _);
-    if let Some(arr) = &v.p_command_buffer_device_masks { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.signal_semaphore_count as _);
-    if let Some(arr) = &v.p_signal_semaphore_device_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DeviceImageMemoryRequirements<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1792,13 +1042,6 @@ impl<'a> DeviceImageMemoryRequirements<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_image_memory_requirements(v: &DeviceImageMemoryRequirements<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000413003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    if let Some(e) = &v.p_create_info { let q = a.alloc(88, 8); lower_image_create_info(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
-    wr::<i32>(p.add(24), 0, *&v.plane_aspect as _);
-    let _ = (v, a, p);
 }
 impl<'a> DeviceImageSubresourceInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1810,13 +1053,6 @@ impl<'a> DeviceImageSubresourceInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_image_subresource_info(v: &DeviceImageSubresourceInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000470004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    if let Some(e) = &v.p_create_info { let q = a.alloc(88, 8); lower_image_create_info(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
-    if let Some(e) = &v.p_subresource { let q = a.alloc(32, 8); lower_image_subresource2(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DeviceMemoryOpaqueCaptureAddressInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1826,12 +1062,6 @@ impl<'a> DeviceMemoryOpaqueCaptureAddressInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_memory_opaque_capture_address_info(v: &DeviceMemoryOpaqueCaptureAddressInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000257004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.memory);
-    let _ = (v, a, p);
-}
 impl<'a> DevicePrivateDataCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1839,12 +1069,6 @@ impl<'a> DevicePrivateDataCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_private_data_create_info(v: &DevicePrivateDataCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000295001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.private_data_slot_request_count as _);
-    let _ = (v, a, p);
 }
 impl<'a> DeviceQueueCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1858,15 +1082,6 @@ impl<'a> DeviceQueueCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_queue_create_info(v: &DeviceQueueCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 2);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.queue_family_index as _);
-    wr::<u32>(p.add(24), 0, *&v.queue_count as _);
-    if let Some(arr) = &v.p_queue_priorities { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<f32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> DeviceQueueGlobalPriorityCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1874,12 +1089,6 @@ impl<'a> DeviceQueueGlobalPriorityCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_queue_global_priority_create_info(v: &DeviceQueueGlobalPriorityCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000174000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.global_priority as _);
-    let _ = (v, a, p);
 }
 impl<'a> DeviceQueueInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1892,14 +1101,6 @@ impl<'a> DeviceQueueInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_device_queue_info2(v: &DeviceQueueInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000145003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.queue_family_index as _);
-    wr::<u32>(p.add(24), 0, *&v.queue_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> DeviceQueueTimelineInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1907,12 +1108,6 @@ impl<'a> DeviceQueueTimelineInfoMESA<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_device_queue_timeline_info_mesa(v: &DeviceQueueTimelineInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ring_idx as _);
-    let _ = (v, a, p);
 }
 impl DrmFormatModifierProperties2EXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1924,12 +1119,6 @@ impl DrmFormatModifierProperties2EXT {
         v
     }
 }
-pub(crate) unsafe fn lower_drm_format_modifier_properties2_ext(v: &DrmFormatModifierProperties2EXT, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.drm_format_modifier as _);
-    wr::<u32>(p.add(8), 0, *&v.drm_format_modifier_plane_count as _);
-    wr::<u64>(p.add(16), 0, *&v.drm_format_modifier_tiling_features as _);
-    let _ = (v, a, p);
-}
 impl DrmFormatModifierPropertiesEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1940,12 +1129,6 @@ impl DrmFormatModifierPropertiesEXT {
         v
     }
 }
-pub(crate) unsafe fn lower_drm_format_modifier_properties_ext(v: &DrmFormatModifierPropertiesEXT, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.drm_format_modifier as _);
-    wr::<u32>(p.add(8), 0, *&v.drm_format_modifier_plane_count as _);
-    wr::<u32>(p.add(12), 0, *&v.drm_format_modifier_tiling_features as _);
-    let _ = (v, a, p);
-}
 impl<'a> DrmFormatModifierPropertiesList2EXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1954,13 +1137,6 @@ impl<'a> DrmFormatModifierPropertiesList2EXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_drm_format_modifier_properties_list2_ext(v: &DrmFormatModifierPropertiesList2EXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000158006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.drm_format_modifier_count as _);
-    if let Some(arr) = &v.p_drm_format_modifier_properties { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_drm_format_modifier_properties2_ext(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> DrmFormatModifierPropertiesListEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -1971,13 +1147,6 @@ impl<'a> DrmFormatModifierPropertiesListEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_drm_format_modifier_properties_list_ext(v: &DrmFormatModifierPropertiesListEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000158000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.drm_format_modifier_count as _);
-    if let Some(arr) = &v.p_drm_format_modifier_properties { let q = a.alloc(arr.len() * 16, 8); for (i, e) in arr.iter().enumerate() { lower_drm_format_modifier_properties_ext(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> EventCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -1987,12 +1156,6 @@ impl<'a> EventCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_event_create_info(v: &EventCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 10);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> ExportFenceCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2000,12 +1163,6 @@ impl<'a> ExportFenceCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_export_fence_create_info(v: &ExportFenceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000113000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.handle_types as _);
-    let _ = (v, a, p);
 }
 impl<'a> ExportMemoryAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2015,12 +1172,6 @@ impl<'a> ExportMemoryAllocateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_export_memory_allocate_info(v: &ExportMemoryAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000072002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.handle_types as _);
-    let _ = (v, a, p);
-}
 impl<'a> ExportSemaphoreCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2028,12 +1179,6 @@ impl<'a> ExportSemaphoreCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_export_semaphore_create_info(v: &ExportSemaphoreCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000077000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.handle_types as _);
-    let _ = (v, a, p);
 }
 impl ExtensionProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2044,11 +1189,6 @@ impl ExtensionProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_extension_properties(v: &ExtensionProperties, a: &mut Arena, p: *mut u8) {
-    std::ptr::copy_nonoverlapping(v.extension_name.as_ptr(), p.add(0), v.extension_name.len());
-    wr::<u32>(p.add(256), 0, *&v.spec_version as _);
-    let _ = (v, a, p);
-}
 impl Extent2D {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2057,11 +1197,6 @@ impl Extent2D {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_extent2_d(v: &Extent2D, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.width as _);
-    wr::<u32>(p.add(4), 0, *&v.height as _);
-    let _ = (v, a, p);
 }
 impl Extent3D {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2073,12 +1208,6 @@ impl Extent3D {
         v
     }
 }
-pub(crate) unsafe fn lower_extent3_d(v: &Extent3D, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.width as _);
-    wr::<u32>(p.add(4), 0, *&v.height as _);
-    wr::<u32>(p.add(8), 0, *&v.depth as _);
-    let _ = (v, a, p);
-}
 impl<'a> ExternalBufferProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2087,12 +1216,6 @@ impl<'a> ExternalBufferProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_external_buffer_properties(v: &ExternalBufferProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000071003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_external_memory_properties(&v.external_memory_properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> ExternalFenceProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2105,14 +1228,6 @@ impl<'a> ExternalFenceProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_external_fence_properties(v: &ExternalFenceProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000112001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.export_from_imported_handle_types as _);
-    wr::<u32>(p.add(20), 0, *&v.compatible_handle_types as _);
-    wr::<u32>(p.add(24), 0, *&v.external_fence_features as _);
-    let _ = (v, a, p);
-}
 impl<'a> ExternalImageFormatProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2120,12 +1235,6 @@ impl<'a> ExternalImageFormatProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_external_image_format_properties(v: &ExternalImageFormatProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000071001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_external_memory_properties(&v.external_memory_properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> ExternalMemoryAcquireUnmodifiedEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2135,12 +1244,6 @@ impl<'a> ExternalMemoryAcquireUnmodifiedEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_external_memory_acquire_unmodified_ext(v: &ExternalMemoryAcquireUnmodifiedEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000453000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.acquire_unmodified_memory as _);
-    let _ = (v, a, p);
-}
 impl<'a> ExternalMemoryBufferCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2149,12 +1252,6 @@ impl<'a> ExternalMemoryBufferCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_external_memory_buffer_create_info(v: &ExternalMemoryBufferCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000072000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.handle_types as _);
-    let _ = (v, a, p);
-}
 impl<'a> ExternalMemoryImageCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2162,12 +1259,6 @@ impl<'a> ExternalMemoryImageCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_external_memory_image_create_info(v: &ExternalMemoryImageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000072001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.handle_types as _);
-    let _ = (v, a, p);
 }
 impl ExternalMemoryProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2178,12 +1269,6 @@ impl ExternalMemoryProperties {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_external_memory_properties(v: &ExternalMemoryProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.external_memory_features as _);
-    wr::<u32>(p.add(4), 0, *&v.export_from_imported_handle_types as _);
-    wr::<u32>(p.add(8), 0, *&v.compatible_handle_types as _);
-    let _ = (v, a, p);
 }
 impl<'a> ExternalSemaphoreProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2196,14 +1281,6 @@ impl<'a> ExternalSemaphoreProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_external_semaphore_properties(v: &ExternalSemaphoreProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000076001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.export_from_imported_handle_types as _);
-    wr::<u32>(p.add(20), 0, *&v.compatible_handle_types as _);
-    wr::<u32>(p.add(24), 0, *&v.external_semaphore_features as _);
-    let _ = (v, a, p);
-}
 impl<'a> FenceCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2213,12 +1290,6 @@ impl<'a> FenceCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_fence_create_info(v: &FenceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 8);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> FilterCubicImageViewImageFormatPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2227,13 +1298,6 @@ impl<'a> FilterCubicImageViewImageFormatPropertiesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_filter_cubic_image_view_image_format_properties_ext(v: &FilterCubicImageViewImageFormatPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000170001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.filter_cubic as _);
-    wr::<u32>(p.add(20), 0, *&v.filter_cubic_minmax as _);
-    let _ = (v, a, p);
 }
 impl FormatProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2245,12 +1309,6 @@ impl FormatProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_format_properties(v: &FormatProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.linear_tiling_features as _);
-    wr::<u32>(p.add(4), 0, *&v.optimal_tiling_features as _);
-    wr::<u32>(p.add(8), 0, *&v.buffer_features as _);
-    let _ = (v, a, p);
-}
 impl<'a> FormatProperties2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2259,12 +1317,6 @@ impl<'a> FormatProperties2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_format_properties2(v: &FormatProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_format_properties(&v.format_properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> FormatProperties3<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2276,14 +1328,6 @@ impl<'a> FormatProperties3<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_format_properties3(v: &FormatProperties3<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000360000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.linear_tiling_features as _);
-    wr::<u64>(p.add(24), 0, *&v.optimal_tiling_features as _);
-    wr::<u64>(p.add(32), 0, *&v.buffer_features as _);
-    let _ = (v, a, p);
-}
 impl<'a> FragmentShadingRateAttachmentInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2292,13 +1336,6 @@ impl<'a> FragmentShadingRateAttachmentInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_fragment_shading_rate_attachment_info_khr(v: &FragmentShadingRateAttachmentInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000226000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    if let Some(e) = &v.p_fragment_shading_rate_attachment { let q = a.alloc(32, 8); lower_attachment_reference2(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
-    lower_extent2_d(&v.shading_rate_attachment_texel_size, a, p.add(24));
-    let _ = (v, a, p);
 }
 impl<'a> FramebufferAttachmentImageInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2315,18 +1352,6 @@ impl<'a> FramebufferAttachmentImageInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_framebuffer_attachment_image_info(v: &FramebufferAttachmentImageInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000108002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.usage as _);
-    wr::<u32>(p.add(24), 0, *&v.width as _);
-    wr::<u32>(p.add(28), 0, *&v.height as _);
-    wr::<u32>(p.add(32), 0, *&v.layer_count as _);
-    wr::<u32>(p.add(36), 0, *&v.view_format_count as _);
-    if let Some(arr) = &v.p_view_formats { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> FramebufferAttachmentsCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2335,13 +1360,6 @@ impl<'a> FramebufferAttachmentsCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_framebuffer_attachments_create_info(v: &FramebufferAttachmentsCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000108001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment_image_info_count as _);
-    if let Some(arr) = &v.p_attachment_image_infos { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_framebuffer_attachment_image_info(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> FramebufferCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2357,18 +1375,6 @@ impl<'a> FramebufferCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_framebuffer_create_info(v: &FramebufferCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 37);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.render_pass);
-    wr::<u32>(p.add(32), 0, *&v.attachment_count as _);
-    if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.width as _);
-    wr::<u32>(p.add(52), 0, *&v.height as _);
-    wr::<u32>(p.add(56), 0, *&v.layers as _);
-    let _ = (v, a, p);
 }
 impl<'a> GraphicsPipelineCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2395,28 +1401,6 @@ impl<'a> GraphicsPipelineCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_graphics_pipeline_create_info(v: &GraphicsPipelineCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 28);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.stage_count as _);
-    if let Some(arr) = &v.p_stages { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_pipeline_shader_stage_create_info(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
-    if let Some(e) = &v.p_vertex_input_state { let q = a.alloc(48, 8); lower_pipeline_vertex_input_state_create_info(&**e, a, q); wr::<*const u8>(p.add(32), 0, q); }
-    if let Some(e) = &v.p_input_assembly_state { let q = a.alloc(32, 8); lower_pipeline_input_assembly_state_create_info(&**e, a, q); wr::<*const u8>(p.add(40), 0, q); }
-    if let Some(e) = &v.p_tessellation_state { let q = a.alloc(24, 8); lower_pipeline_tessellation_state_create_info(&**e, a, q); wr::<*const u8>(p.add(48), 0, q); }
-    if let Some(e) = &v.p_viewport_state { let q = a.alloc(48, 8); lower_pipeline_viewport_state_create_info(&**e, a, q); wr::<*const u8>(p.add(56), 0, q); }
-    if let Some(e) = &v.p_rasterization_state { let q = a.alloc(64, 8); lower_pipeline_rasterization_state_create_info(&**e, a, q); wr::<*const u8>(p.add(64), 0, q); }
-    if let Some(e) = &v.p_multisample_state { let q = a.alloc(48, 8); lower_pipeline_multisample_state_create_info(&**e, a, q); wr::<*const u8>(p.add(72), 0, q); }
-    if let Some(e) = &v.p_depth_stencil_state { let q = a.alloc(104, 8); lower_pipeline_depth_stencil_state_create_info(&**e, a, q); wr::<*const u8>(p.add(80), 0, q); }
-    if let Some(e) = &v.p_color_blend_state { let q = a.alloc(56, 8); lower_pipeline_color_blend_state_create_info(&**e, a, q); wr::<*const u8>(p.add(88), 0, q); }
-    if let Some(e) = &v.p_dynamic_state { let q = a.alloc(32, 8); lower_pipeline_dynamic_state_create_info(&**e, a, q); wr::<*const u8>(p.add(96), 0, q); }
-    wr::<u64>(p.add(104), 0, *&v.layout);
-    wr::<u64>(p.add(112), 0, *&v.render_pass);
-    wr::<u32>(p.add(120), 0, *&v.subpass as _);
-    wr::<u64>(p.add(128), 0, *&v.base_pipeline_handle);
-    wr::<i32>(p.add(136), 0, *&v.base_pipeline_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> GraphicsPipelineLibraryCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2424,12 +1408,6 @@ impl<'a> GraphicsPipelineLibraryCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_graphics_pipeline_library_create_info_ext(v: &GraphicsPipelineLibraryCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000320002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
 }
 impl<'a> HostImageCopyDevicePerformanceQuery<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2439,13 +1417,6 @@ impl<'a> HostImageCopyDevicePerformanceQuery<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_host_image_copy_device_performance_query(v: &HostImageCopyDevicePerformanceQuery<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000270009);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.optimal_device_access as _);
-    wr::<u32>(p.add(20), 0, *&v.identical_memory_layout as _);
-    let _ = (v, a, p);
 }
 impl<'a> HostImageLayoutTransitionInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2459,15 +1430,6 @@ impl<'a> HostImageLayoutTransitionInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_host_image_layout_transition_info(v: &HostImageLayoutTransitionInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000270006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image);
-    wr::<i32>(p.add(24), 0, *&v.old_layout as _);
-    wr::<i32>(p.add(28), 0, *&v.new_layout as _);
-    lower_image_subresource_range(&v.subresource_range, a, p.add(32));
-    let _ = (v, a, p);
-}
 impl ImageBlit {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2478,13 +1440,6 @@ impl ImageBlit {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_blit(v: &ImageBlit, a: &mut Arena, p: *mut u8) {
-    lower_image_subresource_layers(&v.src_subresource, a, p.add(0));
-    for (i, e) in v.src_offsets.iter().enumerate() { lower_offset3_d(e, a, p.add(16).add(i * 12)); }
-    lower_image_subresource_layers(&v.dst_subresource, a, p.add(40));
-    for (i, e) in v.dst_offsets.iter().enumerate() { lower_offset3_d(e, a, p.add(56).add(i * 12)); }
-    let _ = (v, a, p);
 }
 impl<'a> ImageBlit2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2498,15 +1453,6 @@ impl<'a> ImageBlit2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_blit2(v: &ImageBlit2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337008);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_image_subresource_layers(&v.src_subresource, a, p.add(16));
-    for (i, e) in v.src_offsets.iter().enumerate() { lower_offset3_d(e, a, p.add(32).add(i * 12)); }
-    lower_image_subresource_layers(&v.dst_subresource, a, p.add(56));
-    for (i, e) in v.dst_offsets.iter().enumerate() { lower_offset3_d(e, a, p.add(72).add(i * 12)); }
-    let _ = (v, a, p);
-}
 impl ImageCopy {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2518,14 +1464,6 @@ impl ImageCopy {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_copy(v: &ImageCopy, a: &mut Arena, p: *mut u8) {
-    lower_image_subresource_layers(&v.src_subresource, a, p.add(0));
-    lower_offset3_d(&v.src_offset, a, p.add(16));
-    lower_image_subresource_layers(&v.dst_subresource, a, p.add(28));
-    lower_offset3_d(&v.dst_offset, a, p.add(44));
-    lower_extent3_d(&v.extent, a, p.add(56));
-    let _ = (v, a, p);
 }
 impl<'a> ImageCopy2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2539,16 +1477,6 @@ impl<'a> ImageCopy2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_copy2(v: &ImageCopy2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337007);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_image_subresource_layers(&v.src_subresource, a, p.add(16));
-    lower_offset3_d(&v.src_offset, a, p.add(32));
-    lower_image_subresource_layers(&v.dst_subresource, a, p.add(44));
-    lower_offset3_d(&v.dst_offset, a, p.add(60));
-    lower_extent3_d(&v.extent, a, p.add(72));
-    let _ = (v, a, p);
 }
 impl<'a> ImageCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2571,24 +1499,6 @@ impl<'a> ImageCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_create_info(v: &ImageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 14);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.image_type as _);
-    wr::<i32>(p.add(24), 0, *&v.format as _);
-    lower_extent3_d(&v.extent, a, p.add(28));
-    wr::<u32>(p.add(40), 0, *&v.mip_levels as _);
-    wr::<u32>(p.add(44), 0, *&v.array_layers as _);
-    wr::<i32>(p.add(48), 0, *&v.samples as _);
-    wr::<i32>(p.add(52), 0, *&v.tiling as _);
-    wr::<u32>(p.add(56), 0, *&v.usage as _);
-    wr::<i32>(p.add(60), 0, *&v.sharing_mode as _);
-    wr::<u32>(p.add(64), 0, *&v.queue_family_index_count as _);
-    if let Some(arr) = &v.p_queue_family_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(72), 0, q); }
-    wr::<i32>(p.add(80), 0, *&v.initial_layout as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2599,14 +1509,6 @@ impl<'a> ImageDrmFormatModifierExplicitCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_drm_format_modifier_explicit_create_info_ext(v: &ImageDrmFormatModifierExplicitCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000158004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.drm_format_modifier as _);
-    wr::<u32>(p.add(24), 0, *&v.drm_format_modifier_plane_count as _);
-    if let Some(arr) = &v.p_plane_layouts { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_subresource_layout(e, a, q.add(i * 40)); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> ImageDrmFormatModifierListCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2615,13 +1517,6 @@ impl<'a> ImageDrmFormatModifierListCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_drm_format_modifier_list_create_info_ext(v: &ImageDrmFormatModifierListCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000158003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.drm_format_modifier_count as _);
-    if let Some(arr) = &v.p_drm_format_modifiers { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2632,12 +1527,6 @@ impl<'a> ImageDrmFormatModifierPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_drm_format_modifier_properties_ext(v: &ImageDrmFormatModifierPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000158005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.drm_format_modifier as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImageFormatListCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2646,13 +1535,6 @@ impl<'a> ImageFormatListCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_format_list_create_info(v: &ImageFormatListCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000147000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.view_format_count as _);
-    if let Some(arr) = &v.p_view_formats { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl ImageFormatProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2666,14 +1548,6 @@ impl ImageFormatProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_image_format_properties(v: &ImageFormatProperties, a: &mut Arena, p: *mut u8) {
-    lower_extent3_d(&v.max_extent, a, p.add(0));
-    wr::<u32>(p.add(12), 0, *&v.max_mip_levels as _);
-    wr::<u32>(p.add(16), 0, *&v.max_array_layers as _);
-    wr::<u32>(p.add(20), 0, *&v.sample_counts as _);
-    wr::<u64>(p.add(24), 0, *&v.max_resource_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImageFormatProperties2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2682,12 +1556,6 @@ impl<'a> ImageFormatProperties2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_format_properties2(v: &ImageFormatProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_image_format_properties(&v.image_format_properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> ImageMemoryBarrier<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2704,19 +1572,6 @@ impl<'a> ImageMemoryBarrier<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_memory_barrier(v: &ImageMemoryBarrier<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 45);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.src_access_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.dst_access_mask as _);
-    wr::<i32>(p.add(24), 0, *&v.old_layout as _);
-    wr::<i32>(p.add(28), 0, *&v.new_layout as _);
-    wr::<u32>(p.add(32), 0, *&v.src_queue_family_index as _);
-    wr::<u32>(p.add(36), 0, *&v.dst_queue_family_index as _);
-    wr::<u64>(p.add(40), 0, *&v.image);
-    lower_image_subresource_range(&v.subresource_range, a, p.add(48));
-    let _ = (v, a, p);
 }
 impl<'a> ImageMemoryBarrier2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2736,21 +1591,6 @@ impl<'a> ImageMemoryBarrier2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_memory_barrier2(v: &ImageMemoryBarrier2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_stage_mask as _);
-    wr::<u64>(p.add(24), 0, *&v.src_access_mask as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_stage_mask as _);
-    wr::<u64>(p.add(40), 0, *&v.dst_access_mask as _);
-    wr::<i32>(p.add(48), 0, *&v.old_layout as _);
-    wr::<i32>(p.add(52), 0, *&v.new_layout as _);
-    wr::<u32>(p.add(56), 0, *&v.src_queue_family_index as _);
-    wr::<u32>(p.add(60), 0, *&v.dst_queue_family_index as _);
-    wr::<u64>(p.add(64), 0, *&v.image);
-    lower_image_subresource_range(&v.subresource_range, a, p.add(72));
-    let _ = (v, a, p);
-}
 impl<'a> ImageMemoryRequirementsInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2760,12 +1600,6 @@ impl<'a> ImageMemoryRequirementsInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_memory_requirements_info2(v: &ImageMemoryRequirementsInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000146001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image);
-    let _ = (v, a, p);
-}
 impl<'a> ImagePlaneMemoryRequirementsInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2773,12 +1607,6 @@ impl<'a> ImagePlaneMemoryRequirementsInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_plane_memory_requirements_info(v: &ImagePlaneMemoryRequirementsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000156003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.plane_aspect as _);
-    let _ = (v, a, p);
 }
 impl ImageResolve {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2791,14 +1619,6 @@ impl ImageResolve {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_resolve(v: &ImageResolve, a: &mut Arena, p: *mut u8) {
-    lower_image_subresource_layers(&v.src_subresource, a, p.add(0));
-    lower_offset3_d(&v.src_offset, a, p.add(16));
-    lower_image_subresource_layers(&v.dst_subresource, a, p.add(28));
-    lower_offset3_d(&v.dst_offset, a, p.add(44));
-    lower_extent3_d(&v.extent, a, p.add(56));
-    let _ = (v, a, p);
 }
 impl<'a> ImageResolve2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2813,16 +1633,6 @@ impl<'a> ImageResolve2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_resolve2(v: &ImageResolve2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337010);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_image_subresource_layers(&v.src_subresource, a, p.add(16));
-    lower_offset3_d(&v.src_offset, a, p.add(32));
-    lower_image_subresource_layers(&v.dst_subresource, a, p.add(44));
-    lower_offset3_d(&v.dst_offset, a, p.add(60));
-    lower_extent3_d(&v.extent, a, p.add(72));
-    let _ = (v, a, p);
-}
 impl<'a> ImageSparseMemoryRequirementsInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2832,12 +1642,6 @@ impl<'a> ImageSparseMemoryRequirementsInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_sparse_memory_requirements_info2(v: &ImageSparseMemoryRequirementsInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000146002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image);
-    let _ = (v, a, p);
-}
 impl<'a> ImageStencilUsageCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2845,12 +1649,6 @@ impl<'a> ImageStencilUsageCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_stencil_usage_create_info(v: &ImageStencilUsageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000246000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.stencil_usage as _);
-    let _ = (v, a, p);
 }
 impl ImageSubresource {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2862,12 +1660,6 @@ impl ImageSubresource {
         v
     }
 }
-pub(crate) unsafe fn lower_image_subresource(v: &ImageSubresource, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.aspect_mask as _);
-    wr::<u32>(p.add(4), 0, *&v.mip_level as _);
-    wr::<u32>(p.add(8), 0, *&v.array_layer as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImageSubresource2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2876,12 +1668,6 @@ impl<'a> ImageSubresource2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_subresource2(v: &ImageSubresource2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000338003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_image_subresource(&v.image_subresource, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl ImageSubresourceLayers {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2893,13 +1679,6 @@ impl ImageSubresourceLayers {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_subresource_layers(v: &ImageSubresourceLayers, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.aspect_mask as _);
-    wr::<u32>(p.add(4), 0, *&v.mip_level as _);
-    wr::<u32>(p.add(8), 0, *&v.base_array_layer as _);
-    wr::<u32>(p.add(12), 0, *&v.layer_count as _);
-    let _ = (v, a, p);
 }
 impl ImageSubresourceRange {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2913,14 +1692,6 @@ impl ImageSubresourceRange {
         v
     }
 }
-pub(crate) unsafe fn lower_image_subresource_range(v: &ImageSubresourceRange, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.aspect_mask as _);
-    wr::<u32>(p.add(4), 0, *&v.base_mip_level as _);
-    wr::<u32>(p.add(8), 0, *&v.level_count as _);
-    wr::<u32>(p.add(12), 0, *&v.base_array_layer as _);
-    wr::<u32>(p.add(16), 0, *&v.layer_count as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImageSwapchainCreateInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2928,12 +1699,6 @@ impl<'a> ImageSwapchainCreateInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_swapchain_create_info_khr(v: &ImageSwapchainCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060008);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.swapchain);
-    let _ = (v, a, p);
 }
 impl<'a> ImageViewCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2949,17 +1714,6 @@ impl<'a> ImageViewCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_view_create_info(v: &ImageViewCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 15);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.image);
-    wr::<i32>(p.add(32), 0, *&v.view_type as _);
-    wr::<i32>(p.add(36), 0, *&v.format as _);
-    lower_component_mapping(&v.components, a, p.add(40));
-    lower_image_subresource_range(&v.subresource_range, a, p.add(56));
-    let _ = (v, a, p);
-}
 impl<'a> ImageViewMinLodCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2967,12 +1721,6 @@ impl<'a> ImageViewMinLodCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_image_view_min_lod_create_info_ext(v: &ImageViewMinLodCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000391001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<f32>(p.add(16), 0, *&v.min_lod as _);
-    let _ = (v, a, p);
 }
 impl<'a> ImageViewSlicedCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -2983,13 +1731,6 @@ impl<'a> ImageViewSlicedCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_view_sliced_create_info_ext(v: &ImageViewSlicedCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000418001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.slice_offset as _);
-    wr::<u32>(p.add(20), 0, *&v.slice_count as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImageViewUsageCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -2998,12 +1739,6 @@ impl<'a> ImageViewUsageCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_image_view_usage_create_info(v: &ImageViewUsageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000117002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.usage as _);
-    let _ = (v, a, p);
-}
 impl<'a> ImportMemoryResourceInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3011,12 +1746,6 @@ impl<'a> ImportMemoryResourceInfoMESA<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_import_memory_resource_info_mesa(v: &ImportMemoryResourceInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.resource_id as _);
-    let _ = (v, a, p);
 }
 impl<'a> ImportSemaphoreResourceInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3028,13 +1757,6 @@ impl<'a> ImportSemaphoreResourceInfoMESA<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_import_semaphore_resource_info_mesa(v: &ImportSemaphoreResourceInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.semaphore);
-    wr::<u32>(p.add(24), 0, *&v.resource_id as _);
-    let _ = (v, a, p);
-}
 impl InputAttachmentAspectReference {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3044,12 +1766,6 @@ impl InputAttachmentAspectReference {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_input_attachment_aspect_reference(v: &InputAttachmentAspectReference, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.subpass as _);
-    wr::<u32>(p.add(4), 0, *&v.input_attachment_index as _);
-    wr::<u32>(p.add(8), 0, *&v.aspect_mask as _);
-    let _ = (v, a, p);
 }
 impl<'a> InstanceCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3065,17 +1781,6 @@ impl<'a> InstanceCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_instance_create_info(v: &InstanceCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    if let Some(e) = &v.p_application_info { let q = a.alloc(48, 8); lower_application_info(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.enabled_layer_count as _);
-    wr::<*const u8>(p.add(40), 0, a.c_strings(v.pp_enabled_layer_names.as_deref()));
-    wr::<u32>(p.add(48), 0, *&v.enabled_extension_count as _);
-    wr::<*const u8>(p.add(56), 0, a.c_strings(v.pp_enabled_extension_names.as_deref()));
-    let _ = (v, a, p);
-}
 impl LayerProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3086,13 +1791,6 @@ impl LayerProperties {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_layer_properties(v: &LayerProperties, a: &mut Arena, p: *mut u8) {
-    std::ptr::copy_nonoverlapping(v.layer_name.as_ptr(), p.add(0), v.layer_name.len());
-    wr::<u32>(p.add(256), 0, *&v.spec_version as _);
-    wr::<u32>(p.add(260), 0, *&v.implementation_version as _);
-    std::ptr::copy_nonoverlapping(v.description.as_ptr(), p.add(264), v.description.len());
-    let _ = (v, a, p);
 }
 impl<'a> MappedMemoryRange<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3105,14 +1803,6 @@ impl<'a> MappedMemoryRange<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_mapped_memory_range(v: &MappedMemoryRange<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 6);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.memory);
-    wr::<u64>(p.add(24), 0, *&v.offset as _);
-    wr::<u64>(p.add(32), 0, *&v.size as _);
-    let _ = (v, a, p);
-}
 impl<'a> MemoryAllocateFlagsInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3121,13 +1811,6 @@ impl<'a> MemoryAllocateFlagsInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_allocate_flags_info(v: &MemoryAllocateFlagsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000060000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.device_mask as _);
-    let _ = (v, a, p);
 }
 impl<'a> MemoryAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3139,13 +1822,6 @@ impl<'a> MemoryAllocateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_allocate_info(v: &MemoryAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 5);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.allocation_size as _);
-    wr::<u32>(p.add(24), 0, *&v.memory_type_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> MemoryBarrier<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3155,13 +1831,6 @@ impl<'a> MemoryBarrier<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_barrier(v: &MemoryBarrier<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 46);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.src_access_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.dst_access_mask as _);
-    let _ = (v, a, p);
 }
 impl<'a> MemoryBarrier2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3175,15 +1844,6 @@ impl<'a> MemoryBarrier2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_barrier2(v: &MemoryBarrier2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_stage_mask as _);
-    wr::<u64>(p.add(24), 0, *&v.src_access_mask as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_stage_mask as _);
-    wr::<u64>(p.add(40), 0, *&v.dst_access_mask as _);
-    let _ = (v, a, p);
-}
 impl<'a> MemoryDedicatedAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3192,13 +1852,6 @@ impl<'a> MemoryDedicatedAllocateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_dedicated_allocate_info(v: &MemoryDedicatedAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000127001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image);
-    wr::<u64>(p.add(24), 0, *&v.buffer);
-    let _ = (v, a, p);
 }
 impl<'a> MemoryDedicatedRequirements<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3209,13 +1862,6 @@ impl<'a> MemoryDedicatedRequirements<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_dedicated_requirements(v: &MemoryDedicatedRequirements<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000127000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.prefers_dedicated_allocation as _);
-    wr::<u32>(p.add(20), 0, *&v.requires_dedicated_allocation as _);
-    let _ = (v, a, p);
-}
 impl MemoryHeap {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3225,11 +1871,6 @@ impl MemoryHeap {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_heap(v: &MemoryHeap, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.size as _);
-    wr::<u32>(p.add(8), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> MemoryOpaqueCaptureAddressAllocateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3237,12 +1878,6 @@ impl<'a> MemoryOpaqueCaptureAddressAllocateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_opaque_capture_address_allocate_info(v: &MemoryOpaqueCaptureAddressAllocateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000257003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.opaque_capture_address as _);
-    let _ = (v, a, p);
 }
 impl MemoryRequirements {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3254,12 +1889,6 @@ impl MemoryRequirements {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_requirements(v: &MemoryRequirements, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.size as _);
-    wr::<u64>(p.add(8), 0, *&v.alignment as _);
-    wr::<u32>(p.add(16), 0, *&v.memory_type_bits as _);
-    let _ = (v, a, p);
-}
 impl<'a> MemoryRequirements2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3269,12 +1898,6 @@ impl<'a> MemoryRequirements2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_requirements2(v: &MemoryRequirements2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000146003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_memory_requirements(&v.memory_requirements, a, p.add(16));
-    let _ = (v, a, p);
-}
 impl<'a> MemoryResourceAllocationSizePropertiesMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3282,12 +1905,6 @@ impl<'a> MemoryResourceAllocationSizePropertiesMESA<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_resource_allocation_size_properties_mesa(v: &MemoryResourceAllocationSizePropertiesMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.allocation_size as _);
-    let _ = (v, a, p);
 }
 impl<'a> MemoryResourcePropertiesMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3297,12 +1914,6 @@ impl<'a> MemoryResourcePropertiesMESA<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_resource_properties_mesa(v: &MemoryResourcePropertiesMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.memory_type_bits as _);
-    let _ = (v, a, p);
 }
 impl<'a> MemoryToImageCopyMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3319,18 +1930,6 @@ impl<'a> MemoryToImageCopyMESA<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_to_image_copy_mesa(v: &MemoryToImageCopyMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384009);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<usize>(p.add(16), 0, *&v.data_size as _);
-    wr::<*const u8>(p.add(24), 0, a.bytes(v.p_data.as_deref()));
-    wr::<u32>(p.add(32), 0, *&v.memory_row_length as _);
-    wr::<u32>(p.add(36), 0, *&v.memory_image_height as _);
-    lower_image_subresource_layers(&v.image_subresource, a, p.add(40));
-    lower_offset3_d(&v.image_offset, a, p.add(56));
-    lower_extent3_d(&v.image_extent, a, p.add(68));
-    let _ = (v, a, p);
-}
 impl MemoryType {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3339,11 +1938,6 @@ impl MemoryType {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_memory_type(v: &MemoryType, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.property_flags as _);
-    wr::<u32>(p.add(4), 0, *&v.heap_index as _);
-    let _ = (v, a, p);
 }
 impl<'a> MemoryUnmapInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3355,13 +1949,6 @@ impl<'a> MemoryUnmapInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_memory_unmap_info(v: &MemoryUnmapInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000271001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u64>(p.add(24), 0, *&v.memory);
-    let _ = (v, a, p);
-}
 impl MultiDrawIndexedInfoEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3372,12 +1959,6 @@ impl MultiDrawIndexedInfoEXT {
         v
     }
 }
-pub(crate) unsafe fn lower_multi_draw_indexed_info_ext(v: &MultiDrawIndexedInfoEXT, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.first_index as _);
-    wr::<u32>(p.add(4), 0, *&v.index_count as _);
-    wr::<i32>(p.add(8), 0, *&v.vertex_offset as _);
-    let _ = (v, a, p);
-}
 impl MultiDrawInfoEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3386,11 +1967,6 @@ impl MultiDrawInfoEXT {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_multi_draw_info_ext(v: &MultiDrawInfoEXT, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.first_vertex as _);
-    wr::<u32>(p.add(4), 0, *&v.vertex_count as _);
-    let _ = (v, a, p);
 }
 impl<'a> MultisamplePropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3401,12 +1977,6 @@ impl<'a> MultisamplePropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_multisample_properties_ext(v: &MultisamplePropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000143004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_extent2_d(&v.max_sample_location_grid_size, a, p.add(16));
-    let _ = (v, a, p);
-}
 impl<'a> MultisampledRenderToSingleSampledInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3415,13 +1985,6 @@ impl<'a> MultisampledRenderToSingleSampledInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_multisampled_render_to_single_sampled_info_ext(v: &MultisampledRenderToSingleSampledInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000376002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.multisampled_render_to_single_sampled_enable as _);
-    wr::<i32>(p.add(20), 0, *&v.rasterization_samples as _);
-    let _ = (v, a, p);
 }
 impl<'a> MutableDescriptorTypeCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3432,13 +1995,6 @@ impl<'a> MutableDescriptorTypeCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_mutable_descriptor_type_create_info_ext(v: &MutableDescriptorTypeCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000351002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.mutable_descriptor_type_list_count as _);
-    if let Some(arr) = &v.p_mutable_descriptor_type_lists { let q = a.alloc(arr.len() * 16, 8); for (i, e) in arr.iter().enumerate() { lower_mutable_descriptor_type_list_ext(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl MutableDescriptorTypeListEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3447,11 +2003,6 @@ impl MutableDescriptorTypeListEXT {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_mutable_descriptor_type_list_ext(v: &MutableDescriptorTypeListEXT, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.descriptor_type_count as _);
-    if let Some(arr) = &v.p_descriptor_types { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(8), 0, q); }
-    let _ = (v, a, p);
 }
 impl Offset2D {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3462,11 +2013,6 @@ impl Offset2D {
         v
     }
 }
-pub(crate) unsafe fn lower_offset2_d(v: &Offset2D, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.x as _);
-    wr::<i32>(p.add(4), 0, *&v.y as _);
-    let _ = (v, a, p);
-}
 impl Offset3D {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3476,12 +2022,6 @@ impl Offset3D {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_offset3_d(v: &Offset3D, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.x as _);
-    wr::<i32>(p.add(4), 0, *&v.y as _);
-    wr::<i32>(p.add(8), 0, *&v.z as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevice16BitStorageFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3494,15 +2034,6 @@ impl<'a> PhysicalDevice16BitStorageFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device16_bit_storage_features(v: &PhysicalDevice16BitStorageFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000083000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.storage_buffer16_bit_access as _);
-    wr::<u32>(p.add(20), 0, *&v.uniform_and_storage_buffer16_bit_access as _);
-    wr::<u32>(p.add(24), 0, *&v.storage_push_constant16 as _);
-    wr::<u32>(p.add(28), 0, *&v.storage_input_output16 as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevice4444FormatsFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3511,13 +2042,6 @@ impl<'a> PhysicalDevice4444FormatsFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device4444_formats_features_ext(v: &PhysicalDevice4444FormatsFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000340000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.format_a4_r4_g4_b4 as _);
-    wr::<u32>(p.add(20), 0, *&v.format_a4_b4_g4_r4 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevice8BitStorageFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3528,14 +2052,6 @@ impl<'a> PhysicalDevice8BitStorageFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device8_bit_storage_features(v: &PhysicalDevice8BitStorageFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000177000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.storage_buffer8_bit_access as _);
-    wr::<u32>(p.add(20), 0, *&v.uniform_and_storage_buffer8_bit_access as _);
-    wr::<u32>(p.add(24), 0, *&v.storage_push_constant8 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3548,16 +2064,6 @@ impl<'a> PhysicalDeviceAccelerationStructureFeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_acceleration_structure_features_khr(v: &PhysicalDeviceAccelerationStructureFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150013);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.acceleration_structure as _);
-    wr::<u32>(p.add(20), 0, *&v.acceleration_structure_capture_replay as _);
-    wr::<u32>(p.add(24), 0, *&v.acceleration_structure_indirect_build as _);
-    wr::<u32>(p.add(28), 0, *&v.acceleration_structure_host_commands as _);
-    wr::<u32>(p.add(32), 0, *&v.descriptor_binding_acceleration_structure_update_after_bind as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3574,19 +2080,6 @@ impl<'a> PhysicalDeviceAccelerationStructurePropertiesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_acceleration_structure_properties_khr(v: &PhysicalDeviceAccelerationStructurePropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150014);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.max_geometry_count as _);
-    wr::<u64>(p.add(24), 0, *&v.max_instance_count as _);
-    wr::<u64>(p.add(32), 0, *&v.max_primitive_count as _);
-    wr::<u32>(p.add(40), 0, *&v.max_per_stage_descriptor_acceleration_structures as _);
-    wr::<u32>(p.add(44), 0, *&v.max_per_stage_descriptor_update_after_bind_acceleration_structures as _);
-    wr::<u32>(p.add(48), 0, *&v.max_descriptor_set_acceleration_structures as _);
-    wr::<u32>(p.add(52), 0, *&v.max_descriptor_set_update_after_bind_acceleration_structures as _);
-    wr::<u32>(p.add(56), 0, *&v.min_acceleration_structure_scratch_offset_alignment as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3594,12 +2087,6 @@ impl<'a> PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_attachment_feedback_loop_dynamic_state_features_ext(v: &PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000524000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment_feedback_loop_dynamic_state as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3609,12 +2096,6 @@ impl<'a> PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_attachment_feedback_loop_layout_features_ext(v: &PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000339000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment_feedback_loop_layout as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3622,12 +2103,6 @@ impl<'a> PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_blend_operation_advanced_features_ext(v: &PhysicalDeviceBlendOperationAdvancedFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000148000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.advanced_blend_coherent_operations as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3642,17 +2117,6 @@ impl<'a> PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_blend_operation_advanced_properties_ext(v: &PhysicalDeviceBlendOperationAdvancedPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000148001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.advanced_blend_max_color_attachments as _);
-    wr::<u32>(p.add(20), 0, *&v.advanced_blend_independent_blend as _);
-    wr::<u32>(p.add(24), 0, *&v.advanced_blend_non_premultiplied_src_color as _);
-    wr::<u32>(p.add(28), 0, *&v.advanced_blend_non_premultiplied_dst_color as _);
-    wr::<u32>(p.add(32), 0, *&v.advanced_blend_correlated_overlap as _);
-    wr::<u32>(p.add(36), 0, *&v.advanced_blend_all_operations as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3661,13 +2125,6 @@ impl<'a> PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_border_color_swizzle_features_ext(v: &PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000411000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.border_color_swizzle as _);
-    wr::<u32>(p.add(20), 0, *&v.border_color_swizzle_from_image as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceBufferDeviceAddressFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3679,14 +2136,6 @@ impl<'a> PhysicalDeviceBufferDeviceAddressFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_buffer_device_address_features(v: &PhysicalDeviceBufferDeviceAddressFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000257000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.buffer_device_address as _);
-    wr::<u32>(p.add(20), 0, *&v.buffer_device_address_capture_replay as _);
-    wr::<u32>(p.add(24), 0, *&v.buffer_device_address_multi_device as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3697,14 +2146,6 @@ impl<'a> PhysicalDeviceBufferDeviceAddressFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_buffer_device_address_features_ext(v: &PhysicalDeviceBufferDeviceAddressFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000244000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.buffer_device_address as _);
-    wr::<u32>(p.add(20), 0, *&v.buffer_device_address_capture_replay as _);
-    wr::<u32>(p.add(24), 0, *&v.buffer_device_address_multi_device as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3712,12 +2153,6 @@ impl<'a> PhysicalDeviceColorWriteEnableFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_color_write_enable_features_ext(v: &PhysicalDeviceColorWriteEnableFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000381000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.color_write_enable as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3728,13 +2163,6 @@ impl<'a> PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_compute_shader_derivatives_features_khr(v: &PhysicalDeviceComputeShaderDerivativesFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000201000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.compute_derivative_group_quads as _);
-    wr::<u32>(p.add(20), 0, *&v.compute_derivative_group_linear as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3742,12 +2170,6 @@ impl<'a> PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_compute_shader_derivatives_properties_khr(v: &PhysicalDeviceComputeShaderDerivativesPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000511000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.mesh_and_task_shader_derivatives as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3757,13 +2179,6 @@ impl<'a> PhysicalDeviceConditionalRenderingFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_conditional_rendering_features_ext(v: &PhysicalDeviceConditionalRenderingFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000081001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.conditional_rendering as _);
-    wr::<u32>(p.add(20), 0, *&v.inherited_conditional_rendering as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3781,20 +2196,6 @@ impl<'a> PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_conservative_rasterization_properties_ext(v: &PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000101000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<f32>(p.add(16), 0, *&v.primitive_overestimation_size as _);
-    wr::<f32>(p.add(20), 0, *&v.max_extra_primitive_overestimation_size as _);
-    wr::<f32>(p.add(24), 0, *&v.extra_primitive_overestimation_size_granularity as _);
-    wr::<u32>(p.add(28), 0, *&v.primitive_underestimation as _);
-    wr::<u32>(p.add(32), 0, *&v.conservative_point_and_line_rasterization as _);
-    wr::<u32>(p.add(36), 0, *&v.degenerate_triangles_rasterized as _);
-    wr::<u32>(p.add(40), 0, *&v.degenerate_lines_rasterized as _);
-    wr::<u32>(p.add(44), 0, *&v.fully_covered_fragment_shader_input_variable as _);
-    wr::<u32>(p.add(48), 0, *&v.conservative_rasterization_post_depth_coverage as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3804,13 +2205,6 @@ impl<'a> PhysicalDeviceCooperativeMatrixFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_cooperative_matrix_features_khr(v: &PhysicalDeviceCooperativeMatrixFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000506000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.cooperative_matrix as _);
-    wr::<u32>(p.add(20), 0, *&v.cooperative_matrix_robust_buffer_access as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3818,12 +2212,6 @@ impl<'a> PhysicalDeviceCooperativeMatrixPropertiesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_cooperative_matrix_properties_khr(v: &PhysicalDeviceCooperativeMatrixPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000506002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.cooperative_matrix_supported_stages as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3834,13 +2222,6 @@ impl<'a> PhysicalDeviceCustomBorderColorFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_custom_border_color_features_ext(v: &PhysicalDeviceCustomBorderColorFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000287002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.custom_border_colors as _);
-    wr::<u32>(p.add(20), 0, *&v.custom_border_color_without_format as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3848,12 +2229,6 @@ impl<'a> PhysicalDeviceCustomBorderColorPropertiesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_custom_border_color_properties_ext(v: &PhysicalDeviceCustomBorderColorPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000287001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_custom_border_color_samplers as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3866,15 +2241,6 @@ impl<'a> PhysicalDeviceDepthBiasControlFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_depth_bias_control_features_ext(v: &PhysicalDeviceDepthBiasControlFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000283000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.depth_bias_control as _);
-    wr::<u32>(p.add(20), 0, *&v.least_representable_value_force_unorm_representation as _);
-    wr::<u32>(p.add(24), 0, *&v.float_representation as _);
-    wr::<u32>(p.add(28), 0, *&v.depth_bias_exact as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3882,12 +2248,6 @@ impl<'a> PhysicalDeviceDepthClampControlFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_depth_clamp_control_features_ext(v: &PhysicalDeviceDepthClampControlFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000582000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.depth_clamp_control as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3897,12 +2257,6 @@ impl<'a> PhysicalDeviceDepthClampZeroOneFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_depth_clamp_zero_one_features_khr(v: &PhysicalDeviceDepthClampZeroOneFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000421000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.depth_clamp_zero_one as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3911,12 +2265,6 @@ impl<'a> PhysicalDeviceDepthClipControlFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_depth_clip_control_features_ext(v: &PhysicalDeviceDepthClipControlFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000355000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.depth_clip_control as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -3924,12 +2272,6 @@ impl<'a> PhysicalDeviceDepthClipEnableFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_depth_clip_enable_features_ext(v: &PhysicalDeviceDepthClipEnableFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000102000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.depth_clip_enable as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceDepthStencilResolveProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3941,15 +2283,6 @@ impl<'a> PhysicalDeviceDepthStencilResolveProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_depth_stencil_resolve_properties(v: &PhysicalDeviceDepthStencilResolveProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000199000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.supported_depth_resolve_modes as _);
-    wr::<u32>(p.add(20), 0, *&v.supported_stencil_resolve_modes as _);
-    wr::<u32>(p.add(24), 0, *&v.independent_resolve_none as _);
-    wr::<u32>(p.add(28), 0, *&v.independent_resolve as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceDescriptorIndexingFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -3977,31 +2310,6 @@ impl<'a> PhysicalDeviceDescriptorIndexingFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_descriptor_indexing_features(v: &PhysicalDeviceDescriptorIndexingFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000161001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_input_attachment_array_dynamic_indexing as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_uniform_texel_buffer_array_dynamic_indexing as _);
-    wr::<u32>(p.add(24), 0, *&v.shader_storage_texel_buffer_array_dynamic_indexing as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_uniform_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_sampled_image_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_storage_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_storage_image_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(44), 0, *&v.shader_input_attachment_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(48), 0, *&v.shader_uniform_texel_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(52), 0, *&v.shader_storage_texel_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(56), 0, *&v.descriptor_binding_uniform_buffer_update_after_bind as _);
-    wr::<u32>(p.add(60), 0, *&v.descriptor_binding_sampled_image_update_after_bind as _);
-    wr::<u32>(p.add(64), 0, *&v.descriptor_binding_storage_image_update_after_bind as _);
-    wr::<u32>(p.add(68), 0, *&v.descriptor_binding_storage_buffer_update_after_bind as _);
-    wr::<u32>(p.add(72), 0, *&v.descriptor_binding_uniform_texel_buffer_update_after_bind as _);
-    wr::<u32>(p.add(76), 0, *&v.descriptor_binding_storage_texel_buffer_update_after_bind as _);
-    wr::<u32>(p.add(80), 0, *&v.descriptor_binding_update_unused_while_pending as _);
-    wr::<u32>(p.add(84), 0, *&v.descriptor_binding_partially_bound as _);
-    wr::<u32>(p.add(88), 0, *&v.descriptor_binding_variable_descriptor_count as _);
-    wr::<u32>(p.add(92), 0, *&v.runtime_descriptor_array as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceDescriptorIndexingProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4033,34 +2341,6 @@ impl<'a> PhysicalDeviceDescriptorIndexingProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_descriptor_indexing_properties(v: &PhysicalDeviceDescriptorIndexingProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000161002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_update_after_bind_descriptors_in_all_pools as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_uniform_buffer_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(24), 0, *&v.shader_sampled_image_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_storage_buffer_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_storage_image_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_input_attachment_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(40), 0, *&v.robust_buffer_access_update_after_bind as _);
-    wr::<u32>(p.add(44), 0, *&v.quad_divergent_implicit_lod as _);
-    wr::<u32>(p.add(48), 0, *&v.max_per_stage_descriptor_update_after_bind_samplers as _);
-    wr::<u32>(p.add(52), 0, *&v.max_per_stage_descriptor_update_after_bind_uniform_buffers as _);
-    wr::<u32>(p.add(56), 0, *&v.max_per_stage_descriptor_update_after_bind_storage_buffers as _);
-    wr::<u32>(p.add(60), 0, *&v.max_per_stage_descriptor_update_after_bind_sampled_images as _);
-    wr::<u32>(p.add(64), 0, *&v.max_per_stage_descriptor_update_after_bind_storage_images as _);
-    wr::<u32>(p.add(68), 0, *&v.max_per_stage_descriptor_update_after_bind_input_attachments as _);
-    wr::<u32>(p.add(72), 0, *&v.max_per_stage_update_after_bind_resources as _);
-    wr::<u32>(p.add(76), 0, *&v.max_descriptor_set_update_after_bind_samplers as _);
-    wr::<u32>(p.add(80), 0, *&v.max_descriptor_set_update_after_bind_uniform_buffers as _);
-    wr::<u32>(p.add(84), 0, *&v.max_descriptor_set_update_after_bind_uniform_buffers_dynamic as _);
-    wr::<u32>(p.add(88), 0, *&v.max_descriptor_set_update_after_bind_storage_buffers as _);
-    wr::<u32>(p.add(92), 0, *&v.max_descriptor_set_update_after_bind_storage_buffers_dynamic as _);
-    wr::<u32>(p.add(96), 0, *&v.max_descriptor_set_update_after_bind_sampled_images as _);
-    wr::<u32>(p.add(100), 0, *&v.max_descriptor_set_update_after_bind_storage_images as _);
-    wr::<u32>(p.add(104), 0, *&v.max_descriptor_set_update_after_bind_input_attachments as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceDriverProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4072,15 +2352,6 @@ impl<'a> PhysicalDeviceDriverProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_driver_properties(v: &PhysicalDeviceDriverProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000196000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.driver_id as _);
-    std::ptr::copy_nonoverlapping(v.driver_name.as_ptr(), p.add(20), v.driver_name.len());
-    std::ptr::copy_nonoverlapping(v.driver_info.as_ptr(), p.add(276), v.driver_info.len());
-    lower_conformance_version(&v.conformance_version, a, p.add(532));
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceDynamicRenderingFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4088,12 +2359,6 @@ impl<'a> PhysicalDeviceDynamicRenderingFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_dynamic_rendering_features(v: &PhysicalDeviceDynamicRenderingFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000044003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.dynamic_rendering as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4103,12 +2368,6 @@ impl<'a> PhysicalDeviceDynamicRenderingLocalReadFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_dynamic_rendering_local_read_features(v: &PhysicalDeviceDynamicRenderingLocalReadFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000232000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.dynamic_rendering_local_read as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4116,12 +2375,6 @@ impl<'a> PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_dynamic_rendering_unused_attachments_features_ext(v: &PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000499000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.dynamic_rendering_unused_attachments as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4132,14 +2385,6 @@ impl<'a> PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_extended_dynamic_state2_features_ext(v: &PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000377000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.extended_dynamic_state2 as _);
-    wr::<u32>(p.add(20), 0, *&v.extended_dynamic_state2_logic_op as _);
-    wr::<u32>(p.add(24), 0, *&v.extended_dynamic_state2_patch_control_points as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4179,42 +2424,6 @@ impl<'a> PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_extended_dynamic_state3_features_ext(v: &PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000455000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.extended_dynamic_state3_tessellation_domain_origin as _);
-    wr::<u32>(p.add(20), 0, *&v.extended_dynamic_state3_depth_clamp_enable as _);
-    wr::<u32>(p.add(24), 0, *&v.extended_dynamic_state3_polygon_mode as _);
-    wr::<u32>(p.add(28), 0, *&v.extended_dynamic_state3_rasterization_samples as _);
-    wr::<u32>(p.add(32), 0, *&v.extended_dynamic_state3_sample_mask as _);
-    wr::<u32>(p.add(36), 0, *&v.extended_dynamic_state3_alpha_to_coverage_enable as _);
-    wr::<u32>(p.add(40), 0, *&v.extended_dynamic_state3_alpha_to_one_enable as _);
-    wr::<u32>(p.add(44), 0, *&v.extended_dynamic_state3_logic_op_enable as _);
-    wr::<u32>(p.add(48), 0, *&v.extended_dynamic_state3_color_blend_enable as _);
-    wr::<u32>(p.add(52), 0, *&v.extended_dynamic_state3_color_blend_equation as _);
-    wr::<u32>(p.add(56), 0, *&v.extended_dynamic_state3_color_write_mask as _);
-    wr::<u32>(p.add(60), 0, *&v.extended_dynamic_state3_rasterization_stream as _);
-    wr::<u32>(p.add(64), 0, *&v.extended_dynamic_state3_conservative_rasterization_mode as _);
-    wr::<u32>(p.add(68), 0, *&v.extended_dynamic_state3_extra_primitive_overestimation_size as _);
-    wr::<u32>(p.add(72), 0, *&v.extended_dynamic_state3_depth_clip_enable as _);
-    wr::<u32>(p.add(76), 0, *&v.extended_dynamic_state3_sample_locations_enable as _);
-    wr::<u32>(p.add(80), 0, *&v.extended_dynamic_state3_color_blend_advanced as _);
-    wr::<u32>(p.add(84), 0, *&v.extended_dynamic_state3_provoking_vertex_mode as _);
-    wr::<u32>(p.add(88), 0, *&v.extended_dynamic_state3_line_rasterization_mode as _);
-    wr::<u32>(p.add(92), 0, *&v.extended_dynamic_state3_line_stipple_enable as _);
-    wr::<u32>(p.add(96), 0, *&v.extended_dynamic_state3_depth_clip_negative_one_to_one as _);
-    wr::<u32>(p.add(100), 0, *&v.extended_dynamic_state3_viewport_w_scaling_enable as _);
-    wr::<u32>(p.add(104), 0, *&v.extended_dynamic_state3_viewport_swizzle as _);
-    wr::<u32>(p.add(108), 0, *&v.extended_dynamic_state3_coverage_to_color_enable as _);
-    wr::<u32>(p.add(112), 0, *&v.extended_dynamic_state3_coverage_to_color_location as _);
-    wr::<u32>(p.add(116), 0, *&v.extended_dynamic_state3_coverage_modulation_mode as _);
-    wr::<u32>(p.add(120), 0, *&v.extended_dynamic_state3_coverage_modulation_table_enable as _);
-    wr::<u32>(p.add(124), 0, *&v.extended_dynamic_state3_coverage_modulation_table as _);
-    wr::<u32>(p.add(128), 0, *&v.extended_dynamic_state3_coverage_reduction_mode as _);
-    wr::<u32>(p.add(132), 0, *&v.extended_dynamic_state3_representative_fragment_test_enable as _);
-    wr::<u32>(p.add(136), 0, *&v.extended_dynamic_state3_shading_rate_image_enable as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4223,12 +2432,6 @@ impl<'a> PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_extended_dynamic_state3_properties_ext(v: &PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000455001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.dynamic_primitive_topology_unrestricted as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4236,12 +2439,6 @@ impl<'a> PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_extended_dynamic_state_features_ext(v: &PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000267000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.extended_dynamic_state as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceExternalBufferInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4254,14 +2451,6 @@ impl<'a> PhysicalDeviceExternalBufferInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_external_buffer_info(v: &PhysicalDeviceExternalBufferInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000071002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.usage as _);
-    wr::<i32>(p.add(24), 0, *&v.handle_type as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceExternalFenceInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4271,12 +2460,6 @@ impl<'a> PhysicalDeviceExternalFenceInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_external_fence_info(v: &PhysicalDeviceExternalFenceInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000112000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.handle_type as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceExternalImageFormatInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4284,12 +2467,6 @@ impl<'a> PhysicalDeviceExternalImageFormatInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_external_image_format_info(v: &PhysicalDeviceExternalImageFormatInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000071000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.handle_type as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceExternalSemaphoreInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4299,12 +2476,6 @@ impl<'a> PhysicalDeviceExternalSemaphoreInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_external_semaphore_info(v: &PhysicalDeviceExternalSemaphoreInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000076000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.handle_type as _);
-    let _ = (v, a, p);
 }
 impl PhysicalDeviceFeatures {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4368,64 +2539,6 @@ impl PhysicalDeviceFeatures {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_features(v: &PhysicalDeviceFeatures, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.robust_buffer_access as _);
-    wr::<u32>(p.add(4), 0, *&v.full_draw_index_uint32 as _);
-    wr::<u32>(p.add(8), 0, *&v.image_cube_array as _);
-    wr::<u32>(p.add(12), 0, *&v.independent_blend as _);
-    wr::<u32>(p.add(16), 0, *&v.geometry_shader as _);
-    wr::<u32>(p.add(20), 0, *&v.tessellation_shader as _);
-    wr::<u32>(p.add(24), 0, *&v.sample_rate_shading as _);
-    wr::<u32>(p.add(28), 0, *&v.dual_src_blend as _);
-    wr::<u32>(p.add(32), 0, *&v.logic_op as _);
-    wr::<u32>(p.add(36), 0, *&v.multi_draw_indirect as _);
-    wr::<u32>(p.add(40), 0, *&v.draw_indirect_first_instance as _);
-    wr::<u32>(p.add(44), 0, *&v.depth_clamp as _);
-    wr::<u32>(p.add(48), 0, *&v.depth_bias_clamp as _);
-    wr::<u32>(p.add(52), 0, *&v.fill_mode_non_solid as _);
-    wr::<u32>(p.add(56), 0, *&v.depth_bounds as _);
-    wr::<u32>(p.add(60), 0, *&v.wide_lines as _);
-    wr::<u32>(p.add(64), 0, *&v.large_points as _);
-    wr::<u32>(p.add(68), 0, *&v.alpha_to_one as _);
-    wr::<u32>(p.add(72), 0, *&v.multi_viewport as _);
-    wr::<u32>(p.add(76), 0, *&v.sampler_anisotropy as _);
-    wr::<u32>(p.add(80), 0, *&v.texture_compression_etc2 as _);
-    wr::<u32>(p.add(84), 0, *&v.texture_compression_astc_ldr as _);
-    wr::<u32>(p.add(88), 0, *&v.texture_compression_bc as _);
-    wr::<u32>(p.add(92), 0, *&v.occlusion_query_precise as _);
-    wr::<u32>(p.add(96), 0, *&v.pipeline_statistics_query as _);
-    wr::<u32>(p.add(100), 0, *&v.vertex_pipeline_stores_and_atomics as _);
-    wr::<u32>(p.add(104), 0, *&v.fragment_stores_and_atomics as _);
-    wr::<u32>(p.add(108), 0, *&v.shader_tessellation_and_geometry_point_size as _);
-    wr::<u32>(p.add(112), 0, *&v.shader_image_gather_extended as _);
-    wr::<u32>(p.add(116), 0, *&v.shader_storage_image_extended_formats as _);
-    wr::<u32>(p.add(120), 0, *&v.shader_storage_image_multisample as _);
-    wr::<u32>(p.add(124), 0, *&v.shader_storage_image_read_without_format as _);
-    wr::<u32>(p.add(128), 0, *&v.shader_storage_image_write_without_format as _);
-    wr::<u32>(p.add(132), 0, *&v.shader_uniform_buffer_array_dynamic_indexing as _);
-    wr::<u32>(p.add(136), 0, *&v.shader_sampled_image_array_dynamic_indexing as _);
-    wr::<u32>(p.add(140), 0, *&v.shader_storage_buffer_array_dynamic_indexing as _);
-    wr::<u32>(p.add(144), 0, *&v.shader_storage_image_array_dynamic_indexing as _);
-    wr::<u32>(p.add(148), 0, *&v.shader_clip_distance as _);
-    wr::<u32>(p.add(152), 0, *&v.shader_cull_distance as _);
-    wr::<u32>(p.add(156), 0, *&v.shader_float64 as _);
-    wr::<u32>(p.add(160), 0, *&v.shader_int64 as _);
-    wr::<u32>(p.add(164), 0, *&v.shader_int16 as _);
-    wr::<u32>(p.add(168), 0, *&v.shader_resource_residency as _);
-    wr::<u32>(p.add(172), 0, *&v.shader_resource_min_lod as _);
-    wr::<u32>(p.add(176), 0, *&v.sparse_binding as _);
-    wr::<u32>(p.add(180), 0, *&v.sparse_residency_buffer as _);
-    wr::<u32>(p.add(184), 0, *&v.sparse_residency_image2_d as _);
-    wr::<u32>(p.add(188), 0, *&v.sparse_residency_image3_d as _);
-    wr::<u32>(p.add(192), 0, *&v.sparse_residency2_samples as _);
-    wr::<u32>(p.add(196), 0, *&v.sparse_residency4_samples as _);
-    wr::<u32>(p.add(200), 0, *&v.sparse_residency8_samples as _);
-    wr::<u32>(p.add(204), 0, *&v.sparse_residency16_samples as _);
-    wr::<u32>(p.add(208), 0, *&v.sparse_residency_aliased as _);
-    wr::<u32>(p.add(212), 0, *&v.variable_multisample_rate as _);
-    wr::<u32>(p.add(216), 0, *&v.inherited_queries as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceFeatures2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4434,12 +2547,6 @@ impl<'a> PhysicalDeviceFeatures2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_features2(v: &PhysicalDeviceFeatures2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_physical_device_features(&v.features, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceFloatControlsProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4465,28 +2572,6 @@ impl<'a> PhysicalDeviceFloatControlsProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_float_controls_properties(v: &PhysicalDeviceFloatControlsProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000197000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.denorm_behavior_independence as _);
-    wr::<i32>(p.add(20), 0, *&v.rounding_mode_independence as _);
-    wr::<u32>(p.add(24), 0, *&v.shader_signed_zero_inf_nan_preserve_float16 as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_signed_zero_inf_nan_preserve_float32 as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_signed_zero_inf_nan_preserve_float64 as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_denorm_preserve_float16 as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_denorm_preserve_float32 as _);
-    wr::<u32>(p.add(44), 0, *&v.shader_denorm_preserve_float64 as _);
-    wr::<u32>(p.add(48), 0, *&v.shader_denorm_flush_to_zero_float16 as _);
-    wr::<u32>(p.add(52), 0, *&v.shader_denorm_flush_to_zero_float32 as _);
-    wr::<u32>(p.add(56), 0, *&v.shader_denorm_flush_to_zero_float64 as _);
-    wr::<u32>(p.add(60), 0, *&v.shader_rounding_mode_rte_float16 as _);
-    wr::<u32>(p.add(64), 0, *&v.shader_rounding_mode_rte_float32 as _);
-    wr::<u32>(p.add(68), 0, *&v.shader_rounding_mode_rte_float64 as _);
-    wr::<u32>(p.add(72), 0, *&v.shader_rounding_mode_rtz_float16 as _);
-    wr::<u32>(p.add(76), 0, *&v.shader_rounding_mode_rtz_float32 as _);
-    wr::<u32>(p.add(80), 0, *&v.shader_rounding_mode_rtz_float64 as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4495,12 +2580,6 @@ impl<'a> PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_fragment_shader_barycentric_features_khr(v: &PhysicalDeviceFragmentShaderBarycentricFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000203000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.fragment_shader_barycentric as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4508,12 +2587,6 @@ impl<'a> PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_fragment_shader_barycentric_properties_khr(v: &PhysicalDeviceFragmentShaderBarycentricPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000322000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.tri_strip_vertex_order_independent_of_provoking_vertex as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4525,14 +2598,6 @@ impl<'a> PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_fragment_shader_interlock_features_ext(v: &PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000251000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.fragment_shader_sample_interlock as _);
-    wr::<u32>(p.add(20), 0, *&v.fragment_shader_pixel_interlock as _);
-    wr::<u32>(p.add(24), 0, *&v.fragment_shader_shading_rate_interlock as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4543,14 +2608,6 @@ impl<'a> PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_fragment_shading_rate_features_khr(v: &PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000226003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.pipeline_fragment_shading_rate as _);
-    wr::<u32>(p.add(20), 0, *&v.primitive_fragment_shading_rate as _);
-    wr::<u32>(p.add(24), 0, *&v.attachment_fragment_shading_rate as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4560,13 +2617,6 @@ impl<'a> PhysicalDeviceFragmentShadingRateKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_fragment_shading_rate_khr(v: &PhysicalDeviceFragmentShadingRateKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000226004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.sample_counts as _);
-    lower_extent2_d(&v.fragment_size, a, p.add(20));
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4592,28 +2642,6 @@ impl<'a> PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_fragment_shading_rate_properties_khr(v: &PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000226002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_extent2_d(&v.min_fragment_shading_rate_attachment_texel_size, a, p.add(16));
-    lower_extent2_d(&v.max_fragment_shading_rate_attachment_texel_size, a, p.add(24));
-    wr::<u32>(p.add(32), 0, *&v.max_fragment_shading_rate_attachment_texel_size_aspect_ratio as _);
-    wr::<u32>(p.add(36), 0, *&v.primitive_fragment_shading_rate_with_multiple_viewports as _);
-    wr::<u32>(p.add(40), 0, *&v.layered_shading_rate_attachments as _);
-    wr::<u32>(p.add(44), 0, *&v.fragment_shading_rate_non_trivial_combiner_ops as _);
-    lower_extent2_d(&v.max_fragment_size, a, p.add(48));
-    wr::<u32>(p.add(56), 0, *&v.max_fragment_size_aspect_ratio as _);
-    wr::<u32>(p.add(60), 0, *&v.max_fragment_shading_rate_coverage_samples as _);
-    wr::<i32>(p.add(64), 0, *&v.max_fragment_shading_rate_rasterization_samples as _);
-    wr::<u32>(p.add(68), 0, *&v.fragment_shading_rate_with_shader_depth_stencil_writes as _);
-    wr::<u32>(p.add(72), 0, *&v.fragment_shading_rate_with_sample_mask as _);
-    wr::<u32>(p.add(76), 0, *&v.fragment_shading_rate_with_shader_sample_mask as _);
-    wr::<u32>(p.add(80), 0, *&v.fragment_shading_rate_with_conservative_rasterization as _);
-    wr::<u32>(p.add(84), 0, *&v.fragment_shading_rate_with_fragment_shader_interlock as _);
-    wr::<u32>(p.add(88), 0, *&v.fragment_shading_rate_with_custom_sample_locations as _);
-    wr::<u32>(p.add(92), 0, *&v.fragment_shading_rate_strict_multiply_combiner as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4621,12 +2649,6 @@ impl<'a> PhysicalDeviceGlobalPriorityQueryFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_global_priority_query_features(v: &PhysicalDeviceGlobalPriorityQueryFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000388000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.global_priority_query as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4636,12 +2658,6 @@ impl<'a> PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_graphics_pipeline_library_features_ext(v: &PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000320000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.graphics_pipeline_library as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4650,13 +2666,6 @@ impl<'a> PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_graphics_pipeline_library_properties_ext(v: &PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000320001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.graphics_pipeline_library_fast_linking as _);
-    wr::<u32>(p.add(20), 0, *&v.graphics_pipeline_library_independent_interpolation_decoration as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceGroupProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4669,14 +2678,6 @@ impl<'a> PhysicalDeviceGroupProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_group_properties(v: &PhysicalDeviceGroupProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000070000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.physical_device_count as _);
-    for (i, e) in v.physical_devices.iter().enumerate() { wr::<u64>(p.add(24).add(i * 8), 0, *e); }
-    wr::<u32>(p.add(280), 0, *&v.subset_allocation as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceHostImageCopyFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4684,12 +2685,6 @@ impl<'a> PhysicalDeviceHostImageCopyFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_host_image_copy_features(v: &PhysicalDeviceHostImageCopyFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000270000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.host_image_copy as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceHostImageCopyProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4704,17 +2699,6 @@ impl<'a> PhysicalDeviceHostImageCopyProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_host_image_copy_properties(v: &PhysicalDeviceHostImageCopyProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000270001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.copy_src_layout_count as _);
-    if let Some(arr) = &v.p_copy_src_layouts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.copy_dst_layout_count as _);
-    if let Some(arr) = &v.p_copy_dst_layouts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(40), 0, q); }
-    std::ptr::copy_nonoverlapping(v.optimal_tiling_layout_uuid.as_ptr(), p.add(48), v.optimal_tiling_layout_uuid.len());
-    wr::<u32>(p.add(64), 0, *&v.identical_memory_type_requirements as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceHostQueryResetFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4722,12 +2706,6 @@ impl<'a> PhysicalDeviceHostQueryResetFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_host_query_reset_features(v: &PhysicalDeviceHostQueryResetFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000261000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.host_query_reset as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceIDProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4741,16 +2719,6 @@ impl<'a> PhysicalDeviceIDProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_id_properties(v: &PhysicalDeviceIDProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000071004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    std::ptr::copy_nonoverlapping(v.device_uuid.as_ptr(), p.add(16), v.device_uuid.len());
-    std::ptr::copy_nonoverlapping(v.driver_uuid.as_ptr(), p.add(32), v.driver_uuid.len());
-    std::ptr::copy_nonoverlapping(v.device_luid.as_ptr(), p.add(48), v.device_luid.len());
-    wr::<u32>(p.add(56), 0, *&v.device_node_mask as _);
-    wr::<u32>(p.add(60), 0, *&v.device_luid_valid as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4759,13 +2727,6 @@ impl<'a> PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_image2_d_view_of3_d_features_ext(v: &PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000393000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.image2_d_view_of3_d as _);
-    wr::<u32>(p.add(20), 0, *&v.sampler2_d_view_of3_d as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4777,15 +2738,6 @@ impl<'a> PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_image_drm_format_modifier_info_ext(v: &PhysicalDeviceImageDrmFormatModifierInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000158002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.drm_format_modifier as _);
-    wr::<i32>(p.add(24), 0, *&v.sharing_mode as _);
-    wr::<u32>(p.add(28), 0, *&v.queue_family_index_count as _);
-    if let Some(arr) = &v.p_queue_family_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4800,16 +2752,6 @@ impl<'a> PhysicalDeviceImageFormatInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_image_format_info2(v: &PhysicalDeviceImageFormatInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.format as _);
-    wr::<i32>(p.add(20), 0, *&v.ty as _);
-    wr::<i32>(p.add(24), 0, *&v.tiling as _);
-    wr::<u32>(p.add(28), 0, *&v.usage as _);
-    wr::<u32>(p.add(32), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceImageRobustnessFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4817,12 +2759,6 @@ impl<'a> PhysicalDeviceImageRobustnessFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_image_robustness_features(v: &PhysicalDeviceImageRobustnessFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000335000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.robust_image_access as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4832,12 +2768,6 @@ impl<'a> PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_image_sliced_view_of3_d_features_ext(v: &PhysicalDeviceImageSlicedViewOf3DFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000418000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.image_sliced_view_of3_d as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4845,12 +2775,6 @@ impl<'a> PhysicalDeviceImageViewImageFormatInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_image_view_image_format_info_ext(v: &PhysicalDeviceImageViewImageFormatInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000170000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.image_view_type as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4860,12 +2784,6 @@ impl<'a> PhysicalDeviceImageViewMinLodFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_image_view_min_lod_features_ext(v: &PhysicalDeviceImageViewMinLodFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000391000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.min_lod as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceImagelessFramebufferFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4873,12 +2791,6 @@ impl<'a> PhysicalDeviceImagelessFramebufferFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_imageless_framebuffer_features(v: &PhysicalDeviceImagelessFramebufferFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000108000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.imageless_framebuffer as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceIndexTypeUint8Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4888,12 +2800,6 @@ impl<'a> PhysicalDeviceIndexTypeUint8Features<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_index_type_uint8_features(v: &PhysicalDeviceIndexTypeUint8Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000265000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.index_type_uint8 as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceInlineUniformBlockFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4902,13 +2808,6 @@ impl<'a> PhysicalDeviceInlineUniformBlockFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_inline_uniform_block_features(v: &PhysicalDeviceInlineUniformBlockFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000138000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.inline_uniform_block as _);
-    wr::<u32>(p.add(20), 0, *&v.descriptor_binding_inline_uniform_block_update_after_bind as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceInlineUniformBlockProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4922,16 +2821,6 @@ impl<'a> PhysicalDeviceInlineUniformBlockProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_inline_uniform_block_properties(v: &PhysicalDeviceInlineUniformBlockProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000138001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_inline_uniform_block_size as _);
-    wr::<u32>(p.add(20), 0, *&v.max_per_stage_descriptor_inline_uniform_blocks as _);
-    wr::<u32>(p.add(24), 0, *&v.max_per_stage_descriptor_update_after_bind_inline_uniform_blocks as _);
-    wr::<u32>(p.add(28), 0, *&v.max_descriptor_set_inline_uniform_blocks as _);
-    wr::<u32>(p.add(32), 0, *&v.max_descriptor_set_update_after_bind_inline_uniform_blocks as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4944,15 +2833,6 @@ impl<'a> PhysicalDeviceLayeredApiPropertiesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_layered_api_properties_khr(v: &PhysicalDeviceLayeredApiPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000562003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.vendor_id as _);
-    wr::<u32>(p.add(20), 0, *&v.device_id as _);
-    wr::<i32>(p.add(24), 0, *&v.layered_api as _);
-    std::ptr::copy_nonoverlapping(v.device_name.as_ptr(), p.add(28), v.device_name.len());
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4962,13 +2842,6 @@ impl<'a> PhysicalDeviceLayeredApiPropertiesListKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_layered_api_properties_list_khr(v: &PhysicalDeviceLayeredApiPropertiesListKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000562002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.layered_api_count as _);
-    if let Some(arr) = &v.p_layered_apis { let q = a.alloc(arr.len() * 288, 8); for (i, e) in arr.iter().enumerate() { lower_physical_device_layered_api_properties_khr(e, a, q.add(i * 288)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -4976,12 +2849,6 @@ impl<'a> PhysicalDeviceLayeredApiVulkanPropertiesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_layered_api_vulkan_properties_khr(v: &PhysicalDeviceLayeredApiVulkanPropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000562004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_physical_device_properties2(&v.properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -4991,12 +2858,6 @@ impl<'a> PhysicalDeviceLegacyDitheringFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_legacy_dithering_features_ext(v: &PhysicalDeviceLegacyDitheringFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000465000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.legacy_dithering as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5005,12 +2866,6 @@ impl<'a> PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_legacy_vertex_attributes_features_ext(v: &PhysicalDeviceLegacyVertexAttributesFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000495000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.legacy_vertex_attributes as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5018,12 +2873,6 @@ impl<'a> PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_legacy_vertex_attributes_properties_ext(v: &PhysicalDeviceLegacyVertexAttributesPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000495001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.native_unaligned_performance as _);
-    let _ = (v, a, p);
 }
 impl PhysicalDeviceLimits {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5138,115 +2987,6 @@ impl PhysicalDeviceLimits {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_limits(v: &PhysicalDeviceLimits, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.max_image_dimension1_d as _);
-    wr::<u32>(p.add(4), 0, *&v.max_image_dimension2_d as _);
-    wr::<u32>(p.add(8), 0, *&v.max_image_dimension3_d as _);
-    wr::<u32>(p.add(12), 0, *&v.max_image_dimension_cube as _);
-    wr::<u32>(p.add(16), 0, *&v.max_image_array_layers as _);
-    wr::<u32>(p.add(20), 0, *&v.max_texel_buffer_elements as _);
-    wr::<u32>(p.add(24), 0, *&v.max_uniform_buffer_range as _);
-    wr::<u32>(p.add(28), 0, *&v.max_storage_buffer_range as _);
-    wr::<u32>(p.add(32), 0, *&v.max_push_constants_size as _);
-    wr::<u32>(p.add(36), 0, *&v.max_memory_allocation_count as _);
-    wr::<u32>(p.add(40), 0, *&v.max_sampler_allocation_count as _);
-    wr::<u64>(p.add(48), 0, *&v.buffer_image_granularity as _);
-    wr::<u64>(p.add(56), 0, *&v.sparse_address_space_size as _);
-    wr::<u32>(p.add(64), 0, *&v.max_bound_descriptor_sets as _);
-    wr::<u32>(p.add(68), 0, *&v.max_per_stage_descriptor_samplers as _);
-    wr::<u32>(p.add(72), 0, *&v.max_per_stage_descriptor_uniform_buffers as _);
-    wr::<u32>(p.add(76), 0, *&v.max_per_stage_descriptor_storage_buffers as _);
-    wr::<u32>(p.add(80), 0, *&v.max_per_stage_descriptor_sampled_images as _);
-    wr::<u32>(p.add(84), 0, *&v.max_per_stage_descriptor_storage_images as _);
-    wr::<u32>(p.add(88), 0, *&v.max_per_stage_descriptor_input_attachments as _);
-    wr::<u32>(p.add(92), 0, *&v.max_per_stage_resources as _);
-    wr::<u32>(p.add(96), 0, *&v.max_descriptor_set_samplers as _);
-    wr::<u32>(p.add(100), 0, *&v.max_descriptor_set_uniform_buffers as _);
-    wr::<u32>(p.add(104), 0, *&v.max_descriptor_set_uniform_buffers_dynamic as _);
-    wr::<u32>(p.add(108), 0, *&v.max_descriptor_set_storage_buffers as _);
-    wr::<u32>(p.add(112), 0, *&v.max_descriptor_set_storage_buffers_dynamic as _);
-    wr::<u32>(p.add(116), 0, *&v.max_descriptor_set_sampled_images as _);
-    wr::<u32>(p.add(120), 0, *&v.max_descriptor_set_storage_images as _);
-    wr::<u32>(p.add(124), 0, *&v.max_descriptor_set_input_attachments as _);
-    wr::<u32>(p.add(128), 0, *&v.max_vertex_input_attributes as _);
-    wr::<u32>(p.add(132), 0, *&v.max_vertex_input_bindings as _);
-    wr::<u32>(p.add(136), 0, *&v.max_vertex_input_attribute_offset as _);
-    wr::<u32>(p.add(140), 0, *&v.max_vertex_input_binding_stride as _);
-    wr::<u32>(p.add(144), 0, *&v.max_vertex_output_components as _);
-    wr::<u32>(p.add(148), 0, *&v.max_tessellation_generation_level as _);
-    wr::<u32>(p.add(152), 0, *&v.max_tessellation_patch_size as _);
-    wr::<u32>(p.add(156), 0, *&v.max_tessellation_control_per_vertex_input_components as _);
-    wr::<u32>(p.add(160), 0, *&v.max_tessellation_control_per_vertex_output_components as _);
-    wr::<u32>(p.add(164), 0, *&v.max_tessellation_control_per_patch_output_components as _);
-    wr::<u32>(p.add(168), 0, *&v.max_tessellation_control_total_output_components as _);
-    wr::<u32>(p.add(172), 0, *&v.max_tessellation_evaluation_input_components as _);
-    wr::<u32>(p.add(176), 0, *&v.max_tessellation_evaluation_output_components as _);
-    wr::<u32>(p.add(180), 0, *&v.max_geometry_shader_invocations as _);
-    wr::<u32>(p.add(184), 0, *&v.max_geometry_input_components as _);
-    wr::<u32>(p.add(188), 0, *&v.max_geometry_output_components as _);
-    wr::<u32>(p.add(192), 0, *&v.max_geometry_output_vertices as _);
-    wr::<u32>(p.add(196), 0, *&v.max_geometry_total_output_components as _);
-    wr::<u32>(p.add(200), 0, *&v.max_fragment_input_components as _);
-    wr::<u32>(p.add(204), 0, *&v.max_fragment_output_attachments as _);
-    wr::<u32>(p.add(208), 0, *&v.max_fragment_dual_src_attachments as _);
-    wr::<u32>(p.add(212), 0, *&v.max_fragment_combined_output_resources as _);
-    wr::<u32>(p.add(216), 0, *&v.max_compute_shared_memory_size as _);
-    for (i, e) in v.max_compute_work_group_count.iter().enumerate() { wr::<u32>(p.add(220).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(232), 0, *&v.max_compute_work_group_invocations as _);
-    for (i, e) in v.max_compute_work_group_size.iter().enumerate() { wr::<u32>(p.add(236).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(248), 0, *&v.sub_pixel_precision_bits as _);
-    wr::<u32>(p.add(252), 0, *&v.sub_texel_precision_bits as _);
-    wr::<u32>(p.add(256), 0, *&v.mipmap_precision_bits as _);
-    wr::<u32>(p.add(260), 0, *&v.max_draw_indexed_index_value as _);
-    wr::<u32>(p.add(264), 0, *&v.max_draw_indirect_count as _);
-    wr::<f32>(p.add(268), 0, *&v.max_sampler_lod_bias as _);
-    wr::<f32>(p.add(272), 0, *&v.max_sampler_anisotropy as _);
-    wr::<u32>(p.add(276), 0, *&v.max_viewports as _);
-    for (i, e) in v.max_viewport_dimensions.iter().enumerate() { wr::<u32>(p.add(280).add(i * 4), 0, *e as _); }
-    for (i, e) in v.viewport_bounds_range.iter().enumerate() { wr::<f32>(p.add(288).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(296), 0, *&v.viewport_sub_pixel_bits as _);
-    wr::<usize>(p.add(304), 0, *&v.min_memory_map_alignment as _);
-    wr::<u64>(p.add(312), 0, *&v.min_texel_buffer_offset_alignment as _);
-    wr::<u64>(p.add(320), 0, *&v.min_uniform_buffer_offset_alignment as _);
-    wr::<u64>(p.add(328), 0, *&v.min_storage_buffer_offset_alignment as _);
-    wr::<i32>(p.add(336), 0, *&v.min_texel_offset as _);
-    wr::<u32>(p.add(340), 0, *&v.max_texel_offset as _);
-    wr::<i32>(p.add(344), 0, *&v.min_texel_gather_offset as _);
-    wr::<u32>(p.add(348), 0, *&v.max_texel_gather_offset as _);
-    wr::<f32>(p.add(352), 0, *&v.min_interpolation_offset as _);
-    wr::<f32>(p.add(356), 0, *&v.max_interpolation_offset as _);
-    wr::<u32>(p.add(360), 0, *&v.sub_pixel_interpolation_offset_bits as _);
-    wr::<u32>(p.add(364), 0, *&v.max_framebuffer_width as _);
-    wr::<u32>(p.add(368), 0, *&v.max_framebuffer_height as _);
-    wr::<u32>(p.add(372), 0, *&v.max_framebuffer_layers as _);
-    wr::<u32>(p.add(376), 0, *&v.framebuffer_color_sample_counts as _);
-    wr::<u32>(p.add(380), 0, *&v.framebuffer_depth_sample_counts as _);
-    wr::<u32>(p.add(384), 0, *&v.framebuffer_stencil_sample_counts as _);
-    wr::<u32>(p.add(388), 0, *&v.framebuffer_no_attachments_sample_counts as _);
-    wr::<u32>(p.add(392), 0, *&v.max_color_attachments as _);
-    wr::<u32>(p.add(396), 0, *&v.sampled_image_color_sample_counts as _);
-    wr::<u32>(p.add(400), 0, *&v.sampled_image_integer_sample_counts as _);
-    wr::<u32>(p.add(404), 0, *&v.sampled_image_depth_sample_counts as _);
-    wr::<u32>(p.add(408), 0, *&v.sampled_image_stencil_sample_counts as _);
-    wr::<u32>(p.add(412), 0, *&v.storage_image_sample_counts as _);
-    wr::<u32>(p.add(416), 0, *&v.max_sample_mask_words as _);
-    wr::<u32>(p.add(420), 0, *&v.timestamp_compute_and_graphics as _);
-    wr::<f32>(p.add(424), 0, *&v.timestamp_period as _);
-    wr::<u32>(p.add(428), 0, *&v.max_clip_distances as _);
-    wr::<u32>(p.add(432), 0, *&v.max_cull_distances as _);
-    wr::<u32>(p.add(436), 0, *&v.max_combined_clip_and_cull_distances as _);
-    wr::<u32>(p.add(440), 0, *&v.discrete_queue_priorities as _);
-    for (i, e) in v.point_size_range.iter().enumerate() { wr::<f32>(p.add(444).add(i * 4), 0, *e as _); }
-    for (i, e) in v.line_width_range.iter().enumerate() { wr::<f32>(p.add(452).add(i * 4), 0, *e as _); }
-    wr::<f32>(p.add(460), 0, *&v.point_size_granularity as _);
-    wr::<f32>(p.add(464), 0, *&v.line_width_granularity as _);
-    wr::<u32>(p.add(468), 0, *&v.strict_lines as _);
-    wr::<u32>(p.add(472), 0, *&v.standard_sample_locations as _);
-    wr::<u64>(p.add(480), 0, *&v.optimal_buffer_copy_offset_alignment as _);
-    wr::<u64>(p.add(488), 0, *&v.optimal_buffer_copy_row_pitch_alignment as _);
-    wr::<u64>(p.add(496), 0, *&v.non_coherent_atom_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLineRasterizationFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5260,17 +3000,6 @@ impl<'a> PhysicalDeviceLineRasterizationFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_line_rasterization_features(v: &PhysicalDeviceLineRasterizationFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000259000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.rectangular_lines as _);
-    wr::<u32>(p.add(20), 0, *&v.bresenham_lines as _);
-    wr::<u32>(p.add(24), 0, *&v.smooth_lines as _);
-    wr::<u32>(p.add(28), 0, *&v.stippled_rectangular_lines as _);
-    wr::<u32>(p.add(32), 0, *&v.stippled_bresenham_lines as _);
-    wr::<u32>(p.add(36), 0, *&v.stippled_smooth_lines as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceLineRasterizationProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5278,12 +3007,6 @@ impl<'a> PhysicalDeviceLineRasterizationProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_line_rasterization_properties(v: &PhysicalDeviceLineRasterizationProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000259002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.line_sub_pixel_precision_bits as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMaintenance3Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5294,13 +3017,6 @@ impl<'a> PhysicalDeviceMaintenance3Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_maintenance3_properties(v: &PhysicalDeviceMaintenance3Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000168000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_per_set_descriptors as _);
-    wr::<u64>(p.add(24), 0, *&v.max_memory_allocation_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMaintenance4Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5308,12 +3024,6 @@ impl<'a> PhysicalDeviceMaintenance4Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_maintenance4_features(v: &PhysicalDeviceMaintenance4Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000413000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.maintenance4 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMaintenance4Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5323,12 +3033,6 @@ impl<'a> PhysicalDeviceMaintenance4Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_maintenance4_properties(v: &PhysicalDeviceMaintenance4Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000413001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.max_buffer_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMaintenance5Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5336,12 +3040,6 @@ impl<'a> PhysicalDeviceMaintenance5Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_maintenance5_features(v: &PhysicalDeviceMaintenance5Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000470000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.maintenance5 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMaintenance5Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5356,17 +3054,6 @@ impl<'a> PhysicalDeviceMaintenance5Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_maintenance5_properties(v: &PhysicalDeviceMaintenance5Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000470001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.early_fragment_multisample_coverage_after_sample_counting as _);
-    wr::<u32>(p.add(20), 0, *&v.early_fragment_sample_mask_test_before_sample_counting as _);
-    wr::<u32>(p.add(24), 0, *&v.depth_stencil_swizzle_one_support as _);
-    wr::<u32>(p.add(28), 0, *&v.polygon_mode_point_size as _);
-    wr::<u32>(p.add(32), 0, *&v.non_strict_single_pixel_wide_lines_use_parallelogram as _);
-    wr::<u32>(p.add(36), 0, *&v.non_strict_wide_lines_use_parallelogram as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMaintenance6Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5374,12 +3061,6 @@ impl<'a> PhysicalDeviceMaintenance6Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_maintenance6_features(v: &PhysicalDeviceMaintenance6Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000545000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.maintenance6 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMaintenance6Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5391,14 +3072,6 @@ impl<'a> PhysicalDeviceMaintenance6Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_maintenance6_properties(v: &PhysicalDeviceMaintenance6Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000545001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.block_texel_view_compatible_multiple_layers as _);
-    wr::<u32>(p.add(20), 0, *&v.max_combined_image_sampler_descriptor_count as _);
-    wr::<u32>(p.add(24), 0, *&v.fragment_shading_rate_clamp_combiner_inputs as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMaintenance7FeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5406,12 +3079,6 @@ impl<'a> PhysicalDeviceMaintenance7FeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_maintenance7_features_khr(v: &PhysicalDeviceMaintenance7FeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000562000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.maintenance7 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMaintenance7PropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5428,19 +3095,6 @@ impl<'a> PhysicalDeviceMaintenance7PropertiesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_maintenance7_properties_khr(v: &PhysicalDeviceMaintenance7PropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000562001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.robust_fragment_shading_rate_attachment_access as _);
-    wr::<u32>(p.add(20), 0, *&v.separate_depth_stencil_attachment_access as _);
-    wr::<u32>(p.add(24), 0, *&v.max_descriptor_set_total_uniform_buffers_dynamic as _);
-    wr::<u32>(p.add(28), 0, *&v.max_descriptor_set_total_storage_buffers_dynamic as _);
-    wr::<u32>(p.add(32), 0, *&v.max_descriptor_set_total_buffers_dynamic as _);
-    wr::<u32>(p.add(36), 0, *&v.max_descriptor_set_update_after_bind_total_uniform_buffers_dynamic as _);
-    wr::<u32>(p.add(40), 0, *&v.max_descriptor_set_update_after_bind_total_storage_buffers_dynamic as _);
-    wr::<u32>(p.add(44), 0, *&v.max_descriptor_set_update_after_bind_total_buffers_dynamic as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5449,13 +3103,6 @@ impl<'a> PhysicalDeviceMemoryBudgetPropertiesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_memory_budget_properties_ext(v: &PhysicalDeviceMemoryBudgetPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000237000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    for (i, e) in v.heap_budget.iter().enumerate() { wr::<u64>(p.add(16).add(i * 8), 0, *e as _); }
-    for (i, e) in v.heap_usage.iter().enumerate() { wr::<u64>(p.add(144).add(i * 8), 0, *e as _); }
-    let _ = (v, a, p);
 }
 impl PhysicalDeviceMemoryProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5468,13 +3115,6 @@ impl PhysicalDeviceMemoryProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_memory_properties(v: &PhysicalDeviceMemoryProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.memory_type_count as _);
-    for (i, e) in v.memory_types.iter().enumerate() { lower_memory_type(e, a, p.add(4).add(i * 8)); }
-    wr::<u32>(p.add(260), 0, *&v.memory_heap_count as _);
-    for (i, e) in v.memory_heaps.iter().enumerate() { lower_memory_heap(e, a, p.add(264).add(i * 16)); }
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMemoryProperties2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5483,12 +3123,6 @@ impl<'a> PhysicalDeviceMemoryProperties2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_memory_properties2(v: &PhysicalDeviceMemoryProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_physical_device_memory_properties(&v.memory_properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMeshShaderFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5501,16 +3135,6 @@ impl<'a> PhysicalDeviceMeshShaderFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_mesh_shader_features_ext(v: &PhysicalDeviceMeshShaderFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000328000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.task_shader as _);
-    wr::<u32>(p.add(20), 0, *&v.mesh_shader as _);
-    wr::<u32>(p.add(24), 0, *&v.multiview_mesh_shader as _);
-    wr::<u32>(p.add(28), 0, *&v.primitive_fragment_shading_rate_mesh_shader as _);
-    wr::<u32>(p.add(32), 0, *&v.mesh_shader_queries as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMeshShaderPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5547,39 +3171,6 @@ impl<'a> PhysicalDeviceMeshShaderPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_mesh_shader_properties_ext(v: &PhysicalDeviceMeshShaderPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000328001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_task_work_group_total_count as _);
-    for (i, e) in v.max_task_work_group_count.iter().enumerate() { wr::<u32>(p.add(20).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(32), 0, *&v.max_task_work_group_invocations as _);
-    for (i, e) in v.max_task_work_group_size.iter().enumerate() { wr::<u32>(p.add(36).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(48), 0, *&v.max_task_payload_size as _);
-    wr::<u32>(p.add(52), 0, *&v.max_task_shared_memory_size as _);
-    wr::<u32>(p.add(56), 0, *&v.max_task_payload_and_shared_memory_size as _);
-    wr::<u32>(p.add(60), 0, *&v.max_mesh_work_group_total_count as _);
-    for (i, e) in v.max_mesh_work_group_count.iter().enumerate() { wr::<u32>(p.add(64).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(76), 0, *&v.max_mesh_work_group_invocations as _);
-    for (i, e) in v.max_mesh_work_group_size.iter().enumerate() { wr::<u32>(p.add(80).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(92), 0, *&v.max_mesh_shared_memory_size as _);
-    wr::<u32>(p.add(96), 0, *&v.max_mesh_payload_and_shared_memory_size as _);
-    wr::<u32>(p.add(100), 0, *&v.max_mesh_output_memory_size as _);
-    wr::<u32>(p.add(104), 0, *&v.max_mesh_payload_and_output_memory_size as _);
-    wr::<u32>(p.add(108), 0, *&v.max_mesh_output_components as _);
-    wr::<u32>(p.add(112), 0, *&v.max_mesh_output_vertices as _);
-    wr::<u32>(p.add(116), 0, *&v.max_mesh_output_primitives as _);
-    wr::<u32>(p.add(120), 0, *&v.max_mesh_output_layers as _);
-    wr::<u32>(p.add(124), 0, *&v.max_mesh_multiview_view_count as _);
-    wr::<u32>(p.add(128), 0, *&v.mesh_output_per_vertex_granularity as _);
-    wr::<u32>(p.add(132), 0, *&v.mesh_output_per_primitive_granularity as _);
-    wr::<u32>(p.add(136), 0, *&v.max_preferred_task_work_group_invocations as _);
-    wr::<u32>(p.add(140), 0, *&v.max_preferred_mesh_work_group_invocations as _);
-    wr::<u32>(p.add(144), 0, *&v.prefers_local_invocation_vertex_output as _);
-    wr::<u32>(p.add(148), 0, *&v.prefers_local_invocation_primitive_output as _);
-    wr::<u32>(p.add(152), 0, *&v.prefers_compact_vertex_output as _);
-    wr::<u32>(p.add(156), 0, *&v.prefers_compact_primitive_output as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMultiDrawFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5587,12 +3178,6 @@ impl<'a> PhysicalDeviceMultiDrawFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_multi_draw_features_ext(v: &PhysicalDeviceMultiDrawFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000392000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.multi_draw as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMultiDrawPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5602,12 +3187,6 @@ impl<'a> PhysicalDeviceMultiDrawPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_multi_draw_properties_ext(v: &PhysicalDeviceMultiDrawPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000392001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_multi_draw_count as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5615,12 +3194,6 @@ impl<'a> PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_multisampled_render_to_single_sampled_features_ext(v: &PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000376000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.multisampled_render_to_single_sampled as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceMultiviewFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5632,14 +3205,6 @@ impl<'a> PhysicalDeviceMultiviewFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_multiview_features(v: &PhysicalDeviceMultiviewFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000053001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.multiview as _);
-    wr::<u32>(p.add(20), 0, *&v.multiview_geometry_shader as _);
-    wr::<u32>(p.add(24), 0, *&v.multiview_tessellation_shader as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMultiviewProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5649,13 +3214,6 @@ impl<'a> PhysicalDeviceMultiviewProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_multiview_properties(v: &PhysicalDeviceMultiviewProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000053002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_multiview_view_count as _);
-    wr::<u32>(p.add(20), 0, *&v.max_multiview_instance_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5663,12 +3221,6 @@ impl<'a> PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_mutable_descriptor_type_features_ext(v: &PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000351000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.mutable_descriptor_type as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5680,14 +3232,6 @@ impl<'a> PhysicalDeviceNestedCommandBufferFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_nested_command_buffer_features_ext(v: &PhysicalDeviceNestedCommandBufferFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000451000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.nested_command_buffer as _);
-    wr::<u32>(p.add(20), 0, *&v.nested_command_buffer_rendering as _);
-    wr::<u32>(p.add(24), 0, *&v.nested_command_buffer_simultaneous_use as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5696,12 +3240,6 @@ impl<'a> PhysicalDeviceNestedCommandBufferPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_nested_command_buffer_properties_ext(v: &PhysicalDeviceNestedCommandBufferPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000451001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_command_buffer_nesting_level as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5709,12 +3247,6 @@ impl<'a> PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_non_seamless_cube_map_features_ext(v: &PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000422000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.non_seamless_cube_map as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5727,15 +3259,6 @@ impl<'a> PhysicalDevicePCIBusInfoPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_pci_bus_info_properties_ext(v: &PhysicalDevicePCIBusInfoPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000212000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.pci_domain as _);
-    wr::<u32>(p.add(20), 0, *&v.pci_bus as _);
-    wr::<u32>(p.add(24), 0, *&v.pci_device as _);
-    wr::<u32>(p.add(28), 0, *&v.pci_function as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5743,12 +3266,6 @@ impl<'a> PhysicalDevicePipelineCreationCacheControlFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_pipeline_creation_cache_control_features(v: &PhysicalDevicePipelineCreationCacheControlFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000297000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.pipeline_creation_cache_control as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5758,12 +3275,6 @@ impl<'a> PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_pipeline_library_group_handles_features_ext(v: &PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000498000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.pipeline_library_group_handles as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevicePipelineProtectedAccessFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5772,12 +3283,6 @@ impl<'a> PhysicalDevicePipelineProtectedAccessFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_pipeline_protected_access_features(v: &PhysicalDevicePipelineProtectedAccessFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000466000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.pipeline_protected_access as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevicePipelineRobustnessFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5785,12 +3290,6 @@ impl<'a> PhysicalDevicePipelineRobustnessFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_pipeline_robustness_features(v: &PhysicalDevicePipelineRobustnessFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000068001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.pipeline_robustness as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevicePipelineRobustnessProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5803,15 +3302,6 @@ impl<'a> PhysicalDevicePipelineRobustnessProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_pipeline_robustness_properties(v: &PhysicalDevicePipelineRobustnessProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000068002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.default_robustness_storage_buffers as _);
-    wr::<i32>(p.add(20), 0, *&v.default_robustness_uniform_buffers as _);
-    wr::<i32>(p.add(24), 0, *&v.default_robustness_vertex_inputs as _);
-    wr::<i32>(p.add(28), 0, *&v.default_robustness_images as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevicePointClippingProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5819,12 +3309,6 @@ impl<'a> PhysicalDevicePointClippingProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_point_clipping_properties(v: &PhysicalDevicePointClippingProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000117000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.point_clipping_behavior as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5834,13 +3318,6 @@ impl<'a> PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_primitive_topology_list_restart_features_ext(v: &PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000356000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.primitive_topology_list_restart as _);
-    wr::<u32>(p.add(20), 0, *&v.primitive_topology_patch_list_restart as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5852,14 +3329,6 @@ impl<'a> PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_primitives_generated_query_features_ext(v: &PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000382000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.primitives_generated_query as _);
-    wr::<u32>(p.add(20), 0, *&v.primitives_generated_query_with_rasterizer_discard as _);
-    wr::<u32>(p.add(24), 0, *&v.primitives_generated_query_with_non_zero_streams as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevicePrivateDataFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5867,12 +3336,6 @@ impl<'a> PhysicalDevicePrivateDataFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_private_data_features(v: &PhysicalDevicePrivateDataFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000295000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.private_data as _);
-    let _ = (v, a, p);
 }
 impl PhysicalDeviceProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5890,18 +3353,6 @@ impl PhysicalDeviceProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_properties(v: &PhysicalDeviceProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.api_version as _);
-    wr::<u32>(p.add(4), 0, *&v.driver_version as _);
-    wr::<u32>(p.add(8), 0, *&v.vendor_id as _);
-    wr::<u32>(p.add(12), 0, *&v.device_id as _);
-    wr::<i32>(p.add(16), 0, *&v.device_type as _);
-    std::ptr::copy_nonoverlapping(v.device_name.as_ptr(), p.add(20), v.device_name.len());
-    std::ptr::copy_nonoverlapping(v.pipeline_cache_uuid.as_ptr(), p.add(276), v.pipeline_cache_uuid.len());
-    lower_physical_device_limits(&v.limits, a, p.add(296));
-    lower_physical_device_sparse_properties(&v.sparse_properties, a, p.add(800));
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceProperties2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5911,12 +3362,6 @@ impl<'a> PhysicalDeviceProperties2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_properties2(v: &PhysicalDeviceProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_physical_device_properties(&v.properties, a, p.add(16));
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceProtectedMemoryFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5925,12 +3370,6 @@ impl<'a> PhysicalDeviceProtectedMemoryFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_protected_memory_features(v: &PhysicalDeviceProtectedMemoryFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000145001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.protected_memory as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceProtectedMemoryProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5938,12 +3377,6 @@ impl<'a> PhysicalDeviceProtectedMemoryProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_protected_memory_properties(v: &PhysicalDeviceProtectedMemoryProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000145002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.protected_no_fault as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -5954,13 +3387,6 @@ impl<'a> PhysicalDeviceProvokingVertexFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_provoking_vertex_features_ext(v: &PhysicalDeviceProvokingVertexFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000254000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.provoking_vertex_last as _);
-    wr::<u32>(p.add(20), 0, *&v.transform_feedback_preserves_provoking_vertex as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5970,13 +3396,6 @@ impl<'a> PhysicalDeviceProvokingVertexPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_provoking_vertex_properties_ext(v: &PhysicalDeviceProvokingVertexPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000254002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.provoking_vertex_mode_per_pipeline as _);
-    wr::<u32>(p.add(20), 0, *&v.transform_feedback_preserves_triangle_fan_provoking_vertex as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDevicePushDescriptorProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -5984,12 +3403,6 @@ impl<'a> PhysicalDevicePushDescriptorProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_push_descriptor_properties(v: &PhysicalDevicePushDescriptorProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000080000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_push_descriptors as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6001,14 +3414,6 @@ impl<'a> PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_rasterization_order_attachment_access_features_ext(v: &PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000342000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.rasterization_order_color_attachment_access as _);
-    wr::<u32>(p.add(20), 0, *&v.rasterization_order_depth_attachment_access as _);
-    wr::<u32>(p.add(24), 0, *&v.rasterization_order_stencil_attachment_access as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceRayQueryFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6016,12 +3421,6 @@ impl<'a> PhysicalDeviceRayQueryFeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_ray_query_features_khr(v: &PhysicalDeviceRayQueryFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000348013);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ray_query as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6031,13 +3430,6 @@ impl<'a> PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_ray_tracing_maintenance1_features_khr(v: &PhysicalDeviceRayTracingMaintenance1FeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000386000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ray_tracing_maintenance1 as _);
-    wr::<u32>(p.add(20), 0, *&v.ray_tracing_pipeline_trace_rays_indirect2 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6050,16 +3442,6 @@ impl<'a> PhysicalDeviceRayTracingPipelineFeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_ray_tracing_pipeline_features_khr(v: &PhysicalDeviceRayTracingPipelineFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000347000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ray_tracing_pipeline as _);
-    wr::<u32>(p.add(20), 0, *&v.ray_tracing_pipeline_shader_group_handle_capture_replay as _);
-    wr::<u32>(p.add(24), 0, *&v.ray_tracing_pipeline_shader_group_handle_capture_replay_mixed as _);
-    wr::<u32>(p.add(28), 0, *&v.ray_tracing_pipeline_trace_rays_indirect as _);
-    wr::<u32>(p.add(32), 0, *&v.ray_traversal_primitive_culling as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6076,19 +3458,6 @@ impl<'a> PhysicalDeviceRayTracingPipelinePropertiesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_ray_tracing_pipeline_properties_khr(v: &PhysicalDeviceRayTracingPipelinePropertiesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000347001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_group_handle_size as _);
-    wr::<u32>(p.add(20), 0, *&v.max_ray_recursion_depth as _);
-    wr::<u32>(p.add(24), 0, *&v.max_shader_group_stride as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_group_base_alignment as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_group_handle_capture_replay_size as _);
-    wr::<u32>(p.add(36), 0, *&v.max_ray_dispatch_invocation_count as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_group_handle_alignment as _);
-    wr::<u32>(p.add(44), 0, *&v.max_ray_hit_attribute_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6096,12 +3465,6 @@ impl<'a> PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_ray_tracing_position_fetch_features_khr(v: &PhysicalDeviceRayTracingPositionFetchFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000481000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ray_tracing_position_fetch as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6113,14 +3476,6 @@ impl<'a> PhysicalDeviceRobustness2FeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_robustness2_features_ext(v: &PhysicalDeviceRobustness2FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000286000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.robust_buffer_access2 as _);
-    wr::<u32>(p.add(20), 0, *&v.robust_image_access2 as _);
-    wr::<u32>(p.add(24), 0, *&v.null_descriptor as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6129,13 +3484,6 @@ impl<'a> PhysicalDeviceRobustness2PropertiesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_robustness2_properties_ext(v: &PhysicalDeviceRobustness2PropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000286001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.robust_storage_buffer_access_size_alignment as _);
-    wr::<u64>(p.add(24), 0, *&v.robust_uniform_buffer_access_size_alignment as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6149,16 +3497,6 @@ impl<'a> PhysicalDeviceSampleLocationsPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_sample_locations_properties_ext(v: &PhysicalDeviceSampleLocationsPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000143003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.sample_location_sample_counts as _);
-    lower_extent2_d(&v.max_sample_location_grid_size, a, p.add(20));
-    for (i, e) in v.sample_location_coordinate_range.iter().enumerate() { wr::<f32>(p.add(28).add(i * 4), 0, *e as _); }
-    wr::<u32>(p.add(36), 0, *&v.sample_location_sub_pixel_bits as _);
-    wr::<u32>(p.add(40), 0, *&v.variable_sample_locations as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6168,13 +3506,6 @@ impl<'a> PhysicalDeviceSamplerFilterMinmaxProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_sampler_filter_minmax_properties(v: &PhysicalDeviceSamplerFilterMinmaxProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000130000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.filter_minmax_single_component_formats as _);
-    wr::<u32>(p.add(20), 0, *&v.filter_minmax_image_component_mapping as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6182,12 +3513,6 @@ impl<'a> PhysicalDeviceSamplerYcbcrConversionFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_sampler_ycbcr_conversion_features(v: &PhysicalDeviceSamplerYcbcrConversionFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000156004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.sampler_ycbcr_conversion as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceScalarBlockLayoutFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6197,12 +3522,6 @@ impl<'a> PhysicalDeviceScalarBlockLayoutFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_scalar_block_layout_features(v: &PhysicalDeviceScalarBlockLayoutFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000221000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.scalar_block_layout as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6210,12 +3529,6 @@ impl<'a> PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_separate_depth_stencil_layouts_features(v: &PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000241000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.separate_depth_stencil_layouts as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6236,23 +3549,6 @@ impl<'a> PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_atomic_float2_features_ext(v: &PhysicalDeviceShaderAtomicFloat2FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000273000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_buffer_float16_atomics as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_buffer_float16_atomic_add as _);
-    wr::<u32>(p.add(24), 0, *&v.shader_buffer_float16_atomic_min_max as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_buffer_float32_atomic_min_max as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_buffer_float64_atomic_min_max as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_shared_float16_atomics as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_shared_float16_atomic_add as _);
-    wr::<u32>(p.add(44), 0, *&v.shader_shared_float16_atomic_min_max as _);
-    wr::<u32>(p.add(48), 0, *&v.shader_shared_float32_atomic_min_max as _);
-    wr::<u32>(p.add(52), 0, *&v.shader_shared_float64_atomic_min_max as _);
-    wr::<u32>(p.add(56), 0, *&v.shader_image_float32_atomic_min_max as _);
-    wr::<u32>(p.add(60), 0, *&v.sparse_image_float32_atomic_min_max as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6272,23 +3568,6 @@ impl<'a> PhysicalDeviceShaderAtomicFloatFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_atomic_float_features_ext(v: &PhysicalDeviceShaderAtomicFloatFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000260000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_buffer_float32_atomics as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_buffer_float32_atomic_add as _);
-    wr::<u32>(p.add(24), 0, *&v.shader_buffer_float64_atomics as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_buffer_float64_atomic_add as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_shared_float32_atomics as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_shared_float32_atomic_add as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_shared_float64_atomics as _);
-    wr::<u32>(p.add(44), 0, *&v.shader_shared_float64_atomic_add as _);
-    wr::<u32>(p.add(48), 0, *&v.shader_image_float32_atomics as _);
-    wr::<u32>(p.add(52), 0, *&v.shader_image_float32_atomic_add as _);
-    wr::<u32>(p.add(56), 0, *&v.sparse_image_float32_atomics as _);
-    wr::<u32>(p.add(60), 0, *&v.sparse_image_float32_atomic_add as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderAtomicInt64Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6297,13 +3576,6 @@ impl<'a> PhysicalDeviceShaderAtomicInt64Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_atomic_int64_features(v: &PhysicalDeviceShaderAtomicInt64Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000180000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_buffer_int64_atomics as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_shared_int64_atomics as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderClockFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6314,13 +3586,6 @@ impl<'a> PhysicalDeviceShaderClockFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_clock_features_khr(v: &PhysicalDeviceShaderClockFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000181000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_subgroup_clock as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_device_clock as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6328,12 +3593,6 @@ impl<'a> PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_demote_to_helper_invocation_features(v: &PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000276000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_demote_to_helper_invocation as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderDrawParametersFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6343,12 +3602,6 @@ impl<'a> PhysicalDeviceShaderDrawParametersFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_draw_parameters_features(v: &PhysicalDeviceShaderDrawParametersFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000063000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_draw_parameters as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderExpectAssumeFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6356,12 +3609,6 @@ impl<'a> PhysicalDeviceShaderExpectAssumeFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_expect_assume_features(v: &PhysicalDeviceShaderExpectAssumeFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000544000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_expect_assume as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderFloat16Int8Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6372,13 +3619,6 @@ impl<'a> PhysicalDeviceShaderFloat16Int8Features<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_float16_int8_features(v: &PhysicalDeviceShaderFloat16Int8Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000082000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_float16 as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_int8 as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderFloatControls2Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6386,12 +3626,6 @@ impl<'a> PhysicalDeviceShaderFloatControls2Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_float_controls2_features(v: &PhysicalDeviceShaderFloatControls2Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000528000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_float_controls2 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6402,13 +3636,6 @@ impl<'a> PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_image_atomic_int64_features_ext(v: &PhysicalDeviceShaderImageAtomicInt64FeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000234000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_image_int64_atomics as _);
-    wr::<u32>(p.add(20), 0, *&v.sparse_image_int64_atomics as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6416,12 +3643,6 @@ impl<'a> PhysicalDeviceShaderIntegerDotProductFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_integer_dot_product_features(v: &PhysicalDeviceShaderIntegerDotProductFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000280000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_integer_dot_product as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderIntegerDotProductProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6460,41 +3681,6 @@ impl<'a> PhysicalDeviceShaderIntegerDotProductProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_integer_dot_product_properties(v: &PhysicalDeviceShaderIntegerDotProductProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000280001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.integer_dot_product8_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(20), 0, *&v.integer_dot_product8_bit_signed_accelerated as _);
-    wr::<u32>(p.add(24), 0, *&v.integer_dot_product8_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(28), 0, *&v.integer_dot_product4x8_bit_packed_unsigned_accelerated as _);
-    wr::<u32>(p.add(32), 0, *&v.integer_dot_product4x8_bit_packed_signed_accelerated as _);
-    wr::<u32>(p.add(36), 0, *&v.integer_dot_product4x8_bit_packed_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(40), 0, *&v.integer_dot_product16_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(44), 0, *&v.integer_dot_product16_bit_signed_accelerated as _);
-    wr::<u32>(p.add(48), 0, *&v.integer_dot_product16_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(52), 0, *&v.integer_dot_product32_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(56), 0, *&v.integer_dot_product32_bit_signed_accelerated as _);
-    wr::<u32>(p.add(60), 0, *&v.integer_dot_product32_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(64), 0, *&v.integer_dot_product64_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(68), 0, *&v.integer_dot_product64_bit_signed_accelerated as _);
-    wr::<u32>(p.add(72), 0, *&v.integer_dot_product64_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(76), 0, *&v.integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(80), 0, *&v.integer_dot_product_accumulating_saturating8_bit_signed_accelerated as _);
-    wr::<u32>(p.add(84), 0, *&v.integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(88), 0, *&v.integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated as _);
-    wr::<u32>(p.add(92), 0, *&v.integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated as _);
-    wr::<u32>(p.add(96), 0, *&v.integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(100), 0, *&v.integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(104), 0, *&v.integer_dot_product_accumulating_saturating16_bit_signed_accelerated as _);
-    wr::<u32>(p.add(108), 0, *&v.integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(112), 0, *&v.integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(116), 0, *&v.integer_dot_product_accumulating_saturating32_bit_signed_accelerated as _);
-    wr::<u32>(p.add(120), 0, *&v.integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(124), 0, *&v.integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(128), 0, *&v.integer_dot_product_accumulating_saturating64_bit_signed_accelerated as _);
-    wr::<u32>(p.add(132), 0, *&v.integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6502,12 +3688,6 @@ impl<'a> PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_maximal_reconvergence_features_khr(v: &PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000434000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_maximal_reconvergence as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6517,12 +3697,6 @@ impl<'a> PhysicalDeviceShaderQuadControlFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_quad_control_features_khr(v: &PhysicalDeviceShaderQuadControlFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000235000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_quad_control as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6530,12 +3704,6 @@ impl<'a> PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_relaxed_extended_instruction_features_khr(v: &PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000558000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_relaxed_extended_instruction as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6545,12 +3713,6 @@ impl<'a> PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_replicated_composites_features_ext(v: &PhysicalDeviceShaderReplicatedCompositesFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000564000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_replicated_composites as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6558,12 +3720,6 @@ impl<'a> PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_subgroup_extended_types_features(v: &PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000175000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_subgroup_extended_types as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6574,13 +3730,6 @@ impl<'a> PhysicalDeviceShaderSubgroupRotateFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_subgroup_rotate_features(v: &PhysicalDeviceShaderSubgroupRotateFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000416000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_subgroup_rotate as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_subgroup_rotate_clustered as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6589,12 +3738,6 @@ impl<'a> PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_shader_subgroup_uniform_control_flow_features_khr(v: &PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000323000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_subgroup_uniform_control_flow as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6602,12 +3745,6 @@ impl<'a> PhysicalDeviceShaderTerminateInvocationFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_shader_terminate_invocation_features(v: &PhysicalDeviceShaderTerminateInvocationFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000215000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_terminate_invocation as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceSparseImageFormatInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6622,16 +3759,6 @@ impl<'a> PhysicalDeviceSparseImageFormatInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_sparse_image_format_info2(v: &PhysicalDeviceSparseImageFormatInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059008);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.format as _);
-    wr::<i32>(p.add(20), 0, *&v.ty as _);
-    wr::<i32>(p.add(24), 0, *&v.samples as _);
-    wr::<u32>(p.add(28), 0, *&v.usage as _);
-    wr::<i32>(p.add(32), 0, *&v.tiling as _);
-    let _ = (v, a, p);
-}
 impl PhysicalDeviceSparseProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6644,14 +3771,6 @@ impl PhysicalDeviceSparseProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_sparse_properties(v: &PhysicalDeviceSparseProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.residency_standard2_d_block_shape as _);
-    wr::<u32>(p.add(4), 0, *&v.residency_standard2_d_multisample_block_shape as _);
-    wr::<u32>(p.add(8), 0, *&v.residency_standard3_d_block_shape as _);
-    wr::<u32>(p.add(12), 0, *&v.residency_aligned_mip_size as _);
-    wr::<u32>(p.add(16), 0, *&v.residency_non_resident_strict as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceSubgroupProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6663,15 +3782,6 @@ impl<'a> PhysicalDeviceSubgroupProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_subgroup_properties(v: &PhysicalDeviceSubgroupProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000094000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.subgroup_size as _);
-    wr::<u32>(p.add(20), 0, *&v.supported_stages as _);
-    wr::<u32>(p.add(24), 0, *&v.supported_operations as _);
-    wr::<u32>(p.add(28), 0, *&v.quad_operations_in_all_stages as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceSubgroupSizeControlFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6680,13 +3790,6 @@ impl<'a> PhysicalDeviceSubgroupSizeControlFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_subgroup_size_control_features(v: &PhysicalDeviceSubgroupSizeControlFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000225002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.subgroup_size_control as _);
-    wr::<u32>(p.add(20), 0, *&v.compute_full_subgroups as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceSubgroupSizeControlProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6699,15 +3802,6 @@ impl<'a> PhysicalDeviceSubgroupSizeControlProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_subgroup_size_control_properties(v: &PhysicalDeviceSubgroupSizeControlProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000225000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.min_subgroup_size as _);
-    wr::<u32>(p.add(20), 0, *&v.max_subgroup_size as _);
-    wr::<u32>(p.add(24), 0, *&v.max_compute_workgroup_subgroups as _);
-    wr::<u32>(p.add(28), 0, *&v.required_subgroup_size_stages as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceSynchronization2Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6716,12 +3810,6 @@ impl<'a> PhysicalDeviceSynchronization2Features<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_synchronization2_features(v: &PhysicalDeviceSynchronization2Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314007);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.synchronization2 as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6729,12 +3817,6 @@ impl<'a> PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_texel_buffer_alignment_features_ext(v: &PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000281000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.texel_buffer_alignment as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceTexelBufferAlignmentProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6747,15 +3829,6 @@ impl<'a> PhysicalDeviceTexelBufferAlignmentProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_texel_buffer_alignment_properties(v: &PhysicalDeviceTexelBufferAlignmentProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000281001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.storage_texel_buffer_offset_alignment_bytes as _);
-    wr::<u32>(p.add(24), 0, *&v.storage_texel_buffer_offset_single_texel_alignment as _);
-    wr::<u64>(p.add(32), 0, *&v.uniform_texel_buffer_offset_alignment_bytes as _);
-    wr::<u32>(p.add(40), 0, *&v.uniform_texel_buffer_offset_single_texel_alignment as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6763,12 +3836,6 @@ impl<'a> PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_texture_compression_astchdr_features(v: &PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000066000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.texture_compression_astc_hdr as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceTimelineSemaphoreFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6778,12 +3845,6 @@ impl<'a> PhysicalDeviceTimelineSemaphoreFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_timeline_semaphore_features(v: &PhysicalDeviceTimelineSemaphoreFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000207000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.timeline_semaphore as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceTimelineSemaphoreProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6791,12 +3852,6 @@ impl<'a> PhysicalDeviceTimelineSemaphoreProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_timeline_semaphore_properties(v: &PhysicalDeviceTimelineSemaphoreProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000207001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.max_timeline_semaphore_value_difference as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceToolProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6811,16 +3866,6 @@ impl<'a> PhysicalDeviceToolProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_tool_properties(v: &PhysicalDeviceToolProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000245000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    std::ptr::copy_nonoverlapping(v.name.as_ptr(), p.add(16), v.name.len());
-    std::ptr::copy_nonoverlapping(v.version.as_ptr(), p.add(272), v.version.len());
-    wr::<u32>(p.add(528), 0, *&v.purposes as _);
-    std::ptr::copy_nonoverlapping(v.description.as_ptr(), p.add(532), v.description.len());
-    std::ptr::copy_nonoverlapping(v.layer.as_ptr(), p.add(788), v.layer.len());
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6829,13 +3874,6 @@ impl<'a> PhysicalDeviceTransformFeedbackFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_transform_feedback_features_ext(v: &PhysicalDeviceTransformFeedbackFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000028000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.transform_feedback as _);
-    wr::<u32>(p.add(20), 0, *&v.geometry_streams as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6854,21 +3892,6 @@ impl<'a> PhysicalDeviceTransformFeedbackPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_transform_feedback_properties_ext(v: &PhysicalDeviceTransformFeedbackPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000028001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_transform_feedback_streams as _);
-    wr::<u32>(p.add(20), 0, *&v.max_transform_feedback_buffers as _);
-    wr::<u64>(p.add(24), 0, *&v.max_transform_feedback_buffer_size as _);
-    wr::<u32>(p.add(32), 0, *&v.max_transform_feedback_stream_data_size as _);
-    wr::<u32>(p.add(36), 0, *&v.max_transform_feedback_buffer_data_size as _);
-    wr::<u32>(p.add(40), 0, *&v.max_transform_feedback_buffer_data_stride as _);
-    wr::<u32>(p.add(44), 0, *&v.transform_feedback_queries as _);
-    wr::<u32>(p.add(48), 0, *&v.transform_feedback_streams_lines_triangles as _);
-    wr::<u32>(p.add(52), 0, *&v.transform_feedback_rasterization_stream_select as _);
-    wr::<u32>(p.add(56), 0, *&v.transform_feedback_draw as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6876,12 +3899,6 @@ impl<'a> PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_uniform_buffer_standard_layout_features(v: &PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000253000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.uniform_buffer_standard_layout as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVariablePointersFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6892,13 +3909,6 @@ impl<'a> PhysicalDeviceVariablePointersFeatures<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_variable_pointers_features(v: &PhysicalDeviceVariablePointersFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000120000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.variable_pointers_storage_buffer as _);
-    wr::<u32>(p.add(20), 0, *&v.variable_pointers as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6907,13 +3917,6 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vertex_attribute_divisor_features(v: &PhysicalDeviceVertexAttributeDivisorFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000190002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.vertex_attribute_instance_rate_divisor as _);
-    wr::<u32>(p.add(20), 0, *&v.vertex_attribute_instance_rate_zero_divisor as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVertexAttributeDivisorProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6924,13 +3927,6 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_vertex_attribute_divisor_properties(v: &PhysicalDeviceVertexAttributeDivisorProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000525000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_vertex_attrib_divisor as _);
-    wr::<u32>(p.add(20), 0, *&v.supports_non_zero_first_instance as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6939,12 +3935,6 @@ impl<'a> PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_vertex_attribute_divisor_properties_ext(v: &PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000190000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_vertex_attrib_divisor as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6952,12 +3942,6 @@ impl<'a> PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vertex_input_dynamic_state_features_ext(v: &PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000352000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.vertex_input_dynamic_state as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVulkan11Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -6977,23 +3961,6 @@ impl<'a> PhysicalDeviceVulkan11Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vulkan11_features(v: &PhysicalDeviceVulkan11Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 49);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.storage_buffer16_bit_access as _);
-    wr::<u32>(p.add(20), 0, *&v.uniform_and_storage_buffer16_bit_access as _);
-    wr::<u32>(p.add(24), 0, *&v.storage_push_constant16 as _);
-    wr::<u32>(p.add(28), 0, *&v.storage_input_output16 as _);
-    wr::<u32>(p.add(32), 0, *&v.multiview as _);
-    wr::<u32>(p.add(36), 0, *&v.multiview_geometry_shader as _);
-    wr::<u32>(p.add(40), 0, *&v.multiview_tessellation_shader as _);
-    wr::<u32>(p.add(44), 0, *&v.variable_pointers_storage_buffer as _);
-    wr::<u32>(p.add(48), 0, *&v.variable_pointers as _);
-    wr::<u32>(p.add(52), 0, *&v.protected_memory as _);
-    wr::<u32>(p.add(56), 0, *&v.sampler_ycbcr_conversion as _);
-    wr::<u32>(p.add(60), 0, *&v.shader_draw_parameters as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVulkan11Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7016,26 +3983,6 @@ impl<'a> PhysicalDeviceVulkan11Properties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vulkan11_properties(v: &PhysicalDeviceVulkan11Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 50);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    std::ptr::copy_nonoverlapping(v.device_uuid.as_ptr(), p.add(16), v.device_uuid.len());
-    std::ptr::copy_nonoverlapping(v.driver_uuid.as_ptr(), p.add(32), v.driver_uuid.len());
-    std::ptr::copy_nonoverlapping(v.device_luid.as_ptr(), p.add(48), v.device_luid.len());
-    wr::<u32>(p.add(56), 0, *&v.device_node_mask as _);
-    wr::<u32>(p.add(60), 0, *&v.device_luid_valid as _);
-    wr::<u32>(p.add(64), 0, *&v.subgroup_size as _);
-    wr::<u32>(p.add(68), 0, *&v.subgroup_supported_stages as _);
-    wr::<u32>(p.add(72), 0, *&v.subgroup_supported_operations as _);
-    wr::<u32>(p.add(76), 0, *&v.subgroup_quad_operations_in_all_stages as _);
-    wr::<i32>(p.add(80), 0, *&v.point_clipping_behavior as _);
-    wr::<u32>(p.add(84), 0, *&v.max_multiview_view_count as _);
-    wr::<u32>(p.add(88), 0, *&v.max_multiview_instance_index as _);
-    wr::<u32>(p.add(92), 0, *&v.protected_no_fault as _);
-    wr::<u32>(p.add(96), 0, *&v.max_per_set_descriptors as _);
-    wr::<u64>(p.add(104), 0, *&v.max_memory_allocation_size as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVulkan12Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7090,58 +4037,6 @@ impl<'a> PhysicalDeviceVulkan12Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vulkan12_features(v: &PhysicalDeviceVulkan12Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 51);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.sampler_mirror_clamp_to_edge as _);
-    wr::<u32>(p.add(20), 0, *&v.draw_indirect_count as _);
-    wr::<u32>(p.add(24), 0, *&v.storage_buffer8_bit_access as _);
-    wr::<u32>(p.add(28), 0, *&v.uniform_and_storage_buffer8_bit_access as _);
-    wr::<u32>(p.add(32), 0, *&v.storage_push_constant8 as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_buffer_int64_atomics as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_shared_int64_atomics as _);
-    wr::<u32>(p.add(44), 0, *&v.shader_float16 as _);
-    wr::<u32>(p.add(48), 0, *&v.shader_int8 as _);
-    wr::<u32>(p.add(52), 0, *&v.descriptor_indexing as _);
-    wr::<u32>(p.add(56), 0, *&v.shader_input_attachment_array_dynamic_indexing as _);
-    wr::<u32>(p.add(60), 0, *&v.shader_uniform_texel_buffer_array_dynamic_indexing as _);
-    wr::<u32>(p.add(64), 0, *&v.shader_storage_texel_buffer_array_dynamic_indexing as _);
-    wr::<u32>(p.add(68), 0, *&v.shader_uniform_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(72), 0, *&v.shader_sampled_image_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(76), 0, *&v.shader_storage_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(80), 0, *&v.shader_storage_image_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(84), 0, *&v.shader_input_attachment_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(88), 0, *&v.shader_uniform_texel_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(92), 0, *&v.shader_storage_texel_buffer_array_non_uniform_indexing as _);
-    wr::<u32>(p.add(96), 0, *&v.descriptor_binding_uniform_buffer_update_after_bind as _);
-    wr::<u32>(p.add(100), 0, *&v.descriptor_binding_sampled_image_update_after_bind as _);
-    wr::<u32>(p.add(104), 0, *&v.descriptor_binding_storage_image_update_after_bind as _);
-    wr::<u32>(p.add(108), 0, *&v.descriptor_binding_storage_buffer_update_after_bind as _);
-    wr::<u32>(p.add(112), 0, *&v.descriptor_binding_uniform_texel_buffer_update_after_bind as _);
-    wr::<u32>(p.add(116), 0, *&v.descriptor_binding_storage_texel_buffer_update_after_bind as _);
-    wr::<u32>(p.add(120), 0, *&v.descriptor_binding_update_unused_while_pending as _);
-    wr::<u32>(p.add(124), 0, *&v.descriptor_binding_partially_bound as _);
-    wr::<u32>(p.add(128), 0, *&v.descriptor_binding_variable_descriptor_count as _);
-    wr::<u32>(p.add(132), 0, *&v.runtime_descriptor_array as _);
-    wr::<u32>(p.add(136), 0, *&v.sampler_filter_minmax as _);
-    wr::<u32>(p.add(140), 0, *&v.scalar_block_layout as _);
-    wr::<u32>(p.add(144), 0, *&v.imageless_framebuffer as _);
-    wr::<u32>(p.add(148), 0, *&v.uniform_buffer_standard_layout as _);
-    wr::<u32>(p.add(152), 0, *&v.shader_subgroup_extended_types as _);
-    wr::<u32>(p.add(156), 0, *&v.separate_depth_stencil_layouts as _);
-    wr::<u32>(p.add(160), 0, *&v.host_query_reset as _);
-    wr::<u32>(p.add(164), 0, *&v.timeline_semaphore as _);
-    wr::<u32>(p.add(168), 0, *&v.buffer_device_address as _);
-    wr::<u32>(p.add(172), 0, *&v.buffer_device_address_capture_replay as _);
-    wr::<u32>(p.add(176), 0, *&v.buffer_device_address_multi_device as _);
-    wr::<u32>(p.add(180), 0, *&v.vulkan_memory_model as _);
-    wr::<u32>(p.add(184), 0, *&v.vulkan_memory_model_device_scope as _);
-    wr::<u32>(p.add(188), 0, *&v.vulkan_memory_model_availability_visibility_chains as _);
-    wr::<u32>(p.add(192), 0, *&v.shader_output_viewport_index as _);
-    wr::<u32>(p.add(196), 0, *&v.shader_output_layer as _);
-    wr::<u32>(p.add(200), 0, *&v.subgroup_broadcast_dynamic_id as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVulkan12Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7202,63 +4097,6 @@ impl<'a> PhysicalDeviceVulkan12Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_vulkan12_properties(v: &PhysicalDeviceVulkan12Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 52);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.driver_id as _);
-    std::ptr::copy_nonoverlapping(v.driver_name.as_ptr(), p.add(20), v.driver_name.len());
-    std::ptr::copy_nonoverlapping(v.driver_info.as_ptr(), p.add(276), v.driver_info.len());
-    lower_conformance_version(&v.conformance_version, a, p.add(532));
-    wr::<i32>(p.add(536), 0, *&v.denorm_behavior_independence as _);
-    wr::<i32>(p.add(540), 0, *&v.rounding_mode_independence as _);
-    wr::<u32>(p.add(544), 0, *&v.shader_signed_zero_inf_nan_preserve_float16 as _);
-    wr::<u32>(p.add(548), 0, *&v.shader_signed_zero_inf_nan_preserve_float32 as _);
-    wr::<u32>(p.add(552), 0, *&v.shader_signed_zero_inf_nan_preserve_float64 as _);
-    wr::<u32>(p.add(556), 0, *&v.shader_denorm_preserve_float16 as _);
-    wr::<u32>(p.add(560), 0, *&v.shader_denorm_preserve_float32 as _);
-    wr::<u32>(p.add(564), 0, *&v.shader_denorm_preserve_float64 as _);
-    wr::<u32>(p.add(568), 0, *&v.shader_denorm_flush_to_zero_float16 as _);
-    wr::<u32>(p.add(572), 0, *&v.shader_denorm_flush_to_zero_float32 as _);
-    wr::<u32>(p.add(576), 0, *&v.shader_denorm_flush_to_zero_float64 as _);
-    wr::<u32>(p.add(580), 0, *&v.shader_rounding_mode_rte_float16 as _);
-    wr::<u32>(p.add(584), 0, *&v.shader_rounding_mode_rte_float32 as _);
-    wr::<u32>(p.add(588), 0, *&v.shader_rounding_mode_rte_float64 as _);
-    wr::<u32>(p.add(592), 0, *&v.shader_rounding_mode_rtz_float16 as _);
-    wr::<u32>(p.add(596), 0, *&v.shader_rounding_mode_rtz_float32 as _);
-    wr::<u32>(p.add(600), 0, *&v.shader_rounding_mode_rtz_float64 as _);
-    wr::<u32>(p.add(604), 0, *&v.max_update_after_bind_descriptors_in_all_pools as _);
-    wr::<u32>(p.add(608), 0, *&v.shader_uniform_buffer_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(612), 0, *&v.shader_sampled_image_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(616), 0, *&v.shader_storage_buffer_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(620), 0, *&v.shader_storage_image_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(624), 0, *&v.shader_input_attachment_array_non_uniform_indexing_native as _);
-    wr::<u32>(p.add(628), 0, *&v.robust_buffer_access_update_after_bind as _);
-    wr::<u32>(p.add(632), 0, *&v.quad_divergent_implicit_lod as _);
-    wr::<u32>(p.add(636), 0, *&v.max_per_stage_descriptor_update_after_bind_samplers as _);
-    wr::<u32>(p.add(640), 0, *&v.max_per_stage_descriptor_update_after_bind_uniform_buffers as _);
-    wr::<u32>(p.add(644), 0, *&v.max_per_stage_descriptor_update_after_bind_storage_buffers as _);
-    wr::<u32>(p.add(648), 0, *&v.max_per_stage_descriptor_update_after_bind_sampled_images as _);
-    wr::<u32>(p.add(652), 0, *&v.max_per_stage_descriptor_update_after_bind_storage_images as _);
-    wr::<u32>(p.add(656), 0, *&v.max_per_stage_descriptor_update_after_bind_input_attachments as _);
-    wr::<u32>(p.add(660), 0, *&v.max_per_stage_update_after_bind_resources as _);
-    wr::<u32>(p.add(664), 0, *&v.max_descriptor_set_update_after_bind_samplers as _);
-    wr::<u32>(p.add(668), 0, *&v.max_descriptor_set_update_after_bind_uniform_buffers as _);
-    wr::<u32>(p.add(672), 0, *&v.max_descriptor_set_update_after_bind_uniform_buffers_dynamic as _);
-    wr::<u32>(p.add(676), 0, *&v.max_descriptor_set_update_after_bind_storage_buffers as _);
-    wr::<u32>(p.add(680), 0, *&v.max_descriptor_set_update_after_bind_storage_buffers_dynamic as _);
-    wr::<u32>(p.add(684), 0, *&v.max_descriptor_set_update_after_bind_sampled_images as _);
-    wr::<u32>(p.add(688), 0, *&v.max_descriptor_set_update_after_bind_storage_images as _);
-    wr::<u32>(p.add(692), 0, *&v.max_descriptor_set_update_after_bind_input_attachments as _);
-    wr::<u32>(p.add(696), 0, *&v.supported_depth_resolve_modes as _);
-    wr::<u32>(p.add(700), 0, *&v.supported_stencil_resolve_modes as _);
-    wr::<u32>(p.add(704), 0, *&v.independent_resolve_none as _);
-    wr::<u32>(p.add(708), 0, *&v.independent_resolve as _);
-    wr::<u32>(p.add(712), 0, *&v.filter_minmax_single_component_formats as _);
-    wr::<u32>(p.add(716), 0, *&v.filter_minmax_image_component_mapping as _);
-    wr::<u64>(p.add(720), 0, *&v.max_timeline_semaphore_value_difference as _);
-    wr::<u32>(p.add(728), 0, *&v.framebuffer_integer_color_sample_counts as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceVulkan13Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7280,26 +4118,6 @@ impl<'a> PhysicalDeviceVulkan13Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vulkan13_features(v: &PhysicalDeviceVulkan13Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 53);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.robust_image_access as _);
-    wr::<u32>(p.add(20), 0, *&v.inline_uniform_block as _);
-    wr::<u32>(p.add(24), 0, *&v.descriptor_binding_inline_uniform_block_update_after_bind as _);
-    wr::<u32>(p.add(28), 0, *&v.pipeline_creation_cache_control as _);
-    wr::<u32>(p.add(32), 0, *&v.private_data as _);
-    wr::<u32>(p.add(36), 0, *&v.shader_demote_to_helper_invocation as _);
-    wr::<u32>(p.add(40), 0, *&v.shader_terminate_invocation as _);
-    wr::<u32>(p.add(44), 0, *&v.subgroup_size_control as _);
-    wr::<u32>(p.add(48), 0, *&v.compute_full_subgroups as _);
-    wr::<u32>(p.add(52), 0, *&v.synchronization2 as _);
-    wr::<u32>(p.add(56), 0, *&v.texture_compression_astc_hdr as _);
-    wr::<u32>(p.add(60), 0, *&v.shader_zero_initialize_workgroup_memory as _);
-    wr::<u32>(p.add(64), 0, *&v.dynamic_rendering as _);
-    wr::<u32>(p.add(68), 0, *&v.shader_integer_dot_product as _);
-    wr::<u32>(p.add(72), 0, *&v.maintenance4 as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVulkan13Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7353,56 +4171,6 @@ impl<'a> PhysicalDeviceVulkan13Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_vulkan13_properties(v: &PhysicalDeviceVulkan13Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 54);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.min_subgroup_size as _);
-    wr::<u32>(p.add(20), 0, *&v.max_subgroup_size as _);
-    wr::<u32>(p.add(24), 0, *&v.max_compute_workgroup_subgroups as _);
-    wr::<u32>(p.add(28), 0, *&v.required_subgroup_size_stages as _);
-    wr::<u32>(p.add(32), 0, *&v.max_inline_uniform_block_size as _);
-    wr::<u32>(p.add(36), 0, *&v.max_per_stage_descriptor_inline_uniform_blocks as _);
-    wr::<u32>(p.add(40), 0, *&v.max_per_stage_descriptor_update_after_bind_inline_uniform_blocks as _);
-    wr::<u32>(p.add(44), 0, *&v.max_descriptor_set_inline_uniform_blocks as _);
-    wr::<u32>(p.add(48), 0, *&v.max_descriptor_set_update_after_bind_inline_uniform_blocks as _);
-    wr::<u32>(p.add(52), 0, *&v.max_inline_uniform_total_size as _);
-    wr::<u32>(p.add(56), 0, *&v.integer_dot_product8_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(60), 0, *&v.integer_dot_product8_bit_signed_accelerated as _);
-    wr::<u32>(p.add(64), 0, *&v.integer_dot_product8_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(68), 0, *&v.integer_dot_product4x8_bit_packed_unsigned_accelerated as _);
-    wr::<u32>(p.add(72), 0, *&v.integer_dot_product4x8_bit_packed_signed_accelerated as _);
-    wr::<u32>(p.add(76), 0, *&v.integer_dot_product4x8_bit_packed_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(80), 0, *&v.integer_dot_product16_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(84), 0, *&v.integer_dot_product16_bit_signed_accelerated as _);
-    wr::<u32>(p.add(88), 0, *&v.integer_dot_product16_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(92), 0, *&v.integer_dot_product32_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(96), 0, *&v.integer_dot_product32_bit_signed_accelerated as _);
-    wr::<u32>(p.add(100), 0, *&v.integer_dot_product32_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(104), 0, *&v.integer_dot_product64_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(108), 0, *&v.integer_dot_product64_bit_signed_accelerated as _);
-    wr::<u32>(p.add(112), 0, *&v.integer_dot_product64_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(116), 0, *&v.integer_dot_product_accumulating_saturating8_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(120), 0, *&v.integer_dot_product_accumulating_saturating8_bit_signed_accelerated as _);
-    wr::<u32>(p.add(124), 0, *&v.integer_dot_product_accumulating_saturating8_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(128), 0, *&v.integer_dot_product_accumulating_saturating4x8_bit_packed_unsigned_accelerated as _);
-    wr::<u32>(p.add(132), 0, *&v.integer_dot_product_accumulating_saturating4x8_bit_packed_signed_accelerated as _);
-    wr::<u32>(p.add(136), 0, *&v.integer_dot_product_accumulating_saturating4x8_bit_packed_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(140), 0, *&v.integer_dot_product_accumulating_saturating16_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(144), 0, *&v.integer_dot_product_accumulating_saturating16_bit_signed_accelerated as _);
-    wr::<u32>(p.add(148), 0, *&v.integer_dot_product_accumulating_saturating16_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(152), 0, *&v.integer_dot_product_accumulating_saturating32_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(156), 0, *&v.integer_dot_product_accumulating_saturating32_bit_signed_accelerated as _);
-    wr::<u32>(p.add(160), 0, *&v.integer_dot_product_accumulating_saturating32_bit_mixed_signedness_accelerated as _);
-    wr::<u32>(p.add(164), 0, *&v.integer_dot_product_accumulating_saturating64_bit_unsigned_accelerated as _);
-    wr::<u32>(p.add(168), 0, *&v.integer_dot_product_accumulating_saturating64_bit_signed_accelerated as _);
-    wr::<u32>(p.add(172), 0, *&v.integer_dot_product_accumulating_saturating64_bit_mixed_signedness_accelerated as _);
-    wr::<u64>(p.add(176), 0, *&v.storage_texel_buffer_offset_alignment_bytes as _);
-    wr::<u32>(p.add(184), 0, *&v.storage_texel_buffer_offset_single_texel_alignment as _);
-    wr::<u64>(p.add(192), 0, *&v.uniform_texel_buffer_offset_alignment_bytes as _);
-    wr::<u32>(p.add(200), 0, *&v.uniform_texel_buffer_offset_single_texel_alignment as _);
-    wr::<u64>(p.add(208), 0, *&v.max_buffer_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceVulkan14Features<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7430,32 +4198,6 @@ impl<'a> PhysicalDeviceVulkan14Features<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vulkan14_features(v: &PhysicalDeviceVulkan14Features<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 55);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.global_priority_query as _);
-    wr::<u32>(p.add(20), 0, *&v.shader_subgroup_rotate as _);
-    wr::<u32>(p.add(24), 0, *&v.shader_subgroup_rotate_clustered as _);
-    wr::<u32>(p.add(28), 0, *&v.shader_float_controls2 as _);
-    wr::<u32>(p.add(32), 0, *&v.shader_expect_assume as _);
-    wr::<u32>(p.add(36), 0, *&v.rectangular_lines as _);
-    wr::<u32>(p.add(40), 0, *&v.bresenham_lines as _);
-    wr::<u32>(p.add(44), 0, *&v.smooth_lines as _);
-    wr::<u32>(p.add(48), 0, *&v.stippled_rectangular_lines as _);
-    wr::<u32>(p.add(52), 0, *&v.stippled_bresenham_lines as _);
-    wr::<u32>(p.add(56), 0, *&v.stippled_smooth_lines as _);
-    wr::<u32>(p.add(60), 0, *&v.vertex_attribute_instance_rate_divisor as _);
-    wr::<u32>(p.add(64), 0, *&v.vertex_attribute_instance_rate_zero_divisor as _);
-    wr::<u32>(p.add(68), 0, *&v.index_type_uint8 as _);
-    wr::<u32>(p.add(72), 0, *&v.dynamic_rendering_local_read as _);
-    wr::<u32>(p.add(76), 0, *&v.maintenance5 as _);
-    wr::<u32>(p.add(80), 0, *&v.maintenance6 as _);
-    wr::<u32>(p.add(84), 0, *&v.pipeline_protected_access as _);
-    wr::<u32>(p.add(88), 0, *&v.pipeline_robustness as _);
-    wr::<u32>(p.add(92), 0, *&v.host_image_copy as _);
-    wr::<u32>(p.add(96), 0, *&v.push_descriptor as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceVulkan14Properties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7489,36 +4231,6 @@ impl<'a> PhysicalDeviceVulkan14Properties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_vulkan14_properties(v: &PhysicalDeviceVulkan14Properties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 56);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.line_sub_pixel_precision_bits as _);
-    wr::<u32>(p.add(20), 0, *&v.max_vertex_attrib_divisor as _);
-    wr::<u32>(p.add(24), 0, *&v.supports_non_zero_first_instance as _);
-    wr::<u32>(p.add(28), 0, *&v.max_push_descriptors as _);
-    wr::<u32>(p.add(32), 0, *&v.dynamic_rendering_local_read_depth_stencil_attachments as _);
-    wr::<u32>(p.add(36), 0, *&v.dynamic_rendering_local_read_multisampled_attachments as _);
-    wr::<u32>(p.add(40), 0, *&v.early_fragment_multisample_coverage_after_sample_counting as _);
-    wr::<u32>(p.add(44), 0, *&v.early_fragment_sample_mask_test_before_sample_counting as _);
-    wr::<u32>(p.add(48), 0, *&v.depth_stencil_swizzle_one_support as _);
-    wr::<u32>(p.add(52), 0, *&v.polygon_mode_point_size as _);
-    wr::<u32>(p.add(56), 0, *&v.non_strict_single_pixel_wide_lines_use_parallelogram as _);
-    wr::<u32>(p.add(60), 0, *&v.non_strict_wide_lines_use_parallelogram as _);
-    wr::<u32>(p.add(64), 0, *&v.block_texel_view_compatible_multiple_layers as _);
-    wr::<u32>(p.add(68), 0, *&v.max_combined_image_sampler_descriptor_count as _);
-    wr::<u32>(p.add(72), 0, *&v.fragment_shading_rate_clamp_combiner_inputs as _);
-    wr::<i32>(p.add(76), 0, *&v.default_robustness_storage_buffers as _);
-    wr::<i32>(p.add(80), 0, *&v.default_robustness_uniform_buffers as _);
-    wr::<i32>(p.add(84), 0, *&v.default_robustness_vertex_inputs as _);
-    wr::<i32>(p.add(88), 0, *&v.default_robustness_images as _);
-    wr::<u32>(p.add(92), 0, *&v.copy_src_layout_count as _);
-    if let Some(arr) = &v.p_copy_src_layouts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(96), 0, q); }
-    wr::<u32>(p.add(104), 0, *&v.copy_dst_layout_count as _);
-    if let Some(arr) = &v.p_copy_dst_layouts { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(112), 0, q); }
-    std::ptr::copy_nonoverlapping(v.optimal_tiling_layout_uuid.as_ptr(), p.add(120), v.optimal_tiling_layout_uuid.len());
-    wr::<u32>(p.add(136), 0, *&v.identical_memory_type_requirements as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceVulkanMemoryModelFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7528,14 +4240,6 @@ impl<'a> PhysicalDeviceVulkanMemoryModelFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_vulkan_memory_model_features(v: &PhysicalDeviceVulkanMemoryModelFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000211000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.vulkan_memory_model as _);
-    wr::<u32>(p.add(20), 0, *&v.vulkan_memory_model_device_scope as _);
-    wr::<u32>(p.add(24), 0, *&v.vulkan_memory_model_availability_visibility_chains as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7548,15 +4252,6 @@ impl<'a> PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_workgroup_memory_explicit_layout_features_khr(v: &PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000336000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.workgroup_memory_explicit_layout as _);
-    wr::<u32>(p.add(20), 0, *&v.workgroup_memory_explicit_layout_scalar_block_layout as _);
-    wr::<u32>(p.add(24), 0, *&v.workgroup_memory_explicit_layout8_bit_access as _);
-    wr::<u32>(p.add(28), 0, *&v.workgroup_memory_explicit_layout16_bit_access as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7564,12 +4259,6 @@ impl<'a> PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_ycbcr2_plane444_formats_features_ext(v: &PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000330000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ycbcr2plane444_formats as _);
-    let _ = (v, a, p);
 }
 impl<'a> PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7579,12 +4268,6 @@ impl<'a> PhysicalDeviceYcbcrImageArraysFeaturesEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_physical_device_ycbcr_image_arrays_features_ext(v: &PhysicalDeviceYcbcrImageArraysFeaturesEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000252000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.ycbcr_image_arrays as _);
-    let _ = (v, a, p);
-}
 impl<'a> PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7592,12 +4275,6 @@ impl<'a> PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_physical_device_zero_initialize_workgroup_memory_features(v: &PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000325000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.shader_zero_initialize_workgroup_memory as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineCacheCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7610,14 +4287,6 @@ impl<'a> PipelineCacheCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_cache_create_info(v: &PipelineCacheCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 17);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<usize>(p.add(24), 0, *&v.initial_data_size as _);
-    wr::<*const u8>(p.add(32), 0, a.bytes(v.p_initial_data.as_deref()));
-    let _ = (v, a, p);
-}
 impl<'a> PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7627,14 +4296,6 @@ impl<'a> PipelineColorBlendAdvancedStateCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_color_blend_advanced_state_create_info_ext(v: &PipelineColorBlendAdvancedStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000148002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.src_premultiplied as _);
-    wr::<u32>(p.add(20), 0, *&v.dst_premultiplied as _);
-    wr::<i32>(p.add(24), 0, *&v.blend_overlap as _);
-    let _ = (v, a, p);
 }
 impl PipelineColorBlendAttachmentState {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7651,17 +4312,6 @@ impl PipelineColorBlendAttachmentState {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_color_blend_attachment_state(v: &PipelineColorBlendAttachmentState, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.blend_enable as _);
-    wr::<i32>(p.add(4), 0, *&v.src_color_blend_factor as _);
-    wr::<i32>(p.add(8), 0, *&v.dst_color_blend_factor as _);
-    wr::<i32>(p.add(12), 0, *&v.color_blend_op as _);
-    wr::<i32>(p.add(16), 0, *&v.src_alpha_blend_factor as _);
-    wr::<i32>(p.add(20), 0, *&v.dst_alpha_blend_factor as _);
-    wr::<i32>(p.add(24), 0, *&v.alpha_blend_op as _);
-    wr::<u32>(p.add(28), 0, *&v.color_write_mask as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineColorBlendStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7676,17 +4326,6 @@ impl<'a> PipelineColorBlendStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_color_blend_state_create_info(v: &PipelineColorBlendStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 26);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.logic_op_enable as _);
-    wr::<i32>(p.add(24), 0, *&v.logic_op as _);
-    wr::<u32>(p.add(28), 0, *&v.attachment_count as _);
-    if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 32, 4); for (i, e) in arr.iter().enumerate() { lower_pipeline_color_blend_attachment_state(e, a, q.add(i * 32)); } wr::<*const u8>(p.add(32), 0, q); }
-    for (i, e) in v.blend_constants.iter().enumerate() { wr::<f32>(p.add(40).add(i * 4), 0, *e as _); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineColorWriteCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7696,13 +4335,6 @@ impl<'a> PipelineColorWriteCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_color_write_create_info_ext(v: &PipelineColorWriteCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000381001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment_count as _);
-    if let Some(arr) = &v.p_color_write_enables { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineCreateFlags2CreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7710,12 +4342,6 @@ impl<'a> PipelineCreateFlags2CreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_create_flags2_create_info(v: &PipelineCreateFlags2CreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000470005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
 }
 impl PipelineCreationFeedback {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7726,11 +4352,6 @@ impl PipelineCreationFeedback {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_creation_feedback(v: &PipelineCreationFeedback, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.flags as _);
-    wr::<u64>(p.add(8), 0, *&v.duration as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineCreationFeedbackCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7740,14 +4361,6 @@ impl<'a> PipelineCreationFeedbackCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_creation_feedback_create_info(v: &PipelineCreationFeedbackCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000192000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    if let Some(e) = &v.p_pipeline_creation_feedback { let q = a.alloc(16, 8); lower_pipeline_creation_feedback(&**e, a, q); wr::<*const u8>(p.add(16), 0, q); }
-    wr::<u32>(p.add(24), 0, *&v.pipeline_stage_creation_feedback_count as _);
-    if let Some(arr) = &v.p_pipeline_stage_creation_feedbacks { let q = a.alloc(arr.len() * 16, 8); for (i, e) in arr.iter().enumerate() { lower_pipeline_creation_feedback(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> PipelineDepthStencilStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7767,21 +4380,6 @@ impl<'a> PipelineDepthStencilStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_depth_stencil_state_create_info(v: &PipelineDepthStencilStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 25);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.depth_test_enable as _);
-    wr::<u32>(p.add(24), 0, *&v.depth_write_enable as _);
-    wr::<i32>(p.add(28), 0, *&v.depth_compare_op as _);
-    wr::<u32>(p.add(32), 0, *&v.depth_bounds_test_enable as _);
-    wr::<u32>(p.add(36), 0, *&v.stencil_test_enable as _);
-    lower_stencil_op_state(&v.front, a, p.add(40));
-    lower_stencil_op_state(&v.back, a, p.add(68));
-    wr::<f32>(p.add(96), 0, *&v.min_depth_bounds as _);
-    wr::<f32>(p.add(100), 0, *&v.max_depth_bounds as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineDynamicStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7793,14 +4391,6 @@ impl<'a> PipelineDynamicStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_dynamic_state_create_info(v: &PipelineDynamicStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 27);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.dynamic_state_count as _);
-    if let Some(arr) = &v.p_dynamic_states { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7809,13 +4399,6 @@ impl<'a> PipelineFragmentShadingRateStateCreateInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_fragment_shading_rate_state_create_info_khr(v: &PipelineFragmentShadingRateStateCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000226001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_extent2_d(&v.fragment_size, a, p.add(16));
-    for (i, e) in v.combiner_ops.iter().enumerate() { wr::<i32>(p.add(24).add(i * 4), 0, *e as _); }
-    let _ = (v, a, p);
 }
 impl<'a> PipelineInputAssemblyStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7827,14 +4410,6 @@ impl<'a> PipelineInputAssemblyStateCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_input_assembly_state_create_info(v: &PipelineInputAssemblyStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 20);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.topology as _);
-    wr::<u32>(p.add(24), 0, *&v.primitive_restart_enable as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineLayoutCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7849,16 +4424,6 @@ impl<'a> PipelineLayoutCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_layout_create_info(v: &PipelineLayoutCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 30);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.set_layout_count as _);
-    if let Some(arr) = &v.p_set_layouts { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.push_constant_range_count as _);
-    if let Some(arr) = &v.p_push_constant_ranges { let q = a.alloc(arr.len() * 12, 4); for (i, e) in arr.iter().enumerate() { lower_push_constant_range(e, a, q.add(i * 12)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineLibraryCreateInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7867,13 +4432,6 @@ impl<'a> PipelineLibraryCreateInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_library_create_info_khr(v: &PipelineLibraryCreateInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000290000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.library_count as _);
-    if let Some(arr) = &v.p_libraries { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> PipelineMultisampleStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7890,18 +4448,6 @@ impl<'a> PipelineMultisampleStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_multisample_state_create_info(v: &PipelineMultisampleStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 24);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.rasterization_samples as _);
-    wr::<u32>(p.add(24), 0, *&v.sample_shading_enable as _);
-    wr::<f32>(p.add(28), 0, *&v.min_sample_shading as _);
-    if let Some(arr) = &v.p_sample_mask { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    wr::<u32>(p.add(40), 0, *&v.alpha_to_coverage_enable as _);
-    wr::<u32>(p.add(44), 0, *&v.alpha_to_one_enable as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7912,14 +4458,6 @@ impl<'a> PipelineRasterizationConservativeStateCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_rasterization_conservative_state_create_info_ext(v: &PipelineRasterizationConservativeStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000101001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.conservative_rasterization_mode as _);
-    wr::<f32>(p.add(24), 0, *&v.extra_primitive_overestimation_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7928,13 +4466,6 @@ impl<'a> PipelineRasterizationDepthClipStateCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_rasterization_depth_clip_state_create_info_ext(v: &PipelineRasterizationDepthClipStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000102001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.depth_clip_enable as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineRasterizationLineStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7947,15 +4478,6 @@ impl<'a> PipelineRasterizationLineStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_rasterization_line_state_create_info(v: &PipelineRasterizationLineStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000259001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.line_rasterization_mode as _);
-    wr::<u32>(p.add(20), 0, *&v.stippled_line_enable as _);
-    wr::<u32>(p.add(24), 0, *&v.line_stipple_factor as _);
-    wr::<u16>(p.add(28), 0, *&v.line_stipple_pattern as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -7963,12 +4485,6 @@ impl<'a> PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_rasterization_provoking_vertex_state_create_info_ext(v: &PipelineRasterizationProvokingVertexStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000254001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.provoking_vertex_mode as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineRasterizationStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -7989,22 +4505,6 @@ impl<'a> PipelineRasterizationStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_rasterization_state_create_info(v: &PipelineRasterizationStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 23);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.depth_clamp_enable as _);
-    wr::<u32>(p.add(24), 0, *&v.rasterizer_discard_enable as _);
-    wr::<i32>(p.add(28), 0, *&v.polygon_mode as _);
-    wr::<u32>(p.add(32), 0, *&v.cull_mode as _);
-    wr::<i32>(p.add(36), 0, *&v.front_face as _);
-    wr::<u32>(p.add(40), 0, *&v.depth_bias_enable as _);
-    wr::<f32>(p.add(44), 0, *&v.depth_bias_constant_factor as _);
-    wr::<f32>(p.add(48), 0, *&v.depth_bias_clamp as _);
-    wr::<f32>(p.add(52), 0, *&v.depth_bias_slope_factor as _);
-    wr::<f32>(p.add(56), 0, *&v.line_width as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineRasterizationStateStreamCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8013,13 +4513,6 @@ impl<'a> PipelineRasterizationStateStreamCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_rasterization_state_stream_create_info_ext(v: &PipelineRasterizationStateStreamCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000028002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.rasterization_stream as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineRenderingCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8033,16 +4526,6 @@ impl<'a> PipelineRenderingCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_rendering_create_info(v: &PipelineRenderingCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000044002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.view_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachment_formats { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<i32>(p.add(32), 0, *&v.depth_attachment_format as _);
-    wr::<i32>(p.add(36), 0, *&v.stencil_attachment_format as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineRobustnessCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8054,15 +4537,6 @@ impl<'a> PipelineRobustnessCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_robustness_create_info(v: &PipelineRobustnessCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000068000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.storage_buffers as _);
-    wr::<i32>(p.add(20), 0, *&v.uniform_buffers as _);
-    wr::<i32>(p.add(24), 0, *&v.vertex_inputs as _);
-    wr::<i32>(p.add(28), 0, *&v.images as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineSampleLocationsStateCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8071,13 +4545,6 @@ impl<'a> PipelineSampleLocationsStateCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_sample_locations_state_create_info_ext(v: &PipelineSampleLocationsStateCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000143002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.sample_locations_enable as _);
-    lower_sample_locations_info_ext(&v.sample_locations_info, a, p.add(24));
-    let _ = (v, a, p);
 }
 impl<'a> PipelineShaderStageCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8092,16 +4559,6 @@ impl<'a> PipelineShaderStageCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_shader_stage_create_info(v: &PipelineShaderStageCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 18);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.stage as _);
-    wr::<u64>(p.add(24), 0, *&v.r#module);
-    wr::<*const u8>(p.add(32), 0, a.c_string(v.p_name));
-    if let Some(e) = &v.p_specialization_info { let q = a.alloc(32, 8); lower_specialization_info(&**e, a, q); wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8110,12 +4567,6 @@ impl<'a> PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_shader_stage_required_subgroup_size_create_info(v: &PipelineShaderStageRequiredSubgroupSizeCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000225001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.required_subgroup_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineTessellationDomainOriginStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8123,12 +4574,6 @@ impl<'a> PipelineTessellationDomainOriginStateCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_tessellation_domain_origin_state_create_info(v: &PipelineTessellationDomainOriginStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000117003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.domain_origin as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineTessellationStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8140,13 +4585,6 @@ impl<'a> PipelineTessellationStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_tessellation_state_create_info(v: &PipelineTessellationStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 21);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.patch_control_points as _);
-    let _ = (v, a, p);
-}
 impl<'a> PipelineVertexInputDivisorStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8155,13 +4593,6 @@ impl<'a> PipelineVertexInputDivisorStateCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_vertex_input_divisor_state_create_info(v: &PipelineVertexInputDivisorStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000190001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.vertex_binding_divisor_count as _);
-    if let Some(arr) = &v.p_vertex_binding_divisors { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_vertex_input_binding_divisor_description(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> PipelineVertexInputStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8176,16 +4607,6 @@ impl<'a> PipelineVertexInputStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_vertex_input_state_create_info(v: &PipelineVertexInputStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 19);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.vertex_binding_description_count as _);
-    if let Some(arr) = &v.p_vertex_binding_descriptions { let q = a.alloc(arr.len() * 12, 4); for (i, e) in arr.iter().enumerate() { lower_vertex_input_binding_description(e, a, q.add(i * 12)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.vertex_attribute_description_count as _);
-    if let Some(arr) = &v.p_vertex_attribute_descriptions { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_vertex_input_attribute_description(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineViewportDepthClampControlCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8195,13 +4616,6 @@ impl<'a> PipelineViewportDepthClampControlCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_viewport_depth_clamp_control_create_info_ext(v: &PipelineViewportDepthClampControlCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000582001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.depth_clamp_mode as _);
-    if let Some(e) = &v.p_depth_clamp_range { let q = a.alloc(8, 4); lower_depth_clamp_range_ext(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PipelineViewportDepthClipControlCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8209,12 +4623,6 @@ impl<'a> PipelineViewportDepthClipControlCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_pipeline_viewport_depth_clip_control_create_info_ext(v: &PipelineViewportDepthClipControlCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000355001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.negative_one_to_one as _);
-    let _ = (v, a, p);
 }
 impl<'a> PipelineViewportStateCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8229,16 +4637,6 @@ impl<'a> PipelineViewportStateCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_pipeline_viewport_state_create_info(v: &PipelineViewportStateCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 22);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.viewport_count as _);
-    if let Some(arr) = &v.p_viewports { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_viewport(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.scissor_count as _);
-    if let Some(arr) = &v.p_scissors { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_rect2_d(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> PrivateDataSlotCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8248,12 +4646,6 @@ impl<'a> PrivateDataSlotCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_private_data_slot_create_info(v: &PrivateDataSlotCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000295002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> ProtectedSubmitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8261,12 +4653,6 @@ impl<'a> ProtectedSubmitInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_protected_submit_info(v: &ProtectedSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000145000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.protected_submit as _);
-    let _ = (v, a, p);
 }
 impl PushConstantRange {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8277,12 +4663,6 @@ impl PushConstantRange {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_push_constant_range(v: &PushConstantRange, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.stage_flags as _);
-    wr::<u32>(p.add(4), 0, *&v.offset as _);
-    wr::<u32>(p.add(8), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl<'a> PushConstantsInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8297,16 +4677,6 @@ impl<'a> PushConstantsInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_push_constants_info(v: &PushConstantsInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000545004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.layout);
-    wr::<u32>(p.add(24), 0, *&v.stage_flags as _);
-    wr::<u32>(p.add(28), 0, *&v.offset as _);
-    wr::<u32>(p.add(32), 0, *&v.size as _);
-    wr::<*const u8>(p.add(40), 0, a.bytes(v.p_values.as_deref()));
-    let _ = (v, a, p);
-}
 impl<'a> PushDescriptorSetInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8320,16 +4690,6 @@ impl<'a> PushDescriptorSetInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_push_descriptor_set_info(v: &PushDescriptorSetInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000545005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.stage_flags as _);
-    wr::<u64>(p.add(24), 0, *&v.layout);
-    wr::<u32>(p.add(32), 0, *&v.set as _);
-    wr::<u32>(p.add(36), 0, *&v.descriptor_write_count as _);
-    if let Some(arr) = &v.p_descriptor_writes { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_write_descriptor_set(e, a, q.add(i * 64)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> QueryPoolCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8342,15 +4702,6 @@ impl<'a> QueryPoolCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_query_pool_create_info(v: &QueryPoolCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 11);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.query_type as _);
-    wr::<u32>(p.add(24), 0, *&v.query_count as _);
-    wr::<u32>(p.add(28), 0, *&v.pipeline_statistics as _);
-    let _ = (v, a, p);
-}
 impl<'a> QueueFamilyGlobalPriorityProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8359,13 +4710,6 @@ impl<'a> QueueFamilyGlobalPriorityProperties<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_queue_family_global_priority_properties(v: &QueueFamilyGlobalPriorityProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000388001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.priority_count as _);
-    for (i, e) in v.priorities.iter().enumerate() { wr::<i32>(p.add(20).add(i * 4), 0, *e as _); }
-    let _ = (v, a, p);
 }
 impl QueueFamilyProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8378,13 +4722,6 @@ impl QueueFamilyProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_queue_family_properties(v: &QueueFamilyProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.queue_flags as _);
-    wr::<u32>(p.add(4), 0, *&v.queue_count as _);
-    wr::<u32>(p.add(8), 0, *&v.timestamp_valid_bits as _);
-    lower_extent3_d(&v.min_image_transfer_granularity, a, p.add(12));
-    let _ = (v, a, p);
-}
 impl<'a> QueueFamilyProperties2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8393,12 +4730,6 @@ impl<'a> QueueFamilyProperties2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_queue_family_properties2(v: &QueueFamilyProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_queue_family_properties(&v.queue_family_properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl Rect2D {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8409,11 +4740,6 @@ impl Rect2D {
         v
     }
 }
-pub(crate) unsafe fn lower_rect2_d(v: &Rect2D, a: &mut Arena, p: *mut u8) {
-    lower_offset2_d(&v.offset, a, p.add(0));
-    lower_extent2_d(&v.extent, a, p.add(8));
-    let _ = (v, a, p);
-}
 impl<'a> RenderPassAttachmentBeginInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8422,13 +4748,6 @@ impl<'a> RenderPassAttachmentBeginInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_render_pass_attachment_begin_info(v: &RenderPassAttachmentBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000108003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment_count as _);
-    if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> RenderPassBeginInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8442,16 +4761,6 @@ impl<'a> RenderPassBeginInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_render_pass_begin_info(v: &RenderPassBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 43);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.render_pass);
-    wr::<u64>(p.add(24), 0, *&v.framebuffer);
-    lower_rect2_d(&v.render_area, a, p.add(32));
-    wr::<u32>(p.add(48), 0, *&v.clear_value_count as _);
-    if let Some(arr) = &v.p_clear_values { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_clear_value(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> RenderPassCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8467,18 +4776,6 @@ impl<'a> RenderPassCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_render_pass_create_info(v: &RenderPassCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 38);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.attachment_count as _);
-    if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 36, 4); for (i, e) in arr.iter().enumerate() { lower_attachment_description(e, a, q.add(i * 36)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.subpass_count as _);
-    if let Some(arr) = &v.p_subpasses { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_subpass_description(e, a, q.add(i * 72)); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.dependency_count as _);
-    if let Some(arr) = &v.p_dependencies { let q = a.alloc(arr.len() * 28, 4); for (i, e) in arr.iter().enumerate() { lower_subpass_dependency(e, a, q.add(i * 28)); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> RenderPassCreateInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8497,20 +4794,6 @@ impl<'a> RenderPassCreateInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_render_pass_create_info2(v: &RenderPassCreateInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.attachment_count as _);
-    if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_attachment_description2(e, a, q.add(i * 56)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.subpass_count as _);
-    if let Some(arr) = &v.p_subpasses { let q = a.alloc(arr.len() * 88, 8); for (i, e) in arr.iter().enumerate() { lower_subpass_description2(e, a, q.add(i * 88)); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.dependency_count as _);
-    if let Some(arr) = &v.p_dependencies { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_subpass_dependency2(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(56), 0, q); }
-    wr::<u32>(p.add(64), 0, *&v.correlated_view_mask_count as _);
-    if let Some(arr) = &v.p_correlated_view_masks { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(72), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> RenderPassInputAttachmentAspectCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8519,13 +4802,6 @@ impl<'a> RenderPassInputAttachmentAspectCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_render_pass_input_attachment_aspect_create_info(v: &RenderPassInputAttachmentAspectCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000117001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.aspect_reference_count as _);
-    if let Some(arr) = &v.p_aspect_references { let q = a.alloc(arr.len() * 12, 4); for (i, e) in arr.iter().enumerate() { lower_input_attachment_aspect_reference(e, a, q.add(i * 12)); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> RenderPassMultiviewCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8540,17 +4816,6 @@ impl<'a> RenderPassMultiviewCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_render_pass_multiview_create_info(v: &RenderPassMultiviewCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000053000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.subpass_count as _);
-    if let Some(arr) = &v.p_view_masks { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.dependency_count as _);
-    if let Some(arr) = &v.p_view_offsets { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.correlation_mask_count as _);
-    if let Some(arr) = &v.p_correlation_masks { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> RenderPassSampleLocationsBeginInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8561,15 +4826,6 @@ impl<'a> RenderPassSampleLocationsBeginInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_render_pass_sample_locations_begin_info_ext(v: &RenderPassSampleLocationsBeginInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000143001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.attachment_initial_sample_locations_count as _);
-    if let Some(arr) = &v.p_attachment_initial_sample_locations { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_attachment_sample_locations_ext(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.post_subpass_sample_locations_count as _);
-    if let Some(arr) = &v.p_post_subpass_sample_locations { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_subpass_sample_locations_ext(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> RenderingAreaInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8583,16 +4839,6 @@ impl<'a> RenderingAreaInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_rendering_area_info(v: &RenderingAreaInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000470003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.view_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachment_formats { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<i32>(p.add(32), 0, *&v.depth_attachment_format as _);
-    wr::<i32>(p.add(36), 0, *&v.stencil_attachment_format as _);
-    let _ = (v, a, p);
 }
 impl<'a> RenderingAttachmentInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8610,19 +4856,6 @@ impl<'a> RenderingAttachmentInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_rendering_attachment_info(v: &RenderingAttachmentInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000044001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image_view);
-    wr::<i32>(p.add(24), 0, *&v.image_layout as _);
-    wr::<i32>(p.add(28), 0, *&v.resolve_mode as _);
-    wr::<u64>(p.add(32), 0, *&v.resolve_image_view);
-    wr::<i32>(p.add(40), 0, *&v.resolve_image_layout as _);
-    wr::<i32>(p.add(44), 0, *&v.load_op as _);
-    wr::<i32>(p.add(48), 0, *&v.store_op as _);
-    lower_clear_value(&v.clear_value, a, p.add(52));
-    let _ = (v, a, p);
-}
 impl<'a> RenderingAttachmentLocationInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8633,13 +4866,6 @@ impl<'a> RenderingAttachmentLocationInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_rendering_attachment_location_info(v: &RenderingAttachmentLocationInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000232001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachment_locations { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8649,14 +4875,6 @@ impl<'a> RenderingFragmentShadingRateAttachmentInfoKHR<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_rendering_fragment_shading_rate_attachment_info_khr(v: &RenderingFragmentShadingRateAttachmentInfoKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000044006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.image_view);
-    wr::<i32>(p.add(24), 0, *&v.image_layout as _);
-    lower_extent2_d(&v.shading_rate_attachment_texel_size, a, p.add(28));
-    let _ = (v, a, p);
 }
 impl<'a> RenderingInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8674,19 +4892,6 @@ impl<'a> RenderingInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_rendering_info(v: &RenderingInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000044000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    lower_rect2_d(&v.render_area, a, p.add(20));
-    wr::<u32>(p.add(36), 0, *&v.layer_count as _);
-    wr::<u32>(p.add(40), 0, *&v.view_mask as _);
-    wr::<u32>(p.add(44), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachments { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_rendering_attachment_info(e, a, q.add(i * 72)); } wr::<*const u8>(p.add(48), 0, q); }
-    if let Some(e) = &v.p_depth_attachment { let q = a.alloc(72, 8); lower_rendering_attachment_info(&**e, a, q); wr::<*const u8>(p.add(56), 0, q); }
-    if let Some(e) = &v.p_stencil_attachment { let q = a.alloc(72, 8); lower_rendering_attachment_info(&**e, a, q); wr::<*const u8>(p.add(64), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> RenderingInputAttachmentIndexInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8698,15 +4903,6 @@ impl<'a> RenderingInputAttachmentIndexInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_rendering_input_attachment_index_info(v: &RenderingInputAttachmentIndexInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000232002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachment_input_indices { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    if let Some(e) = &v.p_depth_input_attachment_index { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(p.add(32), 0, q); }
-    if let Some(e) = &v.p_stencil_input_attachment_index { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> ResolveImageInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8721,17 +4917,6 @@ impl<'a> ResolveImageInfo2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_resolve_image_info2(v: &ResolveImageInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000337005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.src_image);
-    wr::<i32>(p.add(24), 0, *&v.src_image_layout as _);
-    wr::<u64>(p.add(32), 0, *&v.dst_image);
-    wr::<i32>(p.add(40), 0, *&v.dst_image_layout as _);
-    wr::<u32>(p.add(44), 0, *&v.region_count as _);
-    if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 88, 8); for (i, e) in arr.iter().enumerate() { lower_image_resolve2(e, a, q.add(i * 88)); } wr::<*const u8>(p.add(48), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> RingCreateInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8753,23 +4938,6 @@ impl<'a> RingCreateInfoMESA<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_ring_create_info_mesa(v: &RingCreateInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.resource_id as _);
-    wr::<usize>(p.add(24), 0, *&v.offset as _);
-    wr::<usize>(p.add(32), 0, *&v.size as _);
-    wr::<u64>(p.add(40), 0, *&v.idle_timeout as _);
-    wr::<usize>(p.add(48), 0, *&v.head_offset as _);
-    wr::<usize>(p.add(56), 0, *&v.tail_offset as _);
-    wr::<usize>(p.add(64), 0, *&v.status_offset as _);
-    wr::<usize>(p.add(72), 0, *&v.buffer_offset as _);
-    wr::<usize>(p.add(80), 0, *&v.buffer_size as _);
-    wr::<usize>(p.add(88), 0, *&v.extra_offset as _);
-    wr::<usize>(p.add(96), 0, *&v.extra_size as _);
-    let _ = (v, a, p);
-}
 impl<'a> RingMonitorInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8777,12 +4945,6 @@ impl<'a> RingMonitorInfoMESA<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_ring_monitor_info_mesa(v: &RingMonitorInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.max_reporting_period_microseconds as _);
-    let _ = (v, a, p);
 }
 impl<'a> RingPriorityInfoMESA<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8792,12 +4954,6 @@ impl<'a> RingPriorityInfoMESA<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_ring_priority_info_mesa(v: &RingPriorityInfoMESA<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000384007);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.priority as _);
-    let _ = (v, a, p);
-}
 impl SampleLocationEXT {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8806,11 +4962,6 @@ impl SampleLocationEXT {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sample_location_ext(v: &SampleLocationEXT, a: &mut Arena, p: *mut u8) {
-    wr::<f32>(p.add(0), 0, *&v.x as _);
-    wr::<f32>(p.add(4), 0, *&v.y as _);
-    let _ = (v, a, p);
 }
 impl<'a> SampleLocationsInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8824,15 +4975,6 @@ impl<'a> SampleLocationsInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_sample_locations_info_ext(v: &SampleLocationsInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000143000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.sample_locations_per_pixel as _);
-    lower_extent2_d(&v.sample_location_grid_size, a, p.add(20));
-    wr::<u32>(p.add(28), 0, *&v.sample_locations_count as _);
-    if let Some(arr) = &v.p_sample_locations { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_sample_location_ext(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8841,13 +4983,6 @@ impl<'a> SamplerBorderColorComponentMappingCreateInfoEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sampler_border_color_component_mapping_create_info_ext(v: &SamplerBorderColorComponentMappingCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000411001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_component_mapping(&v.components, a, p.add(16));
-    wr::<u32>(p.add(32), 0, *&v.srgb as _);
-    let _ = (v, a, p);
 }
 impl<'a> SamplerCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8873,27 +5008,6 @@ impl<'a> SamplerCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_sampler_create_info(v: &SamplerCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 31);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.mag_filter as _);
-    wr::<i32>(p.add(24), 0, *&v.min_filter as _);
-    wr::<i32>(p.add(28), 0, *&v.mipmap_mode as _);
-    wr::<i32>(p.add(32), 0, *&v.address_mode_u as _);
-    wr::<i32>(p.add(36), 0, *&v.address_mode_v as _);
-    wr::<i32>(p.add(40), 0, *&v.address_mode_w as _);
-    wr::<f32>(p.add(44), 0, *&v.mip_lod_bias as _);
-    wr::<u32>(p.add(48), 0, *&v.anisotropy_enable as _);
-    wr::<f32>(p.add(52), 0, *&v.max_anisotropy as _);
-    wr::<u32>(p.add(56), 0, *&v.compare_enable as _);
-    wr::<i32>(p.add(60), 0, *&v.compare_op as _);
-    wr::<f32>(p.add(64), 0, *&v.min_lod as _);
-    wr::<f32>(p.add(68), 0, *&v.max_lod as _);
-    wr::<i32>(p.add(72), 0, *&v.border_color as _);
-    wr::<u32>(p.add(76), 0, *&v.unnormalized_coordinates as _);
-    let _ = (v, a, p);
-}
 impl<'a> SamplerCustomBorderColorCreateInfoEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8903,13 +5017,6 @@ impl<'a> SamplerCustomBorderColorCreateInfoEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_sampler_custom_border_color_create_info_ext(v: &SamplerCustomBorderColorCreateInfoEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000287000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_clear_color_value(&v.custom_border_color, a, p.add(16));
-    wr::<i32>(p.add(32), 0, *&v.format as _);
-    let _ = (v, a, p);
-}
 impl<'a> SamplerReductionModeCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8917,12 +5024,6 @@ impl<'a> SamplerReductionModeCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sampler_reduction_mode_create_info(v: &SamplerReductionModeCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000130001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.reduction_mode as _);
-    let _ = (v, a, p);
 }
 impl<'a> SamplerYcbcrConversionCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8940,19 +5041,6 @@ impl<'a> SamplerYcbcrConversionCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_sampler_ycbcr_conversion_create_info(v: &SamplerYcbcrConversionCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000156000);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.format as _);
-    wr::<i32>(p.add(20), 0, *&v.ycbcr_model as _);
-    wr::<i32>(p.add(24), 0, *&v.ycbcr_range as _);
-    lower_component_mapping(&v.components, a, p.add(28));
-    wr::<i32>(p.add(44), 0, *&v.x_chroma_offset as _);
-    wr::<i32>(p.add(48), 0, *&v.y_chroma_offset as _);
-    wr::<i32>(p.add(52), 0, *&v.chroma_filter as _);
-    wr::<u32>(p.add(56), 0, *&v.force_explicit_reconstruction as _);
-    let _ = (v, a, p);
-}
 impl<'a> SamplerYcbcrConversionImageFormatProperties<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8961,12 +5049,6 @@ impl<'a> SamplerYcbcrConversionImageFormatProperties<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_sampler_ycbcr_conversion_image_format_properties(v: &SamplerYcbcrConversionImageFormatProperties<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000156005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.combined_image_sampler_descriptor_count as _);
-    let _ = (v, a, p);
-}
 impl<'a> SamplerYcbcrConversionInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -8974,12 +5056,6 @@ impl<'a> SamplerYcbcrConversionInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sampler_ycbcr_conversion_info(v: &SamplerYcbcrConversionInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000156001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.conversion);
-    let _ = (v, a, p);
 }
 impl<'a> SemaphoreCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -8990,12 +5066,6 @@ impl<'a> SemaphoreCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_semaphore_create_info(v: &SemaphoreCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 9);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> SemaphoreSignalInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9005,13 +5075,6 @@ impl<'a> SemaphoreSignalInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_semaphore_signal_info(v: &SemaphoreSignalInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000207005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.semaphore);
-    wr::<u64>(p.add(24), 0, *&v.value as _);
-    let _ = (v, a, p);
 }
 impl<'a> SemaphoreSubmitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9025,15 +5088,6 @@ impl<'a> SemaphoreSubmitInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_semaphore_submit_info(v: &SemaphoreSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.semaphore);
-    wr::<u64>(p.add(24), 0, *&v.value as _);
-    wr::<u64>(p.add(32), 0, *&v.stage_mask as _);
-    wr::<u32>(p.add(40), 0, *&v.device_index as _);
-    let _ = (v, a, p);
-}
 impl<'a> SemaphoreTypeCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9042,13 +5096,6 @@ impl<'a> SemaphoreTypeCreateInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_semaphore_type_create_info(v: &SemaphoreTypeCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000207002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.semaphore_type as _);
-    wr::<u64>(p.add(24), 0, *&v.initial_value as _);
-    let _ = (v, a, p);
 }
 impl<'a> SemaphoreWaitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9062,15 +5109,6 @@ impl<'a> SemaphoreWaitInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_semaphore_wait_info(v: &SemaphoreWaitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000207004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.semaphore_count as _);
-    if let Some(arr) = &v.p_semaphores { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    if let Some(arr) = &v.p_values { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> ShaderModuleCreateInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9082,14 +5120,6 @@ impl<'a> ShaderModuleCreateInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_shader_module_create_info(v: &ShaderModuleCreateInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 16);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<usize>(p.add(24), 0, *&v.code_size as _);
-    if let Some(arr) = &v.p_code { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    let _ = (v, a, p);
-}
 impl SparseBufferMemoryBindInfo {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9099,12 +5129,6 @@ impl SparseBufferMemoryBindInfo {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sparse_buffer_memory_bind_info(v: &SparseBufferMemoryBindInfo, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.buffer);
-    wr::<u32>(p.add(8), 0, *&v.bind_count as _);
-    if let Some(arr) = &v.p_binds { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_memory_bind(e, a, q.add(i * 40)); } wr::<*const u8>(p.add(16), 0, q); }
-    let _ = (v, a, p);
 }
 impl SparseImageFormatProperties {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9116,12 +5140,6 @@ impl SparseImageFormatProperties {
         v
     }
 }
-pub(crate) unsafe fn lower_sparse_image_format_properties(v: &SparseImageFormatProperties, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.aspect_mask as _);
-    lower_extent3_d(&v.image_granularity, a, p.add(4));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> SparseImageFormatProperties2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9130,12 +5148,6 @@ impl<'a> SparseImageFormatProperties2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sparse_image_format_properties2(v: &SparseImageFormatProperties2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000059007);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_sparse_image_format_properties(&v.properties, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl SparseImageMemoryBind {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9150,15 +5162,6 @@ impl SparseImageMemoryBind {
         v
     }
 }
-pub(crate) unsafe fn lower_sparse_image_memory_bind(v: &SparseImageMemoryBind, a: &mut Arena, p: *mut u8) {
-    lower_image_subresource(&v.subresource, a, p.add(0));
-    lower_offset3_d(&v.offset, a, p.add(12));
-    lower_extent3_d(&v.extent, a, p.add(24));
-    wr::<u64>(p.add(40), 0, *&v.memory);
-    wr::<u64>(p.add(48), 0, *&v.memory_offset as _);
-    wr::<u32>(p.add(56), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl SparseImageMemoryBindInfo {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9168,12 +5171,6 @@ impl SparseImageMemoryBindInfo {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sparse_image_memory_bind_info(v: &SparseImageMemoryBindInfo, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.image);
-    wr::<u32>(p.add(8), 0, *&v.bind_count as _);
-    if let Some(arr) = &v.p_binds { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_memory_bind(e, a, q.add(i * 64)); } wr::<*const u8>(p.add(16), 0, q); }
-    let _ = (v, a, p);
 }
 impl SparseImageMemoryRequirements {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9187,14 +5184,6 @@ impl SparseImageMemoryRequirements {
         v
     }
 }
-pub(crate) unsafe fn lower_sparse_image_memory_requirements(v: &SparseImageMemoryRequirements, a: &mut Arena, p: *mut u8) {
-    lower_sparse_image_format_properties(&v.format_properties, a, p.add(0));
-    wr::<u32>(p.add(20), 0, *&v.image_mip_tail_first_lod as _);
-    wr::<u64>(p.add(24), 0, *&v.image_mip_tail_size as _);
-    wr::<u64>(p.add(32), 0, *&v.image_mip_tail_offset as _);
-    wr::<u64>(p.add(40), 0, *&v.image_mip_tail_stride as _);
-    let _ = (v, a, p);
-}
 impl<'a> SparseImageMemoryRequirements2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9203,12 +5192,6 @@ impl<'a> SparseImageMemoryRequirements2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sparse_image_memory_requirements2(v: &SparseImageMemoryRequirements2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000146004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_sparse_image_memory_requirements(&v.memory_requirements, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl SparseImageOpaqueMemoryBindInfo {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9219,12 +5202,6 @@ impl SparseImageOpaqueMemoryBindInfo {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_sparse_image_opaque_memory_bind_info(v: &SparseImageOpaqueMemoryBindInfo, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.image);
-    wr::<u32>(p.add(8), 0, *&v.bind_count as _);
-    if let Some(arr) = &v.p_binds { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_memory_bind(e, a, q.add(i * 40)); } wr::<*const u8>(p.add(16), 0, q); }
-    let _ = (v, a, p);
 }
 impl SparseMemoryBind {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9238,14 +5215,6 @@ impl SparseMemoryBind {
         v
     }
 }
-pub(crate) unsafe fn lower_sparse_memory_bind(v: &SparseMemoryBind, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.resource_offset as _);
-    wr::<u64>(p.add(8), 0, *&v.size as _);
-    wr::<u64>(p.add(16), 0, *&v.memory);
-    wr::<u64>(p.add(24), 0, *&v.memory_offset as _);
-    wr::<u32>(p.add(32), 0, *&v.flags as _);
-    let _ = (v, a, p);
-}
 impl<'a> SpecializationInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9257,13 +5226,6 @@ impl<'a> SpecializationInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_specialization_info(v: &SpecializationInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.map_entry_count as _);
-    if let Some(arr) = &v.p_map_entries { let q = a.alloc(arr.len() * 16, 8); for (i, e) in arr.iter().enumerate() { lower_specialization_map_entry(e, a, q.add(i * 16)); } wr::<*const u8>(p.add(8), 0, q); }
-    wr::<usize>(p.add(16), 0, *&v.data_size as _);
-    wr::<*const u8>(p.add(24), 0, a.bytes(v.p_data.as_deref()));
-    let _ = (v, a, p);
-}
 impl SpecializationMapEntry {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9273,12 +5235,6 @@ impl SpecializationMapEntry {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_specialization_map_entry(v: &SpecializationMapEntry, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.constant_id as _);
-    wr::<u32>(p.add(4), 0, *&v.offset as _);
-    wr::<usize>(p.add(8), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl StencilOpState {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9294,16 +5250,6 @@ impl StencilOpState {
         v
     }
 }
-pub(crate) unsafe fn lower_stencil_op_state(v: &StencilOpState, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, *&v.fail_op as _);
-    wr::<i32>(p.add(4), 0, *&v.pass_op as _);
-    wr::<i32>(p.add(8), 0, *&v.depth_fail_op as _);
-    wr::<i32>(p.add(12), 0, *&v.compare_op as _);
-    wr::<u32>(p.add(16), 0, *&v.compare_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.write_mask as _);
-    wr::<u32>(p.add(24), 0, *&v.reference as _);
-    let _ = (v, a, p);
-}
 impl StridedDeviceAddressRegionKHR {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9313,12 +5259,6 @@ impl StridedDeviceAddressRegionKHR {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_strided_device_address_region_khr(v: &StridedDeviceAddressRegionKHR, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.device_address as _);
-    wr::<u64>(p.add(8), 0, *&v.stride as _);
-    wr::<u64>(p.add(16), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl<'a> SubmitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9335,18 +5275,6 @@ impl<'a> SubmitInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_submit_info(v: &SubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 4);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.wait_semaphore_count as _);
-    if let Some(arr) = &v.p_wait_semaphores { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    if let Some(arr) = &v.p_wait_dst_stage_mask { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(32), 0, q); }
-    wr::<u32>(p.add(40), 0, *&v.command_buffer_count as _);
-    if let Some(arr) = &v.p_command_buffers { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(48), 0, q); }
-    wr::<u32>(p.add(56), 0, *&v.signal_semaphore_count as _);
-    if let Some(arr) = &v.p_signal_semaphores { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(64), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> SubmitInfo2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9362,18 +5290,6 @@ impl<'a> SubmitInfo2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_submit_info2(v: &SubmitInfo2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000314004);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<u32>(p.add(20), 0, *&v.wait_semaphore_info_count as _);
-    if let Some(arr) = &v.p_wait_semaphore_infos { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_semaphore_submit_info(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.command_buffer_info_count as _);
-    if let Some(arr) = &v.p_command_buffer_infos { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_command_buffer_submit_info(e, a, q.add(i * 32)); } wr::<*const u8>(p.add(40), 0, q); }
-    wr::<u32>(p.add(48), 0, *&v.signal_semaphore_info_count as _);
-    if let Some(arr) = &v.p_signal_semaphore_infos { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_semaphore_submit_info(e, a, q.add(i * 48)); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> SubpassBeginInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9382,12 +5298,6 @@ impl<'a> SubpassBeginInfo<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_subpass_begin_info(v: &SubpassBeginInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109005);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.contents as _);
-    let _ = (v, a, p);
 }
 impl SubpassDependency {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9402,16 +5312,6 @@ impl SubpassDependency {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_subpass_dependency(v: &SubpassDependency, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.src_subpass as _);
-    wr::<u32>(p.add(4), 0, *&v.dst_subpass as _);
-    wr::<u32>(p.add(8), 0, *&v.src_stage_mask as _);
-    wr::<u32>(p.add(12), 0, *&v.dst_stage_mask as _);
-    wr::<u32>(p.add(16), 0, *&v.src_access_mask as _);
-    wr::<u32>(p.add(20), 0, *&v.dst_access_mask as _);
-    wr::<u32>(p.add(24), 0, *&v.dependency_flags as _);
-    let _ = (v, a, p);
 }
 impl<'a> SubpassDependency2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9429,19 +5329,6 @@ impl<'a> SubpassDependency2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_subpass_dependency2(v: &SubpassDependency2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.src_subpass as _);
-    wr::<u32>(p.add(20), 0, *&v.dst_subpass as _);
-    wr::<u32>(p.add(24), 0, *&v.src_stage_mask as _);
-    wr::<u32>(p.add(28), 0, *&v.dst_stage_mask as _);
-    wr::<u32>(p.add(32), 0, *&v.src_access_mask as _);
-    wr::<u32>(p.add(36), 0, *&v.dst_access_mask as _);
-    wr::<u32>(p.add(40), 0, *&v.dependency_flags as _);
-    wr::<i32>(p.add(44), 0, *&v.view_offset as _);
-    let _ = (v, a, p);
-}
 impl SubpassDescription {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9458,19 +5345,6 @@ impl SubpassDescription {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_subpass_description(v: &SubpassDescription, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.flags as _);
-    wr::<i32>(p.add(4), 0, *&v.pipeline_bind_point as _);
-    wr::<u32>(p.add(8), 0, *&v.input_attachment_count as _);
-    if let Some(arr) = &v.p_input_attachments { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_attachment_reference(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(16), 0, q); }
-    wr::<u32>(p.add(24), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachments { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_attachment_reference(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(32), 0, q); }
-    if let Some(arr) = &v.p_resolve_attachments { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_attachment_reference(e, a, q.add(i * 8)); } wr::<*const u8>(p.add(40), 0, q); }
-    if let Some(e) = &v.p_depth_stencil_attachment { let q = a.alloc(8, 4); lower_attachment_reference(&**e, a, q); wr::<*const u8>(p.add(48), 0, q); }
-    wr::<u32>(p.add(56), 0, *&v.preserve_attachment_count as _);
-    if let Some(arr) = &v.p_preserve_attachments { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(64), 0, q); }
-    let _ = (v, a, p);
 }
 impl<'a> SubpassDescription2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9491,22 +5365,6 @@ impl<'a> SubpassDescription2<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_subpass_description2(v: &SubpassDescription2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.flags as _);
-    wr::<i32>(p.add(20), 0, *&v.pipeline_bind_point as _);
-    wr::<u32>(p.add(24), 0, *&v.view_mask as _);
-    wr::<u32>(p.add(28), 0, *&v.input_attachment_count as _);
-    if let Some(arr) = &v.p_input_attachments { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_attachment_reference2(e, a, q.add(i * 32)); } wr::<*const u8>(p.add(32), 0, q); }
-    wr::<u32>(p.add(40), 0, *&v.color_attachment_count as _);
-    if let Some(arr) = &v.p_color_attachments { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_attachment_reference2(e, a, q.add(i * 32)); } wr::<*const u8>(p.add(48), 0, q); }
-    if let Some(arr) = &v.p_resolve_attachments { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_attachment_reference2(e, a, q.add(i * 32)); } wr::<*const u8>(p.add(56), 0, q); }
-    if let Some(e) = &v.p_depth_stencil_attachment { let q = a.alloc(32, 8); lower_attachment_reference2(&**e, a, q); wr::<*const u8>(p.add(64), 0, q); }
-    wr::<u32>(p.add(72), 0, *&v.preserve_attachment_count as _);
-    if let Some(arr) = &v.p_preserve_attachments { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(p.add(80), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> SubpassDescriptionDepthStencilResolve<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9517,14 +5375,6 @@ impl<'a> SubpassDescriptionDepthStencilResolve<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_subpass_description_depth_stencil_resolve(v: &SubpassDescriptionDepthStencilResolve<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000199001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<i32>(p.add(16), 0, *&v.depth_resolve_mode as _);
-    wr::<i32>(p.add(20), 0, *&v.stencil_resolve_mode as _);
-    if let Some(e) = &v.p_depth_stencil_resolve_attachment { let q = a.alloc(32, 8); lower_attachment_reference2(&**e, a, q); wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> SubpassEndInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9533,11 +5383,6 @@ impl<'a> SubpassEndInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_subpass_end_info(v: &SubpassEndInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000109006);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    let _ = (v, a, p);
-}
 impl<'a> SubpassResolvePerformanceQueryEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9545,12 +5390,6 @@ impl<'a> SubpassResolvePerformanceQueryEXT<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_subpass_resolve_performance_query_ext(v: &SubpassResolvePerformanceQueryEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000376001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.optimal as _);
-    let _ = (v, a, p);
 }
 impl<'a> SubpassSampleLocationsEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9561,11 +5400,6 @@ impl<'a> SubpassSampleLocationsEXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_subpass_sample_locations_ext(v: &SubpassSampleLocationsEXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.subpass_index as _);
-    lower_sample_locations_info_ext(&v.sample_locations_info, a, p.add(8));
-    let _ = (v, a, p);
-}
 impl<'a> SubresourceHostMemcpySize<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9573,12 +5407,6 @@ impl<'a> SubresourceHostMemcpySize<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_subresource_host_memcpy_size(v: &SubresourceHostMemcpySize<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000270008);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.size as _);
-    let _ = (v, a, p);
 }
 impl SubresourceLayout {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9592,14 +5420,6 @@ impl SubresourceLayout {
         v
     }
 }
-pub(crate) unsafe fn lower_subresource_layout(v: &SubresourceLayout, a: &mut Arena, p: *mut u8) {
-    wr::<u64>(p.add(0), 0, *&v.offset as _);
-    wr::<u64>(p.add(8), 0, *&v.size as _);
-    wr::<u64>(p.add(16), 0, *&v.row_pitch as _);
-    wr::<u64>(p.add(24), 0, *&v.array_pitch as _);
-    wr::<u64>(p.add(32), 0, *&v.depth_pitch as _);
-    let _ = (v, a, p);
-}
 impl<'a> SubresourceLayout2<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9608,12 +5428,6 @@ impl<'a> SubresourceLayout2<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_subresource_layout2(v: &SubresourceLayout2<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000338002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    lower_subresource_layout(&v.subresource_layout, a, p.add(16));
-    let _ = (v, a, p);
 }
 impl<'a> TimelineSemaphoreSubmitInfo<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9626,15 +5440,6 @@ impl<'a> TimelineSemaphoreSubmitInfo<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_timeline_semaphore_submit_info(v: &TimelineSemaphoreSubmitInfo<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000207003);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.wait_semaphore_value_count as _);
-    if let Some(arr) = &v.p_wait_semaphore_values { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(p.add(24), 0, q); }
-    wr::<u32>(p.add(32), 0, *&v.signal_semaphore_value_count as _);
-    if let Some(arr) = &v.p_signal_semaphore_values { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(p.add(40), 0, q); }
-    let _ = (v, a, p);
-}
 impl VertexInputAttributeDescription {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9645,13 +5450,6 @@ impl VertexInputAttributeDescription {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_vertex_input_attribute_description(v: &VertexInputAttributeDescription, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.location as _);
-    wr::<u32>(p.add(4), 0, *&v.binding as _);
-    wr::<i32>(p.add(8), 0, *&v.format as _);
-    wr::<u32>(p.add(12), 0, *&v.offset as _);
-    let _ = (v, a, p);
 }
 impl<'a> VertexInputAttributeDescription2EXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9665,15 +5463,6 @@ impl<'a> VertexInputAttributeDescription2EXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_vertex_input_attribute_description2_ext(v: &VertexInputAttributeDescription2EXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000352002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.location as _);
-    wr::<u32>(p.add(20), 0, *&v.binding as _);
-    wr::<i32>(p.add(24), 0, *&v.format as _);
-    wr::<u32>(p.add(28), 0, *&v.offset as _);
-    let _ = (v, a, p);
-}
 impl VertexInputBindingDescription {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9683,12 +5472,6 @@ impl VertexInputBindingDescription {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_vertex_input_binding_description(v: &VertexInputBindingDescription, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.binding as _);
-    wr::<u32>(p.add(4), 0, *&v.stride as _);
-    wr::<i32>(p.add(8), 0, *&v.input_rate as _);
-    let _ = (v, a, p);
 }
 impl<'a> VertexInputBindingDescription2EXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9702,15 +5485,6 @@ impl<'a> VertexInputBindingDescription2EXT<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_vertex_input_binding_description2_ext(v: &VertexInputBindingDescription2EXT<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000352001);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.binding as _);
-    wr::<u32>(p.add(20), 0, *&v.stride as _);
-    wr::<i32>(p.add(24), 0, *&v.input_rate as _);
-    wr::<u32>(p.add(28), 0, *&v.divisor as _);
-    let _ = (v, a, p);
-}
 impl VertexInputBindingDivisorDescription {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9719,11 +5493,6 @@ impl VertexInputBindingDivisorDescription {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_vertex_input_binding_divisor_description(v: &VertexInputBindingDivisorDescription, a: &mut Arena, p: *mut u8) {
-    wr::<u32>(p.add(0), 0, *&v.binding as _);
-    wr::<u32>(p.add(4), 0, *&v.divisor as _);
-    let _ = (v, a, p);
 }
 impl Viewport {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9737,15 +5506,6 @@ impl Viewport {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_viewport(v: &Viewport, a: &mut Arena, p: *mut u8) {
-    wr::<f32>(p.add(0), 0, *&v.x as _);
-    wr::<f32>(p.add(4), 0, *&v.y as _);
-    wr::<f32>(p.add(8), 0, *&v.width as _);
-    wr::<f32>(p.add(12), 0, *&v.height as _);
-    wr::<f32>(p.add(16), 0, *&v.min_depth as _);
-    wr::<f32>(p.add(20), 0, *&v.max_depth as _);
-    let _ = (v, a, p);
 }
 impl<'a> WriteDescriptorSet<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
@@ -9763,19 +5523,6 @@ impl<'a> WriteDescriptorSet<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_write_descriptor_set(v: &WriteDescriptorSet<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 35);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u64>(p.add(16), 0, *&v.dst_set);
-    wr::<u32>(p.add(24), 0, *&v.dst_binding as _);
-    wr::<u32>(p.add(28), 0, *&v.dst_array_element as _);
-    wr::<u32>(p.add(32), 0, *&v.descriptor_count as _);
-    wr::<i32>(p.add(36), 0, *&v.descriptor_type as _);
-    if let Some(arr) = &v.p_image_info { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_descriptor_image_info(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(40), 0, q); }
-    if let Some(arr) = &v.p_buffer_info { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_descriptor_buffer_info(e, a, q.add(i * 24)); } wr::<*const u8>(p.add(48), 0, q); }
-    if let Some(arr) = &v.p_texel_buffer_view { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(56), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> WriteDescriptorSetAccelerationStructureKHR<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9785,13 +5532,6 @@ impl<'a> WriteDescriptorSetAccelerationStructureKHR<'a> {
         v
     }
 }
-pub(crate) unsafe fn lower_write_descriptor_set_acceleration_structure_khr(v: &WriteDescriptorSetAccelerationStructureKHR<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000150007);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.acceleration_structure_count as _);
-    if let Some(arr) = &v.p_acceleration_structures { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(p.add(24), 0, q); }
-    let _ = (v, a, p);
-}
 impl<'a> WriteDescriptorSetInlineUniformBlock<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -9800,13 +5540,6 @@ impl<'a> WriteDescriptorSetInlineUniformBlock<'a> {
         let _ = g;
         v
     }
-}
-pub(crate) unsafe fn lower_write_descriptor_set_inline_uniform_block(v: &WriteDescriptorSetInlineUniformBlock<'_>, a: &mut Arena, p: *mut u8) {
-    wr::<i32>(p.add(0), 0, 1000138002);
-    wr::<*const u8>(p.add(8), 0, lower_chain(&v.p_next, a));
-    wr::<u32>(p.add(16), 0, *&v.data_size as _);
-    wr::<*const u8>(p.add(24), 0, a.bytes(v.p_data.as_deref()));
-    let _ = (v, a, p);
 }
 impl ClearColorValue {
     pub(crate) fn arb(g: &mut Gen, tag: Option<i64>) -> Self {
@@ -9818,14 +5551,6 @@ impl ClearColorValue {
         }
     }
 }
-pub(crate) unsafe fn lower_clear_color_value(v: &ClearColorValue, a: &mut Arena, p: *mut u8) {
-    match v {
-        ClearColorValue::Float32(x) => { let _ = x; for (i, e) in x.iter().enumerate() { wr::<f32>(p.add(i * 4), 0, *e as _); } }
-        ClearColorValue::Int32(x) => { let _ = x; for (i, e) in x.iter().enumerate() { wr::<i32>(p.add(i * 4), 0, *e as _); } }
-        ClearColorValue::Uint32(x) => { let _ = x; for (i, e) in x.iter().enumerate() { wr::<u32>(p.add(i * 4), 0, *e as _); } }
-    }
-    let _ = a;
-}
 impl ClearValue {
     pub(crate) fn arb(g: &mut Gen, tag: Option<i64>) -> Self {
         match tag.unwrap_or(0) {
@@ -9834,13 +5559,6 @@ impl ClearValue {
             _ => Self::default(),
         }
     }
-}
-pub(crate) unsafe fn lower_clear_value(v: &ClearValue, a: &mut Arena, p: *mut u8) {
-    match v {
-        ClearValue::Color(x) => { let _ = x; lower_clear_color_value(x, a, p); }
-        ClearValue::DepthStencil(x) => { let _ = x; lower_clear_depth_stencil_value(x, a, p); }
-    }
-    let _ = a;
 }
 impl DeviceOrHostAddressConstKHR {
     pub(crate) fn arb(g: &mut Gen, tag: Option<i64>) -> Self {
@@ -9851,13 +5569,6 @@ impl DeviceOrHostAddressConstKHR {
         }
     }
 }
-pub(crate) unsafe fn lower_device_or_host_address_const_khr(v: &DeviceOrHostAddressConstKHR, a: &mut Arena, p: *mut u8) {
-    match v {
-        DeviceOrHostAddressConstKHR::DeviceAddress(x) => { let _ = x; wr::<u64>(p, 0, *x as _); }
-        DeviceOrHostAddressConstKHR::HostAddress(x) => { let _ = x;  }
-    }
-    let _ = a;
-}
 impl DeviceOrHostAddressKHR {
     pub(crate) fn arb(g: &mut Gen, tag: Option<i64>) -> Self {
         match tag.unwrap_or(0) {
@@ -9866,13 +5577,6 @@ impl DeviceOrHostAddressKHR {
             _ => Self::default(),
         }
     }
-}
-pub(crate) unsafe fn lower_device_or_host_address_khr(v: &DeviceOrHostAddressKHR, a: &mut Arena, p: *mut u8) {
-    match v {
-        DeviceOrHostAddressKHR::DeviceAddress(x) => { let _ = x; wr::<u64>(p, 0, *x as _); }
-        DeviceOrHostAddressKHR::HostAddress(x) => { let _ = x;  }
-    }
-    let _ = a;
 }
 pub(crate) const EXT_VKACCELERATIONSTRUCTURECREATEINFOKHR: &[fn(&mut Gen) -> Ext<'static>] = &[
 ];
@@ -10570,281 +6274,6 @@ pub(crate) const EXT_VKWRITEDESCRIPTORSET: &[fn(&mut Gen) -> Ext<'static>] = &[
     |g| Ext::WriteDescriptorSetAccelerationStructureKHR(Box::new(WriteDescriptorSetAccelerationStructureKHR::arb(g))),
     |g| Ext::WriteDescriptorSetInlineUniformBlock(Box::new(WriteDescriptorSetInlineUniformBlock::arb(g))),
 ];
-pub(crate) unsafe fn lower_ext(x: &Ext<'_>, a: &mut Arena) -> *mut u8 {
-    match x {
-        Ext::ShaderModuleCreateInfo(v) => { let p = a.alloc(40, 8); lower_shader_module_create_info(v, a, p); p }
-        Ext::PipelineLayoutCreateInfo(v) => { let p = a.alloc(48, 8); lower_pipeline_layout_create_info(v, a, p); p }
-        Ext::PhysicalDeviceVulkan11Features(v) => { let p = a.alloc(64, 8); lower_physical_device_vulkan11_features(v, a, p); p }
-        Ext::PhysicalDeviceVulkan11Properties(v) => { let p = a.alloc(112, 8); lower_physical_device_vulkan11_properties(v, a, p); p }
-        Ext::PhysicalDeviceVulkan12Features(v) => { let p = a.alloc(208, 8); lower_physical_device_vulkan12_features(v, a, p); p }
-        Ext::PhysicalDeviceVulkan12Properties(v) => { let p = a.alloc(736, 8); lower_physical_device_vulkan12_properties(v, a, p); p }
-        Ext::PhysicalDeviceVulkan13Features(v) => { let p = a.alloc(80, 8); lower_physical_device_vulkan13_features(v, a, p); p }
-        Ext::PhysicalDeviceVulkan13Properties(v) => { let p = a.alloc(216, 8); lower_physical_device_vulkan13_properties(v, a, p); p }
-        Ext::PhysicalDeviceVulkan14Features(v) => { let p = a.alloc(104, 8); lower_physical_device_vulkan14_features(v, a, p); p }
-        Ext::PhysicalDeviceVulkan14Properties(v) => { let p = a.alloc(144, 8); lower_physical_device_vulkan14_properties(v, a, p); p }
-        Ext::PhysicalDeviceTransformFeedbackFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_transform_feedback_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceTransformFeedbackPropertiesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_transform_feedback_properties_ext(v, a, p); p }
-        Ext::PipelineRasterizationStateStreamCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_state_stream_create_info_ext(v, a, p); p }
-        Ext::PipelineRenderingCreateInfo(v) => { let p = a.alloc(40, 8); lower_pipeline_rendering_create_info(v, a, p); p }
-        Ext::PhysicalDeviceDynamicRenderingFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_features(v, a, p); p }
-        Ext::CommandBufferInheritanceRenderingInfo(v) => { let p = a.alloc(56, 8); lower_command_buffer_inheritance_rendering_info(v, a, p); p }
-        Ext::RenderingFragmentShadingRateAttachmentInfoKHR(v) => { let p = a.alloc(40, 8); lower_rendering_fragment_shading_rate_attachment_info_khr(v, a, p); p }
-        Ext::RenderPassMultiviewCreateInfo(v) => { let p = a.alloc(64, 8); lower_render_pass_multiview_create_info(v, a, p); p }
-        Ext::PhysicalDeviceMultiviewFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_multiview_features(v, a, p); p }
-        Ext::PhysicalDeviceMultiviewProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_multiview_properties(v, a, p); p }
-        Ext::PhysicalDeviceFeatures2(v) => { let p = a.alloc(240, 8); lower_physical_device_features2(v, a, p); p }
-        Ext::MemoryAllocateFlagsInfo(v) => { let p = a.alloc(24, 8); lower_memory_allocate_flags_info(v, a, p); p }
-        Ext::DeviceGroupRenderPassBeginInfo(v) => { let p = a.alloc(32, 8); lower_device_group_render_pass_begin_info(v, a, p); p }
-        Ext::DeviceGroupCommandBufferBeginInfo(v) => { let p = a.alloc(24, 8); lower_device_group_command_buffer_begin_info(v, a, p); p }
-        Ext::DeviceGroupSubmitInfo(v) => { let p = a.alloc(64, 8); lower_device_group_submit_info(v, a, p); p }
-        Ext::DeviceGroupBindSparseInfo(v) => { let p = a.alloc(24, 8); lower_device_group_bind_sparse_info(v, a, p); p }
-        Ext::ImageSwapchainCreateInfoKHR(v) => { let p = a.alloc(24, 8); lower_image_swapchain_create_info_khr(v, a, p); p }
-        Ext::BindImageMemorySwapchainInfoKHR(v) => { let p = a.alloc(32, 8); lower_bind_image_memory_swapchain_info_khr(v, a, p); p }
-        Ext::BindBufferMemoryDeviceGroupInfo(v) => { let p = a.alloc(32, 8); lower_bind_buffer_memory_device_group_info(v, a, p); p }
-        Ext::BindImageMemoryDeviceGroupInfo(v) => { let p = a.alloc(48, 8); lower_bind_image_memory_device_group_info(v, a, p); p }
-        Ext::PhysicalDeviceShaderDrawParametersFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_draw_parameters_features(v, a, p); p }
-        Ext::PhysicalDeviceTextureCompressionASTCHDRFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_texture_compression_astchdr_features(v, a, p); p }
-        Ext::PipelineRobustnessCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_robustness_create_info(v, a, p); p }
-        Ext::PhysicalDevicePipelineRobustnessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_robustness_features(v, a, p); p }
-        Ext::PhysicalDevicePipelineRobustnessProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_pipeline_robustness_properties(v, a, p); p }
-        Ext::DeviceGroupDeviceCreateInfo(v) => { let p = a.alloc(32, 8); lower_device_group_device_create_info(v, a, p); p }
-        Ext::PhysicalDeviceExternalImageFormatInfo(v) => { let p = a.alloc(24, 8); lower_physical_device_external_image_format_info(v, a, p); p }
-        Ext::ExternalImageFormatProperties(v) => { let p = a.alloc(32, 8); lower_external_image_format_properties(v, a, p); p }
-        Ext::PhysicalDeviceIDProperties(v) => { let p = a.alloc(64, 8); lower_physical_device_id_properties(v, a, p); p }
-        Ext::ExternalMemoryBufferCreateInfo(v) => { let p = a.alloc(24, 8); lower_external_memory_buffer_create_info(v, a, p); p }
-        Ext::ExternalMemoryImageCreateInfo(v) => { let p = a.alloc(24, 8); lower_external_memory_image_create_info(v, a, p); p }
-        Ext::ExportMemoryAllocateInfo(v) => { let p = a.alloc(24, 8); lower_export_memory_allocate_info(v, a, p); p }
-        Ext::ExportSemaphoreCreateInfo(v) => { let p = a.alloc(24, 8); lower_export_semaphore_create_info(v, a, p); p }
-        Ext::PhysicalDevicePushDescriptorProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_push_descriptor_properties(v, a, p); p }
-        Ext::CommandBufferInheritanceConditionalRenderingInfoEXT(v) => { let p = a.alloc(24, 8); lower_command_buffer_inheritance_conditional_rendering_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceConditionalRenderingFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_conditional_rendering_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderFloat16Int8Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_float16_int8_features(v, a, p); p }
-        Ext::PhysicalDevice16BitStorageFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device16_bit_storage_features(v, a, p); p }
-        Ext::PhysicalDeviceSubgroupProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_subgroup_properties(v, a, p); p }
-        Ext::PhysicalDeviceConservativeRasterizationPropertiesEXT(v) => { let p = a.alloc(56, 8); lower_physical_device_conservative_rasterization_properties_ext(v, a, p); p }
-        Ext::PipelineRasterizationConservativeStateCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_rasterization_conservative_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClipEnableFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clip_enable_features_ext(v, a, p); p }
-        Ext::PipelineRasterizationDepthClipStateCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_depth_clip_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceImagelessFramebufferFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_imageless_framebuffer_features(v, a, p); p }
-        Ext::FramebufferAttachmentsCreateInfo(v) => { let p = a.alloc(32, 8); lower_framebuffer_attachments_create_info(v, a, p); p }
-        Ext::RenderPassAttachmentBeginInfo(v) => { let p = a.alloc(32, 8); lower_render_pass_attachment_begin_info(v, a, p); p }
-        Ext::ExportFenceCreateInfo(v) => { let p = a.alloc(24, 8); lower_export_fence_create_info(v, a, p); p }
-        Ext::PhysicalDevicePointClippingProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_point_clipping_properties(v, a, p); p }
-        Ext::RenderPassInputAttachmentAspectCreateInfo(v) => { let p = a.alloc(32, 8); lower_render_pass_input_attachment_aspect_create_info(v, a, p); p }
-        Ext::ImageViewUsageCreateInfo(v) => { let p = a.alloc(24, 8); lower_image_view_usage_create_info(v, a, p); p }
-        Ext::PipelineTessellationDomainOriginStateCreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_tessellation_domain_origin_state_create_info(v, a, p); p }
-        Ext::PhysicalDeviceVariablePointersFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_variable_pointers_features(v, a, p); p }
-        Ext::MemoryDedicatedRequirements(v) => { let p = a.alloc(24, 8); lower_memory_dedicated_requirements(v, a, p); p }
-        Ext::MemoryDedicatedAllocateInfo(v) => { let p = a.alloc(32, 8); lower_memory_dedicated_allocate_info(v, a, p); p }
-        Ext::PhysicalDeviceSamplerFilterMinmaxProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_sampler_filter_minmax_properties(v, a, p); p }
-        Ext::SamplerReductionModeCreateInfo(v) => { let p = a.alloc(24, 8); lower_sampler_reduction_mode_create_info(v, a, p); p }
-        Ext::PhysicalDeviceInlineUniformBlockFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_inline_uniform_block_features(v, a, p); p }
-        Ext::PhysicalDeviceInlineUniformBlockProperties(v) => { let p = a.alloc(40, 8); lower_physical_device_inline_uniform_block_properties(v, a, p); p }
-        Ext::WriteDescriptorSetInlineUniformBlock(v) => { let p = a.alloc(32, 8); lower_write_descriptor_set_inline_uniform_block(v, a, p); p }
-        Ext::DescriptorPoolInlineUniformBlockCreateInfo(v) => { let p = a.alloc(24, 8); lower_descriptor_pool_inline_uniform_block_create_info(v, a, p); p }
-        Ext::SampleLocationsInfoEXT(v) => { let p = a.alloc(40, 8); lower_sample_locations_info_ext(v, a, p); p }
-        Ext::RenderPassSampleLocationsBeginInfoEXT(v) => { let p = a.alloc(48, 8); lower_render_pass_sample_locations_begin_info_ext(v, a, p); p }
-        Ext::PipelineSampleLocationsStateCreateInfoEXT(v) => { let p = a.alloc(64, 8); lower_pipeline_sample_locations_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceSampleLocationsPropertiesEXT(v) => { let p = a.alloc(48, 8); lower_physical_device_sample_locations_properties_ext(v, a, p); p }
-        Ext::ProtectedSubmitInfo(v) => { let p = a.alloc(24, 8); lower_protected_submit_info(v, a, p); p }
-        Ext::PhysicalDeviceProtectedMemoryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_protected_memory_features(v, a, p); p }
-        Ext::PhysicalDeviceProtectedMemoryProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_protected_memory_properties(v, a, p); p }
-        Ext::ImageFormatListCreateInfo(v) => { let p = a.alloc(32, 8); lower_image_format_list_create_info(v, a, p); p }
-        Ext::PhysicalDeviceBlendOperationAdvancedFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_blend_operation_advanced_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceBlendOperationAdvancedPropertiesEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_blend_operation_advanced_properties_ext(v, a, p); p }
-        Ext::PipelineColorBlendAdvancedStateCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_color_blend_advanced_state_create_info_ext(v, a, p); p }
-        Ext::WriteDescriptorSetAccelerationStructureKHR(v) => { let p = a.alloc(32, 8); lower_write_descriptor_set_acceleration_structure_khr(v, a, p); p }
-        Ext::PhysicalDeviceAccelerationStructureFeaturesKHR(v) => { let p = a.alloc(40, 8); lower_physical_device_acceleration_structure_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceAccelerationStructurePropertiesKHR(v) => { let p = a.alloc(64, 8); lower_physical_device_acceleration_structure_properties_khr(v, a, p); p }
-        Ext::SamplerYcbcrConversionInfo(v) => { let p = a.alloc(24, 8); lower_sampler_ycbcr_conversion_info(v, a, p); p }
-        Ext::BindImagePlaneMemoryInfo(v) => { let p = a.alloc(24, 8); lower_bind_image_plane_memory_info(v, a, p); p }
-        Ext::ImagePlaneMemoryRequirementsInfo(v) => { let p = a.alloc(24, 8); lower_image_plane_memory_requirements_info(v, a, p); p }
-        Ext::PhysicalDeviceSamplerYcbcrConversionFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_sampler_ycbcr_conversion_features(v, a, p); p }
-        Ext::SamplerYcbcrConversionImageFormatProperties(v) => { let p = a.alloc(24, 8); lower_sampler_ycbcr_conversion_image_format_properties(v, a, p); p }
-        Ext::DrmFormatModifierPropertiesListEXT(v) => { let p = a.alloc(32, 8); lower_drm_format_modifier_properties_list_ext(v, a, p); p }
-        Ext::PhysicalDeviceImageDrmFormatModifierInfoEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_image_drm_format_modifier_info_ext(v, a, p); p }
-        Ext::ImageDrmFormatModifierListCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_image_drm_format_modifier_list_create_info_ext(v, a, p); p }
-        Ext::ImageDrmFormatModifierExplicitCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_image_drm_format_modifier_explicit_create_info_ext(v, a, p); p }
-        Ext::DrmFormatModifierPropertiesList2EXT(v) => { let p = a.alloc(32, 8); lower_drm_format_modifier_properties_list2_ext(v, a, p); p }
-        Ext::DescriptorSetLayoutBindingFlagsCreateInfo(v) => { let p = a.alloc(32, 8); lower_descriptor_set_layout_binding_flags_create_info(v, a, p); p }
-        Ext::PhysicalDeviceDescriptorIndexingFeatures(v) => { let p = a.alloc(96, 8); lower_physical_device_descriptor_indexing_features(v, a, p); p }
-        Ext::PhysicalDeviceDescriptorIndexingProperties(v) => { let p = a.alloc(112, 8); lower_physical_device_descriptor_indexing_properties(v, a, p); p }
-        Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => { let p = a.alloc(32, 8); lower_descriptor_set_variable_descriptor_count_allocate_info(v, a, p); p }
-        Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => { let p = a.alloc(24, 8); lower_descriptor_set_variable_descriptor_count_layout_support(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance3Properties(v) => { let p = a.alloc(32, 8); lower_physical_device_maintenance3_properties(v, a, p); p }
-        Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_view_image_format_info_ext(v, a, p); p }
-        Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_filter_cubic_image_view_image_format_properties_ext(v, a, p); p }
-        Ext::DeviceQueueGlobalPriorityCreateInfo(v) => { let p = a.alloc(24, 8); lower_device_queue_global_priority_create_info(v, a, p); p }
-        Ext::PhysicalDeviceShaderSubgroupExtendedTypesFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_extended_types_features(v, a, p); p }
-        Ext::PhysicalDevice8BitStorageFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device8_bit_storage_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderAtomicInt64Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_atomic_int64_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderClockFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_clock_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceVertexAttributeDivisorPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_properties_ext(v, a, p); p }
-        Ext::PipelineVertexInputDivisorStateCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_vertex_input_divisor_state_create_info(v, a, p); p }
-        Ext::PhysicalDeviceVertexAttributeDivisorFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_features(v, a, p); p }
-        Ext::PipelineCreationFeedbackCreateInfo(v) => { let p = a.alloc(40, 8); lower_pipeline_creation_feedback_create_info(v, a, p); p }
-        Ext::PhysicalDeviceDriverProperties(v) => { let p = a.alloc(536, 8); lower_physical_device_driver_properties(v, a, p); p }
-        Ext::PhysicalDeviceFloatControlsProperties(v) => { let p = a.alloc(88, 8); lower_physical_device_float_controls_properties(v, a, p); p }
-        Ext::PhysicalDeviceDepthStencilResolveProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_depth_stencil_resolve_properties(v, a, p); p }
-        Ext::SubpassDescriptionDepthStencilResolve(v) => { let p = a.alloc(32, 8); lower_subpass_description_depth_stencil_resolve(v, a, p); p }
-        Ext::PhysicalDeviceComputeShaderDerivativesFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_compute_shader_derivatives_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShaderBarycentricFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_fragment_shader_barycentric_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceTimelineSemaphoreFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_timeline_semaphore_features(v, a, p); p }
-        Ext::PhysicalDeviceTimelineSemaphoreProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_timeline_semaphore_properties(v, a, p); p }
-        Ext::SemaphoreTypeCreateInfo(v) => { let p = a.alloc(32, 8); lower_semaphore_type_create_info(v, a, p); p }
-        Ext::TimelineSemaphoreSubmitInfo(v) => { let p = a.alloc(48, 8); lower_timeline_semaphore_submit_info(v, a, p); p }
-        Ext::PhysicalDeviceVulkanMemoryModelFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_vulkan_memory_model_features(v, a, p); p }
-        Ext::PhysicalDevicePCIBusInfoPropertiesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_pci_bus_info_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderTerminateInvocationFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_terminate_invocation_features(v, a, p); p }
-        Ext::PhysicalDeviceScalarBlockLayoutFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_scalar_block_layout_features(v, a, p); p }
-        Ext::PhysicalDeviceSubgroupSizeControlProperties(v) => { let p = a.alloc(32, 8); lower_physical_device_subgroup_size_control_properties(v, a, p); p }
-        Ext::PipelineShaderStageRequiredSubgroupSizeCreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_shader_stage_required_subgroup_size_create_info(v, a, p); p }
-        Ext::PhysicalDeviceSubgroupSizeControlFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_subgroup_size_control_features(v, a, p); p }
-        Ext::FragmentShadingRateAttachmentInfoKHR(v) => { let p = a.alloc(32, 8); lower_fragment_shading_rate_attachment_info_khr(v, a, p); p }
-        Ext::PipelineFragmentShadingRateStateCreateInfoKHR(v) => { let p = a.alloc(32, 8); lower_pipeline_fragment_shading_rate_state_create_info_khr(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShadingRatePropertiesKHR(v) => { let p = a.alloc(96, 8); lower_physical_device_fragment_shading_rate_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShadingRateFeaturesKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_fragment_shading_rate_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceDynamicRenderingLocalReadFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_local_read_features(v, a, p); p }
-        Ext::RenderingAttachmentLocationInfo(v) => { let p = a.alloc(32, 8); lower_rendering_attachment_location_info(v, a, p); p }
-        Ext::RenderingInputAttachmentIndexInfo(v) => { let p = a.alloc(48, 8); lower_rendering_input_attachment_index_info(v, a, p); p }
-        Ext::PhysicalDeviceShaderImageAtomicInt64FeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_image_atomic_int64_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderQuadControlFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_quad_control_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceMemoryBudgetPropertiesEXT(v) => { let p = a.alloc(272, 8); lower_physical_device_memory_budget_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceSeparateDepthStencilLayoutsFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_separate_depth_stencil_layouts_features(v, a, p); p }
-        Ext::AttachmentReferenceStencilLayout(v) => { let p = a.alloc(24, 8); lower_attachment_reference_stencil_layout(v, a, p); p }
-        Ext::AttachmentDescriptionStencilLayout(v) => { let p = a.alloc(24, 8); lower_attachment_description_stencil_layout(v, a, p); p }
-        Ext::PhysicalDeviceBufferDeviceAddressFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_buffer_device_address_features_ext(v, a, p); p }
-        Ext::BufferDeviceAddressCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_buffer_device_address_create_info_ext(v, a, p); p }
-        Ext::ImageStencilUsageCreateInfo(v) => { let p = a.alloc(24, 8); lower_image_stencil_usage_create_info(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShaderInterlockFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_fragment_shader_interlock_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceYcbcrImageArraysFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_ycbcr_image_arrays_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceUniformBufferStandardLayoutFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_uniform_buffer_standard_layout_features(v, a, p); p }
-        Ext::PhysicalDeviceProvokingVertexFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_provoking_vertex_features_ext(v, a, p); p }
-        Ext::PipelineRasterizationProvokingVertexStateCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_rasterization_provoking_vertex_state_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceProvokingVertexPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_provoking_vertex_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceBufferDeviceAddressFeatures(v) => { let p = a.alloc(32, 8); lower_physical_device_buffer_device_address_features(v, a, p); p }
-        Ext::BufferOpaqueCaptureAddressCreateInfo(v) => { let p = a.alloc(24, 8); lower_buffer_opaque_capture_address_create_info(v, a, p); p }
-        Ext::MemoryOpaqueCaptureAddressAllocateInfo(v) => { let p = a.alloc(24, 8); lower_memory_opaque_capture_address_allocate_info(v, a, p); p }
-        Ext::PhysicalDeviceLineRasterizationFeatures(v) => { let p = a.alloc(40, 8); lower_physical_device_line_rasterization_features(v, a, p); p }
-        Ext::PipelineRasterizationLineStateCreateInfo(v) => { let p = a.alloc(32, 8); lower_pipeline_rasterization_line_state_create_info(v, a, p); p }
-        Ext::PhysicalDeviceLineRasterizationProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_line_rasterization_properties(v, a, p); p }
-        Ext::PhysicalDeviceShaderAtomicFloatFeaturesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_shader_atomic_float_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceHostQueryResetFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_host_query_reset_features(v, a, p); p }
-        Ext::PhysicalDeviceIndexTypeUint8Features(v) => { let p = a.alloc(24, 8); lower_physical_device_index_type_uint8_features(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_extended_dynamic_state_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceHostImageCopyFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_host_image_copy_features(v, a, p); p }
-        Ext::PhysicalDeviceHostImageCopyProperties(v) => { let p = a.alloc(72, 8); lower_physical_device_host_image_copy_properties(v, a, p); p }
-        Ext::SubresourceHostMemcpySize(v) => { let p = a.alloc(24, 8); lower_subresource_host_memcpy_size(v, a, p); p }
-        Ext::HostImageCopyDevicePerformanceQuery(v) => { let p = a.alloc(24, 8); lower_host_image_copy_device_performance_query(v, a, p); p }
-        Ext::PhysicalDeviceShaderAtomicFloat2FeaturesEXT(v) => { let p = a.alloc(64, 8); lower_physical_device_shader_atomic_float2_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderDemoteToHelperInvocationFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_demote_to_helper_invocation_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderIntegerDotProductFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_integer_dot_product_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderIntegerDotProductProperties(v) => { let p = a.alloc(136, 8); lower_physical_device_shader_integer_dot_product_properties(v, a, p); p }
-        Ext::PhysicalDeviceTexelBufferAlignmentFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_texel_buffer_alignment_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceTexelBufferAlignmentProperties(v) => { let p = a.alloc(48, 8); lower_physical_device_texel_buffer_alignment_properties(v, a, p); p }
-        Ext::PhysicalDeviceDepthBiasControlFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_depth_bias_control_features_ext(v, a, p); p }
-        Ext::DepthBiasRepresentationInfoEXT(v) => { let p = a.alloc(24, 8); lower_depth_bias_representation_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceRobustness2FeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_robustness2_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceRobustness2PropertiesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_robustness2_properties_ext(v, a, p); p }
-        Ext::SamplerCustomBorderColorCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_sampler_custom_border_color_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceCustomBorderColorPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_custom_border_color_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceCustomBorderColorFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_custom_border_color_features_ext(v, a, p); p }
-        Ext::PipelineLibraryCreateInfoKHR(v) => { let p = a.alloc(32, 8); lower_pipeline_library_create_info_khr(v, a, p); p }
-        Ext::PhysicalDevicePrivateDataFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_private_data_features(v, a, p); p }
-        Ext::DevicePrivateDataCreateInfo(v) => { let p = a.alloc(24, 8); lower_device_private_data_create_info(v, a, p); p }
-        Ext::PhysicalDevicePipelineCreationCacheControlFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_creation_cache_control_features(v, a, p); p }
-        Ext::MemoryBarrier2(v) => { let p = a.alloc(48, 8); lower_memory_barrier2(v, a, p); p }
-        Ext::PhysicalDeviceSynchronization2Features(v) => { let p = a.alloc(24, 8); lower_physical_device_synchronization2_features(v, a, p); p }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_graphics_pipeline_library_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_graphics_pipeline_library_properties_ext(v, a, p); p }
-        Ext::GraphicsPipelineLibraryCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_graphics_pipeline_library_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceFragmentShaderBarycentricPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_fragment_shader_barycentric_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceShaderSubgroupUniformControlFlowFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_uniform_control_flow_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_zero_initialize_workgroup_memory_features(v, a, p); p }
-        Ext::PhysicalDeviceMeshShaderFeaturesEXT(v) => { let p = a.alloc(40, 8); lower_physical_device_mesh_shader_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceMeshShaderPropertiesEXT(v) => { let p = a.alloc(160, 8); lower_physical_device_mesh_shader_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_ycbcr2_plane444_formats_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceImageRobustnessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_image_robustness_features(v, a, p); p }
-        Ext::PhysicalDeviceWorkgroupMemoryExplicitLayoutFeaturesKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_workgroup_memory_explicit_layout_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_attachment_feedback_loop_layout_features_ext(v, a, p); p }
-        Ext::PhysicalDevice4444FormatsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device4444_formats_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_rasterization_order_attachment_access_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingPipelineFeaturesKHR(v) => { let p = a.alloc(40, 8); lower_physical_device_ray_tracing_pipeline_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingPipelinePropertiesKHR(v) => { let p = a.alloc(48, 8); lower_physical_device_ray_tracing_pipeline_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceRayQueryFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_query_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceMutableDescriptorTypeFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_mutable_descriptor_type_features_ext(v, a, p); p }
-        Ext::MutableDescriptorTypeCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_mutable_descriptor_type_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceVertexInputDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_input_dynamic_state_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClipControlFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clip_control_features_ext(v, a, p); p }
-        Ext::PipelineViewportDepthClipControlCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_pipeline_viewport_depth_clip_control_create_info_ext(v, a, p); p }
-        Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_primitive_topology_list_restart_features_ext(v, a, p); p }
-        Ext::FormatProperties3(v) => { let p = a.alloc(40, 8); lower_format_properties3(v, a, p); p }
-        Ext::PhysicalDeviceMultisampledRenderToSingleSampledFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multisampled_render_to_single_sampled_features_ext(v, a, p); p }
-        Ext::SubpassResolvePerformanceQueryEXT(v) => { let p = a.alloc(24, 8); lower_subpass_resolve_performance_query_ext(v, a, p); p }
-        Ext::MultisampledRenderToSingleSampledInfoEXT(v) => { let p = a.alloc(24, 8); lower_multisampled_render_to_single_sampled_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicState2FeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_extended_dynamic_state2_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceColorWriteEnableFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_color_write_enable_features_ext(v, a, p); p }
-        Ext::PipelineColorWriteCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_color_write_create_info_ext(v, a, p); p }
-        Ext::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_primitives_generated_query_features_ext(v, a, p); p }
-        Ext::ImportMemoryResourceInfoMESA(v) => { let p = a.alloc(24, 8); lower_import_memory_resource_info_mesa(v, a, p); p }
-        Ext::MemoryResourceAllocationSizePropertiesMESA(v) => { let p = a.alloc(24, 8); lower_memory_resource_allocation_size_properties_mesa(v, a, p); p }
-        Ext::DeviceQueueTimelineInfoMESA(v) => { let p = a.alloc(24, 8); lower_device_queue_timeline_info_mesa(v, a, p); p }
-        Ext::RingMonitorInfoMESA(v) => { let p = a.alloc(24, 8); lower_ring_monitor_info_mesa(v, a, p); p }
-        Ext::RingPriorityInfoMESA(v) => { let p = a.alloc(24, 8); lower_ring_priority_info_mesa(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingMaintenance1FeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_tracing_maintenance1_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceGlobalPriorityQueryFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_global_priority_query_features(v, a, p); p }
-        Ext::QueueFamilyGlobalPriorityProperties(v) => { let p = a.alloc(88, 8); lower_queue_family_global_priority_properties(v, a, p); p }
-        Ext::PhysicalDeviceImageViewMinLodFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_view_min_lod_features_ext(v, a, p); p }
-        Ext::ImageViewMinLodCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_image_view_min_lod_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceMultiDrawFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multi_draw_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceMultiDrawPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_multi_draw_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceImage2DViewOf3DFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image2_d_view_of3_d_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceBorderColorSwizzleFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_border_color_swizzle_features_ext(v, a, p); p }
-        Ext::SamplerBorderColorComponentMappingCreateInfoEXT(v) => { let p = a.alloc(40, 8); lower_sampler_border_color_component_mapping_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance4Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance4_features(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance4Properties(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance4_properties(v, a, p); p }
-        Ext::PhysicalDeviceShaderSubgroupRotateFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_subgroup_rotate_features(v, a, p); p }
-        Ext::PhysicalDeviceImageSlicedViewOf3DFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_image_sliced_view_of3_d_features_ext(v, a, p); p }
-        Ext::ImageViewSlicedCreateInfoEXT(v) => { let p = a.alloc(24, 8); lower_image_view_sliced_create_info_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClampZeroOneFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clamp_zero_one_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_non_seamless_cube_map_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceShaderMaximalReconvergenceFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_maximal_reconvergence_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceNestedCommandBufferFeaturesEXT(v) => { let p = a.alloc(32, 8); lower_physical_device_nested_command_buffer_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceNestedCommandBufferPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_nested_command_buffer_properties_ext(v, a, p); p }
-        Ext::ExternalMemoryAcquireUnmodifiedEXT(v) => { let p = a.alloc(24, 8); lower_external_memory_acquire_unmodified_ext(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicState3FeaturesEXT(v) => { let p = a.alloc(144, 8); lower_physical_device_extended_dynamic_state3_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceExtendedDynamicState3PropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_extended_dynamic_state3_properties_ext(v, a, p); p }
-        Ext::PhysicalDeviceLegacyDitheringFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_dithering_features_ext(v, a, p); p }
-        Ext::PhysicalDevicePipelineProtectedAccessFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_protected_access_features(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance5Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance5_features(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance5Properties(v) => { let p = a.alloc(40, 8); lower_physical_device_maintenance5_properties(v, a, p); p }
-        Ext::PipelineCreateFlags2CreateInfo(v) => { let p = a.alloc(24, 8); lower_pipeline_create_flags2_create_info(v, a, p); p }
-        Ext::BufferUsageFlags2CreateInfo(v) => { let p = a.alloc(24, 8); lower_buffer_usage_flags2_create_info(v, a, p); p }
-        Ext::PhysicalDeviceRayTracingPositionFetchFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_ray_tracing_position_fetch_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceLegacyVertexAttributesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_vertex_attributes_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceLegacyVertexAttributesPropertiesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_legacy_vertex_attributes_properties_ext(v, a, p); p }
-        Ext::PhysicalDevicePipelineLibraryGroupHandlesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_pipeline_library_group_handles_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_dynamic_rendering_unused_attachments_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceCooperativeMatrixFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_cooperative_matrix_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceCooperativeMatrixPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_cooperative_matrix_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceComputeShaderDerivativesPropertiesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_compute_shader_derivatives_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceAttachmentFeedbackLoopDynamicStateFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_attachment_feedback_loop_dynamic_state_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceVertexAttributeDivisorProperties(v) => { let p = a.alloc(24, 8); lower_physical_device_vertex_attribute_divisor_properties(v, a, p); p }
-        Ext::PhysicalDeviceShaderFloatControls2Features(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_float_controls2_features(v, a, p); p }
-        Ext::PhysicalDeviceShaderExpectAssumeFeatures(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_expect_assume_features(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance6Features(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance6_features(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance6Properties(v) => { let p = a.alloc(32, 8); lower_physical_device_maintenance6_properties(v, a, p); p }
-        Ext::BindMemoryStatus(v) => { let p = a.alloc(24, 8); lower_bind_memory_status(v, a, p); p }
-        Ext::PhysicalDeviceShaderRelaxedExtendedInstructionFeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_relaxed_extended_instruction_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance7FeaturesKHR(v) => { let p = a.alloc(24, 8); lower_physical_device_maintenance7_features_khr(v, a, p); p }
-        Ext::PhysicalDeviceMaintenance7PropertiesKHR(v) => { let p = a.alloc(48, 8); lower_physical_device_maintenance7_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceLayeredApiPropertiesListKHR(v) => { let p = a.alloc(32, 8); lower_physical_device_layered_api_properties_list_khr(v, a, p); p }
-        Ext::PhysicalDeviceLayeredApiVulkanPropertiesKHR(v) => { let p = a.alloc(856, 8); lower_physical_device_layered_api_vulkan_properties_khr(v, a, p); p }
-        Ext::PhysicalDeviceShaderReplicatedCompositesFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_shader_replicated_composites_features_ext(v, a, p); p }
-        Ext::PhysicalDeviceDepthClampControlFeaturesEXT(v) => { let p = a.alloc(24, 8); lower_physical_device_depth_clamp_control_features_ext(v, a, p); p }
-        Ext::PipelineViewportDepthClampControlCreateInfoEXT(v) => { let p = a.alloc(32, 8); lower_pipeline_viewport_depth_clamp_control_create_info_ext(v, a, p); p }
-    }
-}
 impl<'a> CreateInstanceArgs<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -10856,9 +6285,10 @@ impl<'a> CreateInstanceArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_instance(v: &CreateInstanceArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_instance_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_instance = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_instance { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_instance(w, cx, 1, p_create_info, p_allocator, p_instance).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -10879,8 +6309,9 @@ impl DestroyInstanceArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_instance(v: &DestroyInstanceArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let instance: u64 = v.instance;
     let p_allocator: *const c_void = std::ptr::null();
     let command = encode_to_vec(|w| { vk_destroy_instance(w, cx, 1, instance, p_allocator).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -10904,8 +6335,9 @@ impl EnumeratePhysicalDevicesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_physical_devices(v: &EnumeratePhysicalDevicesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let instance: u64 = v.instance;
     let p_physical_device_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_physical_device_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let p_physical_devices = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_physical_devices { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
@@ -10928,10 +6360,11 @@ impl GetPhysicalDeviceFeaturesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_features(v: &GetPhysicalDeviceFeaturesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_features = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_features { let q = a.alloc(220, 4); lower_physical_device_features(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_features = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_features { let q = a.alloc(220, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_features(w, cx, 1, physical_device, p_features).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_features_size(cx, physical_device, p_features);
     let reply_size = vk_get_physical_device_features_reply_size(cx, physical_device, p_features);
@@ -10952,11 +6385,12 @@ impl GetPhysicalDeviceFormatPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_format_properties(v: &GetPhysicalDeviceFormatPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let format: i32 = v.format as _;
-    let p_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_format_properties { let q = a.alloc(12, 4); lower_format_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_format_properties { let q = a.alloc(12, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_format_properties(w, cx, 1, physical_device, format, p_format_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_format_properties_size(cx, physical_device, format, p_format_properties);
     let reply_size = vk_get_physical_device_format_properties_reply_size(cx, physical_device, format, p_format_properties);
@@ -10982,15 +6416,16 @@ impl GetPhysicalDeviceImageFormatPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_image_format_properties(v: &GetPhysicalDeviceImageFormatPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let format: i32 = v.format as _;
     let ty: i32 = v.ty as _;
     let tiling: i32 = v.tiling as _;
     let usage: u32 = v.usage as _;
     let flags: u32 = v.flags as _;
-    let p_image_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image_format_properties { let q = a.alloc(32, 8); lower_image_format_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_image_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image_format_properties { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_image_format_properties(w, cx, 1, physical_device, format, ty, tiling, usage, flags, p_image_format_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_image_format_properties_size(cx, physical_device, format, ty, tiling, usage, flags, p_image_format_properties);
     let reply_size = vk_get_physical_device_image_format_properties_reply_size(cx, physical_device, format, ty, tiling, usage, flags, p_image_format_properties);
@@ -11010,10 +6445,11 @@ impl GetPhysicalDevicePropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_properties(v: &GetPhysicalDevicePropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_properties { let q = a.alloc(824, 8); lower_physical_device_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_properties { let q = a.alloc(824, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_properties(w, cx, 1, physical_device, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_properties_size(cx, physical_device, p_properties);
     let reply_size = vk_get_physical_device_properties_reply_size(cx, physical_device, p_properties);
@@ -11034,11 +6470,12 @@ impl GetPhysicalDeviceQueueFamilyPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_queue_family_properties(v: &GetPhysicalDeviceQueueFamilyPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_queue_family_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_queue_family_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_queue_family_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_queue_family_properties { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_queue_family_properties(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_queue_family_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_queue_family_properties { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_queue_family_properties(w, cx, 1, physical_device, p_queue_family_property_count, p_queue_family_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_queue_family_properties_size(cx, physical_device, p_queue_family_property_count, p_queue_family_properties);
     let reply_size = vk_get_physical_device_queue_family_properties_reply_size(cx, physical_device, p_queue_family_property_count, p_queue_family_properties);
@@ -11058,10 +6495,11 @@ impl GetPhysicalDeviceMemoryPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_memory_properties(v: &GetPhysicalDeviceMemoryPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_memory_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_properties { let q = a.alloc(520, 8); lower_physical_device_memory_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_memory_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_properties { let q = a.alloc(520, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_memory_properties(w, cx, 1, physical_device, p_memory_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_memory_properties_size(cx, physical_device, p_memory_properties);
     let reply_size = vk_get_physical_device_memory_properties_reply_size(cx, physical_device, p_memory_properties);
@@ -11083,10 +6521,11 @@ impl<'a> CreateDeviceArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_device(v: &CreateDeviceArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(72, 8); lower_device_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(72, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_device = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_device { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_device(w, cx, 1, physical_device, p_create_info, p_allocator, p_device).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11107,8 +6546,9 @@ impl DestroyDeviceArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_device(v: &DestroyDeviceArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let p_allocator: *const c_void = std::ptr::null();
     let command = encode_to_vec(|w| { vk_destroy_device(w, cx, 1, device, p_allocator).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11132,11 +6572,12 @@ impl<'a> EnumerateInstanceExtensionPropertiesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_instance_extension_properties(v: &EnumerateInstanceExtensionPropertiesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let p_layer_name = { let slot = a.alloc(8, 8); wr::<*const u8>(slot, 0, a.c_string(v.p_layer_name)); rd::<*mut u8>(slot, 0) as *const c_void };
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 260, 4); for (i, e) in arr.iter().enumerate() { lower_extension_properties(e, a, q.add(i * 260)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 260, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 260)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_enumerate_instance_extension_properties(w, cx, 1, p_layer_name, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_enumerate_instance_extension_properties_size(cx, p_layer_name, p_property_count, p_properties);
     let reply_size = vk_enumerate_instance_extension_properties_reply_size(cx, p_layer_name, p_property_count, p_properties);
@@ -11159,12 +6600,13 @@ impl<'a> EnumerateDeviceExtensionPropertiesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_device_extension_properties(v: &EnumerateDeviceExtensionPropertiesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_layer_name = { let slot = a.alloc(8, 8); wr::<*const u8>(slot, 0, a.c_string(v.p_layer_name)); rd::<*mut u8>(slot, 0) as *const c_void };
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 260, 4); for (i, e) in arr.iter().enumerate() { lower_extension_properties(e, a, q.add(i * 260)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 260, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 260)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_enumerate_device_extension_properties(w, cx, 1, physical_device, p_layer_name, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_enumerate_device_extension_properties_size(cx, physical_device, p_layer_name, p_property_count, p_properties);
     let reply_size = vk_enumerate_device_extension_properties_reply_size(cx, physical_device, p_layer_name, p_property_count, p_properties);
@@ -11185,10 +6627,11 @@ impl EnumerateInstanceLayerPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_instance_layer_properties(v: &EnumerateInstanceLayerPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 520, 4); for (i, e) in arr.iter().enumerate() { lower_layer_properties(e, a, q.add(i * 520)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 520, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 520)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_enumerate_instance_layer_properties(w, cx, 1, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_enumerate_instance_layer_properties_size(cx, p_property_count, p_properties);
     let reply_size = vk_enumerate_instance_layer_properties_reply_size(cx, p_property_count, p_properties);
@@ -11210,11 +6653,12 @@ impl EnumerateDeviceLayerPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_device_layer_properties(v: &EnumerateDeviceLayerPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 520, 4); for (i, e) in arr.iter().enumerate() { lower_layer_properties(e, a, q.add(i * 520)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 520, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 520)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_enumerate_device_layer_properties(w, cx, 1, physical_device, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_enumerate_device_layer_properties_size(cx, physical_device, p_property_count, p_properties);
     let reply_size = vk_enumerate_device_layer_properties_reply_size(cx, physical_device, p_property_count, p_properties);
@@ -11236,8 +6680,9 @@ impl GetDeviceQueueArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_queue(v: &GetDeviceQueueArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let queue_family_index: u32 = v.queue_family_index as _;
     let queue_index: u32 = v.queue_index as _;
@@ -11264,11 +6709,12 @@ impl<'a> QueueSubmitArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_queue_submit(v: &QueueSubmitArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let queue: u64 = v.queue;
     let submit_count: u32 = v.submit_count as _;
-    let p_submits = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_submits { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_submit_info(e, a, q.add(i * 72)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_submits = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_submits { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 72)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let fence: u64 = v.fence;
     let command = encode_to_vec(|w| { vk_queue_submit(w, cx, 1, queue, submit_count, p_submits, fence).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_queue_submit_size(cx, queue, submit_count, p_submits, fence);
@@ -11289,8 +6735,9 @@ impl QueueWaitIdleArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_queue_wait_idle(v: &QueueWaitIdleArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let queue: u64 = v.queue;
     let command = encode_to_vec(|w| { vk_queue_wait_idle(w, cx, 1, queue).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_queue_wait_idle_size(cx, queue);
@@ -11311,8 +6758,9 @@ impl DeviceWaitIdleArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_device_wait_idle(v: &DeviceWaitIdleArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let command = encode_to_vec(|w| { vk_device_wait_idle(w, cx, 1, device).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_device_wait_idle_size(cx, device);
@@ -11335,10 +6783,11 @@ impl<'a> AllocateMemoryArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_allocate_memory(v: &AllocateMemoryArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_allocate_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_allocate_info { let q = a.alloc(32, 8); lower_memory_allocate_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_allocate_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_allocate_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_memory = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_allocate_memory(w, cx, 1, device, p_allocate_info, p_allocator, p_memory).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11360,8 +6809,9 @@ impl FreeMemoryArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_free_memory(v: &FreeMemoryArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let memory: u64 = v.memory;
     let p_allocator: *const c_void = std::ptr::null();
@@ -11384,8 +6834,9 @@ impl UnmapMemoryArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_unmap_memory(v: &UnmapMemoryArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let memory: u64 = v.memory;
     let command = encode_to_vec(|w| { vk_unmap_memory(w, cx, 1, device, memory).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11409,11 +6860,12 @@ impl<'a> FlushMappedMemoryRangesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_flush_mapped_memory_ranges(v: &FlushMappedMemoryRangesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let memory_range_count: u32 = v.memory_range_count as _;
-    let p_memory_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_ranges { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_mapped_memory_range(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_ranges { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_flush_mapped_memory_ranges(w, cx, 1, device, memory_range_count, p_memory_ranges).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_flush_mapped_memory_ranges_size(cx, device, memory_range_count, p_memory_ranges);
     let reply_size = vk_flush_mapped_memory_ranges_reply_size(cx, device, memory_range_count, p_memory_ranges);
@@ -11435,11 +6887,12 @@ impl<'a> InvalidateMappedMemoryRangesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_invalidate_mapped_memory_ranges(v: &InvalidateMappedMemoryRangesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let memory_range_count: u32 = v.memory_range_count as _;
-    let p_memory_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_ranges { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_mapped_memory_range(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_ranges { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_invalidate_mapped_memory_ranges(w, cx, 1, device, memory_range_count, p_memory_ranges).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_invalidate_mapped_memory_ranges_size(cx, device, memory_range_count, p_memory_ranges);
     let reply_size = vk_invalidate_mapped_memory_ranges_reply_size(cx, device, memory_range_count, p_memory_ranges);
@@ -11460,8 +6913,9 @@ impl GetDeviceMemoryCommitmentArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_memory_commitment(v: &GetDeviceMemoryCommitmentArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let memory: u64 = v.memory;
     let p_committed_memory_in_bytes = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_committed_memory_in_bytes { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
@@ -11487,8 +6941,9 @@ impl BindBufferMemoryArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_bind_buffer_memory(v: &BindBufferMemoryArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let buffer: u64 = v.buffer;
     let memory: u64 = v.memory;
@@ -11515,8 +6970,9 @@ impl BindImageMemoryArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_bind_image_memory(v: &BindImageMemoryArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
     let memory: u64 = v.memory;
@@ -11541,11 +6997,12 @@ impl GetBufferMemoryRequirementsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_buffer_memory_requirements(v: &GetBufferMemoryRequirementsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let buffer: u64 = v.buffer;
-    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(24, 8); lower_memory_requirements(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_buffer_memory_requirements(w, cx, 1, device, buffer, p_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_buffer_memory_requirements_size(cx, device, buffer, p_memory_requirements);
     let reply_size = vk_get_buffer_memory_requirements_reply_size(cx, device, buffer, p_memory_requirements);
@@ -11566,11 +7023,12 @@ impl GetImageMemoryRequirementsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_memory_requirements(v: &GetImageMemoryRequirementsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
-    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(24, 8); lower_memory_requirements(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_memory_requirements(w, cx, 1, device, image, p_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_memory_requirements_size(cx, device, image, p_memory_requirements);
     let reply_size = vk_get_image_memory_requirements_reply_size(cx, device, image, p_memory_requirements);
@@ -11592,12 +7050,13 @@ impl GetImageSparseMemoryRequirementsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_sparse_memory_requirements(v: &GetImageSparseMemoryRequirementsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
     let p_sparse_memory_requirement_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sparse_memory_requirement_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_sparse_memory_requirements = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sparse_memory_requirements { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_memory_requirements(e, a, q.add(i * 48)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_sparse_memory_requirements = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sparse_memory_requirements { let q = a.alloc(arr.len() * 48, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 48)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_sparse_memory_requirements(w, cx, 1, device, image, p_sparse_memory_requirement_count, p_sparse_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_sparse_memory_requirements_size(cx, device, image, p_sparse_memory_requirement_count, p_sparse_memory_requirements);
     let reply_size = vk_get_image_sparse_memory_requirements_reply_size(cx, device, image, p_sparse_memory_requirement_count, p_sparse_memory_requirements);
@@ -11623,8 +7082,9 @@ impl GetPhysicalDeviceSparseImageFormatPropertiesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_sparse_image_format_properties(v: &GetPhysicalDeviceSparseImageFormatPropertiesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let format: i32 = v.format as _;
     let ty: i32 = v.ty as _;
@@ -11632,7 +7092,7 @@ pub(crate) unsafe fn guest_vk_get_physical_device_sparse_image_format_properties
     let usage: u32 = v.usage as _;
     let tiling: i32 = v.tiling as _;
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_sparse_image_format_properties(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_sparse_image_format_properties(w, cx, 1, physical_device, format, ty, samples, usage, tiling, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_sparse_image_format_properties_size(cx, physical_device, format, ty, samples, usage, tiling, p_property_count, p_properties);
     let reply_size = vk_get_physical_device_sparse_image_format_properties_reply_size(cx, physical_device, format, ty, samples, usage, tiling, p_property_count, p_properties);
@@ -11655,11 +7115,12 @@ impl<'a> QueueBindSparseArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_queue_bind_sparse(v: &QueueBindSparseArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let queue: u64 = v.queue;
     let bind_info_count: u32 = v.bind_info_count as _;
-    let p_bind_info = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_bind_info { let q = a.alloc(arr.len() * 96, 8); for (i, e) in arr.iter().enumerate() { lower_bind_sparse_info(e, a, q.add(i * 96)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_bind_info = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_bind_info { let q = a.alloc(arr.len() * 96, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 96)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let fence: u64 = v.fence;
     let command = encode_to_vec(|w| { vk_queue_bind_sparse(w, cx, 1, queue, bind_info_count, p_bind_info, fence).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_queue_bind_sparse_size(cx, queue, bind_info_count, p_bind_info, fence);
@@ -11682,10 +7143,11 @@ impl<'a> CreateFenceArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_fence(v: &CreateFenceArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_fence_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_fence = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_fence { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_fence(w, cx, 1, device, p_create_info, p_allocator, p_fence).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11707,8 +7169,9 @@ impl DestroyFenceArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_fence(v: &DestroyFenceArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let fence: u64 = v.fence;
     let p_allocator: *const c_void = std::ptr::null();
@@ -11733,8 +7196,9 @@ impl ResetFencesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_fences(v: &ResetFencesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let fence_count: u32 = v.fence_count as _;
     let p_fences = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_fences { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -11758,8 +7222,9 @@ impl GetFenceStatusArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_fence_status(v: &GetFenceStatusArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let fence: u64 = v.fence;
     let command = encode_to_vec(|w| { vk_get_fence_status(w, cx, 1, device, fence).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11785,8 +7250,9 @@ impl WaitForFencesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_wait_for_fences(v: &WaitForFencesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let fence_count: u32 = v.fence_count as _;
     let p_fences = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_fences { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -11813,10 +7279,11 @@ impl<'a> CreateSemaphoreArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_semaphore(v: &CreateSemaphoreArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_semaphore_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_semaphore = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_semaphore { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_semaphore(w, cx, 1, device, p_create_info, p_allocator, p_semaphore).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11838,8 +7305,9 @@ impl DestroySemaphoreArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_semaphore(v: &DestroySemaphoreArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let semaphore: u64 = v.semaphore;
     let p_allocator: *const c_void = std::ptr::null();
@@ -11864,10 +7332,11 @@ impl<'a> CreateEventArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_event(v: &CreateEventArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_event_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_event = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_event { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_event(w, cx, 1, device, p_create_info, p_allocator, p_event).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11889,8 +7358,9 @@ impl DestroyEventArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_event(v: &DestroyEventArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let event: u64 = v.event;
     let p_allocator: *const c_void = std::ptr::null();
@@ -11914,8 +7384,9 @@ impl GetEventStatusArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_event_status(v: &GetEventStatusArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let event: u64 = v.event;
     let command = encode_to_vec(|w| { vk_get_event_status(w, cx, 1, device, event).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11938,8 +7409,9 @@ impl SetEventArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_set_event(v: &SetEventArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let event: u64 = v.event;
     let command = encode_to_vec(|w| { vk_set_event(w, cx, 1, device, event).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11962,8 +7434,9 @@ impl ResetEventArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_event(v: &ResetEventArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let event: u64 = v.event;
     let command = encode_to_vec(|w| { vk_reset_event(w, cx, 1, device, event).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -11987,10 +7460,11 @@ impl<'a> CreateQueryPoolArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_query_pool(v: &CreateQueryPoolArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(32, 8); lower_query_pool_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_query_pool = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_query_pool { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_query_pool(w, cx, 1, device, p_create_info, p_allocator, p_query_pool).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12012,8 +7486,9 @@ impl DestroyQueryPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_query_pool(v: &DestroyQueryPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let query_pool: u64 = v.query_pool;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12043,8 +7518,9 @@ impl<'a> GetQueryPoolResultsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_query_pool_results(v: &GetQueryPoolResultsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let query_pool: u64 = v.query_pool;
     let first_query: u32 = v.first_query as _;
@@ -12074,10 +7550,11 @@ impl<'a> CreateBufferArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_buffer(v: &CreateBufferArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(56, 8); lower_buffer_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_buffer = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_buffer { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_buffer(w, cx, 1, device, p_create_info, p_allocator, p_buffer).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12099,8 +7576,9 @@ impl DestroyBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_buffer(v: &DestroyBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let buffer: u64 = v.buffer;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12125,10 +7603,11 @@ impl<'a> CreateBufferViewArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_buffer_view(v: &CreateBufferViewArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(56, 8); lower_buffer_view_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_view = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_view { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_buffer_view(w, cx, 1, device, p_create_info, p_allocator, p_view).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12150,8 +7629,9 @@ impl DestroyBufferViewArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_buffer_view(v: &DestroyBufferViewArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let buffer_view: u64 = v.buffer_view;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12176,10 +7656,11 @@ impl<'a> CreateImageArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_image(v: &CreateImageArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(88, 8); lower_image_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(88, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_image = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_image(w, cx, 1, device, p_create_info, p_allocator, p_image).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12201,8 +7682,9 @@ impl DestroyImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_image(v: &DestroyImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12227,12 +7709,13 @@ impl GetImageSubresourceLayoutArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_subresource_layout(v: &GetImageSubresourceLayoutArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
-    let p_subresource = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subresource { let q = a.alloc(12, 4); lower_image_subresource(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_layout { let q = a.alloc(40, 8); lower_subresource_layout(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_subresource = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subresource { let q = a.alloc(12, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_layout { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_subresource_layout(w, cx, 1, device, image, p_subresource, p_layout).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_subresource_layout_size(cx, device, image, p_subresource, p_layout);
     let reply_size = vk_get_image_subresource_layout_reply_size(cx, device, image, p_subresource, p_layout);
@@ -12254,10 +7737,11 @@ impl<'a> CreateImageViewArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_image_view(v: &CreateImageViewArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(80, 8); lower_image_view_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(80, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_view = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_view { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_image_view(w, cx, 1, device, p_create_info, p_allocator, p_view).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12279,8 +7763,9 @@ impl DestroyImageViewArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_image_view(v: &DestroyImageViewArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image_view: u64 = v.image_view;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12305,10 +7790,11 @@ impl<'a> CreateShaderModuleArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_shader_module(v: &CreateShaderModuleArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(40, 8); lower_shader_module_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_shader_module = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_shader_module { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_shader_module(w, cx, 1, device, p_create_info, p_allocator, p_shader_module).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12330,8 +7816,9 @@ impl DestroyShaderModuleArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_shader_module(v: &DestroyShaderModuleArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let shader_module: u64 = v.shader_module;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12356,10 +7843,11 @@ impl<'a> CreatePipelineCacheArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_pipeline_cache(v: &CreatePipelineCacheArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(40, 8); lower_pipeline_cache_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_pipeline_cache = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_pipeline_cache { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_pipeline_cache(w, cx, 1, device, p_create_info, p_allocator, p_pipeline_cache).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12381,8 +7869,9 @@ impl DestroyPipelineCacheArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_pipeline_cache(v: &DestroyPipelineCacheArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline_cache: u64 = v.pipeline_cache;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12408,8 +7897,9 @@ impl<'a> GetPipelineCacheDataArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_pipeline_cache_data(v: &GetPipelineCacheDataArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline_cache: u64 = v.pipeline_cache;
     let p_data_size = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_data_size { let q = a.alloc(8, 8); wr::<usize>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
@@ -12436,8 +7926,9 @@ impl MergePipelineCachesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_merge_pipeline_caches(v: &MergePipelineCachesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let dst_cache: u64 = v.dst_cache;
     let src_cache_count: u32 = v.src_cache_count as _;
@@ -12465,12 +7956,13 @@ impl<'a> CreateGraphicsPipelinesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_graphics_pipelines(v: &CreateGraphicsPipelinesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline_cache: u64 = v.pipeline_cache;
     let create_info_count: u32 = v.create_info_count as _;
-    let p_create_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_create_infos { let q = a.alloc(arr.len() * 144, 8); for (i, e) in arr.iter().enumerate() { lower_graphics_pipeline_create_info(e, a, q.add(i * 144)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_create_infos { let q = a.alloc(arr.len() * 144, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 144)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_pipelines = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_pipelines { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_graphics_pipelines(w, cx, 1, device, pipeline_cache, create_info_count, p_create_infos, p_allocator, p_pipelines).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12496,12 +7988,13 @@ impl<'a> CreateComputePipelinesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_compute_pipelines(v: &CreateComputePipelinesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline_cache: u64 = v.pipeline_cache;
     let create_info_count: u32 = v.create_info_count as _;
-    let p_create_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_create_infos { let q = a.alloc(arr.len() * 96, 8); for (i, e) in arr.iter().enumerate() { lower_compute_pipeline_create_info(e, a, q.add(i * 96)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_create_infos { let q = a.alloc(arr.len() * 96, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 96)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_pipelines = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_pipelines { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_compute_pipelines(w, cx, 1, device, pipeline_cache, create_info_count, p_create_infos, p_allocator, p_pipelines).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12523,8 +8016,9 @@ impl DestroyPipelineArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_pipeline(v: &DestroyPipelineArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline: u64 = v.pipeline;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12549,10 +8043,11 @@ impl<'a> CreatePipelineLayoutArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_pipeline_layout(v: &CreatePipelineLayoutArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(48, 8); lower_pipeline_layout_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_pipeline_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_pipeline_layout { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_pipeline_layout(w, cx, 1, device, p_create_info, p_allocator, p_pipeline_layout).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12574,8 +8069,9 @@ impl DestroyPipelineLayoutArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_pipeline_layout(v: &DestroyPipelineLayoutArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline_layout: u64 = v.pipeline_layout;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12600,10 +8096,11 @@ impl<'a> CreateSamplerArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_sampler(v: &CreateSamplerArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(80, 8); lower_sampler_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(80, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_sampler = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sampler { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_sampler(w, cx, 1, device, p_create_info, p_allocator, p_sampler).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12625,8 +8122,9 @@ impl DestroySamplerArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_sampler(v: &DestroySamplerArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let sampler: u64 = v.sampler;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12651,10 +8149,11 @@ impl<'a> CreateDescriptorSetLayoutArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_descriptor_set_layout(v: &CreateDescriptorSetLayoutArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(32, 8); lower_descriptor_set_layout_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_set_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_set_layout { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_descriptor_set_layout(w, cx, 1, device, p_create_info, p_allocator, p_set_layout).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12676,8 +8175,9 @@ impl DestroyDescriptorSetLayoutArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_descriptor_set_layout(v: &DestroyDescriptorSetLayoutArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let descriptor_set_layout: u64 = v.descriptor_set_layout;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12702,10 +8202,11 @@ impl<'a> CreateDescriptorPoolArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_descriptor_pool(v: &CreateDescriptorPoolArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(40, 8); lower_descriptor_pool_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_descriptor_pool = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_descriptor_pool { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_descriptor_pool(w, cx, 1, device, p_create_info, p_allocator, p_descriptor_pool).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12727,8 +8228,9 @@ impl DestroyDescriptorPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_descriptor_pool(v: &DestroyDescriptorPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let descriptor_pool: u64 = v.descriptor_pool;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12753,8 +8255,9 @@ impl ResetDescriptorPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_descriptor_pool(v: &ResetDescriptorPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let descriptor_pool: u64 = v.descriptor_pool;
     let flags: u32 = v.flags as _;
@@ -12779,10 +8282,11 @@ impl<'a> AllocateDescriptorSetsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_allocate_descriptor_sets(v: &AllocateDescriptorSetsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_allocate_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_allocate_info { let q = a.alloc(40, 8); lower_descriptor_set_allocate_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_allocate_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_allocate_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_descriptor_sets = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_sets { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_allocate_descriptor_sets(w, cx, 1, device, p_allocate_info, p_descriptor_sets).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_allocate_descriptor_sets_size(cx, device, p_allocate_info, p_descriptor_sets);
@@ -12806,8 +8310,9 @@ impl FreeDescriptorSetsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_free_descriptor_sets(v: &FreeDescriptorSetsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let descriptor_pool: u64 = v.descriptor_pool;
     let descriptor_set_count: u32 = v.descriptor_set_count as _;
@@ -12834,13 +8339,14 @@ impl<'a> UpdateDescriptorSetsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_update_descriptor_sets(v: &UpdateDescriptorSetsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let descriptor_write_count: u32 = v.descriptor_write_count as _;
-    let p_descriptor_writes = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_writes { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_write_descriptor_set(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_descriptor_writes = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_writes { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let descriptor_copy_count: u32 = v.descriptor_copy_count as _;
-    let p_descriptor_copies = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_copies { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_copy_descriptor_set(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_descriptor_copies = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_copies { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_update_descriptor_sets(w, cx, 1, device, descriptor_write_count, p_descriptor_writes, descriptor_copy_count, p_descriptor_copies).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_update_descriptor_sets_size(cx, device, descriptor_write_count, p_descriptor_writes, descriptor_copy_count, p_descriptor_copies);
     let reply_size = vk_update_descriptor_sets_reply_size(cx, device, descriptor_write_count, p_descriptor_writes, descriptor_copy_count, p_descriptor_copies);
@@ -12862,10 +8368,11 @@ impl<'a> CreateFramebufferArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_framebuffer(v: &CreateFramebufferArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_framebuffer_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_framebuffer = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_framebuffer { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_framebuffer(w, cx, 1, device, p_create_info, p_allocator, p_framebuffer).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12887,8 +8394,9 @@ impl DestroyFramebufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_framebuffer(v: &DestroyFramebufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let framebuffer: u64 = v.framebuffer;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12913,10 +8421,11 @@ impl<'a> CreateRenderPassArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_render_pass(v: &CreateRenderPassArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_render_pass_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_render_pass = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_render_pass { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_render_pass(w, cx, 1, device, p_create_info, p_allocator, p_render_pass).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -12938,8 +8447,9 @@ impl DestroyRenderPassArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_render_pass(v: &DestroyRenderPassArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let render_pass: u64 = v.render_pass;
     let p_allocator: *const c_void = std::ptr::null();
@@ -12963,11 +8473,12 @@ impl GetRenderAreaGranularityArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_render_area_granularity(v: &GetRenderAreaGranularityArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let render_pass: u64 = v.render_pass;
-    let p_granularity = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_granularity { let q = a.alloc(8, 4); lower_extent2_d(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_granularity = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_granularity { let q = a.alloc(8, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_render_area_granularity(w, cx, 1, device, render_pass, p_granularity).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_render_area_granularity_size(cx, device, render_pass, p_granularity);
     let reply_size = vk_get_render_area_granularity_reply_size(cx, device, render_pass, p_granularity);
@@ -12989,10 +8500,11 @@ impl<'a> CreateCommandPoolArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_command_pool(v: &CreateCommandPoolArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_command_pool_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_command_pool = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_command_pool { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_command_pool(w, cx, 1, device, p_create_info, p_allocator, p_command_pool).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -13014,8 +8526,9 @@ impl DestroyCommandPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_command_pool(v: &DestroyCommandPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let command_pool: u64 = v.command_pool;
     let p_allocator: *const c_void = std::ptr::null();
@@ -13040,8 +8553,9 @@ impl ResetCommandPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_command_pool(v: &ResetCommandPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let command_pool: u64 = v.command_pool;
     let flags: u32 = v.flags as _;
@@ -13066,10 +8580,11 @@ impl<'a> AllocateCommandBuffersArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_allocate_command_buffers(v: &AllocateCommandBuffersArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_allocate_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_allocate_info { let q = a.alloc(32, 8); lower_command_buffer_allocate_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_allocate_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_allocate_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_command_buffers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_command_buffers { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_allocate_command_buffers(w, cx, 1, device, p_allocate_info, p_command_buffers).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_allocate_command_buffers_size(cx, device, p_allocate_info, p_command_buffers);
@@ -13092,8 +8607,9 @@ impl FreeCommandBuffersArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_free_command_buffers(v: &FreeCommandBuffersArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let command_pool: u64 = v.command_pool;
     let command_buffer_count: u32 = v.command_buffer_count as _;
@@ -13118,10 +8634,11 @@ impl<'a> BeginCommandBufferArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_begin_command_buffer(v: &BeginCommandBufferArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_begin_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_begin_info { let q = a.alloc(32, 8); lower_command_buffer_begin_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_begin_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_begin_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_begin_command_buffer(w, cx, 1, command_buffer, p_begin_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_begin_command_buffer_size(cx, command_buffer, p_begin_info);
     let reply_size = vk_begin_command_buffer_reply_size(cx, command_buffer, p_begin_info);
@@ -13141,8 +8658,9 @@ impl EndCommandBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_end_command_buffer(v: &EndCommandBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let command = encode_to_vec(|w| { vk_end_command_buffer(w, cx, 1, command_buffer).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_end_command_buffer_size(cx, command_buffer);
@@ -13164,8 +8682,9 @@ impl ResetCommandBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_command_buffer(v: &ResetCommandBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let flags: u32 = v.flags as _;
     let command = encode_to_vec(|w| { vk_reset_command_buffer(w, cx, 1, command_buffer, flags).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -13188,8 +8707,9 @@ impl CmdBindPipelineArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_pipeline(v: &CmdBindPipelineArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let pipeline_bind_point: i32 = v.pipeline_bind_point as _;
     let pipeline: u64 = v.pipeline;
@@ -13214,12 +8734,13 @@ impl CmdSetViewportArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_viewport(v: &CmdSetViewportArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_viewport: u32 = v.first_viewport as _;
     let viewport_count: u32 = v.viewport_count as _;
-    let p_viewports = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_viewports { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_viewport(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_viewports = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_viewports { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_viewport(w, cx, 1, command_buffer, first_viewport, viewport_count, p_viewports).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_viewport_size(cx, command_buffer, first_viewport, viewport_count, p_viewports);
     let reply_size = vk_cmd_set_viewport_reply_size(cx, command_buffer, first_viewport, viewport_count, p_viewports);
@@ -13241,12 +8762,13 @@ impl CmdSetScissorArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_scissor(v: &CmdSetScissorArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_scissor: u32 = v.first_scissor as _;
     let scissor_count: u32 = v.scissor_count as _;
-    let p_scissors = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_scissors { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_rect2_d(e, a, q.add(i * 16)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_scissors = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_scissors { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 16)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_scissor(w, cx, 1, command_buffer, first_scissor, scissor_count, p_scissors).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_scissor_size(cx, command_buffer, first_scissor, scissor_count, p_scissors);
     let reply_size = vk_cmd_set_scissor_reply_size(cx, command_buffer, first_scissor, scissor_count, p_scissors);
@@ -13266,8 +8788,9 @@ impl CmdSetLineWidthArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_line_width(v: &CmdSetLineWidthArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let line_width: f32 = v.line_width as _;
     let command = encode_to_vec(|w| { vk_cmd_set_line_width(w, cx, 1, command_buffer, line_width).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -13291,8 +8814,9 @@ impl CmdSetDepthBiasArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_bias(v: &CmdSetDepthBiasArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_bias_constant_factor: f32 = v.depth_bias_constant_factor as _;
     let depth_bias_clamp: f32 = v.depth_bias_clamp as _;
@@ -13316,8 +8840,9 @@ impl CmdSetBlendConstantsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_blend_constants(v: &CmdSetBlendConstantsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let blend_constants = { let q = a.alloc(16, 4); for (i, e) in v.blend_constants.iter().enumerate() { wr::<f32>(q.add(i * 4), 0, *e as _); } q as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_blend_constants(w, cx, 1, command_buffer, blend_constants).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -13340,8 +8865,9 @@ impl CmdSetDepthBoundsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_bounds(v: &CmdSetDepthBoundsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let min_depth_bounds: f32 = v.min_depth_bounds as _;
     let max_depth_bounds: f32 = v.max_depth_bounds as _;
@@ -13365,8 +8891,9 @@ impl CmdSetStencilCompareMaskArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_stencil_compare_mask(v: &CmdSetStencilCompareMaskArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let face_mask: u32 = v.face_mask as _;
     let compare_mask: u32 = v.compare_mask as _;
@@ -13390,8 +8917,9 @@ impl CmdSetStencilWriteMaskArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_stencil_write_mask(v: &CmdSetStencilWriteMaskArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let face_mask: u32 = v.face_mask as _;
     let write_mask: u32 = v.write_mask as _;
@@ -13415,8 +8943,9 @@ impl CmdSetStencilReferenceArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_stencil_reference(v: &CmdSetStencilReferenceArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let face_mask: u32 = v.face_mask as _;
     let reference: u32 = v.reference as _;
@@ -13445,8 +8974,9 @@ impl CmdBindDescriptorSetsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_descriptor_sets(v: &CmdBindDescriptorSetsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let pipeline_bind_point: i32 = v.pipeline_bind_point as _;
     let layout: u64 = v.layout;
@@ -13476,8 +9006,9 @@ impl CmdBindIndexBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_index_buffer(v: &CmdBindIndexBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -13504,8 +9035,9 @@ impl CmdBindVertexBuffersArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_vertex_buffers(v: &CmdBindVertexBuffersArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_binding: u32 = v.first_binding as _;
     let binding_count: u32 = v.binding_count as _;
@@ -13533,8 +9065,9 @@ impl CmdDrawArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw(v: &CmdDrawArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let vertex_count: u32 = v.vertex_count as _;
     let instance_count: u32 = v.instance_count as _;
@@ -13563,8 +9096,9 @@ impl CmdDrawIndexedArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_indexed(v: &CmdDrawIndexedArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let index_count: u32 = v.index_count as _;
     let instance_count: u32 = v.instance_count as _;
@@ -13593,8 +9127,9 @@ impl CmdDrawIndirectArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_indirect(v: &CmdDrawIndirectArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -13622,8 +9157,9 @@ impl CmdDrawIndexedIndirectArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_indexed_indirect(v: &CmdDrawIndexedIndirectArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -13650,8 +9186,9 @@ impl CmdDispatchArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_dispatch(v: &CmdDispatchArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let group_count_x: u32 = v.group_count_x as _;
     let group_count_y: u32 = v.group_count_y as _;
@@ -13676,8 +9213,9 @@ impl CmdDispatchIndirectArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_dispatch_indirect(v: &CmdDispatchIndirectArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -13703,13 +9241,14 @@ impl CmdCopyBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_buffer(v: &CmdCopyBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_buffer: u64 = v.src_buffer;
     let dst_buffer: u64 = v.dst_buffer;
     let region_count: u32 = v.region_count as _;
-    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_copy(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_buffer(w, cx, 1, command_buffer, src_buffer, dst_buffer, region_count, p_regions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_buffer_size(cx, command_buffer, src_buffer, dst_buffer, region_count, p_regions);
     let reply_size = vk_cmd_copy_buffer_reply_size(cx, command_buffer, src_buffer, dst_buffer, region_count, p_regions);
@@ -13734,15 +9273,16 @@ impl CmdCopyImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_image(v: &CmdCopyImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_image: u64 = v.src_image;
     let src_image_layout: i32 = v.src_image_layout as _;
     let dst_image: u64 = v.dst_image;
     let dst_image_layout: i32 = v.dst_image_layout as _;
     let region_count: u32 = v.region_count as _;
-    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 68, 4); for (i, e) in arr.iter().enumerate() { lower_image_copy(e, a, q.add(i * 68)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 68, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 68)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_image(w, cx, 1, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_image_size(cx, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions);
     let reply_size = vk_cmd_copy_image_reply_size(cx, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions);
@@ -13768,15 +9308,16 @@ impl CmdBlitImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_blit_image(v: &CmdBlitImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_image: u64 = v.src_image;
     let src_image_layout: i32 = v.src_image_layout as _;
     let dst_image: u64 = v.dst_image;
     let dst_image_layout: i32 = v.dst_image_layout as _;
     let region_count: u32 = v.region_count as _;
-    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 80, 4); for (i, e) in arr.iter().enumerate() { lower_image_blit(e, a, q.add(i * 80)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 80, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 80)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let filter: i32 = v.filter as _;
     let command = encode_to_vec(|w| { vk_cmd_blit_image(w, cx, 1, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_blit_image_size(cx, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions, filter);
@@ -13801,14 +9342,15 @@ impl CmdCopyBufferToImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_buffer_to_image(v: &CmdCopyBufferToImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_buffer: u64 = v.src_buffer;
     let dst_image: u64 = v.dst_image;
     let dst_image_layout: i32 = v.dst_image_layout as _;
     let region_count: u32 = v.region_count as _;
-    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_image_copy(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_buffer_to_image(w, cx, 1, command_buffer, src_buffer, dst_image, dst_image_layout, region_count, p_regions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_buffer_to_image_size(cx, command_buffer, src_buffer, dst_image, dst_image_layout, region_count, p_regions);
     let reply_size = vk_cmd_copy_buffer_to_image_reply_size(cx, command_buffer, src_buffer, dst_image, dst_image_layout, region_count, p_regions);
@@ -13832,14 +9374,15 @@ impl CmdCopyImageToBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_image_to_buffer(v: &CmdCopyImageToBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_image: u64 = v.src_image;
     let src_image_layout: i32 = v.src_image_layout as _;
     let dst_buffer: u64 = v.dst_buffer;
     let region_count: u32 = v.region_count as _;
-    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_image_copy(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_image_to_buffer(w, cx, 1, command_buffer, src_image, src_image_layout, dst_buffer, region_count, p_regions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_image_to_buffer_size(cx, command_buffer, src_image, src_image_layout, dst_buffer, region_count, p_regions);
     let reply_size = vk_cmd_copy_image_to_buffer_reply_size(cx, command_buffer, src_image, src_image_layout, dst_buffer, region_count, p_regions);
@@ -13862,8 +9405,9 @@ impl<'a> CmdUpdateBufferArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_update_buffer(v: &CmdUpdateBufferArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let dst_buffer: u64 = v.dst_buffer;
     let dst_offset: u64 = v.dst_offset as _;
@@ -13891,8 +9435,9 @@ impl CmdFillBufferArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_fill_buffer(v: &CmdFillBufferArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let dst_buffer: u64 = v.dst_buffer;
     let dst_offset: u64 = v.dst_offset as _;
@@ -13921,14 +9466,15 @@ impl CmdClearColorImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_clear_color_image(v: &CmdClearColorImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let image: u64 = v.image;
     let image_layout: i32 = v.image_layout as _;
-    let p_color = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_color { let q = a.alloc(16, 4); lower_clear_color_value(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_color = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_color { let q = a.alloc(16, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let range_count: u32 = v.range_count as _;
-    let p_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_ranges { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_image_subresource_range(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_ranges { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_clear_color_image(w, cx, 1, command_buffer, image, image_layout, p_color, range_count, p_ranges).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_clear_color_image_size(cx, command_buffer, image, image_layout, p_color, range_count, p_ranges);
     let reply_size = vk_cmd_clear_color_image_reply_size(cx, command_buffer, image, image_layout, p_color, range_count, p_ranges);
@@ -13952,14 +9498,15 @@ impl CmdClearDepthStencilImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_clear_depth_stencil_image(v: &CmdClearDepthStencilImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let image: u64 = v.image;
     let image_layout: i32 = v.image_layout as _;
-    let p_depth_stencil = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_depth_stencil { let q = a.alloc(8, 4); lower_clear_depth_stencil_value(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_depth_stencil = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_depth_stencil { let q = a.alloc(8, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let range_count: u32 = v.range_count as _;
-    let p_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_ranges { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_image_subresource_range(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_ranges = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_ranges { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_clear_depth_stencil_image(w, cx, 1, command_buffer, image, image_layout, p_depth_stencil, range_count, p_ranges).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_clear_depth_stencil_image_size(cx, command_buffer, image, image_layout, p_depth_stencil, range_count, p_ranges);
     let reply_size = vk_cmd_clear_depth_stencil_image_reply_size(cx, command_buffer, image, image_layout, p_depth_stencil, range_count, p_ranges);
@@ -13982,13 +9529,14 @@ impl CmdClearAttachmentsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_clear_attachments(v: &CmdClearAttachmentsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let attachment_count: u32 = v.attachment_count as _;
-    let p_attachments = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_clear_attachment(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_attachments = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_attachments { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let rect_count: u32 = v.rect_count as _;
-    let p_rects = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_rects { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_clear_rect(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_rects = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_rects { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_clear_attachments(w, cx, 1, command_buffer, attachment_count, p_attachments, rect_count, p_rects).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_clear_attachments_size(cx, command_buffer, attachment_count, p_attachments, rect_count, p_rects);
     let reply_size = vk_cmd_clear_attachments_reply_size(cx, command_buffer, attachment_count, p_attachments, rect_count, p_rects);
@@ -14013,15 +9561,16 @@ impl CmdResolveImageArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_resolve_image(v: &CmdResolveImageArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_image: u64 = v.src_image;
     let src_image_layout: i32 = v.src_image_layout as _;
     let dst_image: u64 = v.dst_image;
     let dst_image_layout: i32 = v.dst_image_layout as _;
     let region_count: u32 = v.region_count as _;
-    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 68, 4); for (i, e) in arr.iter().enumerate() { lower_image_resolve(e, a, q.add(i * 68)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_regions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_regions { let q = a.alloc(arr.len() * 68, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 68)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_resolve_image(w, cx, 1, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_resolve_image_size(cx, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions);
     let reply_size = vk_cmd_resolve_image_reply_size(cx, command_buffer, src_image, src_image_layout, dst_image, dst_image_layout, region_count, p_regions);
@@ -14042,8 +9591,9 @@ impl CmdSetEventArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_event(v: &CmdSetEventArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let event: u64 = v.event;
     let stage_mask: u32 = v.stage_mask as _;
@@ -14067,8 +9617,9 @@ impl CmdResetEventArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_reset_event(v: &CmdResetEventArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let event: u64 = v.event;
     let stage_mask: u32 = v.stage_mask as _;
@@ -14100,19 +9651,20 @@ impl<'a> CmdWaitEventsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_wait_events(v: &CmdWaitEventsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let event_count: u32 = v.event_count as _;
     let p_events = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_events { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let src_stage_mask: u32 = v.src_stage_mask as _;
     let dst_stage_mask: u32 = v.dst_stage_mask as _;
     let memory_barrier_count: u32 = v.memory_barrier_count as _;
-    let p_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_barriers { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_memory_barrier(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_barriers { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let buffer_memory_barrier_count: u32 = v.buffer_memory_barrier_count as _;
-    let p_buffer_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_buffer_memory_barriers { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_memory_barrier(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_buffer_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_buffer_memory_barriers { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let image_memory_barrier_count: u32 = v.image_memory_barrier_count as _;
-    let p_image_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_image_memory_barriers { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_image_memory_barrier(e, a, q.add(i * 72)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_image_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_image_memory_barriers { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 72)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_wait_events(w, cx, 1, command_buffer, event_count, p_events, src_stage_mask, dst_stage_mask, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_wait_events_size(cx, command_buffer, event_count, p_events, src_stage_mask, dst_stage_mask, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers);
     let reply_size = vk_cmd_wait_events_reply_size(cx, command_buffer, event_count, p_events, src_stage_mask, dst_stage_mask, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers);
@@ -14140,18 +9692,19 @@ impl<'a> CmdPipelineBarrierArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_pipeline_barrier(v: &CmdPipelineBarrierArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let src_stage_mask: u32 = v.src_stage_mask as _;
     let dst_stage_mask: u32 = v.dst_stage_mask as _;
     let dependency_flags: u32 = v.dependency_flags as _;
     let memory_barrier_count: u32 = v.memory_barrier_count as _;
-    let p_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_barriers { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_memory_barrier(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_memory_barriers { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let buffer_memory_barrier_count: u32 = v.buffer_memory_barrier_count as _;
-    let p_buffer_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_buffer_memory_barriers { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_buffer_memory_barrier(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_buffer_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_buffer_memory_barriers { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let image_memory_barrier_count: u32 = v.image_memory_barrier_count as _;
-    let p_image_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_image_memory_barriers { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_image_memory_barrier(e, a, q.add(i * 72)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_image_memory_barriers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_image_memory_barriers { let q = a.alloc(arr.len() * 72, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 72)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_pipeline_barrier(w, cx, 1, command_buffer, src_stage_mask, dst_stage_mask, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_pipeline_barrier_size(cx, command_buffer, src_stage_mask, dst_stage_mask, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers);
     let reply_size = vk_cmd_pipeline_barrier_reply_size(cx, command_buffer, src_stage_mask, dst_stage_mask, dependency_flags, memory_barrier_count, p_memory_barriers, buffer_memory_barrier_count, p_buffer_memory_barriers, image_memory_barrier_count, p_image_memory_barriers);
@@ -14173,8 +9726,9 @@ impl CmdBeginQueryArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_query(v: &CmdBeginQueryArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let query_pool: u64 = v.query_pool;
     let query: u32 = v.query as _;
@@ -14199,8 +9753,9 @@ impl CmdEndQueryArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_query(v: &CmdEndQueryArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let query_pool: u64 = v.query_pool;
     let query: u32 = v.query as _;
@@ -14225,8 +9780,9 @@ impl CmdResetQueryPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_reset_query_pool(v: &CmdResetQueryPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let query_pool: u64 = v.query_pool;
     let first_query: u32 = v.first_query as _;
@@ -14252,8 +9808,9 @@ impl CmdWriteTimestampArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_write_timestamp(v: &CmdWriteTimestampArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let pipeline_stage: i32 = v.pipeline_stage as _;
     let query_pool: u64 = v.query_pool;
@@ -14283,8 +9840,9 @@ impl CmdCopyQueryPoolResultsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_query_pool_results(v: &CmdCopyQueryPoolResultsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let query_pool: u64 = v.query_pool;
     let first_query: u32 = v.first_query as _;
@@ -14316,8 +9874,9 @@ impl<'a> CmdPushConstantsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_push_constants(v: &CmdPushConstantsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let layout: u64 = v.layout;
     let stage_flags: u32 = v.stage_flags as _;
@@ -14344,10 +9903,11 @@ impl<'a> CmdBeginRenderPassArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_render_pass(v: &CmdBeginRenderPassArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_render_pass_begin = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_render_pass_begin { let q = a.alloc(64, 8); lower_render_pass_begin_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_render_pass_begin = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_render_pass_begin { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let contents: i32 = v.contents as _;
     let command = encode_to_vec(|w| { vk_cmd_begin_render_pass(w, cx, 1, command_buffer, p_render_pass_begin, contents).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_begin_render_pass_size(cx, command_buffer, p_render_pass_begin, contents);
@@ -14368,8 +9928,9 @@ impl CmdNextSubpassArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_next_subpass(v: &CmdNextSubpassArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let contents: i32 = v.contents as _;
     let command = encode_to_vec(|w| { vk_cmd_next_subpass(w, cx, 1, command_buffer, contents).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -14390,8 +9951,9 @@ impl CmdEndRenderPassArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_render_pass(v: &CmdEndRenderPassArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let command = encode_to_vec(|w| { vk_cmd_end_render_pass(w, cx, 1, command_buffer).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_end_render_pass_size(cx, command_buffer);
@@ -14413,8 +9975,9 @@ impl CmdExecuteCommandsArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_execute_commands(v: &CmdExecuteCommandsArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let command_buffer_count: u32 = v.command_buffer_count as _;
     let p_command_buffers = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_command_buffers { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -14437,8 +10000,9 @@ impl EnumerateInstanceVersionArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_instance_version(v: &EnumerateInstanceVersionArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let p_api_version = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_api_version { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_enumerate_instance_version(w, cx, 1, p_api_version).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_enumerate_instance_version_size(cx, p_api_version);
@@ -14461,11 +10025,12 @@ impl<'a> BindBufferMemory2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_bind_buffer_memory2(v: &BindBufferMemory2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let bind_info_count: u32 = v.bind_info_count as _;
-    let p_bind_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_bind_infos { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_bind_buffer_memory_info(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_bind_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_bind_infos { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_bind_buffer_memory2(w, cx, 1, device, bind_info_count, p_bind_infos).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_bind_buffer_memory2_size(cx, device, bind_info_count, p_bind_infos);
     let reply_size = vk_bind_buffer_memory2_reply_size(cx, device, bind_info_count, p_bind_infos);
@@ -14487,11 +10052,12 @@ impl<'a> BindImageMemory2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_bind_image_memory2(v: &BindImageMemory2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let bind_info_count: u32 = v.bind_info_count as _;
-    let p_bind_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_bind_infos { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_bind_image_memory_info(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_bind_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_bind_infos { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_bind_image_memory2(w, cx, 1, device, bind_info_count, p_bind_infos).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_bind_image_memory2_size(cx, device, bind_info_count, p_bind_infos);
     let reply_size = vk_bind_image_memory2_reply_size(cx, device, bind_info_count, p_bind_infos);
@@ -14514,8 +10080,9 @@ impl GetDeviceGroupPeerMemoryFeaturesArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_group_peer_memory_features(v: &GetDeviceGroupPeerMemoryFeaturesArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let heap_index: u32 = v.heap_index as _;
     let local_device_index: u32 = v.local_device_index as _;
@@ -14540,8 +10107,9 @@ impl CmdSetDeviceMaskArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_device_mask(v: &CmdSetDeviceMaskArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let device_mask: u32 = v.device_mask as _;
     let command = encode_to_vec(|w| { vk_cmd_set_device_mask(w, cx, 1, command_buffer, device_mask).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -14568,8 +10136,9 @@ impl CmdDispatchBaseArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_dispatch_base(v: &CmdDispatchBaseArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let base_group_x: u32 = v.base_group_x as _;
     let base_group_y: u32 = v.base_group_y as _;
@@ -14598,11 +10167,12 @@ impl<'a> EnumeratePhysicalDeviceGroupsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_enumerate_physical_device_groups(v: &EnumeratePhysicalDeviceGroupsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let instance: u64 = v.instance;
     let p_physical_device_group_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_physical_device_group_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_physical_device_group_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_physical_device_group_properties { let q = a.alloc(arr.len() * 288, 8); for (i, e) in arr.iter().enumerate() { lower_physical_device_group_properties(e, a, q.add(i * 288)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_physical_device_group_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_physical_device_group_properties { let q = a.alloc(arr.len() * 288, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 288)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_enumerate_physical_device_groups(w, cx, 1, instance, p_physical_device_group_count, p_physical_device_group_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_enumerate_physical_device_groups_size(cx, instance, p_physical_device_group_count, p_physical_device_group_properties);
     let reply_size = vk_enumerate_physical_device_groups_reply_size(cx, instance, p_physical_device_group_count, p_physical_device_group_properties);
@@ -14623,11 +10193,12 @@ impl<'a> GetImageMemoryRequirements2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_memory_requirements2(v: &GetImageMemoryRequirements2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_image_memory_requirements_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_memory_requirements2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_memory_requirements2(w, cx, 1, device, p_info, p_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_memory_requirements2_size(cx, device, p_info, p_memory_requirements);
     let reply_size = vk_get_image_memory_requirements2_reply_size(cx, device, p_info, p_memory_requirements);
@@ -14648,11 +10219,12 @@ impl<'a> GetBufferMemoryRequirements2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_buffer_memory_requirements2(v: &GetBufferMemoryRequirements2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_buffer_memory_requirements_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_memory_requirements2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_buffer_memory_requirements2(w, cx, 1, device, p_info, p_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_buffer_memory_requirements2_size(cx, device, p_info, p_memory_requirements);
     let reply_size = vk_get_buffer_memory_requirements2_reply_size(cx, device, p_info, p_memory_requirements);
@@ -14674,12 +10246,13 @@ impl<'a> GetImageSparseMemoryRequirements2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_sparse_memory_requirements2(v: &GetImageSparseMemoryRequirements2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_image_sparse_memory_requirements_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_sparse_memory_requirement_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sparse_memory_requirement_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_sparse_memory_requirements = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sparse_memory_requirements { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_memory_requirements2(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_sparse_memory_requirements = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sparse_memory_requirements { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_sparse_memory_requirements2(w, cx, 1, device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_sparse_memory_requirements2_size(cx, device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements);
     let reply_size = vk_get_image_sparse_memory_requirements2_reply_size(cx, device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements);
@@ -14699,10 +10272,11 @@ impl<'a> GetPhysicalDeviceFeatures2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_features2(v: &GetPhysicalDeviceFeatures2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_features = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_features { let q = a.alloc(240, 8); lower_physical_device_features2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_features = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_features { let q = a.alloc(240, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_features2(w, cx, 1, physical_device, p_features).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_features2_size(cx, physical_device, p_features);
     let reply_size = vk_get_physical_device_features2_reply_size(cx, physical_device, p_features);
@@ -14722,10 +10296,11 @@ impl<'a> GetPhysicalDeviceProperties2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_properties2(v: &GetPhysicalDeviceProperties2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_properties { let q = a.alloc(840, 8); lower_physical_device_properties2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_properties { let q = a.alloc(840, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_properties2(w, cx, 1, physical_device, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_properties2_size(cx, physical_device, p_properties);
     let reply_size = vk_get_physical_device_properties2_reply_size(cx, physical_device, p_properties);
@@ -14746,11 +10321,12 @@ impl<'a> GetPhysicalDeviceFormatProperties2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_format_properties2(v: &GetPhysicalDeviceFormatProperties2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let format: i32 = v.format as _;
-    let p_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_format_properties { let q = a.alloc(32, 8); lower_format_properties2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_format_properties { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_format_properties2(w, cx, 1, physical_device, format, p_format_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_format_properties2_size(cx, physical_device, format, p_format_properties);
     let reply_size = vk_get_physical_device_format_properties2_reply_size(cx, physical_device, format, p_format_properties);
@@ -14772,11 +10348,12 @@ impl<'a> GetPhysicalDeviceImageFormatProperties2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_image_format_properties2(v: &GetPhysicalDeviceImageFormatProperties2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_image_format_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image_format_info { let q = a.alloc(40, 8); lower_physical_device_image_format_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_image_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image_format_properties { let q = a.alloc(48, 8); lower_image_format_properties2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_image_format_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image_format_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_image_format_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_image_format_properties { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_image_format_properties2(w, cx, 1, physical_device, p_image_format_info, p_image_format_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_image_format_properties2_size(cx, physical_device, p_image_format_info, p_image_format_properties);
     let reply_size = vk_get_physical_device_image_format_properties2_reply_size(cx, physical_device, p_image_format_info, p_image_format_properties);
@@ -14797,11 +10374,12 @@ impl<'a> GetPhysicalDeviceQueueFamilyProperties2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_queue_family_properties2(v: &GetPhysicalDeviceQueueFamilyProperties2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_queue_family_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_queue_family_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_queue_family_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_queue_family_properties { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_queue_family_properties2(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_queue_family_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_queue_family_properties { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_queue_family_properties2(w, cx, 1, physical_device, p_queue_family_property_count, p_queue_family_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_queue_family_properties2_size(cx, physical_device, p_queue_family_property_count, p_queue_family_properties);
     let reply_size = vk_get_physical_device_queue_family_properties2_reply_size(cx, physical_device, p_queue_family_property_count, p_queue_family_properties);
@@ -14821,10 +10399,11 @@ impl<'a> GetPhysicalDeviceMemoryProperties2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_memory_properties2(v: &GetPhysicalDeviceMemoryProperties2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_memory_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_properties { let q = a.alloc(536, 8); lower_physical_device_memory_properties2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_memory_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_properties { let q = a.alloc(536, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_memory_properties2(w, cx, 1, physical_device, p_memory_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_memory_properties2_size(cx, physical_device, p_memory_properties);
     let reply_size = vk_get_physical_device_memory_properties2_reply_size(cx, physical_device, p_memory_properties);
@@ -14846,12 +10425,13 @@ impl<'a> GetPhysicalDeviceSparseImageFormatProperties2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_sparse_image_format_properties2(v: &GetPhysicalDeviceSparseImageFormatProperties2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_format_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_format_info { let q = a.alloc(40, 8); lower_physical_device_sparse_image_format_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_format_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_format_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_format_properties2(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 40, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 40)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_sparse_image_format_properties2(w, cx, 1, physical_device, p_format_info, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_sparse_image_format_properties2_size(cx, physical_device, p_format_info, p_property_count, p_properties);
     let reply_size = vk_get_physical_device_sparse_image_format_properties2_reply_size(cx, physical_device, p_format_info, p_property_count, p_properties);
@@ -14872,8 +10452,9 @@ impl TrimCommandPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_trim_command_pool(v: &TrimCommandPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let command_pool: u64 = v.command_pool;
     let flags: u32 = v.flags as _;
@@ -14897,10 +10478,11 @@ impl<'a> GetDeviceQueue2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_queue2(v: &GetDeviceQueue2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_queue_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_queue_info { let q = a.alloc(32, 8); lower_device_queue_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_queue_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_queue_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_queue = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_queue { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_device_queue2(w, cx, 1, device, p_queue_info, p_queue).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_queue2_size(cx, device, p_queue_info, p_queue);
@@ -14923,10 +10505,11 @@ impl<'a> CreateSamplerYcbcrConversionArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_sampler_ycbcr_conversion(v: &CreateSamplerYcbcrConversionArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_sampler_ycbcr_conversion_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_ycbcr_conversion = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_ycbcr_conversion { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_sampler_ycbcr_conversion(w, cx, 1, device, p_create_info, p_allocator, p_ycbcr_conversion).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -14948,8 +10531,9 @@ impl DestroySamplerYcbcrConversionArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_sampler_ycbcr_conversion(v: &DestroySamplerYcbcrConversionArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let ycbcr_conversion: u64 = v.ycbcr_conversion;
     let p_allocator: *const c_void = std::ptr::null();
@@ -14974,10 +10558,11 @@ impl<'a> CreateDescriptorUpdateTemplateArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_descriptor_update_template(v: &CreateDescriptorUpdateTemplateArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(72, 8); lower_descriptor_update_template_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(72, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_descriptor_update_template = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_descriptor_update_template { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_descriptor_update_template(w, cx, 1, device, p_create_info, p_allocator, p_descriptor_update_template).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -14999,8 +10584,9 @@ impl DestroyDescriptorUpdateTemplateArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_descriptor_update_template(v: &DestroyDescriptorUpdateTemplateArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let descriptor_update_template: u64 = v.descriptor_update_template;
     let p_allocator: *const c_void = std::ptr::null();
@@ -15024,11 +10610,12 @@ impl<'a> GetPhysicalDeviceExternalBufferPropertiesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_external_buffer_properties(v: &GetPhysicalDeviceExternalBufferPropertiesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_external_buffer_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_buffer_info { let q = a.alloc(32, 8); lower_physical_device_external_buffer_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_external_buffer_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_buffer_properties { let q = a.alloc(32, 8); lower_external_buffer_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_external_buffer_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_buffer_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_external_buffer_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_buffer_properties { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_external_buffer_properties(w, cx, 1, physical_device, p_external_buffer_info, p_external_buffer_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_external_buffer_properties_size(cx, physical_device, p_external_buffer_info, p_external_buffer_properties);
     let reply_size = vk_get_physical_device_external_buffer_properties_reply_size(cx, physical_device, p_external_buffer_info, p_external_buffer_properties);
@@ -15049,11 +10636,12 @@ impl<'a> GetPhysicalDeviceExternalFencePropertiesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_external_fence_properties(v: &GetPhysicalDeviceExternalFencePropertiesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_external_fence_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_fence_info { let q = a.alloc(24, 8); lower_physical_device_external_fence_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_external_fence_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_fence_properties { let q = a.alloc(32, 8); lower_external_fence_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_external_fence_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_fence_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_external_fence_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_fence_properties { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_external_fence_properties(w, cx, 1, physical_device, p_external_fence_info, p_external_fence_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_external_fence_properties_size(cx, physical_device, p_external_fence_info, p_external_fence_properties);
     let reply_size = vk_get_physical_device_external_fence_properties_reply_size(cx, physical_device, p_external_fence_info, p_external_fence_properties);
@@ -15074,11 +10662,12 @@ impl<'a> GetPhysicalDeviceExternalSemaphorePropertiesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_external_semaphore_properties(v: &GetPhysicalDeviceExternalSemaphorePropertiesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
-    let p_external_semaphore_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_semaphore_info { let q = a.alloc(24, 8); lower_physical_device_external_semaphore_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_external_semaphore_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_semaphore_properties { let q = a.alloc(32, 8); lower_external_semaphore_properties(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_external_semaphore_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_semaphore_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_external_semaphore_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_external_semaphore_properties { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_external_semaphore_properties(w, cx, 1, physical_device, p_external_semaphore_info, p_external_semaphore_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_external_semaphore_properties_size(cx, physical_device, p_external_semaphore_info, p_external_semaphore_properties);
     let reply_size = vk_get_physical_device_external_semaphore_properties_reply_size(cx, physical_device, p_external_semaphore_info, p_external_semaphore_properties);
@@ -15099,11 +10688,12 @@ impl<'a> GetDescriptorSetLayoutSupportArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_descriptor_set_layout_support(v: &GetDescriptorSetLayoutSupportArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(32, 8); lower_descriptor_set_layout_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_support = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_support { let q = a.alloc(24, 8); lower_descriptor_set_layout_support(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_support = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_support { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_descriptor_set_layout_support(w, cx, 1, device, p_create_info, p_support).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_descriptor_set_layout_support_size(cx, device, p_create_info, p_support);
     let reply_size = vk_get_descriptor_set_layout_support_reply_size(cx, device, p_create_info, p_support);
@@ -15128,8 +10718,9 @@ impl CmdDrawIndirectCountArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_indirect_count(v: &CmdDrawIndirectCountArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -15161,8 +10752,9 @@ impl CmdDrawIndexedIndirectCountArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_indexed_indirect_count(v: &CmdDrawIndexedIndirectCountArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -15191,10 +10783,11 @@ impl<'a> CreateRenderPass2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_render_pass2(v: &CreateRenderPass2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(80, 8); lower_render_pass_create_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(80, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_render_pass = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_render_pass { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_render_pass2(w, cx, 1, device, p_create_info, p_allocator, p_render_pass).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -15217,11 +10810,12 @@ impl<'a> CmdBeginRenderPass2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_render_pass2(v: &CmdBeginRenderPass2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_render_pass_begin = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_render_pass_begin { let q = a.alloc(64, 8); lower_render_pass_begin_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_subpass_begin_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_begin_info { let q = a.alloc(24, 8); lower_subpass_begin_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_render_pass_begin = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_render_pass_begin { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_subpass_begin_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_begin_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_begin_render_pass2(w, cx, 1, command_buffer, p_render_pass_begin, p_subpass_begin_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_begin_render_pass2_size(cx, command_buffer, p_render_pass_begin, p_subpass_begin_info);
     let reply_size = vk_cmd_begin_render_pass2_reply_size(cx, command_buffer, p_render_pass_begin, p_subpass_begin_info);
@@ -15242,11 +10836,12 @@ impl<'a> CmdNextSubpass2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_next_subpass2(v: &CmdNextSubpass2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_subpass_begin_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_begin_info { let q = a.alloc(24, 8); lower_subpass_begin_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_subpass_end_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_end_info { let q = a.alloc(16, 8); lower_subpass_end_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_subpass_begin_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_begin_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_subpass_end_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_end_info { let q = a.alloc(16, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_next_subpass2(w, cx, 1, command_buffer, p_subpass_begin_info, p_subpass_end_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_next_subpass2_size(cx, command_buffer, p_subpass_begin_info, p_subpass_end_info);
     let reply_size = vk_cmd_next_subpass2_reply_size(cx, command_buffer, p_subpass_begin_info, p_subpass_end_info);
@@ -15266,10 +10861,11 @@ impl<'a> CmdEndRenderPass2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_render_pass2(v: &CmdEndRenderPass2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_subpass_end_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_end_info { let q = a.alloc(16, 8); lower_subpass_end_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_subpass_end_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subpass_end_info { let q = a.alloc(16, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_end_render_pass2(w, cx, 1, command_buffer, p_subpass_end_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_end_render_pass2_size(cx, command_buffer, p_subpass_end_info);
     let reply_size = vk_cmd_end_render_pass2_reply_size(cx, command_buffer, p_subpass_end_info);
@@ -15291,8 +10887,9 @@ impl ResetQueryPoolArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_query_pool(v: &ResetQueryPoolArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let query_pool: u64 = v.query_pool;
     let first_query: u32 = v.first_query as _;
@@ -15318,8 +10915,9 @@ impl GetSemaphoreCounterValueArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_semaphore_counter_value(v: &GetSemaphoreCounterValueArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let semaphore: u64 = v.semaphore;
     let p_value = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_value { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
@@ -15344,10 +10942,11 @@ impl<'a> WaitSemaphoresArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_wait_semaphores(v: &WaitSemaphoresArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_wait_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_wait_info { let q = a.alloc(40, 8); lower_semaphore_wait_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_wait_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_wait_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let timeout: u64 = v.timeout as _;
     let command = encode_to_vec(|w| { vk_wait_semaphores(w, cx, 1, device, p_wait_info, timeout).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_wait_semaphores_size(cx, device, p_wait_info, timeout);
@@ -15369,10 +10968,11 @@ impl<'a> SignalSemaphoreArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_signal_semaphore(v: &SignalSemaphoreArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_signal_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_signal_info { let q = a.alloc(32, 8); lower_semaphore_signal_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_signal_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_signal_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_signal_semaphore(w, cx, 1, device, p_signal_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_signal_semaphore_size(cx, device, p_signal_info);
     let reply_size = vk_signal_semaphore_reply_size(cx, device, p_signal_info);
@@ -15393,10 +10993,11 @@ impl<'a> GetBufferDeviceAddressArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_buffer_device_address(v: &GetBufferDeviceAddressArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_buffer_device_address_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_get_buffer_device_address(w, cx, 1, device, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_buffer_device_address_size(cx, device, p_info);
     let reply_size = vk_get_buffer_device_address_reply_size(cx, device, p_info);
@@ -15417,10 +11018,11 @@ impl<'a> GetBufferOpaqueCaptureAddressArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_buffer_opaque_capture_address(v: &GetBufferOpaqueCaptureAddressArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_buffer_device_address_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_get_buffer_opaque_capture_address(w, cx, 1, device, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_buffer_opaque_capture_address_size(cx, device, p_info);
     let reply_size = vk_get_buffer_opaque_capture_address_reply_size(cx, device, p_info);
@@ -15441,10 +11043,11 @@ impl<'a> GetDeviceMemoryOpaqueCaptureAddressArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_memory_opaque_capture_address(v: &GetDeviceMemoryOpaqueCaptureAddressArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_device_memory_opaque_capture_address_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_get_device_memory_opaque_capture_address(w, cx, 1, device, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_memory_opaque_capture_address_size(cx, device, p_info);
     let reply_size = vk_get_device_memory_opaque_capture_address_reply_size(cx, device, p_info);
@@ -15463,9 +11066,10 @@ impl SetReplyCommandStreamMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_set_reply_command_stream_mesa(v: &SetReplyCommandStreamMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
-    let p_stream = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_stream { let q = a.alloc(24, 8); lower_command_stream_description_mesa(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
+    let p_stream = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_stream { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_set_reply_command_stream_mesa(w, cx, 1, p_stream).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_set_reply_command_stream_mesa_size(cx, p_stream);
     let reply_size = vk_set_reply_command_stream_mesa_reply_size(cx, p_stream);
@@ -15484,8 +11088,9 @@ impl SeekReplyCommandStreamMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_seek_reply_command_stream_mesa(v: &SeekReplyCommandStreamMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let position: usize = v.position as _;
     let command = encode_to_vec(|w| { vk_seek_reply_command_stream_mesa(w, cx, 1, position).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_seek_reply_command_stream_mesa_size(cx, position);
@@ -15510,13 +11115,14 @@ impl ExecuteCommandStreamsMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_execute_command_streams_mesa(v: &ExecuteCommandStreamsMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let stream_count: u32 = v.stream_count as _;
-    let p_streams = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_streams { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_command_stream_description_mesa(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_streams = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_streams { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_reply_positions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_reply_positions { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<usize>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let dependency_count: u32 = v.dependency_count as _;
-    let p_dependencies = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_dependencies { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_command_stream_dependency_mesa(e, a, q.add(i * 8)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_dependencies = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_dependencies { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 8)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let flags: u32 = v.flags as _;
     let command = encode_to_vec(|w| { vk_execute_command_streams_mesa(w, cx, 1, stream_count, p_streams, p_reply_positions, dependency_count, p_dependencies, flags).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_execute_command_streams_mesa_size(cx, stream_count, p_streams, p_reply_positions, dependency_count, p_dependencies, flags);
@@ -15541,8 +11147,9 @@ impl CmdBindTransformFeedbackBuffersEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_transform_feedback_buffers_ext(v: &CmdBindTransformFeedbackBuffersEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_binding: u32 = v.first_binding as _;
     let binding_count: u32 = v.binding_count as _;
@@ -15571,8 +11178,9 @@ impl CmdBeginTransformFeedbackEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_transform_feedback_ext(v: &CmdBeginTransformFeedbackEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_counter_buffer: u32 = v.first_counter_buffer as _;
     let counter_buffer_count: u32 = v.counter_buffer_count as _;
@@ -15600,8 +11208,9 @@ impl CmdEndTransformFeedbackEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_transform_feedback_ext(v: &CmdEndTransformFeedbackEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_counter_buffer: u32 = v.first_counter_buffer as _;
     let counter_buffer_count: u32 = v.counter_buffer_count as _;
@@ -15629,8 +11238,9 @@ impl CmdBeginQueryIndexedEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_query_indexed_ext(v: &CmdBeginQueryIndexedEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let query_pool: u64 = v.query_pool;
     let query: u32 = v.query as _;
@@ -15657,8 +11267,9 @@ impl CmdEndQueryIndexedEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_query_indexed_ext(v: &CmdEndQueryIndexedEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let query_pool: u64 = v.query_pool;
     let query: u32 = v.query as _;
@@ -15687,8 +11298,9 @@ impl CmdDrawIndirectByteCountEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_indirect_byte_count_ext(v: &CmdDrawIndirectByteCountEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let instance_count: u32 = v.instance_count as _;
     let first_instance: u32 = v.first_instance as _;
@@ -15717,11 +11329,12 @@ impl<'a> GetImageDrmFormatModifierPropertiesEXTArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_drm_format_modifier_properties_ext(v: &GetImageDrmFormatModifierPropertiesEXTArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_properties { let q = a.alloc(24, 8); lower_image_drm_format_modifier_properties_ext(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_properties { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_drm_format_modifier_properties_ext(w, cx, 1, device, image, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_drm_format_modifier_properties_ext_size(cx, device, image, p_properties);
     let reply_size = vk_get_image_drm_format_modifier_properties_ext_reply_size(cx, device, image, p_properties);
@@ -15741,10 +11354,11 @@ impl<'a> CreateRingMESAArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_ring_mesa(v: &CreateRingMESAArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let ring: u64 = v.ring as _;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(104, 8); lower_ring_create_info_mesa(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(104, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_create_ring_mesa(w, cx, 1, ring, p_create_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_create_ring_mesa_size(cx, ring, p_create_info);
     let reply_size = vk_create_ring_mesa_reply_size(cx, ring, p_create_info);
@@ -15763,8 +11377,9 @@ impl DestroyRingMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_ring_mesa(v: &DestroyRingMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let ring: u64 = v.ring as _;
     let command = encode_to_vec(|w| { vk_destroy_ring_mesa(w, cx, 1, ring).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_destroy_ring_mesa_size(cx, ring);
@@ -15786,8 +11401,9 @@ impl NotifyRingMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_notify_ring_mesa(v: &NotifyRingMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let ring: u64 = v.ring as _;
     let seqno: u32 = v.seqno as _;
     let flags: u32 = v.flags as _;
@@ -15811,8 +11427,9 @@ impl WriteRingExtraMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_write_ring_extra_mesa(v: &WriteRingExtraMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let ring: u64 = v.ring as _;
     let offset: usize = v.offset as _;
     let value: u32 = v.value as _;
@@ -15837,11 +11454,12 @@ impl<'a> GetMemoryResourcePropertiesMESAArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_memory_resource_properties_mesa(v: &GetMemoryResourcePropertiesMESAArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let resource_id: u32 = v.resource_id as _;
-    let p_memory_resource_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_resource_properties { let q = a.alloc(24, 8); lower_memory_resource_properties_mesa(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_memory_resource_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_resource_properties { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_memory_resource_properties_mesa(w, cx, 1, device, resource_id, p_memory_resource_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_memory_resource_properties_mesa_size(cx, device, resource_id, p_memory_resource_properties);
     let reply_size = vk_get_memory_resource_properties_mesa_reply_size(cx, device, resource_id, p_memory_resource_properties);
@@ -15863,11 +11481,12 @@ impl<'a> GetPhysicalDeviceToolPropertiesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_tool_properties(v: &GetPhysicalDeviceToolPropertiesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_tool_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_tool_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_tool_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_tool_properties { let q = a.alloc(arr.len() * 1048, 8); for (i, e) in arr.iter().enumerate() { lower_physical_device_tool_properties(e, a, q.add(i * 1048)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_tool_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_tool_properties { let q = a.alloc(arr.len() * 1048, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 1048)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_tool_properties(w, cx, 1, physical_device, p_tool_count, p_tool_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_tool_properties_size(cx, physical_device, p_tool_count, p_tool_properties);
     let reply_size = vk_get_physical_device_tool_properties_reply_size(cx, physical_device, p_tool_count, p_tool_properties);
@@ -15889,10 +11508,11 @@ impl<'a> CreatePrivateDataSlotArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_private_data_slot(v: &CreatePrivateDataSlotArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_private_data_slot_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_private_data_slot = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_private_data_slot { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_private_data_slot(w, cx, 1, device, p_create_info, p_allocator, p_private_data_slot).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -15914,8 +11534,9 @@ impl DestroyPrivateDataSlotArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_private_data_slot(v: &DestroyPrivateDataSlotArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let private_data_slot: u64 = v.private_data_slot;
     let p_allocator: *const c_void = std::ptr::null();
@@ -15942,8 +11563,9 @@ impl SetPrivateDataArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_set_private_data(v: &SetPrivateDataArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let object_type: i32 = v.object_type as _;
     let object_handle: u64 = v.object_handle as _;
@@ -15971,8 +11593,9 @@ impl GetPrivateDataArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_private_data(v: &GetPrivateDataArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let object_type: i32 = v.object_type as _;
     let object_handle: u64 = v.object_handle as _;
@@ -15998,11 +11621,12 @@ impl<'a> CmdSetEvent2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_event2(v: &CmdSetEvent2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let event: u64 = v.event;
-    let p_dependency_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_dependency_info { let q = a.alloc(64, 8); lower_dependency_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_dependency_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_dependency_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_event2(w, cx, 1, command_buffer, event, p_dependency_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_event2_size(cx, command_buffer, event, p_dependency_info);
     let reply_size = vk_cmd_set_event2_reply_size(cx, command_buffer, event, p_dependency_info);
@@ -16023,8 +11647,9 @@ impl CmdResetEvent2Args {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_reset_event2(v: &CmdResetEvent2Args, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let event: u64 = v.event;
     let stage_mask: u64 = v.stage_mask as _;
@@ -16049,12 +11674,13 @@ impl<'a> CmdWaitEvents2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_wait_events2(v: &CmdWaitEvents2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let event_count: u32 = v.event_count as _;
     let p_events = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_events { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_dependency_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_dependency_infos { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_dependency_info(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_dependency_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_dependency_infos { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_wait_events2(w, cx, 1, command_buffer, event_count, p_events, p_dependency_infos).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_wait_events2_size(cx, command_buffer, event_count, p_events, p_dependency_infos);
     let reply_size = vk_cmd_wait_events2_reply_size(cx, command_buffer, event_count, p_events, p_dependency_infos);
@@ -16074,10 +11700,11 @@ impl<'a> CmdPipelineBarrier2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_pipeline_barrier2(v: &CmdPipelineBarrier2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_dependency_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_dependency_info { let q = a.alloc(64, 8); lower_dependency_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_dependency_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_dependency_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_pipeline_barrier2(w, cx, 1, command_buffer, p_dependency_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_pipeline_barrier2_size(cx, command_buffer, p_dependency_info);
     let reply_size = vk_cmd_pipeline_barrier2_reply_size(cx, command_buffer, p_dependency_info);
@@ -16099,8 +11726,9 @@ impl CmdWriteTimestamp2Args {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_write_timestamp2(v: &CmdWriteTimestamp2Args, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let stage: u64 = v.stage as _;
     let query_pool: u64 = v.query_pool;
@@ -16127,11 +11755,12 @@ impl<'a> QueueSubmit2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_queue_submit2(v: &QueueSubmit2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let queue: u64 = v.queue;
     let submit_count: u32 = v.submit_count as _;
-    let p_submits = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_submits { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_submit_info2(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_submits = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_submits { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let fence: u64 = v.fence;
     let command = encode_to_vec(|w| { vk_queue_submit2(w, cx, 1, queue, submit_count, p_submits, fence).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_queue_submit2_size(cx, queue, submit_count, p_submits, fence);
@@ -16152,10 +11781,11 @@ impl<'a> CmdCopyBuffer2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_buffer2(v: &CmdCopyBuffer2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_copy_buffer_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_buffer_info { let q = a.alloc(48, 8); lower_copy_buffer_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_buffer_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_buffer_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_buffer2(w, cx, 1, command_buffer, p_copy_buffer_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_buffer2_size(cx, command_buffer, p_copy_buffer_info);
     let reply_size = vk_cmd_copy_buffer2_reply_size(cx, command_buffer, p_copy_buffer_info);
@@ -16175,10 +11805,11 @@ impl<'a> CmdCopyImage2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_image2(v: &CmdCopyImage2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_copy_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_info { let q = a.alloc(56, 8); lower_copy_image_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_info { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_image2(w, cx, 1, command_buffer, p_copy_image_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_image2_size(cx, command_buffer, p_copy_image_info);
     let reply_size = vk_cmd_copy_image2_reply_size(cx, command_buffer, p_copy_image_info);
@@ -16198,10 +11829,11 @@ impl<'a> CmdCopyBufferToImage2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_buffer_to_image2(v: &CmdCopyBufferToImage2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_copy_buffer_to_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_buffer_to_image_info { let q = a.alloc(48, 8); lower_copy_buffer_to_image_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_buffer_to_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_buffer_to_image_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_buffer_to_image2(w, cx, 1, command_buffer, p_copy_buffer_to_image_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_buffer_to_image2_size(cx, command_buffer, p_copy_buffer_to_image_info);
     let reply_size = vk_cmd_copy_buffer_to_image2_reply_size(cx, command_buffer, p_copy_buffer_to_image_info);
@@ -16221,10 +11853,11 @@ impl<'a> CmdCopyImageToBuffer2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_image_to_buffer2(v: &CmdCopyImageToBuffer2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_copy_image_to_buffer_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_to_buffer_info { let q = a.alloc(56, 8); lower_copy_image_to_buffer_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_image_to_buffer_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_to_buffer_info { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_image_to_buffer2(w, cx, 1, command_buffer, p_copy_image_to_buffer_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_image_to_buffer2_size(cx, command_buffer, p_copy_image_to_buffer_info);
     let reply_size = vk_cmd_copy_image_to_buffer2_reply_size(cx, command_buffer, p_copy_image_to_buffer_info);
@@ -16244,10 +11877,11 @@ impl<'a> CmdBlitImage2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_blit_image2(v: &CmdBlitImage2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_blit_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_blit_image_info { let q = a.alloc(64, 8); lower_blit_image_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_blit_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_blit_image_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_blit_image2(w, cx, 1, command_buffer, p_blit_image_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_blit_image2_size(cx, command_buffer, p_blit_image_info);
     let reply_size = vk_cmd_blit_image2_reply_size(cx, command_buffer, p_blit_image_info);
@@ -16267,10 +11901,11 @@ impl<'a> CmdResolveImage2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_resolve_image2(v: &CmdResolveImage2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_resolve_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_resolve_image_info { let q = a.alloc(56, 8); lower_resolve_image_info2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_resolve_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_resolve_image_info { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_resolve_image2(w, cx, 1, command_buffer, p_resolve_image_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_resolve_image2_size(cx, command_buffer, p_resolve_image_info);
     let reply_size = vk_cmd_resolve_image2_reply_size(cx, command_buffer, p_resolve_image_info);
@@ -16290,10 +11925,11 @@ impl<'a> CmdBeginRenderingArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_rendering(v: &CmdBeginRenderingArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_rendering_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_rendering_info { let q = a.alloc(72, 8); lower_rendering_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_rendering_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_rendering_info { let q = a.alloc(72, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_begin_rendering(w, cx, 1, command_buffer, p_rendering_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_begin_rendering_size(cx, command_buffer, p_rendering_info);
     let reply_size = vk_cmd_begin_rendering_reply_size(cx, command_buffer, p_rendering_info);
@@ -16312,8 +11948,9 @@ impl CmdEndRenderingArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_rendering(v: &CmdEndRenderingArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let command = encode_to_vec(|w| { vk_cmd_end_rendering(w, cx, 1, command_buffer).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_end_rendering_size(cx, command_buffer);
@@ -16334,8 +11971,9 @@ impl CmdSetCullModeArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_cull_mode(v: &CmdSetCullModeArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let cull_mode: u32 = v.cull_mode as _;
     let command = encode_to_vec(|w| { vk_cmd_set_cull_mode(w, cx, 1, command_buffer, cull_mode).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16357,8 +11995,9 @@ impl CmdSetFrontFaceArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_front_face(v: &CmdSetFrontFaceArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let front_face: i32 = v.front_face as _;
     let command = encode_to_vec(|w| { vk_cmd_set_front_face(w, cx, 1, command_buffer, front_face).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16380,8 +12019,9 @@ impl CmdSetPrimitiveTopologyArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_primitive_topology(v: &CmdSetPrimitiveTopologyArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let primitive_topology: i32 = v.primitive_topology as _;
     let command = encode_to_vec(|w| { vk_cmd_set_primitive_topology(w, cx, 1, command_buffer, primitive_topology).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16404,11 +12044,12 @@ impl CmdSetViewportWithCountArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_viewport_with_count(v: &CmdSetViewportWithCountArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let viewport_count: u32 = v.viewport_count as _;
-    let p_viewports = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_viewports { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_viewport(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_viewports = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_viewports { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_viewport_with_count(w, cx, 1, command_buffer, viewport_count, p_viewports).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_viewport_with_count_size(cx, command_buffer, viewport_count, p_viewports);
     let reply_size = vk_cmd_set_viewport_with_count_reply_size(cx, command_buffer, viewport_count, p_viewports);
@@ -16429,11 +12070,12 @@ impl CmdSetScissorWithCountArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_scissor_with_count(v: &CmdSetScissorWithCountArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let scissor_count: u32 = v.scissor_count as _;
-    let p_scissors = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_scissors { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_rect2_d(e, a, q.add(i * 16)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_scissors = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_scissors { let q = a.alloc(arr.len() * 16, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 16)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_scissor_with_count(w, cx, 1, command_buffer, scissor_count, p_scissors).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_scissor_with_count_size(cx, command_buffer, scissor_count, p_scissors);
     let reply_size = vk_cmd_set_scissor_with_count_reply_size(cx, command_buffer, scissor_count, p_scissors);
@@ -16458,8 +12100,9 @@ impl CmdBindVertexBuffers2Args {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_vertex_buffers2(v: &CmdBindVertexBuffers2Args, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_binding: u32 = v.first_binding as _;
     let binding_count: u32 = v.binding_count as _;
@@ -16486,8 +12129,9 @@ impl CmdSetDepthTestEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_test_enable(v: &CmdSetDepthTestEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_test_enable: u32 = v.depth_test_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_test_enable(w, cx, 1, command_buffer, depth_test_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16509,8 +12153,9 @@ impl CmdSetDepthWriteEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_write_enable(v: &CmdSetDepthWriteEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_write_enable: u32 = v.depth_write_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_write_enable(w, cx, 1, command_buffer, depth_write_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16532,8 +12177,9 @@ impl CmdSetDepthCompareOpArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_compare_op(v: &CmdSetDepthCompareOpArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_compare_op: i32 = v.depth_compare_op as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_compare_op(w, cx, 1, command_buffer, depth_compare_op).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16555,8 +12201,9 @@ impl CmdSetDepthBoundsTestEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_bounds_test_enable(v: &CmdSetDepthBoundsTestEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_bounds_test_enable: u32 = v.depth_bounds_test_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_bounds_test_enable(w, cx, 1, command_buffer, depth_bounds_test_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16578,8 +12225,9 @@ impl CmdSetStencilTestEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_stencil_test_enable(v: &CmdSetStencilTestEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let stencil_test_enable: u32 = v.stencil_test_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_stencil_test_enable(w, cx, 1, command_buffer, stencil_test_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16605,8 +12253,9 @@ impl CmdSetStencilOpArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_stencil_op(v: &CmdSetStencilOpArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let face_mask: u32 = v.face_mask as _;
     let fail_op: i32 = v.fail_op as _;
@@ -16632,8 +12281,9 @@ impl CmdSetRasterizerDiscardEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_rasterizer_discard_enable(v: &CmdSetRasterizerDiscardEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let rasterizer_discard_enable: u32 = v.rasterizer_discard_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_rasterizer_discard_enable(w, cx, 1, command_buffer, rasterizer_discard_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16655,8 +12305,9 @@ impl CmdSetDepthBiasEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_bias_enable(v: &CmdSetDepthBiasEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_bias_enable: u32 = v.depth_bias_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_bias_enable(w, cx, 1, command_buffer, depth_bias_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16678,8 +12329,9 @@ impl CmdSetPrimitiveRestartEnableArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_primitive_restart_enable(v: &CmdSetPrimitiveRestartEnableArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let primitive_restart_enable: u32 = v.primitive_restart_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_primitive_restart_enable(w, cx, 1, command_buffer, primitive_restart_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16702,11 +12354,12 @@ impl<'a> GetDeviceBufferMemoryRequirementsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_buffer_memory_requirements(v: &GetDeviceBufferMemoryRequirementsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_device_buffer_memory_requirements(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_memory_requirements2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_device_buffer_memory_requirements(w, cx, 1, device, p_info, p_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_buffer_memory_requirements_size(cx, device, p_info, p_memory_requirements);
     let reply_size = vk_get_device_buffer_memory_requirements_reply_size(cx, device, p_info, p_memory_requirements);
@@ -16727,11 +12380,12 @@ impl<'a> GetDeviceImageMemoryRequirementsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_image_memory_requirements(v: &GetDeviceImageMemoryRequirementsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(32, 8); lower_device_image_memory_requirements(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_memory_requirements2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_requirements = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_requirements { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_device_image_memory_requirements(w, cx, 1, device, p_info, p_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_image_memory_requirements_size(cx, device, p_info, p_memory_requirements);
     let reply_size = vk_get_device_image_memory_requirements_reply_size(cx, device, p_info, p_memory_requirements);
@@ -16753,12 +12407,13 @@ impl<'a> GetDeviceImageSparseMemoryRequirementsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_image_sparse_memory_requirements(v: &GetDeviceImageSparseMemoryRequirementsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(32, 8); lower_device_image_memory_requirements(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_sparse_memory_requirement_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sparse_memory_requirement_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_sparse_memory_requirements = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sparse_memory_requirements { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_sparse_image_memory_requirements2(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_sparse_memory_requirements = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sparse_memory_requirements { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_device_image_sparse_memory_requirements(w, cx, 1, device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_image_sparse_memory_requirements_size(cx, device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements);
     let reply_size = vk_get_device_image_sparse_memory_requirements_reply_size(cx, device, p_info, p_sparse_memory_requirement_count, p_sparse_memory_requirements);
@@ -16778,8 +12433,9 @@ impl CmdSetPatchControlPointsEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_patch_control_points_ext(v: &CmdSetPatchControlPointsEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let patch_control_points: u32 = v.patch_control_points as _;
     let command = encode_to_vec(|w| { vk_cmd_set_patch_control_points_ext(w, cx, 1, command_buffer, patch_control_points).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16801,8 +12457,9 @@ impl CmdSetLogicOpEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_logic_op_ext(v: &CmdSetLogicOpEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let logic_op: i32 = v.logic_op as _;
     let command = encode_to_vec(|w| { vk_cmd_set_logic_op_ext(w, cx, 1, command_buffer, logic_op).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16826,8 +12483,9 @@ impl GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_calibrateable_time_domains_khr(v: &GetPhysicalDeviceCalibrateableTimeDomainsKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_time_domain_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_time_domain_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let p_time_domains = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_time_domains { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
@@ -16854,11 +12512,12 @@ impl<'a> GetCalibratedTimestampsKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_calibrated_timestamps_khr(v: &GetCalibratedTimestampsKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let timestamp_count: u32 = v.timestamp_count as _;
-    let p_timestamp_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_timestamp_infos { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_calibrated_timestamp_info_khr(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_timestamp_infos = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_timestamp_infos { let q = a.alloc(arr.len() * 24, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_timestamps = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_timestamps { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e as _); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let p_max_deviation = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_max_deviation { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_calibrated_timestamps_khr(w, cx, 1, device, timestamp_count, p_timestamp_infos, p_timestamps, p_max_deviation).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16881,8 +12540,9 @@ impl CmdSetLineStippleArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_line_stipple(v: &CmdSetLineStippleArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let line_stipple_factor: u32 = v.line_stipple_factor as _;
     let line_stipple_pattern: u16 = v.line_stipple_pattern as _;
@@ -16905,10 +12565,11 @@ impl<'a> CmdBeginConditionalRenderingEXTArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_begin_conditional_rendering_ext(v: &CmdBeginConditionalRenderingEXTArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_conditional_rendering_begin = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_conditional_rendering_begin { let q = a.alloc(40, 8); lower_conditional_rendering_begin_info_ext(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_conditional_rendering_begin = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_conditional_rendering_begin { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_begin_conditional_rendering_ext(w, cx, 1, command_buffer, p_conditional_rendering_begin).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_begin_conditional_rendering_ext_size(cx, command_buffer, p_conditional_rendering_begin);
     let reply_size = vk_cmd_begin_conditional_rendering_ext_reply_size(cx, command_buffer, p_conditional_rendering_begin);
@@ -16927,8 +12588,9 @@ impl CmdEndConditionalRenderingEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_end_conditional_rendering_ext(v: &CmdEndConditionalRenderingEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let command = encode_to_vec(|w| { vk_cmd_end_conditional_rendering_ext(w, cx, 1, command_buffer).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_end_conditional_rendering_ext_size(cx, command_buffer);
@@ -16949,8 +12611,9 @@ impl ResetFenceResourceMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_reset_fence_resource_mesa(v: &ResetFenceResourceMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let fence: u64 = v.fence;
     let command = encode_to_vec(|w| { vk_reset_fence_resource_mesa(w, cx, 1, device, fence).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16972,8 +12635,9 @@ impl WaitSemaphoreResourceMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_wait_semaphore_resource_mesa(v: &WaitSemaphoreResourceMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let semaphore: u64 = v.semaphore;
     let command = encode_to_vec(|w| { vk_wait_semaphore_resource_mesa(w, cx, 1, device, semaphore).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -16995,10 +12659,11 @@ impl<'a> ImportSemaphoreResourceMESAArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_import_semaphore_resource_mesa(v: &ImportSemaphoreResourceMESAArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_import_semaphore_resource_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_import_semaphore_resource_info { let q = a.alloc(32, 8); lower_import_semaphore_resource_info_mesa(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_import_semaphore_resource_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_import_semaphore_resource_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_import_semaphore_resource_mesa(w, cx, 1, device, p_import_semaphore_resource_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_import_semaphore_resource_mesa_size(cx, device, p_import_semaphore_resource_info);
     let reply_size = vk_import_semaphore_resource_mesa_reply_size(cx, device, p_import_semaphore_resource_info);
@@ -17022,11 +12687,12 @@ impl CmdDrawMultiEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_multi_ext(v: &CmdDrawMultiEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let draw_count: u32 = v.draw_count as _;
-    let p_vertex_info = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_vertex_info { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_multi_draw_info_ext(e, a, q.add(i * 8)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_vertex_info = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_vertex_info { let q = a.alloc(arr.len() * 8, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 8)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let instance_count: u32 = v.instance_count as _;
     let first_instance: u32 = v.first_instance as _;
     let stride: u32 = v.stride as _;
@@ -17054,11 +12720,12 @@ impl CmdDrawMultiIndexedEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_multi_indexed_ext(v: &CmdDrawMultiIndexedEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let draw_count: u32 = v.draw_count as _;
-    let p_index_info = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_index_info { let q = a.alloc(arr.len() * 12, 4); for (i, e) in arr.iter().enumerate() { lower_multi_draw_indexed_info_ext(e, a, q.add(i * 12)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_index_info = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_index_info { let q = a.alloc(arr.len() * 12, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 12)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let instance_count: u32 = v.instance_count as _;
     let first_instance: u32 = v.first_instance as _;
     let stride: u32 = v.stride as _;
@@ -17086,14 +12753,15 @@ impl<'a> CmdPushDescriptorSetArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_push_descriptor_set(v: &CmdPushDescriptorSetArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let pipeline_bind_point: i32 = v.pipeline_bind_point as _;
     let layout: u64 = v.layout;
     let set: u32 = v.set as _;
     let descriptor_write_count: u32 = v.descriptor_write_count as _;
-    let p_descriptor_writes = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_writes { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_write_descriptor_set(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_descriptor_writes = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_descriptor_writes { let q = a.alloc(arr.len() * 64, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 64)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_push_descriptor_set(w, cx, 1, command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_push_descriptor_set_size(cx, command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes);
     let reply_size = vk_cmd_push_descriptor_set_reply_size(cx, command_buffer, pipeline_bind_point, layout, set, descriptor_write_count, p_descriptor_writes);
@@ -17113,8 +12781,9 @@ impl SubmitVirtqueueSeqnoMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_submit_virtqueue_seqno_mesa(v: &SubmitVirtqueueSeqnoMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let ring: u64 = v.ring as _;
     let seqno: u64 = v.seqno as _;
     let command = encode_to_vec(|w| { vk_submit_virtqueue_seqno_mesa(w, cx, 1, ring, seqno).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17135,8 +12804,9 @@ impl WaitVirtqueueSeqnoMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_wait_virtqueue_seqno_mesa(v: &WaitVirtqueueSeqnoMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let seqno: u64 = v.seqno as _;
     let command = encode_to_vec(|w| { vk_wait_virtqueue_seqno_mesa(w, cx, 1, seqno).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_wait_virtqueue_seqno_mesa_size(cx, seqno);
@@ -17157,8 +12827,9 @@ impl WaitRingSeqnoMESAArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_wait_ring_seqno_mesa(v: &WaitRingSeqnoMESAArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let ring: u64 = v.ring as _;
     let seqno: u64 = v.seqno as _;
     let command = encode_to_vec(|w| { vk_wait_ring_seqno_mesa(w, cx, 1, ring, seqno).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17181,8 +12852,9 @@ impl CmdSetColorWriteEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_color_write_enable_ext(v: &CmdSetColorWriteEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let attachment_count: u32 = v.attachment_count as _;
     let p_color_write_enables = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_color_write_enables { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -17208,13 +12880,14 @@ impl<'a> CmdSetVertexInputEXTArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_vertex_input_ext(v: &CmdSetVertexInputEXTArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let vertex_binding_description_count: u32 = v.vertex_binding_description_count as _;
-    let p_vertex_binding_descriptions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_vertex_binding_descriptions { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_vertex_input_binding_description2_ext(e, a, q.add(i * 32)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_vertex_binding_descriptions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_vertex_binding_descriptions { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 32)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let vertex_attribute_description_count: u32 = v.vertex_attribute_description_count as _;
-    let p_vertex_attribute_descriptions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_vertex_attribute_descriptions { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_vertex_input_attribute_description2_ext(e, a, q.add(i * 32)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_vertex_attribute_descriptions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_vertex_attribute_descriptions { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 32)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_vertex_input_ext(w, cx, 1, command_buffer, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_vertex_input_ext_size(cx, command_buffer, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions);
     let reply_size = vk_cmd_set_vertex_input_ext_reply_size(cx, command_buffer, vertex_binding_description_count, p_vertex_binding_descriptions, vertex_attribute_description_count, p_vertex_attribute_descriptions);
@@ -17234,8 +12907,9 @@ impl CmdSetTessellationDomainOriginEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_tessellation_domain_origin_ext(v: &CmdSetTessellationDomainOriginEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let domain_origin: i32 = v.domain_origin as _;
     let command = encode_to_vec(|w| { vk_cmd_set_tessellation_domain_origin_ext(w, cx, 1, command_buffer, domain_origin).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17257,8 +12931,9 @@ impl CmdSetDepthClampEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_clamp_enable_ext(v: &CmdSetDepthClampEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_clamp_enable: u32 = v.depth_clamp_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_clamp_enable_ext(w, cx, 1, command_buffer, depth_clamp_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17280,8 +12955,9 @@ impl CmdSetPolygonModeEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_polygon_mode_ext(v: &CmdSetPolygonModeEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let polygon_mode: i32 = v.polygon_mode as _;
     let command = encode_to_vec(|w| { vk_cmd_set_polygon_mode_ext(w, cx, 1, command_buffer, polygon_mode).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17303,8 +12979,9 @@ impl CmdSetRasterizationSamplesEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_rasterization_samples_ext(v: &CmdSetRasterizationSamplesEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let rasterization_samples: i32 = v.rasterization_samples as _;
     let command = encode_to_vec(|w| { vk_cmd_set_rasterization_samples_ext(w, cx, 1, command_buffer, rasterization_samples).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17327,8 +13004,9 @@ impl CmdSetSampleMaskEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_sample_mask_ext(v: &CmdSetSampleMaskEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let samples: i32 = v.samples as _;
     let p_sample_mask = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_sample_mask { let q = a.alloc(arr.len() * 4, 4); for (i, e) in arr.iter().enumerate() { wr::<u32>(q.add(i * 4), 0, *e as _); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -17351,8 +13029,9 @@ impl CmdSetAlphaToCoverageEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_alpha_to_coverage_enable_ext(v: &CmdSetAlphaToCoverageEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let alpha_to_coverage_enable: u32 = v.alpha_to_coverage_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_alpha_to_coverage_enable_ext(w, cx, 1, command_buffer, alpha_to_coverage_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17374,8 +13053,9 @@ impl CmdSetAlphaToOneEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_alpha_to_one_enable_ext(v: &CmdSetAlphaToOneEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let alpha_to_one_enable: u32 = v.alpha_to_one_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_alpha_to_one_enable_ext(w, cx, 1, command_buffer, alpha_to_one_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17397,8 +13077,9 @@ impl CmdSetLogicOpEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_logic_op_enable_ext(v: &CmdSetLogicOpEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let logic_op_enable: u32 = v.logic_op_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_logic_op_enable_ext(w, cx, 1, command_buffer, logic_op_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17422,8 +13103,9 @@ impl CmdSetColorBlendEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_color_blend_enable_ext(v: &CmdSetColorBlendEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_attachment: u32 = v.first_attachment as _;
     let attachment_count: u32 = v.attachment_count as _;
@@ -17449,12 +13131,13 @@ impl CmdSetColorBlendEquationEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_color_blend_equation_ext(v: &CmdSetColorBlendEquationEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_attachment: u32 = v.first_attachment as _;
     let attachment_count: u32 = v.attachment_count as _;
-    let p_color_blend_equations = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_color_blend_equations { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_color_blend_equation_ext(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_color_blend_equations = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_color_blend_equations { let q = a.alloc(arr.len() * 24, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 24)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_color_blend_equation_ext(w, cx, 1, command_buffer, first_attachment, attachment_count, p_color_blend_equations).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_color_blend_equation_ext_size(cx, command_buffer, first_attachment, attachment_count, p_color_blend_equations);
     let reply_size = vk_cmd_set_color_blend_equation_ext_reply_size(cx, command_buffer, first_attachment, attachment_count, p_color_blend_equations);
@@ -17476,8 +13159,9 @@ impl CmdSetColorWriteMaskEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_color_write_mask_ext(v: &CmdSetColorWriteMaskEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_attachment: u32 = v.first_attachment as _;
     let attachment_count: u32 = v.attachment_count as _;
@@ -17501,8 +13185,9 @@ impl CmdSetRasterizationStreamEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_rasterization_stream_ext(v: &CmdSetRasterizationStreamEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let rasterization_stream: u32 = v.rasterization_stream as _;
     let command = encode_to_vec(|w| { vk_cmd_set_rasterization_stream_ext(w, cx, 1, command_buffer, rasterization_stream).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17524,8 +13209,9 @@ impl CmdSetConservativeRasterizationModeEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_conservative_rasterization_mode_ext(v: &CmdSetConservativeRasterizationModeEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let conservative_rasterization_mode: i32 = v.conservative_rasterization_mode as _;
     let command = encode_to_vec(|w| { vk_cmd_set_conservative_rasterization_mode_ext(w, cx, 1, command_buffer, conservative_rasterization_mode).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17547,8 +13233,9 @@ impl CmdSetExtraPrimitiveOverestimationSizeEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_extra_primitive_overestimation_size_ext(v: &CmdSetExtraPrimitiveOverestimationSizeEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let extra_primitive_overestimation_size: f32 = v.extra_primitive_overestimation_size as _;
     let command = encode_to_vec(|w| { vk_cmd_set_extra_primitive_overestimation_size_ext(w, cx, 1, command_buffer, extra_primitive_overestimation_size).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17570,8 +13257,9 @@ impl CmdSetDepthClipEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_clip_enable_ext(v: &CmdSetDepthClipEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_clip_enable: u32 = v.depth_clip_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_clip_enable_ext(w, cx, 1, command_buffer, depth_clip_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17593,8 +13281,9 @@ impl CmdSetSampleLocationsEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_sample_locations_enable_ext(v: &CmdSetSampleLocationsEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let sample_locations_enable: u32 = v.sample_locations_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_sample_locations_enable_ext(w, cx, 1, command_buffer, sample_locations_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17618,12 +13307,13 @@ impl CmdSetColorBlendAdvancedEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_color_blend_advanced_ext(v: &CmdSetColorBlendAdvancedEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let first_attachment: u32 = v.first_attachment as _;
     let attachment_count: u32 = v.attachment_count as _;
-    let p_color_blend_advanced = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_color_blend_advanced { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_color_blend_advanced_ext(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_color_blend_advanced = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_color_blend_advanced { let q = a.alloc(arr.len() * 20, 4); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 20)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_color_blend_advanced_ext(w, cx, 1, command_buffer, first_attachment, attachment_count, p_color_blend_advanced).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_color_blend_advanced_ext_size(cx, command_buffer, first_attachment, attachment_count, p_color_blend_advanced);
     let reply_size = vk_cmd_set_color_blend_advanced_ext_reply_size(cx, command_buffer, first_attachment, attachment_count, p_color_blend_advanced);
@@ -17643,8 +13333,9 @@ impl CmdSetProvokingVertexModeEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_provoking_vertex_mode_ext(v: &CmdSetProvokingVertexModeEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let provoking_vertex_mode: i32 = v.provoking_vertex_mode as _;
     let command = encode_to_vec(|w| { vk_cmd_set_provoking_vertex_mode_ext(w, cx, 1, command_buffer, provoking_vertex_mode).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17666,8 +13357,9 @@ impl CmdSetLineRasterizationModeEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_line_rasterization_mode_ext(v: &CmdSetLineRasterizationModeEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let line_rasterization_mode: i32 = v.line_rasterization_mode as _;
     let command = encode_to_vec(|w| { vk_cmd_set_line_rasterization_mode_ext(w, cx, 1, command_buffer, line_rasterization_mode).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17689,8 +13381,9 @@ impl CmdSetLineStippleEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_line_stipple_enable_ext(v: &CmdSetLineStippleEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let stippled_line_enable: u32 = v.stippled_line_enable as _;
     let command = encode_to_vec(|w| { vk_cmd_set_line_stipple_enable_ext(w, cx, 1, command_buffer, stippled_line_enable).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17712,8 +13405,9 @@ impl CmdSetDepthClipNegativeOneToOneEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_clip_negative_one_to_one_ext(v: &CmdSetDepthClipNegativeOneToOneEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let negative_one_to_one: u32 = v.negative_one_to_one as _;
     let command = encode_to_vec(|w| { vk_cmd_set_depth_clip_negative_one_to_one_ext(w, cx, 1, command_buffer, negative_one_to_one).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -17737,11 +13431,12 @@ impl<'a> GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_fragment_shading_rates_khr(v: &GetPhysicalDeviceFragmentShadingRatesKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_fragment_shading_rate_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_fragment_shading_rate_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_fragment_shading_rates = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_fragment_shading_rates { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_physical_device_fragment_shading_rate_khr(e, a, q.add(i * 32)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_fragment_shading_rates = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_fragment_shading_rates { let q = a.alloc(arr.len() * 32, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 32)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_fragment_shading_rates_khr(w, cx, 1, physical_device, p_fragment_shading_rate_count, p_fragment_shading_rates).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_fragment_shading_rates_khr_size(cx, physical_device, p_fragment_shading_rate_count, p_fragment_shading_rates);
     let reply_size = vk_get_physical_device_fragment_shading_rates_khr_reply_size(cx, physical_device, p_fragment_shading_rate_count, p_fragment_shading_rates);
@@ -17762,10 +13457,11 @@ impl CmdSetFragmentShadingRateKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_fragment_shading_rate_khr(v: &CmdSetFragmentShadingRateKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_fragment_size = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_fragment_size { let q = a.alloc(8, 4); lower_extent2_d(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_fragment_size = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_fragment_size { let q = a.alloc(8, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let combiner_ops = { let q = a.alloc(8, 4); for (i, e) in v.combiner_ops.iter().enumerate() { wr::<i32>(q.add(i * 4), 0, *e as _); } q as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_fragment_shading_rate_khr(w, cx, 1, command_buffer, p_fragment_size, combiner_ops).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_fragment_shading_rate_khr_size(cx, command_buffer, p_fragment_size, combiner_ops);
@@ -17789,8 +13485,9 @@ impl CmdBindIndexBuffer2Args {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_index_buffer2(v: &CmdBindIndexBuffer2Args, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -17816,11 +13513,12 @@ impl<'a> GetRenderingAreaGranularityArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_rendering_area_granularity(v: &GetRenderingAreaGranularityArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_rendering_area_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_rendering_area_info { let q = a.alloc(40, 8); lower_rendering_area_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_granularity = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_granularity { let q = a.alloc(8, 4); lower_extent2_d(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_rendering_area_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_rendering_area_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_granularity = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_granularity { let q = a.alloc(8, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_rendering_area_granularity(w, cx, 1, device, p_rendering_area_info, p_granularity).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_rendering_area_granularity_size(cx, device, p_rendering_area_info, p_granularity);
     let reply_size = vk_get_rendering_area_granularity_reply_size(cx, device, p_rendering_area_info, p_granularity);
@@ -17841,11 +13539,12 @@ impl<'a> GetDeviceImageSubresourceLayoutArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_image_subresource_layout(v: &GetDeviceImageSubresourceLayoutArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(32, 8); lower_device_image_subresource_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_layout { let q = a.alloc(56, 8); lower_subresource_layout2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_layout { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_device_image_subresource_layout(w, cx, 1, device, p_info, p_layout).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_image_subresource_layout_size(cx, device, p_info, p_layout);
     let reply_size = vk_get_device_image_subresource_layout_reply_size(cx, device, p_info, p_layout);
@@ -17867,12 +13566,13 @@ impl<'a> GetImageSubresourceLayout2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_image_subresource_layout2(v: &GetImageSubresourceLayout2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let image: u64 = v.image;
-    let p_subresource = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subresource { let q = a.alloc(32, 8); lower_image_subresource2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_layout { let q = a.alloc(56, 8); lower_subresource_layout2(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_subresource = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_subresource { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_layout = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_layout { let q = a.alloc(56, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_image_subresource_layout2(w, cx, 1, device, image, p_subresource, p_layout).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_image_subresource_layout2_size(cx, device, image, p_subresource, p_layout);
     let reply_size = vk_get_image_subresource_layout2_reply_size(cx, device, image, p_subresource, p_layout);
@@ -17892,10 +13592,11 @@ impl<'a> CmdSetSampleLocationsEXTArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_sample_locations_ext(v: &CmdSetSampleLocationsEXTArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_sample_locations_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sample_locations_info { let q = a.alloc(40, 8); lower_sample_locations_info_ext(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_sample_locations_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sample_locations_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_sample_locations_ext(w, cx, 1, command_buffer, p_sample_locations_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_sample_locations_ext_size(cx, command_buffer, p_sample_locations_info);
     let reply_size = vk_cmd_set_sample_locations_ext_reply_size(cx, command_buffer, p_sample_locations_info);
@@ -17916,11 +13617,12 @@ impl<'a> GetPhysicalDeviceMultisamplePropertiesEXTArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_multisample_properties_ext(v: &GetPhysicalDeviceMultisamplePropertiesEXTArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let samples: i32 = v.samples as _;
-    let p_multisample_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_multisample_properties { let q = a.alloc(24, 8); lower_multisample_properties_ext(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_multisample_properties = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_multisample_properties { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_multisample_properties_ext(w, cx, 1, physical_device, samples, p_multisample_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_multisample_properties_ext_size(cx, physical_device, samples, p_multisample_properties);
     let reply_size = vk_get_physical_device_multisample_properties_ext_reply_size(cx, physical_device, samples, p_multisample_properties);
@@ -17941,10 +13643,11 @@ impl<'a> UnmapMemory2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_unmap_memory2(v: &UnmapMemory2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_memory_unmap_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_unmap_info { let q = a.alloc(32, 8); lower_memory_unmap_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_memory_unmap_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_memory_unmap_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_unmap_memory2(w, cx, 1, device, p_memory_unmap_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_unmap_memory2_size(cx, device, p_memory_unmap_info);
     let reply_size = vk_unmap_memory2_reply_size(cx, device, p_memory_unmap_info);
@@ -17964,10 +13667,11 @@ impl<'a> CmdSetRenderingAttachmentLocationsArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_rendering_attachment_locations(v: &CmdSetRenderingAttachmentLocationsArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_location_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_location_info { let q = a.alloc(32, 8); lower_rendering_attachment_location_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_location_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_location_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_rendering_attachment_locations(w, cx, 1, command_buffer, p_location_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_rendering_attachment_locations_size(cx, command_buffer, p_location_info);
     let reply_size = vk_cmd_set_rendering_attachment_locations_reply_size(cx, command_buffer, p_location_info);
@@ -17987,10 +13691,11 @@ impl<'a> CmdSetRenderingInputAttachmentIndicesArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_rendering_input_attachment_indices(v: &CmdSetRenderingInputAttachmentIndicesArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_input_attachment_index_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_input_attachment_index_info { let q = a.alloc(48, 8); lower_rendering_input_attachment_index_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_input_attachment_index_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_input_attachment_index_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_rendering_input_attachment_indices(w, cx, 1, command_buffer, p_input_attachment_index_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_rendering_input_attachment_indices_size(cx, command_buffer, p_input_attachment_index_info);
     let reply_size = vk_cmd_set_rendering_input_attachment_indices_reply_size(cx, command_buffer, p_input_attachment_index_info);
@@ -18010,10 +13715,11 @@ impl<'a> CmdBindDescriptorSets2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_bind_descriptor_sets2(v: &CmdBindDescriptorSets2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_bind_descriptor_sets_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_bind_descriptor_sets_info { let q = a.alloc(64, 8); lower_bind_descriptor_sets_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_bind_descriptor_sets_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_bind_descriptor_sets_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_bind_descriptor_sets2(w, cx, 1, command_buffer, p_bind_descriptor_sets_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_bind_descriptor_sets2_size(cx, command_buffer, p_bind_descriptor_sets_info);
     let reply_size = vk_cmd_bind_descriptor_sets2_reply_size(cx, command_buffer, p_bind_descriptor_sets_info);
@@ -18033,10 +13739,11 @@ impl<'a> CmdPushConstants2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_push_constants2(v: &CmdPushConstants2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_push_constants_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_push_constants_info { let q = a.alloc(48, 8); lower_push_constants_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_push_constants_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_push_constants_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_push_constants2(w, cx, 1, command_buffer, p_push_constants_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_push_constants2_size(cx, command_buffer, p_push_constants_info);
     let reply_size = vk_cmd_push_constants2_reply_size(cx, command_buffer, p_push_constants_info);
@@ -18056,10 +13763,11 @@ impl<'a> CmdPushDescriptorSet2Args<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_push_descriptor_set2(v: &CmdPushDescriptorSet2Args<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_push_descriptor_set_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_push_descriptor_set_info { let q = a.alloc(48, 8); lower_push_descriptor_set_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_push_descriptor_set_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_push_descriptor_set_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_push_descriptor_set2(w, cx, 1, command_buffer, p_push_descriptor_set_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_push_descriptor_set2_size(cx, command_buffer, p_push_descriptor_set_info);
     let reply_size = vk_cmd_push_descriptor_set2_reply_size(cx, command_buffer, p_push_descriptor_set_info);
@@ -18080,10 +13788,11 @@ impl<'a> CopyImageToImageArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_copy_image_to_image(v: &CopyImageToImageArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_copy_image_to_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_to_image_info { let q = a.alloc(64, 8); lower_copy_image_to_image_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_image_to_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_to_image_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_copy_image_to_image(w, cx, 1, device, p_copy_image_to_image_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_copy_image_to_image_size(cx, device, p_copy_image_to_image_info);
     let reply_size = vk_copy_image_to_image_reply_size(cx, device, p_copy_image_to_image_info);
@@ -18105,11 +13814,12 @@ impl<'a> TransitionImageLayoutArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_transition_image_layout(v: &TransitionImageLayoutArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let transition_count: u32 = v.transition_count as _;
-    let p_transitions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_transitions { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_host_image_layout_transition_info(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_transitions = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_transitions { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_transition_image_layout(w, cx, 1, device, transition_count, p_transitions).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_transition_image_layout_size(cx, device, transition_count, p_transitions);
     let reply_size = vk_transition_image_layout_reply_size(cx, device, transition_count, p_transitions);
@@ -18132,10 +13842,11 @@ impl<'a> CopyImageToMemoryMESAArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_copy_image_to_memory_mesa(v: &CopyImageToMemoryMESAArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_copy_image_to_memory_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_to_memory_info { let q = a.alloc(88, 8); lower_copy_image_to_memory_info_mesa(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_image_to_memory_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_image_to_memory_info { let q = a.alloc(88, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let data_size: usize = v.data_size as _;
     let p_data = { let slot = a.alloc(8, 8); wr::<*const u8>(slot, 0, a.bytes(v.p_data.as_deref())); rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_copy_image_to_memory_mesa(w, cx, 1, device, p_copy_image_to_memory_info, data_size, p_data).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18158,10 +13869,11 @@ impl<'a> CopyMemoryToImageMESAArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_copy_memory_to_image_mesa(v: &CopyMemoryToImageMESAArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_copy_memory_to_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_memory_to_image_info { let q = a.alloc(48, 8); lower_copy_memory_to_image_info_mesa(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_copy_memory_to_image_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_copy_memory_to_image_info { let q = a.alloc(48, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_copy_memory_to_image_mesa(w, cx, 1, device, p_copy_memory_to_image_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_copy_memory_to_image_mesa_size(cx, device, p_copy_memory_to_image_info);
     let reply_size = vk_copy_memory_to_image_mesa_reply_size(cx, device, p_copy_memory_to_image_info);
@@ -18182,8 +13894,9 @@ impl CreateDeferredOperationKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_create_deferred_operation_khr(v: &CreateDeferredOperationKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let p_allocator: *const c_void = std::ptr::null();
     let p_deferred_operation = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_deferred_operation { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
@@ -18206,8 +13919,9 @@ impl DestroyDeferredOperationKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_deferred_operation_khr(v: &DestroyDeferredOperationKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let operation: u64 = v.operation;
     let p_allocator: *const c_void = std::ptr::null();
@@ -18231,8 +13945,9 @@ impl GetDeferredOperationMaxConcurrencyKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_deferred_operation_max_concurrency_khr(v: &GetDeferredOperationMaxConcurrencyKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let operation: u64 = v.operation;
     let command = encode_to_vec(|w| { vk_get_deferred_operation_max_concurrency_khr(w, cx, 1, device, operation).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18255,8 +13970,9 @@ impl GetDeferredOperationResultKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_deferred_operation_result_khr(v: &GetDeferredOperationResultKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let operation: u64 = v.operation;
     let command = encode_to_vec(|w| { vk_get_deferred_operation_result_khr(w, cx, 1, device, operation).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18279,8 +13995,9 @@ impl DeferredOperationJoinKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_deferred_operation_join_khr(v: &DeferredOperationJoinKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let operation: u64 = v.operation;
     let command = encode_to_vec(|w| { vk_deferred_operation_join_khr(w, cx, 1, device, operation).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18304,10 +14021,11 @@ impl<'a> CreateAccelerationStructureKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_create_acceleration_structure_khr(v: &CreateAccelerationStructureKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_acceleration_structure_create_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_create_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_create_info { let q = a.alloc(64, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_allocator: *const c_void = std::ptr::null();
     let p_acceleration_structure = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_acceleration_structure { let q = a.alloc(8, 8); wr::<u64>(q, 0, *e); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_create_acceleration_structure_khr(w, cx, 1, device, p_create_info, p_allocator, p_acceleration_structure).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18329,8 +14047,9 @@ impl DestroyAccelerationStructureKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_destroy_acceleration_structure_khr(v: &DestroyAccelerationStructureKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let acceleration_structure: u64 = v.acceleration_structure;
     let p_allocator: *const c_void = std::ptr::null();
@@ -18355,11 +14074,12 @@ impl<'a> CopyAccelerationStructureKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_copy_acceleration_structure_khr(v: &CopyAccelerationStructureKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let deferred_operation: u64 = v.deferred_operation;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_copy_acceleration_structure_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_copy_acceleration_structure_khr(w, cx, 1, device, deferred_operation, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_copy_acceleration_structure_khr_size(cx, device, deferred_operation, p_info);
     let reply_size = vk_copy_acceleration_structure_khr_reply_size(cx, device, deferred_operation, p_info);
@@ -18385,8 +14105,9 @@ impl<'a> WriteAccelerationStructuresPropertiesKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_write_acceleration_structures_properties_khr(v: &WriteAccelerationStructuresPropertiesKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let acceleration_structure_count: u32 = v.acceleration_structure_count as _;
     let p_acceleration_structures = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_acceleration_structures { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -18413,10 +14134,11 @@ impl<'a> CmdCopyAccelerationStructureKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_acceleration_structure_khr(v: &CmdCopyAccelerationStructureKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_copy_acceleration_structure_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_acceleration_structure_khr(w, cx, 1, command_buffer, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_acceleration_structure_khr_size(cx, command_buffer, p_info);
     let reply_size = vk_cmd_copy_acceleration_structure_khr_reply_size(cx, command_buffer, p_info);
@@ -18436,10 +14158,11 @@ impl<'a> CmdCopyAccelerationStructureToMemoryKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_acceleration_structure_to_memory_khr(v: &CmdCopyAccelerationStructureToMemoryKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_copy_acceleration_structure_to_memory_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_acceleration_structure_to_memory_khr(w, cx, 1, command_buffer, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_acceleration_structure_to_memory_khr_size(cx, command_buffer, p_info);
     let reply_size = vk_cmd_copy_acceleration_structure_to_memory_khr_reply_size(cx, command_buffer, p_info);
@@ -18459,10 +14182,11 @@ impl<'a> CmdCopyMemoryToAccelerationStructureKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_copy_memory_to_acceleration_structure_khr(v: &CmdCopyMemoryToAccelerationStructureKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_copy_memory_to_acceleration_structure_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(40, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_copy_memory_to_acceleration_structure_khr(w, cx, 1, command_buffer, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_copy_memory_to_acceleration_structure_khr_size(cx, command_buffer, p_info);
     let reply_size = vk_cmd_copy_memory_to_acceleration_structure_khr_reply_size(cx, command_buffer, p_info);
@@ -18483,10 +14207,11 @@ impl<'a> GetAccelerationStructureDeviceAddressKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_acceleration_structure_device_address_khr(v: &GetAccelerationStructureDeviceAddressKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_acceleration_structure_device_address_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_get_acceleration_structure_device_address_khr(w, cx, 1, device, p_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_acceleration_structure_device_address_khr_size(cx, device, p_info);
     let reply_size = vk_get_acceleration_structure_device_address_khr_reply_size(cx, device, p_info);
@@ -18510,8 +14235,9 @@ impl CmdWriteAccelerationStructuresPropertiesKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_write_acceleration_structures_properties_khr(v: &CmdWriteAccelerationStructuresPropertiesKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let acceleration_structure_count: u32 = v.acceleration_structure_count as _;
     let p_acceleration_structures = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_acceleration_structures { let q = a.alloc(arr.len() * 8, 8); for (i, e) in arr.iter().enumerate() { wr::<u64>(q.add(i * 8), 0, *e); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
@@ -18538,10 +14264,11 @@ impl<'a> GetDeviceAccelerationStructureCompatibilityKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_device_acceleration_structure_compatibility_khr(v: &GetDeviceAccelerationStructureCompatibilityKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_version_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_version_info { let q = a.alloc(24, 8); lower_acceleration_structure_version_info_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_version_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_version_info { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let p_compatibility = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_compatibility { let q = a.alloc(4, 4); wr::<i32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_device_acceleration_structure_compatibility_khr(w, cx, 1, device, p_version_info, p_compatibility).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_device_acceleration_structure_compatibility_khr_size(cx, device, p_version_info, p_compatibility);
@@ -18568,13 +14295,14 @@ impl CmdTraceRaysKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_trace_rays_khr(v: &CmdTraceRaysKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_raygen_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_raygen_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_miss_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_miss_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_hit_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_hit_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_callable_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_callable_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_raygen_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_raygen_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_miss_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_miss_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_hit_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_hit_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_callable_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_callable_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let width: u32 = v.width as _;
     let height: u32 = v.height as _;
     let depth: u32 = v.depth as _;
@@ -18602,8 +14330,9 @@ impl<'a> GetRayTracingShaderGroupHandlesKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_ray_tracing_shader_group_handles_khr(v: &GetRayTracingShaderGroupHandlesKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline: u64 = v.pipeline;
     let first_group: u32 = v.first_group as _;
@@ -18634,8 +14363,9 @@ impl<'a> GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_ray_tracing_capture_replay_shader_group_handles_khr(v: &GetRayTracingCaptureReplayShaderGroupHandlesKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline: u64 = v.pipeline;
     let first_group: u32 = v.first_group as _;
@@ -18665,13 +14395,14 @@ impl CmdTraceRaysIndirectKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_trace_rays_indirect_khr(v: &CmdTraceRaysIndirectKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_raygen_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_raygen_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_miss_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_miss_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_hit_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_hit_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
-    let p_callable_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_callable_shader_binding_table { let q = a.alloc(24, 8); lower_strided_device_address_region_khr(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_raygen_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_raygen_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_miss_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_miss_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_hit_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_hit_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_callable_shader_binding_table = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_callable_shader_binding_table { let q = a.alloc(24, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let indirect_device_address: u64 = v.indirect_device_address as _;
     let command = encode_to_vec(|w| { vk_cmd_trace_rays_indirect_khr(w, cx, 1, command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, indirect_device_address).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_trace_rays_indirect_khr_size(cx, command_buffer, p_raygen_shader_binding_table, p_miss_shader_binding_table, p_hit_shader_binding_table, p_callable_shader_binding_table, indirect_device_address);
@@ -18695,8 +14426,9 @@ impl GetRayTracingShaderGroupStackSizeKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_get_ray_tracing_shader_group_stack_size_khr(v: &GetRayTracingShaderGroupStackSizeKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
     let pipeline: u64 = v.pipeline;
     let group: u32 = v.group as _;
@@ -18720,8 +14452,9 @@ impl CmdSetRayTracingPipelineStackSizeKHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_ray_tracing_pipeline_stack_size_khr(v: &CmdSetRayTracingPipelineStackSizeKHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let pipeline_stack_size: u32 = v.pipeline_stack_size as _;
     let command = encode_to_vec(|w| { vk_cmd_set_ray_tracing_pipeline_stack_size_khr(w, cx, 1, command_buffer, pipeline_stack_size).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18743,8 +14476,9 @@ impl CmdTraceRaysIndirect2KHRArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_trace_rays_indirect2_khr(v: &CmdTraceRaysIndirect2KHRArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let indirect_device_address: u64 = v.indirect_device_address as _;
     let command = encode_to_vec(|w| { vk_cmd_trace_rays_indirect2_khr(w, cx, 1, command_buffer, indirect_device_address).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18766,10 +14500,11 @@ impl<'a> CmdSetDepthBias2EXTArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_bias2_ext(v: &CmdSetDepthBias2EXTArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
-    let p_depth_bias_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_depth_bias_info { let q = a.alloc(32, 8); lower_depth_bias_info_ext(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_depth_bias_info = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_depth_bias_info { let q = a.alloc(32, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_depth_bias2_ext(w, cx, 1, command_buffer, p_depth_bias_info).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_depth_bias2_ext_size(cx, command_buffer, p_depth_bias_info);
     let reply_size = vk_cmd_set_depth_bias2_ext_reply_size(cx, command_buffer, p_depth_bias_info);
@@ -18789,8 +14524,9 @@ impl CmdSetAttachmentFeedbackLoopEnableEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_attachment_feedback_loop_enable_ext(v: &CmdSetAttachmentFeedbackLoopEnableEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let aspect_mask: u32 = v.aspect_mask as _;
     let command = encode_to_vec(|w| { vk_cmd_set_attachment_feedback_loop_enable_ext(w, cx, 1, command_buffer, aspect_mask).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
@@ -18813,11 +14549,12 @@ impl CmdSetDepthClampRangeEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_set_depth_clamp_range_ext(v: &CmdSetDepthClampRangeEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let depth_clamp_mode: i32 = v.depth_clamp_mode as _;
-    let p_depth_clamp_range = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_depth_clamp_range { let q = a.alloc(8, 4); lower_depth_clamp_range_ext(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_depth_clamp_range = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_depth_clamp_range { let q = a.alloc(8, 4); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let command = encode_to_vec(|w| { vk_cmd_set_depth_clamp_range_ext(w, cx, 1, command_buffer, depth_clamp_mode, p_depth_clamp_range).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_cmd_set_depth_clamp_range_ext_size(cx, command_buffer, depth_clamp_mode, p_depth_clamp_range);
     let reply_size = vk_cmd_set_depth_clamp_range_ext_reply_size(cx, command_buffer, depth_clamp_mode, p_depth_clamp_range);
@@ -18839,11 +14576,12 @@ impl<'a> GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_get_physical_device_cooperative_matrix_properties_khr(v: &GetPhysicalDeviceCooperativeMatrixPropertiesKHRArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let physical_device: u64 = v.physical_device;
     let p_property_count = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_property_count { let q = a.alloc(4, 4); wr::<u32>(q, 0, *e as _); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
-    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_cooperative_matrix_properties_khr(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
+    let p_properties = { let slot = a.alloc(8, 8); if let Some(arr) = &v.p_properties { let q = a.alloc(arr.len() * 56, 8); for (i, e) in arr.iter().enumerate() { lower_struct(e, a, q.add(i * 56)); } wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_get_physical_device_cooperative_matrix_properties_khr(w, cx, 1, physical_device, p_property_count, p_properties).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
     let command_size = vk_get_physical_device_cooperative_matrix_properties_khr_size(cx, physical_device, p_property_count, p_properties);
     let reply_size = vk_get_physical_device_cooperative_matrix_properties_khr_reply_size(cx, physical_device, p_property_count, p_properties);
@@ -18865,8 +14603,9 @@ impl CmdDrawMeshTasksEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_mesh_tasks_ext(v: &CmdDrawMeshTasksEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let group_count_x: u32 = v.group_count_x as _;
     let group_count_y: u32 = v.group_count_y as _;
@@ -18893,8 +14632,9 @@ impl CmdDrawMeshTasksIndirectEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_mesh_tasks_indirect_ext(v: &CmdDrawMeshTasksIndirectEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -18924,8 +14664,9 @@ impl CmdDrawMeshTasksIndirectCountEXTArgs {
     }
 }
 pub(crate) unsafe fn guest_vk_cmd_draw_mesh_tasks_indirect_count_ext(v: &CmdDrawMeshTasksIndirectCountEXTArgs, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let command_buffer: u64 = v.command_buffer;
     let buffer: u64 = v.buffer;
     let offset: u64 = v.offset as _;
@@ -18955,10 +14696,11 @@ impl<'a> WriteSamplerDescriptorMESAArgs<'a> {
     }
 }
 pub(crate) unsafe fn guest_vk_write_sampler_descriptor_mesa(v: &WriteSamplerDescriptorMESAArgs<'_>, reply: &[u8], cx: &GuestContext<'_>) -> Result<GuestRun, DecodeError> {
-    let mut arena = Arena::default();
-    let a = &mut arena;
+    let mut ids = keep_guest_ids;
+    let mut lowerer = Lowerer::new(&mut ids);
+    let a = &mut lowerer;
     let device: u64 = v.device;
-    let p_sampler = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sampler { let q = a.alloc(80, 8); lower_sampler_create_info(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
+    let p_sampler = { let slot = a.alloc(8, 8); if let Some(e) = &v.p_sampler { let q = a.alloc(80, 8); lower_struct(&**e, a, q); wr::<*const u8>(slot, 0, q); } rd::<*mut u8>(slot, 0) as *const c_void };
     let data_size: usize = v.data_size as _;
     let p_data = { let slot = a.alloc(8, 8); wr::<*const u8>(slot, 0, a.bytes(v.p_data.as_deref())); rd::<*mut u8>(slot, 0) as *mut c_void };
     let command = encode_to_vec(|w| { vk_write_sampler_descriptor_mesa(w, cx, 1, device, p_sampler, data_size, p_data).map(|_| ()).map_err(|e| e.to_string()) }).expect("guest encode");
