@@ -364,24 +364,10 @@ pub(super) fn run(
             let mut info_chain = CChain::lower(&info.p_next)?;
             let mut c_info = vk::ImageMemoryRequirementsInfo2::default().image(image);
             c_info.p_next = info_chain.head();
-            let out = args
-                .p_memory_requirements
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pMemoryRequirements is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::MemoryRequirements2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: a live image; both chains outlive the call.
-            unsafe {
-                device
-                    .device
-                    .get_image_memory_requirements2(&c_info, &mut c)
-            };
-            out.memory_requirements = memory::exposed_requirements(&c.memory_requirements);
-            out.p_next = chain.raise()?;
-            Ok(())
+            fill_memory_requirements2(&mut args.p_memory_requirements, |c| {
+                // SAFETY: a live image; the info chain and `c`'s chain outlive the call.
+                unsafe { device.device.get_image_memory_requirements2(&c_info, c) }
+            })
         })(),
         Command::DestroyBuffer(args) => {
             destroy(shared, args.device, args.buffer, HandleKind::Buffer)
@@ -403,24 +389,10 @@ pub(super) fn run(
             let mut info_chain = CChain::lower(&info.p_next)?;
             let mut c_info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
             c_info.p_next = info_chain.head();
-            let out = args
-                .p_memory_requirements
-                .as_mut()
-                .ok_or_else(|| ContextFatal::new("pMemoryRequirements is NULL"))?;
-            let mut chain = CChain::lower(&out.p_next)?;
-            let mut c = vk::MemoryRequirements2 {
-                p_next: chain.head(),
-                ..Default::default()
-            };
-            // SAFETY: a live buffer; both chains outlive the call.
-            unsafe {
-                device
-                    .device
-                    .get_buffer_memory_requirements2(&c_info, &mut c)
-            };
-            out.memory_requirements = memory::exposed_requirements(&c.memory_requirements);
-            out.p_next = chain.raise()?;
-            Ok(())
+            fill_memory_requirements2(&mut args.p_memory_requirements, |c| {
+                // SAFETY: a live buffer; the info chain and `c`'s chain outlive the call.
+                unsafe { device.device.get_buffer_memory_requirements2(&c_info, c) }
+            })
         })(),
         Command::BindBufferMemory(args) => (|| {
             let device = shared.objects().device(args.device)?;
@@ -473,6 +445,26 @@ pub(super) fn run(
         })(),
         _ => return None,
     })
+}
+
+/// Answers a `*MemoryRequirements2` query: lowers the guest's output chain, lets `query` fill it, and raises the
+/// driver's answer (with the requirements the guest may see) back into the reply.
+fn fill_memory_requirements2(
+    out: &mut Option<Box<venus_rs_encoder::host::types::MemoryRequirements2<'_>>>,
+    query: impl FnOnce(&mut vk::MemoryRequirements2),
+) -> Result<(), ContextFatal> {
+    let out = out
+        .as_mut()
+        .ok_or_else(|| ContextFatal::new("pMemoryRequirements is NULL"))?;
+    let mut chain = CChain::lower(&out.p_next)?;
+    let mut c = vk::MemoryRequirements2 {
+        p_next: chain.head(),
+        ..Default::default()
+    };
+    query(&mut c);
+    out.memory_requirements = memory::exposed_requirements(&c.memory_requirements);
+    out.p_next = chain.raise()?;
+    Ok(())
 }
 
 fn allocate_command_buffers(
