@@ -95,7 +95,12 @@ pub fn in_reference_root(
         ));
     }
     script.push_str(&format!("exec chroot {root} /usr/bin/env -i"));
-    for (key, value) in base_chroot_env().iter().chain(env) {
+    // The caller's variables replace the base ones of the same name (PATH, for a pairing's own tools).
+    let base = base_chroot_env();
+    let inherited = base
+        .iter()
+        .filter(|(key, _)| !env.iter().any(|(given, _)| given == key));
+    for (key, value) in inherited.chain(env) {
         script.push_str(&format!(" {}", shell_quote(&format!("{key}={value}"))));
     }
     script.push(' ');
