@@ -1,11 +1,12 @@
 //! Generator of `venus-rs-encoder`'s wire code.
 //!
-//! Reads the Vulkan registry (`vk.xml`, through `vk-parse`) and the project data file
-//! `encoder/venus-protocol.json` (command numbers, protocol extension list, the
-//! VK_MESA_venus_protocol additions and the protocol's special cases), builds a wire
-//! model of every command in the VkCommandTypeEXT table and writes Rust source into
+//! Reads the Vulkan registry (`data/vk.xml`, pinned in the repository, through `vk-parse`)
+//! and the project data file `data/venus-protocol.json` (command numbers, protocol extension
+//! list, the VK_MESA_venus_protocol additions and the protocol's special cases), builds a
+//! wire model of every command in the VkCommandTypeEXT table and writes Rust source into
 //! `encoder/src/generated/`, plus a test of the C layouts against the `ash` version the
-//! workspace locks (read from its source). The output is a pure function of these inputs.
+//! workspace locks (read from its source). Every file is formatted with `rustfmt`. The
+//! output is a pure function of these inputs.
 
 mod ash_layout;
 mod emit;
@@ -50,16 +51,21 @@ impl fmt::Display for CodegenReport {
     }
 }
 
-/// Generates the encoder sources into `out_dir` (normally `encoder/src/generated`).
+/// The registry the generator reads unless told otherwise, relative to the workspace.
+pub const PINNED_VK_XML: &str = "encoder-gen/data/vk.xml";
+/// The Venus protocol data, relative to the workspace.
+pub const PROTOCOL_DATA: &str = "encoder-gen/data/venus-protocol.json";
+
+/// Generates every generated source file of the `workspace` from `vk_xml` (normally
+/// [`PINNED_VK_XML`]) and [`PROTOCOL_DATA`].
 ///
 /// With `check`, nothing is written: the report lists the files whose content differs and
 /// the call fails when any does.
-pub fn run(
-    vk_xml: &Path,
-    data_file: &Path,
-    out_dir: &Path,
-    check: bool,
-) -> Result<CodegenReport, String> {
+pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport, String> {
+    let data_file = workspace.join(PROTOCOL_DATA);
+    let data_file = data_file.as_path();
+    let out_dir = workspace.join("encoder/src/generated");
+    let out_dir = out_dir.as_path();
     let text = std::fs::read_to_string(data_file)
         .map_err(|e| format!("cannot read {}: {e}", data_file.display()))?;
     let data: serde_json::Value =
@@ -81,10 +87,6 @@ pub fn run(
         "convert.rs".to_string(),
         emit_convert::emit_convert(&model, &reg),
     ));
-    let workspace = data_file
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not inside a workspace", data_file.display()))?;
     let ash = ash_layout::load(workspace)?;
     files.push((
         "layout.rs".to_string(),
@@ -106,7 +108,8 @@ pub fn run(
             .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     }
     for (name, content) in files {
-        let path = out_dir.join(name);
+        let path = out_dir.join(&name);
+        let content = rustfmt(&content).map_err(|e| format!("formatting {name}: {e}"))?;
         if check {
             let current = std::fs::read_to_string(&path).unwrap_or_default();
             if current != content {
@@ -124,4 +127,36 @@ pub fn run(
         ));
     }
     Ok(report)
+}
+
+/// Formats generated source the way `cargo fmt` formats the rest of the workspace.
+fn rustfmt(source: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::var_os("RUSTFMT").unwrap_or_else(|| "rustfmt".into()))
+        .args(["--edition", "2021", "--emit", "stdout"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run rustfmt: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("rustfmt has no stdin")?;
+    let input = source.to_owned();
+    // rustfmt writes as it reads: feed it from a thread so neither side blocks on a full pipe.
+    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("rustfmt failed: {e}"))?;
+    feeder
+        .join()
+        .map_err(|_| "the rustfmt feeder panicked".to_string())?
+        .map_err(|e| format!("writing to rustfmt failed: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "rustfmt failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    String::from_utf8(output.stdout).map_err(|e| format!("rustfmt printed non-UTF-8: {e}"))
 }

@@ -48,7 +48,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod convert;
-#[rustfmt::skip]
 mod generated;
 pub mod guest;
 pub mod host;

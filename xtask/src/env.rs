@@ -50,11 +50,6 @@ impl Home {
         self.dir.join("versions.txt")
     }
 
-    pub fn vk_xml(&self) -> PathBuf {
-        self.reference_root()
-            .join("usr/share/vulkan/registry/vk.xml")
-    }
-
     /// True once setup has installed the reference packages (the last step of the chroot setup writes it).
     pub fn reference_ready(&self) -> bool {
         self.versions_file().is_file()

@@ -71,7 +71,7 @@ fn run(args: &[String]) -> Result<i32, String> {
                 [flag] if flag == "--check" => true,
                 _ => return Err(format!("codegen: unknown options {rest:?}\n{USAGE}")),
             };
-            codegen::codegen(&home, check)?;
+            codegen::codegen(check)?;
             Ok(0)
         }
         "install" => {

@@ -9,7 +9,7 @@ use std::time::Instant;
 pub fn run_all(home: &Home) -> Result<(), String> {
     setup(home, &SetupOptions { guests: true })?;
     println!("[test] generated wire format is up to date: cargo xtask codegen --check");
-    crate::codegen::codegen(home, true)?;
+    crate::codegen::codegen(true)?;
     cargo_step("format", &["fmt", "--all", "--check"])?;
     cargo_step(
         "clippy",
