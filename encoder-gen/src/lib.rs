@@ -11,6 +11,7 @@
 mod ash_layout;
 mod emit;
 mod emit_convert;
+mod emit_host;
 mod model;
 mod registry;
 
@@ -28,6 +29,15 @@ pub struct CodegenReport {
     pub unions: usize,
     /// (command type, name, reason)
     pub left_out: Vec<(u32, String, String)>,
+    /// Hand-written host handlers: (command, module, why).
+    pub host_custom: Vec<(String, String, String)>,
+    /// Generated host dispatches with a hand-written check first: (command, module, why).
+    pub host_guarded: Vec<(String, String, String)>,
+    /// Commands the host runs through generated dispatch / refuses.
+    pub host_generated: usize,
+    pub host_unsupported: usize,
+    /// Commands whose generated dispatch could not be written, with the reason.
+    pub host_notes: Vec<String>,
     pub files: Vec<PathBuf>,
     /// In `--check` mode: files whose checked-in content differs from the generator's output.
     pub stale: Vec<PathBuf>,
@@ -44,6 +54,32 @@ impl fmt::Display for CodegenReport {
         for (value, name, reason) in &self.left_out {
             writeln!(f, "  {value:3} {name}: {reason}")?;
         }
+        writeln!(
+            f,
+            "host dispatch: {} generated, {} hand-written, {} unsupported",
+            self.host_generated,
+            self.host_custom.len(),
+            self.host_unsupported
+        )?;
+        writeln!(
+            f,
+            "hand-written host handlers ({}):",
+            self.host_custom.len()
+        )?;
+        for (name, module, why) in &self.host_custom {
+            writeln!(f, "  {name} ({module}): {why}")?;
+        }
+        writeln!(
+            f,
+            "generated host dispatches with a hand-written check ({}):",
+            self.host_guarded.len()
+        )?;
+        for (name, module, why) in &self.host_guarded {
+            writeln!(f, "  {name} ({module}): {why}")?;
+        }
+        for note in &self.host_notes {
+            writeln!(f, "no generated dispatch: {note}")?;
+        }
         for s in &self.stale {
             writeln!(f, "stale: {}", s.display())?;
         }
@@ -55,6 +91,8 @@ impl fmt::Display for CodegenReport {
 pub const PINNED_VK_XML: &str = "encoder-gen/data/vk.xml";
 /// The Venus protocol data, relative to the workspace.
 pub const PROTOCOL_DATA: &str = "encoder-gen/data/venus-protocol.json";
+/// How the host runs each command (generated, hand-written, refused), relative to the workspace.
+pub const HOST_DISPATCH_DATA: &str = "encoder-gen/data/host-dispatch.json";
 
 /// Generates every generated source file of the `workspace` from `vk_xml` (normally
 /// [`PINNED_VK_XML`]) and [`PROTOCOL_DATA`].
@@ -92,6 +130,22 @@ pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport
         "layout.rs".to_string(),
         emit::emit_layout_test(&model, &ash, &reg.type_alias),
     ));
+    let host_data_file = workspace.join(HOST_DISPATCH_DATA);
+    let host_text = std::fs::read_to_string(&host_data_file)
+        .map_err(|e| format!("cannot read {}: {e}", host_data_file.display()))?;
+    let host_data: serde_json::Value = serde_json::from_str(&host_text)
+        .map_err(|e| format!("{}: {e}", host_data_file.display()))?;
+    let (host_files, host_plan, host_notes) = emit_host::emit_host(&model, &reg, &host_data)?;
+    let host_dir = workspace.join("host/src/vulkan/generated");
+    let mut outputs: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|(name, content)| (out_dir.join(name), content))
+        .collect();
+    outputs.extend(
+        host_files
+            .into_iter()
+            .map(|(name, content)| (host_dir.join(name), content)),
+    );
     let mut report = CodegenReport {
         vk_xml_version: model.vk_xml_version.clone(),
         encoded: model.commands.len(),
@@ -100,16 +154,32 @@ pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport
         structs: model.structs.len(),
         unions: model.unions.len(),
         left_out: model.left_out.clone(),
+        host_custom: host_plan
+            .custom()
+            .map(|(n, m, w)| (n.to_string(), m.to_string(), w.to_string()))
+            .collect(),
+        host_guarded: host_plan
+            .guarded()
+            .map(|(n, m, w)| (n.to_string(), m.to_string(), w.to_string()))
+            .collect(),
+        host_generated: host_plan.count(|r| {
+            matches!(
+                r,
+                emit_host::Route::Generated | emit_host::Route::Guarded { .. }
+            )
+        }),
+        host_unsupported: host_plan.count(|r| matches!(r, emit_host::Route::Unsupported(_))),
+        host_notes,
         files: Vec::new(),
         stale: Vec::new(),
     };
-    if !check {
-        std::fs::create_dir_all(out_dir)
-            .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    }
-    for (name, content) in files {
-        let path = out_dir.join(&name);
-        let content = rustfmt(&content).map_err(|e| format!("formatting {name}: {e}"))?;
+    for (path, content) in outputs {
+        let content =
+            rustfmt(&content).map_err(|e| format!("formatting {}: {e}", path.display()))?;
+        if let (false, Some(dir)) = (check, path.parent()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         if check {
             let current = std::fs::read_to_string(&path).unwrap_or_default();
             if current != content {
