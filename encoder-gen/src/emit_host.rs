@@ -765,7 +765,7 @@ pub fn emit_host(
     model: &Model,
     reg: &Registry,
     data: &Value,
-) -> Result<(Vec<(String, String)>, HostPlan, Vec<String>), String> {
+) -> Result<(crate::GeneratedFiles, HostPlan, Vec<String>), String> {
     let plan = plan(model, data)?;
     let e = HostEmitter {
         model,

@@ -12,11 +12,16 @@ mod ash_layout;
 mod emit;
 mod emit_convert;
 mod emit_host;
+mod emit_icd;
+mod emit_mesa;
 mod model;
 mod registry;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// Generated files: (file name, content).
+pub(crate) type GeneratedFiles = Vec<(String, String)>;
 
 /// What one generator run produced.
 #[derive(Debug)]
@@ -38,6 +43,8 @@ pub struct CodegenReport {
     pub host_unsupported: usize,
     /// Commands whose generated dispatch could not be written, with the reason.
     pub host_notes: Vec<String>,
+    /// Commands without a generated ICD entry point, with the reason.
+    pub icd_notes: Vec<String>,
     pub files: Vec<PathBuf>,
     /// In `--check` mode: files whose checked-in content differs from the generator's output.
     pub stale: Vec<PathBuf>,
@@ -80,6 +87,9 @@ impl fmt::Display for CodegenReport {
         for note in &self.host_notes {
             writeln!(f, "no generated dispatch: {note}")?;
         }
+        for note in &self.icd_notes {
+            writeln!(f, "no generated ICD entry point: {note}")?;
+        }
         for s in &self.stale {
             writeln!(f, "stale: {}", s.display())?;
         }
@@ -93,6 +103,8 @@ pub const PINNED_VK_XML: &str = "encoder-gen/data/vk.xml";
 pub const PROTOCOL_DATA: &str = "encoder-gen/data/venus-protocol.json";
 /// How the host runs each command (generated, hand-written, refused), relative to the workspace.
 pub const HOST_DISPATCH_DATA: &str = "encoder-gen/data/host-dispatch.json";
+/// How the guest ICD answers each command (generated or hand-written), relative to the workspace.
+pub const ICD_ENTRIES_DATA: &str = "encoder-gen/data/icd-entries.json";
 
 /// Generates every generated source file of the `workspace` from `vk_xml` (normally
 /// [`PINNED_VK_XML`]) and [`PROTOCOL_DATA`].
@@ -125,6 +137,10 @@ pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport
         "convert.rs".to_string(),
         emit_convert::emit_convert(&model, &reg),
     ));
+    files.push((
+        "mesa.rs".to_string(),
+        emit_mesa::emit_mesa_structs(&model, &reg),
+    ));
     let ash = ash_layout::load(workspace)?;
     files.push((
         "layout.rs".to_string(),
@@ -136,6 +152,9 @@ pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport
     let host_data: serde_json::Value = serde_json::from_str(&host_text)
         .map_err(|e| format!("{}: {e}", host_data_file.display()))?;
     let (host_files, host_plan, host_notes) = emit_host::emit_host(&model, &reg, &host_data)?;
+    let icd_data = read_json(&workspace.join(ICD_ENTRIES_DATA))?;
+    let (icd_files, icd_notes) = emit_icd::emit_icd(&model, &reg, &ash, &icd_data)?;
+    let icd_dir = workspace.join("icd/src/driver/generated");
     let host_dir = workspace.join("host/src/vulkan/generated");
     let mut outputs: Vec<(PathBuf, String)> = files
         .into_iter()
@@ -145,6 +164,11 @@ pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport
         host_files
             .into_iter()
             .map(|(name, content)| (host_dir.join(name), content)),
+    );
+    outputs.extend(
+        icd_files
+            .into_iter()
+            .map(|(name, content)| (icd_dir.join(name), content)),
     );
     let mut report = CodegenReport {
         vk_xml_version: model.vk_xml_version.clone(),
@@ -170,6 +194,7 @@ pub fn run(workspace: &Path, vk_xml: &Path, check: bool) -> Result<CodegenReport
         }),
         host_unsupported: host_plan.count(|r| matches!(r, emit_host::Route::Unsupported(_))),
         host_notes,
+        icd_notes,
         files: Vec::new(),
         stale: Vec::new(),
     };
@@ -229,4 +254,10 @@ fn rustfmt(source: &str) -> Result<String, String> {
         ));
     }
     String::from_utf8(output.stdout).map_err(|e| format!("rustfmt printed non-UTF-8: {e}"))
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
