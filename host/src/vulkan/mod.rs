@@ -11,7 +11,7 @@
 //! id translation, lowering), `generated` (function tables, object types, the dispatch of
 //! every command), and one module per hand-written concern — `instance`, `physical_device`,
 //! `device`, `queue` (+ `completion`), `memory`, `sync`, `command_buffer`, `descriptor`,
-//! `render_pass`, `private_data` — named by the generator's HANDWRITTEN and GUARDED tables.
+//! `render_pass`, `private_data` — each listed, with why, in `encoder-gen/data/host-dispatch.json`.
 
 mod command_buffer;
 mod completion;
