@@ -1,5 +1,10 @@
-//! Helpers for the end-to-end tests: they drive the real pairing runner (`cargo xtask pair`), which needs the
-//! reference stack from `cargo xtask setup --guests`. `cargo xtask test` builds the runner and runs them.
+//! Helpers for the end-to-end tests: they drive the real pairing runner (`cargo xtask pair`, `cargo xtask native`),
+//! which needs the reference stack from `cargo xtask setup --guests`. `cargo xtask test` builds the runner and runs
+//! them. [`vk_util`] is what the Vulkan test programs of `src/bin` share.
+
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod vk_util;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
