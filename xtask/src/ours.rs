@@ -207,22 +207,36 @@ pub fn build_host_half(log_dir: &Path) -> Result<OursHost, String> {
     Ok(host)
 }
 
-/// Small Vulkan programs of `tests/` that a pairing can run by name: they are built for the guest's architecture
-/// and put on its PATH, whichever guest driver the pairing uses.
-pub const TEST_PROGRAMS: &[&str] = &["compute-readback"];
+/// Small Vulkan programs of `tests/` that a pairing can run by name: every binary of `tests/src/bin`, built for
+/// the guest's architecture and put on its PATH, whichever guest driver the pairing uses.
+pub fn test_program_names() -> Result<Vec<String>, String> {
+    let dir = workspace_dir().join("tests/src/bin");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .filter_map(|path| Some(path.file_stem()?.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
 
-/// Builds the test program `name` for `arch` when it is one of ours; `None` for any other program.
-pub fn build_test_program(
-    name: &str,
-    arch: GuestArch,
-    log_dir: &Path,
-) -> Result<Option<PathBuf>, String> {
-    if !TEST_PROGRAMS.contains(&name) {
-        return Ok(None);
-    }
-    let log = log_dir.join(format!("build-{name}-{}.log", arch.name()));
-    let bin_dir = release_build(arch, &["-p", "venus-rs-tests", "--bin", name], &log)?;
-    Ok(Some(bin_dir.join(name)))
+/// Builds every test program for `arch` in one cargo run and returns their paths (all in one folder).
+pub fn build_test_programs(arch: GuestArch, log_dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let log = log_dir.join(format!("build-test-programs-{}.log", arch.name()));
+    let bin_dir = release_build(arch, &["-p", "venus-rs-tests", "--bins"], &log)?;
+    test_program_names()?
+        .into_iter()
+        .map(|name| {
+            let path = bin_dir.join(&name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("the test program {} was not built", path.display()))
+            }
+        })
+        .collect()
 }
 
 /// `cargo build --release` of the given packages for a guest architecture; returns the binaries' folder.
