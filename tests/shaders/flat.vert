@@ -1,5 +1,5 @@
 // query-check's and secondary-check's vertex shader: a 2D position already in clip space and a colour.
-// SPIR-V: see README.md in this folder.
+// SPIR-V (checked in beside it): see README.md in this folder for the one regeneration command.
 #version 450
 layout(location = 0) in vec2 position;
 layout(location = 1) in vec3 color;

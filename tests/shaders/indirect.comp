@@ -1,7 +1,7 @@
 // secondary-check's compute shader, run by vkCmdDispatchIndirect: every invocation marks its slot (so the host
 // can count how many workgroups really ran), and invocation 0 writes the draw commands that the render pass then
 // consumes with vkCmdDrawIndirect / vkCmdDrawIndexedIndirect (the host hands their fields in as push constants).
-// SPIR-V: see README.md in this folder.
+// SPIR-V (checked in beside it): see README.md in this folder for the one regeneration command.
 #version 450
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 0) buffer Marks { uint marks[]; };

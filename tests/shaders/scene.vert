@@ -1,6 +1,6 @@
 // render-check's vertex shader: places each vertex with the scene transform (a rotation, so that edges are not
 // axis-aligned and 4x MSAA has something to resolve) and passes the texture coordinate and colour on.
-// SPIR-V: see README.md in this folder.
+// SPIR-V (checked in beside it): see README.md in this folder for the one regeneration command.
 #version 450
 layout(location = 0) in vec3 position;
 layout(location = 1) in vec2 uv;
