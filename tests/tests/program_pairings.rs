@@ -69,31 +69,45 @@ fn validated_runs_really_load_the_validation_layer() {
     run.assert_success_with("Insert instance layer \"VK_LAYER_KHRONOS_validation\"");
 }
 
-/// Every program natively without the layer, in one chroot run: the oracle for digests.
-fn native_outcome() -> PairRun {
-    let run = native(&[], &["sh", "-c", &every_program_script()]);
-    run.assert_success_with("secondary-check: OK");
-    run
+/// Mesa 25.0's Venus loses a timeline semaphore's progress when the host signals it while submissions wait on
+/// it: vn_SignalSemaphore sends the signal asynchronously, then writes the signalled value into the semaphore's
+/// feedback slot — over the larger value the device may have written meanwhile. Measured through
+/// mesa,virgl,qemu: sync-check's timeline wait times out with the counter stuck at 1 although both submissions'
+/// writes are done, in 4 of 12 x86_64 and 2 of 4 aarch64 runs; with the feedback off, 0 of 4. So the reference
+/// pairing runs sync-check with Venus's semaphore feedback off; our guest half must pass without such a switch.
+const MESA_SEMAPHORE_FEEDBACK_OFF: &str = "VN_PERF=no_semaphore_feedback";
+
+/// A shell script that runs every program even when one fails (so one boot reports on all of them), each with
+/// the environment `env_of` gives it.
+fn every_program_script(env_of: impl Fn(&str) -> &'static str) -> String {
+    let runs: Vec<String> = PROGRAMS
+        .iter()
+        .map(|program| format!("{} {program} || status=1; ", env_of(program)))
+        .collect();
+    format!("status=0; {}exit $status", runs.concat())
 }
 
-/// Runs every program even when one fails, so that one boot reports on all of them.
-fn every_program_script() -> String {
-    format!(
-        "status=0; for program in {}; do $program || status=1; done; exit $status",
-        PROGRAMS.join(" ")
-    )
+/// Every program natively without the layer, in one chroot run: the oracle for digests.
+fn native_outcome() -> PairRun {
+    let run = native(&[], &["sh", "-c", &every_program_script(|_| "")]);
+    for program in PROGRAMS {
+        run.assert_success_with(&format!("{program}: OK"));
+    }
+    run
 }
 
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn mesa_virgl_qemu_x86_64_runs_every_program_in_one_boot_with_native_digests() {
     let native = native_outcome();
-    let run = run_in_surviving_qemu_abort(
-        "mesa,virgl,qemu-x86_64",
-        &[],
-        &["sh", "-c", &every_program_script()],
-        3,
-    );
+    let script = every_program_script(|program| {
+        if program == "sync-check" {
+            MESA_SEMAPHORE_FEEDBACK_OFF
+        } else {
+            ""
+        }
+    });
+    let run = run_in_surviving_qemu_abort("mesa,virgl,qemu-x86_64", &[], &["sh", "-c", &script], 3);
     for program in PROGRAMS {
         assert!(
             run.ok_line(program).is_some(),

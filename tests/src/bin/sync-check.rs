@@ -238,7 +238,20 @@ fn timeline_semaphores(gpu: &Gpu) -> Result<(), String> {
     check("vkSignalSemaphore (value 1)", unsafe {
         gpu.device.signal_semaphore(&signal)
     })?;
-    wait_timeline(gpu, semaphore, 3, "both timeline submissions")?;
+    wait_timeline(gpu, semaphore, 3, "both timeline submissions").map_err(|message| {
+        // What the device did tells a lost signal (slots unwritten) from a lost counter update (slots written).
+        let counter = counter_value(gpu, semaphore).map_or_else(|e| e, |value| value.to_string());
+        let slots = slots.read::<u32>(gpu, 0, 2).map_or_else(
+            |e| e,
+            |values| {
+                format!(
+                    "[{:#x}, {:#x}] (expected {VALUE:#x} in both)",
+                    values[0], values[1]
+                )
+            },
+        );
+        format!("{message}; the counter reads {counter}, the slots hold {slots}")
+    })?;
     let after = counter_value(gpu, semaphore)?;
     if after != 3 {
         return Err(format!(
