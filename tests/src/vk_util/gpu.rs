@@ -106,7 +106,9 @@ const DYNAMIC_RENDERING_EXTENSION: &CStr = ash::khr::dynamic_rendering::NAME;
 const SYNCHRONIZATION2_EXTENSION: &CStr = ash::khr::synchronization2::NAME;
 
 impl Gpu {
+    /// `application` is the program's name: it names the program in the watchdog's failure line too.
     pub fn new(application: &CStr, wishes: &Wishes) -> Result<Gpu, String> {
+        super::watchdog::start(&application.to_string_lossy());
         // SAFETY: loads the system Vulkan loader; its entry points are called with valid arguments below.
         let entry = unsafe { ash::Entry::load() }
             .map_err(|e| format!("cannot load the Vulkan loader: {e}"))?;
@@ -296,6 +298,7 @@ impl Gpu {
             self.device
                 .wait_for_fences(&[fence], true, wait_timeout_ns())
         };
+        super::watchdog::progress("vkWaitForFences");
         match result {
             Ok(()) => {
                 self.pending

@@ -3,7 +3,8 @@
 //! pipelines, and the programs' output conventions (`NAME: OK ...` / `NAME: FAILED: ...`, digests, PNG files).
 //!
 //! Every wait is bounded by [`WAIT_TIMEOUT`], so a driver that hangs makes a program fail with the name of the
-//! wait instead of hanging the pairing that runs it.
+//! wait instead of hanging the pairing that runs it; a watchdog turns any other call that never returns into a
+//! failure naming the last call that did.
 
 mod commands;
 mod gpu;
@@ -12,6 +13,7 @@ mod memory;
 mod output;
 mod owned;
 mod pipeline;
+mod watchdog;
 
 pub use commands::{image_barrier, memory_barrier};
 pub use gpu::{DynamicRendering, Features, Gpu, QueueKind, Synchronization2, Wishes};
@@ -31,8 +33,10 @@ pub fn wait_timeout_ns() -> u64 {
     WAIT_TIMEOUT.as_nanos() as u64
 }
 
-/// Names the failed call: `vkCreateBuffer (vertices): ERROR_OUT_OF_DEVICE_MEMORY`.
+/// Names the failed call: `vkCreateBuffer (vertices): ERROR_OUT_OF_DEVICE_MEMORY`. Every call through here
+/// also counts as progress for the watchdog that [`Gpu::new`] starts.
 pub fn check<T>(what: &str, result: Result<T, vk::Result>) -> Result<T, String> {
+    watchdog::progress(what);
     result.map_err(|e| format!("{what}: {e:?}"))
 }
 
