@@ -11,7 +11,7 @@ use ash::vk;
 use std::time::{Duration, Instant};
 use venus_rs_tests::vk_util::{
     check, finish, iterate_expected, iterate_start, memory_barrier, usage_error, Args, Gpu,
-    Iterate, QueueKind, Wishes,
+    Iterate, QueueKind, Wishes, COMPUTE_COMMANDS,
 };
 
 const NAME: &str = "compute-readback";
@@ -48,6 +48,7 @@ fn run(options: &Options) -> Result<String, String> {
     let wishes = Wishes {
         api_version: vk::API_VERSION_1_1,
         queue_kind: QueueKind::Compute,
+        commands: &[COMPUTE_COMMANDS],
         ..Wishes::default()
     };
     let gpu = Gpu::new(c"compute-readback", &wishes)?;

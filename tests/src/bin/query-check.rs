@@ -14,9 +14,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use ash::vk;
+use std::ffi::CStr;
 use venus_rs_tests::vk_util::{
     check, finish, memory_barrier, usage_error, Args, Buffer, Features, Gpu, GraphicsPipelineDesc,
-    ImageDesc, PipelineTarget, Wishes,
+    ImageDesc, PipelineTarget, Wishes, GRAPHICS_COMMANDS,
 };
 
 const NAME: &str = "query-check";
@@ -31,6 +32,19 @@ const VERTEX_SPIRV: &[u8] = include_bytes!("../../shaders/flat.vert.spv");
 const FRAGMENT_SPIRV: &[u8] = include_bytes!("../../shaders/flat.frag.spv");
 const OCCLUSION_QUERIES: u32 = 3;
 const TIMESTAMPS: u32 = 3;
+
+/// Queries, beyond offscreen rendering.
+const QUERY_COMMANDS: &[&CStr] = &[
+    c"vkCreateQueryPool",
+    c"vkDestroyQueryPool",
+    c"vkCmdBeginQuery",
+    c"vkCmdEndQuery",
+    c"vkCmdResetQueryPool",
+    c"vkCmdWriteTimestamp",
+    c"vkCmdCopyQueryPoolResults",
+    c"vkGetQueryPoolResults",
+    c"vkCmdFillBuffer",
+];
 
 /// Pixel rectangles `[x0, x1) x [y0, y1)`: edges on pixel boundaries never touch a sample centre, so the
 /// number of samples each covers is exact on every conformant rasterizer.
@@ -73,6 +87,7 @@ fn run() -> Result<String, String> {
             occlusion_query_precise: true,
             ..Features::default()
         },
+        commands: &[GRAPHICS_COMMANDS, QUERY_COMMANDS],
         ..Wishes::default()
     };
     let gpu = Gpu::new(c"query-check", &wishes)?;

@@ -11,10 +11,12 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use ash::vk;
+use std::ffi::CStr;
 use std::path::PathBuf;
 use venus_rs_tests::vk_util::{
     check, finish, image_barrier, sha256_hex, usage_error, version_text, write_png, Args, Buffer,
     Features, Gpu, GraphicsPipelineDesc, Image, ImageDesc, PipelineTarget, Wishes,
+    GRAPHICS_COMMANDS,
 };
 
 const NAME: &str = "render-check";
@@ -36,6 +38,16 @@ const ROTATION: f32 = 0.35;
 const SCALE: f32 = 0.95;
 const TINT: [f32; 4] = [0.9, 0.9, 0.9, 1.0];
 const TEXTURE_SIZE: u32 = 8;
+
+/// What the scene needs beyond plain offscreen rendering.
+const SCENE_COMMANDS: &[&CStr] = &[
+    c"vkCreateSampler",
+    c"vkDestroySampler",
+    c"vkCmdCopyBufferToImage",
+    c"vkCmdBindDescriptorSets",
+    c"vkCmdBindIndexBuffer",
+    c"vkCmdDrawIndexed",
+];
 
 /// A quad of the scene in model space.
 struct Quad {
@@ -89,6 +101,7 @@ fn run(options: &Options) -> Result<String, String> {
             dynamic_rendering: true,
             ..Features::default()
         },
+        commands: &[GRAPHICS_COMMANDS, SCENE_COMMANDS],
         ..Wishes::default()
     };
     let gpu = Gpu::new(c"render-check", &wishes)?;

@@ -10,10 +10,12 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use ash::vk;
+use std::ffi::CStr;
 use std::path::PathBuf;
 use venus_rs_tests::vk_util::{
     check, finish, memory_barrier, sha256_hex, usage_error, write_png, Args, Buffer, Gpu,
-    GraphicsPipelineDesc, Image, ImageDesc, PipelineTarget, Wishes, WORKGROUP_SIZE,
+    GraphicsPipelineDesc, Image, ImageDesc, PipelineTarget, Wishes, COMPUTE_COMMANDS,
+    GRAPHICS_COMMANDS, WORKGROUP_SIZE,
 };
 
 const NAME: &str = "secondary-check";
@@ -32,6 +34,15 @@ const INDIRECT_SPIRV: &[u8] = include_bytes!("../../shaders/indirect.comp.spv");
 /// wrong count shows.
 const DISPATCH_GROUPS: u32 = 3;
 const MARK_SLOTS: u32 = 8 * WORKGROUP_SIZE;
+
+/// Secondary command buffers and indirect work, beyond compute and offscreen rendering.
+const INDIRECT_COMMANDS: &[&CStr] = &[
+    c"vkCmdDispatchIndirect",
+    c"vkCmdDrawIndirect",
+    c"vkCmdDrawIndexedIndirect",
+    c"vkCmdBindIndexBuffer",
+    c"vkCmdExecuteCommands",
+];
 
 /// A flat quad in pixel coordinates `[x0, x1) x [y0, y1)` with its colour.
 struct Quad {
@@ -84,7 +95,11 @@ fn parse_options() -> Result<Options, String> {
 }
 
 fn run(options: &Options) -> Result<String, String> {
-    let gpu = Gpu::new(c"secondary-check", &Wishes::default())?;
+    let wishes = Wishes {
+        commands: &[COMPUTE_COMMANDS, GRAPHICS_COMMANDS, INDIRECT_COMMANDS],
+        ..Wishes::default()
+    };
+    let gpu = Gpu::new(c"secondary-check", &wishes)?;
     let buffers = Buffers::new(&gpu)?;
     let compute = ComputeStage::new(&gpu, &buffers)?;
     let render = RenderStage::new(&gpu)?;

@@ -14,10 +14,11 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use ash::vk;
+use std::ffi::CStr;
 use std::time::{Duration, Instant};
 use venus_rs_tests::vk_util::{
     check, finish, iterate_expected, iterate_start, memory_barrier, usage_error, wait_timeout_ns,
-    Args, Buffer, Features, Gpu, Iterate, QueueKind, Wishes, WAIT_TIMEOUT,
+    Args, Buffer, Features, Gpu, Iterate, QueueKind, Wishes, COMPUTE_COMMANDS, WAIT_TIMEOUT,
 };
 
 const NAME: &str = "sync-check";
@@ -36,6 +37,22 @@ const TRANSFER_WRITE: (vk::PipelineStageFlags, vk::AccessFlags) = (
     vk::PipelineStageFlags::TRANSFER,
     vk::AccessFlags::TRANSFER_WRITE,
 );
+
+/// Transfers, semaphores, events and fence polling, beyond compute.
+const SYNC_COMMANDS: &[&CStr] = &[
+    c"vkCmdFillBuffer",
+    c"vkCmdCopyBuffer",
+    c"vkCreateSemaphore",
+    c"vkDestroySemaphore",
+    c"vkCreateEvent",
+    c"vkDestroyEvent",
+    c"vkGetEventStatus",
+    c"vkSetEvent",
+    c"vkResetEvent",
+    c"vkCmdSetEvent",
+    c"vkCmdWaitEvents",
+    c"vkGetFenceStatus",
+];
 
 struct Options {
     fence_iterations: u32,
@@ -69,6 +86,7 @@ fn run(options: &Options) -> Result<String, String> {
             synchronization2: true,
             ..Features::default()
         },
+        commands: &[COMPUTE_COMMANDS, SYNC_COMMANDS],
         ..Wishes::default()
     };
     let gpu = Gpu::new(c"sync-check", &wishes)?;

@@ -2,6 +2,7 @@
 //! enabled only when offered, so that the program can say what it skipped), and its queues.
 
 use super::owned::Owned;
+use super::required::missing_commands;
 use super::{check, version_text, wait_timeout_ns};
 use ash::vk;
 use std::cell::RefCell;
@@ -51,6 +52,9 @@ pub struct Wishes {
     /// How many queues of the family the program would like (it gets at most what the family has).
     pub queues: u32,
     pub features: Features,
+    /// The device commands the program calls beyond vk_util's own ([`super::BASE_COMMANDS`]) and its enabled
+    /// features': checked after device creation, so that a driver lacking one fails with a list, not an abort.
+    pub commands: &'static [&'static [&'static CStr]],
 }
 
 impl Default for Wishes {
@@ -60,6 +64,7 @@ impl Default for Wishes {
             queue_kind: QueueKind::Graphics,
             queues: 1,
             features: Features::default(),
+            commands: &[],
         }
     }
 }
@@ -556,6 +561,24 @@ fn open_device(instance: &ash::Instance, wishes: &Wishes) -> Result<Opened, Stri
     let device = check("vkCreateDevice", unsafe {
         instance.create_device(physical_device, &device_info, None)
     })?;
+    let program_commands: Vec<&CStr> = wishes.commands.concat();
+    let missing = missing_commands(
+        instance,
+        device.handle(),
+        &program_commands,
+        &enabled,
+        offered.dynamic_rendering_by_extension,
+        offered.synchronization2_by_extension,
+    );
+    if !missing.is_empty() {
+        // SAFETY: nothing was made from the device yet.
+        unsafe { device.destroy_device(None) };
+        return Err(format!(
+            "the driver provides no entry point for {} command(s) this program calls: {}",
+            missing.len(),
+            missing.join(", ")
+        ));
+    }
     Ok(Opened {
         physical_device,
         properties,

@@ -13,6 +13,7 @@ mod memory;
 mod output;
 mod owned;
 mod pipeline;
+mod required;
 mod watchdog;
 
 pub use commands::{image_barrier, memory_barrier};
@@ -21,6 +22,7 @@ pub use iterate::{iterate_expected, iterate_start, Iterate, WORKGROUP_SIZE};
 pub use memory::{Buffer, Image, ImageDesc, Plain};
 pub use output::{finish, sha256_hex, usage_error, write_png, Args};
 pub use pipeline::{GraphicsPipelineDesc, PipelineTarget};
+pub use required::{BASE_COMMANDS, COMPUTE_COMMANDS, GRAPHICS_COMMANDS};
 
 use ash::vk;
 use std::time::Duration;
