@@ -213,10 +213,18 @@ pub fn test_program_names() -> Result<Vec<String>, String> {
     let dir = workspace_dir().join("tests/src/bin");
     let entries =
         std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    // Cargo's own rule: `NAME.rs`, or `NAME/main.rs` for a program made of several files.
     let mut names: Vec<String> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
-        .filter_map(|path| Some(path.file_stem()?.to_string_lossy().into_owned()))
+        .filter_map(|path| {
+            if path.extension().is_some_and(|ext| ext == "rs") {
+                Some(path.file_stem()?.to_string_lossy().into_owned())
+            } else if path.join("main.rs").is_file() {
+                Some(path.file_name()?.to_string_lossy().into_owned())
+            } else {
+                None
+            }
+        })
         .collect();
     names.sort();
     Ok(names)
@@ -263,5 +271,29 @@ fn release_build(arch: GuestArch, selection: &[&str], log: &Path) -> Result<Path
             run_logged(&mut command, log)?;
             Ok(bin_dir)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_program_names;
+
+    #[test]
+    fn test_programs_are_found_as_single_files_and_as_folders() {
+        let names = test_program_names().unwrap();
+        // compute-readback is one file; render-check is a folder with main.rs.
+        for expected in [
+            "compute-readback",
+            "render-check",
+            "sync-check",
+            "query-check",
+            "secondary-check",
+        ] {
+            assert!(
+                names.iter().any(|name| name == expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "{names:?}");
     }
 }

@@ -7,6 +7,8 @@
 //! failure naming the last call that did.
 
 mod commands;
+mod device;
+mod extensions;
 mod gpu;
 mod iterate;
 mod memory;
@@ -14,10 +16,13 @@ mod output;
 mod owned;
 mod pipeline;
 mod required;
+mod submit;
 mod watchdog;
 
 pub use commands::{image_barrier, memory_barrier};
-pub use gpu::{DynamicRendering, Features, Gpu, QueueKind, Synchronization2, Wishes};
+pub use device::{Features, QueueKind, Wishes};
+pub use extensions::{DynamicRendering, Synchronization2};
+pub use gpu::Gpu;
 pub use iterate::{iterate_expected, iterate_start, Iterate, WORKGROUP_SIZE};
 pub use memory::{Buffer, Image, ImageDesc, Plain};
 pub use output::{finish, sha256_hex, usage_error, write_png, Args};

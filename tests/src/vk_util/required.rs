@@ -3,7 +3,7 @@
 //! a backtrace; checking first turns that into one FAILED line listing everything missing — a to-do list for a
 //! driver in bring-up.
 
-use super::gpu::Features;
+use super::device::Features;
 use ash::vk;
 use std::ffi::CStr;
 
