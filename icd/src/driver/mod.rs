@@ -24,6 +24,7 @@ pub mod handles;
 pub mod host;
 mod instance;
 mod physical_device;
+pub mod wsi;
 
 pub use instance::ring_commands_sent;
 
