@@ -6,7 +6,9 @@ use crate::vulkan::Gpu;
 use crate::Report;
 use ash::vk;
 use std::time::Instant;
-use vulkan_venus_rs::driver::wsi::icd_surface::{handle_of, IcdSurfaceBase, IcdSurfaceHeadless, IcdWsiPlatform};
+use vulkan_venus_rs::driver::wsi::icd_surface::{
+    handle_of, IcdSurfaceBase, IcdSurfaceHeadless, IcdWsiPlatform,
+};
 use vulkan_venus_rs::driver::wsi::{self, swapchain_handle, PresentPath};
 
 pub fn run(gpu: &Gpu, report: &mut Report, frames: u32) {
@@ -18,10 +20,14 @@ pub fn run(gpu: &Gpu, report: &mut Report, frames: u32) {
     let surface = handle_of(&surface_struct);
     report.check("headless presents", || {
         // SAFETY: a live surface struct.
-        let caps = unsafe { wsi::surface_capabilities(&gpu.instance, gpu.physical_device, surface) }
-            .map_err(|e| e.to_string())?;
+        let caps =
+            unsafe { wsi::surface_capabilities(&gpu.instance, gpu.physical_device, surface) }
+                .map_err(|e| e.to_string())?;
         if caps.current_extent.width != u32::MAX {
-            return Err(format!("headless current extent {:?} is not undefined", caps.current_extent));
+            return Err(format!(
+                "headless current extent {:?} is not undefined",
+                caps.current_extent
+            ));
         }
         let mut renderer = Renderer::new(gpu)?;
         let extent = vk::Extent2D {

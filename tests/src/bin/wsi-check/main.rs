@@ -51,7 +51,10 @@ fn main() {
     let mut frames = 300;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next().and_then(|value| value.parse().ok())) {
+        match (
+            arg.as_str(),
+            args.next().and_then(|value| value.parse().ok()),
+        ) {
             ("--frames", Some(value)) if value > 0 => frames = value,
             _ => {
                 eprintln!("usage: wsi-check [--frames N]");
@@ -76,7 +79,11 @@ fn run(report: &mut Report, frames: u32) -> Result<(), String> {
     println!(
         "wsi-check: device {}, validation layer {}",
         gpu.device_name,
-        if gpu.validation_enabled() { "on" } else { "off" }
+        if gpu.validation_enabled() {
+            "on"
+        } else {
+            "off"
+        }
     );
     {
         let (_xvfb, display) = servers::start_xvfb()?;
@@ -91,5 +98,15 @@ fn run(report: &mut Report, frames: u32) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&runtime);
     }
     headless_checks::run(&gpu, report, frames);
+    drop(gpu);
+    // Messages outside any check (instance and device set-up and teardown) fail the run too.
+    let total = vulkan::VALIDATION_MESSAGES.load(Ordering::Relaxed);
+    report.check("no validation message in the whole run", || {
+        if total == 0 {
+            Ok("none".to_string())
+        } else {
+            Err(format!("{total} validation messages (printed above)"))
+        }
+    });
     Ok(())
 }

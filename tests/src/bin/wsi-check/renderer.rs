@@ -61,8 +61,12 @@ impl<'g> Renderer<'g> {
                 )
                 .map_err(fail("vkAllocateCommandBuffers"))?[0];
             let semaphore = vk::SemaphoreCreateInfo::default();
-            let acquired = device.create_semaphore(&semaphore, None).map_err(fail("semaphore"))?;
-            let rendered = device.create_semaphore(&semaphore, None).map_err(fail("semaphore"))?;
+            let acquired = device
+                .create_semaphore(&semaphore, None)
+                .map_err(fail("semaphore"))?;
+            let rendered = device
+                .create_semaphore(&semaphore, None)
+                .map_err(fail("semaphore"))?;
             let frame_done = device
                 .create_fence(
                     &vk::FenceCreateInfo::default().flags(vk::FenceCreateFlags::SIGNALED),
@@ -103,7 +107,12 @@ impl<'g> Renderer<'g> {
                 .bind_buffer_memory(pattern, pattern_memory, 0)
                 .map_err(fail("vkBindBufferMemory"))?;
             let pattern_bytes = device
-                .map_memory(pattern_memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+                .map_memory(
+                    pattern_memory,
+                    0,
+                    vk::WHOLE_SIZE,
+                    vk::MemoryMapFlags::empty(),
+                )
                 .map_err(fail("vkMapMemory"))? as *mut u8;
             Ok(Renderer {
                 gpu,
@@ -325,14 +334,9 @@ pub fn create_swapchain(
         .clipped(true)
         .old_swapchain(old);
     // SAFETY: a valid create info; `old` is null or a live handle; the surface's window outlives it.
-    let swapchain = unsafe {
-        Swapchain::create(
-            gpu.wsi.clone(),
-            &info,
-            swapchain_handle::from_handle(old),
-        )
-    }
-    .map_err(|e| format!("create swapchain {extent:?} {format:?} {mode:?}: {e}"))?;
+    let swapchain =
+        unsafe { Swapchain::create(gpu.wsi.clone(), &info, swapchain_handle::from_handle(old)) }
+            .map_err(|e| format!("create swapchain {extent:?} {format:?} {mode:?}: {e}"))?;
     Ok(swapchain_handle::into_handle(swapchain))
 }
 

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     child: Child,
-    pub name: &'static str,
 }
 
 impl Drop for Server {
@@ -30,7 +29,7 @@ pub fn start_xvfb() -> Result<(Server, String), String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start Xvfb: {e}"))?;
-    let server = Server { child, name: "Xvfb" };
+    let server = Server { child };
     drop(writer);
     let mut line = String::new();
     BufReader::new(std::fs::File::from(reader))
@@ -71,10 +70,7 @@ pub fn start_weston() -> Result<(Server, PathBuf, String), String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start weston: {e}"))?;
-    let server = Server {
-        child,
-        name: "weston",
-    };
+    let server = Server { child };
     let started = Instant::now();
     while !runtime.join(&socket).exists() {
         if started.elapsed() > Duration::from_secs(20) {

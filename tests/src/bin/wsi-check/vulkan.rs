@@ -2,7 +2,7 @@
 //! validation messages, a device with VK_KHR_swapchain, and the WSI device the module runs on.
 
 use ash::vk;
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use vulkan_venus_rs::driver::wsi::{LockedQueue, WsiDevice};
@@ -11,7 +11,8 @@ use vulkan_venus_rs::driver::wsi::{LockedQueue, WsiDevice};
 pub static VALIDATION_MESSAGES: AtomicU32 = AtomicU32::new(0);
 
 pub struct Gpu {
-    pub entry: ash::Entry,
+    /// Keeps the loader loaded for the life of the instance.
+    _entry: ash::Entry,
     pub instance: ash::Instance,
     pub device: ash::Device,
     pub physical_device: vk::PhysicalDevice,
@@ -44,14 +45,14 @@ impl Gpu {
         // SAFETY: a plain global query.
         let available = unsafe { entry.enumerate_instance_extension_properties(None) }
             .map_err(|e| format!("instance extensions: {e}"))?;
-        let has_debug_utils = available.iter().any(|property| {
-            property.extension_name_as_c_str() == Ok(ash::ext::debug_utils::NAME)
-        });
-        let extensions = if has_debug_utils {
-            vec![ash::ext::debug_utils::NAME.as_ptr()]
-        } else {
-            Vec::new()
-        };
+        let has_debug_utils = available
+            .iter()
+            .any(|property| property.extension_name_as_c_str() == Ok(ash::ext::debug_utils::NAME));
+        // VK_KHR_swapchain, which the device enables (PRESENT_SRC_KHR layouts), requires VK_KHR_surface.
+        let mut extensions = vec![ash::khr::surface::NAME.as_ptr()];
+        if has_debug_utils {
+            extensions.push(ash::ext::debug_utils::NAME.as_ptr());
+        }
         let app = vk::ApplicationInfo::default()
             .application_name(c"wsi-check")
             .api_version(vk::API_VERSION_1_1);
@@ -75,8 +76,8 @@ impl Gpu {
                 )
                 .pfn_user_callback(Some(count_message));
             // SAFETY: valid create info; destroyed in Drop.
-            let messenger = unsafe { loader.create_debug_utils_messenger(&info, None) }
-                .unwrap_or_default();
+            let messenger =
+                unsafe { loader.create_debug_utils_messenger(&info, None) }.unwrap_or_default();
             (loader, messenger)
         });
         // SAFETY: a live instance.
@@ -117,7 +118,7 @@ impl Gpu {
             Box::new(LockedQueue::new(queue)),
         ));
         Ok(Gpu {
-            entry,
+            _entry: entry,
             instance,
             device,
             physical_device,
@@ -148,6 +149,3 @@ impl Drop for Gpu {
         }
     }
 }
-
-/// The layer's name, for messages.
-pub const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";

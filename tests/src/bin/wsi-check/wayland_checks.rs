@@ -40,15 +40,22 @@ pub fn run(gpu: &Gpu, report: &mut Report, rate_frames: u32) -> Result<(), Strin
             let caps = wsi::surface_capabilities(&gpu.instance, gpu.physical_device, surface)
                 .map_err(|e| e.to_string())?;
             if caps.current_extent.width != u32::MAX {
-                return Err(format!("current extent {:?} should be undefined", caps.current_extent));
+                return Err(format!(
+                    "current extent {:?} should be undefined",
+                    caps.current_extent
+                ));
             }
-            Ok(format!("extent chosen by the swapchain, up to {:?}", caps.max_image_extent))
+            Ok(format!(
+                "extent chosen by the swapchain, up to {:?}",
+                caps.max_image_extent
+            ))
         }
     });
     for format in [vk::Format::B8G8R8A8_UNORM, vk::Format::R8G8B8A8_UNORM] {
-        report.check(&format!("wayland exact pixels {format:?} via wayland-shm"), || {
-            exact_pixels(gpu, &mut renderer, &mut app, surface, format)
-        });
+        report.check(
+            &format!("wayland exact pixels {format:?} via wayland-shm"),
+            || exact_pixels(gpu, &mut renderer, &mut app, surface, format),
+        );
     }
     for mode in [vk::PresentModeKHR::FIFO, vk::PresentModeKHR::MAILBOX] {
         report.check(&format!("wayland {mode:?} rate via wayland-shm"), || {
@@ -104,7 +111,13 @@ fn exact_pixels(
 /// Finds the surface in the output (the shell places it) and compares every pixel of it.
 fn find_pattern(width: u32, height: u32, pixels: &[[u8; 3]], frame: u32) -> Result<String, String> {
     let at = |x: u32, y: u32| pixels[(y * width + x) as usize];
-    let samples = [(0, 0), (17, 3), (SIZE.width - 1, SIZE.height - 1), (200, 150), (399, 0)];
+    let samples = [
+        (0, 0),
+        (17, 3),
+        (SIZE.width - 1, SIZE.height - 1),
+        (200, 150),
+        (399, 0),
+    ];
     for top in 0..=height.saturating_sub(SIZE.height) {
         for left in 0..=width.saturating_sub(SIZE.width) {
             let candidate = samples
@@ -125,7 +138,9 @@ fn find_pattern(width: u32, height: u32, pixels: &[[u8; 3]], frame: u32) -> Resu
             return Err(format!("{wrong} pixels differ at ({left}, {top})"));
         }
     }
-    Err(format!("the last frame is nowhere in weston's {width}x{height} output"))
+    Err(format!(
+        "the last frame is nowhere in weston's {width}x{height} output"
+    ))
 }
 
 fn mode_rate(
@@ -150,7 +165,10 @@ fn mode_rate(
             app.dispatch()?;
         }
         let fps = f64::from(frames) / started.elapsed().as_secs_f64();
-        Ok(format!("{frames} frames at {}x{}, {fps:.0} fps", SIZE.width, SIZE.height))
+        Ok(format!(
+            "{frames} frames at {}x{}, {fps:.0} fps",
+            SIZE.width, SIZE.height
+        ))
     })();
     destroy_swapchain(renderer, swapchain);
     result

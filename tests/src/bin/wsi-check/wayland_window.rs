@@ -42,7 +42,9 @@ impl AppSurface {
         toplevel.set_title("wsi-check".to_string());
         surface.commit();
         while !state.configured {
-            queue.blocking_dispatch(&mut state).map_err(|e| e.to_string())?;
+            queue
+                .blocking_dispatch(&mut state)
+                .map_err(|e| e.to_string())?;
         }
         Ok(AppSurface {
             connection,
@@ -74,7 +76,11 @@ impl AppSurface {
 /// The compositor's output as (width, height, RGB pixels), through weston-screenshooter run in `dir`.
 pub fn screenshot(dir: &Path) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
     for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
-        if entry.file_name().to_string_lossy().starts_with("wayland-screenshot") {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("wayland-screenshot")
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -91,7 +97,12 @@ pub fn screenshot(dir: &Path) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
     let file = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
         .flatten()
-        .find(|entry| entry.file_name().to_string_lossy().starts_with("wayland-screenshot"))
+        .find(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("wayland-screenshot")
+        })
         .ok_or("weston-screenshooter wrote no file")?
         .path();
     let decoder = png::Decoder::new(std::fs::File::open(&file).map_err(|e| e.to_string())?);
@@ -100,7 +111,10 @@ pub fn screenshot(dir: &Path) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
     let info = reader.next_frame(&mut buffer).map_err(|e| e.to_string())?;
     let channels = info.color_type.samples();
     if info.bit_depth != png::BitDepth::Eight || channels < 3 {
-        return Err(format!("unexpected screenshot format {:?} {:?}", info.color_type, info.bit_depth));
+        return Err(format!(
+            "unexpected screenshot format {:?} {:?}",
+            info.color_type, info.bit_depth
+        ));
     }
     let pixels = buffer[..info.buffer_size()]
         .chunks_exact(channels)

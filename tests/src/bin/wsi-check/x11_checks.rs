@@ -31,7 +31,9 @@ pub fn run(gpu: &Gpu, report: &mut Report, rate_frames: u32) -> Result<(), Strin
     let surface = handle_of(&surface_struct);
     let mut renderer = Renderer::new(gpu)?;
 
-    report.check("x11 surface queries", || surface_queries(gpu, &window, surface));
+    report.check("x11 surface queries", || {
+        surface_queries(gpu, &window, surface)
+    });
     for (format, shm) in [
         (vk::Format::B8G8R8A8_UNORM, true),
         (vk::Format::B8G8R8A8_UNORM, false),
@@ -57,17 +59,31 @@ pub fn run(gpu: &Gpu, report: &mut Report, rate_frames: u32) -> Result<(), Strin
             if shm { "x11-shm" } else { "x11-putimage" }
         );
         report.check(&name, || {
-            mode_rate(gpu, &mut renderer, &window, &reader, surface, mode, shm, rate_frames)
+            mode_rate(
+                gpu,
+                &mut renderer,
+                &window,
+                &reader,
+                surface,
+                mode,
+                shm,
+                rate_frames,
+            )
         });
     }
-    report.check("x11 resize: OUT_OF_DATE, recreate, presenting continues", || {
-        resize(gpu, &mut renderer, &window, &reader, surface)
-    });
+    report.check(
+        "x11 resize: OUT_OF_DATE, recreate, presenting continues",
+        || resize(gpu, &mut renderer, &window, &reader, surface),
+    );
     window.resize(SIZE)?;
     Ok(())
 }
 
-fn surface_queries(gpu: &Gpu, window: &AppWindow, surface: vk::SurfaceKHR) -> Result<String, String> {
+fn surface_queries(
+    gpu: &Gpu,
+    window: &AppWindow,
+    surface: vk::SurfaceKHR,
+) -> Result<String, String> {
     // SAFETY: the surface struct and its window are alive.
     unsafe {
         if !wsi::surface_support(surface).map_err(|e| e.to_string())? {
@@ -78,7 +94,8 @@ fn surface_queries(gpu: &Gpu, window: &AppWindow, surface: vk::SurfaceKHR) -> Re
         if caps.current_extent != SIZE || caps.min_image_count < 2 || caps.max_image_count < 3 {
             return Err(format!("capabilities {caps:?}"));
         }
-        let needed_usage = vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_DST;
+        let needed_usage =
+            vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_DST;
         if !caps.supported_usage_flags.contains(needed_usage) {
             return Err(format!("usage {:?}", caps.supported_usage_flags));
         }
@@ -183,7 +200,11 @@ fn exact_pixels(
     let result = (|| {
         let path = path_of(swapchain);
         if path != expected_path(shm) {
-            return Err(format!("present path {}, expected {}", path.name(), expected_path(shm).name()));
+            return Err(format!(
+                "present path {}, expected {}",
+                path.name(),
+                expected_path(shm).name()
+            ));
         }
         let frames = 4;
         for frame in 0..frames {
@@ -194,8 +215,13 @@ fn exact_pixels(
                 return Err(format!("frame {frame}: present {presented}"));
             }
         }
-        compare(reader, window, SIZE, |x, y| pattern_colour(x, y, frames - 1))?;
-        Ok(format!("{frames} frames, every pixel of the last one matches, path {}", path.name()))
+        compare(reader, window, SIZE, |x, y| {
+            pattern_colour(x, y, frames - 1)
+        })?;
+        Ok(format!(
+            "{frames} frames, every pixel of the last one matches, path {}",
+            path.name()
+        ))
     })();
     destroy_swapchain(renderer, swapchain);
     result
@@ -237,7 +263,9 @@ fn mode_rate(
         }
         let fifo = mode == vk::PresentModeKHR::FIFO;
         if fifo && fps > 66.0 {
-            return Err(format!("FIFO ran at {fps:.1} fps, faster than a 60 Hz refresh"));
+            return Err(format!(
+                "FIFO ran at {fps:.1} fps, faster than a 60 Hz refresh"
+            ));
         }
         Ok(format!(
             "{frames} frames at {}x{} in {:.0} fps via {}{}",
@@ -266,7 +294,8 @@ fn resize(
         width: 640,
         height: 400,
     };
-    let mut swapchain = create_swapchain(gpu, surface, SIZE, format, mode, vk::SwapchainKHR::null())?;
+    let mut swapchain =
+        create_swapchain(gpu, surface, SIZE, format, mode, vk::SwapchainKHR::null())?;
     let mut retired = Vec::new();
     let result = (|| {
         for frame in 0..3 {
@@ -283,7 +312,9 @@ fn resize(
             .frame(swapchain, format, Content::Pattern(3))
             .map_err(|e| format!("first frame after the resize: acquire {e}"))?;
         if presented != vk::Result::ERROR_OUT_OF_DATE_KHR {
-            return Err(format!("first present after the resize gave {presented}, not OUT_OF_DATE"));
+            return Err(format!(
+                "first present after the resize gave {presented}, not OUT_OF_DATE"
+            ));
         }
         // SAFETY: a live handle.
         let again = unsafe { swapchain_handle::from_handle(swapchain) }
@@ -293,10 +324,14 @@ fn resize(
             return Err(format!("acquire after OUT_OF_DATE gave {again:?}"));
         }
         // SAFETY: live surface.
-        let caps = unsafe { wsi::surface_capabilities(&gpu.instance, gpu.physical_device, surface) }
-            .map_err(|e| e.to_string())?;
+        let caps =
+            unsafe { wsi::surface_capabilities(&gpu.instance, gpu.physical_device, surface) }
+                .map_err(|e| e.to_string())?;
         if caps.current_extent != new_size {
-            return Err(format!("capabilities after the resize say {:?}", caps.current_extent));
+            return Err(format!(
+                "capabilities after the resize say {:?}",
+                caps.current_extent
+            ));
         }
         let recreated = create_swapchain(gpu, surface, new_size, format, mode, swapchain)?;
         retired.push(swapchain);

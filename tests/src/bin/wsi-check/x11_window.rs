@@ -98,7 +98,11 @@ impl Reader {
     }
 
     /// The window's pixels as (r, g, b) rows.
-    pub fn read(&self, window: xproto::Window, extent: vk::Extent2D) -> Result<Vec<[u8; 3]>, String> {
+    pub fn read(
+        &self,
+        window: xproto::Window,
+        extent: vk::Extent2D,
+    ) -> Result<Vec<[u8; 3]>, String> {
         let reply = self
             .connection
             .get_image(
