@@ -387,3 +387,15 @@ pub fn queue_present(
         .unwrap_or(vk::Result::SUCCESS);
     (results, overall)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swapchain_may_be_used_from_any_thread() {
+        // Acquire and present may come from different application threads.
+        fn shared<T: Send + Sync>() {}
+        shared::<Swapchain>();
+    }
+}

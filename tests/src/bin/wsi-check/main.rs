@@ -15,6 +15,7 @@ mod wayland_checks;
 mod wayland_window;
 mod x11_checks;
 mod x11_window;
+mod xlib_window;
 
 use std::sync::atomic::Ordering;
 

@@ -136,6 +136,17 @@ impl<'g> Renderer<'g> {
         format: vk::Format,
         content: Content,
     ) -> Result<vk::Result, vk::Result> {
+        self.frame_with_present_fence(swapchain, format, content, vk::Fence::null())
+    }
+
+    /// [`Renderer::frame`] with a VK_EXT_swapchain_maintenance1 present fence (null: none).
+    pub fn frame_with_present_fence(
+        &mut self,
+        swapchain: vk::SwapchainKHR,
+        format: vk::Format,
+        content: Content,
+        present_fence: vk::Fence,
+    ) -> Result<vk::Result, vk::Result> {
         let device = &self.gpu.device;
         // SAFETY: a live handle from `swapchain_handle::into_handle`.
         let chain: &Swapchain = unsafe { swapchain_handle::from_handle(swapchain) }.unwrap();
@@ -164,10 +175,15 @@ impl<'g> Renderer<'g> {
         unsafe { device.queue_submit(self.gpu.queue, &[submit], self.frame_done) }?;
         let swapchains = [swapchain];
         let indices = [index];
-        let present = vk::PresentInfoKHR::default()
+        let fences = [present_fence];
+        let mut fence_info = vk::SwapchainPresentFenceInfoEXT::default().fences(&fences);
+        let mut present = vk::PresentInfoKHR::default()
             .wait_semaphores(&signals)
             .swapchains(&swapchains)
             .image_indices(&indices);
+        if present_fence != vk::Fence::null() {
+            present = present.push_next(&mut fence_info);
+        }
         // SAFETY: handles from `into_handle`, alive while presenting.
         let lookup = |handle| unsafe { swapchain_handle::from_handle(handle) };
         // SAFETY: a valid present info whose swapchain handles come from `into_handle`.

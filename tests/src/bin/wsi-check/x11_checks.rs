@@ -4,11 +4,12 @@
 use crate::renderer::{create_swapchain, destroy_swapchain, pattern_colour, Content, Renderer};
 use crate::vulkan::Gpu;
 use crate::x11_window::{AppWindow, Reader};
+use crate::xlib_window::XlibWindow;
 use crate::Report;
 use ash::vk;
 use std::time::Instant;
 use vulkan_venus_rs::driver::wsi::icd_surface::{
-    handle_of, IcdSurfaceBase, IcdSurfaceXcb, IcdWsiPlatform,
+    handle_of, IcdSurfaceBase, IcdSurfaceXcb, IcdSurfaceXlib, IcdWsiPlatform,
 };
 use vulkan_venus_rs::driver::wsi::{self, swapchain_handle, PresentPath};
 use x11rb::connection::Connection;
@@ -76,7 +77,71 @@ pub fn run(gpu: &Gpu, report: &mut Report, rate_frames: u32) -> Result<(), Strin
         || resize(gpu, &mut renderer, &window, &reader, surface),
     );
     window.resize(SIZE)?;
+    report.check(
+        "x11 maintenance1: present fences signal, released images come back",
+        || present_fences_and_release(gpu, &mut renderer, surface),
+    );
+    report.check("xlib exact pixels via the display's xcb connection", || {
+        xlib_pixels(gpu, &mut renderer, &reader)
+    });
     Ok(())
+}
+
+fn xlib_pixels(gpu: &Gpu, renderer: &mut Renderer<'_>, reader: &Reader) -> Result<String, String> {
+    use_shm(true);
+    let xlib = XlibWindow::open(SIZE)?;
+    let surface_struct = IcdSurfaceXlib {
+        base: IcdSurfaceBase {
+            platform: IcdWsiPlatform::XLIB,
+        },
+        dpy: xlib.display,
+        window: xlib.window.into(),
+    };
+    let surface = handle_of(&surface_struct);
+    let visual = xlib.connection.setup().roots[0].root_visual;
+    // SAFETY: a live display.
+    if !unsafe { wsi::xlib_presentation_support(xlib.display, visual.into()) } {
+        return Err("xlib presentation support is false".into());
+    }
+    // SAFETY: a live surface struct and window.
+    let caps = unsafe { wsi::surface_capabilities(&gpu.instance, gpu.physical_device, surface) }
+        .map_err(|e| e.to_string())?;
+    if caps.current_extent != SIZE {
+        return Err(format!("capabilities {:?}", caps.current_extent));
+    }
+    let format = vk::Format::B8G8R8A8_UNORM;
+    let swapchain = create_swapchain(
+        gpu,
+        surface,
+        SIZE,
+        format,
+        vk::PresentModeKHR::FIFO,
+        vk::SwapchainKHR::null(),
+    )?;
+    let result = (|| {
+        for frame in 0..3 {
+            let presented = renderer
+                .frame(swapchain, format, Content::Pattern(frame))
+                .map_err(|e| format!("frame {frame}: acquire {e}"))?;
+            if presented != vk::Result::SUCCESS {
+                return Err(format!("frame {frame}: present {presented}"));
+            }
+        }
+        let pixels = reader.read(xlib.window, SIZE)?;
+        let wrong = (0..SIZE.height)
+            .flat_map(|y| (0..SIZE.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| pixels[(y * SIZE.width + x) as usize] != pattern_colour(x, y, 2))
+            .count();
+        if wrong != 0 {
+            return Err(format!("{wrong} pixels differ"));
+        }
+        Ok(format!(
+            "3 FIFO frames on an XOpenDisplay window, every pixel matches, path {}",
+            path_of(swapchain).name()
+        ))
+    })();
+    destroy_swapchain(renderer, swapchain);
+    result
 }
 
 fn surface_queries(
@@ -358,6 +423,84 @@ fn resize(
     for old in retired {
         destroy_swapchain(renderer, old);
     }
+    destroy_swapchain(renderer, swapchain);
+    result
+}
+
+fn present_fences_and_release(
+    gpu: &Gpu,
+    renderer: &mut Renderer<'_>,
+    surface: vk::SurfaceKHR,
+) -> Result<String, String> {
+    let format = vk::Format::B8G8R8A8_UNORM;
+    let swapchain = create_swapchain(
+        gpu,
+        surface,
+        SIZE,
+        format,
+        vk::PresentModeKHR::MAILBOX,
+        vk::SwapchainKHR::null(),
+    )?;
+    let device = &gpu.device;
+    // SAFETY: a valid create info; destroyed below.
+    let fence = unsafe { device.create_fence(&vk::FenceCreateInfo::default(), None) }
+        .map_err(|e| e.to_string())?;
+    let result = (|| {
+        for frame in 0..3 {
+            let presented = renderer
+                .frame_with_present_fence(swapchain, format, Content::Solid([1, 2, 3]), fence)
+                .map_err(|e| format!("frame {frame}: acquire {e}"))?;
+            if presented != vk::Result::SUCCESS {
+                return Err(format!("frame {frame}: present {presented}"));
+            }
+            // SAFETY: the fence was handed to the present above.
+            unsafe {
+                device
+                    .wait_for_fences(&[fence], true, 5_000_000_000)
+                    .map_err(|e| format!("frame {frame}: the present fence: {e}"))?;
+                device.reset_fences(&[fence]).map_err(|e| e.to_string())?;
+            }
+        }
+        // SAFETY: a live handle.
+        let chain = unsafe { swapchain_handle::from_handle(swapchain) }.unwrap();
+        let count = chain.images().len() as u32;
+        let mut held = Vec::new();
+        for _ in 0..count {
+            let (index, _) = chain
+                .acquire(0, vk::Semaphore::null(), fence)
+                .map_err(|e| format!("acquire: {e}"))?;
+            // SAFETY: the acquire's fence.
+            unsafe {
+                device
+                    .wait_for_fences(&[fence], true, 5_000_000_000)
+                    .map_err(|e| format!("the acquire fence: {e}"))?;
+                device.reset_fences(&[fence]).map_err(|e| e.to_string())?;
+            }
+            held.push(index);
+        }
+        let exhausted = chain.acquire(0, vk::Semaphore::null(), vk::Fence::null());
+        if exhausted != Err(vk::Result::NOT_READY) {
+            return Err(format!("acquire with every image held gave {exhausted:?}"));
+        }
+        let timed_out = chain.acquire(1_000_000, vk::Semaphore::null(), vk::Fence::null());
+        if timed_out != Err(vk::Result::TIMEOUT) {
+            return Err(format!("acquire with a timeout gave {timed_out:?}"));
+        }
+        chain.release(&held).map_err(|e| format!("release: {e}"))?;
+        let again = chain.acquire(0, vk::Semaphore::null(), vk::Fence::null());
+        if again.map(|(index, _)| index) != Ok(held[0]) {
+            return Err(format!("acquire after release gave {again:?}"));
+        }
+        chain
+            .release(&[held[0]])
+            .map_err(|e| format!("release: {e}"))?;
+        Ok(format!(
+            "3 present fences signalled; {count} images held → NOT_READY, TIMEOUT; released → acquirable"
+        ))
+    })();
+    renderer.idle();
+    // SAFETY: nothing waits for the fence any more.
+    unsafe { device.destroy_fence(fence, None) };
     destroy_swapchain(renderer, swapchain);
     result
 }
