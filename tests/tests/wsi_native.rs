@@ -11,7 +11,7 @@ const WSI_CHECK: &str = env!("CARGO_BIN_EXE_wsi-check");
 #[ignore = "end-to-end: needs the reference chroot (`cargo xtask setup`) and root; run by `cargo xtask test`"]
 fn presents_exact_pixels_on_xvfb_weston_and_headless() {
     let run = run_natively_in_reference_root(Path::new(WSI_CHECK), &["--frames", "300"], &[]);
-    run.assert_success_with("wsi-check: 19 passed, 0 failed");
+    run.assert_success_with("wsi-check: 20 passed, 0 failed");
 }
 
 #[test]
@@ -23,7 +23,7 @@ fn the_validation_layer_sees_nothing_wrong() {
         &[("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation")],
     );
     run.assert_success_with("validation layer on");
-    run.assert_success_with("wsi-check: 19 passed, 0 failed");
+    run.assert_success_with("wsi-check: 20 passed, 0 failed");
 }
 
 #[test]
@@ -34,7 +34,7 @@ fn the_present_path_and_frame_counter_are_logged_at_info() {
         &["--frames", "10"],
         &[("VENUS_RS_LOG", "info")],
     );
-    run.assert_success_with("wsi-check: 19 passed, 0 failed");
+    run.assert_success_with("wsi-check: 20 passed, 0 failed");
     for path in ["x11-shm", "x11-putimage", "wayland-shm", "headless"] {
         assert!(
             run.stderr.contains(&format!("present path {path}")),

@@ -52,6 +52,14 @@ pub fn copy_as_bgrx(source: &[u8], destination: &mut [u8], order: PixelOrder) {
     }
 }
 
+/// Sets every pixel's X byte to 0xff: windows with an alpha channel (X11 depth 32) would otherwise
+/// show the application's alpha, while the swapchain's composite alpha is OPAQUE.
+pub fn make_opaque(bgrx: &mut [u8]) {
+    for pixel in bgrx.chunks_exact_mut(BYTES_PER_PIXEL) {
+        pixel[3] = 0xff;
+    }
+}
+
 /// The formats of [`SURFACE_FORMATS`] that the device can render to and copy from, each in the sRGB
 /// colour space.
 pub fn supported_surface_formats(
@@ -87,6 +95,13 @@ mod tests {
         assert_eq!(out, [3, 2, 1, 4, 7, 6, 5, 8]);
         copy_as_bgrx(&rgba, &mut out, PixelOrder::Bgra);
         assert_eq!(out, rgba);
+    }
+
+    #[test]
+    fn opaque_pixels_keep_their_colour() {
+        let mut pixels = [1u8, 2, 3, 0, 5, 6, 7, 128];
+        make_opaque(&mut pixels);
+        assert_eq!(pixels, [1, 2, 3, 255, 5, 6, 7, 255]);
     }
 
     #[test]

@@ -203,7 +203,9 @@ impl<'g> Renderer<'g> {
             for x in 0..extent.width {
                 let [r, g, b] = pattern_colour(x, y, frame);
                 let at = ((y * extent.width + x) * 4) as usize;
-                let pixel = if bgra { [b, g, r, 255] } else { [r, g, b, 255] };
+                // A varying alpha: OPAQUE swapchains must not show it (see the depth-32 window check).
+                let a = x as u8;
+                let pixel = if bgra { [b, g, r, a] } else { [r, g, b, a] };
                 bytes[at..at + 4].copy_from_slice(&pixel);
             }
         }

@@ -81,6 +81,9 @@ pub fn run(gpu: &Gpu, report: &mut Report, rate_frames: u32) -> Result<(), Strin
         "x11 maintenance1: present fences signal, released images come back",
         || present_fences_and_release(gpu, &mut renderer, surface),
     );
+    report.check("x11 depth-32 window shows OPAQUE frames opaque", || {
+        alpha_window(gpu, &mut renderer)
+    });
     report.check("xlib exact pixels via the display's xcb connection", || {
         xlib_pixels(gpu, &mut renderer, &reader)
     });
@@ -503,4 +506,64 @@ fn present_fences_and_release(
     unsafe { device.destroy_fence(fence, None) };
     destroy_swapchain(renderer, swapchain);
     result
+}
+
+fn alpha_window(gpu: &Gpu, renderer: &mut Renderer<'_>) -> Result<String, String> {
+    let window = AppWindow::open_with_alpha(SIZE)?;
+    let reader = Reader::connect()?;
+    let surface_struct = IcdSurfaceXcb {
+        base: IcdSurfaceBase {
+            platform: IcdWsiPlatform::XCB,
+        },
+        connection: window.raw_connection(),
+        window: window.window,
+    };
+    let surface = handle_of(&surface_struct);
+    // SAFETY: a live surface struct and window.
+    if !unsafe { wsi::surface_support(surface) }.map_err(|e| e.to_string())? {
+        return Err("a depth-32 TrueColor window is not supported".into());
+    }
+    let format = vk::Format::R8G8B8A8_UNORM;
+    let mut outcomes = Vec::new();
+    for shm in [true, false] {
+        use_shm(shm);
+        let swapchain = create_swapchain(
+            gpu,
+            surface,
+            SIZE,
+            format,
+            vk::PresentModeKHR::IMMEDIATE,
+            vk::SwapchainKHR::null(),
+        )?;
+        let result = (|| {
+            for frame in 0..2 {
+                let presented = renderer
+                    .frame(swapchain, format, Content::Pattern(frame))
+                    .map_err(|e| format!("frame {frame}: acquire {e}"))?;
+                if presented != vk::Result::SUCCESS {
+                    return Err(format!("frame {frame}: present {presented}"));
+                }
+            }
+            let pixels = reader.read_bgrx(window.window, SIZE)?;
+            let wrong = (0..SIZE.height)
+                .flat_map(|y| (0..SIZE.width).map(move |x| (x, y)))
+                .filter(|&(x, y)| {
+                    let [r, g, b] = pattern_colour(x, y, 1);
+                    pixels[(y * SIZE.width + x) as usize] != [b, g, r, 0xff]
+                })
+                .count();
+            if wrong != 0 {
+                return Err(format!(
+                    "{wrong} pixels differ from the pattern with alpha 0xff"
+                ));
+            }
+            Ok(path_of(swapchain).name())
+        })();
+        destroy_swapchain(renderer, swapchain);
+        outcomes.push(result?);
+    }
+    Ok(format!(
+        "pattern with varying alpha shown with alpha 0xff everywhere via {}",
+        outcomes.join(" and ")
+    ))
 }

@@ -20,6 +20,52 @@ impl AppWindow {
         Ok(AppWindow { connection, window })
     }
 
+    /// A mapped window with a 32-bit (alpha) TrueColor visual, as compositing-aware applications make.
+    pub fn open_with_alpha(extent: vk::Extent2D) -> Result<AppWindow, String> {
+        let (connection, screen) =
+            XCBConnection::connect(None).map_err(|e| format!("cannot connect to X: {e}"))?;
+        let root = &connection.setup().roots[screen];
+        let visual = root
+            .allowed_depths
+            .iter()
+            .filter(|depth| depth.depth == 32)
+            .flat_map(|depth| &depth.visuals)
+            .find(|visual| visual.class == xproto::VisualClass::TRUE_COLOR)
+            .ok_or("the X server has no depth-32 TrueColor visual")?
+            .visual_id;
+        let colormap = connection.generate_id().map_err(|e| e.to_string())?;
+        connection
+            .create_colormap(xproto::ColormapAlloc::NONE, colormap, root.root, visual)
+            .map_err(|e| e.to_string())?
+            .check()
+            .map_err(|e| format!("CreateColormap: {e}"))?;
+        let window = connection.generate_id().map_err(|e| e.to_string())?;
+        let attributes = xproto::CreateWindowAux::new()
+            .background_pixel(0)
+            .border_pixel(0)
+            .colormap(colormap)
+            .override_redirect(1);
+        connection
+            .create_window(
+                32,
+                window,
+                root.root,
+                0,
+                0,
+                extent.width as u16,
+                extent.height as u16,
+                0,
+                xproto::WindowClass::INPUT_OUTPUT,
+                visual,
+                &attributes,
+            )
+            .map_err(|e| e.to_string())?
+            .check()
+            .map_err(|e| format!("CreateWindow depth 32: {e}"))?;
+        map_and_wait(&connection, window)?;
+        Ok(AppWindow { connection, window })
+    }
+
     pub fn raw_connection(&self) -> *mut std::ffi::c_void {
         self.connection.get_raw_xcb_connection()
     }
@@ -65,6 +111,11 @@ pub fn create_mapped_window(
         .map_err(|e| e.to_string())?
         .check()
         .map_err(|e| format!("CreateWindow: {e}"))?;
+    map_and_wait(connection, window)?;
+    Ok(window)
+}
+
+fn map_and_wait(connection: &impl Connection, window: xproto::Window) -> Result<(), String> {
     connection
         .map_window(window)
         .map_err(|e| e.to_string())?
@@ -78,7 +129,7 @@ pub fn create_mapped_window(
             .map_err(|e| e.to_string())?
             .map_state;
         if state == xproto::MapState::VIEWABLE {
-            return Ok(window);
+            return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
@@ -103,6 +154,19 @@ impl Reader {
         window: xproto::Window,
         extent: vk::Extent2D,
     ) -> Result<Vec<[u8; 3]>, String> {
+        Ok(self
+            .read_bgrx(window, extent)?
+            .into_iter()
+            .map(|pixel| [pixel[2], pixel[1], pixel[0]])
+            .collect())
+    }
+
+    /// The window's pixels as the server stores them: B, G, R and the depth-32 alpha (or padding).
+    pub fn read_bgrx(
+        &self,
+        window: xproto::Window,
+        extent: vk::Extent2D,
+    ) -> Result<Vec<[u8; 4]>, String> {
         let reply = self
             .connection
             .get_image(
@@ -128,7 +192,7 @@ impl Reader {
         Ok(reply
             .data
             .chunks_exact(4)
-            .map(|pixel| [pixel[2], pixel[1], pixel[0]])
+            .map(|pixel| [pixel[0], pixel[1], pixel[2], pixel[3]])
             .collect())
     }
 }

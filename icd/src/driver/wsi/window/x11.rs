@@ -9,7 +9,7 @@ use super::pacing::{FramePacer, ASSUMED_REFRESH_HZ};
 use super::x11_shm::{Destination, ShmSegment};
 use super::x11_window::X11Window;
 use super::{Frame, PresentPath, WindowTarget};
-use crate::driver::wsi::formats::{copy_as_bgrx, PixelOrder, BYTES_PER_PIXEL};
+use crate::driver::wsi::formats::{copy_as_bgrx, make_opaque, PixelOrder, BYTES_PER_PIXEL};
 use crate::log::Level;
 use crate::venus_log;
 use ash::vk;
@@ -88,13 +88,16 @@ fn put_strips(
     let lost = |_| vk::Result::ERROR_SURFACE_LOST_KHR;
     let connection: &XCBConnection = &window.connection;
     let row_bytes = frame.extent.width as usize * BYTES_PER_PIXEL;
-    let pixels = match frame.order {
-        PixelOrder::Bgra => frame.pixels,
-        PixelOrder::Rgba => {
-            staging.resize(frame.pixels.len(), 0);
-            copy_as_bgrx(frame.pixels, staging, frame.order);
-            staging
+    let opaque = destination.depth == 32;
+    let pixels = if frame.order == PixelOrder::Bgra && !opaque {
+        frame.pixels
+    } else {
+        staging.resize(frame.pixels.len(), 0);
+        copy_as_bgrx(frame.pixels, staging, frame.order);
+        if opaque {
+            make_opaque(staging);
         }
+        staging
     };
     let rows_per_strip = rows_per_request(window.maximum_request_bytes(), row_bytes);
     let mut last = None;
@@ -131,11 +134,11 @@ fn put_shm(
     shm: &mut ShmSegment,
     frame: &Frame<'_>,
 ) -> Result<(), vk::Result> {
-    copy_as_bgrx(
-        frame.pixels,
-        &mut shm.bytes_mut()[..frame.pixels.len()],
-        frame.order,
-    );
+    let segment = &mut shm.bytes_mut()[..frame.pixels.len()];
+    copy_as_bgrx(frame.pixels, segment, frame.order);
+    if destination.depth == 32 {
+        make_opaque(segment);
+    }
     shm.put(
         connection,
         destination,
