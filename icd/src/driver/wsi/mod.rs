@@ -49,12 +49,12 @@ mod window;
 pub use device::{LockedQueue, QueueAccess, WsiDevice};
 pub use formats::SURFACE_FORMATS;
 pub use icd_surface::Surface;
-pub use present_info::present;
+pub use present_info::{present, queue_present};
 pub use surface_query::{
     surface_capabilities, surface_capabilities2, surface_formats, surface_present_modes,
     surface_support, MAX_IMAGE_COUNT, MIN_IMAGE_COUNT, PRESENT_MODES,
 };
-pub use swapchain::{queue_present, PresentRequest, Swapchain};
+pub use swapchain::{PresentRequest, Swapchain};
 pub use window::PresentPath;
 
 use std::ffi::c_void;

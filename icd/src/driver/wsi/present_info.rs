@@ -3,7 +3,7 @@
 //! written to `pResults`.
 
 use super::surface_query::find_in_chain;
-use super::swapchain::{queue_present, PresentRequest, Swapchain};
+use super::swapchain::{PresentRequest, Swapchain};
 use ash::vk;
 
 /// Presents everything `info` names on `queue` (of queue family `queue_family`). `swapchain_of` maps the
@@ -87,4 +87,36 @@ unsafe fn slice<'a, T>(items: *const T, count: usize) -> &'a [T] {
         // SAFETY: per the caller.
         unsafe { std::slice::from_raw_parts(items, count) }
     }
+}
+
+/// `vkQueuePresentKHR` for `requests` (in the order of `VkPresentInfoKHR::pSwapchains`): the wait
+/// semaphores are waited by the first swapchain's copy, whose completion the others follow. Returns one
+/// result per request and the overall result (the first error, else SUBOPTIMAL if any, else SUCCESS).
+pub fn queue_present(
+    queue: vk::Queue,
+    queue_family: u32,
+    wait_semaphores: &[vk::Semaphore],
+    requests: &[PresentRequest<'_>],
+) -> (Vec<vk::Result>, vk::Result) {
+    let mut results = Vec::with_capacity(requests.len());
+    for (position, request) in requests.iter().enumerate() {
+        let waits = if position == 0 { wait_semaphores } else { &[] };
+        results.push(
+            request
+                .swapchain
+                .present_one(queue, queue_family, request, waits),
+        );
+    }
+    let overall = results
+        .iter()
+        .copied()
+        .find(|result| result.as_raw() < 0)
+        .or_else(|| {
+            results
+                .iter()
+                .copied()
+                .find(|result| *result == vk::Result::SUBOPTIMAL_KHR)
+        })
+        .unwrap_or(vk::Result::SUCCESS);
+    (results, overall)
 }

@@ -222,7 +222,7 @@ impl Swapchain {
     /// Presents one acquired image: waits `wait_semaphores` and copies on `queue` (of queue family
     /// `queue_family`), waits for the copy, shows the pixels. The image is free again afterwards,
     /// whatever the result.
-    fn present_one(
+    pub(super) fn present_one(
         &self,
         queue: vk::Queue,
         queue_family: u32,
@@ -317,7 +317,10 @@ impl Swapchain {
             mode: state.mode,
         };
         let shown = state.target.show(&frame);
-        state.stats.count_frame();
+        // An out-of-date frame was still handed to the window (X11 clips it); a lost surface's was not.
+        if matches!(shown, Ok(_) | Err(vk::Result::ERROR_OUT_OF_DATE_KHR)) {
+            state.stats.count_frame();
+        }
         if request.present_fence != vk::Fence::null() {
             // The present fence follows the copy in queue order, and the copy is complete already.
             // SAFETY: as for the copy's submission; the application's fence is unsignalled.
@@ -354,38 +357,6 @@ impl Drop for Swapchain {
         unsafe { device.destroy_fence(state.copy_fence, None) };
         self.images.destroy(device);
     }
-}
-
-/// `vkQueuePresentKHR` for `requests` (in the order of `VkPresentInfoKHR::pSwapchains`): the wait
-/// semaphores are waited by the first swapchain's copy, whose completion the others follow. Returns one
-/// result per request and the overall result (the first error, else SUBOPTIMAL if any, else SUCCESS).
-pub fn queue_present(
-    queue: vk::Queue,
-    queue_family: u32,
-    wait_semaphores: &[vk::Semaphore],
-    requests: &[PresentRequest<'_>],
-) -> (Vec<vk::Result>, vk::Result) {
-    let mut results = Vec::with_capacity(requests.len());
-    for (position, request) in requests.iter().enumerate() {
-        let waits = if position == 0 { wait_semaphores } else { &[] };
-        results.push(
-            request
-                .swapchain
-                .present_one(queue, queue_family, request, waits),
-        );
-    }
-    let overall = results
-        .iter()
-        .copied()
-        .find(|result| result.as_raw() < 0)
-        .or_else(|| {
-            results
-                .iter()
-                .copied()
-                .find(|result| *result == vk::Result::SUBOPTIMAL_KHR)
-        })
-        .unwrap_or(vk::Result::SUCCESS);
-    (results, overall)
 }
 
 #[cfg(test)]

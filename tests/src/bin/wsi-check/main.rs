@@ -8,12 +8,15 @@
 //! Prints one line per check and `wsi-check: N passed, N failed`; exits 0 when all passed.
 
 mod headless_checks;
+mod maintenance1_check;
 mod renderer;
 mod servers;
 mod vulkan;
 mod wayland_checks;
 mod wayland_window;
 mod x11_checks;
+mod x11_resize_check;
+mod x11_variant_checks;
 mod x11_window;
 mod xlib_window;
 
