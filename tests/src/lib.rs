@@ -6,7 +6,7 @@
 
 pub mod vk_util;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// What one pairing run produced.
@@ -203,5 +203,70 @@ fn xtask(command: &str, args: &[&str], env: &[(&str, &str)]) -> PairRun {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         run_dir: run_dir_of(runner_pid),
+    }
+}
+
+/// The reference chroot made by `cargo xtask setup` (`$VENUS_RS_HOME/reference-root`).
+pub fn reference_root() -> PathBuf {
+    runs_dir()
+        .parent()
+        .expect("the runs folder lives in VENUS_RS_HOME")
+        .join("reference-root")
+}
+
+/// Runs one of this workspace's programs inside the reference chroot, natively on its lavapipe: the
+/// program's folder is bound at the same path inside, /dev, /proc and /sys as the bench binds them,
+/// and only `env` (plus PATH, HOME and `VK_DRIVER_FILES` naming lavapipe) reaches it.
+pub fn run_natively_in_reference_root(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> PairRun {
+    let root = reference_root();
+    assert!(
+        root.join("usr/share/vulkan/icd.d/lvp_icd.json").is_file(),
+        "{} has no lavapipe: run `cargo xtask setup` (or set VENUS_RS_HOME)",
+        root.display()
+    );
+    let folder = program.parent().expect("a program path has a folder");
+    let quote = |text: &str| format!("'{}'", text.replace('\'', r"'\''"));
+    let (root_q, folder_q) = (
+        quote(&root.to_string_lossy()),
+        quote(&folder.to_string_lossy()),
+    );
+    let mut script = format!(
+        "set -e; mount --rbind /dev {root_q}/dev; mount -t proc proc {root_q}/proc; \
+         mount --rbind /sys {root_q}/sys; mkdir -p {root_q}{folder_q}; \
+         mount --bind {folder_q} {root_q}{folder_q}; exec chroot {root_q} /usr/bin/env -i \
+         PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+         VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.json"
+    );
+    for (key, value) in env {
+        script.push(' ');
+        script.push_str(&quote(&format!("{key}={value}")));
+    }
+    script.push(' ');
+    script.push_str(&quote(&program.to_string_lossy()));
+    for arg in args {
+        script.push(' ');
+        script.push_str(&quote(arg));
+    }
+    let output = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run unshare (util-linux)");
+    PairRun {
+        exit_code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        run_dir: None,
     }
 }

@@ -26,6 +26,7 @@ mod physical_device;
 mod queue;
 mod runtime;
 mod sync;
+pub mod wsi;
 
 pub use instance::ring_commands_sent;
 
