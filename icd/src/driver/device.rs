@@ -19,6 +19,7 @@ use crate::driver::memory::Memories;
 use crate::driver::physical_device::physical_device;
 use crate::driver::queue::{Queue, QueueHandle};
 use crate::driver::runtime::{guard_result, guard_void};
+use crate::driver::swapchain::{DeviceWsi, SWAPCHAIN_EXTENSIONS};
 use crate::log::Level;
 use crate::venus_log;
 
@@ -38,6 +39,8 @@ pub struct Device {
     pub(crate) memories: Memories,
     pub(crate) command_pools: CommandPools,
     pub(crate) templates: Templates,
+    /// Presentation, made on the first swapchain.
+    pub(crate) wsi: DeviceWsi,
 }
 
 pub type DeviceHandle = Dispatchable<Device>;
@@ -126,12 +129,28 @@ pub(crate) unsafe extern "system" fn create_device(
             memories: Memories::default(),
             command_pools: CommandPools::default(),
             templates: Templates::default(),
+            wsi: DeviceWsi::default(),
         });
-        // The layers of the application mean nothing to the host; its extensions the host has.
+        // The layers of the application mean nothing to the host; of its extensions, the
+        // presentation ones this ICD implements go to the host only where the host has them
+        // (there they make the present layout valid).
+        let host_extensions: Vec<*const std::ffi::c_char> = (0
+            ..create_info.enabled_extension_count as usize)
+            // SAFETY: the array holds enabledExtensionCount names, checked above.
+            .map(|index| unsafe { *create_info.pp_enabled_extension_names.add(index) })
+            .filter(|&name| {
+                // SAFETY: NUL-terminated, as above.
+                let name = unsafe { CStr::from_ptr(name) };
+                let own = SWAPCHAIN_EXTENSIONS.iter().any(|(own, _)| *own == name);
+                !own || physical.object.host_has_extension(name)
+            })
+            .collect();
         #[allow(deprecated)]
         let host_info = vk::DeviceCreateInfo {
             enabled_layer_count: 0,
             pp_enabled_layer_names: std::ptr::null(),
+            enabled_extension_count: host_extensions.len() as u32,
+            pp_enabled_extension_names: host_extensions.as_ptr(),
             ..*create_info
         };
         let mut handle = vk::Device::from_raw(device.handle());

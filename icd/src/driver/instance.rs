@@ -11,6 +11,7 @@ use crate::driver::generated::calls;
 use crate::driver::handles::Dispatchable;
 use crate::driver::host::Host;
 use crate::driver::physical_device::PhysicalDevice;
+use crate::driver::swapchain::SURFACE_EXTENSIONS;
 use crate::driver::{extension_property, fill_array, ICD_API_VERSION};
 use crate::log::Level;
 use crate::venus_log;
@@ -63,6 +64,7 @@ pub unsafe extern "system" fn enumerate_instance_extension_properties(
     }
     let properties: Vec<vk::ExtensionProperties> = INSTANCE_EXTENSIONS
         .iter()
+        .chain(SURFACE_EXTENSIONS)
         .map(|(name, version)| extension_property(name, *version))
         .collect();
     // SAFETY: count and array pointers as the command's valid usage requires.
@@ -88,7 +90,11 @@ pub unsafe extern "system" fn create_instance(
     for index in 0..create_info.enabled_extension_count as usize {
         // SAFETY: the array holds enabled_extension_count NUL-terminated names.
         let name = unsafe { CStr::from_ptr(*create_info.pp_enabled_extension_names.add(index)) };
-        if !INSTANCE_EXTENSIONS.iter().any(|(known, _)| *known == name) {
+        if !INSTANCE_EXTENSIONS
+            .iter()
+            .chain(SURFACE_EXTENSIONS)
+            .any(|(known, _)| *known == name)
+        {
             venus_log!(
                 Level::Info,
                 "vkCreateInstance: extension {name:?} is not supported"

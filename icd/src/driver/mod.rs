@@ -25,6 +25,7 @@ mod memory;
 mod physical_device;
 mod queue;
 mod runtime;
+pub(crate) mod swapchain;
 mod sync;
 pub mod wsi;
 

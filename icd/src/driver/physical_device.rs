@@ -26,6 +26,7 @@ use crate::driver::generated::calls;
 use crate::driver::generated::table::INCOMPLETE_EXTENSIONS;
 use crate::driver::handles::Dispatchable;
 use crate::driver::host::Host;
+use crate::driver::swapchain::SWAPCHAIN_EXTENSIONS;
 use crate::driver::{fill_array, DRIVER_NAME, DRIVER_UUID, DRIVER_VERSION, ICD_API_VERSION};
 use crate::log::Level;
 use crate::venus_log;
@@ -72,6 +73,8 @@ struct Cached<T> {
 
 pub struct PhysicalDevice {
     host: Arc<Host>,
+    /// The instance the device was enumerated from.
+    instance: vk::Instance,
     api_version: u32,
     extensions: Vec<vk::ExtensionProperties>,
     /// The host device's version as its instance sees it, and its extensions (vk.xml numbers), which
@@ -108,6 +111,16 @@ impl PhysicalDevice {
         self.api_version
     }
 
+    pub fn instance(&self) -> vk::Instance {
+        self.instance
+    }
+
+    /// Whether the host's device has the extension (whatever this ICD offers of it).
+    pub fn host_has_extension(&self, name: &CStr) -> bool {
+        crate::driver::entry::extension_number(name)
+            .is_some_and(|number| self.host_extensions.contains(&number))
+    }
+
     pub fn supports_extension(&self, name: &CStr) -> bool {
         self.extensions.iter().any(|e| name_of(e) == name)
     }
@@ -137,6 +150,7 @@ impl PhysicalDevice {
             .map(|_| {
                 Dispatchable::new(PhysicalDevice {
                     host: Arc::clone(host),
+                    instance: vk::Instance::from_raw(instance),
                     api_version: 0,
                     extensions: Vec::new(),
                     host_api_version: 0,
@@ -549,6 +563,7 @@ fn offered_extensions(
                 .find(|(known, _, _)| *known == name)?;
             let icd_implemented = ICD_DEVICE_EXTENSIONS
                 .iter()
+                .chain(SWAPCHAIN_EXTENSIONS)
                 .chain(PCI_BUS_INFO)
                 .any(|(own, _)| own.to_bytes() == name.as_bytes());
             if !host.capset().has_extension(*number)
@@ -565,6 +580,7 @@ fn offered_extensions(
         .chain(
             ICD_DEVICE_EXTENSIONS
                 .iter()
+                .chain(SWAPCHAIN_EXTENSIONS)
                 .chain(
                     PCI_BUS_INFO
                         .iter()

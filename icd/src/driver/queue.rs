@@ -21,6 +21,7 @@ use crate::venus_log;
 pub struct Queue {
     host: Arc<Host>,
     device: vk::Device,
+    family: u32,
     /// A fence of the queue's own for vkQueueWaitIdle, made on first use (the host releases it
     /// with the device).
     idle_fence: Mutex<Option<vk::Fence>>,
@@ -40,6 +41,11 @@ impl Queue {
         &self.host
     }
 
+    /// The queue family the queue belongs to.
+    pub fn family(&self) -> u32 {
+        self.family
+    }
+
     /// Gets the queue `info` names on the host, bound to a new fence timeline.
     pub(crate) fn create(
         host: &Arc<Host>,
@@ -50,6 +56,7 @@ impl Queue {
         let queue = Dispatchable::new(Queue {
             host: Arc::clone(host),
             device,
+            family: info.queue_family_index,
             idle_fence: Mutex::new(None),
         });
         let timeline = DeviceQueueTimelineInfoMESA {

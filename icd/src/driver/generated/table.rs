@@ -10,6 +10,20 @@ use crate::driver::*;
 /// Sorted by name (binary search).
 pub(crate) static ENTRIES: &[Entry] = &[
     Entry {
+        name: "vkAcquireNextImage2KHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2, 61],
+        function: entry_point!(swapchain::acquire_next_image2_khr as PFN_vkAcquireNextImage2KHR),
+    },
+    Entry {
+        name: "vkAcquireNextImageKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2],
+        function: entry_point!(swapchain::acquire_next_image_khr as PFN_vkAcquireNextImageKHR),
+    },
+    Entry {
         name: "vkAllocateCommandBuffers",
         scope: Scope::Device,
         api: 0x400000,
@@ -1944,6 +1958,13 @@ pub(crate) static ENTRIES: &[Entry] = &[
         ),
     },
     Entry {
+        name: "vkCreateSwapchainKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2],
+        function: entry_point!(swapchain::create_swapchain_khr as PFN_vkCreateSwapchainKHR),
+    },
+    Entry {
         name: "vkDeferredOperationJoinKHR",
         scope: Scope::Device,
         api: 0x0,
@@ -2176,6 +2197,20 @@ pub(crate) static ENTRIES: &[Entry] = &[
         function: entry_point!(
             generated::entries::destroy_shader_module as PFN_vkDestroyShaderModule
         ),
+    },
+    Entry {
+        name: "vkDestroySurfaceKHR",
+        scope: Scope::Instance,
+        api: 0x0,
+        extensions: &[1],
+        function: entry_point!(swapchain::destroy_surface_khr as PFN_vkDestroySurfaceKHR),
+    },
+    Entry {
+        name: "vkDestroySwapchainKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2],
+        function: entry_point!(swapchain::destroy_swapchain_khr as PFN_vkDestroySwapchainKHR),
     },
     Entry {
         name: "vkDeviceWaitIdle",
@@ -2488,6 +2523,26 @@ pub(crate) static ENTRIES: &[Entry] = &[
         function: entry_point!(
             generated::entries::get_device_group_peer_memory_features
                 as PFN_vkGetDeviceGroupPeerMemoryFeatures
+        ),
+    },
+    Entry {
+        name: "vkGetDeviceGroupPresentCapabilitiesKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2, 61],
+        function: entry_point!(
+            swapchain::get_device_group_present_capabilities_khr
+                as PFN_vkGetDeviceGroupPresentCapabilitiesKHR
+        ),
+    },
+    Entry {
+        name: "vkGetDeviceGroupSurfacePresentModesKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2, 61],
+        function: entry_point!(
+            swapchain::get_device_group_surface_present_modes_khr
+                as PFN_vkGetDeviceGroupSurfacePresentModesKHR
         ),
     },
     Entry {
@@ -2946,6 +3001,16 @@ pub(crate) static ENTRIES: &[Entry] = &[
         ),
     },
     Entry {
+        name: "vkGetPhysicalDevicePresentRectanglesKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[2, 61],
+        function: entry_point!(
+            swapchain::get_physical_device_present_rectangles_khr
+                as PFN_vkGetPhysicalDevicePresentRectanglesKHR
+        ),
+    },
+    Entry {
         name: "vkGetPhysicalDeviceProperties",
         scope: Scope::PhysicalDevice,
         api: 0x400000,
@@ -3033,6 +3098,66 @@ pub(crate) static ENTRIES: &[Entry] = &[
         ),
     },
     Entry {
+        name: "vkGetPhysicalDeviceSurfaceCapabilities2KHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[120],
+        function: entry_point!(
+            swapchain::get_physical_device_surface_capabilities2_khr
+                as PFN_vkGetPhysicalDeviceSurfaceCapabilities2KHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceSurfaceCapabilitiesKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[1],
+        function: entry_point!(
+            swapchain::get_physical_device_surface_capabilities_khr
+                as PFN_vkGetPhysicalDeviceSurfaceCapabilitiesKHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceSurfaceFormats2KHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[120],
+        function: entry_point!(
+            swapchain::get_physical_device_surface_formats2_khr
+                as PFN_vkGetPhysicalDeviceSurfaceFormats2KHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceSurfaceFormatsKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[1],
+        function: entry_point!(
+            swapchain::get_physical_device_surface_formats_khr
+                as PFN_vkGetPhysicalDeviceSurfaceFormatsKHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceSurfacePresentModesKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[1],
+        function: entry_point!(
+            swapchain::get_physical_device_surface_present_modes_khr
+                as PFN_vkGetPhysicalDeviceSurfacePresentModesKHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceSurfaceSupportKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[1],
+        function: entry_point!(
+            swapchain::get_physical_device_surface_support_khr
+                as PFN_vkGetPhysicalDeviceSurfaceSupportKHR
+        ),
+    },
+    Entry {
         name: "vkGetPhysicalDeviceToolProperties",
         scope: Scope::PhysicalDevice,
         api: 0x403000,
@@ -3050,6 +3175,36 @@ pub(crate) static ENTRIES: &[Entry] = &[
         function: entry_point!(
             physical_device::get_physical_device_tool_properties
                 as PFN_vkGetPhysicalDeviceToolProperties
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceWaylandPresentationSupportKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[7],
+        function: entry_point!(
+            swapchain::get_physical_device_wayland_presentation_support_khr
+                as PFN_vkGetPhysicalDeviceWaylandPresentationSupportKHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceXcbPresentationSupportKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[6],
+        function: entry_point!(
+            swapchain::get_physical_device_xcb_presentation_support_khr
+                as PFN_vkGetPhysicalDeviceXcbPresentationSupportKHR
+        ),
+    },
+    Entry {
+        name: "vkGetPhysicalDeviceXlibPresentationSupportKHR",
+        scope: Scope::PhysicalDevice,
+        api: 0x0,
+        extensions: &[5],
+        function: entry_point!(
+            swapchain::get_physical_device_xlib_presentation_support_khr
+                as PFN_vkGetPhysicalDeviceXlibPresentationSupportKHR
         ),
     },
     Entry {
@@ -3167,6 +3322,13 @@ pub(crate) static ENTRIES: &[Entry] = &[
         ),
     },
     Entry {
+        name: "vkGetSwapchainImagesKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2],
+        function: entry_point!(swapchain::get_swapchain_images_khr as PFN_vkGetSwapchainImagesKHR),
+    },
+    Entry {
         name: "vkInvalidateMappedMemoryRanges",
         scope: Scope::Device,
         api: 0x400000,
@@ -3213,6 +3375,13 @@ pub(crate) static ENTRIES: &[Entry] = &[
         function: entry_point!(queue::queue_bind_sparse as PFN_vkQueueBindSparse),
     },
     Entry {
+        name: "vkQueuePresentKHR",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[2],
+        function: entry_point!(swapchain::queue_present_khr as PFN_vkQueuePresentKHR),
+    },
+    Entry {
         name: "vkQueueSubmit",
         scope: Scope::Device,
         api: 0x400000,
@@ -3239,6 +3408,15 @@ pub(crate) static ENTRIES: &[Entry] = &[
         api: 0x400000,
         extensions: &[],
         function: entry_point!(queue::queue_wait_idle as PFN_vkQueueWaitIdle),
+    },
+    Entry {
+        name: "vkReleaseSwapchainImagesEXT",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[276],
+        function: entry_point!(
+            swapchain::release_swapchain_images_ext as PFN_vkReleaseSwapchainImagesEXT
+        ),
     },
     Entry {
         name: "vkResetCommandBuffer",
@@ -3460,6 +3638,7 @@ pub(crate) static EXTENSIONS: &[(&str, u32)] = &[
     ("VK_EXT_private_data", 296),
     ("VK_EXT_sample_locations", 144),
     ("VK_EXT_shader_object", 483),
+    ("VK_EXT_swapchain_maintenance1", 276),
     ("VK_EXT_tooling_info", 246),
     ("VK_EXT_transform_feedback", 29),
     ("VK_EXT_vertex_input_dynamic_state", 353),
@@ -3483,6 +3662,7 @@ pub(crate) static EXTENSIONS: &[(&str, u32)] = &[
     ("VK_KHR_fragment_shading_rate", 227),
     ("VK_KHR_get_memory_requirements2", 147),
     ("VK_KHR_get_physical_device_properties2", 60),
+    ("VK_KHR_get_surface_capabilities2", 120),
     ("VK_KHR_line_rasterization", 535),
     ("VK_KHR_maintenance1", 70),
     ("VK_KHR_maintenance3", 169),
@@ -3494,8 +3674,13 @@ pub(crate) static EXTENSIONS: &[(&str, u32)] = &[
     ("VK_KHR_ray_tracing_maintenance1", 387),
     ("VK_KHR_ray_tracing_pipeline", 348),
     ("VK_KHR_sampler_ycbcr_conversion", 157),
+    ("VK_KHR_surface", 1),
+    ("VK_KHR_swapchain", 2),
     ("VK_KHR_synchronization2", 315),
     ("VK_KHR_timeline_semaphore", 208),
+    ("VK_KHR_wayland_surface", 7),
+    ("VK_KHR_xcb_surface", 6),
+    ("VK_KHR_xlib_surface", 5),
     ("VK_NV_ray_tracing", 166),
 ];
 
@@ -3533,7 +3718,6 @@ pub(crate) static INCOMPLETE_EXTENSIONS: &[&str] = &[
     "VK_EXT_pipeline_properties",
     "VK_EXT_shader_module_identifier",
     "VK_EXT_shader_object",
-    "VK_EXT_swapchain_maintenance1",
     "VK_EXT_validation_cache",
     "VK_FUCHSIA_buffer_collection",
     "VK_FUCHSIA_external_memory",
@@ -3556,15 +3740,12 @@ pub(crate) static INCOMPLETE_EXTENSIONS: &[&str] = &[
     "VK_KHR_external_semaphore_fd",
     "VK_KHR_external_semaphore_win32",
     "VK_KHR_get_display_properties2",
-    "VK_KHR_get_surface_capabilities2",
     "VK_KHR_performance_query",
     "VK_KHR_pipeline_binary",
     "VK_KHR_pipeline_executable_properties",
     "VK_KHR_present_wait",
     "VK_KHR_ray_tracing_pipeline",
     "VK_KHR_shared_presentable_image",
-    "VK_KHR_surface",
-    "VK_KHR_swapchain",
     "VK_KHR_video_decode_queue",
     "VK_KHR_video_encode_queue",
     "VK_KHR_video_queue",
