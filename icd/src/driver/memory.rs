@@ -247,3 +247,42 @@ pub(crate) unsafe extern "system" fn invalidate_mapped_memory_ranges(
 ) -> vk::Result {
     vk::Result::SUCCESS
 }
+
+/// Host image copy (optional in Vulkan 1.4) is not offered: `hostImageCopy` is false, so an
+/// application may not call the host image copy commands; they fail without reaching the host.
+fn host_image_copy_not_offered(name: &str) -> vk::Result {
+    venus_log!(
+        Level::Error,
+        "{name}: host image copy is not offered by venus-rs (hostImageCopy is false)"
+    );
+    vk::Result::ERROR_INITIALIZATION_FAILED
+}
+
+pub(crate) unsafe extern "system" fn copy_memory_to_image(
+    _device: vk::Device,
+    _p_copy_memory_to_image_info: *const vk::CopyMemoryToImageInfoEXT<'_>,
+) -> vk::Result {
+    host_image_copy_not_offered("vkCopyMemoryToImage")
+}
+
+pub(crate) unsafe extern "system" fn copy_image_to_memory(
+    _device: vk::Device,
+    _p_copy_image_to_memory_info: *const vk::CopyImageToMemoryInfoEXT<'_>,
+) -> vk::Result {
+    host_image_copy_not_offered("vkCopyImageToMemory")
+}
+
+pub(crate) unsafe extern "system" fn copy_image_to_image(
+    _device: vk::Device,
+    _p_copy_image_to_image_info: *const vk::CopyImageToImageInfoEXT<'_>,
+) -> vk::Result {
+    host_image_copy_not_offered("vkCopyImageToImage")
+}
+
+pub(crate) unsafe extern "system" fn transition_image_layout(
+    _device: vk::Device,
+    _transition_count: u32,
+    _p_transitions: *const vk::HostImageLayoutTransitionInfoEXT<'_>,
+) -> vk::Result {
+    host_image_copy_not_offered("vkTransitionImageLayout")
+}

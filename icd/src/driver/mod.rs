@@ -33,9 +33,9 @@ pub use instance::ring_commands_sent;
 
 use ash::vk;
 
-/// The highest Vulkan version this ICD offers: every command of Vulkan 1.3 has an entry point
-/// (1.4 also needs the host image copy commands, which the host does not run yet).
-pub const ICD_API_VERSION: u32 = vk::API_VERSION_1_3;
+/// The highest Vulkan version this ICD offers: every command of Vulkan 1.4 has an entry point
+/// (host image copy, optional in 1.4, is not offered: `memory::copy_memory_to_image`).
+pub const ICD_API_VERSION: u32 = vk::make_api_version(0, 1, 4, 0);
 
 pub const DRIVER_NAME: &str = "venus-rs";
 

@@ -51,6 +51,8 @@ const PCI_BUS_INFO: &[(&CStr, u32)] = &[(c"VK_EXT_pci_bus_info", 2)];
 /// placed mappings need addresses the guest does not choose. (Extensions with a command this ICD
 /// has no entry point for are never offered either: `INCOMPLETE_EXTENSIONS`.)
 const HIDDEN_DEVICE_EXTENSIONS: &[&str] = &[
+    // Host image copy needs the MESA copy commands, which the host half does not run.
+    "VK_EXT_host_image_copy",
     "VK_EXT_external_memory_dma_buf",
     "VK_EXT_image_drm_format_modifier",
     "VK_ANDROID_external_memory_android_hardware_buffer",
@@ -508,7 +510,13 @@ fn capped_api_version(host: &Host, device_version: u32) -> u32 {
     let protocol = host.capset().vk_xml_version.0;
     let capped = device_version.min(host.instance_version()).min(protocol);
     if capped >= ICD_API_VERSION {
-        ICD_API_VERSION
+        // The host driver's patch level says which fixes its implementation has.
+        vk::make_api_version(
+            0,
+            vk::api_version_major(ICD_API_VERSION),
+            vk::api_version_minor(ICD_API_VERSION),
+            vk::api_version_patch(device_version),
+        )
     } else {
         capped
     }
@@ -710,6 +718,42 @@ pub unsafe extern "system" fn get_physical_device_features2(
         return;
     }
     hide_sparse_features(&mut features.features);
+    // SAFETY: as above.
+    unsafe { hide_host_image_copy(features.p_next.cast()) };
+}
+
+/// `VkPhysicalDeviceVulkan14Features` (ash 0.38 predates it): `hostImageCopy` is its 20th
+/// VkBool32 after sType and pNext.
+const VULKAN_1_4_FEATURES: vk::StructureType = vk::StructureType::from_raw(55);
+const VULKAN_1_4_HOST_IMAGE_COPY_OFFSET: usize = 16 + 19 * 4;
+
+/// Host image copy is not offered (the MESA copy commands are not run by the host half).
+///
+/// # Safety
+/// `node` must be NULL or a valid, writable VkPhysicalDeviceFeatures2 output chain.
+unsafe fn hide_host_image_copy(mut node: *mut vk::BaseOutStructure<'_>) {
+    while !node.is_null() {
+        // SAFETY: every struct of a chain starts with sType and pNext.
+        let s_type = unsafe { (*node).s_type };
+        if s_type == VULKAN_1_4_FEATURES {
+            // SAFETY: the sType says the struct is VkPhysicalDeviceVulkan14Features, whose
+            // hostImageCopy member lies at this offset.
+            unsafe {
+                node.cast::<u8>()
+                    .add(VULKAN_1_4_HOST_IMAGE_COPY_OFFSET)
+                    .cast::<vk::Bool32>()
+                    .write_unaligned(vk::FALSE)
+            };
+        } else if s_type == vk::StructureType::PHYSICAL_DEVICE_HOST_IMAGE_COPY_FEATURES_EXT {
+            // SAFETY: the sType says what the struct is.
+            unsafe {
+                (*node.cast::<vk::PhysicalDeviceHostImageCopyFeaturesEXT<'_>>()).host_image_copy =
+                    vk::FALSE
+            };
+        }
+        // SAFETY: as above.
+        node = unsafe { (*node).p_next };
+    }
 }
 
 pub unsafe extern "system" fn get_physical_device_queue_family_properties(

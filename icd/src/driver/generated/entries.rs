@@ -4806,39 +4806,6 @@ pub(crate) unsafe extern "system" fn cmd_push_constants2(
     })
 }
 
-/// `vkCopyImageToImage`.
-///
-/// # Safety
-/// Called by the application with arguments that follow the command's valid usage.
-pub(crate) unsafe extern "system" fn copy_image_to_image(
-    device: vk::Device,
-    p_copy_image_to_image_info: *const vk::CopyImageToImageInfoEXT<'_>,
-) -> vk::Result {
-    guard_result("vkCopyImageToImage", || {
-        let host = device_host(device)?;
-        // SAFETY: the application's arguments, valid by the command's valid usage.
-        unsafe { calls::call_copy_image_to_image(host, device, p_copy_image_to_image_info) }
-    })
-}
-
-/// `vkTransitionImageLayout`.
-///
-/// # Safety
-/// Called by the application with arguments that follow the command's valid usage.
-pub(crate) unsafe extern "system" fn transition_image_layout(
-    device: vk::Device,
-    transition_count: u32,
-    p_transitions: *const vk::HostImageLayoutTransitionInfoEXT<'_>,
-) -> vk::Result {
-    guard_result("vkTransitionImageLayout", || {
-        let host = device_host(device)?;
-        // SAFETY: the application's arguments, valid by the command's valid usage.
-        unsafe {
-            calls::call_transition_image_layout(host, device, transition_count, p_transitions)
-        }
-    })
-}
-
 /// `vkCreateDeferredOperationKHR`.
 ///
 /// # Safety

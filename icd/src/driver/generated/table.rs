@@ -1696,16 +1696,42 @@ pub(crate) static ENTRIES: &[Entry] = &[
         scope: Scope::Device,
         api: 0x404000,
         extensions: &[],
-        function: entry_point!(generated::entries::copy_image_to_image),
+        function: entry_point!(memory::copy_image_to_image),
     },
     Entry {
         name: "vkCopyImageToImageEXT",
         scope: Scope::Device,
         api: 0x0,
         extensions: &[271],
-        function: entry_point!(
-            generated::entries::copy_image_to_image as PFN_vkCopyImageToImageEXT
-        ),
+        function: entry_point!(memory::copy_image_to_image as PFN_vkCopyImageToImageEXT),
+    },
+    Entry {
+        name: "vkCopyImageToMemory",
+        scope: Scope::Device,
+        api: 0x404000,
+        extensions: &[],
+        function: entry_point!(memory::copy_image_to_memory),
+    },
+    Entry {
+        name: "vkCopyImageToMemoryEXT",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[271],
+        function: entry_point!(memory::copy_image_to_memory as PFN_vkCopyImageToMemoryEXT),
+    },
+    Entry {
+        name: "vkCopyMemoryToImage",
+        scope: Scope::Device,
+        api: 0x404000,
+        extensions: &[],
+        function: entry_point!(memory::copy_memory_to_image),
+    },
+    Entry {
+        name: "vkCopyMemoryToImageEXT",
+        scope: Scope::Device,
+        api: 0x0,
+        extensions: &[271],
+        function: entry_point!(memory::copy_memory_to_image as PFN_vkCopyMemoryToImageEXT),
     },
     Entry {
         name: "vkCreateAccelerationStructureKHR",
@@ -3509,16 +3535,14 @@ pub(crate) static ENTRIES: &[Entry] = &[
         scope: Scope::Device,
         api: 0x404000,
         extensions: &[],
-        function: entry_point!(generated::entries::transition_image_layout),
+        function: entry_point!(memory::transition_image_layout),
     },
     Entry {
         name: "vkTransitionImageLayoutEXT",
         scope: Scope::Device,
         api: 0x0,
         extensions: &[271],
-        function: entry_point!(
-            generated::entries::transition_image_layout as PFN_vkTransitionImageLayoutEXT
-        ),
+        function: entry_point!(memory::transition_image_layout as PFN_vkTransitionImageLayoutEXT),
     },
     Entry {
         name: "vkTrimCommandPool",
@@ -3710,7 +3734,6 @@ pub(crate) static INCOMPLETE_EXTENSIONS: &[&str] = &[
     "VK_EXT_full_screen_exclusive",
     "VK_EXT_hdr_metadata",
     "VK_EXT_headless_surface",
-    "VK_EXT_host_image_copy",
     "VK_EXT_metal_objects",
     "VK_EXT_metal_surface",
     "VK_EXT_opacity_micromap",
