@@ -1,8 +1,10 @@
 //! The test programs of `src/bin` (render-check, sync-check, query-check, secondary-check, compute-readback):
 //! natively on lavapipe — the host driver, so the oracle for pixels — where they must also be clean under the
-//! Khronos validation layer (they are the yardstick for drivers, so they must be valid Vulkan), and through the
-//! reference pairing, all of them in one guest boot, where the image digests must equal the native ones byte for
-//! byte. Run by `cargo xtask test` (`cargo test -p venus-rs-tests -- --ignored` after `cargo xtask setup --guests`).
+//! Khronos validation layer (they are the yardstick for drivers, so they must be valid Vulkan), and through every
+//! pairing that should run them — the reference one, Mesa's guest on our host, our guest on virglrenderer and on
+//! our host — all of them in one guest boot per pairing, where the image digests must equal the native ones byte
+//! for byte. Run by `cargo xtask test` (`cargo test -p venus-rs-tests -- --ignored` after
+//! `cargo xtask setup --guests`).
 
 use venus_rs_tests::{native, run_in_surviving_qemu_abort, PairRun};
 
@@ -96,22 +98,16 @@ fn native_outcome() -> PairRun {
     run
 }
 
-#[test]
-#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
-fn mesa_virgl_qemu_x86_64_runs_every_program_in_one_boot_with_native_digests() {
+/// Runs every program through `pairing` in one boot (one vtest session) and insists on every OK line, and on
+/// the native digests for the programs that render. Returns the run for further checks.
+fn assert_every_program_passes(pairing: &str, env_of: impl Fn(&str) -> &'static str) -> PairRun {
     let native = native_outcome();
-    let script = every_program_script(|program| {
-        if program == "sync-check" {
-            MESA_SEMAPHORE_FEEDBACK_OFF
-        } else {
-            ""
-        }
-    });
-    let run = run_in_surviving_qemu_abort("mesa,virgl,qemu-x86_64", &[], &["sh", "-c", &script], 3);
+    let script = every_program_script(env_of);
+    let run = run_in_surviving_qemu_abort(pairing, &[], &["sh", "-c", &script], 3);
     for program in PROGRAMS {
         assert!(
             run.ok_line(program).is_some(),
-            "{program} did not pass through mesa,virgl,qemu-x86_64:\n{run:?}"
+            "{program} did not pass through {pairing}:\n{run:?}"
         );
     }
     assert_eq!(run.exit_code, Some(0), "{run:?}");
@@ -122,7 +118,90 @@ fn mesa_virgl_qemu_x86_64_runs_every_program_in_one_boot_with_native_digests() {
         assert_eq!(
             run.digest_of(program),
             Some(expected),
-            "{program}'s image through mesa,virgl,qemu-x86_64 differs from lavapipe's native one:\n{run:?}"
+            "{program}'s image through {pairing} differs from lavapipe's native one:\n{run:?}"
         );
     }
+    run
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_virgl_qemu_x86_64_runs_every_program_in_one_boot_with_native_digests() {
+    assert_every_program_passes("mesa,virgl,qemu-x86_64", |program| {
+        if program == "sync-check" {
+            MESA_SEMAPHORE_FEEDBACK_OFF
+        } else {
+            ""
+        }
+    });
+}
+
+/// Mesa's guest with its default settings (feedback on) against our host.
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup`; run by `cargo xtask test`"]
+fn mesa_on_our_vtest_server_runs_every_program_with_native_digests() {
+    assert_every_program_passes("mesa,ours,vtest", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_on_our_render_server_in_qemu_x86_64_runs_every_program_with_native_digests() {
+    assert_every_program_passes("mesa,ours,qemu-x86_64", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn mesa_on_our_render_server_in_qemu_aarch64_runs_every_program_with_native_digests() {
+    assert_every_program_passes("mesa,ours,qemu-aarch64", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_icd_on_virglrenderer_in_qemu_x86_64_runs_every_program_with_native_digests() {
+    assert_every_program_passes("ours,virgl,qemu-x86_64", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_icd_on_virglrenderer_in_qemu_aarch64_runs_every_program_with_native_digests() {
+    assert_every_program_passes("ours,virgl,qemu-aarch64", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup`; run by `cargo xtask test`"]
+fn our_halves_over_vtest_run_every_program_with_native_digests() {
+    assert_every_program_passes("ours,ours,vtest", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_halves_in_qemu_x86_64_run_every_program_with_native_digests() {
+    assert_every_program_passes("ours,ours,qemu-x86_64", |_| "");
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_halves_in_qemu_aarch64_run_every_program_with_native_digests() {
+    assert_every_program_passes("ours,ours,qemu-aarch64", |_| "");
+}
+
+/// The validation layer in the guest watches every command the programs give our ICD.
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup`; run by `cargo xtask test`"]
+fn the_validation_layer_finds_nothing_in_the_programs_through_our_icd() {
+    let run = assert_every_program_passes("ours,ours,vtest", |_| {
+        "VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation VK_LOADER_DEBUG=layer"
+    });
+    // Silence proves something only if the layer was there.
+    assert!(
+        run.stderr
+            .contains("Insert instance layer \"VK_LAYER_KHRONOS_validation\""),
+        "the validation layer was not loaded:\n{run:?}"
+    );
+    let messages = run.validation_messages();
+    assert!(
+        messages.is_empty(),
+        "the validation layer reports through our ICD:\n{}\n--- whole run\n{run:?}",
+        messages.join("\n")
+    );
 }

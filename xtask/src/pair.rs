@@ -288,7 +288,7 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
     };
     drop(client);
     if let Ok(Some(status)) = server.try_status() {
-        eprintln!("[pair] note: virgl_test_server had already exited ({status})");
+        eprintln!("[pair] note: the server ({server_name}) had already exited ({status})");
     }
     outcome
 }

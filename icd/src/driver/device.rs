@@ -19,7 +19,7 @@ use crate::driver::memory::Memories;
 use crate::driver::physical_device::physical_device;
 use crate::driver::queue::{Queue, QueueHandle};
 use crate::driver::runtime::{guard_result, guard_void};
-use crate::driver::swapchain::{DeviceWsi, SWAPCHAIN_EXTENSIONS};
+use crate::driver::swapchain::DeviceWsi;
 use crate::log::Level;
 use crate::venus_log;
 
@@ -131,9 +131,10 @@ pub(crate) unsafe extern "system" fn create_device(
             templates: Templates::default(),
             wsi: DeviceWsi::default(),
         });
-        // The layers of the application mean nothing to the host; of its extensions, the
-        // presentation ones this ICD implements go to the host only where the host has them
-        // (there they make the present layout valid).
+        // The layers of the application mean nothing to the host; of its extensions, those this
+        // ICD implements itself (presentation, tooling info, DRM and PCI identity) go to the host
+        // only where the host has them (there the presentation ones make the present layout
+        // valid).
         let host_extensions: Vec<*const std::ffi::c_char> = (0
             ..create_info.enabled_extension_count as usize)
             // SAFETY: the array holds enabledExtensionCount names, checked above.
@@ -141,8 +142,7 @@ pub(crate) unsafe extern "system" fn create_device(
             .filter(|&name| {
                 // SAFETY: NUL-terminated, as above.
                 let name = unsafe { CStr::from_ptr(name) };
-                let own = SWAPCHAIN_EXTENSIONS.iter().any(|(own, _)| *own == name);
-                !own || physical.object.host_has_extension(name)
+                physical.object.host_has_extension(name)
             })
             .collect();
         #[allow(deprecated)]

@@ -2,7 +2,8 @@
 //! vkQueueSubmit + vkWaitForFences, maps the memory and verifies every element. Plain Vulkan, so it runs on any
 //! driver: natively, through Mesa's Venus, or through ours.
 //!
-//! usage: compute-readback [--elements N] [--iterations N]
+//! usage: compute-readback [--elements N] [--iterations N] [--devices N]
+//! With `--devices N`, the same work runs on N devices made from one instance, one after the other.
 //! Prints `compute-readback: OK ...` and exits 0 when every element matches; otherwise names what failed.
 
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -15,11 +16,12 @@ use venus_rs_tests::vk_util::{
 };
 
 const NAME: &str = "compute-readback";
-const USAGE: &str = "compute-readback [--elements N] [--iterations N]";
+const USAGE: &str = "compute-readback [--elements N] [--iterations N] [--devices N]";
 
 struct Options {
     elements: u32,
     iterations: u32,
+    devices: u32,
 }
 
 fn main() {
@@ -31,12 +33,14 @@ fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         elements: 4096,
         iterations: 100,
+        devices: 1,
     };
     let mut args = Args::from_env();
     while let Some(option) = args.next_option() {
         match option.as_str() {
             "--elements" => options.elements = args.positive(&option)?,
             "--iterations" => options.iterations = args.positive(&option)?,
+            "--devices" => options.devices = args.positive(&option)?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -53,8 +57,17 @@ fn run(options: &Options) -> Result<String, String> {
     };
     let gpu = Gpu::new(c"compute-readback", &wishes)?;
     let median = iterate_and_verify(&gpu, options)?;
+    for device in 2..=options.devices {
+        let other = gpu.another_device(&wishes)?;
+        iterate_and_verify(&other, options)
+            .map_err(|message| format!("device {device} of the instance: {message}"))?;
+    }
+    let devices = match options.devices {
+        1 => String::new(),
+        n => format!(" ({n} devices of one instance)"),
+    };
     Ok(format!(
-        "{} elements x {} iterations on {}; median submit+wait round trip {} us",
+        "{} elements x {} iterations on {}{devices}; median submit+wait round trip {} us",
         options.elements,
         options.iterations,
         gpu.device_name(),

@@ -30,6 +30,8 @@ pub struct Gpu {
     owned: RefCell<Vec<Owned>>,
     /// Fences of submissions not yet waited for.
     pub(super) pending: RefCell<Vec<vk::Fence>>,
+    /// The instance belongs to another Gpu (see [`Gpu::another_device`]), which destroys it.
+    instance_borrowed: bool,
     /// Kept last so that the loader library stays loaded until the instance is destroyed.
     _entry: ash::Entry,
 }
@@ -50,7 +52,7 @@ impl Gpu {
             entry.create_instance(&instance_info, None)
         })?;
         match open_device(&instance, wishes) {
-            Ok(opened) => Gpu::assemble(entry, instance, opened),
+            Ok(opened) => Gpu::assemble(entry, instance, opened, false),
             Err(message) => {
                 // SAFETY: nothing else was made from the instance.
                 unsafe { instance.destroy_instance(None) };
@@ -59,7 +61,19 @@ impl Gpu {
         }
     }
 
-    fn assemble(entry: ash::Entry, instance: ash::Instance, opened: Opened) -> Result<Gpu, String> {
+    /// A second device on this Gpu's instance (made with `wishes`), for drivers that must keep several
+    /// devices of one instance apart. It must be dropped before `self`, which destroys the instance.
+    pub fn another_device(&self, wishes: &Wishes) -> Result<Gpu, String> {
+        let opened = open_device(&self.instance, wishes)?;
+        Gpu::assemble(self._entry.clone(), self.instance.clone(), opened, true)
+    }
+
+    fn assemble(
+        entry: ash::Entry,
+        instance: ash::Instance,
+        opened: Opened,
+        instance_borrowed: bool,
+    ) -> Result<Gpu, String> {
         let Opened {
             physical_device,
             properties,
@@ -109,6 +123,7 @@ impl Gpu {
             command_pool: vk::CommandPool::null(),
             owned: RefCell::new(Vec::new()),
             pending: RefCell::new(Vec::new()),
+            instance_borrowed,
             _entry: entry,
         };
         let pool_info = vk::CommandPoolCreateInfo::default().queue_family_index(queue_family);
@@ -166,9 +181,10 @@ impl Drop for Gpu {
             unsafe { owned.destroy(&self.device) };
         }
         // SAFETY: every child object is destroyed; the instance outlives the device.
-        unsafe {
-            self.device.destroy_device(None);
-            self.instance.destroy_instance(None);
+        unsafe { self.device.destroy_device(None) };
+        if !self.instance_borrowed {
+            // SAFETY: this Gpu's own instance, whose other devices (another_device) are gone.
+            unsafe { self.instance.destroy_instance(None) };
         }
     }
 }
