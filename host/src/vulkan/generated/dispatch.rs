@@ -78,7 +78,7 @@ pub(crate) fn dispatch(
         Command::DestroyBuffer(a) => destroy_buffer(cx, a),
         Command::CreateBufferView(a) => create_buffer_view(cx, a),
         Command::DestroyBufferView(a) => destroy_buffer_view(cx, a),
-        Command::CreateImage(a) => create_image(cx, a),
+        Command::CreateImage(a) => crate::vulkan::memory::create_image(cx, a),
         Command::DestroyImage(a) => destroy_image(cx, a),
         Command::GetImageSubresourceLayout(a) => get_image_subresource_layout(cx, a),
         Command::CreateImageView(a) => create_image_view(cx, a),
@@ -935,40 +935,6 @@ fn destroy_buffer_view(
 ) -> Result<(), ContextFatal> {
     let device = cx.device(a.device)?;
     cx.release(ot::BUFFER_VIEW, a.buffer_view, &device)
-}
-
-/// `vkCreateImage`.
-fn create_image(
-    cx: &mut Dispatch<'_, '_>,
-    a: &mut CreateImageArgs<'_>,
-) -> Result<(), ContextFatal> {
-    let target = cx.device(a.device)?;
-    let device: &std::sync::Arc<DeviceObject> = &target;
-    let f = target
-        .fns
-        .create_image
-        .ok_or_else(|| unavailable("vkCreateImage"))?;
-    let mut t = cx.translator(Owner::Device(device), Keep::Collect(Vec::new()));
-    let mut p_create_info = t.lower_one(a.p_create_info.take())?;
-    let p_image_id = t.new_id(a.p_image, ot::IMAGE)?;
-    let mut p_image_raw: u64 = 0;
-    let kept = t.finish();
-    // SAFETY: `f` is the driver's vkCreateImage for the target's instance or device; every handle
-    // was translated from a live guest id of the right type and owner (and is kept alive
-    // across the call), and every pointer is to memory lowered for this call.
-    let ret = unsafe {
-        f(
-            target.raw,
-            lowered_ptr(&mut p_create_info),
-            std::ptr::null(),
-            (&mut p_image_raw as *mut u64).cast::<c_void>(),
-        )
-    };
-    if ret >= 0 {
-        cx.register(p_image_id, p_image_raw, ot::IMAGE, device, kept)?;
-    }
-    a.ret = ret;
-    Ok(())
 }
 
 /// `vkDestroyImage`: the object leaves the table; the driver object goes once nothing refers to it.
