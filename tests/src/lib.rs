@@ -65,6 +65,37 @@ impl PairRun {
             .collect()
     }
 
+    /// The log of the host half that served the run: the vtest server's, or QEMU's (which holds the render
+    /// server's lines).
+    pub fn host_log(&self) -> String {
+        let dir = self
+            .run_dir
+            .as_ref()
+            .expect("the runner made no run folder");
+        ["server.log", "qemu.log"]
+            .iter()
+            .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+            .unwrap_or_else(|| panic!("no server.log or qemu.log in {}", dir.display()))
+    }
+
+    /// Panics unless our host half served the guest process `program`: one of its log lines (they start with
+    /// `venus-rs-vtest-server[PID]` or `venus-rs-render-server[PID]`) names the context the guest opened for it.
+    /// Mesa's guest prints "Virtio-GPU Venus" whichever host answers, so its output proves nothing about the
+    /// host. The kernel names a context after the process, cut to 15 characters.
+    pub fn assert_served_by_our_host(&self, program: &str) {
+        let context_name: String = program.chars().take(15).collect();
+        let log = self.host_log();
+        let served = log.lines().any(|line| {
+            (line.starts_with("venus-rs-vtest-server[")
+                || line.starts_with("venus-rs-render-server["))
+                && line.contains(&format!("\"{context_name}"))
+        });
+        assert!(
+            served,
+            "no line of our host's log names a context of {program:?}:\n{log}"
+        );
+    }
+
     /// Whether QEMU itself died of its intermittent TCG abort (see [`QEMU_TCG_ABORT`]).
     pub fn qemu_aborted_in_tcg(&self) -> bool {
         self.exit_code != Some(0) && self.stderr.contains(QEMU_TCG_ABORT)
@@ -80,15 +111,16 @@ pub const QEMU_TCG_ABORT: &str = "iotlb_to_section: Assertion";
 
 /// `run_in`, booting again (at most `attempts` times in all) when QEMU died of [`QEMU_TCG_ABORT`]; every retry
 /// is reported on stderr.
+/// (`env` goes to the runner, which hands `VENUS_RS_*` to both halves.)
 pub fn run_in_surviving_qemu_abort(
     pairing: &str,
-    options: &[&str],
+    env: &[(&str, &str)],
     program: &[&str],
     attempts: u32,
 ) -> PairRun {
     let mut attempt = 1;
     loop {
-        let run = run_in(pairing, options, program);
+        let run = run_in_with_env(pairing, env, program);
         if !run.qemu_aborted_in_tcg() || attempt >= attempts {
             return run;
         }
@@ -172,6 +204,25 @@ pub fn run_in(pairing: &str, options: &[&str], program: &[&str]) -> PairRun {
     args.push("--");
     args.extend_from_slice(program);
     pair(&args)
+}
+
+/// `run_in` with extra environment variables for the runner.
+pub fn run_in_with_env(pairing: &str, env: &[(&str, &str)], program: &[&str]) -> PairRun {
+    let parts: Vec<&str> = pairing.split(',').collect();
+    let [guest, host, transport] = parts[..] else {
+        panic!("a pairing is GUEST,HOST,TRANSPORT, not {pairing:?}");
+    };
+    let mut args = vec![
+        "--guest",
+        guest,
+        "--host",
+        host,
+        "--transport",
+        transport,
+        "--",
+    ];
+    args.extend_from_slice(program);
+    pair_with_env(env, &args)
 }
 
 /// `pair` with extra environment variables (the runner hands `VENUS_RS_*` to both halves).

@@ -1,12 +1,17 @@
-//! Our host half (vtest server, render server under QEMU) serving Mesa's unmodified Venus guest: the acceptance
-//! of issue 6 that passes today. Run by `cargo xtask test`.
+//! Our host half (vtest server, render server under QEMU) serving Mesa's unmodified Venus guest. Each run also
+//! proves from our host's log that our host served it. Run by `cargo xtask test`.
 
 use venus_rs_tests::{pair_with_env, run_in, PairRun};
 
 const VENUS_DEVICE: &str = "Virtio-GPU Venus";
 
+/// Runs `program` from Mesa's guest on our host, and checks that our host's log names its context.
 fn mesa_on_our_host(transport: &str, program: &[&str]) -> PairRun {
-    run_in(&format!("mesa,ours,{transport}"), &[], program)
+    let run = run_in(&format!("mesa,ours,{transport}"), &[], program);
+    if run.exit_code == Some(0) {
+        run.assert_served_by_our_host(program[0]);
+    }
+    run
 }
 
 #[test]

@@ -98,17 +98,30 @@ fn native_outcome() -> PairRun {
     run
 }
 
-/// Runs every program through `pairing` in one boot (one vtest session) and insists on every OK line, and on
-/// the native digests for the programs that render. Returns the run for further checks.
+/// Runs every program through `pairing` in one boot (one vtest session) and insists on every OK line, on our
+/// host's log naming each program's context when the host is ours, and on the native digests for the programs
+/// that render. Returns the run for further checks.
 fn assert_every_program_passes(pairing: &str, env_of: impl Fn(&str) -> &'static str) -> PairRun {
+    assert_every_program_passes_with(pairing, &[], env_of)
+}
+
+/// `assert_every_program_passes` with `runner_env` for the runner (and through it both halves).
+fn assert_every_program_passes_with(
+    pairing: &str,
+    runner_env: &[(&str, &str)],
+    env_of: impl Fn(&str) -> &'static str,
+) -> PairRun {
     let native = native_outcome();
     let script = every_program_script(env_of);
-    let run = run_in_surviving_qemu_abort(pairing, &[], &["sh", "-c", &script], 3);
+    let run = run_in_surviving_qemu_abort(pairing, runner_env, &["sh", "-c", &script], 3);
     for program in PROGRAMS {
         assert!(
             run.ok_line(program).is_some(),
             "{program} did not pass through {pairing}:\n{run:?}"
         );
+        if pairing.split(',').nth(1) == Some("ours") {
+            run.assert_served_by_our_host(program);
+        }
     }
     assert_eq!(run.exit_code, Some(0), "{run:?}");
     for program in RENDERING_PROGRAMS {
@@ -203,5 +216,27 @@ fn the_validation_layer_finds_nothing_in_the_programs_through_our_icd() {
         messages.is_empty(),
         "the validation layer reports through our ICD:\n{}\n--- whole run\n{run:?}",
         messages.join("\n")
+    );
+}
+
+/// The validation layer on the host watches every command our host gives lavapipe for Mesa's guest.
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup`; run by `cargo xtask test`"]
+fn host_validation_finds_nothing_in_the_programs_of_mesas_guest() {
+    let run =
+        assert_every_program_passes_with("mesa,ours,vtest", &[("VENUS_RS_VALIDATE", "1")], |_| "");
+    let log = run.host_log();
+    assert!(
+        log.contains("created with \"VK_LAYER_KHRONOS_validation\""),
+        "the validation layer was not enabled on the host:\n{log}"
+    );
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("Validation Error") || line.contains("VUID-"))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "validation errors on the host:\n{}",
+        errors.join("\n")
     );
 }

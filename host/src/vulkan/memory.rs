@@ -11,7 +11,7 @@ use ash::vk;
 use venus_rs_encoder::host::types::{self, Ext};
 use venus_rs_encoder::host::{
     AllocateMemoryArgs, BindBufferMemory2Args, BindBufferMemoryArgs, BindImageMemory2Args,
-    BindImageMemoryArgs, CreateBufferArgs, FlushMappedMemoryRangesArgs,
+    BindImageMemoryArgs, CreateBufferArgs, CreateImageArgs, FlushMappedMemoryRangesArgs,
     GetMemoryResourcePropertiesMESAArgs, InvalidateMappedMemoryRangesArgs, UnmapMemory2Args,
     UnmapMemoryArgs,
 };
@@ -237,6 +237,101 @@ pub(crate) fn create_buffer(
         cx.register(id, raw, ot::BUFFER, &device, kept)?;
     }
     Ok(())
+}
+
+pub(crate) fn create_image(
+    cx: &mut Dispatch<'_, '_>,
+    a: &mut CreateImageArgs<'_>,
+) -> Result<(), ContextFatal> {
+    let device = cx.device(a.device)?;
+    let create = device
+        .fns
+        .create_image
+        .ok_or_else(|| unavailable("vkCreateImage"))?;
+    let mut info = *a
+        .p_create_info
+        .take()
+        .ok_or_else(|| ContextFatal::new("pCreateInfo is NULL"))?;
+    if device.external_memory_host && host_memory_importable(&device, &info) {
+        let host_allocation = vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT.as_raw();
+        match info.p_next.iter_mut().find_map(|ext| match ext {
+            Ext::ExternalMemoryImageCreateInfo(external) => Some(external),
+            _ => None,
+        }) {
+            Some(external) => external.handle_types |= host_allocation,
+            None => info
+                .p_next
+                .push(Ext::ExternalMemoryImageCreateInfo(Box::new(
+                    types::ExternalMemoryImageCreateInfo {
+                        p_next: Vec::new(),
+                        handle_types: host_allocation,
+                    },
+                ))),
+        }
+    }
+    let mut t = cx.translator(Owner::Device(&device), Keep::Collect(Vec::new()));
+    let id = t.new_id(a.p_image, ot::IMAGE)?;
+    let mut lowered = t.lower_one(Some(Box::new(info)))?;
+    let kept = t.finish();
+    let mut raw = 0u64;
+    // SAFETY: a live device; the create info is a C image lowered for this call.
+    let result = unsafe {
+        create(
+            device.raw,
+            lowered_ptr(&mut lowered),
+            std::ptr::null(),
+            std::ptr::from_mut(&mut raw).cast(),
+        )
+    };
+    a.ret = result;
+    if result == 0 {
+        cx.register(id, raw, ot::IMAGE, &device, kept)?;
+    }
+    Ok(())
+}
+
+/// Whether the driver can bind an image like `info` describes to memory imported from a host
+/// pointer. Asked with the image's own parameters, as Vulkan requires before the handle type may
+/// be named; images of a tiling this check does not know (DRM modifiers) are left alone.
+fn host_memory_importable(device: &DeviceObject, info: &types::ImageCreateInfo<'_>) -> bool {
+    let known_tiling = [vk::ImageTiling::OPTIMAL, vk::ImageTiling::LINEAR]
+        .contains(&vk::ImageTiling::from_raw(info.tiling));
+    let Some(query) = device
+        .physical
+        .instance
+        .fns
+        .get_physical_device_image_format_properties2
+    else {
+        return false;
+    };
+    if !known_tiling {
+        return false;
+    }
+    let mut external_info = vk::PhysicalDeviceExternalImageFormatInfo::default()
+        .handle_type(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT);
+    let format_info = vk::PhysicalDeviceImageFormatInfo2::default()
+        .format(vk::Format::from_raw(info.format))
+        .ty(vk::ImageType::from_raw(info.image_type))
+        .tiling(vk::ImageTiling::from_raw(info.tiling))
+        .usage(vk::ImageUsageFlags::from_raw(info.usage))
+        .flags(vk::ImageCreateFlags::from_raw(info.flags))
+        .push_next(&mut external_info);
+    let mut external_properties = vk::ExternalImageFormatProperties::default();
+    let mut properties = vk::ImageFormatProperties2::default().push_next(&mut external_properties);
+    // SAFETY: the instance's own query on its physical device, with structs that live across the
+    // call.
+    let result = unsafe {
+        query(
+            device.physical.raw,
+            std::ptr::from_ref(&format_info).cast(),
+            std::ptr::from_mut(&mut properties).cast(),
+        )
+    };
+    result == 0
+        && external_properties
+            .external_memory_properties
+            .external_memory_features
+            .contains(vk::ExternalMemoryFeatureFlags::IMPORTABLE)
 }
 
 /// Binds each (resource, memory) pair with `bind`; on success each resource keeps its memory.
