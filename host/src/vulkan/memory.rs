@@ -22,6 +22,7 @@ use super::objects::{DeviceObject, Object, ObjectState, Owner};
 use super::translate::{lowered_ptr, unavailable, Dispatch, Keep};
 use crate::executor::ContextFatal;
 use crate::shm_file::ShmFile;
+use venus_rs_shmem::SharedMemory;
 
 const HOST_VISIBLE: u32 = vk::MemoryPropertyFlags::HOST_VISIBLE.as_raw();
 const HOST_COHERENT: u32 = vk::MemoryPropertyFlags::HOST_COHERENT.as_raw();
@@ -51,46 +52,53 @@ pub(crate) fn allocate_memory(
         .take()
         .ok_or_else(|| ContextFatal::new("pAllocateInfo is NULL"))?;
     let flags = memory_type_flags(&device, info.memory_type_index)?;
-    let use_shared_memory = flags & HOST_VISIBLE != 0 && device.external_memory_host;
-    if info
-        .p_next
-        .iter()
-        .any(|ext| matches!(ext, Ext::ImportMemoryResourceInfoMESA(_)))
-    {
-        return Err(ContextFatal::new(
-            "importing a guest resource as device memory (VkImportMemoryResourceInfoMESA) is not \
-             supported by this host",
-        ));
-    }
+    let resource_id = info.p_next.iter().find_map(|ext| match ext {
+        Ext::ImportMemoryResourceInfoMESA(import) => Some(import.resource_id),
+        _ => None,
+    });
     let requested_size = info.allocation_size;
-    let shared = if use_shared_memory {
-        // The memory is shared with the guest through its blob; the driver's own export
-        // handles, and dedicated allocations, cannot be combined with a host-pointer import.
+    let backing = match resource_id {
+        Some(resource_id) => match imported_resource(cx, &device, flags, &mut info, resource_id) {
+            Ok(backing) => Some(backing),
+            Err(result) => {
+                a.ret = result.as_raw();
+                return Ok(());
+            }
+        },
+        None if flags & HOST_VISIBLE != 0 && device.external_memory_host => {
+            let size = info
+                .allocation_size
+                .max(1)
+                .checked_next_multiple_of(device.host_pointer_alignment)
+                .ok_or_else(|| ContextFatal::new("allocationSize overflows"))?;
+            match ShmFile::create_zeroed("venus-rs-device-memory", size) {
+                Ok(memory) => {
+                    info.allocation_size = size;
+                    Some(Backing::Allocated(Arc::new(memory)))
+                }
+                Err(e) => {
+                    crate::log!(
+                        "device memory: creating {size} bytes of shared memory failed: {e}"
+                    );
+                    a.ret = vk::Result::ERROR_OUT_OF_HOST_MEMORY.as_raw();
+                    return Ok(());
+                }
+            }
+        }
+        None => None,
+    };
+    if backing.is_some() {
+        // The memory is a host pointer import: the driver's own export handles, dedicated
+        // allocations and the guest's resource import cannot be combined with it.
         info.p_next.retain(|ext| {
             !matches!(
                 ext,
-                Ext::ExportMemoryAllocateInfo(_) | Ext::MemoryDedicatedAllocateInfo(_)
+                Ext::ExportMemoryAllocateInfo(_)
+                    | Ext::MemoryDedicatedAllocateInfo(_)
+                    | Ext::ImportMemoryResourceInfoMESA(_)
             )
         });
-        let size = info
-            .allocation_size
-            .max(1)
-            .checked_next_multiple_of(device.host_pointer_alignment)
-            .ok_or_else(|| ContextFatal::new("allocationSize overflows"))?;
-        match ShmFile::create_zeroed("venus-rs-device-memory", size) {
-            Ok(memory) => {
-                info.allocation_size = size;
-                Some(Arc::new(memory))
-            }
-            Err(e) => {
-                crate::log!("device memory: creating {size} bytes of shared memory failed: {e}");
-                a.ret = vk::Result::ERROR_OUT_OF_HOST_MEMORY.as_raw();
-                return Ok(());
-            }
-        }
-    } else {
-        None
-    };
+    }
 
     let mut t = cx.translator(Owner::Device(&device), Keep::Collect(Vec::new()));
     let id = t.new_id(a.p_memory, ot::DEVICE_MEMORY)?;
@@ -99,8 +107,8 @@ pub(crate) fn allocate_memory(
     let info_ptr = lowered_ptr(&mut lowered);
     let mut import = vk::ImportMemoryHostPointerInfoEXT::default()
         .handle_type(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT);
-    if let Some(memory) = &shared {
-        import.p_host_pointer = memory.host_pointer().cast();
+    if let Some(backing) = &backing {
+        import.p_host_pointer = backing.host_pointer().cast();
         // SAFETY: `info_ptr` is the C image of a VkMemoryAllocateInfo (sType, then pNext at
         // offset 8); the import struct is put at the head of its chain and outlives the call.
         unsafe {
@@ -127,14 +135,22 @@ pub(crate) fn allocate_memory(
     if result != 0 {
         return Ok(());
     }
-    let state = match shared {
-        Some(memory) => {
+    let state = match backing {
+        Some(Backing::Allocated(memory)) => {
             crate::log!(
                 "device memory {id}: {requested_size} bytes as host shared memory ({}-byte memfd \
                  imported with VK_EXT_external_memory_host; the blob is SHM)",
                 memory.size()
             );
             ObjectState::SharedMemory(memory)
+        }
+        Some(Backing::Resource(memory)) => {
+            crate::log!(
+                "device memory {id}: {requested_size} bytes imported from guest resource {} \
+                 (VkImportMemoryResourceInfoMESA, as a host pointer)",
+                resource_id.unwrap_or_default()
+            );
+            ObjectState::ImportedResource { _mapping: memory }
         }
         None => {
             if flags & HOST_VISIBLE != 0 {
@@ -157,6 +173,63 @@ pub(crate) fn allocate_memory(
             kept,
         ),
     )
+}
+
+/// The shared memory a new VkDeviceMemory imports as a host pointer.
+enum Backing {
+    /// A memfd made for it, which the guest maps through a blob of the memory.
+    Allocated(Arc<ShmFile>),
+    /// The mapping of a guest resource (VkImportMemoryResourceInfoMESA).
+    Resource(SharedMemory),
+}
+
+impl Backing {
+    fn host_pointer(&self) -> *mut u8 {
+        match self {
+            Self::Allocated(memory) => memory.host_pointer(),
+            Self::Resource(memory) => memory.as_mut_ptr(),
+        }
+    }
+}
+
+/// The guest's resource `resource_id` as the backing of a host-visible allocation: an SHM
+/// resource of the context, at least as large as the allocation rounded to the driver's import
+/// alignment. Anything else is the error Vulkan gives for a handle that cannot be imported.
+fn imported_resource(
+    cx: &mut Dispatch<'_, '_>,
+    device: &DeviceObject,
+    flags: u32,
+    info: &mut types::MemoryAllocateInfo<'_>,
+    resource_id: u32,
+) -> Result<Backing, vk::Result> {
+    let refuse = |why: String| {
+        crate::log!("VkImportMemoryResourceInfoMESA of resource {resource_id}: {why}");
+        Err(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE)
+    };
+    if !device.external_memory_host || flags & HOST_VISIBLE == 0 {
+        return refuse(format!(
+            "memory type {} is not host-visible memory this device can import host pointers into",
+            info.memory_type_index
+        ));
+    }
+    let Ok(memory) = cx.transport.shm_resource(resource_id) else {
+        return refuse("no shared-memory resource has that id in this context".to_string());
+    };
+    let Some(size) = info
+        .allocation_size
+        .max(1)
+        .checked_next_multiple_of(device.host_pointer_alignment)
+        .filter(|&size| size <= memory.size())
+    else {
+        return refuse(format!(
+            "{} bytes rounded to the {}-byte import alignment exceed the {}-byte resource",
+            info.allocation_size,
+            device.host_pointer_alignment,
+            memory.size()
+        ));
+    };
+    info.allocation_size = size;
+    Ok(Backing::Resource(memory))
 }
 
 /// The fd of device memory `memory_id` for a blob of `size` bytes: only memory the host

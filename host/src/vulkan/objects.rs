@@ -104,6 +104,11 @@ pub(crate) enum ObjectState {
     /// Device memory backed by host shared memory imported into the driver; the mapping must
     /// outlive the driver object, which it does as the object's own field.
     SharedMemory(Arc<crate::shm_file::ShmFile>),
+    /// Device memory imported from the mapping of a guest resource; the mapping outlives the
+    /// driver object in the same way (it is held only for that).
+    ImportedResource {
+        _mapping: venus_rs_shmem::SharedMemory,
+    },
     DescriptorPool {
         /// Created with FREE_DESCRIPTOR_SET: sets may be freed one by one.
         free_individually: bool,
