@@ -4,6 +4,7 @@
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod images;
 pub mod vk_util;
 
 use std::path::{Path, PathBuf};
@@ -133,6 +134,53 @@ pub fn run_in_surviving_qemu_abort(
     }
 }
 
+/// A shell script that runs `commands` (shell text) with an X server of its own: Xvfb on a display it picks
+/// itself, `DISPLAY` exported, stopped afterwards; the script exits with the commands' status. It works
+/// wherever Xvfb is installed: the reference chroot and the guest images.
+pub fn with_xvfb(commands: &str) -> String {
+    format!(
+        r#"dir=$(mktemp -d)
+Xvfb -displayfd 9 -nolisten tcp -screen 0 1280x800x24 9>"$dir/display" 2>"$dir/xvfb.log" &
+server=$!
+tenths=0
+while [ ! -s "$dir/display" ]; do
+    tenths=$((tenths + 1))
+    if [ "$tenths" -gt 300 ]; then echo "Xvfb did not start within 30 s:"; cat "$dir/xvfb.log"; exit 1; fi
+    sleep 0.1
+done
+export DISPLAY=":$(cat "$dir/display")"
+( {commands} )
+status=$?
+kill "$server"
+exit $status
+"#
+    )
+}
+
+/// A shell script that runs `commands` under a headless weston of its own (pixman renderer, kiosk shell) in a
+/// fresh `XDG_RUNTIME_DIR`, with `WAYLAND_DISPLAY` exported; like [`with_xvfb`] otherwise.
+pub fn with_weston(commands: &str) -> String {
+    format!(
+        r#"export XDG_RUNTIME_DIR=$(mktemp -d)
+chmod 700 "$XDG_RUNTIME_DIR"
+weston --backend=headless --renderer=pixman --shell=kiosk --width=800 --height=600 --idle-time=0 \
+    --socket=venus-rs-wayland --log="$XDG_RUNTIME_DIR/weston.log" >/dev/null 2>&1 &
+server=$!
+tenths=0
+while [ ! -S "$XDG_RUNTIME_DIR/venus-rs-wayland" ]; do
+    tenths=$((tenths + 1))
+    if [ "$tenths" -gt 300 ]; then echo "weston did not start within 30 s:"; cat "$XDG_RUNTIME_DIR/weston.log"; exit 1; fi
+    sleep 0.1
+done
+export WAYLAND_DISPLAY=venus-rs-wayland
+( {commands} )
+status=$?
+kill "$server"
+exit $status
+"#
+    )
+}
+
 /// Runs `cargo xtask native [OPTIONS] -- PROGRAM [ARGS...]`: the program on lavapipe inside the reference chroot
 /// (options: `--validate`, `--timeout SECONDS`).
 pub fn native(options: &[&str], program: &[&str]) -> PairRun {
@@ -228,6 +276,11 @@ pub fn run_in_with_env(pairing: &str, env: &[(&str, &str)], program: &[&str]) ->
 /// `pair` with extra environment variables (the runner hands `VENUS_RS_*` to both halves).
 pub fn pair_with_env(env: &[(&str, &str)], args: &[&str]) -> PairRun {
     xtask("pair", args, env)
+}
+
+/// Runs `cargo xtask demo ARGS...` and captures its output.
+pub fn demo(args: &[&str]) -> PairRun {
+    xtask("demo", args, &[])
 }
 
 /// Runs `cargo xtask compare-vulkaninfo ARGS...` and captures its output.

@@ -6,6 +6,7 @@
 //! every package is unpacked with `dpkg-deb | tar` into a merged-/usr tree. x86_64 takes the same path.
 
 mod cpio;
+mod prune;
 
 use crate::env::{in_reference_root, shell_quote, Home};
 use crate::process::{run_logged, Step};
@@ -57,11 +58,14 @@ pub struct GuestImage {
 }
 
 /// What the guest runs, beyond the kernel. `dash`, `coreutils`, `mount` and `kmod` serve init.
+/// `xvfb` and `weston` are the window systems vkcube, vkmark and the presentation tests draw on.
 const PACKAGES: &[&str] = &[
     "libvulkan1",
     "vulkan-tools",
     "mesa-vulkan-drivers",
     "vkmark",
+    "xvfb",
+    "weston",
     "dash",
     "coreutils",
     "mount",
@@ -69,13 +73,11 @@ const PACKAGES: &[&str] = &[
 ];
 
 /// Bump when a build step changes what an image contains, so that existing images are rebuilt.
-const IMAGE_LAYOUT: u32 = 4;
+const IMAGE_LAYOUT: u32 = 6;
 
-/// The only Vulkan driver the guests use from Mesa: Venus. The others (lavapipe, radv, ...) and what only
-/// they need (LLVM, z3, gallium; checked with readelf on trixie's 25.0.7) are most of the unpacked packages.
+/// The only Vulkan driver the guests use from Mesa: Venus. The others (lavapipe, radv, ...) go with their
+/// manifests; what only they need (LLVM, z3, gallium) is then unreachable and pruned (see `prune`).
 const KEPT_ICD_LIBRARY: &str = "libvulkan_virtio.so";
-const LIBRARIES_OF_REMOVED_DRIVERS: &[&str] =
-    &["libLLVM", "libz3.so", "libgallium-", "gbm/dri_gbm.so"];
 const UNUSED_DATA: &[&str] = &[
     "usr/share/doc",
     "usr/share/man",
@@ -150,9 +152,33 @@ while [ ! -e /dev/dri/renderD128 ]; do
     tenths=$((tenths + 1))
 done
 
+# The window systems every program finds (run.sh exports DISPLAY=:0 and WAYLAND_DISPLAY=wayland-0): Xvfb
+# and headless weston, both in the background; a program that needs neither does not wait for them long.
+export XDG_RUNTIME_DIR=/tmp
+Xvfb :0 -nolisten tcp -screen 0 1280x800x24 > /tmp/xvfb.log 2>&1 &
+weston --backend=headless --renderer=pixman --shell=kiosk --width=1280 --height=800 --idle-time=0 \
+    --socket=wayland-0 --log=/tmp/weston.log > /dev/null 2>&1 &
+tenths=0
+while [ ! -S /tmp/.X11-unix/X0 ] || [ ! -S /tmp/wayland-0 ]; do
+    if [ "$tenths" -ge 600 ]; then
+        echo "venus-rs-guest note: the window systems did not start within 60 s (/tmp/xvfb.log, /tmp/weston.log)"
+        break
+    fi
+    sleep 0.1
+    tenths=$((tenths + 1))
+done
+
+# What the program leaves in /venus-rs/out goes to the host through the console, base64-encoded.
+mkdir -p /venus-rs/out
 echo "venus-rs-guest $run_id start"
 /bin/sh /venus-rs/run.sh < /dev/null
 status=$?
+for file in /venus-rs/out/*; do
+    [ -f "$file" ] || continue
+    echo "venus-rs-guest $run_id file ${file##*/}"
+    base64 "$file"
+    echo "venus-rs-guest $run_id end-file"
+done
 echo "venus-rs-guest $run_id exit $status"
 power_off
 "#;
@@ -487,6 +513,7 @@ fn assemble_rootfs(
     .map_err(|e| format!("unpacking the {} guest packages failed: {e}", arch.name()))?;
 
     let removed_drivers = remove_unused_drivers(arch, &rootfs)?;
+    let pruned = prune::prune_unreachable_libraries(&rootfs, arch.multiarch_dir())?;
     for path in UNUSED_DATA {
         remove_if_present(&rootfs.join(path))?;
     }
@@ -520,9 +547,13 @@ fn assemble_rootfs(
         ));
     }
     Ok(format!(
-        "{} packages, kernel {kernel_version} with {modules} modules, removed drivers: {}",
+        "{} packages, kernel {kernel_version} with {modules} modules, removed drivers: {}; \
+         {} shared objects kept, {} unreachable ones removed ({} MiB)",
         debs.len(),
-        removed_drivers.join(" ")
+        removed_drivers.join(" "),
+        pruned.kept,
+        pruned.removed,
+        pruned.removed_bytes >> 20
     ))
 }
 
@@ -559,18 +590,6 @@ fn remove_unused_drivers(arch: GuestArch, rootfs: &Path) -> Result<Vec<String>, 
             "Mesa's Venus driver {KEPT_ICD_LIBRARY} is missing from {}",
             libraries.display()
         ));
-    }
-    for prefix in LIBRARIES_OF_REMOVED_DRIVERS {
-        let (sub, name_prefix) = prefix.rsplit_once('/').unwrap_or(("", prefix));
-        let folder = libraries.join(sub);
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(name_prefix) {
-                remove_if_present(&entry.path())?;
-            }
-        }
     }
     removed.sort();
     Ok(removed)
@@ -705,7 +724,13 @@ pub enum GuestEvent {
     Started,
     Exited(i32),
     Failed(String),
+    /// A file the program left in [`GUEST_OUT_DIR`] follows, base64-encoded, until [`GuestEvent::FileEnd`].
+    FileStart(String),
+    FileEnd,
 }
+
+/// Where a guest program leaves files for the host; they land in the run folder's `out/`.
+pub const GUEST_OUT_DIR: &str = "/venus-rs/out";
 
 pub struct Markers {
     prefix: String,
@@ -723,6 +748,10 @@ impl Markers {
             GuestEvent::Exited(status.trim().parse().ok()?)
         } else if let Some(message) = rest.strip_prefix("error ") {
             GuestEvent::Failed(message.to_string())
+        } else if let Some(name) = rest.strip_prefix("file ") {
+            GuestEvent::FileStart(name.trim().to_string())
+        } else if rest == "end-file" {
+            GuestEvent::FileEnd
         } else {
             return None;
         };
@@ -841,10 +870,14 @@ fn run_script(command: &GuestCommand, markers: &Markers) -> Result<String, Strin
         ));
     }
     script.push_str("cd /root || exit 125\nexec /usr/bin/env -i --");
+    // The window systems init starts (see INIT_SCRIPT).
     let defaults = [
         ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"),
         ("HOME", "/root"),
         ("TERM", "linux"),
+        ("XDG_RUNTIME_DIR", "/tmp"),
+        ("DISPLAY", ":0"),
+        ("WAYLAND_DISPLAY", "wayland-0"),
     ];
     let env = defaults
         .iter()
@@ -934,6 +967,14 @@ mod tests {
         );
         assert_eq!(markers.find("venus-rs-guest ffffffff exit 0"), None);
         assert_eq!(markers.find("venus-rs-guest 0123abcd exit x"), None);
+        assert_eq!(
+            markers.find("venus-rs-guest 0123abcd file demo.png"),
+            Some(("", GuestEvent::FileStart("demo.png".into())))
+        );
+        assert_eq!(
+            markers.find("venus-rs-guest 0123abcd end-file"),
+            Some(("", GuestEvent::FileEnd))
+        );
     }
 
     #[test]
@@ -956,7 +997,8 @@ mod tests {
             "mkdir -p /usr/lib/venus-rs && mv /venus-rs/payload/0 /usr/lib/venus-rs/tool"
         ));
         assert!(script.ends_with(
-            "exec /usr/bin/env -i -- PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin HOME=/root TERM=linux 'X=a b' sh -c 'echo '\\''hi'\\'' $X'\n"
+            "exec /usr/bin/env -i -- PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin HOME=/root TERM=linux \
+             XDG_RUNTIME_DIR=/tmp DISPLAY=:0 WAYLAND_DISPLAY=wayland-0 'X=a b' sh -c 'echo '\\''hi'\\'' $X'\n"
         ));
     }
 

@@ -3,6 +3,7 @@
 mod codegen;
 mod compare;
 mod cross;
+mod demo;
 mod env;
 mod guest;
 mod native;
@@ -28,6 +29,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   codegen [--check]    regenerate encoder/src/generated from vk.xml (--check: fail when it is stale)
   install --prefix DIR [--arch x86_64|aarch64] [--destdir DIR]
                        build and install our guest half (ICD, manifest, venus-probe) under a prefix
+  demo [--out FILE.png] [--frames N] [--arch aarch64|x86_64]
+                       vkcube in a guest through our ICD and our host under QEMU, captured as a PNG
+                       (default demo.png; see `cargo xtask demo --help`)
   test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
 
 fn main() {
@@ -88,6 +92,13 @@ fn run(args: &[String]) -> Result<i32, String> {
         "install" => {
             ours::install_command(rest)?;
             Ok(0)
+        }
+        "demo" => {
+            if rest.first().is_some_and(|a| a == "--help" || a == "-h") {
+                println!("{}", demo::USAGE);
+                return Ok(0);
+            }
+            demo::run(&home, rest)
         }
         "test" => {
             test::run_all(&home)?;

@@ -137,6 +137,11 @@ const MESA_VENUS_DRIVER_FILES: &str = "/usr/share/vulkan/icd.d/virtio_icd.json";
 
 /// Runs the pairing and returns the program's exit code. The per-run folder keeps every log.
 pub fn run(home: &Home, pairing: &Pairing) -> Result<i32, String> {
+    run_in_dir(home, pairing).map(|(code, _)| code)
+}
+
+/// [`run`], returning the run's folder too (files the guest program left are in its `out/`).
+pub fn run_in_dir(home: &Home, pairing: &Pairing) -> Result<(i32, PathBuf), String> {
     home.require_reference()?;
     let run_dir = new_run_dir(home, pairing)?;
     let result = match pairing.transport {
@@ -156,7 +161,7 @@ pub fn run(home: &Home, pairing: &Pairing) -> Result<i32, String> {
             run_dir.display()
         ),
     }
-    result
+    result.map(|code| (code, run_dir))
 }
 
 fn new_run_dir(home: &Home, pairing: &Pairing) -> Result<PathBuf, String> {

@@ -110,7 +110,12 @@ pub fn run_in_guest(home: &Home, run: &GuestRun) -> Result<i32, String> {
         .stdout
         .take()
         .ok_or("QEMU's console output was not captured")?;
-    let console = Console::watch(stdout, create_log(&run_dir.join("serial.log"))?, markers);
+    let console = Console::watch(
+        stdout,
+        create_log(&run_dir.join("serial.log"))?,
+        markers,
+        run_dir.join("out"),
+    );
 
     let outcome = supervise(run, &run_dir, &mut qemu, &console, started);
     drop(qemu);
@@ -305,6 +310,8 @@ fn supervise(
         let left = deadline.saturating_duration_since(Instant::now());
         match console.events.recv_timeout(left) {
             Ok(ConsoleEvent::Guest(GuestEvent::Started)) => program_started = Some(Instant::now()),
+            // The console writes files itself and never reports them.
+            Ok(ConsoleEvent::Guest(GuestEvent::FileStart(_) | GuestEvent::FileEnd)) => {}
             Ok(ConsoleEvent::Guest(GuestEvent::Exited(code))) => {
                 let ended = Instant::now();
                 if qemu.wait_for(POWER_OFF_LIMIT)?.is_none() {
@@ -374,13 +381,20 @@ struct Console {
 }
 
 impl Console {
-    fn watch(mut serial: ChildStdout, mut log: std::fs::File, markers: Markers) -> Console {
+    /// Files the program left for the host are written to `out_dir`.
+    fn watch(
+        mut serial: ChildStdout,
+        mut log: std::fs::File,
+        markers: Markers,
+        out_dir: PathBuf,
+    ) -> Console {
         let (sender, events) = mpsc::channel();
         let last_line = Arc::new(Mutex::new(String::new()));
         let panic_line = Arc::new(Mutex::new(None));
         let (last, panic) = (Arc::clone(&last_line), Arc::clone(&panic_line));
         let thread = std::thread::spawn(move || {
             let mut streaming = false;
+            let mut file: Option<GuestFile> = None;
             let mut pending = Vec::new();
             let mut chunk = [0u8; 8192];
             while let Ok(count @ 1..) = serial.read(&mut chunk) {
@@ -397,6 +411,19 @@ impl Console {
                         lock(&panic).get_or_insert_with(|| line.trim().to_string());
                     }
                     match markers.find(line) {
+                        Some((_, GuestEvent::FileStart(name))) => {
+                            file = Some(GuestFile::new(name));
+                        }
+                        Some((_, GuestEvent::FileEnd)) => {
+                            if let Some(done) = file.take() {
+                                done.write_into(&out_dir);
+                            }
+                        }
+                        None if file.is_some() => {
+                            if let Some(receiving) = file.as_mut() {
+                                receiving.base64.push_str(line.trim());
+                            }
+                        }
                         Some((before, event)) => {
                             if streaming && !before.is_empty() {
                                 print_program_line(before);
@@ -439,6 +466,47 @@ impl Console {
         }
         if self.thread.is_finished() {
             let _ = self.thread.join();
+        }
+    }
+}
+
+/// A file coming from the guest through the console.
+struct GuestFile {
+    name: String,
+    base64: String,
+}
+
+impl GuestFile {
+    fn new(name: String) -> GuestFile {
+        GuestFile {
+            name,
+            base64: String::new(),
+        }
+    }
+
+    /// Decodes the file into `out_dir`. Names are plain file names (the guest's own folder has no
+    /// subfolders); anything else, or a failed decode, is reported and skipped.
+    fn write_into(self, out_dir: &Path) {
+        use base64::Engine as _;
+        let plain = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            && !self.name.starts_with('.');
+        if !plain {
+            eprintln!("[qemu] note: ignored a guest file named {:?}", self.name);
+            return;
+        }
+        let outcome = base64::engine::general_purpose::STANDARD
+            .decode(self.base64.as_bytes())
+            .map_err(|e| format!("not base64: {e}"))
+            .and_then(|bytes| {
+                std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+                std::fs::write(out_dir.join(&self.name), bytes).map_err(|e| e.to_string())
+            });
+        if let Err(e) = outcome {
+            eprintln!("[qemu] note: the guest file {} was lost: {e}", self.name);
         }
     }
 }

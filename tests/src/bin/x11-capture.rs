@@ -199,9 +199,7 @@ fn write_png(path: &str, capture: &Capture) -> Result<(), String> {
     );
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder
-        .write_header()
-        .map_err(|e| format!("{path}: {e}"))?;
+    let mut writer = encoder.write_header().map_err(|e| format!("{path}: {e}"))?;
     writer
         .write_image_data(&capture.rgb)
         .map_err(|e| format!("{path}: {e}"))?;
@@ -223,7 +221,9 @@ fn run(options: &Options) -> Result<String, String> {
                 options
                     .name
                     .as_ref()
-                    .map_or("alone on the screen".to_string(), |name| format!("named like {name:?}")),
+                    .map_or("alone on the screen".to_string(), |name| format!(
+                        "named like {name:?}"
+                    )),
                 options.timeout.as_secs(),
                 top_level_names(&connection, root)?
             ));
