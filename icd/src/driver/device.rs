@@ -187,6 +187,9 @@ pub(crate) unsafe extern "system" fn destroy_device(
         // SAFETY: the application hands the device back; no other call uses it any more.
         let device = unsafe { Box::from_raw(handle.as_raw() as *mut DeviceHandle) };
         device.object.memories.unmap_all(&device.object.host);
+        for queue in lock(&device.object.queues).values() {
+            queue.object.destroy_own_objects()?;
+        }
         // SAFETY: the device's own handle; the host destroys everything it still has of it.
         unsafe { calls::send_destroy_device(&device.object.host, handle, std::ptr::null()) }
     })

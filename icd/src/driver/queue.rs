@@ -22,8 +22,8 @@ pub struct Queue {
     host: Arc<Host>,
     device: vk::Device,
     family: u32,
-    /// A fence of the queue's own for vkQueueWaitIdle, made on first use (the host releases it
-    /// with the device).
+    /// A fence of the queue's own for vkQueueWaitIdle, made on first use, destroyed with the
+    /// device ([`Queue::destroy_own_objects`]).
     idle_fence: Mutex<Option<vk::Fence>>,
 }
 
@@ -79,6 +79,22 @@ impl Queue {
             info.queue_index
         );
         Ok(queue)
+    }
+
+    /// Destroys what the ICD made on the host for this queue; called by vkDestroyDevice, when the
+    /// application has waited for the device's work (a valid-usage rule of vkDestroyDevice), so
+    /// that the host's device is left with no object of ours.
+    pub(crate) fn destroy_own_objects(&self) -> Result<(), vk::Result> {
+        let fence = self
+            .idle_fence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(fence) = fence {
+            // SAFETY: the queue's own fence, idle: every wait on it returned.
+            unsafe { calls::send_destroy_fence(&self.host, self.device, fence, std::ptr::null()) }?;
+        }
+        Ok(())
     }
 
     /// Waits until everything submitted to the queue so far is done.
