@@ -1,7 +1,7 @@
-//! Command buffers record in the guest: 100 000 commands put nothing on the ring until the command
-//! buffer is submitted, and a recording far larger than the ring allows reaches the host whole (as an
-//! indirect stream) and runs to its last command. Runs against the real virglrenderer vtest server of
-//! the reference chroot.
+//! Command buffers record in the guest: 100 000 vkCmdDispatch put nothing on the ring until the
+//! command buffer is submitted, and a recording far larger than the ring allows reaches the host whole
+//! (as an indirect stream) and runs to its last command. Runs against the real virglrenderer vtest
+//! server of the reference chroot.
 
 // The vtest server harness of kernel-iface's tests, shared rather than copied.
 #[path = "../../kernel-iface/tests/common/mod.rs"]
@@ -54,12 +54,13 @@ fn a_huge_recording_stays_in_the_guest_until_submitted_and_then_runs_whole() {
             .unwrap_or_else(|e| panic!("vkCreateDevice: {e}\n{}", log()));
         let queue = device.get_device_queue(0, 0);
 
-        // A small device-local buffer the commands fill, and an event the last command sets.
+        // A small device-local storage buffer the dispatches step (x -> 3x + 1, the test programs'
+        // shader), and an event the last command sets.
         let buffer = device
             .create_buffer(
                 &vk::BufferCreateInfo::default()
                     .size(4096)
-                    .usage(vk::BufferUsageFlags::TRANSFER_DST),
+                    .usage(vk::BufferUsageFlags::STORAGE_BUFFER),
                 None,
             )
             .unwrap();
@@ -76,6 +77,78 @@ fn a_huge_recording_stays_in_the_guest_until_submitted_and_then_runs_whole() {
         let event = device
             .create_event(&vk::EventCreateInfo::default(), None)
             .unwrap();
+
+        let code = ash::util::read_spv(&mut std::io::Cursor::new(
+            &include_bytes!("../../tests/shaders/iterate.comp.spv")[..],
+        ))
+        .unwrap();
+        let shader = device
+            .create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&code), None)
+            .unwrap();
+        let bindings = [vk::DescriptorSetLayoutBinding::default()
+            .binding(0)
+            .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+            .descriptor_count(1)
+            .stage_flags(vk::ShaderStageFlags::COMPUTE)];
+        let set_layout = device
+            .create_descriptor_set_layout(
+                &vk::DescriptorSetLayoutCreateInfo::default().bindings(&bindings),
+                None,
+            )
+            .unwrap();
+        let push = [vk::PushConstantRange::default()
+            .stage_flags(vk::ShaderStageFlags::COMPUTE)
+            .size(4)];
+        let set_layouts = [set_layout];
+        let layout = device
+            .create_pipeline_layout(
+                &vk::PipelineLayoutCreateInfo::default()
+                    .set_layouts(&set_layouts)
+                    .push_constant_ranges(&push),
+                None,
+            )
+            .unwrap();
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(shader)
+            .name(c"main");
+        let pipeline = device
+            .create_compute_pipelines(
+                vk::PipelineCache::null(),
+                &[vk::ComputePipelineCreateInfo::default()
+                    .stage(stage)
+                    .layout(layout)],
+                None,
+            )
+            .unwrap()[0];
+        let sizes = [vk::DescriptorPoolSize::default()
+            .ty(vk::DescriptorType::STORAGE_BUFFER)
+            .descriptor_count(1)];
+        let descriptor_pool = device
+            .create_descriptor_pool(
+                &vk::DescriptorPoolCreateInfo::default()
+                    .max_sets(1)
+                    .pool_sizes(&sizes),
+                None,
+            )
+            .unwrap();
+        let set = device
+            .allocate_descriptor_sets(
+                &vk::DescriptorSetAllocateInfo::default()
+                    .descriptor_pool(descriptor_pool)
+                    .set_layouts(&set_layouts),
+            )
+            .unwrap()[0];
+        let buffer_info = [vk::DescriptorBufferInfo::default()
+            .buffer(buffer)
+            .range(vk::WHOLE_SIZE)];
+        device.update_descriptor_sets(
+            &[vk::WriteDescriptorSet::default()
+                .dst_set(set)
+                .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                .buffer_info(&buffer_info)],
+            &[],
+        );
         let pool = device
             .create_command_pool(&vk::CommandPoolCreateInfo::default(), None)
             .unwrap();
@@ -92,21 +165,48 @@ fn a_huge_recording_stays_in_the_guest_until_submitted_and_then_runs_whole() {
         device
             .begin_command_buffer(command_buffer, &vk::CommandBufferBeginInfo::default())
             .unwrap();
-        for index in 0..COMMANDS {
-            device.cmd_fill_buffer(
+        device.cmd_bind_pipeline(command_buffer, vk::PipelineBindPoint::COMPUTE, pipeline);
+        device.cmd_bind_descriptor_sets(
+            command_buffer,
+            vk::PipelineBindPoint::COMPUTE,
+            layout,
+            0,
+            &[set],
+            &[],
+        );
+        device.cmd_push_constants(
+            command_buffer,
+            layout,
+            vk::ShaderStageFlags::COMPUTE,
+            0,
+            &64u32.to_ne_bytes(),
+        );
+        // Each step reads what the previous one wrote.
+        let step_after_step = [vk::MemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::SHADER_WRITE)
+            .dst_access_mask(vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE)];
+        for _ in 0..COMMANDS {
+            device.cmd_pipeline_barrier(
                 command_buffer,
-                buffer,
-                u64::from(index % 1024) * 4,
-                4,
-                index,
+                vk::PipelineStageFlags::COMPUTE_SHADER,
+                vk::PipelineStageFlags::COMPUTE_SHADER,
+                vk::DependencyFlags::empty(),
+                &step_after_step,
+                &[],
+                &[],
             );
+            device.cmd_dispatch(command_buffer, 1, 1, 1);
         }
-        device.cmd_set_event(command_buffer, event, vk::PipelineStageFlags::TRANSFER);
+        device.cmd_set_event(
+            command_buffer,
+            event,
+            vk::PipelineStageFlags::COMPUTE_SHADER,
+        );
         device.end_command_buffer(command_buffer).unwrap();
         assert_eq!(
             sent(),
             before,
-            "recording {COMMANDS} commands put something on the ring"
+            "recording {COMMANDS} dispatches put something on the ring"
         );
 
         let command_buffers = [command_buffer];
@@ -130,6 +230,11 @@ fn a_huge_recording_stays_in_the_guest_until_submitted_and_then_runs_whole() {
         }
         device.device_wait_idle().unwrap();
         device.destroy_command_pool(pool, None);
+        device.destroy_descriptor_pool(descriptor_pool, None);
+        device.destroy_pipeline(pipeline, None);
+        device.destroy_pipeline_layout(layout, None);
+        device.destroy_descriptor_set_layout(set_layout, None);
+        device.destroy_shader_module(shader, None);
         device.destroy_event(event, None);
         device.destroy_buffer(buffer, None);
         device.free_memory(memory, None);
