@@ -18,6 +18,9 @@ pub struct AshTypes {
     pub version: String,
     pub structs: BTreeMap<String, AshType>,
     pub unions: BTreeMap<String, AshType>,
+    /// Every type name `ash::vk` defines (structs, unions, enums, flags, handles and aliases),
+    /// with whether it takes a lifetime parameter.
+    pub names: BTreeMap<String, bool>,
 }
 
 /// Reads the definitions of the ash version in `workspace/Cargo.lock`, from
@@ -39,10 +42,25 @@ pub fn load(workspace: &Path) -> Result<AshTypes, String> {
     if structs.is_empty() {
         return Err(format!("{} defines no structs", definitions.display()));
     }
+    let mut names = BTreeMap::new();
+    for file in [
+        "definitions.rs",
+        "enums.rs",
+        "bitflags.rs",
+        "aliases.rs",
+        "features.rs",
+        "extensions.rs",
+    ] {
+        let path = crate_dir.join("src/vk").join(file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        collect_names(&text, &mut names);
+    }
     Ok(AshTypes {
         version,
         structs,
         unions,
+        names,
     })
 }
 
@@ -82,6 +100,36 @@ fn registry_source(dir_name: &str) -> Result<PathBuf, String> {
 }
 
 type Types = BTreeMap<String, AshType>;
+
+/// Type names of one of ash's generated files: `pub struct Name…`, `pub union Name…`,
+/// `pub type Name… =`, and handles declared with `define_handle!(` / `handle_nondispatchable!(`
+/// followed by the name on the next line.
+fn collect_names(text: &str, names: &mut BTreeMap<String, bool>) {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let declared = ["pub struct ", "pub union ", "pub type "]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix));
+        if let Some(rest) = declared {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let has_lifetime = rest[name.len()..].starts_with("<'a>");
+            names.insert(name, has_lifetime);
+        } else if line.starts_with("define_handle") || line.starts_with("handle_nondispatchable") {
+            // Either `macro!(\n    Name,` or, where rustfmt gave up, `macro ! (Name , …`.
+            let after = line.split_once('(').map_or("", |(_, rest)| rest).trim();
+            let name = if after.is_empty() {
+                lines.next().unwrap_or_default()
+            } else {
+                after
+            };
+            let name = name.split(',').next().unwrap_or_default().trim();
+            names.insert(name.to_string(), false);
+        }
+    }
+}
 
 fn parse(text: &str) -> (Types, Types) {
     let mut structs = BTreeMap::new();

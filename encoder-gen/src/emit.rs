@@ -450,7 +450,7 @@ impl<'m> Emitter<'m> {
     fn guest_elem_encode(&self, k: &Kind, at: &str, scope: Scope, sel: Option<&Member>) -> String {
         match k {
             Kind::Scalar(s) => format!("w.{}(rd::<{}>({at}, 0) as _)", s.op(), s.c_rust()),
-            Kind::Handle { dispatchable } => {
+            Kind::Handle { dispatchable, .. } => {
                 format!("w.u64(cx.handle(rd::<u64>({at}, 0), {dispatchable}))")
             }
             Kind::Struct(n) => format!("enc_{}(w, cx, {at}, partial)", snake(&rust_name(n))),
@@ -533,7 +533,7 @@ impl<'m> Emitter<'m> {
                 let (es, _) = self.c_layout(e);
                 let body = match &**e {
                     Kind::Scalar(s) => format!("w.c_scalars::<{}>(q, n as usize);", s.c_rust()),
-                    Kind::Handle { dispatchable } => {
+                    Kind::Handle { dispatchable, .. } => {
                         format!("w.c_handles(cx, q, n as usize, {dispatchable});")
                     }
                     _ => format!(
@@ -595,13 +595,15 @@ impl<'m> Emitter<'m> {
                 }
             )),
             Kind::SType(v) => out.push(format!("put_at(b, {off}, {v}i32);")),
-            Kind::Handle { dispatchable: true } if depth == 0 => {
+            Kind::Handle {
+                dispatchable: true, ..
+            } if depth == 0 => {
                 pre.push(format!(
                     "let id{off} = cx.handle(rd::<u64>({at}, 0), true);"
                 ));
                 out.push(format!("put_at(b, {off}, id{off});"));
             }
-            Kind::Handle { dispatchable } => out.push(format!(
+            Kind::Handle { dispatchable, .. } => out.push(format!(
                 "put_at(b, {off}, cx.handle(rd::<u64>({at}, 0), {dispatchable}));"
             )),
             Kind::Allocator | Kind::NullPtr => out.push(format!("put_at(b, {off}, 0u64);")),
@@ -1955,7 +1957,7 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
     let _ = writeln!(dispatch, "        _ => {{}}\n    }}\n}}");
     let _ = writeln!(dispatch, "/// Whether the command has output parameters (decoded as partial images).\npub(crate) fn has_output(command_type: u32) -> bool {{\n    matches!(command_type, {})\n}}", with_out.join(" | "));
 
-    let mods = "//! Generated wire code; see `venus-rs-encoder-gen`.\n\npub(crate) mod convert;\npub mod guest;\npub mod host;\n#[cfg(test)]\nmod layout;\npub mod tables;\n#[cfg(test)]\npub(crate) mod testing;\npub mod types;\n";
+    let mods = "//! Generated wire code; see `venus-rs-encoder-gen`.\n\npub(crate) mod convert;\npub mod guest;\npub mod host;\n#[cfg(test)]\nmod layout;\npub mod mesa;\npub mod tables;\n#[cfg(test)]\npub(crate) mod testing;\npub mod types;\n";
     let files = vec![
         ("mod.rs".to_string(), format!("{HEADER}{mods}")),
         (

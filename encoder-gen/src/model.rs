@@ -82,6 +82,8 @@ pub enum Kind {
     Scalar(Scalar),
     Handle {
         dispatchable: bool,
+        /// The handle type (`VkBuffer`…), aliases resolved.
+        name: String,
     },
     Struct(String),
     Union(String),
@@ -233,6 +235,7 @@ impl Builder<'_> {
         match self.reg.types.get(&name) {
             Some(TypeDef::Handle { dispatchable }) => Ok(Kind::Handle {
                 dispatchable: *dispatchable,
+                name: name.clone(),
             }),
             Some(TypeDef::Struct { is_union, .. }) => {
                 let is_union = *is_union;

@@ -60,6 +60,9 @@ pub struct Origin {
     pub core: u32,
     /// Extension numbers that add it.
     pub extensions: BTreeSet<u32>,
+    /// Those of `extensions` that add it whatever else the device supports (not only in a
+    /// `<require depends="…">` block that needs another extension too).
+    pub unconditional: BTreeSet<u32>,
 }
 
 pub struct Registry {
@@ -342,23 +345,35 @@ impl Registry {
                             r.extension_numbers.insert(x.name.clone(), num as u32);
                         }
                         for c in &x.children {
-                            let ExtensionChild::Require { items, api, .. } = c else {
+                            let ExtensionChild::Require {
+                                items,
+                                api,
+                                depends,
+                                extension,
+                                ..
+                            } = c
+                            else {
                                 continue;
                             };
                             if !is_vulkan_api(api) {
                                 continue;
                             }
+                            // A block that needs another extension (not just a core version).
+                            let conditional = depends
+                                .as_deref()
+                                .or(extension.as_deref())
+                                .is_some_and(|d| d.contains("VK_") && !d.starts_with("VK_VERSION"));
                             for it in items {
                                 match it {
                                     InterfaceItem::Type { name, .. }
                                     | InterfaceItem::Command { name, .. }
                                         if supported =>
                                     {
-                                        r.origins
-                                            .entry(name.clone())
-                                            .or_default()
-                                            .extensions
-                                            .insert(num as u32);
+                                        let origin = r.origins.entry(name.clone()).or_default();
+                                        origin.extensions.insert(num as u32);
+                                        if !conditional {
+                                            origin.unconditional.insert(num as u32);
+                                        }
                                     }
                                     InterfaceItem::Enum(e) => {
                                         r.add_ext_enum(e, Some(num), &mut stype_alias)

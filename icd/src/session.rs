@@ -277,8 +277,18 @@ pub struct Session {
     /// Reply blobs replaced by larger ones. They stay alive until the session ends: destroying a
     /// resource the host may still use as a reply stream would kill the context.
     retired_replies: Vec<Blob>,
+    /// Shared memory for command streams too large for the ring (vkExecuteCommandStreamsMESA).
+    streams: Vec<StreamBuffer>,
     wait_timeout: Duration,
     host_instance_version: u32,
+}
+
+/// One shared-memory buffer of indirect command streams, free again once the ring has passed
+/// the command that made the host read it.
+struct StreamBuffer {
+    blob: Blob,
+    memory: SharedMemory,
+    read_by: u32,
 }
 
 fn identity_id(raw: u64) -> u64 {
@@ -296,6 +306,11 @@ pub fn encode(
     bytes.truncate(written);
     Ok(bytes)
 }
+
+/// Streams up to this fraction of the ring go into it directly; larger ones are written to shared
+/// memory and run with vkExecuteCommandStreamsMESA (Mesa uses a sixteenth), so that one large
+/// command buffer never waits for the whole ring to drain.
+const DIRECT_STREAM_FRACTION: u32 = 8;
 
 /// `VkCommandStreamDescriptionMESA` in its C layout, for the generated encoder.
 #[repr(C)]
@@ -527,6 +542,7 @@ pub fn connect(
         ring_blob,
         reply,
         retired_replies: Vec::new(),
+        streams: Vec::new(),
         wait_timeout: options.wait_timeout,
         host_instance_version: 0,
     };
@@ -922,6 +938,143 @@ impl Session {
     /// Sends `command` without a reply and without waiting.
     pub fn send(&mut self, what: &str, command: &[u8]) -> Result<u32, SessionError> {
         self.submit_to_ring(what, command)
+    }
+
+    /// Sends a stream of whole commands without waiting: through the ring when it is small
+    /// enough, otherwise as an indirect stream in shared memory that the ring names.
+    pub fn send_stream(&mut self, what: &str, stream: &[u8]) -> Result<u32, SessionError> {
+        if stream.len() <= (self.ring.layout().buffer_size() / DIRECT_STREAM_FRACTION) as usize {
+            return self.submit_to_ring(what, stream);
+        }
+        let index = self.stream_buffer(what, stream.len() as u64)?;
+        let buffer = &self.streams[index];
+        buffer
+            .memory
+            .write_bytes(0, stream)
+            .map_err(|e| SessionError::new(what, format!("indirect stream memory: {e}")))?;
+        let description = CommandStreamDescription {
+            resource_id: buffer.blob.res_id(),
+            offset: 0,
+            size: stream.len(),
+        };
+        let cx = GuestContext {
+            host: &self.protocol,
+            dispatchable_id: identity_id,
+        };
+        let description_ptr = std::ptr::addr_of!(description).cast();
+        // SAFETY: `description` is a VkCommandStreamDescriptionMESA in its C layout, alive across
+        // both calls; there are no reply positions and no dependencies.
+        let command = encode(
+            unsafe {
+                guest::vk_execute_command_streams_mesa_size(
+                    &cx,
+                    1,
+                    description_ptr,
+                    std::ptr::null(),
+                    0,
+                    std::ptr::null(),
+                    0,
+                )
+            },
+            |w| unsafe {
+                guest::vk_execute_command_streams_mesa(
+                    w,
+                    &cx,
+                    0,
+                    1,
+                    description_ptr,
+                    std::ptr::null(),
+                    0,
+                    std::ptr::null(),
+                    0,
+                )
+            },
+        )
+        .map_err(|e| SessionError::new(what, format!("encode vkExecuteCommandStreamsMESA: {e}")))?;
+        venus_log!(
+            Level::Trace,
+            "ring: {what}: {} bytes as an indirect stream in resource {}",
+            stream.len(),
+            description.resource_id
+        );
+        let seqno = self.submit_to_ring(what, &command)?;
+        self.streams[index].read_by = seqno;
+        Ok(seqno)
+    }
+
+    /// A stream buffer of at least `size` bytes that the host no longer reads.
+    fn stream_buffer(&mut self, what: &str, size: u64) -> Result<usize, SessionError> {
+        let state = self
+            .ring
+            .state()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        if let Some(index) = self
+            .streams
+            .iter()
+            .position(|b| b.memory.size() >= size && state.reached(b.read_by))
+        {
+            return Ok(index);
+        }
+        // Buffers that are free but too small make room for a larger one.
+        let mut kept = Vec::with_capacity(self.streams.len());
+        for buffer in std::mem::take(&mut self.streams) {
+            if state.reached(buffer.read_by) {
+                self.transport
+                    .destroy_blob(buffer.blob)
+                    .map_err(|e| SessionError::transport(what, e))?;
+            } else {
+                kept.push(buffer);
+            }
+        }
+        self.streams = kept;
+        let blob = self
+            .transport
+            .create_blob(BlobRequest::shmem(size.next_power_of_two()))
+            .map_err(|e| SessionError::transport(what, e))?;
+        let memory = self
+            .transport
+            .map_blob(&blob)
+            .map_err(|e| SessionError::transport(what, e))?;
+        self.streams.push(StreamBuffer {
+            blob,
+            memory,
+            read_by: self.ring.tail(),
+        });
+        Ok(self.streams.len() - 1)
+    }
+
+    /// Creates and maps the blob of device memory `memory_id` (which the host must have
+    /// allocated already), `size` bytes.
+    pub fn map_device_memory(
+        &mut self,
+        what: &str,
+        memory_id: u64,
+        size: u64,
+    ) -> Result<(Blob, SharedMemory), SessionError> {
+        let blob = self
+            .transport
+            .create_blob(BlobRequest {
+                blob_mem: venus_rs_kernel_iface::BlobMem::Host3d,
+                flags: venus_rs_kernel_iface::BlobFlags::MAPPABLE,
+                size,
+                blob_id: memory_id,
+            })
+            .map_err(|e| SessionError::transport(what, e))?;
+        match self.transport.map_blob(&blob) {
+            Ok(memory) => Ok((blob, memory)),
+            Err(e) => {
+                let error = SessionError::transport(what, e);
+                let _ = self.transport.destroy_blob(blob);
+                Err(error)
+            }
+        }
+    }
+
+    /// Releases a blob this session created.
+    pub fn destroy_blob(&mut self, what: &str, blob: Blob) -> Result<(), SessionError> {
+        self.transport
+            .destroy_blob(blob)
+            .map_err(|e| SessionError::transport(what, e))
     }
 
     /// vkEnumerateInstanceVersion through the ring.

@@ -10,6 +10,7 @@ use common::VtestServer;
 use vulkan_venus_rs::driver::entry::vk_icdGetInstanceProcAddr;
 
 #[test]
+#[ignore = "needs the reference chroot's virgl_test_server (cargo xtask setup); run by cargo xtask test"]
 fn a_device_gets_its_queue_and_waits_idle() {
     let server = VtestServer::start();
     std::env::set_var("VENUS_RS_TRANSPORT", "vtest");
@@ -38,7 +39,7 @@ fn a_device_gets_its_queue_and_waits_idle() {
     // SAFETY: a physical device of the instance.
     let properties = unsafe { instance.get_physical_device_properties(physical) };
     assert!(
-        properties.api_version <= vk::API_VERSION_1_2,
+        properties.api_version <= vk::API_VERSION_1_3,
         "{properties:?}"
     );
     assert!(

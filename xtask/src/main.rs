@@ -5,6 +5,7 @@ mod compare;
 mod cross;
 mod env;
 mod guest;
+mod native;
 mod ours;
 mod pair;
 mod process;
@@ -25,6 +26,9 @@ const USAGE: &str = "usage: cargo xtask <command>
                        stack's x86_64 and aarch64 guest images
   pair ...             run a program through a guest/host/transport pairing (see `cargo xtask pair --help`)
   soak ...             run N processes in one guest boot and count failures and hangs (see `cargo xtask soak --help`)
+  native [--validate] -- PROGRAM [ARGS...]
+                       run a program natively on lavapipe in the reference chroot (the pixel oracle); test
+                       programs of tests/ are built by name first (see `cargo xtask native --help`)
   compare-vulkaninfo --a G,H,T --b G,H,T
                        run vulkaninfo in two pairings and report every difference (allow-list:
                        tests/vulkaninfo-allowlist.txt)
@@ -82,6 +86,13 @@ fn run(args: &[String]) -> Result<i32, String> {
                 return Ok(0);
             }
             soak::soak(&home, rest)
+        }
+        "native" => {
+            if rest.first().is_some_and(|a| a == "--help" || a == "-h") {
+                println!("{}", native::USAGE);
+                return Ok(0);
+            }
+            native::run(&home, &native::NativeRun::parse(rest)?)
         }
         "compare-vulkaninfo" => compare::compare(rest),
         "codegen" => {

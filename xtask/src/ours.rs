@@ -207,22 +207,44 @@ pub fn build_host_half(log_dir: &Path) -> Result<OursHost, String> {
     Ok(host)
 }
 
-/// Small Vulkan programs of `tests/` that a pairing can run by name: they are built for the guest's architecture
-/// and put on its PATH, whichever guest driver the pairing uses.
-pub const TEST_PROGRAMS: &[&str] = &["compute-readback"];
+/// Small Vulkan programs of `tests/` that a pairing can run by name: every binary of `tests/src/bin`, built for
+/// the guest's architecture and put on its PATH, whichever guest driver the pairing uses.
+pub fn test_program_names() -> Result<Vec<String>, String> {
+    let dir = workspace_dir().join("tests/src/bin");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    // Cargo's own rule: `NAME.rs`, or `NAME/main.rs` for a program made of several files.
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter_map(|path| {
+            if path.extension().is_some_and(|ext| ext == "rs") {
+                Some(path.file_stem()?.to_string_lossy().into_owned())
+            } else if path.join("main.rs").is_file() {
+                Some(path.file_name()?.to_string_lossy().into_owned())
+            } else {
+                None
+            }
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
 
-/// Builds the test program `name` for `arch` when it is one of ours; `None` for any other program.
-pub fn build_test_program(
-    name: &str,
-    arch: GuestArch,
-    log_dir: &Path,
-) -> Result<Option<PathBuf>, String> {
-    if !TEST_PROGRAMS.contains(&name) {
-        return Ok(None);
-    }
-    let log = log_dir.join(format!("build-{name}-{}.log", arch.name()));
-    let bin_dir = release_build(arch, &["-p", "venus-rs-tests", "--bin", name], &log)?;
-    Ok(Some(bin_dir.join(name)))
+/// Builds every test program for `arch` in one cargo run and returns their paths (all in one folder).
+pub fn build_test_programs(arch: GuestArch, log_dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let log = log_dir.join(format!("build-test-programs-{}.log", arch.name()));
+    let bin_dir = release_build(arch, &["-p", "venus-rs-tests", "--bins"], &log)?;
+    test_program_names()?
+        .into_iter()
+        .map(|name| {
+            let path = bin_dir.join(&name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("the test program {} was not built", path.display()))
+            }
+        })
+        .collect()
 }
 
 /// `cargo build --release` of the given packages for a guest architecture; returns the binaries' folder.
@@ -249,5 +271,29 @@ fn release_build(arch: GuestArch, selection: &[&str], log: &Path) -> Result<Path
             run_logged(&mut command, log)?;
             Ok(bin_dir)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_program_names;
+
+    #[test]
+    fn test_programs_are_found_as_single_files_and_as_folders() {
+        let names = test_program_names().unwrap();
+        // compute-readback is one file; render-check is a folder with main.rs.
+        for expected in [
+            "compute-readback",
+            "render-check",
+            "sync-check",
+            "query-check",
+            "secondary-check",
+        ] {
+            assert!(
+                names.iter().any(|name| name == expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "{names:?}");
     }
 }

@@ -3,7 +3,7 @@
 use crate::env::{in_reference_root, Home};
 use crate::guest::GuestArch;
 use crate::ours::{
-    build_guest_half, build_host_half, build_test_program, install_guest_half, VTEST_SERVER,
+    build_guest_half, build_host_half, build_test_programs, install_guest_half, VTEST_SERVER,
 };
 use crate::process::{Supervised, Tee};
 use crate::qemu::{run_in_guest, Accel, GuestRun};
@@ -215,8 +215,9 @@ fn run_vtest(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, Stri
         GuestDriver::Mesa => None,
     };
     let mut path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string();
-    if let Some(program) = build_test_program(&pairing.program[0], GuestArch::X86_64, run_dir)? {
-        let dir = parent_dir(&program);
+    // Every test program, so that one run can chain several (`sh -c 'render-check && sync-check'`).
+    if let Some(program) = build_test_programs(GuestArch::X86_64, run_dir)?.first() {
+        let dir = parent_dir(program);
         path = format!("{}:{path}", dir.display());
         shared.push(dir);
     }
@@ -373,8 +374,11 @@ fn run_qemu(
     let mut guest_env = vec![("XDG_RUNTIME_DIR".to_string(), "/tmp".to_string())];
     guest_env.extend(std::env::vars().filter(|(key, _)| key.starts_with("VENUS_RS_")));
     let mut payload: Vec<(PathBuf, String)> = Vec::new();
-    if let Some(program) = build_test_program(&pairing.program[0], arch, run_dir)? {
-        payload.push((program, format!("/usr/local/bin/{}", pairing.program[0])));
+    // Every test program, so that one boot can chain several (`sh -c 'render-check && sync-check'`).
+    for program in build_test_programs(arch, run_dir)? {
+        let name = program.file_name().unwrap_or_default().to_string_lossy();
+        let target = format!("/usr/local/bin/{name}");
+        payload.push((program, target));
     }
     match pairing.guest {
         GuestDriver::Mesa => guest_env.push((

@@ -29,6 +29,18 @@ pub fn run_all(home: &Home) -> Result<(), String> {
         ],
     )?;
     cargo_step("unit and integration tests", &["test", "--workspace"])?;
+    cargo_step(
+        "transport and ICD tests against the reference chroot's vtest server",
+        &[
+            "test",
+            "-p",
+            "venus-rs-kernel-iface",
+            "-p",
+            "venus-rs-icd",
+            "--",
+            "--ignored",
+        ],
+    )?;
     run_step(
         "fuzz smoke of the host decoder",
         &mut Command::new(workspace_dir().join("encoder/fuzz/smoke.sh")),

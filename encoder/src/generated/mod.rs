@@ -7,6 +7,7 @@ pub mod guest;
 pub mod host;
 #[cfg(test)]
 mod layout;
+pub mod mesa;
 pub mod tables;
 #[cfg(test)]
 pub(crate) mod testing;

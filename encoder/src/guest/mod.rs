@@ -14,6 +14,9 @@
 
 pub mod runtime;
 
+/// The VK_MESA_venus_protocol structs in their C layout, for the guest to build.
+pub use crate::generated::mesa;
+
 use crate::protocol::HostProtocol;
 
 pub use crate::generated::guest::*;

@@ -1,158 +1,225 @@
-//! Devices and queues: device creation adds what the host needs itself
-//! (VK_EXT_external_memory_host, to back host-visible memory with shared memory), and every
-//! queue is bound to the fence timeline the guest names with VkDeviceQueueTimelineInfoMESA.
+//! Devices and queues: device creation refuses extensions the host does not offer and adds
+//! what the host needs itself (VK_EXT_external_memory_host, to back host-visible memory with
+//! shared memory), and every queue is bound to the fence timeline the guest names with
+//! VkDeviceQueueTimelineInfoMESA — only queues the device was created with.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::CStr;
 use std::sync::Arc;
 
 use ash::vk;
+use ash::vk::Handle;
 use venus_rs_encoder::host::types::Ext;
-use venus_rs_encoder::host::{CreateDeviceArgs, GetDeviceQueue2Args};
+use venus_rs_encoder::host::{
+    CreateDeviceArgs, DestroyDeviceArgs, GetDeviceQueue2Args, GetDeviceQueueArgs,
+};
 
 use super::completion::CompletionTracker;
-use super::convert::{CChain, ToC};
-use super::objects::{DeviceObject, Object, QueueObject};
-use super::{required, ContextObjects};
+use super::generated::fns::DeviceFns;
+use super::generated::object_types as ot;
+use super::objects::{
+    DeviceObject, Entry, Object, ObjectState, Owner, PhysicalDeviceObject, QueueState,
+};
+use super::physical_device::offered_device_extensions;
+use super::translate::{lowered_ptr, required, unavailable, Dispatch, Keep};
 use crate::executor::ContextFatal;
 use crate::timelines::TIMELINE_COUNT;
 
 /// Lets the host import its own shared memory as device memory (the SHM export path).
 const EXTERNAL_MEMORY_HOST: &CStr = c"VK_EXT_external_memory_host";
 
-pub(super) fn create_device(
-    shared: &ContextObjects,
-    args: &mut CreateDeviceArgs<'_>,
-) -> Result<(), ContextFatal> {
-    let id = *required(&args.p_device, "pDevice")?;
-    let physical = {
-        let objects = shared.objects();
-        objects.check_free(id, "VkDevice")?;
-        objects.physical_device(args.physical_device)?
-    };
-    let info = required(&args.p_create_info, "pCreateInfo")?;
-    let mut chain = CChain::lower(&info.p_next)?;
+/// The host's page size: shared memory is mapped in whole pages.
+fn page_size() -> u64 {
+    rustix::param::page_size() as u64
+}
 
-    let queue_infos = info.p_queue_create_infos.as_deref().unwrap_or_default();
-    let mut queue_chains = queue_infos
-        .iter()
-        .map(|queue| CChain::lower(&queue.p_next))
-        .collect::<Result<Vec<_>, _>>()?;
-    let c_queue_infos: Vec<vk::DeviceQueueCreateInfo> = queue_infos
-        .iter()
-        .zip(&mut queue_chains)
-        .map(|(queue, chain)| {
-            let priorities = queue.p_queue_priorities.as_deref().unwrap_or_default();
-            let mut c = vk::DeviceQueueCreateInfo::default()
-                .flags(vk::DeviceQueueCreateFlags::from_raw(queue.flags))
-                .queue_family_index(queue.queue_family_index)
-                .queue_priorities(priorities);
-            c.p_next = chain.head();
-            c
-        })
-        .collect();
-
-    let instance = &physical.instance.instance;
+fn memory_types(physical: &PhysicalDeviceObject) -> Vec<u32> {
     // SAFETY: a live physical device.
-    let available = unsafe { instance.enumerate_device_extension_properties(physical.handle) }
-        .unwrap_or_default();
-    let has_extension = |name: &CStr| {
-        available
-            .iter()
-            .any(|e| e.extension_name_as_c_str() == Ok(name))
+    let properties = unsafe {
+        physical
+            .instance
+            .ash
+            .get_physical_device_memory_properties(vk::PhysicalDevice::from_raw(physical.raw))
     };
-    let mut extensions: Vec<*const c_char> = info
-        .pp_enabled_extension_names
+    properties
+        .memory_types_as_slice()
+        .iter()
+        .map(|t| t.property_flags.as_raw())
+        .collect()
+}
+
+fn host_pointer_alignment(physical: &PhysicalDeviceObject) -> u64 {
+    let mut host = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
+    let mut properties = vk::PhysicalDeviceProperties2::default().push_next(&mut host);
+    // SAFETY: a live physical device; `host` outlives the call.
+    unsafe {
+        physical.instance.ash.get_physical_device_properties2(
+            vk::PhysicalDevice::from_raw(physical.raw),
+            &mut properties,
+        )
+    };
+    host.min_imported_host_pointer_alignment.max(page_size())
+}
+
+pub(crate) fn create_device(
+    cx: &mut Dispatch<'_, '_>,
+    a: &mut CreateDeviceArgs<'_>,
+) -> Result<(), ContextFatal> {
+    let id = *required(&a.p_device, "pDevice")?;
+    let physical = cx.physical_device(a.physical_device)?;
+    cx.objects().check_free(id, ot::DEVICE)?;
+    let create = physical
+        .instance
+        .fns
+        .create_device
+        .ok_or_else(|| unavailable("vkCreateDevice"))?;
+    let mut info = *a
+        .p_create_info
+        .take()
+        .ok_or_else(|| ContextFatal::new("pCreateInfo is NULL"))?;
+
+    let offered = offered_device_extensions(&physical).unwrap_or_default();
+    let mut extensions = info.pp_enabled_extension_names.take().unwrap_or_default();
+    for name in &extensions {
+        if !offered
+            .iter()
+            .any(|e| e.extension_name.split(|&b| b == 0).next() == Some(name.to_bytes()))
+        {
+            crate::log!(
+                "vkCreateDevice: the guest asked for {name:?}, which this host does not offer"
+            );
+            a.ret = vk::Result::ERROR_EXTENSION_NOT_PRESENT.as_raw();
+            return Ok(());
+        }
+    }
+    // SAFETY: a live physical device.
+    let driver_extensions = unsafe {
+        physical
+            .instance
+            .ash
+            .enumerate_device_extension_properties(vk::PhysicalDevice::from_raw(physical.raw))
+    }
+    .unwrap_or_default();
+    let external_memory_host = driver_extensions
+        .iter()
+        .any(|e| e.extension_name_as_c_str() == Ok(EXTERNAL_MEMORY_HOST));
+    if external_memory_host && !extensions.contains(&EXTERNAL_MEMORY_HOST) {
+        extensions.push(EXTERNAL_MEMORY_HOST);
+    }
+    info.enabled_extension_count = extensions.len() as u32;
+    info.pp_enabled_extension_names = Some(extensions);
+    // Device layers are deprecated and never the guest's choice.
+    info.enabled_layer_count = 0;
+    info.pp_enabled_layer_names = None;
+    let queue_families: Vec<(u32, u32, u32)> = info
+        .p_queue_create_infos
         .iter()
         .flatten()
-        .map(|name| name.as_ptr())
+        .map(|q| (q.queue_family_index, q.queue_count, q.flags))
         .collect();
-    let requested = |name: &CStr| {
-        info.pp_enabled_extension_names
-            .iter()
-            .flatten()
-            .any(|n| *n == name)
+
+    let mut translator = cx.translator(
+        Owner::Instance(&physical.instance),
+        Keep::Collect(Vec::new()),
+    );
+    let mut lowered = translator.lower_one(Some(Box::new(info)))?;
+    drop(translator.finish());
+    let mut raw = 0u64;
+    // SAFETY: a live physical device; the create info is a C image lowered for this call.
+    let result = unsafe {
+        create(
+            physical.raw,
+            lowered_ptr(&mut lowered),
+            std::ptr::null(),
+            std::ptr::from_mut(&mut raw).cast(),
+        )
     };
-    let external_memory_host = has_extension(EXTERNAL_MEMORY_HOST);
-    if external_memory_host && !requested(EXTERNAL_MEMORY_HOST) {
-        extensions.push(EXTERNAL_MEMORY_HOST.as_ptr());
-    }
-
-    let features = info.p_enabled_features.as_ref().map(|f| f.as_ref().to_c());
-    let mut create_info = vk::DeviceCreateInfo::default()
-        .flags(vk::DeviceCreateFlags::from_raw(info.flags))
-        .queue_create_infos(&c_queue_infos)
-        .enabled_extension_names(&extensions);
-    if let Some(features) = features.as_ref() {
-        create_info = create_info.enabled_features(features);
-    }
-    create_info.p_next = chain.head();
-
-    // SAFETY: every pointer in `create_info` points into `info`, the chains or the vectors
-    // above, which outlive the call.
-    match unsafe { instance.create_device(physical.handle, &create_info, None) } {
-        Ok(device) => {
-            let completion = match CompletionTracker::new(&device) {
-                Ok(tracker) => tracker,
-                Err(message) => {
-                    // SAFETY: the device was just created and nothing uses it.
-                    unsafe { device.destroy_device(None) };
-                    return Err(ContextFatal::new(message));
-                }
-            };
-            shared.objects().insert(
-                id,
-                Object::Device(Arc::new(DeviceObject {
-                    device,
-                    instance: Arc::clone(&physical.instance),
-                    physical_device: physical.handle,
-                    external_memory_host,
-                    completion,
-                })),
-            )?;
-            args.ret = vk::Result::SUCCESS.as_raw();
-        }
-        Err(e) => args.ret = e.as_raw(),
-    }
-    Ok(())
-}
-
-pub(super) fn destroy_device(shared: &ContextObjects, device_id: u64) -> Result<(), ContextFatal> {
-    let Some((device, handles)) = shared.objects().remove_device(device_id)? else {
+    a.ret = result;
+    if result != 0 {
         return Ok(());
-    };
-    for handle in &handles {
-        super::dispatch::destroy_handle(handle);
     }
-    release_device(&device);
+    let fns = DeviceFns::load(|name| {
+        // SAFETY: a live device and a NUL-terminated name.
+        unsafe {
+            (physical.instance.ash.fp_v1_0().get_device_proc_addr)(
+                vk::Device::from_raw(raw),
+                name.as_ptr(),
+            )
+        }
+    });
+    let completion = match CompletionTracker::new(raw, fns) {
+        Ok(tracker) => tracker,
+        Err(message) => {
+            if let Some(destroy) = fns.destroy_device {
+                // SAFETY: the device was just created and nothing uses it.
+                unsafe { destroy(raw, std::ptr::null()) };
+            }
+            return Err(ContextFatal::new(message));
+        }
+    };
+    let device = DeviceObject {
+        raw,
+        fns,
+        memory_types: memory_types(&physical),
+        host_pointer_alignment: host_pointer_alignment(&physical),
+        external_memory_host,
+        queue_families,
+        completion,
+        physical,
+    };
+    cx.objects().insert(id, Entry::Device(Arc::new(device)))
+}
+
+pub(crate) fn destroy_device(
+    cx: &mut Dispatch<'_, '_>,
+    a: &mut DestroyDeviceArgs,
+) -> Result<(), ContextFatal> {
+    let removed = cx.objects().remove_device(a.device)?;
+    // The driver device goes once its last object and pending work are gone.
+    drop(removed);
     Ok(())
 }
 
-/// Destroys a device the guest can no longer name (its children are gone).
-pub(super) fn release_device(device: &DeviceObject) {
-    device.completion.shutdown();
-    // SAFETY: nothing else uses the device: the guest cannot name it, its children are
-    // destroyed and the completion thread has stopped.
-    unsafe {
-        let _ = device.device.device_wait_idle();
-        device.device.destroy_device(None);
-    }
+pub(crate) fn get_device_queue(
+    _cx: &mut Dispatch<'_, '_>,
+    _a: &mut GetDeviceQueueArgs,
+) -> Result<(), ContextFatal> {
+    Err(ContextFatal::new(
+        "queues are bound to a fence timeline through vkGetDeviceQueue2 with \
+         VkDeviceQueueTimelineInfoMESA",
+    ))
 }
 
-pub(super) fn get_device_queue2(
-    shared: &ContextObjects,
-    args: &mut GetDeviceQueue2Args<'_>,
+pub(crate) fn get_device_queue2(
+    cx: &mut Dispatch<'_, '_>,
+    a: &mut GetDeviceQueue2Args<'_>,
 ) -> Result<(), ContextFatal> {
-    let id = *required(&args.p_queue, "pQueue")?;
-    let device = shared.objects().device(args.device)?;
-    let info = required(&args.p_queue_info, "pQueueInfo")?;
-    let mut ring_idx = None;
-    let mut rest = Vec::new();
-    for ext in &info.p_next {
-        match ext {
-            Ext::DeviceQueueTimelineInfoMESA(timeline) => ring_idx = Some(timeline.ring_idx),
-            other => rest.push(other.clone()),
-        }
+    let id = *required(&a.p_queue, "pQueue")?;
+    let device = cx.device(a.device)?;
+    let get = device
+        .fns
+        .get_device_queue2
+        .ok_or_else(|| unavailable("vkGetDeviceQueue2"))?;
+    let mut info = *a
+        .p_queue_info
+        .take()
+        .ok_or_else(|| ContextFatal::new("pQueueInfo is NULL"))?;
+    let created = device.queue_families.iter().any(|&(family, count, flags)| {
+        family == info.queue_family_index && info.queue_index < count && flags == info.flags
+    });
+    if !created {
+        return Err(ContextFatal::new(format!(
+            "the device was not created with queue {} of family {} (flags {:#x})",
+            info.queue_index, info.queue_family_index, info.flags
+        )));
     }
+    let mut ring_idx = None;
+    info.p_next.retain(|ext| match ext {
+        Ext::DeviceQueueTimelineInfoMESA(timeline) => {
+            ring_idx = Some(timeline.ring_idx);
+            false
+        }
+        _ => true,
+    });
     let ring_idx = ring_idx.ok_or_else(|| {
         ContextFatal::new("the queue has no VkDeviceQueueTimelineInfoMESA to bind it to a timeline")
     })?;
@@ -161,17 +228,20 @@ pub(super) fn get_device_queue2(
             "ring_idx {ring_idx} is not a queue timeline (1..{TIMELINE_COUNT})"
         )));
     }
-    let mut chain = CChain::lower(&rest)?;
-    let mut c_info = vk::DeviceQueueInfo2::default()
-        .flags(vk::DeviceQueueCreateFlags::from_raw(info.flags))
-        .queue_family_index(info.queue_family_index)
-        .queue_index(info.queue_index);
-    c_info.p_next = chain.head();
-    // SAFETY: a live device; invalid family or index values are the guest's valid-usage
-    // problem, which the validation layer reports.
-    let handle = unsafe { device.device.get_device_queue2(&c_info) };
-    let mut objects = shared.objects();
-    if let Some(known) = objects.queue_id(handle) {
+    let mut translator = cx.translator(Owner::Device(&device), Keep::Collect(Vec::new()));
+    let mut lowered = translator.lower_one(Some(Box::new(info)))?;
+    drop(translator.finish());
+    let mut raw = 0u64;
+    // SAFETY: a live device; the queue was checked to be one the device was created with.
+    unsafe {
+        get(
+            device.raw,
+            lowered_ptr(&mut lowered),
+            std::ptr::from_mut(&mut raw).cast(),
+        )
+    };
+    let mut objects = cx.objects();
+    if let Some(known) = objects.id_of(ot::QUEUE, raw) {
         if known != id {
             return Err(ContextFatal::new(format!(
                 "the queue already has id {known}, not {id}"
@@ -179,18 +249,20 @@ pub(super) fn get_device_queue2(
         }
         return Ok(());
     }
-    if objects.queue_ring_idx_in_use(ring_idx) {
+    if objects.ring_idx_in_use(ring_idx) {
         return Err(ContextFatal::new(format!(
             "ring_idx {ring_idx} is already bound to another queue"
         )));
     }
     objects.insert(
         id,
-        Object::Queue(Arc::new(QueueObject {
-            device,
-            handle,
-            ring_idx,
-            submit_lock: std::sync::Mutex::new(()),
-        })),
+        Entry::Object(Arc::new(Object::new(
+            ot::QUEUE,
+            raw,
+            Arc::clone(&device),
+            None,
+            ObjectState::Queue(QueueState::new(ring_idx)),
+            Vec::new(),
+        ))),
     )
 }

@@ -1,23 +1,36 @@
 //! The Venus command executor: decodes each command of a stream with the generated decoder
 //! (`venus_rs_encoder::host`), runs the MESA transport commands through
-//! [`ExecutionContext`], and dispatches Vulkan commands to the host driver through ash
-//! (the Vulkan loader is loaded at run time).
+//! [`ExecutionContext`], and runs every Vulkan command through the generated dispatch
+//! (`generated/dispatch.rs`), which calls the driver through generated function tables (the
+//! Vulkan loader is loaded at run time).
 //!
-//! One [`VulkanContext`] per guest context holds its object tables; each dispatch path (the
+//! One [`ContextObjects`] per guest context holds its object tables; each dispatch path (the
 //! context path and every ring) gets its own [`PathExecutor`] with its own reply stream.
+//!
+//! Modules: `objects` (the object model and tables), `translate` (what a dispatch works with:
+//! id translation, lowering), `generated` (function tables, object types, the dispatch of
+//! every command), and one module per hand-written concern — `instance`, `physical_device`,
+//! `device`, `queue` (+ `completion`), `memory`, `sync`, `command_buffer`, `descriptor`,
+//! `render_pass`, `private_data` — each listed, with why, in `encoder-gen/data/host-dispatch.json`.
 
-mod commands;
+mod command_buffer;
 mod completion;
-mod convert;
+mod context_objects;
+mod descriptor;
 mod device;
-mod dispatch;
+mod generated;
+mod instance;
 mod memory;
 mod objects;
-mod pipeline;
-mod query;
+mod physical_device;
+mod private_data;
+mod queue;
+mod render_pass;
+mod sync;
+mod translate;
 
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use venus_rs_encoder::host::types::{Ext, RingCreateInfoMESA};
 use venus_rs_encoder::host::{decode_command, Command};
@@ -35,7 +48,9 @@ use crate::recording::{Recorder, Source};
 use crate::reply_stream::ReplyStream;
 use crate::ring::RingCreateInfo;
 
-use objects::ObjectTable;
+use context_objects::ContextObjects;
+pub use context_objects::DecoderOptions;
+use translate::{required, Dispatch};
 
 /// Extension numbers of the two protocol extensions, whose spec versions the capset carries.
 const COMMAND_SERIALIZATION_EXTENSION: u32 = 384;
@@ -54,21 +69,6 @@ pub fn protocol_level() -> ProtocolLevel {
         command_serialization_spec_version: spec_version(COMMAND_SERIALIZATION_EXTENSION),
         venus_protocol_spec_version: spec_version(VENUS_PROTOCOL_EXTENSION),
         extension_numbers: PROTOCOL_EXTENSIONS.iter().map(|(_, n, _)| *n).collect(),
-    }
-}
-
-/// Settings from the environment.
-#[derive(Debug, Clone, Default)]
-pub struct DecoderOptions {
-    /// `VENUS_RS_VALIDATE=1`: enable the Khronos validation layer in every host instance.
-    pub validate: bool,
-}
-
-impl DecoderOptions {
-    pub fn from_env() -> Self {
-        Self {
-            validate: std::env::var("VENUS_RS_VALIDATE").is_ok_and(|v| v == "1"),
-        }
     }
 }
 
@@ -105,53 +105,13 @@ impl VulkanDecoder {
 impl ExecutorProvider for VulkanDecoder {
     fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors> {
         Arc::new(VulkanContext {
-            shared: Arc::new(ContextObjects {
+            shared: Arc::new(ContextObjects::new(
                 context_id,
-                entry: self.entry(),
-                options: self.options.clone(),
-                recorder: Recorder::from_env(context_id),
-                objects: Mutex::new(ObjectTable::default()),
-            }),
+                self.entry(),
+                self.options.clone(),
+                Recorder::from_env(context_id),
+            )),
         })
-    }
-}
-
-/// What every path of one guest context shares: the loader and the object tables.
-pub(crate) struct ContextObjects {
-    context_id: u32,
-    entry: Result<Arc<ash::Entry>, String>,
-    options: DecoderOptions,
-    objects: Mutex<ObjectTable>,
-    recorder: Option<Recorder>,
-}
-
-impl ContextObjects {
-    pub(crate) fn entry(&self) -> Result<&ash::Entry, ContextFatal> {
-        self.entry
-            .as_deref()
-            .map_err(|e| ContextFatal::new(e.clone()))
-    }
-
-    pub(crate) fn objects(&self) -> MutexGuard<'_, ObjectTable> {
-        // The table stays consistent across a panic (which already made the context FATAL).
-        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for ContextObjects {
-    fn drop(&mut self) {
-        let (handles, devices, instances) = self.objects().drain_for_teardown();
-        for handle in handles {
-            dispatch::destroy_handle(&handle);
-        }
-        for device in devices {
-            device::release_device(&device);
-        }
-        for instance in instances {
-            // SAFETY: every device of the instance was destroyed above.
-            unsafe { instance.instance.destroy_instance(None) };
-        }
-        crate::log!("context {}: host Vulkan objects released", self.context_id);
     }
 }
 
@@ -273,7 +233,13 @@ impl PathExecutor {
             }
             Command::WaitVirtqueueSeqnoMESA(args) => ctx.wait_virtqueue_seqno(args.seqno),
             Command::WaitRingSeqnoMESA(args) => ctx.wait_ring_seqno(args.ring, args.seqno),
-            vulkan => dispatch::run(&self.shared, vulkan, ctx),
+            vulkan => generated::dispatch::dispatch(
+                &mut Dispatch {
+                    shared: &self.shared,
+                    transport: ctx,
+                },
+                vulkan,
+            ),
         }
     }
 
@@ -310,12 +276,6 @@ impl PathExecutor {
     }
 }
 
-pub(crate) fn required<'r, T>(value: &'r Option<T>, name: &str) -> Result<&'r T, ContextFatal> {
-    value
-        .as_ref()
-        .ok_or_else(|| ContextFatal::new(format!("{name} is NULL")))
-}
-
 fn ring_create_info(info: &RingCreateInfoMESA<'_>) -> Result<RingCreateInfo, ContextFatal> {
     let mut monitor_period_us = None;
     let mut priority = None;
@@ -328,8 +288,8 @@ fn ring_create_info(info: &RingCreateInfoMESA<'_>) -> Result<RingCreateInfo, Con
             other => {
                 use venus_rs_encoder::host::chain::ChainLink;
                 return Err(ContextFatal::new(format!(
-                    "{} cannot extend VkRingCreateInfoMESA",
-                    convert::structure_name(other.stype())
+                    "structure type {} cannot extend VkRingCreateInfoMESA",
+                    other.stype()
                 )));
             }
         }

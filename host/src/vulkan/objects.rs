@@ -1,189 +1,331 @@
-//! Per-context object tables: every Vulkan object a guest creates lives under the id the guest
-//! chose. Ids are validated (non-zero, unused, right type); a wrong or unknown id is a context
-//! error, never a host crash. Host handles never go back to the guest.
+//! The objects a guest context created, by the ids the guest chose.
+//!
+//! Driver objects are reference counted: the table holds one reference, and so does whatever
+//! still needs the object — a command buffer that recorded a command naming it, a submission
+//! until its work completes, an object created from it (an image view keeps its image), a
+//! buffer bound to memory. The driver object is destroyed when the last reference goes, so a
+//! guest that destroys an object the device still uses, or destroys it on one ring while
+//! another ring uses it, cannot make the host touch a freed object. Children hold their
+//! parents (objects their device, devices their instance), so destruction runs children
+//! first.
+//!
+//! Every lookup checks the id's object type and its owner (the device or instance the command
+//! runs on); a wrong, unknown or foreign id is a context error, never a host crash.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ash::vk;
-
+use super::completion::CompletionTracker;
+use super::generated::destroy::destroy;
+use super::generated::fns::{DeviceFns, InstanceFns};
+use super::generated::object_types as ot;
 use crate::executor::ContextFatal;
 
 /// A driver instance created for the guest.
 pub(crate) struct InstanceObject {
-    pub(crate) instance: ash::Instance,
+    pub(crate) raw: u64,
+    pub(crate) fns: InstanceFns,
+    /// For the hand-written calls (enumeration, destruction).
+    pub(crate) ash: ash::Instance,
+}
+
+impl Drop for InstanceObject {
+    fn drop(&mut self) {
+        // SAFETY: the last reference: every physical device and device of the instance is gone.
+        unsafe { self.ash.destroy_instance(None) };
+    }
 }
 
 pub(crate) struct PhysicalDeviceObject {
     pub(crate) instance: Arc<InstanceObject>,
-    pub(crate) handle: vk::PhysicalDevice,
+    pub(crate) raw: u64,
 }
 
 pub(crate) struct DeviceObject {
-    pub(crate) device: ash::Device,
-    pub(crate) instance: Arc<InstanceObject>,
-    pub(crate) physical_device: vk::PhysicalDevice,
+    pub(crate) raw: u64,
+    pub(crate) fns: DeviceFns,
+    pub(crate) physical: Arc<PhysicalDeviceObject>,
     /// VK_EXT_external_memory_host is enabled: host-visible memory can be shared memory.
     pub(crate) external_memory_host: bool,
-    pub(crate) completion: super::completion::CompletionTracker,
+    /// minImportedHostPointerAlignment, at least the host's page size.
+    pub(crate) host_pointer_alignment: u64,
+    /// Property flags of each memory type.
+    pub(crate) memory_types: Vec<u32>,
+    /// (queue family, queue count, create flags) the device was created with.
+    pub(crate) queue_families: Vec<(u32, u32, u32)>,
+    pub(crate) completion: CompletionTracker,
 }
 
-pub(crate) struct QueueObject {
-    pub(crate) device: Arc<DeviceObject>,
-    pub(crate) handle: vk::Queue,
-    /// The fence timeline (virtio-gpu ring_idx) bound with VkDeviceQueueTimelineInfoMESA.
+impl Drop for DeviceObject {
+    fn drop(&mut self) {
+        self.completion.shutdown();
+        if let (Some(wait_idle), Some(destroy_device)) =
+            (self.fns.device_wait_idle, self.fns.destroy_device)
+        {
+            // SAFETY: the last reference: every object of the device is gone, so nothing else
+            // uses it; waiting first lets work the guest never waited for finish.
+            unsafe {
+                wait_idle(self.raw);
+                destroy_device(self.raw, std::ptr::null());
+            }
+        }
+    }
+}
+
+/// A queue bound to a fence timeline of the context.
+pub(crate) struct QueueState {
     pub(crate) ring_idx: u32,
     /// Vulkan requires submissions to one queue to be externally synchronised; rings of one
     /// context may submit to the same queue.
-    pub(crate) submit_lock: std::sync::Mutex<()>,
+    submit: Mutex<()>,
 }
 
-impl QueueObject {
-    pub(crate) fn lock_for_submit(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.submit_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl QueueState {
+    pub(crate) fn new(ring_idx: u32) -> Self {
+        Self {
+            ring_idx,
+            submit: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn lock_for_submit(&self) -> MutexGuard<'_, ()> {
+        self.submit.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Non-dispatchable objects: the kind decides how the host destroys them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HandleKind {
-    Fence,
-    Semaphore,
-    CommandPool,
-    Buffer,
-    DeviceMemory,
-    Image,
-    ShaderModule,
-    DescriptorSetLayout,
-    PipelineLayout,
-    Pipeline,
-    PipelineCache,
-    DescriptorPool,
-    DescriptorSet,
-    Sampler,
-}
+/// What each written (binding, array element) of a descriptor set points at.
+pub(crate) type DescriptorTargets = Mutex<HashMap<(u32, u32), Vec<Arc<Object>>>>;
 
-impl fmt::Display for HandleKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-pub(crate) struct HandleObject {
-    pub(crate) kind: HandleKind,
-    pub(crate) raw: u64,
-    pub(crate) device: Arc<DeviceObject>,
-    /// For command pools and command buffers: the pool id; for memory: its backing.
-    pub(crate) extra: HandleExtra,
-}
-
-pub(crate) enum HandleExtra {
-    None,
-    /// A descriptor set: the guest id of its pool, which frees it on reset or destruction.
-    DescriptorPool(u64),
-    /// Device memory backed by host shared memory imported into the driver.
+/// What some object types carry besides their handle.
+pub(crate) enum ObjectState {
+    Plain,
+    Queue(QueueState),
+    /// Device memory backed by host shared memory imported into the driver; the mapping must
+    /// outlive the driver object, which it does as the object's own field.
     SharedMemory(Arc<crate::shm_file::ShmFile>),
+    DescriptorPool {
+        /// Created with FREE_DESCRIPTOR_SET: sets may be freed one by one.
+        free_individually: bool,
+        /// Bumped by each reset: sets of an older generation were freed by the reset.
+        generation: AtomicU64,
+    },
+    DescriptorSet {
+        generation: u64,
+        /// What each (binding, array element) points at, kept alive while it does.
+        bindings: DescriptorTargets,
+    },
 }
 
-pub(crate) struct CommandBufferObject {
-    pub(crate) device: Arc<DeviceObject>,
-    pub(crate) handle: vk::CommandBuffer,
-    pub(crate) pool: u64,
-}
-
-pub(crate) enum Object {
-    Instance(Arc<InstanceObject>),
-    PhysicalDevice(Arc<PhysicalDeviceObject>),
-    Device(Arc<DeviceObject>),
-    Queue(Arc<QueueObject>),
-    CommandBuffer(Arc<CommandBufferObject>),
-    Handle(HandleObject),
+/// Any object of a device: queues, command buffers and every non-dispatchable object.
+pub(crate) struct Object {
+    pub(crate) object_type: i32,
+    pub(crate) raw: u64,
+    device: Arc<DeviceObject>,
+    /// The pool of a command buffer or descriptor set.
+    pub(crate) parent: Option<Arc<Object>>,
+    pub(crate) state: ObjectState,
+    /// What this object needs alive: the handles of its create info, its bound memory, the
+    /// objects its recorded commands name (command buffers).
+    kept: Mutex<Vec<Arc<Object>>>,
 }
 
 impl Object {
-    fn kind_name(&self) -> String {
-        match self {
-            Self::Instance(_) => "VkInstance".to_owned(),
-            Self::PhysicalDevice(_) => "VkPhysicalDevice".to_owned(),
-            Self::Device(_) => "VkDevice".to_owned(),
-            Self::Queue(_) => "VkQueue".to_owned(),
-            Self::CommandBuffer(_) => "VkCommandBuffer".to_owned(),
-            Self::Handle(handle) => format!("Vk{}", handle.kind),
+    pub(crate) fn new(
+        object_type: i32,
+        raw: u64,
+        device: Arc<DeviceObject>,
+        parent: Option<Arc<Object>>,
+        state: ObjectState,
+        kept: Vec<Arc<Object>>,
+    ) -> Self {
+        Self {
+            object_type,
+            raw,
+            device,
+            parent,
+            state,
+            kept: Mutex::new(kept),
+        }
+    }
+
+    pub(crate) fn device(&self) -> &Arc<DeviceObject> {
+        &self.device
+    }
+
+    fn kept(&self) -> MutexGuard<'_, Vec<Arc<Object>>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `more` alive as long as this object (or until [`Object::release_kept`]).
+    pub(crate) fn keep(&self, more: impl IntoIterator<Item = Arc<Object>>) {
+        self.kept().extend(more);
+    }
+
+    /// Lets go of what a recording kept alive (the command buffer was reset or re-begun).
+    pub(crate) fn release_kept(&self) {
+        let released = std::mem::take(&mut *self.kept());
+        drop(released);
+    }
+
+    pub(crate) fn queue(&self) -> Option<&QueueState> {
+        match &self.state {
+            ObjectState::Queue(queue) => Some(queue),
+            _ => None,
         }
     }
 }
 
-/// A device taken out of the table with the objects created from it.
-pub(crate) type RemovedDevice = (Arc<DeviceObject>, Vec<HandleObject>);
+impl Drop for Object {
+    fn drop(&mut self) {
+        // What this object kept goes after it (the fields drop after this body).
+        let device = &self.device;
+        match self.object_type {
+            ot::COMMAND_BUFFER => {
+                if let (Some(pool), Some(free)) = (&self.parent, device.fns.free_command_buffers) {
+                    // SAFETY: the last reference to a command buffer of `pool` (which the
+                    // command buffer keeps alive): no recording or submission uses it.
+                    unsafe {
+                        free(
+                            device.raw,
+                            pool.raw,
+                            1,
+                            std::ptr::from_ref(&self.raw).cast(),
+                        )
+                    };
+                }
+            }
+            ot::DESCRIPTOR_SET => {
+                let (Some(pool), ObjectState::DescriptorSet { generation, .. }) =
+                    (&self.parent, &self.state)
+                else {
+                    return;
+                };
+                let ObjectState::DescriptorPool {
+                    free_individually: true,
+                    generation: pool_generation,
+                } = &pool.state
+                else {
+                    // Sets of other pools are freed by the pool's reset or destruction.
+                    return;
+                };
+                if pool_generation.load(Ordering::Acquire) != *generation {
+                    return;
+                }
+                if let Some(free) = device.fns.free_descriptor_sets {
+                    // SAFETY: the last reference to a live set of `pool` (same generation, so no
+                    // reset freed it), which allows freeing sets one by one.
+                    unsafe {
+                        free(
+                            device.raw,
+                            pool.raw,
+                            1,
+                            std::ptr::from_ref(&self.raw).cast(),
+                        )
+                    };
+                }
+            }
+            object_type => {
+                destroy(&device.fns, device.raw, object_type, self.raw);
+            }
+        }
+    }
+}
 
-/// Objects left when a context ends: handles, then devices, then instances.
-pub(crate) type Teardown = (
-    Vec<HandleObject>,
-    Vec<Arc<DeviceObject>>,
-    Vec<Arc<InstanceObject>>,
-);
+/// What a guest id names.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    Instance(Arc<InstanceObject>),
+    PhysicalDevice(Arc<PhysicalDeviceObject>),
+    Device(Arc<DeviceObject>),
+    Object(Arc<Object>),
+}
+
+impl Entry {
+    fn object_type(&self) -> i32 {
+        match self {
+            Self::Instance(_) => ot::INSTANCE,
+            Self::PhysicalDevice(_) => ot::PHYSICAL_DEVICE,
+            Self::Device(_) => ot::DEVICE,
+            Self::Object(object) => object.object_type,
+        }
+    }
+
+    /// The driver handle.
+    pub(crate) fn raw(&self) -> u64 {
+        match self {
+            Self::Instance(instance) => instance.raw,
+            Self::PhysicalDevice(physical) => physical.raw,
+            Self::Device(device) => device.raw,
+            Self::Object(object) => object.raw,
+        }
+    }
+}
+
+/// Who a command runs on, for the owner check of the ids it names.
+#[derive(Clone, Copy)]
+pub(crate) enum Owner<'a> {
+    Instance(&'a Arc<InstanceObject>),
+    Device(&'a Arc<DeviceObject>),
+}
 
 #[derive(Default)]
 pub(crate) struct ObjectTable {
-    objects: HashMap<u64, Object>,
+    entries: HashMap<u64, Entry>,
+}
+
+fn fatal(message: String) -> ContextFatal {
+    ContextFatal::new(message)
 }
 
 impl ObjectTable {
-    /// Registers a new object under a guest-chosen id.
-    pub(crate) fn insert(&mut self, id: u64, object: Object) -> Result<(), ContextFatal> {
+    /// Whether `id` is free for a new object of `object_type` (non-zero and unused).
+    pub(crate) fn check_free(&self, id: u64, object_type: i32) -> Result<(), ContextFatal> {
         if id == 0 {
-            return Err(ContextFatal::new(format!(
+            return Err(fatal(format!(
                 "the guest chose object id 0 for a new {}",
-                object.kind_name()
+                ot::name(object_type)
             )));
         }
-        if let Some(existing) = self.objects.get(&id) {
-            return Err(ContextFatal::new(format!(
+        match self.entries.get(&id) {
+            Some(existing) => Err(fatal(format!(
                 "object id {id} for a new {} is already used by a {}",
-                object.kind_name(),
-                existing.kind_name()
-            )));
-        }
-        self.objects.insert(id, object);
-        Ok(())
-    }
-
-    /// Whether `id` is free for a new object (non-zero and unused).
-    pub(crate) fn check_free(&self, id: u64, kind: &str) -> Result<(), ContextFatal> {
-        if id == 0 {
-            return Err(ContextFatal::new(format!(
-                "the guest chose object id 0 for a new {kind}"
-            )));
-        }
-        match self.objects.get(&id) {
-            Some(existing) => Err(ContextFatal::new(format!(
-                "object id {id} for a new {kind} is already used by a {}",
-                existing.kind_name()
+                ot::name(object_type),
+                ot::name(existing.object_type())
             ))),
             None => Ok(()),
         }
     }
 
-    fn get(&self, id: u64, wanted: &str) -> Result<&Object, ContextFatal> {
-        self.objects
-            .get(&id)
-            .ok_or_else(|| ContextFatal::new(format!("no {wanted} with object id {id}")))
+    /// Registers a new object under a guest-chosen id.
+    pub(crate) fn insert(&mut self, id: u64, entry: Entry) -> Result<(), ContextFatal> {
+        self.check_free(id, entry.object_type())?;
+        self.entries.insert(id, entry);
+        Ok(())
     }
 
-    fn wrong_kind(id: u64, object: &Object, wanted: &str) -> ContextFatal {
-        ContextFatal::new(format!(
-            "object id {id} is a {}, not a {wanted}",
-            object.kind_name()
-        ))
+    /// The entry `id` names, which must be of `object_type`.
+    pub(crate) fn get(&self, id: u64, object_type: i32) -> Result<&Entry, ContextFatal> {
+        let entry = self.entries.get(&id).ok_or_else(|| {
+            fatal(format!(
+                "no {} with object id {id} (never created, or destroyed)",
+                ot::name(object_type)
+            ))
+        })?;
+        if entry.object_type() != object_type {
+            return Err(fatal(format!(
+                "object id {id} is a {}, not a {}",
+                ot::name(entry.object_type()),
+                ot::name(object_type)
+            )));
+        }
+        Ok(entry)
     }
 
     pub(crate) fn instance(&self, id: u64) -> Result<Arc<InstanceObject>, ContextFatal> {
-        match self.get(id, "VkInstance")? {
-            Object::Instance(instance) => Ok(Arc::clone(instance)),
-            other => Err(Self::wrong_kind(id, other, "VkInstance")),
+        match self.get(id, ot::INSTANCE)? {
+            Entry::Instance(instance) => Ok(Arc::clone(instance)),
+            _ => unreachable!("the type was checked"),
         }
     }
 
@@ -191,159 +333,141 @@ impl ObjectTable {
         &self,
         id: u64,
     ) -> Result<Arc<PhysicalDeviceObject>, ContextFatal> {
-        match self.get(id, "VkPhysicalDevice")? {
-            Object::PhysicalDevice(physical) => Ok(Arc::clone(physical)),
-            other => Err(Self::wrong_kind(id, other, "VkPhysicalDevice")),
+        match self.get(id, ot::PHYSICAL_DEVICE)? {
+            Entry::PhysicalDevice(physical) => Ok(Arc::clone(physical)),
+            _ => unreachable!("the type was checked"),
         }
-    }
-
-    /// The guest id already given to a host physical device, if any.
-    pub(crate) fn physical_device_id(&self, handle: vk::PhysicalDevice) -> Option<u64> {
-        self.objects.iter().find_map(|(&id, object)| match object {
-            Object::PhysicalDevice(physical) if physical.handle == handle => Some(id),
-            _ => None,
-        })
     }
 
     pub(crate) fn device(&self, id: u64) -> Result<Arc<DeviceObject>, ContextFatal> {
-        match self.get(id, "VkDevice")? {
-            Object::Device(device) => Ok(Arc::clone(device)),
-            other => Err(Self::wrong_kind(id, other, "VkDevice")),
+        match self.get(id, ot::DEVICE)? {
+            Entry::Device(device) => Ok(Arc::clone(device)),
+            _ => unreachable!("the type was checked"),
         }
     }
 
-    pub(crate) fn queue(&self, id: u64) -> Result<Arc<QueueObject>, ContextFatal> {
-        match self.get(id, "VkQueue")? {
-            Object::Queue(queue) => Ok(Arc::clone(queue)),
-            other => Err(Self::wrong_kind(id, other, "VkQueue")),
+    /// A device object of `object_type` (queue, command buffer or non-dispatchable).
+    pub(crate) fn object(&self, id: u64, object_type: i32) -> Result<Arc<Object>, ContextFatal> {
+        match self.get(id, object_type)? {
+            Entry::Object(object) => Ok(Arc::clone(object)),
+            _ => Err(fatal(format!("object id {id} is not a device object"))),
         }
     }
 
-    pub(crate) fn command_buffer(&self, id: u64) -> Result<Arc<CommandBufferObject>, ContextFatal> {
-        match self.get(id, "VkCommandBuffer")? {
-            Object::CommandBuffer(buffer) => Ok(Arc::clone(buffer)),
-            other => Err(Self::wrong_kind(id, other, "VkCommandBuffer")),
-        }
-    }
-
-    /// Removes command buffers (freed by the guest or with their pool).
-    pub(crate) fn remove_command_buffers(&mut self, pool: u64, ids: Option<&[u64]>) {
-        self.objects.retain(|id, object| match object {
-            Object::CommandBuffer(buffer) => {
-                buffer.pool != pool || ids.is_some_and(|ids| !ids.contains(id))
-            }
-            _ => true,
-        });
-    }
-
-    /// Removes the descriptor sets of `pool` (all of them, or those in `ids`).
-    pub(crate) fn remove_descriptor_sets(&mut self, pool: u64, ids: Option<&[u64]>) {
-        self.objects.retain(|id, object| match object {
-            Object::Handle(HandleObject {
-                kind: HandleKind::DescriptorSet,
-                extra: HandleExtra::DescriptorPool(owner),
-                ..
-            }) => *owner != pool || ids.is_some_and(|ids| !ids.contains(id)),
-            _ => true,
-        });
-    }
-
-    /// The backing of a device memory object, if it is host shared memory.
-    pub(crate) fn memory_backing(
+    /// A device object of `object_type` that belongs to `device`.
+    pub(crate) fn owned_object(
         &self,
         id: u64,
-    ) -> Result<Option<Arc<crate::shm_file::ShmFile>>, ContextFatal> {
-        match self.get(id, "VkDeviceMemory")? {
-            Object::Handle(HandleObject {
-                kind: HandleKind::DeviceMemory,
-                extra,
-                ..
-            }) => Ok(match extra {
-                HandleExtra::SharedMemory(memory) => Some(Arc::clone(memory)),
-                _ => None,
-            }),
-            other => Err(Self::wrong_kind(id, other, "VkDeviceMemory")),
+        object_type: i32,
+        device: &Arc<DeviceObject>,
+    ) -> Result<Arc<Object>, ContextFatal> {
+        let object = self.object(id, object_type)?;
+        if !Arc::ptr_eq(object.device(), device) {
+            return Err(fatal(format!(
+                "{} {id} belongs to another device",
+                ot::name(object_type)
+            )));
         }
+        Ok(object)
     }
 
-    /// The guest id already given to a host queue, if any.
-    pub(crate) fn queue_id(&self, handle: vk::Queue) -> Option<u64> {
-        self.objects.iter().find_map(|(&id, object)| match object {
-            Object::Queue(queue) if queue.handle == handle => Some(id),
-            _ => None,
+    /// The entry of a guest id named inside a command running on `owner`: type and owner
+    /// checked. Physical devices belong to their instance; everything else to its device.
+    pub(crate) fn owned_entry(
+        &self,
+        id: u64,
+        object_type: i32,
+        owner: Owner<'_>,
+    ) -> Result<&Entry, ContextFatal> {
+        let entry = self.get(id, object_type)?;
+        let owned = match (entry, owner) {
+            (Entry::Instance(instance), Owner::Instance(owner)) => Arc::ptr_eq(instance, owner),
+            (Entry::PhysicalDevice(physical), Owner::Instance(owner)) => {
+                Arc::ptr_eq(&physical.instance, owner)
+            }
+            (Entry::PhysicalDevice(physical), Owner::Device(owner)) => {
+                Arc::ptr_eq(&physical.instance, &owner.physical.instance)
+            }
+            (Entry::Device(device), Owner::Device(owner)) => Arc::ptr_eq(device, owner),
+            (Entry::Object(object), Owner::Device(owner)) => Arc::ptr_eq(object.device(), owner),
+            _ => false,
+        };
+        if !owned {
+            return Err(fatal(format!(
+                "{} {id} belongs to another {}",
+                ot::name(object_type),
+                match owner {
+                    Owner::Instance(_) => "instance",
+                    Owner::Device(_) => "device",
+                }
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// The guest id already given to a driver handle of `object_type`, if any.
+    pub(crate) fn id_of(&self, object_type: i32, raw: u64) -> Option<u64> {
+        self.entries.iter().find_map(|(&id, entry)| {
+            (entry.object_type() == object_type && entry.raw() == raw).then_some(id)
         })
     }
 
-    /// Whether a queue is already bound to the timeline `ring_idx`.
-    pub(crate) fn queue_ring_idx_in_use(&self, ring_idx: u32) -> bool {
-        self.objects
-            .values()
-            .any(|object| matches!(object, Object::Queue(queue) if queue.ring_idx == ring_idx))
+    /// Whether a queue of the context is already bound to the timeline `ring_idx`.
+    pub(crate) fn ring_idx_in_use(&self, ring_idx: u32) -> bool {
+        self.entries.values().any(|entry| {
+            matches!(entry, Entry::Object(object)
+                if object.queue().is_some_and(|queue| queue.ring_idx == ring_idx))
+        })
     }
 
-    /// The host handle of a non-dispatchable object of `kind`.
-    pub(crate) fn handle(&self, id: u64, kind: HandleKind) -> Result<u64, ContextFatal> {
-        let wanted = format!("Vk{kind}");
-        match self.get(id, &wanted)? {
-            Object::Handle(handle) if handle.kind == kind => Ok(handle.raw),
-            other => Err(Self::wrong_kind(id, other, &wanted)),
-        }
-    }
-
-    /// Like [`Self::handle`], but id 0 is VK_NULL_HANDLE.
-    pub(crate) fn optional_handle(&self, id: u64, kind: HandleKind) -> Result<u64, ContextFatal> {
-        if id == 0 {
-            Ok(0)
-        } else {
-            self.handle(id, kind)
-        }
-    }
-
-    /// Removes an object of the expected kind; destroying it is the caller's job.
-    pub(crate) fn remove_handle(
+    /// Takes a device object out of the table, with the objects allocated from it (a pool's
+    /// command buffers or sets). The driver objects go when their last reference does.
+    pub(crate) fn remove_object(
         &mut self,
         id: u64,
-        kind: HandleKind,
-    ) -> Result<Option<HandleObject>, ContextFatal> {
+        object_type: i32,
+        device: &Arc<DeviceObject>,
+    ) -> Result<Option<Arc<Object>>, ContextFatal> {
         if id == 0 {
             return Ok(None);
         }
-        self.handle(id, kind)?;
-        match self.objects.remove(&id) {
-            Some(Object::Handle(handle)) => Ok(Some(handle)),
-            _ => unreachable!("checked above"),
-        }
+        let object = self.owned_object(id, object_type, device)?;
+        self.entries.remove(&id);
+        self.remove_children(&object);
+        Ok(Some(object))
     }
 
-    /// Removes a device with its queues and every object created from it; the caller
-    /// destroys the returned handles before the device.
-    pub(crate) fn remove_device(&mut self, id: u64) -> Result<Option<RemovedDevice>, ContextFatal> {
+    /// Takes the children of `parent` (command buffers of a pool, sets of a pool) out.
+    pub(crate) fn remove_children(&mut self, parent: &Arc<Object>) {
+        self.entries.retain(|_, entry| match entry {
+            Entry::Object(object) => !object
+                .parent
+                .as_ref()
+                .is_some_and(|p| Arc::ptr_eq(p, parent)),
+            _ => true,
+        });
+    }
+
+    /// Takes a device and every object of it out of the table.
+    pub(crate) fn remove_device(
+        &mut self,
+        id: u64,
+    ) -> Result<Option<Arc<DeviceObject>>, ContextFatal> {
         if id == 0 {
             return Ok(None);
         }
         let device = self.device(id)?;
-        let owned: Vec<u64> = self
-            .objects
-            .iter()
-            .filter(|(_, object)| match object {
-                Object::Device(d) | Object::Handle(HandleObject { device: d, .. }) => {
-                    Arc::ptr_eq(d, &device)
-                }
-                Object::Queue(queue) => Arc::ptr_eq(&queue.device, &device),
-                Object::CommandBuffer(buffer) => Arc::ptr_eq(&buffer.device, &device),
-                _ => false,
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        let mut handles = Vec::new();
-        for id in owned {
-            if let Some(Object::Handle(handle)) = self.objects.remove(&id) {
-                handles.push(handle);
-            }
-        }
-        Ok(Some((device, handles)))
+        self.entries.retain(|_, entry| match entry {
+            Entry::Device(d) => !Arc::ptr_eq(d, &device),
+            Entry::Object(object) => !Arc::ptr_eq(object.device(), &device),
+            _ => true,
+        });
+        Ok(Some(device))
     }
 
+    /// Takes an instance and its physical devices out of the table. Its devices stay until the
+    /// guest destroys them (destroying an instance first is the guest's invalid usage, and
+    /// the driver instance lives as long as they do).
     pub(crate) fn remove_instance(
         &mut self,
         id: u64,
@@ -352,27 +476,51 @@ impl ObjectTable {
             return Ok(None);
         }
         let instance = self.instance(id)?;
-        self.objects.retain(|_, object| match object {
-            Object::Instance(i) => !Arc::ptr_eq(i, &instance),
-            Object::PhysicalDevice(physical) => !Arc::ptr_eq(&physical.instance, &instance),
+        self.entries.retain(|_, entry| match entry {
+            Entry::Instance(i) => !Arc::ptr_eq(i, &instance),
+            Entry::PhysicalDevice(physical) => !Arc::ptr_eq(&physical.instance, &instance),
             _ => true,
         });
         Ok(Some(instance))
     }
 
-    /// Empties the table, handing back what the caller must destroy, children first.
-    pub(crate) fn drain_for_teardown(&mut self) -> Teardown {
-        let mut handles = Vec::new();
-        let mut devices = Vec::new();
-        let mut instances = Vec::new();
-        for (_, object) in self.objects.drain() {
-            match object {
-                Object::Handle(handle) => handles.push(handle),
-                Object::Device(device) => devices.push(device),
-                Object::Instance(instance) => instances.push(instance),
-                _ => {}
-            }
-        }
-        (handles, devices, instances)
+    /// The queues of `device`.
+    pub(crate) fn queues_of(&self, device: &Arc<DeviceObject>) -> Vec<Arc<Object>> {
+        self.entries
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Object(object)
+                    if object.object_type == ot::QUEUE && Arc::ptr_eq(object.device(), device) =>
+                {
+                    Some(Arc::clone(object))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Device objects whose parent is `parent`.
+    pub(crate) fn children(&self, parent: &Arc<Object>) -> Vec<Arc<Object>> {
+        self.entries
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Object(object)
+                    if object
+                        .parent
+                        .as_ref()
+                        .is_some_and(|p| Arc::ptr_eq(p, parent)) =>
+                {
+                    Some(Arc::clone(object))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Empties the table (the context ends); objects go as their last references do.
+    pub(crate) fn clear(&mut self) -> usize {
+        let count = self.entries.len();
+        self.entries.clear();
+        count
     }
 }

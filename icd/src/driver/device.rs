@@ -1,218 +1,228 @@
-//! VkDevice and VkQueue, the minimum: creation, queues bound to their own fence timeline (ring index),
-//! and the idle waits.
+//! VkDevice: creation (extensions checked against what the physical device offers), the
+//! device's guest-side state — its queues, mapped memory, command pools and descriptor update
+//! templates — and destruction.
 
 use std::collections::HashMap;
-use std::ffi::c_void;
-use std::sync::{Arc, Mutex};
+use std::ffi::CStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ash::vk;
 use ash::vk::Handle;
 
-use crate::driver::handles::{next_object_id, Dispatchable};
+use crate::driver::command_buffer::CommandPools;
+use crate::driver::descriptor::Templates;
+use crate::driver::entry::extension_number;
+use crate::driver::generated::calls;
+use crate::driver::handles::Dispatchable;
 use crate::driver::host::Host;
-use crate::driver::host::{host_call, host_send};
+use crate::driver::memory::Memories;
 use crate::driver::physical_device::physical_device;
+use crate::driver::queue::{Queue, QueueHandle};
+use crate::driver::runtime::{guard_result, guard_void};
 use crate::log::Level;
 use crate::venus_log;
 
-/// `VK_STRUCTURE_TYPE_DEVICE_QUEUE_TIMELINE_INFO_MESA`.
-const DEVICE_QUEUE_TIMELINE_INFO_STYPE: i32 = 1_000_384_005;
-/// Ring 0 is the CPU timeline; the context has 64 (the bring-up's CONTEXT_INIT).
-const FIRST_QUEUE_RING: u32 = 1;
-const RING_COUNT: u32 = 64;
-
-/// `VkDeviceQueueTimelineInfoMESA` in its C layout (a Venus protocol struct, not in ash).
-#[repr(C)]
-struct DeviceQueueTimelineInfo {
-    s_type: i32,
-    p_next: *const c_void,
-    ring_idx: u32,
-}
-
-pub struct Queue {
-    host: Arc<Host>,
-    ring_idx: u32,
-}
-
-type QueueKey = (u32, u32, u32);
+/// (create flags, family, index) of a queue.
+pub(crate) type QueueKey = (u32, u32, u32);
 
 pub struct Device {
     host: Arc<Host>,
-    queues: Mutex<HashMap<QueueKey, Box<Dispatchable<Queue>>>>,
-    /// Ring indices of the whole process's queues: they are one context's timelines.
-    next_ring: Mutex<u32>,
+    physical_device: vk::PhysicalDevice,
+    api_version: u32,
+    /// vk.xml numbers of the enabled extensions (what vkGetDeviceProcAddr may return).
+    enabled_extensions: Vec<u32>,
+    /// The queues the device was created with, made on first vkGetDeviceQueue*.
+    queues: Mutex<HashMap<QueueKey, Box<QueueHandle>>>,
+    /// (flags, family, count) of each queue create info.
+    queue_families: Vec<(u32, u32, u32)>,
+    pub(crate) memories: Memories,
+    pub(crate) command_pools: CommandPools,
+    pub(crate) templates: Templates,
 }
 
 pub type DeviceHandle = Dispatchable<Device>;
 
 /// # Safety
 /// `handle` must be a VkDevice of this ICD.
-unsafe fn device<'a>(handle: vk::Device) -> &'a DeviceHandle {
+pub(crate) unsafe fn device<'a>(handle: vk::Device) -> &'a DeviceHandle {
     // SAFETY: per the caller, a live device of this ICD.
     unsafe { Dispatchable::from_handle(handle.as_raw()) }.expect("a VkDevice of this ICD")
 }
 
-pub unsafe extern "system" fn create_device(
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the map as consistent as any failed call does.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Device {
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    pub fn api_version(&self) -> u32 {
+        self.api_version
+    }
+
+    pub fn enabled_extensions(&self) -> &[u32] {
+        &self.enabled_extensions
+    }
+
+    pub fn physical_device(&self) -> vk::PhysicalDevice {
+        self.physical_device
+    }
+
+    /// Every queue made so far.
+    pub(crate) fn queues(&self) -> Vec<vk::Queue> {
+        lock(&self.queues)
+            .values()
+            .map(|queue| vk::Queue::from_raw(queue.handle()))
+            .collect()
+    }
+}
+
+pub(crate) unsafe extern "system" fn create_device(
     physical_handle: vk::PhysicalDevice,
     p_create_info: *const vk::DeviceCreateInfo<'_>,
     _p_allocator: *const vk::AllocationCallbacks<'_>,
     p_device: *mut vk::Device,
 ) -> vk::Result {
-    // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
-    let physical = unsafe { physical_device(physical_handle) };
-    // SAFETY: a valid create info per valid usage.
-    let create_info = unsafe { &*p_create_info };
-    for index in 0..create_info.enabled_extension_count as usize {
-        // SAFETY: the array holds enabled_extension_count NUL-terminated names.
-        let name =
-            unsafe { std::ffi::CStr::from_ptr(*create_info.pp_enabled_extension_names.add(index)) };
-        if !physical.object.supports_extension(name) {
-            venus_log!(
-                Level::Info,
-                "vkCreateDevice: extension {name:?} is not offered"
-            );
-            return vk::Result::ERROR_EXTENSION_NOT_PRESENT;
+    guard_result("vkCreateDevice", || {
+        // SAFETY: a VkPhysicalDevice of this ICD and a valid create info, per valid usage.
+        let (physical, create_info) =
+            unsafe { (physical_device(physical_handle), &*p_create_info) };
+        let mut enabled_extensions = Vec::new();
+        for index in 0..create_info.enabled_extension_count as usize {
+            // SAFETY: the array holds enabled_extension_count NUL-terminated names.
+            let name =
+                unsafe { CStr::from_ptr(*create_info.pp_enabled_extension_names.add(index)) };
+            if !physical.object.supports_extension(name) {
+                venus_log!(
+                    Level::Info,
+                    "vkCreateDevice: extension {name:?} is not offered"
+                );
+                return Err(vk::Result::ERROR_EXTENSION_NOT_PRESENT);
+            }
+            enabled_extensions.extend(extension_number(name));
         }
-    }
-    let host = Arc::clone(physical.object.host());
-    let device = Dispatchable::new(Device {
-        host: Arc::clone(&host),
-        queues: Mutex::new(HashMap::new()),
-        next_ring: Mutex::new(FIRST_QUEUE_RING),
-    });
-    let mut handle_slot = device.handle();
-    let slot_ptr: *mut c_void = std::ptr::addr_of_mut!(handle_slot).cast();
-    // The layers and the application's layer list mean nothing to the host.
-    #[allow(deprecated)]
-    let host_info = vk::DeviceCreateInfo {
-        enabled_layer_count: 0,
-        pp_enabled_layer_names: std::ptr::null(),
-        ..*create_info
-    };
-    let info_ptr: *const c_void = std::ptr::addr_of!(host_info).cast();
-    let result = match host_call!(
-        &host,
-        "vkCreateDevice",
-        vk_create_device,
-        vk_create_device_size,
-        vk_create_device_reply_size,
-        vk_create_device_decode_reply,
-        (physical.handle(), info_ptr, std::ptr::null(), slot_ptr)
-    ) {
-        Ok(result) => vk::Result::from_raw(result),
-        Err(result) => result,
-    };
-    if result != vk::Result::SUCCESS {
-        venus_log!(Level::Info, "vkCreateDevice on the host: {result}");
-        return result;
-    }
-    venus_log!(Level::Info, "device {} created", device.id());
-    // SAFETY: a valid output pointer per valid usage.
-    unsafe { *p_device = vk::Device::from_raw(Box::into_raw(device) as u64) };
-    vk::Result::SUCCESS
+        let queue_families = (0..create_info.queue_create_info_count as usize)
+            .map(|index| {
+                // SAFETY: the array holds queueCreateInfoCount structs.
+                let info = unsafe { &*create_info.p_queue_create_infos.add(index) };
+                (
+                    info.flags.as_raw(),
+                    info.queue_family_index,
+                    info.queue_count,
+                )
+            })
+            .collect();
+        let host = Arc::clone(physical.object.host());
+        let device = Dispatchable::new(Device {
+            host: Arc::clone(&host),
+            physical_device: vk::PhysicalDevice::from_raw(physical.handle()),
+            api_version: physical.object.api_version(),
+            enabled_extensions,
+            queues: Mutex::new(HashMap::new()),
+            queue_families,
+            memories: Memories::default(),
+            command_pools: CommandPools::default(),
+            templates: Templates::default(),
+        });
+        // The layers of the application mean nothing to the host; its extensions the host has.
+        #[allow(deprecated)]
+        let host_info = vk::DeviceCreateInfo {
+            enabled_layer_count: 0,
+            pp_enabled_layer_names: std::ptr::null(),
+            ..*create_info
+        };
+        let mut handle = vk::Device::from_raw(device.handle());
+        // SAFETY: the create info is the application's (its layers removed); `handle` holds the
+        // new device's handle, whose id the host adopts.
+        let result = unsafe {
+            calls::call_create_device(
+                &host,
+                physical_handle,
+                &host_info,
+                std::ptr::null(),
+                &mut handle,
+            )
+        }?;
+        if result != vk::Result::SUCCESS {
+            venus_log!(Level::Info, "vkCreateDevice on the host: {result}");
+            return Ok(result);
+        }
+        venus_log!(Level::Info, "device {} created", device.id());
+        // SAFETY: a valid output pointer per valid usage.
+        unsafe { *p_device = vk::Device::from_raw(Box::into_raw(device) as u64) };
+        Ok(vk::Result::SUCCESS)
+    })
 }
 
-pub unsafe extern "system" fn destroy_device(
+pub(crate) unsafe extern "system" fn destroy_device(
     handle: vk::Device,
     _p_allocator: *const vk::AllocationCallbacks<'_>,
 ) {
-    if handle.is_null() {
-        return;
-    }
-    // SAFETY: the application hands the device back; no other call uses it any more.
-    let device = unsafe { Box::from_raw(handle.as_raw() as *mut DeviceHandle) };
-    let _ = host_send!(
-        &device.object.host,
-        "vkDestroyDevice",
-        vk_destroy_device,
-        vk_destroy_device_size,
-        (device.handle(), std::ptr::null())
-    );
+    guard_void("vkDestroyDevice", || {
+        if handle.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the application hands the device back; no other call uses it any more.
+        let device = unsafe { Box::from_raw(handle.as_raw() as *mut DeviceHandle) };
+        device.object.memories.unmap_all(&device.object.host);
+        // SAFETY: the device's own handle; the host destroys everything it still has of it.
+        unsafe { calls::send_destroy_device(&device.object.host, handle, std::ptr::null()) }
+    })
 }
 
 impl DeviceHandle {
-    /// The queue for `info`, created on the host on first use with a ring index of its own.
+    /// The queue for `info`, created on the host on first use, bound to a fence timeline of
+    /// its own. Only queues the device was created with exist.
     fn queue(&self, info: &vk::DeviceQueueInfo2<'_>) -> Result<u64, vk::Result> {
         let key = (
             info.flags.as_raw(),
             info.queue_family_index,
             info.queue_index,
         );
-        let mut queues = self
+        let created = self
             .object
-            .queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .queue_families
+            .iter()
+            .any(|&(flags, family, count)| flags == key.0 && family == key.1 && key.2 < count);
+        if !created {
+            venus_log!(
+                Level::Error,
+                "vkGetDeviceQueue: the device has no queue {} in family {}",
+                key.2,
+                key.1
+            );
+            return Err(vk::Result::ERROR_UNKNOWN);
+        }
+        let mut queues = lock(&self.object.queues);
         if let Some(queue) = queues.get(&key) {
             return Ok(queue.handle());
         }
-        let ring_idx = {
-            let mut next = self
-                .object
-                .next_ring
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if *next >= RING_COUNT {
-                venus_log!(
-                    Level::Error,
-                    "no fence timeline left for another queue (all {RING_COUNT} are in use)"
-                );
-                return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
-            }
-            *next += 1;
-            *next - 1
-        };
-        let queue = Dispatchable::new(Queue {
-            host: Arc::clone(&self.object.host),
-            ring_idx,
-        });
-        let timeline = DeviceQueueTimelineInfo {
-            s_type: DEVICE_QUEUE_TIMELINE_INFO_STYPE,
-            p_next: info.p_next,
-            ring_idx,
-        };
-        let host_info = vk::DeviceQueueInfo2 {
-            p_next: std::ptr::addr_of!(timeline).cast(),
-            ..*info
-        };
-        let info_ptr: *const c_void = std::ptr::addr_of!(host_info).cast();
-        let mut handle_slot = queue.handle();
-        let slot_ptr: *mut c_void = std::ptr::addr_of_mut!(handle_slot).cast();
-        host_call!(
-            &self.object.host,
-            "vkGetDeviceQueue2",
-            vk_get_device_queue2,
-            vk_get_device_queue2_size,
-            vk_get_device_queue2_reply_size,
-            vk_get_device_queue2_decode_reply,
-            (self.handle(), info_ptr, slot_ptr)
-        )?;
-        venus_log!(
-            Level::Debug,
-            "queue family {} index {} bound to ring {}",
-            info.queue_family_index,
-            info.queue_index,
-            queue.object.ring_idx
-        );
+        let queue = Queue::create(&self.object.host, vk::Device::from_raw(self.handle()), info)?;
         let handle = queue.handle();
         queues.insert(key, queue);
         Ok(handle)
     }
 }
 
-pub unsafe extern "system" fn get_device_queue2(
+pub(crate) unsafe extern "system" fn get_device_queue2(
     handle: vk::Device,
     p_queue_info: *const vk::DeviceQueueInfo2<'_>,
     p_queue: *mut vk::Queue,
 ) {
-    // SAFETY: a VkDevice of this ICD and a valid queue info per valid usage.
-    let (device, info) = unsafe { (device(handle), &*p_queue_info) };
-    let queue = device.queue(info).unwrap_or(0);
-    // SAFETY: a valid output pointer per valid usage.
-    unsafe { *p_queue = vk::Queue::from_raw(queue) };
+    guard_void("vkGetDeviceQueue2", || {
+        // SAFETY: a VkDevice of this ICD and a valid queue info per valid usage.
+        let (device, info) = unsafe { (device(handle), &*p_queue_info) };
+        let queue = device.queue(info);
+        // SAFETY: a valid output pointer per valid usage.
+        unsafe { *p_queue = vk::Queue::from_raw(*queue.as_ref().unwrap_or(&0)) };
+        queue.map(drop)
+    })
 }
 
-pub unsafe extern "system" fn get_device_queue(
+pub(crate) unsafe extern "system" fn get_device_queue(
     handle: vk::Device,
     queue_family_index: u32,
     queue_index: u32,
@@ -225,135 +235,4 @@ pub unsafe extern "system" fn get_device_queue(
     };
     // SAFETY: forwarded from the application's valid arguments.
     unsafe { get_device_queue2(handle, &info, p_queue) };
-}
-
-/// The host refuses vkDeviceWaitIdle (a blocking call), so the device is idle once each of its
-/// queues is.
-pub unsafe extern "system" fn device_wait_idle(handle: vk::Device) -> vk::Result {
-    // SAFETY: a VkDevice of this ICD per valid usage.
-    let device = unsafe { device(handle) };
-    let rings: Vec<u32> = device
-        .object
-        .queues
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .values()
-        .map(|queue| queue.object.ring_idx)
-        .collect();
-    for ring_idx in rings {
-        if let Err(result) = device
-            .object
-            .host
-            .wait_queue_idle("vkDeviceWaitIdle", ring_idx)
-        {
-            return result;
-        }
-    }
-    vk::Result::SUCCESS
-}
-
-/// The host refuses vkQueueWaitIdle (a blocking call): a fence on the queue's timeline stands in.
-pub unsafe extern "system" fn queue_wait_idle(handle: vk::Queue) -> vk::Result {
-    // SAFETY: a VkQueue of this ICD per valid usage.
-    let queue = unsafe { Dispatchable::<Queue>::from_handle(handle.as_raw()) }
-        .expect("a VkQueue of this ICD");
-    match queue
-        .object
-        .host
-        .wait_queue_idle("vkQueueWaitIdle", queue.object.ring_idx)
-    {
-        Ok(()) => vk::Result::SUCCESS,
-        Err(result) => result,
-    }
-}
-
-/// Images, as far as `vulkaninfo` needs them: it creates one image per format to list which memory
-/// types can hold it. The handle of a non-dispatchable object is its id.
-pub unsafe extern "system" fn create_image(
-    handle: vk::Device,
-    p_create_info: *const vk::ImageCreateInfo<'_>,
-    _p_allocator: *const vk::AllocationCallbacks<'_>,
-    p_image: *mut vk::Image,
-) -> vk::Result {
-    // SAFETY: a VkDevice of this ICD per valid usage.
-    let device = unsafe { device(handle) };
-    let mut image = next_object_id();
-    let image_ptr: *mut c_void = std::ptr::addr_of_mut!(image).cast();
-    let result = match host_call!(
-        &device.object.host,
-        "vkCreateImage",
-        vk_create_image,
-        vk_create_image_size,
-        vk_create_image_reply_size,
-        vk_create_image_decode_reply,
-        (
-            device.handle(),
-            p_create_info.cast(),
-            std::ptr::null(),
-            image_ptr
-        )
-    ) {
-        Ok(result) => vk::Result::from_raw(result),
-        Err(result) => result,
-    };
-    if result == vk::Result::SUCCESS {
-        // SAFETY: a valid output pointer per valid usage.
-        unsafe { *p_image = vk::Image::from_raw(image) };
-    }
-    result
-}
-
-pub unsafe extern "system" fn destroy_image(
-    handle: vk::Device,
-    image: vk::Image,
-    _p_allocator: *const vk::AllocationCallbacks<'_>,
-) {
-    if image.is_null() {
-        return;
-    }
-    // SAFETY: a VkDevice of this ICD per valid usage.
-    let device = unsafe { device(handle) };
-    let _ = host_send!(
-        &device.object.host,
-        "vkDestroyImage",
-        vk_destroy_image,
-        vk_destroy_image_size,
-        (device.handle(), image.as_raw(), std::ptr::null())
-    );
-}
-
-pub unsafe extern "system" fn get_image_memory_requirements(
-    handle: vk::Device,
-    image: vk::Image,
-    p_requirements: *mut vk::MemoryRequirements,
-) {
-    // SAFETY: a VkDevice of this ICD per valid usage.
-    let device = unsafe { device(handle) };
-    let _ = host_call!(
-        &device.object.host,
-        "vkGetImageMemoryRequirements",
-        vk_get_image_memory_requirements,
-        vk_get_image_memory_requirements_size,
-        vk_get_image_memory_requirements_reply_size,
-        vk_get_image_memory_requirements_decode_reply,
-        (device.handle(), image.as_raw(), p_requirements.cast())
-    );
-}
-
-pub unsafe extern "system" fn get_image_memory_requirements2(
-    handle: vk::Device,
-    p_info: *const vk::ImageMemoryRequirementsInfo2<'_>,
-    p_requirements: *mut vk::MemoryRequirements2<'_>,
-) {
-    // SAFETY: a VkDevice of this ICD per valid usage.
-    let device = unsafe { device(handle) };
-    let _ = host_call!(
-        &device.object.host,
-        "vkGetImageMemoryRequirements2",
-        vk_get_image_memory_requirements2,
-        vk_get_image_memory_requirements2_size,
-        vk_get_image_memory_requirements2_reply_size,
-        vk_get_image_memory_requirements2_decode_reply,
-        (device.handle(), p_info.cast(), p_requirements.cast())
-    );
 }

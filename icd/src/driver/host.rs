@@ -1,7 +1,7 @@
 //! The ICD's connection to the host: one bring-up per VkInstance, and synchronous calls through the
 //! instance ring with the generated encoders.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,15 +92,27 @@ impl DrmNodes {
     }
 }
 
+/// The instance ring's command buffer: command buffers up to an eighth of it go through the
+/// ring itself (larger ones through shared memory).
+const RING_BUFFER_SIZE: u32 = 512 * 1024;
+
 pub struct Host {
     session: Mutex<Session>,
     drm_nodes: DrmNodes,
+    /// Every blob the guest creates is a multiple of it (`macos-lessons.md` §1).
+    blob_alignment: u64,
     protocol: Arc<HostProtocol>,
     capset: VenusCapset,
     instance_version: u32,
     /// Commands put on the ring since the bring-up, whether they reached the host or not.
     ring_commands: AtomicU64,
+    /// The next fence timeline (ring_idx) for a queue: they are the context's, shared by every
+    /// device of the instance. 0 is the CPU timeline.
+    next_ring_idx: AtomicU32,
 }
+
+/// The fence timelines a Venus context has (the bring-up's CONTEXT_INIT asks for 64).
+const TIMELINE_COUNT: u32 = 64;
 
 impl Host {
     /// Runs the bring-up. `Err` is one line saying why there is no host.
@@ -109,6 +121,7 @@ impl Host {
         let mut options = SessionOptions::new(kind);
         // Host commands (device creation, pipeline compiles) can take far longer than a ring echo.
         options.wait_timeout = Duration::from_secs(60);
+        options.ring_buffer_size = RING_BUFFER_SIZE;
         let session =
             session::connect(&options, &mut |_| {}).map_err(|error| match error.step {
                 Some(Step::DeviceNode) => format!("no Venus host over {kind}: {}", error.detail),
@@ -116,10 +129,12 @@ impl Host {
             })?;
         Ok(Host {
             drm_nodes: DrmNodes::of(session.transport_info()),
+            blob_alignment: session.transport_info().blob_alignment.bytes(),
             protocol: session.protocol(),
             capset: session.capset().clone(),
             instance_version: session.host_instance_version(),
             ring_commands: AtomicU64::new(0),
+            next_ring_idx: AtomicU32::new(1),
             session: Mutex::new(session),
         })
     }
@@ -130,6 +145,10 @@ impl Host {
 
     pub fn capset(&self) -> &VenusCapset {
         &self.capset
+    }
+
+    pub fn blob_alignment(&self) -> u64 {
+        self.blob_alignment
     }
 
     pub fn drm_nodes(&self) -> DrmNodes {
@@ -214,6 +233,55 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Sends a stream of whole commands (a command buffer's recording) without waiting.
+    pub fn send_stream(&self, what: &'static str, stream: &[u8]) -> Result<(), vk::Result> {
+        self.ring_commands.fetch_add(1, Ordering::Relaxed);
+        self.session()
+            .send_stream(what, stream)
+            .map(|_| ())
+            .map_err(|e| Self::failed(&e))
+    }
+
+    /// A fence timeline of the context for a new queue.
+    pub fn next_ring_idx(&self) -> Result<u32, vk::Result> {
+        let ring_idx = self.next_ring_idx.fetch_add(1, Ordering::Relaxed);
+        if ring_idx >= TIMELINE_COUNT {
+            venus_log!(
+                Level::Error,
+                "no fence timeline left for another queue (a context has {TIMELINE_COUNT})"
+            );
+            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+        }
+        Ok(ring_idx)
+    }
+
+    /// Maps device memory `memory_id` (allocated on the host) through a blob of `size` bytes.
+    pub fn map_device_memory(
+        &self,
+        memory_id: u64,
+        size: u64,
+    ) -> Result<(venus_rs_kernel_iface::Blob, venus_rs_shmem::SharedMemory), vk::Result> {
+        self.session()
+            .map_device_memory("vkMapMemory", memory_id, size)
+            .map_err(|e| {
+                venus_log!(
+                    Level::Error,
+                    "vkMapMemory: the host could not export device memory {memory_id} as a \
+                     mappable blob: {e}"
+                );
+                vk::Result::ERROR_MEMORY_MAP_FAILED
+            })
+    }
+
+    /// Releases a blob made by [`Host::map_device_memory`].
+    pub fn destroy_blob(&self, blob: venus_rs_kernel_iface::Blob) {
+        if let Err(e) = self.session().destroy_blob("vkFreeMemory", blob) {
+            venus_log!(Level::Warn, "{e}");
+        }
+    }
+}
+
 fn encode_failed(what: &str, error: EncodeError) -> vk::Result {
     venus_log!(Level::Error, "{what}: cannot encode: {error}");
     match error {
@@ -221,46 +289,6 @@ fn encode_failed(what: &str, error: EncodeError) -> vk::Result {
         _ => vk::Result::ERROR_OUT_OF_HOST_MEMORY,
     }
 }
-
-/// Calls a generated guest command with the reply bit: `host_call!(host, vk_foo(args...))` expands to
-/// the size, reply size, encode and decode functions of `vk_foo`. The arguments are evaluated once per
-/// use, so they must be plain values (handles, pointers, scalars).
-macro_rules! host_call {
-    ($host:expr, $name:literal, $enc:ident, $size:ident, $reply_size:ident, $decode:ident, ($($arg:expr),* $(,)?)) => {{
-        let host: &crate::driver::host::Host = $host;
-        let cx = host.guest_context();
-        use venus_rs_encoder::guest as g;
-        // SAFETY: the arguments are the entry point's own, valid by the command's valid usage, and stay
-        // valid across the encode and the decode of the reply.
-        unsafe {
-            let size = g::$size(&cx, $($arg),*);
-            let reply_size = g::$reply_size(&cx, $($arg),*);
-            host.call(
-                $name,
-                size,
-                reply_size,
-                |w| g::$enc(w, &cx, venus_rs_encoder::protocol::GENERATE_REPLY, $($arg),*),
-                |r| g::$decode(r, &cx, $($arg),*),
-            )
-        }
-    }};
-}
-
-/// Like [`host_call!`] for a command whose reply is not awaited.
-macro_rules! host_send {
-    ($host:expr, $name:literal, $enc:ident, $size:ident, ($($arg:expr),* $(,)?)) => {{
-        let host: &crate::driver::host::Host = $host;
-        let cx = host.guest_context();
-        use venus_rs_encoder::guest as g;
-        // SAFETY: as for host_call!; nothing is written back.
-        unsafe {
-            let size = g::$size(&cx, $($arg),*);
-            host.send($name, size, |w| g::$enc(w, &cx, 0, $($arg),*))
-        }
-    }};
-}
-
-pub(crate) use {host_call, host_send};
 
 #[cfg(test)]
 mod tests {

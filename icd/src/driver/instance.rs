@@ -1,14 +1,15 @@
 //! VkInstance: the bring-up, the host's instance object, instance extensions and physical device
 //! enumeration.
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, CStr};
 use std::sync::{Arc, OnceLock};
 
 use ash::vk;
+use ash::vk::Handle as _;
 
+use crate::driver::generated::calls;
 use crate::driver::handles::Dispatchable;
 use crate::driver::host::Host;
-use crate::driver::host::{host_call, host_send};
 use crate::driver::physical_device::PhysicalDevice;
 use crate::driver::{extension_property, fill_array, ICD_API_VERSION};
 use crate::log::Level;
@@ -158,20 +159,11 @@ fn create_host_instance(
         p_application_info: &app_info,
         ..Default::default()
     };
-    let info_ptr: *const c_void = std::ptr::addr_of!(host_info).cast();
     // The output slot holds the new handle: the encoder sends its id, which the host adopts.
-    let mut handle_slot = instance.handle();
-    let slot_ptr: *mut c_void = std::ptr::addr_of_mut!(handle_slot).cast();
-    let result = host_call!(
-        host,
-        "vkCreateInstance",
-        vk_create_instance,
-        vk_create_instance_size,
-        vk_create_instance_reply_size,
-        vk_create_instance_decode_reply,
-        (info_ptr, std::ptr::null(), slot_ptr)
-    )?;
-    let result = vk::Result::from_raw(result);
+    let mut handle = vk::Instance::from_raw(instance.handle());
+    // SAFETY: a create info built here, alive across the call.
+    let result =
+        unsafe { calls::call_create_instance(host, &host_info, std::ptr::null(), &mut handle) }?;
     if result != vk::Result::SUCCESS {
         venus_log!(Level::Error, "the host's vkCreateInstance failed: {result}");
         return Err(result);
@@ -197,13 +189,8 @@ pub unsafe extern "system" fn destroy_instance(
     // SAFETY: the application hands the instance back; no other call uses it any more.
     let instance = unsafe { Box::from_raw(handle.as_raw() as *mut InstanceHandle) };
     if let Some(host) = &instance.object.host {
-        let _ = host_send!(
-            host,
-            "vkDestroyInstance",
-            vk_destroy_instance,
-            vk_destroy_instance_size,
-            (instance.handle(), std::ptr::null())
-        );
+        // SAFETY: the instance's own handle; nothing else uses it.
+        let _ = unsafe { calls::send_destroy_instance(host, handle, std::ptr::null()) };
     }
 }
 

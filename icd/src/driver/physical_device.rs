@@ -11,7 +11,7 @@
 //! and this ICD can handle.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, CStr};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ash::vk;
@@ -22,17 +22,17 @@ use crate::driver::chain_cache::{
     extension_number, CachedChain, HostDevice, FEATURE_STRUCTS, FORMAT_STRUCTS, PROPERTY_STRUCTS,
     QUEUE_FAMILY_STRUCTS,
 };
+use crate::driver::generated::calls;
+use crate::driver::generated::table::INCOMPLETE_EXTENSIONS;
 use crate::driver::handles::Dispatchable;
-use crate::driver::host::host_call;
 use crate::driver::host::Host;
 use crate::driver::{fill_array, DRIVER_NAME, DRIVER_UUID, DRIVER_VERSION, ICD_API_VERSION};
 use crate::log::Level;
 use crate::venus_log;
 
-/// Device extensions the host offers that this ICD hides, as Mesa's Venus does on the same host:
-/// synchronization2 needs the host to import sync_fd semaphores, and the host's memory budget counts the
-/// host process, not what the guest can allocate.
-const HIDDEN_LIKE_MESA: &[&str] = &["VK_KHR_synchronization2", "VK_EXT_memory_budget"];
+/// Device extensions the host offers that this ICD hides: the host's memory budget counts the host
+/// process, not what the guest can allocate.
+const HIDDEN_BUDGET: &[&str] = &["VK_EXT_memory_budget"];
 
 /// Device extensions this ICD implements itself, whatever the host has: the tools of a device are the
 /// guest's (the validation layer answers for itself), and this driver is none.
@@ -45,25 +45,16 @@ const ICD_DEVICE_EXTENSIONS: &[(&CStr, u32)] = &[
 /// Offered when the guest's device is a PCI function, whose address it reports.
 const PCI_BUS_INFO: &[(&CStr, u32)] = &[(c"VK_EXT_pci_bus_info", 2)];
 
-/// Device extensions the protocol can carry but this ICD cannot offer yet: each needs guest-side work
-/// (window systems, fd and host-pointer import/export, DRM modifiers) that part 1 does not have.
+/// Device extensions the protocol can carry that a guest cannot use: dma-bufs, DRM modifiers and
+/// host allocations are the host's, device memory reports would describe the host's process, and
+/// placed mappings need addresses the guest does not choose. (Extensions with a command this ICD
+/// has no entry point for are never offered either: `INCOMPLETE_EXTENSIONS`.)
 const HIDDEN_DEVICE_EXTENSIONS: &[&str] = &[
-    "VK_KHR_swapchain",
-    "VK_KHR_swapchain_mutable_format",
-    "VK_KHR_incremental_present",
-    "VK_KHR_present_id",
-    "VK_KHR_present_wait",
-    "VK_EXT_swapchain_maintenance1",
-    "VK_KHR_external_memory_fd",
-    "VK_KHR_external_semaphore_fd",
-    "VK_KHR_external_fence_fd",
     "VK_EXT_external_memory_dma_buf",
-    "VK_EXT_external_memory_host",
     "VK_EXT_image_drm_format_modifier",
     "VK_ANDROID_external_memory_android_hardware_buffer",
     "VK_ANDROID_native_buffer",
     "VK_EXT_device_memory_report",
-    "VK_KHR_map_memory2",
     "VK_EXT_map_memory_placed",
 ];
 
@@ -130,16 +121,18 @@ impl PhysicalDevice {
         host_instance_api_version: u32,
     ) -> Result<Vec<Box<PhysicalDeviceHandle>>, vk::Result> {
         let mut count = 0u32;
-        let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
-        host_call!(
-            host,
-            "vkEnumeratePhysicalDevices",
-            vk_enumerate_physical_devices,
-            vk_enumerate_physical_devices_size,
-            vk_enumerate_physical_devices_reply_size,
-            vk_enumerate_physical_devices_decode_reply,
-            (instance, count_ptr, std::ptr::null_mut())
-        )?;
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        let counted = unsafe {
+            calls::call_enumerate_physical_devices(
+                host,
+                vk::Instance::from_raw(instance),
+                &mut count,
+                std::ptr::null_mut(),
+            )
+        }?;
+        if counted != vk::Result::SUCCESS {
+            return Err(counted);
+        }
         let mut devices: Vec<Box<PhysicalDeviceHandle>> = (0..count)
             .map(|_| {
                 Dispatchable::new(PhysicalDevice {
@@ -157,17 +150,15 @@ impl PhysicalDevice {
             })
             .collect();
         let mut handles: Vec<u64> = devices.iter().map(|d| d.handle()).collect();
-        let handles_ptr: *mut c_void = handles.as_mut_ptr().cast();
-        let result = host_call!(
-            host,
-            "vkEnumeratePhysicalDevices",
-            vk_enumerate_physical_devices,
-            vk_enumerate_physical_devices_size,
-            vk_enumerate_physical_devices_reply_size,
-            vk_enumerate_physical_devices_decode_reply,
-            (instance, count_ptr, handles_ptr)
-        )?;
-        let result = vk::Result::from_raw(result);
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        let result = unsafe {
+            calls::call_enumerate_physical_devices(
+                host,
+                vk::Instance::from_raw(instance),
+                &mut count,
+                handles.as_mut_ptr().cast(),
+            )
+        }?;
         if result != vk::Result::SUCCESS {
             venus_log!(
                 Level::Error,
@@ -311,16 +302,14 @@ impl PhysicalDeviceHandle {
             p_next: chain.head(),
             ..Default::default()
         };
-        let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(properties).cast();
-        host_call!(
-            &self.object.host,
-            "vkGetPhysicalDeviceProperties2",
-            vk_get_physical_device_properties2,
-            vk_get_physical_device_properties2_size,
-            vk_get_physical_device_properties2_reply_size,
-            vk_get_physical_device_properties2_decode_reply,
-            (self.handle(), properties_ptr)
-        )?;
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        unsafe {
+            calls::call_get_physical_device_properties2(
+                &self.object.host,
+                vk::PhysicalDevice::from_raw(self.handle()),
+                &mut properties,
+            )
+        }?;
         venus_log!(
             Level::Debug,
             "physical device {}: properties kept ({} chained structs)",
@@ -344,16 +333,14 @@ impl PhysicalDeviceHandle {
             p_next: chain.head(),
             ..Default::default()
         };
-        let features_ptr: *mut c_void = std::ptr::addr_of_mut!(features).cast();
-        host_call!(
-            &self.object.host,
-            "vkGetPhysicalDeviceFeatures2",
-            vk_get_physical_device_features2,
-            vk_get_physical_device_features2_size,
-            vk_get_physical_device_features2_reply_size,
-            vk_get_physical_device_features2_decode_reply,
-            (self.handle(), features_ptr)
-        )?;
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        unsafe {
+            calls::call_get_physical_device_features2(
+                &self.object.host,
+                vk::PhysicalDevice::from_raw(self.handle()),
+                &mut features,
+            )
+        }?;
         venus_log!(
             Level::Debug,
             "physical device {}: features kept ({} chained structs)",
@@ -374,16 +361,15 @@ impl PhysicalDeviceHandle {
             return Ok(cached);
         }
         let mut count = 0u32;
-        let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
-        host_call!(
-            &self.object.host,
-            "vkGetPhysicalDeviceQueueFamilyProperties2",
-            vk_get_physical_device_queue_family_properties2,
-            vk_get_physical_device_queue_family_properties2_size,
-            vk_get_physical_device_queue_family_properties2_reply_size,
-            vk_get_physical_device_queue_family_properties2_decode_reply,
-            (self.handle(), count_ptr, std::ptr::null_mut())
-        )?;
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        unsafe {
+            calls::call_get_physical_device_queue_family_properties2(
+                &self.object.host,
+                vk::PhysicalDevice::from_raw(self.handle()),
+                &mut count,
+                std::ptr::null_mut(),
+            )
+        }?;
         let chained = self.host_device().supported(QUEUE_FAMILY_STRUCTS);
         let mut chains: Vec<CachedChain> = (0..count).map(|_| CachedChain::new(&chained)).collect();
         let mut families: Vec<vk::QueueFamilyProperties2<'_>> = chains
@@ -393,16 +379,15 @@ impl PhysicalDeviceHandle {
                 ..Default::default()
             })
             .collect();
-        let families_ptr: *mut c_void = families.as_mut_ptr().cast();
-        host_call!(
-            &self.object.host,
-            "vkGetPhysicalDeviceQueueFamilyProperties2",
-            vk_get_physical_device_queue_family_properties2,
-            vk_get_physical_device_queue_family_properties2_size,
-            vk_get_physical_device_queue_family_properties2_reply_size,
-            vk_get_physical_device_queue_family_properties2_decode_reply,
-            (self.handle(), count_ptr, families_ptr)
-        )?;
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        unsafe {
+            calls::call_get_physical_device_queue_family_properties2(
+                &self.object.host,
+                vk::PhysicalDevice::from_raw(self.handle()),
+                &mut count,
+                families.as_mut_ptr(),
+            )
+        }?;
         let cached: Vec<Cached<vk::QueueFamilyProperties>> = families
             .iter()
             .zip(chains)
@@ -421,16 +406,14 @@ impl PhysicalDeviceHandle {
             return Ok(cached);
         }
         let mut properties = vk::PhysicalDeviceMemoryProperties::default();
-        let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(properties).cast();
-        host_call!(
-            &self.object.host,
-            "vkGetPhysicalDeviceMemoryProperties",
-            vk_get_physical_device_memory_properties,
-            vk_get_physical_device_memory_properties_size,
-            vk_get_physical_device_memory_properties_reply_size,
-            vk_get_physical_device_memory_properties_decode_reply,
-            (self.handle(), properties_ptr)
-        )?;
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        unsafe {
+            calls::call_get_physical_device_memory_properties(
+                &self.object.host,
+                vk::PhysicalDevice::from_raw(self.handle()),
+                &mut properties,
+            )
+        }?;
         Ok(self.object.memory_properties.get_or_init(|| properties))
     }
 
@@ -456,16 +439,15 @@ impl PhysicalDeviceHandle {
                 p_next: cached_chain.head(),
                 ..Default::default()
             };
-            let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(host_properties).cast();
-            host_call!(
-                &self.object.host,
-                "vkGetPhysicalDeviceFormatProperties2",
-                vk_get_physical_device_format_properties2,
-                vk_get_physical_device_format_properties2_size,
-                vk_get_physical_device_format_properties2_reply_size,
-                vk_get_physical_device_format_properties2_decode_reply,
-                (self.handle(), format.as_raw(), properties_ptr)
-            )?;
+            // SAFETY: this ICD's physical device, outputs that live across the call.
+            unsafe {
+                calls::call_get_physical_device_format_properties2(
+                    &self.object.host,
+                    vk::PhysicalDevice::from_raw(self.handle()),
+                    format,
+                    &mut host_properties,
+                )
+            }?;
             slot.insert(Cached {
                 base: host_properties.format_properties,
                 chain: cached_chain,
@@ -495,16 +477,14 @@ fn write_c_string(slot: &mut [c_char], text: &str) {
 
 fn host_properties(host: &Host, handle: u64) -> Result<vk::PhysicalDeviceProperties, vk::Result> {
     let mut properties = vk::PhysicalDeviceProperties::default();
-    let properties_ptr: *mut c_void = std::ptr::addr_of_mut!(properties).cast();
-    host_call!(
-        host,
-        "vkGetPhysicalDeviceProperties",
-        vk_get_physical_device_properties,
-        vk_get_physical_device_properties_size,
-        vk_get_physical_device_properties_reply_size,
-        vk_get_physical_device_properties_decode_reply,
-        (handle, properties_ptr)
-    )?;
+    // SAFETY: this ICD's physical device, outputs that live across the call.
+    unsafe {
+        calls::call_get_physical_device_properties(
+            host,
+            vk::PhysicalDevice::from_raw(handle),
+            &mut properties,
+        )
+    }?;
     Ok(properties)
 }
 
@@ -523,27 +503,33 @@ fn capped_api_version(host: &Host, device_version: u32) -> u32 {
 /// The host device's extensions, as it lists them.
 fn host_extensions(host: &Host, handle: u64) -> Result<Vec<vk::ExtensionProperties>, vk::Result> {
     let mut count = 0u32;
-    let count_ptr: *mut c_void = std::ptr::addr_of_mut!(count).cast();
-    host_call!(
-        host,
-        "vkEnumerateDeviceExtensionProperties",
-        vk_enumerate_device_extension_properties,
-        vk_enumerate_device_extension_properties_size,
-        vk_enumerate_device_extension_properties_reply_size,
-        vk_enumerate_device_extension_properties_decode_reply,
-        (handle, std::ptr::null(), count_ptr, std::ptr::null_mut())
-    )?;
+    // SAFETY: this ICD's physical device, outputs that live across the call.
+    let counted = unsafe {
+        calls::call_enumerate_device_extension_properties(
+            host,
+            vk::PhysicalDevice::from_raw(handle),
+            std::ptr::null(),
+            &mut count,
+            std::ptr::null_mut(),
+        )
+    }?;
+    if counted != vk::Result::SUCCESS {
+        return Err(counted);
+    }
     let mut properties = vec![vk::ExtensionProperties::default(); count as usize];
-    let properties_ptr: *mut c_void = properties.as_mut_ptr().cast();
-    host_call!(
-        host,
-        "vkEnumerateDeviceExtensionProperties",
-        vk_enumerate_device_extension_properties,
-        vk_enumerate_device_extension_properties_size,
-        vk_enumerate_device_extension_properties_reply_size,
-        vk_enumerate_device_extension_properties_decode_reply,
-        (handle, std::ptr::null(), count_ptr, properties_ptr)
-    )?;
+    // SAFETY: this ICD's physical device, outputs that live across the call.
+    let listed = unsafe {
+        calls::call_enumerate_device_extension_properties(
+            host,
+            vk::PhysicalDevice::from_raw(handle),
+            std::ptr::null(),
+            &mut count,
+            properties.as_mut_ptr(),
+        )
+    }?;
+    if listed != vk::Result::SUCCESS {
+        return Err(listed);
+    }
     properties.truncate(count as usize);
     Ok(properties)
 }
@@ -567,7 +553,8 @@ fn offered_extensions(
                 .any(|(own, _)| own.to_bytes() == name.as_bytes());
             if !host.capset().has_extension(*number)
                 || HIDDEN_DEVICE_EXTENSIONS.contains(&name)
-                || HIDDEN_LIKE_MESA.contains(&name)
+                || HIDDEN_BUDGET.contains(&name)
+                || INCOMPLETE_EXTENSIONS.contains(&name)
                 || icd_implemented
             {
                 return None;
@@ -587,123 +574,6 @@ fn offered_extensions(
         )
         .collect()
 }
-
-macro_rules! physical_device_query {
-    ($entry:ident, $name:literal, $enc:ident, $size:ident, $reply_size:ident, $decode:ident,
-     ($($param:ident: $ty:ty),*) => ($($arg:expr),*)) => {
-        pub unsafe extern "system" fn $entry(handle: vk::PhysicalDevice, $($param: $ty),*) {
-            // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
-            let device = unsafe { physical_device(handle) };
-            let _ = host_call!(
-                device.object.host(), $name, $enc, $size, $reply_size, $decode,
-                (device.handle(), $($arg),*)
-            );
-        }
-    };
-}
-
-macro_rules! physical_device_result_query {
-    ($entry:ident, $name:literal, $enc:ident, $size:ident, $reply_size:ident, $decode:ident,
-     ($($param:ident: $ty:ty),*) => ($($arg:expr),*)) => {
-        pub unsafe extern "system" fn $entry(handle: vk::PhysicalDevice, $($param: $ty),*) -> vk::Result {
-            // SAFETY: a VkPhysicalDevice of this ICD per valid usage.
-            let device = unsafe { physical_device(handle) };
-            match host_call!(
-                device.object.host(), $name, $enc, $size, $reply_size, $decode,
-                (device.handle(), $($arg),*)
-            ) {
-                Ok(result) => vk::Result::from_raw(result),
-                Err(result) => result,
-            }
-        }
-    };
-}
-
-physical_device_result_query!(
-    get_physical_device_image_format_properties, "vkGetPhysicalDeviceImageFormatProperties",
-    vk_get_physical_device_image_format_properties,
-    vk_get_physical_device_image_format_properties_size,
-    vk_get_physical_device_image_format_properties_reply_size,
-    vk_get_physical_device_image_format_properties_decode_reply,
-    (format: vk::Format, ty: vk::ImageType, tiling: vk::ImageTiling, usage: vk::ImageUsageFlags,
-     flags: vk::ImageCreateFlags, p_properties: *mut vk::ImageFormatProperties)
-    => (format.as_raw(), ty.as_raw(), tiling.as_raw(), usage.as_raw(), flags.as_raw(), p_properties.cast())
-);
-physical_device_result_query!(
-    get_physical_device_image_format_properties2, "vkGetPhysicalDeviceImageFormatProperties2",
-    vk_get_physical_device_image_format_properties2,
-    vk_get_physical_device_image_format_properties2_size,
-    vk_get_physical_device_image_format_properties2_reply_size,
-    vk_get_physical_device_image_format_properties2_decode_reply,
-    (p_info: *const vk::PhysicalDeviceImageFormatInfo2<'_>, p_properties: *mut vk::ImageFormatProperties2<'_>)
-    => (p_info.cast(), p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_external_buffer_properties, "vkGetPhysicalDeviceExternalBufferProperties",
-    vk_get_physical_device_external_buffer_properties,
-    vk_get_physical_device_external_buffer_properties_size,
-    vk_get_physical_device_external_buffer_properties_reply_size,
-    vk_get_physical_device_external_buffer_properties_decode_reply,
-    (p_info: *const vk::PhysicalDeviceExternalBufferInfo<'_>, p_properties: *mut vk::ExternalBufferProperties<'_>)
-    => (p_info.cast(), p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_external_fence_properties, "vkGetPhysicalDeviceExternalFenceProperties",
-    vk_get_physical_device_external_fence_properties,
-    vk_get_physical_device_external_fence_properties_size,
-    vk_get_physical_device_external_fence_properties_reply_size,
-    vk_get_physical_device_external_fence_properties_decode_reply,
-    (p_info: *const vk::PhysicalDeviceExternalFenceInfo<'_>, p_properties: *mut vk::ExternalFenceProperties<'_>)
-    => (p_info.cast(), p_properties.cast())
-);
-physical_device_query!(
-    get_physical_device_external_semaphore_properties,
-    "vkGetPhysicalDeviceExternalSemaphoreProperties",
-    vk_get_physical_device_external_semaphore_properties,
-    vk_get_physical_device_external_semaphore_properties_size,
-    vk_get_physical_device_external_semaphore_properties_reply_size,
-    vk_get_physical_device_external_semaphore_properties_decode_reply,
-    (p_info: *const vk::PhysicalDeviceExternalSemaphoreInfo<'_>,
-     p_properties: *mut vk::ExternalSemaphoreProperties<'_>)
-    => (p_info.cast(), p_properties.cast())
-);
-
-physical_device_result_query!(
-    get_physical_device_calibrateable_time_domains, "vkGetPhysicalDeviceCalibrateableTimeDomainsKHR",
-    vk_get_physical_device_calibrateable_time_domains_khr,
-    vk_get_physical_device_calibrateable_time_domains_khr_size,
-    vk_get_physical_device_calibrateable_time_domains_khr_reply_size,
-    vk_get_physical_device_calibrateable_time_domains_khr_decode_reply,
-    (p_count: *mut u32, p_domains: *mut vk::TimeDomainKHR) => (p_count.cast(), p_domains.cast())
-);
-physical_device_result_query!(
-    get_physical_device_fragment_shading_rates, "vkGetPhysicalDeviceFragmentShadingRatesKHR",
-    vk_get_physical_device_fragment_shading_rates_khr,
-    vk_get_physical_device_fragment_shading_rates_khr_size,
-    vk_get_physical_device_fragment_shading_rates_khr_reply_size,
-    vk_get_physical_device_fragment_shading_rates_khr_decode_reply,
-    (p_count: *mut u32, p_rates: *mut vk::PhysicalDeviceFragmentShadingRateKHR<'_>)
-    => (p_count.cast(), p_rates.cast())
-);
-physical_device_query!(
-    get_physical_device_multisample_properties, "vkGetPhysicalDeviceMultisamplePropertiesEXT",
-    vk_get_physical_device_multisample_properties_ext,
-    vk_get_physical_device_multisample_properties_ext_size,
-    vk_get_physical_device_multisample_properties_ext_reply_size,
-    vk_get_physical_device_multisample_properties_ext_decode_reply,
-    (samples: vk::SampleCountFlags, p_properties: *mut vk::MultisamplePropertiesEXT<'_>)
-    => (samples.as_raw() as i32, p_properties.cast())
-);
-physical_device_result_query!(
-    get_physical_device_cooperative_matrix_properties,
-    "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
-    vk_get_physical_device_cooperative_matrix_properties_khr,
-    vk_get_physical_device_cooperative_matrix_properties_khr_size,
-    vk_get_physical_device_cooperative_matrix_properties_khr_reply_size,
-    vk_get_physical_device_cooperative_matrix_properties_khr_decode_reply,
-    (p_count: *mut u32, p_properties: *mut vk::CooperativeMatrixPropertiesKHR<'_>)
-    => (p_count.cast(), p_properties.cast())
-);
 
 pub unsafe extern "system" fn get_physical_device_properties(
     handle: vk::PhysicalDevice,
@@ -732,17 +602,9 @@ pub unsafe extern "system" fn get_physical_device_properties2(
         // SAFETY: as above.
         unsafe { cached.chain.fill(properties.p_next.cast(), FILLED_BY_ICD) }
     });
-    let properties_ptr: *mut c_void = p_properties.cast();
     if !filled
-        && host_call!(
-            device.object.host(),
-            "vkGetPhysicalDeviceProperties2",
-            vk_get_physical_device_properties2,
-            vk_get_physical_device_properties2_size,
-            vk_get_physical_device_properties2_reply_size,
-            vk_get_physical_device_properties2_decode_reply,
-            (device.handle(), properties_ptr)
-        )
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        && unsafe { calls::call_get_physical_device_properties2(device.object.host(), handle, p_properties) }
         .is_err()
     {
         return;
@@ -824,17 +686,9 @@ pub unsafe extern "system" fn get_physical_device_features2(
         // SAFETY: as above.
         unsafe { cached.chain.fill(features.p_next.cast(), &[]) }
     });
-    let features_ptr: *mut c_void = p_features.cast();
     if !filled
-        && host_call!(
-            device.object.host(),
-            "vkGetPhysicalDeviceFeatures2",
-            vk_get_physical_device_features2,
-            vk_get_physical_device_features2_size,
-            vk_get_physical_device_features2_reply_size,
-            vk_get_physical_device_features2_decode_reply,
-            (device.handle(), features_ptr)
-        )
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        && unsafe { calls::call_get_physical_device_features2(device.object.host(), handle, p_features) }
         .is_err()
     {
         return;
@@ -887,15 +741,15 @@ pub unsafe extern "system" fn get_physical_device_queue_family_properties2(
     if !filled {
         // SAFETY: as above; the count is the application's capacity again.
         unsafe { *p_count = capacity as u32 };
-        let _ = host_call!(
-            device.object.host(),
-            "vkGetPhysicalDeviceQueueFamilyProperties2",
-            vk_get_physical_device_queue_family_properties2,
-            vk_get_physical_device_queue_family_properties2_size,
-            vk_get_physical_device_queue_family_properties2_reply_size,
-            vk_get_physical_device_queue_family_properties2_decode_reply,
-            (device.handle(), p_count.cast(), p_properties.cast())
-        );
+        // SAFETY: this ICD's physical device, outputs that live across the call.
+        let _ = unsafe {
+            calls::call_get_physical_device_queue_family_properties2(
+                device.object.host(),
+                handle,
+                p_count,
+                p_properties,
+            )
+        };
     }
 }
 
@@ -926,16 +780,14 @@ pub unsafe extern "system" fn get_physical_device_memory_properties2(
         }
     }
     // Chained structs (the memory budget) change over time: always the host's.
-    let properties_ptr: *mut c_void = p_properties.cast();
-    let _ = host_call!(
-        device.object.host(),
-        "vkGetPhysicalDeviceMemoryProperties2",
-        vk_get_physical_device_memory_properties2,
-        vk_get_physical_device_memory_properties2_size,
-        vk_get_physical_device_memory_properties2_reply_size,
-        vk_get_physical_device_memory_properties2_decode_reply,
-        (device.handle(), properties_ptr)
-    );
+    // SAFETY: this ICD's physical device, outputs that live across the call.
+    let _ = unsafe {
+        calls::call_get_physical_device_memory_properties2(
+            device.object.host(),
+            handle,
+            p_properties,
+        )
+    };
 }
 
 pub unsafe extern "system" fn get_physical_device_format_properties(
@@ -969,16 +821,15 @@ pub unsafe extern "system" fn get_physical_device_format_properties2(
     if filled != Ok(false) {
         return;
     }
-    let properties_ptr: *mut c_void = p_properties.cast();
-    let _ = host_call!(
-        device.object.host(),
-        "vkGetPhysicalDeviceFormatProperties2",
-        vk_get_physical_device_format_properties2,
-        vk_get_physical_device_format_properties2_size,
-        vk_get_physical_device_format_properties2_reply_size,
-        vk_get_physical_device_format_properties2_decode_reply,
-        (device.handle(), format.as_raw(), properties_ptr)
-    );
+    // SAFETY: this ICD's physical device, outputs that live across the call.
+    let _ = unsafe {
+        calls::call_get_physical_device_format_properties2(
+            device.object.host(),
+            handle,
+            format,
+            p_properties,
+        )
+    };
 }
 
 pub unsafe extern "system" fn get_physical_device_sparse_image_format_properties(
