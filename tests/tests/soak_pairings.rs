@@ -1,6 +1,6 @@
 //! Many Vulkan processes in one guest boot (`cargo xtask soak`): a hang or a crash that comes once in hundreds of
 //! processes only shows up this way. `cargo xtask test` runs the short loops; the `long_` ones (1000 processes,
-//! 20–40 minutes each under TCG on 2 cores) are left out of CI and run by hand:
+//! 10–12 minutes each under TCG on 2 cores) are left out of CI and run by hand:
 //! `cargo test -p venus-rs-tests --test soak_pairings -- --ignored long_`.
 
 use venus_rs_tests::soak;
@@ -14,13 +14,13 @@ fn our_halves_run_50_vulkaninfo_processes_in_one_aarch64_boot() {
 }
 
 #[test]
-#[ignore = "long (about 30 minutes): run by hand, not by CI"]
+#[ignore = "long (about 12 minutes): run by hand, not by CI"]
 fn long_our_halves_run_1000_vulkaninfo_processes_in_one_aarch64_boot() {
     soak("ours,ours,qemu-aarch64", 1000, &[], &[VULKANINFO]).assert_clean(1000);
 }
 
 #[test]
-#[ignore = "long (about 20 minutes): run by hand, not by CI"]
+#[ignore = "long (about 10 minutes): run by hand, not by CI"]
 fn long_the_reference_halves_run_1000_vulkaninfo_processes_in_one_x86_64_boot() {
     soak("mesa,virgl,qemu-x86_64", 1000, &[], &[VULKANINFO]).assert_clean(1000);
 }

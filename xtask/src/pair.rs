@@ -38,7 +38,7 @@ pub struct Pairing {
     pub timeout: Duration,
     /// The reference stack whose chroot, QEMU and guest images the run uses.
     pub reference: Reference,
-    /// QEMU's own virtio-gpu settings instead of the bench's (see `qemu::BENCH_DEVICE_SETTINGS`).
+    /// QEMU's own virtio-gpu settings instead of the bench's (see `qemu::device_settings`).
     pub qemu_default_settings: bool,
     pub program: Vec<String>,
 }

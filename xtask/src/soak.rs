@@ -171,8 +171,7 @@ out="$scratch/process.log"; times="$scratch/times"
 : > "$times"
 now_ms() {{ echo $(( $(date +%s%N) / 1000000 )); }}
 alive() {{
-    [ -r "/proc/$1/stat" ] || return 1
-    read -r stat < "/proc/$1/stat" || return 1
+    {{ read -r stat < "/proc/$1/stat"; }} 2>/dev/null || return 1
     case "${{stat##*) }}" in Z*) return 1;; esac
 }}
 show_tail() {{ tail -n 5 "$out" | while IFS= read -r line; do echo "soak:   | $line"; done; }}
