@@ -1,6 +1,9 @@
 //! Helpers for the end-to-end tests: they drive the real pairing runner (`cargo xtask pair`, `cargo xtask native`),
-//! which needs the reference stack from `cargo xtask setup --guests`. `cargo xtask test` builds the runner and runs
-//! them. [`vk_util`] is what the Vulkan test programs of `src/bin` share.
+//! which needs the reference stacks from `cargo xtask setup --guests`. `cargo xtask test` builds the runner and
+//! runs them. [`vk_util`] is what the Vulkan test programs of `src/bin` share.
+//!
+//! Every run uses the reference stack that `VENUS_RS_REFERENCE` names (the runner reads it; default: the newest),
+//! unless a test passes `--reference` itself, as the trixie compatibility tests do.
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -283,6 +286,66 @@ pub fn demo(args: &[&str]) -> PairRun {
     xtask("demo", args, &[])
 }
 
+/// The reference stack the runs of this suite use when a test names none: `newest` or `trixie`.
+pub fn reference() -> String {
+    match std::env::var("VENUS_RS_REFERENCE") {
+        Ok(name) if !name.is_empty() => name,
+        _ => "newest".to_string(),
+    }
+}
+
+/// What `cargo xtask soak` counted.
+#[derive(Debug)]
+pub struct SoakRun {
+    pub run: PairRun,
+    /// (processes, failures, hangs) from the loop's summary line, if it printed one.
+    pub counts: Option<(u32, u32, u32)>,
+}
+
+impl SoakRun {
+    /// Panics with the whole output unless all `processes` ran and none failed or hung.
+    pub fn assert_clean(&self, processes: u32) {
+        assert_eq!(
+            (self.counts, self.run.exit_code),
+            (Some((processes, 0, 0)), Some(0)),
+            "soak:\n--- stdout\n{}\n--- stderr\n{}",
+            self.run.stdout,
+            self.run.stderr
+        );
+    }
+}
+
+/// Runs `cargo xtask soak --pairing PAIRING --processes N OPTIONS... -- PROGRAM...` (programs separated by `--`).
+pub fn soak(pairing: &str, processes: u32, options: &[&str], programs: &[&[&str]]) -> SoakRun {
+    let processes_text = processes.to_string();
+    let mut args = vec!["--pairing", pairing, "--processes", &processes_text];
+    args.extend_from_slice(options);
+    for program in programs {
+        args.push("--");
+        args.extend_from_slice(program);
+    }
+    let run = xtask("soak", &args, &[]);
+    let counts = run
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|line| parse_soak_summary(line.trim_end()));
+    SoakRun { run, counts }
+}
+
+/// `soak: processes=N failures=F hangs=H ...` -> (N, F, H).
+fn parse_soak_summary(line: &str) -> Option<(u32, u32, u32)> {
+    let fields = line.strip_prefix("soak: ")?;
+    let value = |name: &str| -> Option<u32> {
+        fields
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))?
+            .parse()
+            .ok()
+    };
+    Some((value("processes")?, value("failures")?, value("hangs")?))
+}
+
 /// Runs `cargo xtask compare-vulkaninfo ARGS...` and captures its output.
 pub fn compare_vulkaninfo(args: &[&str]) -> PairRun {
     xtask("compare-vulkaninfo", args, &[])
@@ -310,12 +373,16 @@ fn xtask(command: &str, args: &[&str], env: &[(&str, &str)]) -> PairRun {
     }
 }
 
-/// The reference chroot made by `cargo xtask setup` (`$VENUS_RS_HOME/reference-root`).
+/// The chroot of this suite's reference stack made by `cargo xtask setup`
+/// (`$VENUS_RS_HOME/reference-root`, `reference-root-trixie` for trixie).
 pub fn reference_root() -> PathBuf {
     runs_dir()
         .parent()
         .expect("the runs folder lives in VENUS_RS_HOME")
-        .join("reference-root")
+        .join(match reference().as_str() {
+            "trixie" => "reference-root-trixie",
+            _ => "reference-root",
+        })
 }
 
 /// Runs one of this workspace's programs inside the reference chroot, natively on its lavapipe: the
@@ -372,5 +439,23 @@ pub fn run_natively_in_reference_root(
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         run_dir: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soak_summary_line_is_read_and_others_are_not() {
+        assert_eq!(
+            parse_soak_summary("soak: processes=50 failures=1 hangs=2 seconds=40.1"),
+            Some((50, 1, 2))
+        );
+        assert_eq!(
+            parse_soak_summary("soak: progress 5/50 failures=0 hangs=0"),
+            None
+        );
+        assert_eq!(parse_soak_summary("processes=5 failures=0 hangs=0"), None);
     }
 }

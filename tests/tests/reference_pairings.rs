@@ -2,9 +2,24 @@
 //! transport. Each test boots or starts the real stack, so they are run by `cargo xtask test`
 //! (`cargo test -p venus-rs-tests -- --ignored` after `cargo xtask setup --guests`).
 
-use venus_rs_tests::run_in;
+use venus_rs_tests::{reference, run_in, PairRun};
 
 const VENUS_DEVICE: &str = "Virtio-GPU Venus";
+
+/// Each reference stack's guest images carry its own Mesa.
+fn assert_guest_mesa_of_the_reference(run: &PairRun) {
+    let expected = match reference().as_str() {
+        "trixie" => "Mesa 25.0.",
+        _ => "Mesa 26.1.",
+    };
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.contains("driverInfo") && line.contains(expected)),
+        "the guest's Venus driver is not {expected}x:\n{}",
+        run.stdout
+    );
+}
 
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
@@ -34,8 +49,9 @@ fn vtest_runner_kills_a_hung_program_and_names_its_last_line() {
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn mesa_virgl_qemu_x86_64_runs_vulkaninfo() {
-    run_in("mesa,virgl,qemu-x86_64", &[], &["vulkaninfo", "--summary"])
-        .assert_success_with(VENUS_DEVICE);
+    let run = run_in("mesa,virgl,qemu-x86_64", &[], &["vulkaninfo", "--summary"]);
+    run.assert_success_with(VENUS_DEVICE);
+    assert_guest_mesa_of_the_reference(&run);
 }
 
 #[test]
@@ -47,6 +63,7 @@ fn mesa_virgl_qemu_aarch64_runs_vulkaninfo_on_aarch64() {
         &["sh", "-c", "uname -m && vulkaninfo --summary"],
     );
     run.assert_success_with(VENUS_DEVICE);
+    assert_guest_mesa_of_the_reference(&run);
     assert!(
         run.stdout.lines().any(|line| line.trim() == "aarch64"),
         "{run:?}"

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 pub const USAGE: &str =
     "usage: cargo xtask compare-vulkaninfo --a GUEST,HOST,TRANSPORT --b GUEST,HOST,TRANSPORT \
-[--timeout SECONDS]\n  e.g. --a mesa,virgl,vtest --b ours,virgl,vtest";
+[--timeout SECONDS] [--reference {newest|trixie}]\n  e.g. --a mesa,virgl,vtest --b ours,virgl,vtest";
 
 const JSON_BEGIN: &str = "=== venus-rs: vulkaninfo --json begin ===";
 const JSON_END: &str = "=== venus-rs: vulkaninfo --json end ===";
@@ -23,6 +23,8 @@ pub fn compare(args: &[String]) -> Result<i32, String> {
     let mut a = None;
     let mut b = None;
     let mut timeout = "300".to_string();
+    // Both pairings run on one reference stack; `pair` takes $VENUS_RS_REFERENCE when none is given.
+    let mut reference = Vec::new();
     let mut rest = args.iter();
     while let Some(option) = rest.next() {
         let value = rest
@@ -32,14 +34,15 @@ pub fn compare(args: &[String]) -> Result<i32, String> {
             "--a" => a = Some(value.clone()),
             "--b" => b = Some(value.clone()),
             "--timeout" => timeout = value.clone(),
+            "--reference" => reference = vec!["--reference".to_string(), value.clone()],
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
     }
     let a = a.ok_or_else(|| format!("--a is required\n{USAGE}"))?;
     let b = b.ok_or_else(|| format!("--b is required\n{USAGE}"))?;
     let allowlist = Allowlist::load()?;
-    let report_a = collect(&a, &timeout)?;
-    let report_b = collect(&b, &timeout)?;
+    let report_a = collect(&a, &timeout, &reference)?;
+    let report_b = collect(&b, &timeout, &reference)?;
     let differences = differences(&report_a, &report_b);
     let (allowed, refused): (Vec<_>, Vec<_>) = differences
         .iter()
@@ -63,7 +66,7 @@ pub fn compare(args: &[String]) -> Result<i32, String> {
 }
 
 /// Runs vulkaninfo (JSON profile, then the text report) through `cargo xtask pair` and flattens both.
-fn collect(pairing: &str, timeout: &str) -> Result<Report, String> {
+fn collect(pairing: &str, timeout: &str, reference: &[String]) -> Result<Report, String> {
     let parts: Vec<&str> = pairing.split(',').collect();
     let [guest, host, transport] = parts[..] else {
         return Err(format!(
@@ -88,6 +91,7 @@ fn collect(pairing: &str, timeout: &str) -> Result<Report, String> {
             "--timeout",
             timeout,
         ])
+        .args(reference)
         .args(["--", "sh", "-c", &script])
         .current_dir(workspace_dir())
         .stdin(Stdio::null())

@@ -7,6 +7,7 @@ use crate::env::Home;
 use crate::guest::{GuestArch, GUEST_OUT_DIR};
 use crate::pair::{self, GuestDriver, HostRenderer, Pairing, Transport};
 use crate::qemu::Accel;
+use crate::reference::Reference;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -106,13 +107,16 @@ pub fn run(home: &Home, args: &[String]) -> Result<i32, String> {
         transport: Transport::Qemu(demo.arch),
         accel: Accel::Tcg,
         timeout: demo.timeout,
+        reference: Reference::from_env()?,
+        qemu_default_settings: false,
         program: vec![
             "sh".to_string(),
             "-c".to_string(),
             guest_script(demo.frames, demo.timeout),
         ],
     };
-    let (code, run_dir) = pair::run_in_dir(home, &pairing)?;
+    let run_dir = pair::new_run_dir(home, &pairing)?;
+    let code = pair::run_in_dir(home, &pairing, &run_dir)?;
     if code != 0 {
         return Err(format!(
             "vkcube or its capture failed in the {} guest (exit status {code}); logs in {}",

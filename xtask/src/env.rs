@@ -1,12 +1,15 @@
-//! Where venus-rs keeps what `cargo xtask setup` installs, and how programs run inside the reference chroot.
+//! Where venus-rs keeps what `cargo xtask setup` installs, and how programs run inside a reference chroot.
 
+use crate::reference::Reference;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The state directory: `$VENUS_RS_HOME`, default `~/.cache/venus-rs`. Never inside the repository.
+/// The state directory: `$VENUS_RS_HOME`, default `~/.cache/venus-rs`. Never inside the repository. It holds one
+/// chroot and one set of guest images per reference stack; a `Home` names the stack its commands use.
 #[derive(Clone, Debug)]
 pub struct Home {
     dir: PathBuf,
+    reference: Reference,
 }
 
 impl Home {
@@ -26,20 +29,38 @@ impl Home {
                 .map_err(|e| format!("current directory: {e}"))?
                 .join(dir)
         };
-        Ok(Home { dir })
+        Ok(Home {
+            dir,
+            reference: Reference::from_env()?,
+        })
+    }
+
+    /// The same state folder, using another reference stack.
+    pub fn with_reference(&self, reference: Reference) -> Home {
+        Home {
+            dir: self.dir.clone(),
+            reference,
+        }
+    }
+
+    pub fn reference(&self) -> Reference {
+        self.reference
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The Debian trixie chroot holding the reference stack (Mesa's Venus, lavapipe, virglrenderer, QEMU).
+    /// The Debian chroot holding this reference stack (Mesa's Venus, lavapipe, virglrenderer, QEMU).
     pub fn reference_root(&self) -> PathBuf {
-        self.dir.join("reference-root")
+        self.dir
+            .join(format!("reference-root{}", self.reference.folder_suffix()))
     }
 
+    /// The guest images, which carry the Mesa of their reference stack.
     pub fn guests_dir(&self) -> PathBuf {
-        self.dir.join("guests")
+        self.dir
+            .join(format!("guests{}", self.reference.folder_suffix()))
     }
 
     pub fn runs_dir(&self) -> PathBuf {
@@ -50,20 +71,30 @@ impl Home {
         self.dir.join("versions.txt")
     }
 
-    /// True once setup has installed the reference packages (the last step of the chroot setup writes it).
+    /// Written into the chroot once its packages are in: the recipe it was made from.
+    pub fn reference_record(&self) -> PathBuf {
+        self.reference_root().join("etc/venus-rs-reference")
+    }
+
+    /// True once setup has installed this stack's packages from the current recipe.
     pub fn reference_ready(&self) -> bool {
-        self.versions_file().is_file()
+        std::fs::read_to_string(self.reference_record())
+            .is_ok_and(|record| record == crate::setup::reference_recipe(self.reference))
     }
 
     pub fn require_reference(&self) -> Result<(), String> {
         if self.reference_ready() {
-            Ok(())
-        } else {
-            Err(format!(
-                "the reference stack is not installed in {}: run `cargo xtask setup` first",
-                self.dir.display()
-            ))
+            return Ok(());
         }
+        let command = match self.reference {
+            Reference::Newest => "cargo xtask setup".to_string(),
+            other => format!("cargo xtask setup --reference {}", other.name()),
+        };
+        Err(format!(
+            "the {} reference stack is not installed (or is out of date) in {}: run `{command}` first",
+            self.reference.name(),
+            self.dir.display()
+        ))
     }
 }
 

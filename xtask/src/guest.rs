@@ -1,5 +1,6 @@
 //! The guest images of the test bench: Debian trixie (x86_64 and aarch64) packed as one initramfs each, with an
-//! init of ours that runs one command handed in by the host per boot.
+//! init of ours that runs one command handed in by the host per boot. Each reference stack has its own images:
+//! they are downloaded with that stack's apt sources and pins, so they carry its Mesa.
 //!
 //! No arm64 code may run on the host (no binfmt_misc), so no maintainer script ever runs: the reference chroot's
 //! apt resolves and downloads the package closure with a private configuration for the guest architecture, and
@@ -195,9 +196,10 @@ fn image_of(dir: &Path) -> GuestImage {
 }
 
 /// Everything an image is made from; each finished step records it, and a step whose record matches is skipped.
-fn recipe(arch: GuestArch) -> String {
+fn recipe(home: &Home, arch: GuestArch) -> String {
     format!(
-        "layout {IMAGE_LAYOUT}\narch {}\npackages {} + kernel of linux-image-{}\nkept modules {}\ninit:\n{INIT_SCRIPT}",
+        "layout {IMAGE_LAYOUT}\n{}arch {}\npackages {} + kernel of linux-image-{}\nkept modules {}\ninit:\n{INIT_SCRIPT}",
+        crate::setup::reference_recipe(home.reference()),
         arch.debian_arch(),
         PACKAGES.join(" "),
         arch.debian_arch(),
@@ -246,10 +248,13 @@ pub fn build_guest(home: &Home, arch: GuestArch) -> Result<GuestImage, String> {
     let dir = guest_dir(home, arch);
     create_dir(&dir)?;
     let _lock = lock_build(arch, &dir)?;
-    let logs = home.dir().join("logs");
+    let logs = home
+        .dir()
+        .join("logs")
+        .join(format!("guests-{}", home.reference().name()));
     create_dir(&logs)?;
-    let recipe = recipe(arch);
-    let name = arch.name();
+    let recipe = recipe(home, arch);
+    let name = format!("{} {}", home.reference().name(), arch.name());
 
     let step = Step::start(&format!("{name} guest: download the Debian packages"));
     if Stage::Download.is_done(&dir, &recipe) {
@@ -327,13 +332,17 @@ fn lock_build(arch: GuestArch, dir: &Path) -> Result<std::fs::File, String> {
 pub fn existing_guest(home: &Home, arch: GuestArch) -> Result<GuestImage, String> {
     let dir = guest_dir(home, arch);
     let image = image_of(&dir);
-    if Stage::Image.is_done(&dir, &recipe(arch)) && image.kernel.is_file() && image.initrd.is_file()
+    if Stage::Image.is_done(&dir, &recipe(home, arch))
+        && image.kernel.is_file()
+        && image.initrd.is_file()
     {
         Ok(image)
     } else {
         Err(format!(
-            "the {} guest image in {} is missing or out of date: run `cargo xtask setup --guests`",
+            "the {} guest image of the {} reference stack in {} is missing or out of date: \
+             run `cargo xtask setup --guests`",
             arch.name(),
+            home.reference().name(),
             dir.display()
         ))
     }

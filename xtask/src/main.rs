@@ -11,15 +11,22 @@ mod ours;
 mod pair;
 mod process;
 mod qemu;
+mod reference;
 mod setup;
+mod soak;
 mod test;
+mod versions;
 
 use env::Home;
 
 const USAGE: &str = "usage: cargo xtask <command>
-  setup [--guests]     install the reference stack (Debian trixie chroot) under $VENUS_RS_HOME
-                       (default ~/.cache/venus-rs); --guests also builds the x86_64 and aarch64 guest images
+  setup [--guests] [--reference newest|trixie]
+                       install the reference stacks (one Debian trixie chroot each: the newest, QEMU 11.1 + Mesa 26.1
+                       + virglrenderer 1.3, is the default; trixie's own is the second) under $VENUS_RS_HOME
+                       (default ~/.cache/venus-rs); --reference installs only that one; --guests also builds each
+                       stack's x86_64 and aarch64 guest images
   pair ...             run a program through a guest/host/transport pairing (see `cargo xtask pair --help`)
+  soak ...             run N processes in one guest boot and count failures and hangs (see `cargo xtask soak --help`)
   native [--validate] -- PROGRAM [ARGS...]
                        run a program natively on lavapipe in the reference chroot (the pixel oracle); test
                        programs of tests/ are built by name first (see `cargo xtask native --help`)
@@ -54,10 +61,15 @@ fn run(args: &[String]) -> Result<i32, String> {
     let home = Home::from_env()?;
     match command.as_str() {
         "setup" => {
-            let mut options = setup::SetupOptions { guests: false };
-            for option in rest {
+            let mut options = setup::SetupOptions::default();
+            let mut rest = rest.iter();
+            while let Some(option) = rest.next() {
                 match option.as_str() {
                     "--guests" => options.guests = true,
+                    "--reference" => {
+                        let name = rest.next().ok_or("setup: --reference needs a value")?;
+                        options.references = vec![reference::Reference::parse(name)?];
+                    }
                     other => return Err(format!("setup: unknown option {other:?}\n{USAGE}")),
                 }
             }
@@ -71,6 +83,13 @@ fn run(args: &[String]) -> Result<i32, String> {
             }
             let pairing = pair::Pairing::parse(rest)?;
             pair::run(&home, &pairing)
+        }
+        "soak" => {
+            if rest.first().is_some_and(|a| a == "--help" || a == "-h") {
+                println!("{}", soak::USAGE);
+                return Ok(0);
+            }
+            soak::soak(&home, rest)
         }
         "native" => {
             if rest.first().is_some_and(|a| a == "--help" || a == "-h") {

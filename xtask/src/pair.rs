@@ -7,6 +7,7 @@ use crate::ours::{
 };
 use crate::process::{Supervised, Tee};
 use crate::qemu::{run_in_guest, Accel, GuestRun};
+use crate::reference::Reference;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -35,11 +36,18 @@ pub struct Pairing {
     pub transport: Transport,
     pub accel: Accel,
     pub timeout: Duration,
+    /// The reference stack whose chroot, QEMU and guest images the run uses.
+    pub reference: Reference,
+    /// QEMU's own virtio-gpu settings instead of the bench's (see `qemu::device_settings`).
+    pub qemu_default_settings: bool,
     pub program: Vec<String>,
 }
 
 pub const USAGE: &str = "usage: cargo xtask pair --guest {mesa|ours} --host {virgl|ours} \
---transport {vtest|qemu-x86_64|qemu-aarch64} [--timeout SECONDS] [--accel {tcg|kvm}] -- PROGRAM [ARGS...]";
+--transport {vtest|qemu-x86_64|qemu-aarch64} [--reference {newest|trixie}] [--timeout SECONDS] [--accel {tcg|kvm}] \
+[--qemu-default-settings] -- PROGRAM [ARGS...]
+  --reference: the reference stack to run on (default: $VENUS_RS_REFERENCE, else newest)
+  --qemu-default-settings: leave QEMU's virtio-gpu at its defaults instead of the bench's settings";
 
 impl Pairing {
     pub fn parse(args: &[String]) -> Result<Pairing, String> {
@@ -55,6 +63,8 @@ impl Pairing {
         let mut transport = None;
         let mut accel = Accel::Tcg;
         let mut timeout = Duration::from_secs(300);
+        let mut reference = None;
+        let mut qemu_default_settings = false;
         let mut rest = options.iter();
         while let Some(option) = rest.next() {
             let mut value = || {
@@ -66,6 +76,8 @@ impl Pairing {
                 "--guest" => guest = Some(parse_guest(&value()?)?),
                 "--host" => host = Some(parse_host(&value()?)?),
                 "--transport" => transport = Some(parse_transport(&value()?)?),
+                "--reference" => reference = Some(Reference::parse(&value()?)?),
+                "--qemu-default-settings" => qemu_default_settings = true,
                 "--timeout" => {
                     let text = value()?;
                     let seconds: u64 = text
@@ -89,6 +101,11 @@ impl Pairing {
             transport: transport.ok_or_else(|| format!("--transport is required\n{USAGE}"))?,
             accel,
             timeout,
+            reference: match reference {
+                Some(reference) => reference,
+                None => Reference::from_env()?,
+            },
+            qemu_default_settings,
             program,
         })
     }
@@ -137,16 +154,23 @@ const MESA_VENUS_DRIVER_FILES: &str = "/usr/share/vulkan/icd.d/virtio_icd.json";
 
 /// Runs the pairing and returns the program's exit code. The per-run folder keeps every log.
 pub fn run(home: &Home, pairing: &Pairing) -> Result<i32, String> {
-    run_in_dir(home, pairing).map(|(code, _)| code)
+    let run_dir = new_run_dir(home, pairing)?;
+    run_in_dir(home, pairing, &run_dir)
 }
 
-/// [`run`], returning the run's folder too (files the guest program left are in its `out/`).
-pub fn run_in_dir(home: &Home, pairing: &Pairing) -> Result<(i32, PathBuf), String> {
+/// `run` with a run folder made by `new_run_dir`, for callers that read its logs afterwards.
+pub fn run_in_dir(home: &Home, pairing: &Pairing, run_dir: &Path) -> Result<i32, String> {
+    let home = &home.with_reference(pairing.reference);
     home.require_reference()?;
-    let run_dir = new_run_dir(home, pairing)?;
+    eprintln!(
+        "[pair] {} on the {} reference stack ({})",
+        pairing.label(),
+        pairing.reference.name(),
+        crate::versions::headline(home)
+    );
     let result = match pairing.transport {
-        Transport::Vtest => run_vtest(home, pairing, &run_dir),
-        Transport::Qemu(arch) => run_qemu(home, pairing, arch, &run_dir),
+        Transport::Vtest => run_vtest(home, pairing, run_dir),
+        Transport::Qemu(arch) => run_qemu(home, pairing, arch, run_dir),
     };
     match &result {
         Ok(0) => {}
@@ -161,17 +185,18 @@ pub fn run_in_dir(home: &Home, pairing: &Pairing) -> Result<(i32, PathBuf), Stri
             run_dir.display()
         ),
     }
-    result.map(|code| (code, run_dir))
+    result
 }
 
-fn new_run_dir(home: &Home, pairing: &Pairing) -> Result<PathBuf, String> {
+pub fn new_run_dir(home: &Home, pairing: &Pairing) -> Result<PathBuf, String> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
     let dir = home.runs_dir().join(format!(
-        "{stamp}-{}-{}",
+        "{stamp}-{}-{}-{}",
         pairing.label().replace(',', "-"),
+        pairing.reference.name(),
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -372,6 +397,7 @@ fn run_qemu(
         arch,
         accel: pairing.accel,
         timeout: pairing.timeout,
+        default_device_settings: pairing.qemu_default_settings,
         run_dir,
         program: &pairing.program,
         guest_env: &guest_env,

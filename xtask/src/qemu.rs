@@ -29,6 +29,9 @@ pub struct GuestRun<'a> {
     pub arch: GuestArch,
     pub accel: Accel,
     pub timeout: Duration,
+    /// QEMU's defaults for the virtio-gpu device instead of the bench's `device_settings` (for measuring whether
+    /// those are still needed).
+    pub default_device_settings: bool,
     /// Per-run log folder, created by the caller.
     pub run_dir: &'a Path,
     /// argv run in the guest.
@@ -53,6 +56,24 @@ const TRACE_EVENTS: &[&str] = &[
     "virtio_gpu_cmd_ctx_create",
     "virtio_gpu_cmd_ctx_submit",
 ];
+/// The bench's changes to QEMU's virtio-gpu defaults, unless a run asks for QEMU's own.
+///
+/// event_idx=off: with QEMU 10.0 (trixie's) a virtqueue notification was lost now and then and the guest hung
+/// (Mesa + virglrenderer, x86_64: 5 of 8 boots hung, about 1 process in 50–60; none in 457 processes without
+/// event_idx). Re-measured on QEMU 11.1 (2026-12-04, TCG on 2 cores, `cargo xtask soak`, 1000 processes per boot):
+/// with QEMU's defaults, 1 stall in 5000 processes — a compute-readback through mesa,virgl,qemu-x86_64 had no
+/// reply for 30 s after vkCreateShaderModule until its watchdog ended it, the pattern of a lost notification
+/// (1 of 1000 mapped-memory compute processes in two loops; 0 in vulkaninfo loops through ours,ours,qemu-aarch64
+/// and mesa,virgl,qemu-x86_64, 0 in ours,ours,qemu-aarch64 with compute). With event_idx=off: 0 in 3000,
+/// 1000 of them the same mapped-memory loop. Kept: a stall costs a CI run, and the setting costs no measurable
+/// time (median process 604 ms with it, 474 and 563 ms without, in that loop).
+fn device_settings(qemu_defaults: bool) -> &'static [&'static str] {
+    if qemu_defaults {
+        &[]
+    } else {
+        &["-global", "virtio-gpu-gl-pci.event_idx=off"]
+    }
+}
 const XVFB_START_LIMIT: Duration = Duration::from_secs(30);
 /// After the exit marker, init powers the guest off; QEMU then exits by itself.
 const POWER_OFF_LIMIT: Duration = Duration::from_secs(30);
@@ -87,6 +108,7 @@ pub fn run_in_guest(home: &Home, run: &GuestRun) -> Result<i32, String> {
     let args = qemu_args(
         run.arch,
         run.accel,
+        device_settings(run.default_device_settings),
         &image.kernel,
         &initrd.0,
         &run_dir.join("qemu-trace.log"),
@@ -152,6 +174,7 @@ fn qemu_binary(arch: GuestArch) -> &'static str {
 fn qemu_args(
     arch: GuestArch,
     accel: Accel,
+    device_settings: &[&str],
     kernel: &Path,
     initrd: &Path,
     trace: &Path,
@@ -184,10 +207,6 @@ fn qemu_args(
         &format!("memory-backend-memfd,id=mem,size={GUEST_MEMORY},share=on"),
         "-device",
         "virtio-gpu-gl-pci,blob=true,venus=true,hostmem=1G",
-        // Without it a virtqueue notification is lost now and then and the guest hangs (measured: 5 of 8 boots
-        // hung with the default, none in 457 processes without event_idx).
-        "-global",
-        "virtio-gpu-gl-pci.event_idx=off",
         "-display",
         "sdl,gl=on",
         "-serial",
@@ -203,6 +222,7 @@ fn qemu_args(
     ]
     .map(String::from)
     .to_vec();
+    args.extend(device_settings.iter().map(|arg| arg.to_string()));
     for event in TRACE_EVENTS {
         args.push("-trace".into());
         args.push(format!("enable={event}"));
@@ -551,20 +571,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_run_disables_event_idx_and_traces_blob_creation() {
+    fn every_run_traces_blob_creation_and_applies_the_settings_it_is_given() {
         for arch in [GuestArch::X86_64, GuestArch::Aarch64] {
             let args = qemu_args(
                 arch,
                 Accel::Tcg,
+                &["-global", "x.y=z"],
                 Path::new("/k"),
                 Path::new("/i"),
                 Path::new("/t.log"),
             );
             let joined = args.join(" ");
-            assert!(
-                joined.contains("-global virtio-gpu-gl-pci.event_idx=off"),
-                "{joined}"
-            );
+            assert!(joined.contains("-global x.y=z"), "{joined}");
             assert!(
                 joined.contains("-trace enable=virtio_gpu_cmd_res_create_blob"),
                 "{joined}"
@@ -575,6 +593,15 @@ mod tests {
                 "{joined}"
             );
         }
+    }
+
+    #[test]
+    fn the_bench_turns_event_idx_off_unless_qemu_defaults_are_asked_for() {
+        assert_eq!(
+            device_settings(false).join(" "),
+            "-global virtio-gpu-gl-pci.event_idx=off"
+        );
+        assert!(device_settings(true).is_empty());
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! `cargo xtask setup`: installs the reference stack (a Debian trixie chroot) and, with `--guests`, the guest images.
+//! `cargo xtask setup`: installs the reference stacks (one Debian trixie chroot each, see `reference.rs`) and, with
+//! `--guests`, their guest images.
 
 use crate::env::{in_reference_root, Home};
 use crate::guest::{build_guest, GuestArch};
 use crate::process::{run_logged, Step};
+use crate::reference::{Reference, BASE_SUITE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What the reference chroot must hold (issue: foundation). The QEMU GUI/OpenGL modules provide the
+/// What every reference chroot must hold (issue: foundation). The QEMU GUI/OpenGL modules provide the
 /// `-display sdl,gl=on` display that works without /dev/dri.
 pub const REFERENCE_PACKAGES: &[&str] = &[
     "mesa-vulkan-drivers",
@@ -30,12 +32,28 @@ pub const REFERENCE_PACKAGES: &[&str] = &[
     "kmod",
 ];
 
-const SUITE: &str = "trixie";
-/// debootstrap's base system plus the packages above take about 2.5 GB; the guests about 1.5 GB more.
+/// Checked before each stack's chroot is made: debootstrap's base system plus the packages above take about
+/// 2.5 GB, the stack's guests about 1.5 GB more.
 const REQUIRED_FREE_BYTES: u64 = 6 << 30;
 
 pub struct SetupOptions {
     pub guests: bool,
+    /// The stacks to install; both unless `--reference` names one.
+    pub references: Vec<Reference>,
+}
+
+impl Default for SetupOptions {
+    fn default() -> SetupOptions {
+        SetupOptions {
+            guests: false,
+            references: Reference::ALL.to_vec(),
+        }
+    }
+}
+
+/// What a stack's chroot is made from, recorded in it; see `Home::reference_ready`.
+pub fn reference_recipe(reference: Reference) -> String {
+    reference.recipe(REFERENCE_PACKAGES)
 }
 
 pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
@@ -45,54 +63,12 @@ pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
     let logs = home.dir().join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
 
-    let root = home.reference_root();
     let step = Step::start("host tools (debootstrap, unshare, chroot)");
     ensure_host_tools(&logs)?;
     step.done("present");
 
-    let step = Step::start(&format!("reference chroot: debootstrap {SUITE}"));
-    if debootstrap_complete(&root) {
-        step.done("already there");
-    } else {
-        require_free_space(home.dir())?;
-        if root.exists() {
-            std::fs::remove_dir_all(&root).map_err(|e| {
-                format!(
-                    "cannot remove the incomplete chroot {}: {e}",
-                    root.display()
-                )
-            })?;
-        }
-        let mirror = debian_mirror();
-        let mut command = Command::new("debootstrap");
-        command
-            .args(["--variant=minbase", SUITE])
-            .arg(&root)
-            .arg(&mirror);
-        run_logged(&mut command, &logs.join("debootstrap.log")).map_err(|e| {
-            format!(
-                "{e}; is the Debian mirror {mirror} reachable? (VENUS_RS_MIRROR sets another one)"
-            )
-        })?;
-        step.done(&format!("from {mirror}"));
-    }
-
-    let step = Step::start(&format!(
-        "reference packages ({} packages: Mesa, lavapipe, virglrenderer, QEMU, ...)",
-        REFERENCE_PACKAGES.len()
-    ));
-    if reference_packages_installed(home) {
-        step.done("already installed");
-    } else {
-        std::fs::remove_file(home.versions_file()).ok();
-        let script = format!(
-            "export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends {}",
-            REFERENCE_PACKAGES.join(" ")
-        );
-        let mut command = in_reference_root(home, &[], &[], "/bin/sh", &["-c".into(), script]);
-        run_logged(&mut command, &logs.join("apt-reference.log"))
-            .map_err(|e| format!("{e}; is the network up and does the mirror carry {SUITE}?"))?;
-        step.done("installed");
+    for reference in &options.references {
+        install_reference(&home.with_reference(*reference), &logs)?;
     }
 
     let step = Step::start(
@@ -106,16 +82,118 @@ pub fn setup(home: &Home, options: &SetupOptions) -> Result<(), String> {
     }
 
     let step = Step::start("recording installed versions");
-    write_versions(home)?;
+    crate::versions::write(home, REFERENCE_PACKAGES)?;
     step.done(&home.versions_file().display().to_string());
 
     if options.guests {
-        for arch in [GuestArch::X86_64, GuestArch::Aarch64] {
-            build_guest(home, arch)?;
+        for reference in &options.references {
+            for arch in [GuestArch::X86_64, GuestArch::Aarch64] {
+                build_guest(&home.with_reference(*reference), arch)?;
+            }
         }
     }
     println!("[setup] ready: {}", home.dir().display());
     Ok(())
+}
+
+/// Makes (or finds complete) the chroot of `stack`'s reference: debootstrap, apt sources and pins, packages.
+fn install_reference(stack: &Home, logs: &Path) -> Result<(), String> {
+    let reference = stack.reference();
+    let name = reference.name();
+    let root = stack.reference_root();
+    let step = Step::start(&format!(
+        "{name} reference stack ({} packages: {})",
+        REFERENCE_PACKAGES.len(),
+        reference.summary()
+    ));
+    if stack.reference_ready() {
+        step.done(&format!("already installed in {}", root.display()));
+        return Ok(());
+    }
+    // A chroot made from another recipe is made again: apt never downgrades, so packages an older recipe took
+    // from a newer suite would stay. A chroot without a record is an unfinished (or older setup's) one; apt
+    // completes it.
+    let outdated = stack.reference_record().exists();
+    if outdated || (root.exists() && !debootstrap_complete(&root)) {
+        require_free_space(stack.dir())?;
+        std::fs::remove_dir_all(&root).map_err(|e| {
+            format!(
+                "cannot remove the outdated or incomplete chroot {}: {e}",
+                root.display()
+            )
+        })?;
+    }
+    let mirror = debian_mirror();
+    if !debootstrap_complete(&root) {
+        require_free_space(stack.dir())?;
+        let mut command = Command::new("debootstrap");
+        command
+            .args(["--variant=minbase", BASE_SUITE])
+            .arg(&root)
+            .arg(&mirror);
+        run_logged(&mut command, &logs.join(format!("debootstrap-{name}.log"))).map_err(|e| {
+            format!(
+                "{e}; is the Debian mirror {mirror} reachable? (VENUS_RS_MIRROR sets another one)"
+            )
+        })?;
+    }
+    write_apt_configuration(reference, &root, &mirror)?;
+    let script = format!(
+        "export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends {}",
+        REFERENCE_PACKAGES.join(" ")
+    );
+    let mut command = in_reference_root(stack, &[], &[], "/bin/sh", &["-c".into(), script]);
+    let suites: Vec<&str> = std::iter::once(BASE_SUITE)
+        .chain(reference.extra_suites().iter().map(|suite| suite.name))
+        .collect();
+    run_logged(
+        &mut command,
+        &logs.join(format!("apt-reference-{name}.log")),
+    )
+    .map_err(|e| {
+        format!(
+            "{e}; is the network up and does the mirror carry {}?",
+            suites.join(", ")
+        )
+    })?;
+    write_file(&stack.reference_record(), &reference_recipe(reference))?;
+    step.done(&format!(
+        "{} in {}",
+        crate::versions::headline(stack),
+        root.display()
+    ));
+    Ok(())
+}
+
+/// The stack's extra suites and pins; files a stack does not need are removed.
+fn write_apt_configuration(reference: Reference, root: &Path, mirror: &str) -> Result<(), String> {
+    let files = [
+        (
+            root.join("etc/apt/sources.list.d/venus-rs.list"),
+            reference.apt_sources(mirror),
+        ),
+        (
+            root.join("etc/apt/preferences.d/venus-rs"),
+            reference.apt_preferences(),
+        ),
+    ];
+    for (path, text) in files {
+        if text.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("cannot remove {}: {e}", path.display()))
+                }
+                _ => {}
+            }
+        } else {
+            write_file(&path, &text)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn require_root() -> Result<(), String> {
@@ -164,27 +242,6 @@ fn debootstrap_complete(root: &Path) -> bool {
     root.join("usr/bin/apt-get").is_file() && !root.join("debootstrap").exists()
 }
 
-fn reference_packages_installed(home: &Home) -> bool {
-    let status = home.reference_root().join("var/lib/dpkg/status");
-    let Ok(status) = std::fs::read_to_string(status) else {
-        return false;
-    };
-    REFERENCE_PACKAGES
-        .iter()
-        .all(|package| dpkg_status_installed(&status, package))
-}
-
-fn dpkg_status_installed(status: &str, package: &str) -> bool {
-    status.split("\n\n").any(|stanza| {
-        stanza
-            .lines()
-            .any(|line| line == format!("Package: {package}"))
-            && stanza
-                .lines()
-                .any(|line| line == "Status: install ok installed")
-    })
-}
-
 /// The mirror the host's own apt sources name, so setup uses the registry this machine is configured for.
 fn debian_mirror() -> String {
     if let Ok(mirror) = std::env::var("VENUS_RS_MIRROR") {
@@ -224,39 +281,4 @@ fn require_free_space(dir: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn write_versions(home: &Home) -> Result<(), String> {
-    let status_path = home.reference_root().join("var/lib/dpkg/status");
-    let status = std::fs::read_to_string(&status_path)
-        .map_err(|e| format!("cannot read {}: {e}", status_path.display()))?;
-    let mut lines = vec![format!(
-        "# reference stack: Debian {SUITE} chroot at {}",
-        home.reference_root().display()
-    )];
-    for package in REFERENCE_PACKAGES
-        .iter()
-        .chain(&["libvirglrenderer1", "libllvm19", "libc6"])
-    {
-        let version = status
-            .split("\n\n")
-            .find(|stanza| {
-                stanza
-                    .lines()
-                    .any(|line| line == format!("Package: {package}"))
-            })
-            .and_then(|stanza| {
-                stanza
-                    .lines()
-                    .find_map(|line| line.strip_prefix("Version: "))
-            })
-            .unwrap_or("not installed");
-        let line = format!("{package} {version}");
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
-    }
-    lines.push(String::new());
-    std::fs::write(home.versions_file(), lines.join("\n"))
-        .map_err(|e| format!("cannot write {}: {e}", home.versions_file().display()))
 }

@@ -7,7 +7,13 @@ use std::process::Command;
 use std::time::Instant;
 
 pub fn run_all(home: &Home) -> Result<(), String> {
-    setup(home, &SetupOptions { guests: true })?;
+    setup(
+        home,
+        &SetupOptions {
+            guests: true,
+            ..SetupOptions::default()
+        },
+    )?;
     println!("[test] generated wire format is up to date: cargo xtask codegen --check");
     crate::codegen::codegen(true)?;
     cargo_step("format", &["fmt", "--all", "--check"])?;
@@ -39,15 +45,22 @@ pub fn run_all(home: &Home) -> Result<(), String> {
         "fuzz smoke of the host decoder",
         &mut Command::new(workspace_dir().join("encoder/fuzz/smoke.sh")),
     )?;
+    // The full suite runs on the newest reference stack and the compatibility subset
+    // (tests/tests/trixie_compatibility.rs) on trixie's. The `long_` soak loops (1000 processes, half an hour
+    // each under TCG) do not fit CI's hour on 2 cores; their 50-process forms run.
     cargo_step(
         "end-to-end pairing tests",
         &[
             "test",
             "-p",
             "venus-rs-tests",
+            // One failing pairing must not hide the state of the others.
+            "--no-fail-fast",
             "--",
             "--ignored",
             "--test-threads=1",
+            "--skip",
+            "long_",
         ],
     )?;
     println!("[test] all checks passed");
