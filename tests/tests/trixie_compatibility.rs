@@ -7,6 +7,8 @@
 use venus_rs_tests::{run_in, run_in_surviving_qemu_abort, PairRun};
 
 const TRIXIE: &[&str] = &["--reference", "trixie"];
+/// The same choice for the runner that takes environment only.
+const TRIXIE_ENV: &[(&str, &str)] = &[("VENUS_RS_REFERENCE", "trixie")];
 const BOOTS: u32 = 3;
 const VENUS_DEVICE: &str = "Virtio-GPU Venus (llvmpipe";
 const PROBE_PASSED: &str = "venus-probe: all 8 steps passed";
@@ -29,7 +31,7 @@ fn on_trixie(pairing: &str, programs: &[&str]) -> PairRun {
     if pairing.ends_with(",vtest") {
         run_in(pairing, TRIXIE, &["sh", "-c", &script])
     } else {
-        run_in_surviving_qemu_abort(pairing, TRIXIE, &["sh", "-c", &script], BOOTS)
+        run_in_surviving_qemu_abort(pairing, TRIXIE_ENV, &["sh", "-c", &script], BOOTS)
     }
 }
 
