@@ -3,7 +3,7 @@
 
 use venus_rs_tests::{run_in, PairRun};
 
-const ALL_PASSED: &str = "venus-probe: all 8 steps passed";
+const ALL_PASSED: &str = "venus-probe: all 9 steps passed";
 /// The protocol level of virglrenderer 1.1, the host of the reference stack.
 const CAPSET_VERSION: &str = "vk_xml_version=1.3.269";
 
@@ -87,7 +87,7 @@ fn probe_json_reports_every_step_over_vtest() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout[start..]).expect("valid JSON");
     assert_eq!(report["passed"], true);
     let steps = report["steps"].as_array().expect("steps");
-    assert_eq!(steps.len(), 8);
+    assert_eq!(steps.len(), 9);
     assert!(
         steps.iter().all(|step| step["result"] == "ok"),
         "{report:#}"
