@@ -882,7 +882,7 @@ impl Session {
             .submit_with_fence(ring_idx, &command)
             .map_err(|e| SessionError::transport(what, e))?;
         // The queue may work for long (a big submit): slices, with a look at the host in between.
-        let mut liveness = self.start_liveness(what, FENCE_WAIT_SLICE)?;
+        let mut liveness = self.start_liveness(what, FENCE_WAIT_SLICE, Instant::now())?;
         loop {
             match self.transport.wait_fence(&fence, FENCE_WAIT_SLICE) {
                 Ok(WaitOutcome::Signaled) => return Ok(()),
@@ -924,6 +924,7 @@ impl Session {
         &mut self,
         what: &str,
         check_period: Duration,
+        waiting_since: Instant,
     ) -> Result<Liveness, SessionError> {
         let state = self
             .ring
@@ -935,7 +936,7 @@ impl Session {
         Ok(Liveness::start(
             self.limits,
             check_period,
-            Instant::now(),
+            waiting_since,
             state.head,
         ))
     }
@@ -1017,14 +1018,19 @@ impl Session {
         venus_log!(Level::Trace, "ring: {what}: {} bytes", batch.len());
         let mut liveness = None;
         let mut backoff = Backoff::new();
+        let mut waiting_since = None;
         let seqno = loop {
             match self.ring.write(batch) {
                 Ok(seqno) => break seqno,
                 Err(RingWriteError::NoRoom { free }) => {
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
                     if backoff.check_due() {
                         let awaited = format!("room for {} bytes ({free} free)", batch.len());
                         match liveness.as_mut() {
-                            None => liveness = Some(self.start_liveness(what, WAIT_CHECK_PERIOD)?),
+                            None => {
+                                liveness =
+                                    Some(self.start_liveness(what, WAIT_CHECK_PERIOD, since)?)
+                            }
                             Some(liveness) => self.judge(what, &awaited, liveness)?,
                         }
                     }
@@ -1076,7 +1082,8 @@ impl Session {
 
     fn wait_for_head(&mut self, what: &str, seqno: u32) -> Result<(), SessionError> {
         // Started at the first check, so that the many replies that come within microseconds never
-        // touch the status word the host writes.
+        // touch the status word the host writes; the silence counts from the wait's start.
+        let waiting_since = Instant::now();
         let mut liveness = None;
         let mut backoff = Backoff::new();
         loop {
@@ -1092,7 +1099,10 @@ impl Session {
             }
             if backoff.check_due() {
                 match liveness.as_mut() {
-                    None => liveness = Some(self.start_liveness(what, WAIT_CHECK_PERIOD)?),
+                    None => {
+                        liveness =
+                            Some(self.start_liveness(what, WAIT_CHECK_PERIOD, waiting_since)?)
+                    }
                     Some(liveness) => self.judge(what, &format!("ring seqno {seqno}"), liveness)?,
                 }
                 // A wake-up that crossed the host going to sleep is repeated rather than lost.

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use venus_rs_tests::{pair_with_env, run_in_surviving_qemu_abort, run_in_with_env, PairRun};
 
 const SIMULATE_HVF: (&str, &str) = ("VENUS_RS_SIMULATE_HVF", "1");
-/// Our host's line for a blob HVF would not map; Mesa's ring blob is 131268 bytes rounded to 4 KiB.
-const MESA_RING_UNSHARED: &str = "unshared blob of 135168 bytes";
+/// Our host's line for a ring blob HVF would not map: Mesa's (131268 bytes rounded to 4 KiB), and the probe's with
+/// 4 KiB alignment (131328 bytes rounded to 4 KiB).
+const RING_135168_UNSHARED: &str = "unshared blob of 135168 bytes";
 
 fn host_lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
     log.lines().filter(|line| line.contains(needle)).collect()
@@ -68,7 +69,7 @@ fn mesa_fails_in_vk_create_instance_on_a_simulated_hvf_host_as_on_the_mac() {
     assert_ne!(run.exit_code, Some(0), "vulkaninfo completed:\n{run:?}");
     let log = run.host_log();
     assert!(
-        log.contains(MESA_RING_UNSHARED),
+        log.contains(RING_135168_UNSHARED),
         "the host log does not show Mesa's unshared ring blob:\n{log}"
     );
     // Mesa never got past vkCreateInstance: no physical device was listed.
@@ -99,42 +100,64 @@ fn report_how_mesa_ended(run: &PairRun) {
     );
 }
 
-/// Times each program in the pairing itself, so that the figure is not the bench's start-up.
-const PROBE_THEN_ICD: &str = r#"
-start=$(date +%s%N); venus-probe; status=$?
-echo "venus-probe exited $status after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+/// Times the program in the pairing itself, so that the figure is not the bench's start-up (which
+/// builds our halves when they are not built yet).
+const TIMED_ICD: &str = r#"
 start=$(date +%s%N); compute-readback --iterations 1; status=$?
 echo "compute-readback exited $status after $(( ($(date +%s%N) - start) / 1000000 )) ms"
 "#;
 
-/// The milliseconds and exit status the script above printed for `program`.
-fn timing_of(run: &PairRun, program: &str) -> (i32, u64) {
-    let prefix = format!("{program} exited ");
-    run.stdout
-        .lines()
-        .find_map(|line| {
-            let (status, ms) = line.strip_prefix(&prefix)?.split_once(" after ")?;
-            Some((status.parse().ok()?, ms.strip_suffix(" ms")?.parse().ok()?))
-        })
-        .unwrap_or_else(|| panic!("no timing of {program}:\n{run:?}"))
-}
+const BLOB_ALIGN_4K: (&str, &str) = ("VENUS_RS_BLOB_ALIGN", "4096");
 
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn our_guest_with_4k_blobs_names_the_unshared_ring_within_seconds_over_vtest() {
+    // Our ICD (first, so that the bench has built everything before the probe is timed).
+    let run = run_in_with_env(
+        "ours,ours,vtest",
+        &[SIMULATE_HVF, BLOB_ALIGN_4K],
+        &["sh", "-c", TIMED_ICD],
+    );
+    let (status, icd_ms) = run
+        .stdout
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix("compute-readback exited ")?;
+            let (status, ms) = rest.split_once(" after ")?;
+            Some((
+                status.parse::<i32>().ok()?,
+                ms.strip_suffix(" ms")?.parse::<u64>().ok()?,
+            ))
+        })
+        .unwrap_or_else(|| panic!("no timing line:\n{run:?}"));
+    assert_ne!(status, 0, "{run:?}");
+    assert!(icd_ms < 10_000, "the ICD took {icd_ms} ms:\n{run:?}");
+    let icd_error = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("venus-rs: error: Venus bring-up over vtest failed"))
+        .unwrap_or_else(|| panic!("the ICD printed no bring-up error:\n{run:?}"));
+    for cause in [
+        "step ring-shared",
+        "not shared",
+        "not a multiple of 16 KiB",
+        "VENUS_RS_BLOB_ALIGN=16384",
+    ] {
+        assert!(icd_error.contains(cause), "{cause:?}: {icd_error}");
+    }
+
+    // venus-probe, exactly as the issue's acceptance runs it, timed as a whole.
     let started = Instant::now();
     let run = run_in_with_env(
         "ours,ours,vtest",
-        &[SIMULATE_HVF, ("VENUS_RS_BLOB_ALIGN", "4096")],
-        &["sh", "-c", PROBE_THEN_ICD],
+        &[SIMULATE_HVF, BLOB_ALIGN_4K],
+        &["venus-probe"],
     );
     let took = started.elapsed();
-
-    let (probe_status, probe_ms) = timing_of(&run, "venus-probe");
-    assert_ne!(probe_status, 0, "{run:?}");
+    assert!(matches!(run.exit_code, Some(code) if code != 0), "{run:?}");
     assert!(
-        probe_ms < 10_000,
-        "venus-probe took {probe_ms} ms:\n{run:?}"
+        took < Duration::from_secs(15),
+        "the pairing took {took:?}:\n{run:?}"
     );
     assert!(
         run.stdout.contains("[   FAIL] ring-shared"),
@@ -155,34 +178,10 @@ fn our_guest_with_4k_blobs_names_the_unshared_ring_within_seconds_over_vtest() {
             run.stdout
         );
     }
-
-    let (icd_status, icd_ms) = timing_of(&run, "compute-readback");
-    assert_ne!(icd_status, 0, "{run:?}");
-    assert!(icd_ms < 10_000, "the ICD took {icd_ms} ms:\n{run:?}");
-    let icd_error = run
-        .stderr
-        .lines()
-        .find(|line| line.starts_with("venus-rs: error: Venus bring-up over vtest failed"))
-        .unwrap_or_else(|| panic!("the ICD printed no bring-up error:\n{run:?}"));
-    for cause in [
-        "step ring-shared",
-        "not shared",
-        "not a multiple of 16 KiB",
-        "VENUS_RS_BLOB_ALIGN=16384",
-    ] {
-        assert!(icd_error.contains(cause), "{cause:?}: {icd_error}");
-    }
-
     let log = run.host_log();
     assert!(
-        log.contains("unshared blob of 135168 bytes"),
-        "the host did not refuse the probe's ring blob:\n{log}"
+        log.contains(RING_135168_UNSHARED),
+        "the host did not hand out the probe's ring blob unshared:\n{log}"
     );
-    // The bench builds and starts the server too; the whole command still ends well within 15 s
-    // when nothing needs building.
-    assert!(
-        took < Duration::from_secs(60),
-        "the pairing took {took:?}:\n{run:?}"
-    );
-    eprintln!("the whole pairing took {took:?}; probe {probe_ms} ms, ICD {icd_ms} ms");
+    eprintln!("ICD failed after {icd_ms} ms; the venus-probe pairing took {took:?}");
 }
