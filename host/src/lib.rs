@@ -9,6 +9,7 @@
 //! - [`executor`]: the narrow interface the generated decoder will implement.
 //! - [`vtest`] and [`render_server`]: the two ways a guest reaches the host.
 //! - [`recording`]: `VENUS_RS_RECORD` stream recordings, which `venus-rs-trace` prints.
+//! - [`simulate_hvf`]: `--simulate-hvf`, blobs handed out as a macOS/HVF VMM would map them.
 //! - [`vulkan`]: the Venus command executor, which runs guest streams on the host driver.
 
 pub mod capset;
@@ -22,6 +23,7 @@ pub mod reply_stream;
 pub mod resources;
 pub mod ring;
 pub mod shm_file;
+pub mod simulate_hvf;
 pub mod timelines;
 pub mod vtest;
 pub mod vulkan;

@@ -300,6 +300,19 @@ impl Ring {
         Ok(self.tail)
     }
 
+    /// Reads and clears the ALIVE status bit: true when the host's ring monitor has reported since the
+    /// last call. Clearing it makes the next sighting a fresh report (the host sets the bit with an
+    /// atomic or, so neither side loses the other's bits).
+    pub fn take_alive(&self) -> Result<bool, MemoryAccessError> {
+        let before = self.memory.fetch_and_u32(STATUS_OFFSET, !STATUS_ALIVE)?;
+        Ok(before & STATUS_ALIVE != 0)
+    }
+
+    /// The first word of the extra area, which the host writes for vkWriteRingExtraMESA.
+    pub fn extra(&self) -> Result<u32, MemoryAccessError> {
+        self.memory.load_acquire_u32(EXTRA_OFFSET)
+    }
+
     /// Writes `pattern` at the start of the command buffer and reads it back, before the ring is handed
     /// to the host: proof that the mapping is usable memory.
     pub fn check_memory(&self, pattern: &[u8]) -> Result<bool, MemoryAccessError> {
@@ -406,6 +419,34 @@ mod tests {
             ring.write(&vec![0u8; 5000]),
             Err(RingWriteError::TooLarge { len: 5000, .. })
         ));
+    }
+
+    #[test]
+    fn alive_reports_are_taken_once_and_other_status_bits_stay() {
+        let layout = RingLayout::new(4096, BlobAlignment::default()).unwrap();
+        let (_fd, memory) = shared_memory(layout.blob_size());
+        let ring = Ring::new(memory, layout).unwrap();
+        assert!(!ring.take_alive().unwrap());
+        // The host's monitor reports while the ring is idle.
+        ring.memory
+            .fetch_or_u32(STATUS_OFFSET, STATUS_ALIVE | STATUS_IDLE)
+            .unwrap();
+        assert!(ring.take_alive().unwrap());
+        assert!(!ring.take_alive().unwrap());
+        assert_eq!(ring.state().unwrap().status, STATUS_IDLE);
+    }
+
+    #[test]
+    fn the_extra_word_reads_what_the_host_wrote() {
+        let layout = RingLayout::new(4096, BlobAlignment::default()).unwrap();
+        let (_fd, memory) = shared_memory(layout.blob_size());
+        let ring = Ring::new(memory, layout).unwrap();
+        assert_eq!(ring.extra().unwrap(), 0);
+        let info = layout.create_info(1, 0);
+        ring.memory
+            .store_release_u32(info.extra_offset as u64, 0x1234_5678)
+            .unwrap();
+        assert_eq!(ring.extra().unwrap(), 0x1234_5678);
     }
 
     #[test]

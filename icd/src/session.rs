@@ -2,27 +2,32 @@
 //! level, the instance ring and the reply shared memory, with synchronous calls through the ring.
 //!
 //! `venus-probe` runs the steps one at a time and prints each; the ICD runs them all when the instance
-//! is created and names the step when one fails. Every wait is bounded and its error names what was
-//! being waited for and the ring's head/tail/status at that moment.
+//! is created and names the step when one fails. Every wait is bounded: a host that shows no sign of
+//! life for the stall timeout is lost ([`crate::liveness`]), and the error names what was being waited
+//! for and the ring's head/tail/status at that moment. After a lost host every later call fails at
+//! once with the first loss named.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use venus_rs_encoder::guest::mesa::RingMonitorInfoMESA;
 use venus_rs_encoder::guest::{self, GuestContext};
 use venus_rs_encoder::protocol::{HostProtocol, GENERATE_REPLY};
 use venus_rs_encoder::wire::{Decoder, EncodeError, Limits, Writer};
 use venus_rs_kernel_iface::virtgpu::{find_render_node, VirtGpuOptions, VirtGpuTransport};
 use venus_rs_kernel_iface::vtest::{VtestOptions, VtestTransport};
 use venus_rs_kernel_iface::{
-    Blob, BlobRequest, ContextParams, Transport, TransportError, TransportInfo, TransportKind,
-    VenusCapset, WaitOutcome,
+    stall_timeout_from_env, Blob, BlobRequest, ContextParams, Transport, TransportError,
+    TransportInfo, TransportKind, VenusCapset, WaitOutcome, STALL_TIMEOUT_ENV,
 };
 use venus_rs_shmem::SharedMemory;
 
+use crate::liveness::{self, Liveness, Verdict, WaitLimits};
 use crate::log::Level;
 use crate::ring::{Ring, RingLayout, RingMonitor, RingState, RingWriteError};
+use crate::ring_sharing;
 use crate::venus_log;
 
 /// `VENUS_RS_TRANSPORT=vtest|virtgpu` picks the transport; unset means virtio-gpu when a `virtio_gpu`
@@ -35,6 +40,8 @@ const INSTANCE_RING_ID: u64 = 1;
 const RING_IDLE_TIMEOUT_NS: u64 = 1_000_000;
 /// How often a wait on the ring checks that the host is still there and re-notifies an idle ring.
 const WAIT_CHECK_PERIOD: Duration = Duration::from_millis(50);
+/// A wait on a fence goes in slices of this length, looking at the host's signs of life in between.
+const FENCE_WAIT_SLICE: Duration = Duration::from_millis(100);
 /// A pattern that no zeroed or stale memory holds, for the ring memory check.
 const MEMORY_CHECK_PATTERN: [u8; 16] = *b"venus-rs probe\x5a\xa5";
 
@@ -53,6 +60,9 @@ pub enum Step {
     RingBlob,
     /// vkCreateRingMESA on the context path (EXECBUFFER or SUBMIT_CMD2), fenced.
     CreateRing,
+    /// vkWriteRingExtraMESA on the context path, fenced, and the host's write read back through the
+    /// guest's mapping: proof that both sides share the ring memory.
+    RingShared,
     /// Create and map the reply shared memory and make it the ring's reply stream.
     ReplyShmem,
     /// vkEnumerateInstanceVersion through the ring, reply decoded.
@@ -60,13 +70,14 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::DeviceNode,
         Step::Params,
         Step::Capset,
         Step::ContextInit,
         Step::RingBlob,
         Step::CreateRing,
+        Step::RingShared,
         Step::ReplyShmem,
         Step::RoundTrip,
     ];
@@ -79,6 +90,7 @@ impl Step {
             Step::ContextInit => "context-init",
             Step::RingBlob => "ring-blob",
             Step::CreateRing => "create-ring",
+            Step::RingShared => "ring-shared",
             Step::ReplyShmem => "reply-shmem",
             Step::RoundTrip => "round-trip",
         }
@@ -92,6 +104,7 @@ impl Step {
             Step::ContextInit => "create the Venus context",
             Step::RingBlob => "create, map and check the ring blob",
             Step::CreateRing => "vkCreateRingMESA on the context path",
+            Step::RingShared => "check that the host's writes to the ring reach the guest",
             Step::ReplyShmem => "reply shmem with vkSetReplyCommandStreamMESA",
             Step::RoundTrip => "vkEnumerateInstanceVersion through the ring",
         }
@@ -102,7 +115,7 @@ impl Step {
     pub fn timeout(self) -> Duration {
         match self {
             Step::DeviceNode | Step::Capset | Step::ContextInit => Duration::from_secs(10),
-            Step::Params | Step::CreateRing => Duration::from_secs(20),
+            Step::Params | Step::CreateRing | Step::RingShared => Duration::from_secs(20),
             Step::RingBlob | Step::ReplyShmem | Step::RoundTrip => Duration::from_secs(30),
         }
     }
@@ -125,6 +138,9 @@ impl Step {
                  hangs means the host cannot map the blob (blob alignment, VENUS_RS_BLOB_ALIGN)"
             }
             (Step::CreateRing, _) => "the host did not take vkCreateRingMESA: check the host log",
+            (Step::RingShared, _) => {
+                "the host did not answer vkWriteRingExtraMESA on the context path: check the host log"
+            }
             (Step::ReplyShmem, _) | (Step::RoundTrip, _) => {
                 "see the ring state: a head that never moved means the host cannot see the ring memory \
                  (check blob alignment); FATAL means the host rejected a command"
@@ -167,7 +183,13 @@ impl SessionError {
     }
 
     fn transport(what: &str, error: TransportError) -> SessionError {
-        let lost = matches!(error.kind, venus_rs_kernel_iface::ErrorKind::Disconnected);
+        // A server that closed the connection or stopped answering is gone for good: the vtest
+        // connection refuses all further use after either.
+        let lost = matches!(
+            error.kind,
+            venus_rs_kernel_iface::ErrorKind::Disconnected
+                | venus_rs_kernel_iface::ErrorKind::TimedOut
+        );
         SessionError {
             lost,
             ..SessionError::new(what, error.to_string())
@@ -205,8 +227,10 @@ pub struct SessionOptions {
     pub ring_buffer_size: u32,
     /// The first reply shared memory; it grows when a reply needs more.
     pub reply_size: u64,
-    /// The longest any single wait on the ring may take.
+    /// The longest any single wait may take while the host keeps showing signs of life.
     pub wait_timeout: Duration,
+    /// How long the host may show no sign of life before it is lost (`VENUS_RS_STALL_TIMEOUT`).
+    pub stall_timeout: Duration,
     /// How many vkEnumerateInstanceVersion round trips the last step makes (at least 1).
     pub round_trips: u32,
 }
@@ -218,7 +242,24 @@ impl SessionOptions {
             ring_buffer_size: 128 * 1024,
             reply_size: 1024 * 1024,
             wait_timeout: Duration::from_secs(10),
+            stall_timeout: venus_rs_kernel_iface::DEFAULT_STALL_TIMEOUT,
             round_trips: 1,
+        }
+    }
+
+    /// [`SessionOptions::new`] with the stall timeout from `VENUS_RS_STALL_TIMEOUT`; `Err` names the
+    /// bad value.
+    pub fn from_env(kind: TransportKind) -> Result<SessionOptions, String> {
+        Ok(SessionOptions {
+            stall_timeout: stall_timeout_from_env()?,
+            ..SessionOptions::new(kind)
+        })
+    }
+
+    fn wait_limits(&self) -> WaitLimits {
+        WaitLimits {
+            stall: self.stall_timeout,
+            busy: self.wait_timeout.max(self.stall_timeout),
         }
     }
 }
@@ -279,7 +320,9 @@ pub struct Session {
     retired_replies: Vec<Blob>,
     /// Shared memory for command streams too large for the ring (vkExecuteCommandStreamsMESA).
     streams: Vec<StreamBuffer>,
-    wait_timeout: Duration,
+    limits: WaitLimits,
+    /// The first error that lost the host; every later call fails with it at once.
+    lost: Option<String>,
     host_instance_version: u32,
 }
 
@@ -463,16 +506,17 @@ pub fn connect(
     finish(
         step,
         format!(
-            "resource {} size {} (alignment {}), buffer {} bytes, write/read-back ok",
+            "resource {} size {} (blob alignment {}), buffer {} bytes, write/read-back ok",
             ring_blob.res_id(),
             ring_blob.size(),
-            info.blob_alignment,
+            crate::alignment_report::describe(&info),
             layout.buffer_size()
         ),
         serde_json::json!({
             "resource_id": ring_blob.res_id(),
             "blob_size": ring_blob.size(),
             "blob_alignment": info.blob_alignment.bytes(),
+            "blob_alignment_decision": crate::alignment_report::json(&info),
             "buffer_size": layout.buffer_size(),
         }),
         Some(ring.monitor()),
@@ -484,38 +528,76 @@ pub fn connect(
         host: &protocol,
         dispatchable_id: identity_id,
     };
-    let create_info = layout.create_info(ring_blob.res_id(), RING_IDLE_TIMEOUT_NS);
+    let monitor_period = liveness::monitor_period(options.stall_timeout);
+    // The host's ring monitor reports ALIVE at least this often: what tells a busy host from a
+    // stalled one while the guest waits.
+    let monitor_info = RingMonitorInfoMESA {
+        max_reporting_period_microseconds: u32::try_from(monitor_period.as_micros())
+            .unwrap_or(u32::MAX),
+        ..RingMonitorInfoMESA::default()
+    };
+    let mut create_info = layout.create_info(ring_blob.res_id(), RING_IDLE_TIMEOUT_NS);
+    create_info.p_next = std::ptr::addr_of!(monitor_info).cast();
     let info_ptr = std::ptr::addr_of!(create_info).cast();
-    // SAFETY: `create_info` is a VkRingCreateInfoMESA in its C layout with a NULL pNext, alive across
-    // both calls.
+    // SAFETY: `create_info` is a VkRingCreateInfoMESA in its C layout whose pNext is `monitor_info`, a
+    // VkRingMonitorInfoMESA in its C layout with a NULL pNext; both alive across both calls.
     let command = encode(
         unsafe { guest::vk_create_ring_mesa_size(&cx, INSTANCE_RING_ID, info_ptr) },
         |w| unsafe { guest::vk_create_ring_mesa(w, &cx, 0, INSTANCE_RING_ID, info_ptr) },
     )
     .map_err(|e| SessionError::new(step.describe(), format!("encode: {e}")))
     .map_err(fail(step))?;
-    let fence = transport
-        .submit_with_fence(0, &command)
-        .map_err(|e| SessionError::transport(step.describe(), e))
-        .map_err(fail(step))?;
-    let fence_timeout = options.wait_timeout;
-    match transport.wait_fence(&fence, fence_timeout) {
-        Ok(WaitOutcome::Signaled) => {}
-        Ok(WaitOutcome::TimedOut) => {
-            return Err(fail(step)(SessionError::new(
-                step.describe(),
-                format!("the fence of the submit did not signal within {fence_timeout:?}"),
-            )))
-        }
-        Err(e) => return Err(fail(step)(SessionError::transport(step.describe(), e))),
-    }
+    fenced_context_submit(
+        transport.as_mut(),
+        step.describe(),
+        &command,
+        options.stall_timeout,
+    )
+    .map_err(fail(step))?;
     finish(
         step,
         format!(
-            "{} bytes on the context path (ring 0), fence signaled; ring id {INSTANCE_RING_ID}",
+            "{} bytes on the context path (ring 0), fence signaled; ring id {INSTANCE_RING_ID}, \
+             monitor period {monitor_period:?}",
             command.len()
         ),
-        serde_json::json!({ "command_bytes": command.len(), "ring_id": INSTANCE_RING_ID }),
+        serde_json::json!({
+            "command_bytes": command.len(),
+            "ring_id": INSTANCE_RING_ID,
+            "monitor_period_us": monitor_period.as_micros() as u64,
+        }),
+        None,
+    );
+
+    // The host sees the ring memory.
+    let step = Step::RingShared;
+    let command = ring_sharing::probe_command(&cx, INSTANCE_RING_ID)
+        .map_err(|e| SessionError::new(step.describe(), format!("encode: {e}")))
+        .map_err(fail(step))?;
+    fenced_context_submit(
+        transport.as_mut(),
+        step.describe(),
+        &command,
+        options.stall_timeout,
+    )
+    .map_err(fail(step))?;
+    let seen = ring
+        .extra()
+        .map_err(|e| SessionError::new(step.describe(), format!("ring memory: {e}")))
+        .map_err(fail(step))?;
+    if let Some(not_shared) = ring_sharing::diagnose(seen, ring_blob.size(), &info) {
+        return Err(SessionError {
+            step: Some(step),
+            ring: ring.state().ok(),
+            hint: Some(not_shared.hint),
+            ..SessionError::new(step.describe(), not_shared.detail)
+        });
+    }
+    finish(
+        step,
+        "the host's vkWriteRingExtraMESA is visible in the guest's mapping: the ring memory is shared"
+            .to_string(),
+        serde_json::json!({ "extra": seen }),
         None,
     );
 
@@ -543,7 +625,8 @@ pub fn connect(
         reply,
         retired_replies: Vec::new(),
         streams: Vec::new(),
-        wait_timeout: options.wait_timeout,
+        limits: options.wait_limits(),
+        lost: None,
         host_instance_version: 0,
     };
     let set_reply = session
@@ -616,6 +699,32 @@ fn open_transport(
         TransportKind::Vtest => Ok(Box::new(
             VtestTransport::connect(VtestOptions::from_env()?)?,
         )),
+    }
+}
+
+/// Sends `command` on the context path with a fence and waits for it: the host has run the command once
+/// the fence signals. The context path answers at once, so a silent host is stalled after `timeout`.
+fn fenced_context_submit(
+    transport: &mut dyn Transport,
+    what: &str,
+    command: &[u8],
+    timeout: Duration,
+) -> Result<(), SessionError> {
+    let fence = transport
+        .submit_with_fence(0, command)
+        .map_err(|e| SessionError::transport(what, e))?;
+    match transport.wait_fence(&fence, timeout) {
+        Ok(WaitOutcome::Signaled) => Ok(()),
+        Ok(WaitOutcome::TimedOut) => Err(SessionError {
+            lost: true,
+            ..SessionError::new(
+                what,
+                format!(
+                    "the fence of the submit did not signal within {timeout:?} ({STALL_TIMEOUT_ENV})"
+                ),
+            )
+        }),
+        Err(e) => Err(SessionError::transport(what, e)),
     }
 }
 
@@ -754,8 +863,14 @@ impl Session {
     /// vkQueueWaitIdle (they would stall its ring thread), so idleness is a fence on the context path:
     /// the host signals it once the queue bound to `ring_idx` has finished its earlier work.
     pub fn wait_timeline_idle(&mut self, what: &str, ring_idx: u32) -> Result<(), SessionError> {
+        self.unless_lost(what, |session| {
+            session.wait_timeline_idle_now(what, ring_idx)
+        })
+    }
+
+    fn wait_timeline_idle_now(&mut self, what: &str, ring_idx: u32) -> Result<(), SessionError> {
         let seqno = self.ring.tail();
-        self.wait_for(what, seqno)?;
+        self.wait_for_head(what, seqno)?;
         // A command is needed to carry the fence; waking the ring is one the host always accepts here.
         let command = self.notify_command(what, seqno)?;
         venus_log!(
@@ -766,47 +881,158 @@ impl Session {
             .transport
             .submit_with_fence(ring_idx, &command)
             .map_err(|e| SessionError::transport(what, e))?;
-        match self.transport.wait_fence(&fence, self.wait_timeout) {
-            Ok(WaitOutcome::Signaled) => Ok(()),
-            Ok(WaitOutcome::TimedOut) => Err(SessionError {
-                ring: self.ring_state(),
-                hint: Some("the host's queue did not finish its work: it is stuck or lost".into()),
+        // The queue may work for long (a big submit): slices, with a look at the host in between.
+        let mut liveness = self.start_liveness(what, FENCE_WAIT_SLICE, Instant::now())?;
+        loop {
+            match self.transport.wait_fence(&fence, FENCE_WAIT_SLICE) {
+                Ok(WaitOutcome::Signaled) => return Ok(()),
+                Ok(WaitOutcome::TimedOut) => {
+                    let description = format!("the fence on timeline {ring_idx}");
+                    self.judge(what, &description, &mut liveness)?
+                }
+                Err(e) => return Err(SessionError::transport(what, e)),
+            }
+        }
+    }
+
+    /// Runs `operation` unless the host was lost before, and remembers the loss if it ends in one: a
+    /// lost device stays lost, and every later call says so at once instead of waiting again.
+    fn unless_lost<T>(
+        &mut self,
+        what: &str,
+        operation: impl FnOnce(&mut Session) -> Result<T, SessionError>,
+    ) -> Result<T, SessionError> {
+        if let Some(first) = &self.lost {
+            return Err(SessionError {
                 lost: true,
-                ..SessionError::new(
-                    what,
+                ..SessionError::new(what, format!("the device was lost earlier: {first}"))
+            });
+        }
+        let result = operation(self);
+        if let Err(error) = &result {
+            if error.lost {
+                self.lost = Some(format!("{} failed", error.what));
+            }
+        }
+        result
+    }
+
+    /// Begins watching the host for signs of life during one wait that looks at it every
+    /// `check_period` ([`crate::liveness`]). A report of the ring monitor left from before the wait
+    /// is cleared: only fresh ones count.
+    fn start_liveness(
+        &mut self,
+        what: &str,
+        check_period: Duration,
+        waiting_since: Instant,
+    ) -> Result<Liveness, SessionError> {
+        let state = self
+            .ring
+            .state()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        self.ring
+            .take_alive()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        Ok(Liveness::start(
+            self.limits,
+            check_period,
+            waiting_since,
+            state.head,
+        ))
+    }
+
+    /// One look at the host while waiting for `awaited`: an error once it is gone, stalled or has been
+    /// busy past the limit.
+    fn judge(
+        &mut self,
+        what: &str,
+        awaited: &str,
+        liveness: &mut Liveness,
+    ) -> Result<(), SessionError> {
+        self.check_host(what)?;
+        let state = self
+            .ring
+            .state()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        if state.is_fatal() {
+            return Err(self.fatal(what, state));
+        }
+        let alive = self
+            .ring
+            .take_alive()
+            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        let lost = |detail: String, hint: String| SessionError {
+            ring: Some(state),
+            hint: Some(hint),
+            lost: true,
+            ..SessionError::new(what, detail)
+        };
+        match liveness.observe(Instant::now(), state.head, alive) {
+            Verdict::Wait => Ok(()),
+            Verdict::Busy(waited) => {
+                venus_log!(
+                    Level::Warn,
+                    "{what}: still waiting for {awaited} after {waited:.1?}; the host reports itself \
+                     alive (busy), so the wait goes on for up to {:?}",
+                    self.limits.busy
+                );
+                Ok(())
+            }
+            Verdict::Stalled(silent) => {
+                let monitor = if liveness.alive_seen() {
+                    "its ring monitor stopped reporting ALIVE"
+                } else {
+                    "its ring monitor never reported ALIVE during the wait"
+                };
+                Err(lost(
                     format!(
-                        "the fence on timeline {ring_idx} did not signal within {:?}",
-                        self.wait_timeout
+                        "waited for {awaited}; the host showed no sign of life for {silent:.1?} (ring \
+                         head stayed at {}, {monitor})",
+                        state.head
                     ),
-                )
-            }),
-            Err(e) => Err(SessionError::transport(what, e)),
+                    format!(
+                        "the host is stopped (SIGSTOP), hung or dead: the device is lost; \
+                         {STALL_TIMEOUT_ENV}=SECONDS sets how long a silent host is waited for (now \
+                         {:?})",
+                        self.limits.stall
+                    ),
+                ))
+            }
+            Verdict::TooLong(waited) => Err(lost(
+                format!(
+                    "waited {waited:.1?} for {awaited}; the host kept reporting itself alive but did \
+                     not finish"
+                ),
+                "the host is stuck in a command: check the host log".to_string(),
+            )),
         }
     }
 
     /// Writes a batch of whole commands into the ring, waiting for room, and wakes the host if it went
     /// idle. Returns the batch's sequence number.
     pub fn submit_to_ring(&mut self, what: &str, batch: &[u8]) -> Result<u32, SessionError> {
+        self.unless_lost(what, |session| session.write_to_ring(what, batch))
+    }
+
+    fn write_to_ring(&mut self, what: &str, batch: &[u8]) -> Result<u32, SessionError> {
         venus_log!(Level::Trace, "ring: {what}: {} bytes", batch.len());
-        let deadline = Instant::now() + self.wait_timeout;
+        let mut liveness = None;
         let mut backoff = Backoff::new();
+        let mut waiting_since = None;
         let seqno = loop {
             match self.ring.write(batch) {
                 Ok(seqno) => break seqno,
                 Err(RingWriteError::NoRoom { free }) => {
-                    if Instant::now() >= deadline {
-                        return Err(self.ring_error(
-                            what,
-                            format!(
-                                "no room for {} bytes in the ring within {:?} ({free} bytes free): \
-                                 the host stopped consuming it",
-                                batch.len(),
-                                self.wait_timeout
-                            ),
-                        ));
-                    }
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
                     if backoff.check_due() {
-                        self.check_host(what)?;
+                        let awaited = format!("room for {} bytes ({free} free)", batch.len());
+                        match liveness.as_mut() {
+                            None => {
+                                liveness =
+                                    Some(self.start_liveness(what, WAIT_CHECK_PERIOD, since)?)
+                            }
+                            Some(liveness) => self.judge(what, &awaited, liveness)?,
+                        }
                     }
                     backoff.pause();
                 }
@@ -851,11 +1077,14 @@ impl Session {
 
     /// Waits until the host has consumed the ring up to `seqno`.
     pub fn wait_for(&mut self, what: &str, seqno: u32) -> Result<(), SessionError> {
-        let started = Instant::now();
-        let first = self
-            .ring
-            .state()
-            .map_err(|e| self.ring_error(what, format!("ring memory: {e}")))?;
+        self.unless_lost(what, |session| session.wait_for_head(what, seqno))
+    }
+
+    fn wait_for_head(&mut self, what: &str, seqno: u32) -> Result<(), SessionError> {
+        // Started at the first check, so that the many replies that come within microseconds never
+        // touch the status word the host writes; the silence counts from the wait's start.
+        let waiting_since = Instant::now();
+        let mut liveness = None;
         let mut backoff = Backoff::new();
         loop {
             let state = self
@@ -868,28 +1097,14 @@ impl Session {
             if state.is_fatal() {
                 return Err(self.fatal(what, state));
             }
-            if started.elapsed() >= self.wait_timeout {
-                let hint = if state.head == first.head {
-                    "ring head never moved: the host cannot see the ring memory, or never created the ring \
-                     — check blob alignment (VENUS_RS_BLOB_ALIGN) and the host log"
-                } else {
-                    "the host consumed part of the ring and then stopped: it is stuck in a command"
-                };
-                return Err(SessionError {
-                    ring: Some(state),
-                    hint: Some(hint.into()),
-                    lost: true,
-                    ..SessionError::new(
-                        what,
-                        format!(
-                            "the ring did not reach seqno {seqno} within {:?}",
-                            self.wait_timeout
-                        ),
-                    )
-                });
-            }
             if backoff.check_due() {
-                self.check_host(what)?;
+                match liveness.as_mut() {
+                    None => {
+                        liveness =
+                            Some(self.start_liveness(what, WAIT_CHECK_PERIOD, waiting_since)?)
+                    }
+                    Some(liveness) => self.judge(what, &format!("ring seqno {seqno}"), liveness)?,
+                }
                 // A wake-up that crossed the host going to sleep is repeated rather than lost.
                 if state.is_idle() {
                     self.notify(what, seqno)?;
@@ -1046,6 +1261,17 @@ impl Session {
     /// Creates and maps the blob of device memory `memory_id` (which the host must have
     /// allocated already), `size` bytes.
     pub fn map_device_memory(
+        &mut self,
+        what: &str,
+        memory_id: u64,
+        size: u64,
+    ) -> Result<(Blob, SharedMemory), SessionError> {
+        self.unless_lost(what, |session| {
+            session.map_device_memory_now(what, memory_id, size)
+        })
+    }
+
+    fn map_device_memory_now(
         &mut self,
         what: &str,
         memory_id: u64,

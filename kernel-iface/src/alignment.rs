@@ -81,6 +81,111 @@ impl BlobAlignment {
     }
 }
 
+/// What decided the blob alignment, so that `venus-probe` and error messages can say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AlignmentSource {
+    /// [`DEFAULT_BLOB_ALIGNMENT`]: nothing asked for more.
+    Default,
+    /// The `VENUS_RS_BLOB_ALIGN` setting (or a program's own options).
+    Setting,
+    /// The kernel's `VIRTGPU_PARAM_BLOB_ALIGNMENT` (Linux 7.2+), the host's page size as the VMM
+    /// advertises it, when it is larger than the setting or the default.
+    Kernel,
+}
+
+impl AlignmentSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlignmentSource::Default => "default",
+            AlignmentSource::Setting => "VENUS_RS_BLOB_ALIGN",
+            AlignmentSource::Kernel => "VIRTGPU_PARAM_BLOB_ALIGNMENT",
+        }
+    }
+}
+
+impl fmt::Display for AlignmentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A blob alignment with what decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlignmentChoice {
+    pub alignment: BlobAlignment,
+    pub source: AlignmentSource,
+}
+
+impl Default for AlignmentChoice {
+    fn default() -> Self {
+        AlignmentChoice {
+            alignment: BlobAlignment::default(),
+            source: AlignmentSource::Default,
+        }
+    }
+}
+
+impl From<BlobAlignment> for AlignmentChoice {
+    /// An alignment a program chose itself counts as a setting.
+    fn from(alignment: BlobAlignment) -> Self {
+        AlignmentChoice {
+            alignment,
+            source: AlignmentSource::Setting,
+        }
+    }
+}
+
+impl fmt::Display for AlignmentChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.alignment, self.source)
+    }
+}
+
+impl AlignmentChoice {
+    /// `VENUS_RS_BLOB_ALIGN` when set, else the default.
+    pub fn from_env() -> Result<AlignmentChoice, String> {
+        Self::from_env_value(std::env::var(BLOB_ALIGN_ENV))
+    }
+
+    fn from_env_value(
+        value: Result<String, std::env::VarError>,
+    ) -> Result<AlignmentChoice, String> {
+        let set = !matches!(value, Err(std::env::VarError::NotPresent));
+        let alignment = BlobAlignment::from_env_value(value)?;
+        Ok(AlignmentChoice {
+            alignment,
+            source: if set {
+                AlignmentSource::Setting
+            } else {
+                AlignmentSource::Default
+            },
+        })
+    }
+
+    /// The alignment once the kernel has been asked: the larger of this one and the kernel's
+    /// `VIRTGPU_PARAM_BLOB_ALIGNMENT` (`None` when the kernel does not offer it; 0 asks for
+    /// nothing). A kernel alignment that is not a power of two cannot be met by rounding to a
+    /// power of two, so it is an error rather than a guess.
+    pub fn with_kernel(self, kernel: Option<u64>) -> Result<AlignmentChoice, String> {
+        let Some(bytes) = kernel.filter(|bytes| *bytes != 0) else {
+            return Ok(self);
+        };
+        if !bytes.is_power_of_two() {
+            return Err(format!(
+                "the kernel's VIRTGPU_PARAM_BLOB_ALIGNMENT is {bytes}, which is not a power of two: \
+                 no blob size can be a multiple of it and of the page size"
+            ));
+        }
+        if bytes <= self.alignment.bytes() {
+            return Ok(self);
+        }
+        Ok(AlignmentChoice {
+            alignment: BlobAlignment(bytes),
+            source: AlignmentSource::Kernel,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +242,60 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn without_the_kernel_param_the_setting_or_the_default_decides() {
+        use std::env::VarError;
+        let default = AlignmentChoice::from_env_value(Err(VarError::NotPresent)).unwrap();
+        assert_eq!(default, AlignmentChoice::default());
+        assert_eq!(default.with_kernel(None), Ok(default));
+        assert_eq!(default.with_kernel(Some(0)), Ok(default));
+        let set = AlignmentChoice::from_env_value(Ok("4096".into())).unwrap();
+        assert_eq!(
+            (set.alignment.bytes(), set.source),
+            (4096, AlignmentSource::Setting)
+        );
+        // Setting the default's value is still a setting: it is what the user asked for.
+        let same = AlignmentChoice::from_env_value(Ok("16384".into())).unwrap();
+        assert_eq!(same.source, AlignmentSource::Setting);
+    }
+
+    #[test]
+    fn the_kernel_param_decides_only_when_it_asks_for_more() {
+        let default = AlignmentChoice::default();
+        // A 64 KiB host page (the kernel's param) beats the 16 KiB default.
+        let kernel = default.with_kernel(Some(65536)).unwrap();
+        assert_eq!(
+            (kernel.alignment.bytes(), kernel.source),
+            (65536, AlignmentSource::Kernel)
+        );
+        assert_eq!(kernel.to_string(), "65536 (VIRTGPU_PARAM_BLOB_ALIGNMENT)");
+        // A 4 KiB host (or the same 16 KiB) leaves the default in charge.
+        assert_eq!(default.with_kernel(Some(4096)), Ok(default));
+        assert_eq!(default.with_kernel(Some(16384)), Ok(default));
+        // A setting below the host's page size cannot win: max(kernel, setting).
+        let small = AlignmentChoice::from(BlobAlignment::new(4096).unwrap());
+        let chosen = small.with_kernel(Some(16384)).unwrap();
+        assert_eq!(
+            (chosen.alignment.bytes(), chosen.source),
+            (16384, AlignmentSource::Kernel)
+        );
+        // A larger setting stays: max(kernel, setting).
+        let large = AlignmentChoice::from(BlobAlignment::new(1 << 20).unwrap());
+        assert_eq!(large.with_kernel(Some(16384)), Ok(large));
+        // Powers of two below a page are met by any page-aligned size.
+        assert_eq!(default.with_kernel(Some(512)), Ok(default));
+    }
+
+    #[test]
+    fn a_kernel_alignment_that_is_no_power_of_two_is_refused() {
+        let err = AlignmentChoice::default()
+            .with_kernel(Some(12288))
+            .unwrap_err();
+        assert!(
+            err.contains("12288") && err.contains("power of two"),
+            "{err}"
+        );
     }
 }

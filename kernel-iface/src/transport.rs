@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use venus_rs_shmem::SharedMemory;
 
-use crate::alignment::BlobAlignment;
+use crate::alignment::{AlignmentSource, BlobAlignment};
 use crate::capset::VenusCapset;
 use crate::error::{ErrorKind, Step, TransportError};
 
@@ -216,6 +216,8 @@ pub enum WaitOutcome {
 pub struct TransportInfo {
     pub kind: TransportKind,
     pub blob_alignment: BlobAlignment,
+    /// What decided `blob_alignment`.
+    pub blob_alignment_source: AlignmentSource,
     pub details: TransportDetails,
 }
 
@@ -268,7 +270,11 @@ impl fmt::Display for TransportInfo {
                 socket.display()
             )?,
         }
-        write!(f, " blob_alignment {}", self.blob_alignment)
+        write!(
+            f,
+            " blob_alignment {} ({})",
+            self.blob_alignment, self.blob_alignment_source
+        )
     }
 }
 

@@ -5,7 +5,8 @@ mod common;
 
 use common::VtestServer;
 use venus_rs_kernel_iface::{
-    open, BlobRequest, ContextParams, ErrorKind, Step, TransportKind, BLOB_ALIGN_ENV,
+    open, AlignmentSource, BlobRequest, ContextParams, ErrorKind, Step, TransportKind,
+    BLOB_ALIGN_ENV,
 };
 
 #[test]
@@ -17,6 +18,10 @@ fn open_reads_the_socket_and_the_blob_alignment_from_the_environment() {
     std::env::set_var(BLOB_ALIGN_ENV, "0x10000");
     let mut transport = open(TransportKind::Vtest).expect("open vtest from the environment");
     assert_eq!(transport.info().blob_alignment.bytes(), 65536);
+    assert_eq!(
+        transport.info().blob_alignment_source,
+        AlignmentSource::Setting
+    );
     transport.init_context(ContextParams::default()).unwrap();
     let blob = transport.create_blob(BlobRequest::shmem(70000)).unwrap();
     assert_eq!(blob.size(), 131072);
@@ -31,6 +36,10 @@ fn open_reads_the_socket_and_the_blob_alignment_from_the_environment() {
     std::env::remove_var(BLOB_ALIGN_ENV);
     let transport = open(TransportKind::Vtest).expect("open with the default alignment");
     assert_eq!(transport.info().blob_alignment.bytes(), 16384);
+    assert_eq!(
+        transport.info().blob_alignment_source,
+        AlignmentSource::Default
+    );
     drop(transport);
 
     // This machine kind has no /dev/dri; in a guest the same call finds the render node.

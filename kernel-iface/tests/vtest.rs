@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use common::{TempDir, VtestServer};
 use venus_rs_kernel_iface::vtest::{VtestOptions, VtestTransport};
 use venus_rs_kernel_iface::{
-    BlobAlignment, BlobFlags, BlobMem, BlobRequest, ContextParams, ErrorKind, Step, Transport,
-    TransportDetails, VkVersion, WaitOutcome,
+    AlignmentChoice, BlobAlignment, BlobFlags, BlobMem, BlobRequest, ContextParams, ErrorKind,
+    Step, Transport, TransportDetails, VkVersion, WaitOutcome,
 };
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -172,7 +172,7 @@ fn blobs_map_and_a_fenced_submit_round_trips_through_the_host() {
 
     // A larger alignment applies to every blob of a transport configured with it.
     let mut options = server.options(REPLY_TIMEOUT);
-    options.blob_alignment = BlobAlignment::new(65536).unwrap();
+    options.blob_alignment = BlobAlignment::new(65536).unwrap().into();
     let mut wide = VtestTransport::connect(options).unwrap();
     wide.init_context(ContextParams::default()).unwrap();
     let wide_blob = wide.create_blob(BlobRequest::shmem(131268)).unwrap();
@@ -325,7 +325,7 @@ fn no_server_at_the_socket_path_fails_the_connect_step() {
     let options = VtestOptions {
         socket_path: dir.path().join("nobody.sock"),
         reply_timeout: Duration::from_secs(2),
-        blob_alignment: BlobAlignment::default(),
+        blob_alignment: AlignmentChoice::default(),
         renderer_name: "kernel-iface-test".to_string(),
     };
     let err = VtestTransport::connect(options)

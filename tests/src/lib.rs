@@ -8,6 +8,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod images;
+pub mod live_pair;
 pub mod vk_util;
 
 use std::path::{Path, PathBuf};

@@ -41,5 +41,5 @@ fn our_halves_run_vulkaninfo_in_qemu_aarch64() {
 #[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
 fn venus_probe_passes_against_our_host_in_qemu_x86_64() {
     run_in("ours,ours,qemu-x86_64", &[], &["venus-probe"])
-        .assert_success_with("venus-probe: all 8 steps passed over virtgpu");
+        .assert_success_with("venus-probe: all 9 steps passed over virtgpu");
 }

@@ -4,7 +4,7 @@
 
 use venus_rs_tests::{reference, run_in, PairRun};
 
-const ALL_PASSED: &str = "venus-probe: all 8 steps passed";
+const ALL_PASSED: &str = "venus-probe: all 9 steps passed";
 
 /// The protocol level the reference stack's virglrenderer announces in its capset.
 fn capset_vk_xml_version() -> &'static str {
@@ -94,7 +94,7 @@ fn probe_json_reports_every_step_over_vtest() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout[start..]).expect("valid JSON");
     assert_eq!(report["passed"], true);
     let steps = report["steps"].as_array().expect("steps");
-    assert_eq!(steps.len(), 8);
+    assert_eq!(steps.len(), 9);
     assert!(
         steps.iter().all(|step| step["result"] == "ok"),
         "{report:#}"

@@ -11,7 +11,7 @@ const TRIXIE: &[&str] = &["--reference", "trixie"];
 const TRIXIE_ENV: &[(&str, &str)] = &[("VENUS_RS_REFERENCE", "trixie")];
 const BOOTS: u32 = 3;
 const VENUS_DEVICE: &str = "Virtio-GPU Venus (llvmpipe";
-const PROBE_PASSED: &str = "venus-probe: all 8 steps passed";
+const PROBE_PASSED: &str = "venus-probe: all 9 steps passed";
 const COMPUTE_PASSED: &str = "compute-readback: OK";
 /// The protocol level virglrenderer 1.1 announces in its capset.
 const VIRGLRENDERER_1_1_CAPSET: &str = "vk_xml_version=1.3.269";

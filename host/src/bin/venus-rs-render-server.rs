@@ -7,11 +7,15 @@ use std::sync::Arc;
 
 use rustix::net::SocketType;
 use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
+use venus_rs_host::simulate_hvf::{self, HVF_PAGE_SIZE, SIMULATE_HVF_FLAG};
 use venus_rs_host::vulkan::{DecoderOptions, VulkanDecoder};
 
-const USAGE: &str = "usage: venus-rs-render-server --socket-fd N
+const USAGE: &str = "usage: venus-rs-render-server --socket-fd N [--simulate-hvf]
        (workers: venus-rs-render-server --context-worker --socket-fd N --ctx-id ID \
---ctx-name NAME --init-flags FLAGS)";
+--ctx-name NAME --init-flags FLAGS)
+  --simulate-hvf  hand blobs whose size is not a multiple of 16 KiB to the VMM as memory the host
+                  does not share, as QEMU under macOS Hypervisor.framework maps them (also
+                  VENUS_RS_SIMULATE_HVF=1, which is how QEMU's render server gets it)";
 
 #[derive(Default)]
 struct Args {
@@ -20,6 +24,7 @@ struct Args {
     ctx_id: Option<u32>,
     ctx_name: Option<String>,
     init_flags: Option<u32>,
+    simulate_hvf: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
                     Some(i32::try_from(fd).map_err(|_| "--socket-fd is too large".to_owned())?);
             }
             "--context-worker" => parsed.context_worker = true,
+            SIMULATE_HVF_FLAG => parsed.simulate_hvf = true,
             "--ctx-id" => parsed.ctx_id = Some(number("--ctx-id", value("--ctx-id")?)?),
             "--ctx-name" => parsed.ctx_name = Some(value("--ctx-name")?),
             "--init-flags" => {
@@ -80,6 +86,7 @@ fn adopt_socket(fd: i32) -> Result<OwnedFd, String> {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
+    let hvf = simulate_hvf::init(args.simulate_hvf)?;
     let socket = adopt_socket(
         args.socket_fd
             .ok_or_else(|| format!("--socket-fd is required\n{USAGE}"))?,
@@ -99,6 +106,12 @@ fn run() -> Result<(), String> {
     let executable = std::env::current_exe()
         .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
     venus_rs_host::log!("render server started");
+    if hvf.enabled() {
+        venus_rs_host::log!(
+            "simulating HVF: blobs whose size is not a multiple of {HVF_PAGE_SIZE} bytes are handed \
+             to the VMM as memory the host does not share"
+        );
+    }
     RenderServer::new(socket, executable).run()
 }
 

@@ -7,28 +7,41 @@ use std::sync::Arc;
 
 use venus_rs_host::capset::Capset;
 use venus_rs_host::context::ContextOptions;
+use venus_rs_host::simulate_hvf::{self, HVF_PAGE_SIZE, SIMULATE_HVF_FLAG};
 use venus_rs_host::vtest::protocol::DEFAULT_SOCKET_PATH;
 use venus_rs_host::vtest::{ServerConfig, VtestServer};
 use venus_rs_host::vulkan::{protocol_level, DecoderOptions, VulkanDecoder};
 
-const USAGE: &str =
-    "usage: venus-rs-vtest-server [--socket-path PATH]   (default /tmp/.virgl_test)";
+const USAGE: &str = "usage: venus-rs-vtest-server [--socket-path PATH] [--simulate-hvf]
+  --socket-path PATH  default /tmp/.virgl_test
+  --simulate-hvf      hand out blobs whose size is not a multiple of 16 KiB as memory the host
+                      does not share, as QEMU under macOS Hypervisor.framework maps them
+                      (also VENUS_RS_SIMULATE_HVF=1)";
 
-fn parse_socket_path() -> Result<String, String> {
+struct Args {
+    socket_path: String,
+    simulate_hvf: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let mut socket_path = DEFAULT_SOCKET_PATH.to_owned();
+    let mut parsed = Args {
+        socket_path: DEFAULT_SOCKET_PATH.to_owned(),
+        simulate_hvf: false,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--socket-path" => {
-                socket_path = args
+                parsed.socket_path = args
                     .next()
                     .ok_or_else(|| "--socket-path needs a path".to_owned())?
             }
+            SIMULATE_HVF_FLAG => parsed.simulate_hvf = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    Ok(socket_path)
+    Ok(parsed)
 }
 
 /// A socket left behind by an earlier server is replaced; anything else at the path is not.
@@ -47,13 +60,21 @@ fn bind(path: &str) -> Result<UnixListener, String> {
 }
 
 fn main() -> ExitCode {
-    let socket_path = match parse_socket_path() {
-        Ok(path) => path,
+    let (socket_path, hvf) = match parse_args()
+        .and_then(|args| Ok((args.socket_path, simulate_hvf::init(args.simulate_hvf)?)))
+    {
+        Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
+    if hvf.enabled() {
+        venus_rs_host::log!(
+            "simulating HVF: blobs whose size is not a multiple of {HVF_PAGE_SIZE} bytes are handed \
+             out as memory the host does not share"
+        );
+    }
     let capset = match Capset::new(&protocol_level()) {
         Ok(capset) => capset,
         Err(error) => {

@@ -227,6 +227,14 @@ impl Worker {
                 .create_shm_resource(res_id, blob_size)
                 .map_err(|e| e.to_string())
         };
+        let created = created.and_then(|fd| {
+            crate::simulate_hvf::current().hand_out(
+                &format!("context {ctx_id}"),
+                res_id,
+                blob_size,
+                fd,
+            )
+        });
         match created {
             Ok(fd) => {
                 crate::log!(

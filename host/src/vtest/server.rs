@@ -353,6 +353,9 @@ impl Client {
             );
             fd
         };
+        let fd = crate::simulate_hvf::current()
+            .hand_out(&format!("client {}", self.id), res_id, size, fd)
+            .map_err(refused)?;
         self.next_res_id = self
             .next_res_id
             .checked_add(1)

@@ -17,9 +17,11 @@ use vulkan_venus_rs::session::{self, SessionError, SessionOptions, Step, StepRep
 const USAGE: &str = "usage: venus-probe [--transport vtest|virtgpu] [--json] [--round-trips N]
 
 Runs the Venus bring-up step by step: device node, params, capset, context init, ring blob
-(create + map + write/read-back), vkCreateRingMESA, reply shmem (vkSetReplyCommandStreamMESA),
-and vkEnumerateInstanceVersion through the ring. Prints one line per step; exits 0 only if all
-steps passed.
+(create + map + write/read-back; the blob alignment and what decided it), vkCreateRingMESA, the
+host's write to the ring read back (is the ring memory shared?), reply shmem
+(vkSetReplyCommandStreamMESA), and vkEnumerateInstanceVersion through the ring. Prints one line
+per step; exits 0 only if all steps passed. A host silent for VENUS_RS_STALL_TIMEOUT seconds
+(default 10) fails the step it stalls.
 
   --transport T    vtest or virtgpu (default: VENUS_RS_TRANSPORT, else virtgpu when a virtio_gpu
                    render node exists, else vtest when VTEST_SOCKET_NAME is set)
@@ -121,7 +123,13 @@ fn main() -> ExitCode {
         }
     };
 
-    let mut options = SessionOptions::new(kind);
+    let mut options = match SessionOptions::from_env(kind) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("venus-probe: {message}");
+            return ExitCode::from(2);
+        }
+    };
     options.round_trips = args.round_trips;
     let (sender, events) = channel();
     // The worker is abandoned, not joined, when a step hangs: the process exits with it still blocked.

@@ -96,6 +96,10 @@ impl DrmNodes {
 /// ring itself (larger ones through shared memory).
 const RING_BUFFER_SIZE: u32 = 512 * 1024;
 
+/// The longest one wait on a host that keeps reporting itself alive may take (see
+/// [`crate::liveness`]); a silent host is lost after `VENUS_RS_STALL_TIMEOUT`.
+const BUSY_HOST_LIMIT: Duration = Duration::from_secs(300);
+
 pub struct Host {
     session: Mutex<Session>,
     drm_nodes: DrmNodes,
@@ -118,14 +122,22 @@ impl Host {
     /// Runs the bring-up. `Err` is one line saying why there is no host.
     pub fn connect() -> Result<Host, String> {
         let kind = session::select_transport()?;
-        let mut options = SessionOptions::new(kind);
-        // Host commands (device creation, pipeline compiles) can take far longer than a ring echo.
-        options.wait_timeout = Duration::from_secs(60);
+        let mut options = SessionOptions::from_env(kind)?;
+        // Host commands (device creation, pipeline compiles) can take far longer than a ring echo; a
+        // host that keeps reporting itself alive is waited for this long, a silent one only for the
+        // stall timeout.
+        options.wait_timeout = BUSY_HOST_LIMIT;
         options.ring_buffer_size = RING_BUFFER_SIZE;
         let session =
             session::connect(&options, &mut |_| {}).map_err(|error| match error.step {
                 Some(Step::DeviceNode) => format!("no Venus host over {kind}: {}", error.detail),
-                _ => format!("Venus bring-up over {kind} failed: {error}"),
+                _ => {
+                    // A host was found and the bring-up went wrong: the user must see why, not only
+                    // an instance without devices.
+                    let message = format!("Venus bring-up over {kind} failed: {error}");
+                    venus_log!(Level::Error, "{message}");
+                    message
+                }
             })?;
         Ok(Host {
             drm_nodes: DrmNodes::of(session.transport_info()),

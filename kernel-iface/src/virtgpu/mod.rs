@@ -16,7 +16,7 @@ use rustix::io::Errno;
 use rustix::ioctl::{ioctl, Updater};
 use venus_rs_shmem::SharedMemory;
 
-use crate::alignment::BlobAlignment;
+use crate::alignment::AlignmentChoice;
 use crate::capset::{VenusCapset, VENUS_CAPSET_ID, VENUS_CAPSET_SIZE};
 use crate::deadline::{wait_for_events, Deadline};
 use crate::error::{kind_of_errno, kind_of_map_error, ErrorKind, Step, TransportError};
@@ -38,13 +38,14 @@ fn error(step: Step, kind: ErrorKind, detail: impl Into<String>) -> TransportErr
 pub struct VirtGpuOptions {
     /// The render node to use; `None` picks the first one driven by `virtio_gpu`.
     pub node: Option<PathBuf>,
-    pub blob_alignment: BlobAlignment,
+    /// The alignment asked for; the kernel's `VIRTGPU_PARAM_BLOB_ALIGNMENT` may raise it.
+    pub blob_alignment: AlignmentChoice,
 }
 
 impl VirtGpuOptions {
     /// Discovery of the node, and the blob alignment from `VENUS_RS_BLOB_ALIGN`.
     pub fn from_env() -> Result<VirtGpuOptions, TransportError> {
-        let blob_alignment = BlobAlignment::from_env()
+        let blob_alignment = AlignmentChoice::from_env()
             .map_err(|detail| error(Step::Config, ErrorKind::Config, detail))?;
         Ok(VirtGpuOptions {
             node: None,
@@ -183,7 +184,7 @@ struct ParamCheck {
     missing_hint: Option<&'static str>,
 }
 
-const PARAM_CHECKS: [ParamCheck; 7] = [
+const PARAM_CHECKS: [ParamCheck; 8] = [
     ParamCheck {
         id: uapi::PARAM_3D_FEATURES,
         name: "3D_FEATURES",
@@ -221,7 +222,29 @@ const PARAM_CHECKS: [ParamCheck; 7] = [
         name: "SUPPORTED_CAPSET_IDs",
         missing_hint: None,
     },
+    ParamCheck {
+        id: uapi::PARAM_BLOB_ALIGNMENT,
+        name: BLOB_ALIGNMENT_PARAM,
+        missing_hint: None,
+    },
 ];
+
+/// The uapi name of `VIRTGPU_PARAM_BLOB_ALIGNMENT` in [`TransportDetails::VirtGpu`]'s params.
+pub const BLOB_ALIGNMENT_PARAM: &str = "BLOB_ALIGNMENT";
+
+/// The blob alignment to use: the larger of what was asked for and what the kernel requires.
+fn choose_alignment(
+    asked: AlignmentChoice,
+    params: &[(&'static str, Option<u64>)],
+) -> Result<AlignmentChoice, TransportError> {
+    let kernel = params
+        .iter()
+        .find(|(name, _)| *name == BLOB_ALIGNMENT_PARAM)
+        .and_then(|(_, value)| *value);
+    asked
+        .with_kernel(kernel)
+        .map_err(|detail| error(Step::CheckParams, ErrorKind::Unsupported, detail))
+}
 
 /// Fails naming every required GETPARAM that is missing or 0, with how to get it, and when the kernel says
 /// which capsets the host has, fails if Venus is not among them.
@@ -273,7 +296,7 @@ pub struct VirtGpuTransport {
     node: DrmNode,
     driver: DriverInfo,
     params: Vec<(&'static str, Option<u64>)>,
-    blob_alignment: BlobAlignment,
+    blob_alignment: AlignmentChoice,
     context: Option<ContextParams>,
 }
 
@@ -311,6 +334,7 @@ impl VirtGpuTransport {
             .map(|check| (check.name, get_param(fd, check.id).ok()))
             .collect();
         check_params(&node_path, &params)?;
+        let blob_alignment = choose_alignment(options.blob_alignment, &params)?;
 
         Ok(VirtGpuTransport {
             id: TransportId::next(),
@@ -318,7 +342,7 @@ impl VirtGpuTransport {
             node,
             driver,
             params,
-            blob_alignment: options.blob_alignment,
+            blob_alignment,
             context: None,
         })
     }
@@ -402,7 +426,8 @@ impl Transport for VirtGpuTransport {
     fn info(&self) -> TransportInfo {
         TransportInfo {
             kind: KIND,
-            blob_alignment: self.blob_alignment,
+            blob_alignment: self.blob_alignment.alignment,
+            blob_alignment_source: self.blob_alignment.source,
             details: TransportDetails::VirtGpu {
                 node: self.node_path.clone(),
                 driver_name: self.driver.name.clone(),
@@ -498,7 +523,7 @@ impl Transport for VirtGpuTransport {
     fn create_blob(&mut self, request: BlobRequest) -> Result<Blob, TransportError> {
         let step = Step::CreateBlob;
         self.context(step)?;
-        let size = checked_blob_size(KIND, self.blob_alignment, &request)?;
+        let size = checked_blob_size(KIND, self.blob_alignment.alignment, &request)?;
         let mut args = uapi::ResourceCreateBlob {
             blob_mem: request.blob_mem.raw(),
             blob_flags: request.flags.bits(),
@@ -655,7 +680,7 @@ mod tests {
     fn a_node_that_is_not_drm_fails_the_open_step() {
         let options = VirtGpuOptions {
             node: Some(PathBuf::from("/dev/null")),
-            blob_alignment: BlobAlignment::default(),
+            blob_alignment: AlignmentChoice::default(),
         };
         let err = VirtGpuTransport::open(options)
             .err()
@@ -727,7 +752,7 @@ mod tests {
     fn a_missing_node_fails_the_open_step() {
         let options = VirtGpuOptions {
             node: Some(PathBuf::from("/nonexistent/renderD128")),
-            blob_alignment: BlobAlignment::default(),
+            blob_alignment: AlignmentChoice::default(),
         };
         let err = VirtGpuTransport::open(options).err().expect("no such node");
         assert_eq!(
@@ -735,5 +760,33 @@ mod tests {
             (Step::OpenDevice, ErrorKind::NotFound)
         );
         assert!(err.detail.contains("open"), "{err}");
+    }
+
+    #[test]
+    fn the_kernel_blob_alignment_raises_the_setting_when_offered() {
+        use crate::alignment::{AlignmentSource, BlobAlignment};
+        let absent = params_with(&[(BLOB_ALIGNMENT_PARAM, None)]);
+        let chosen = choose_alignment(AlignmentChoice::default(), &absent).unwrap();
+        assert_eq!(chosen, AlignmentChoice::default());
+        let host_64k = params_with(&[(BLOB_ALIGNMENT_PARAM, Some(65536))]);
+        let chosen = choose_alignment(AlignmentChoice::default(), &host_64k).unwrap();
+        assert_eq!(
+            (chosen.alignment.bytes(), chosen.source),
+            (65536, AlignmentSource::Kernel)
+        );
+        let asked_4k = AlignmentChoice::from(BlobAlignment::new(4096).unwrap());
+        let host_16k = params_with(&[(BLOB_ALIGNMENT_PARAM, Some(16384))]);
+        let chosen = choose_alignment(asked_4k, &host_16k).unwrap();
+        assert_eq!(
+            (chosen.alignment.bytes(), chosen.source),
+            (16384, AlignmentSource::Kernel)
+        );
+        let broken = params_with(&[(BLOB_ALIGNMENT_PARAM, Some(24576))]);
+        let err = choose_alignment(AlignmentChoice::default(), &broken).unwrap_err();
+        assert_eq!(
+            (err.step, err.kind),
+            (Step::CheckParams, ErrorKind::Unsupported)
+        );
+        assert!(err.detail.contains("VIRTGPU_PARAM_BLOB_ALIGNMENT"), "{err}");
     }
 }

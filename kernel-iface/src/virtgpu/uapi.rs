@@ -11,6 +11,9 @@ pub const PARAM_HOST_VISIBLE: u64 = 4;
 pub const PARAM_CROSS_DEVICE: u64 = 5;
 pub const PARAM_CONTEXT_INIT: u64 = 6;
 pub const PARAM_SUPPORTED_CAPSET_IDS: u64 = 7;
+/// Linux 7.2+: the alignment every blob must have (the host's page size, as the VMM advertises it
+/// with `VIRTIO_GPU_F_BLOB_ALIGNMENT`); older kernels answer EINVAL, a device without it ENOENT.
+pub const PARAM_BLOB_ALIGNMENT: u64 = 9;
 
 pub const CONTEXT_PARAM_CAPSET_ID: u64 = 1;
 pub const CONTEXT_PARAM_NUM_RINGS: u64 = 2;
@@ -187,9 +190,10 @@ mod tests {
                 PARAM_HOST_VISIBLE,
                 PARAM_CROSS_DEVICE,
                 PARAM_CONTEXT_INIT,
-                PARAM_SUPPORTED_CAPSET_IDS
+                PARAM_SUPPORTED_CAPSET_IDS,
+                PARAM_BLOB_ALIGNMENT
             ],
-            [1, 2, 3, 4, 5, 6, 7]
+            [1, 2, 3, 4, 5, 6, 7, 9]
         );
         assert_eq!(
             [

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rustix::event::PollFlags;
 use venus_rs_shmem::SharedMemory;
 
-use crate::alignment::BlobAlignment;
+use crate::alignment::AlignmentChoice;
 use crate::capset::{VenusCapset, VENUS_CAPSET_ID};
 use crate::deadline::{wait_for_events, Deadline};
 use crate::error::{kind_of_errno, kind_of_map_error, ErrorKind, Step, TransportError};
@@ -34,15 +34,16 @@ pub struct VtestOptions {
     pub socket_path: PathBuf,
     /// How long any single reply of the server may take before the step fails as stalled.
     pub reply_timeout: Duration,
-    pub blob_alignment: BlobAlignment,
+    pub blob_alignment: AlignmentChoice,
     /// The name the server logs for this client.
     pub renderer_name: String,
 }
 
 impl VtestOptions {
     /// The socket from `VTEST_SOCKET_NAME` (default `/tmp/.virgl_test`), the blob alignment from
-    /// `VENUS_RS_BLOB_ALIGN`, and a 30 s reply timeout: long enough for the host to compile a pipeline
-    /// submitted just before, short enough that a dead server is noticed.
+    /// `VENUS_RS_BLOB_ALIGN`, and the stall timeout (`VENUS_RS_STALL_TIMEOUT`, 10 s) as the reply
+    /// timeout: the server answers every request of ours at once (Vulkan work runs on rings, not
+    /// on the socket), so a server silent for that long is stopped or hung.
     pub fn from_env() -> Result<VtestOptions, TransportError> {
         let socket_path = std::env::var_os(protocol::SOCKET_PATH_ENV)
             .filter(|path| !path.is_empty())
@@ -50,11 +51,13 @@ impl VtestOptions {
                 || PathBuf::from(protocol::DEFAULT_SOCKET_PATH),
                 PathBuf::from,
             );
-        let blob_alignment = BlobAlignment::from_env()
+        let blob_alignment = AlignmentChoice::from_env()
+            .map_err(|detail| error(Step::Config, ErrorKind::Config, detail))?;
+        let reply_timeout = crate::stall::stall_timeout_from_env()
             .map_err(|detail| error(Step::Config, ErrorKind::Config, detail))?;
         Ok(VtestOptions {
             socket_path,
-            reply_timeout: Duration::from_secs(30),
+            reply_timeout,
             blob_alignment,
             renderer_name: "venus-rs".to_string(),
         })
@@ -72,7 +75,7 @@ pub struct VtestTransport {
     id: TransportId,
     connection: Connection,
     socket_path: PathBuf,
-    blob_alignment: BlobAlignment,
+    blob_alignment: AlignmentChoice,
     protocol_version: u32,
     max_timeline_count: u32,
     context: Option<ContextParams>,
@@ -276,7 +279,8 @@ impl Transport for VtestTransport {
     fn info(&self) -> TransportInfo {
         TransportInfo {
             kind: KIND,
-            blob_alignment: self.blob_alignment,
+            blob_alignment: self.blob_alignment.alignment,
+            blob_alignment_source: self.blob_alignment.source,
             details: TransportDetails::Vtest {
                 socket: self.socket_path.clone(),
                 protocol_version: self.protocol_version,
@@ -350,7 +354,7 @@ impl Transport for VtestTransport {
     fn create_blob(&mut self, request: BlobRequest) -> Result<Blob, TransportError> {
         let step = Step::CreateBlob;
         self.context(step)?;
-        let size = checked_blob_size(KIND, self.blob_alignment, &request)?;
+        let size = checked_blob_size(KIND, self.blob_alignment.alignment, &request)?;
         let [size_lo, size_hi] = protocol::split_u64(size);
         let [id_lo, id_hi] = protocol::split_u64(request.blob_id);
         let message = protocol::message(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 use venus_rs_kernel_iface::vtest::VtestOptions;
-use venus_rs_kernel_iface::BlobAlignment;
+use venus_rs_kernel_iface::AlignmentChoice;
 
 const HOST_DRIVER_FILES: &str = "/usr/share/vulkan/icd.d/lvp_icd.json";
 
@@ -147,7 +147,7 @@ impl VtestServer {
         VtestOptions {
             socket_path: self.socket.clone(),
             reply_timeout,
-            blob_alignment: BlobAlignment::default(),
+            blob_alignment: AlignmentChoice::default(),
             renderer_name: "kernel-iface-test".to_string(),
         }
     }
