@@ -41,8 +41,8 @@ pub struct VtestOptions {
 
 impl VtestOptions {
     /// The socket from `VTEST_SOCKET_NAME` (default `/tmp/.virgl_test`), the blob alignment from
-    /// `VENUS_RS_BLOB_ALIGN`, and a 30 s reply timeout: long enough for the host to compile a pipeline
-    /// submitted just before, short enough that a dead server is noticed.
+    /// `VENUS_RS_BLOB_ALIGN`, the process's name, and a 30 s reply timeout: long enough for the
+    /// host to compile a pipeline submitted just before, short enough that a dead server is noticed.
     pub fn from_env() -> Result<VtestOptions, TransportError> {
         let socket_path = std::env::var_os(protocol::SOCKET_PATH_ENV)
             .filter(|path| !path.is_empty())
@@ -56,9 +56,19 @@ impl VtestOptions {
             socket_path,
             reply_timeout: Duration::from_secs(30),
             blob_alignment,
-            renderer_name: "venus-rs".to_string(),
+            renderer_name: process_name(),
         })
     }
+}
+
+/// The name the server knows the client by: the process's, as Mesa's vtest client sends it (the
+/// host's log then names the program), or "venus-rs" where the process has none.
+fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .ok()
+        .map(|name| name.trim_end().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "venus-rs".to_string())
 }
 
 /// The sync object that stands for one ring's fence timeline, and the last point handed out on it.
