@@ -9,26 +9,41 @@ use venus_rs_host::capset::Capset;
 use venus_rs_host::context::ContextOptions;
 use venus_rs_host::vtest::protocol::DEFAULT_SOCKET_PATH;
 use venus_rs_host::vtest::{ServerConfig, VtestServer};
-use venus_rs_host::vulkan::{protocol_level, DecoderOptions, VulkanDecoder};
+use venus_rs_host::vulkan::{protocol_level, DecoderOptions, HostProfile, VulkanDecoder};
 
-const USAGE: &str =
-    "usage: venus-rs-vtest-server [--socket-path PATH]   (default /tmp/.virgl_test)";
+const USAGE: &str = "usage: venus-rs-vtest-server [--socket-path PATH] [--profile native|moltenvk]
+       (socket default /tmp/.virgl_test; profile default $VENUS_RS_HOST_PROFILE, else native)";
 
-fn parse_socket_path() -> Result<String, String> {
+struct Args {
+    socket_path: String,
+    /// `--profile`, which overrides the environment's.
+    profile: Option<HostProfile>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let mut socket_path = DEFAULT_SOCKET_PATH.to_owned();
+    let mut parsed = Args {
+        socket_path: DEFAULT_SOCKET_PATH.to_owned(),
+        profile: None,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--socket-path" => {
-                socket_path = args
+                parsed.socket_path = args
                     .next()
                     .ok_or_else(|| "--socket-path needs a path".to_owned())?
+            }
+            "--profile" => {
+                let name = args
+                    .next()
+                    .ok_or_else(|| "--profile needs a name".to_owned())?;
+                parsed.profile = Some(HostProfile::from_name(&name)?);
             }
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    Ok(socket_path)
+    Ok(parsed)
 }
 
 /// A socket left behind by an earlier server is replaced; anything else at the path is not.
@@ -47,13 +62,28 @@ fn bind(path: &str) -> Result<UnixListener, String> {
 }
 
 fn main() -> ExitCode {
-    let socket_path = match parse_socket_path() {
-        Ok(path) => path,
+    let Args {
+        socket_path,
+        profile,
+    } = match parse_args() {
+        Ok(args) => args,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
+    let mut options = match DecoderOptions::from_env() {
+        Ok(options) => options,
+        Err(message) if profile.is_none() => {
+            venus_rs_host::log!("{message}");
+            return ExitCode::FAILURE;
+        }
+        // The command line chooses the profile the environment failed to name.
+        Err(_) => DecoderOptions::default(),
+    };
+    if let Some(profile) = profile {
+        options.profile = profile;
+    }
     let capset = match Capset::new(&protocol_level()) {
         Ok(capset) => capset,
         Err(error) => {
@@ -61,7 +91,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let decoder = VulkanDecoder::new(DecoderOptions::from_env());
+    venus_rs_host::log!(
+        "host profile {}: {}",
+        options.profile.name(),
+        options.profile.description()
+    );
+    let decoder = VulkanDecoder::new(options);
     let server = VtestServer::new(ServerConfig {
         capset,
         executors: Arc::new(decoder),
