@@ -506,6 +506,23 @@ pub fn build(reg: &Registry, data: &Value) -> Result<Model, String> {
         protocol_ext_numbers.insert(number);
         protocol_extensions.push((name, number, spec));
     }
+    // This project's additions to virglrenderer's list; each says why it is there.
+    for e in data["venus_rs_protocol_extensions"]["extensions"]
+        .as_array()
+        .ok_or("data file: venus_rs_protocol_extensions.extensions")?
+    {
+        let name = e[0].as_str().ok_or("extension name")?.to_string();
+        let number = e[1].as_u64().ok_or("extension number")? as u32;
+        let spec = e[2].as_u64().ok_or("extension spec")? as u32;
+        e[3].as_str()
+            .filter(|why| !why.is_empty())
+            .ok_or(format!("data file: {name} needs the reason it is added"))?;
+        if !protocol_ext_numbers.insert(number) {
+            return Err(format!("data file: {name} is already a protocol extension"));
+        }
+        protocol_extensions.push((name, number, spec));
+    }
+    protocol_extensions.sort();
     let mut mesa_spec = BTreeMap::new();
     for t in data["mesa"]["types"]
         .as_array()

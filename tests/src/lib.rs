@@ -185,6 +185,72 @@ exit $status
     )
 }
 
+/// The test programs of `src/bin` that every pairing runs in one boot; each prints `NAME: OK ...`.
+pub const PROGRAMS: &[&str] = &[
+    "compute-readback",
+    "render-check",
+    "sync-check",
+    "query-check",
+    "secondary-check",
+];
+
+/// The programs that print a digest of the image they rendered.
+pub const RENDERING_PROGRAMS: &[&str] = &["render-check", "secondary-check"];
+
+/// A shell script that runs every program even when one fails (so one boot reports on all of them), each with
+/// the environment `env_of` gives it.
+pub fn every_program_script(env_of: impl Fn(&str) -> &'static str) -> String {
+    let runs: Vec<String> = PROGRAMS
+        .iter()
+        .map(|program| format!("{} {program} || status=1; ", env_of(program)))
+        .collect();
+    format!("status=0; {}exit $status", runs.concat())
+}
+
+/// Every program natively without the layer, in one chroot run: the oracle for digests.
+pub fn native_outcome() -> PairRun {
+    let run = native(&[], &["sh", "-c", &every_program_script(|_| "")]);
+    for program in PROGRAMS {
+        run.assert_success_with(&format!("{program}: OK"));
+    }
+    run
+}
+
+/// Runs every program through `pairing` in one boot (one vtest session), with `runner_env` for the runner (and
+/// through it both halves) and `env_of` for each program, and insists on every OK line, on our host's log naming
+/// each program's context when the host is ours, and on the native digests for the programs that render. Returns
+/// the run for further checks.
+pub fn assert_every_program_passes_with(
+    pairing: &str,
+    runner_env: &[(&str, &str)],
+    env_of: impl Fn(&str) -> &'static str,
+) -> PairRun {
+    let native = native_outcome();
+    let script = every_program_script(env_of);
+    let run = run_in_surviving_qemu_abort(pairing, runner_env, &["sh", "-c", &script], 3);
+    for program in PROGRAMS {
+        assert!(
+            run.ok_line(program).is_some(),
+            "{program} did not pass through {pairing}:\n{run:?}"
+        );
+        if pairing.split(',').nth(1) == Some("ours") {
+            run.assert_served_by_our_host(program);
+        }
+    }
+    assert_eq!(run.exit_code, Some(0), "{run:?}");
+    for program in RENDERING_PROGRAMS {
+        let expected = native
+            .digest_of(program)
+            .unwrap_or_else(|| panic!("{program} printed no digest natively:\n{native:?}"));
+        assert_eq!(
+            run.digest_of(program),
+            Some(expected),
+            "{program}'s image through {pairing} differs from lavapipe's native one:\n{run:?}"
+        );
+    }
+    run
+}
+
 /// Runs `cargo xtask native [OPTIONS] -- PROGRAM [ARGS...]`: the program on lavapipe inside the reference chroot
 /// (options: `--validate`, `--timeout SECONDS`).
 pub fn native(options: &[&str], program: &[&str]) -> PairRun {

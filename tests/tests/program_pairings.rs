@@ -6,17 +6,7 @@
 //! for byte. Run by `cargo xtask test` (`cargo test -p venus-rs-tests -- --ignored` after
 //! `cargo xtask setup --guests`).
 
-use venus_rs_tests::{native, run_in_surviving_qemu_abort, PairRun};
-
-const PROGRAMS: &[&str] = &[
-    "compute-readback",
-    "render-check",
-    "sync-check",
-    "query-check",
-    "secondary-check",
-];
-/// The programs that print a digest of the image they rendered.
-const RENDERING_PROGRAMS: &[&str] = &["render-check", "secondary-check"];
+use venus_rs_tests::{assert_every_program_passes_with, native, PairRun};
 
 /// Runs `program` natively with validation and insists on its OK line and on silence from the layer.
 fn assert_validation_clean(program: &str) {
@@ -79,62 +69,10 @@ fn validated_runs_really_load_the_validation_layer() {
 /// pairing runs sync-check with Venus's semaphore feedback off; our guest half must pass without such a switch.
 const MESA_SEMAPHORE_FEEDBACK_OFF: &str = "VN_PERF=no_semaphore_feedback";
 
-/// A shell script that runs every program even when one fails (so one boot reports on all of them), each with
-/// the environment `env_of` gives it.
-fn every_program_script(env_of: impl Fn(&str) -> &'static str) -> String {
-    let runs: Vec<String> = PROGRAMS
-        .iter()
-        .map(|program| format!("{} {program} || status=1; ", env_of(program)))
-        .collect();
-    format!("status=0; {}exit $status", runs.concat())
-}
-
-/// Every program natively without the layer, in one chroot run: the oracle for digests.
-fn native_outcome() -> PairRun {
-    let run = native(&[], &["sh", "-c", &every_program_script(|_| "")]);
-    for program in PROGRAMS {
-        run.assert_success_with(&format!("{program}: OK"));
-    }
-    run
-}
-
-/// Runs every program through `pairing` in one boot (one vtest session) and insists on every OK line, on our
-/// host's log naming each program's context when the host is ours, and on the native digests for the programs
-/// that render. Returns the run for further checks.
+/// Every program through `pairing` in one boot, with the native digests (see
+/// [`assert_every_program_passes_with`]).
 fn assert_every_program_passes(pairing: &str, env_of: impl Fn(&str) -> &'static str) -> PairRun {
     assert_every_program_passes_with(pairing, &[], env_of)
-}
-
-/// `assert_every_program_passes` with `runner_env` for the runner (and through it both halves).
-fn assert_every_program_passes_with(
-    pairing: &str,
-    runner_env: &[(&str, &str)],
-    env_of: impl Fn(&str) -> &'static str,
-) -> PairRun {
-    let native = native_outcome();
-    let script = every_program_script(env_of);
-    let run = run_in_surviving_qemu_abort(pairing, runner_env, &["sh", "-c", &script], 3);
-    for program in PROGRAMS {
-        assert!(
-            run.ok_line(program).is_some(),
-            "{program} did not pass through {pairing}:\n{run:?}"
-        );
-        if pairing.split(',').nth(1) == Some("ours") {
-            run.assert_served_by_our_host(program);
-        }
-    }
-    assert_eq!(run.exit_code, Some(0), "{run:?}");
-    for program in RENDERING_PROGRAMS {
-        let expected = native
-            .digest_of(program)
-            .unwrap_or_else(|| panic!("{program} printed no digest natively:\n{native:?}"));
-        assert_eq!(
-            run.digest_of(program),
-            Some(expected),
-            "{program}'s image through {pairing} differs from lavapipe's native one:\n{run:?}"
-        );
-    }
-    run
 }
 
 #[test]

@@ -6974,6 +6974,76 @@ impl CType for PhysicalDevicePointClippingProperties<'_> {
         Ok(())
     }
 }
+impl CType for PhysicalDevicePortabilitySubsetFeaturesKHR<'_> {
+    const C_SIZE: usize = 80;
+    const C_ALIGN: usize = 8;
+    unsafe fn lower_at<E>(&self, l: &mut Lowerer<'_, E>, p: *mut u8) -> Result<(), E> {
+        let v = self;
+        put::<i32>(p, 0, 1000163000);
+        put(p, 8, lower_chain(&v.p_next, l)?);
+        v.constant_alpha_color_blend_factors
+            .lower_at(l, p.add(16))?;
+        v.events.lower_at(l, p.add(20))?;
+        v.image_view_format_reinterpretation
+            .lower_at(l, p.add(24))?;
+        v.image_view_format_swizzle.lower_at(l, p.add(28))?;
+        v.image_view2_d_on3_d_image.lower_at(l, p.add(32))?;
+        v.multisample_array_image.lower_at(l, p.add(36))?;
+        v.mutable_comparison_samplers.lower_at(l, p.add(40))?;
+        v.point_polygons.lower_at(l, p.add(44))?;
+        v.sampler_mip_lod_bias.lower_at(l, p.add(48))?;
+        v.separate_stencil_mask_ref.lower_at(l, p.add(52))?;
+        v.shader_sample_rate_interpolation_functions
+            .lower_at(l, p.add(56))?;
+        v.tessellation_isolines.lower_at(l, p.add(60))?;
+        v.tessellation_point_mode.lower_at(l, p.add(64))?;
+        v.triangle_fans.lower_at(l, p.add(68))?;
+        v.vertex_attribute_access_beyond_stride
+            .lower_at(l, p.add(72))?;
+        Ok(())
+    }
+    unsafe fn raise_at(&mut self, p: *const u8) -> Result<(), RaiseError> {
+        let v = self;
+        raise_chain(&mut v.p_next, get(p, 8))?;
+        v.constant_alpha_color_blend_factors.raise_at(p.add(16))?;
+        v.events.raise_at(p.add(20))?;
+        v.image_view_format_reinterpretation.raise_at(p.add(24))?;
+        v.image_view_format_swizzle.raise_at(p.add(28))?;
+        v.image_view2_d_on3_d_image.raise_at(p.add(32))?;
+        v.multisample_array_image.raise_at(p.add(36))?;
+        v.mutable_comparison_samplers.raise_at(p.add(40))?;
+        v.point_polygons.raise_at(p.add(44))?;
+        v.sampler_mip_lod_bias.raise_at(p.add(48))?;
+        v.separate_stencil_mask_ref.raise_at(p.add(52))?;
+        v.shader_sample_rate_interpolation_functions
+            .raise_at(p.add(56))?;
+        v.tessellation_isolines.raise_at(p.add(60))?;
+        v.tessellation_point_mode.raise_at(p.add(64))?;
+        v.triangle_fans.raise_at(p.add(68))?;
+        v.vertex_attribute_access_beyond_stride
+            .raise_at(p.add(72))?;
+        Ok(())
+    }
+}
+impl CType for PhysicalDevicePortabilitySubsetPropertiesKHR<'_> {
+    const C_SIZE: usize = 24;
+    const C_ALIGN: usize = 8;
+    unsafe fn lower_at<E>(&self, l: &mut Lowerer<'_, E>, p: *mut u8) -> Result<(), E> {
+        let v = self;
+        put::<i32>(p, 0, 1000163001);
+        put(p, 8, lower_chain(&v.p_next, l)?);
+        v.min_vertex_input_binding_stride_alignment
+            .lower_at(l, p.add(16))?;
+        Ok(())
+    }
+    unsafe fn raise_at(&mut self, p: *const u8) -> Result<(), RaiseError> {
+        let v = self;
+        raise_chain(&mut v.p_next, get(p, 8))?;
+        v.min_vertex_input_binding_stride_alignment
+            .raise_at(p.add(16))?;
+        Ok(())
+    }
+}
 impl CType for PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_> {
     const C_SIZE: usize = 24;
     const C_ALIGN: usize = 8;
@@ -12119,6 +12189,8 @@ impl<'a> Ext<'a> {
             Ext::PhysicalDeviceDescriptorIndexingProperties(v) => lower_node(&**v, l),
             Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => lower_node(&**v, l),
             Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => lower_node(&**v, l),
+            Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(v) => lower_node(&**v, l),
+            Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(v) => lower_node(&**v, l),
             Ext::PhysicalDeviceMaintenance3Properties(v) => lower_node(&**v, l),
             Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => lower_node(&**v, l),
             Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => lower_node(&**v, l),
@@ -12406,6 +12478,8 @@ impl<'a> Ext<'a> {
             Ext::PhysicalDeviceDescriptorIndexingProperties(v) => v.raise_at(p),
             Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => v.raise_at(p),
             Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => v.raise_at(p),
+            Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(v) => v.raise_at(p),
+            Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(v) => v.raise_at(p),
             Ext::PhysicalDeviceMaintenance3Properties(v) => v.raise_at(p),
             Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => v.raise_at(p),
             Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => v.raise_at(p),
@@ -12682,6 +12756,8 @@ impl<'a> Ext<'a> {
             Ext::PhysicalDeviceDescriptorIndexingProperties(v) => &mut v.p_next,
             Ext::DescriptorSetVariableDescriptorCountAllocateInfo(v) => &mut v.p_next,
             Ext::DescriptorSetVariableDescriptorCountLayoutSupport(v) => &mut v.p_next,
+            Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(v) => &mut v.p_next,
+            Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(v) => &mut v.p_next,
             Ext::PhysicalDeviceMaintenance3Properties(v) => &mut v.p_next,
             Ext::PhysicalDeviceImageViewImageFormatInfoEXT(v) => &mut v.p_next,
             Ext::FilterCubicImageViewImageFormatPropertiesEXT(v) => &mut v.p_next,
@@ -13815,6 +13891,12 @@ pub(crate) const EVERY_C_TYPE: &[(&str, fn(u64) -> Result<(), String>)] = &[
     }),
     ("VkPhysicalDevicePointClippingProperties", |seed| {
         lower_then_raise(seed, PhysicalDevicePointClippingProperties::arb)
+    }),
+    ("VkPhysicalDevicePortabilitySubsetFeaturesKHR", |seed| {
+        lower_then_raise(seed, PhysicalDevicePortabilitySubsetFeaturesKHR::arb)
+    }),
+    ("VkPhysicalDevicePortabilitySubsetPropertiesKHR", |seed| {
+        lower_then_raise(seed, PhysicalDevicePortabilitySubsetPropertiesKHR::arb)
     }),
     (
         "VkPhysicalDevicePrimitiveTopologyListRestartFeaturesEXT",

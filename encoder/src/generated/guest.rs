@@ -14047,6 +14047,199 @@ pub(crate) unsafe fn dec_self_physical_device_point_clipping_properties(
     Ok(())
 }
 #[inline]
+pub(crate) unsafe fn enc_self_physical_device_portability_subset_features_khr(
+    w: &mut Writer<'_>,
+    cx: &GuestContext<'_>,
+    p: *const u8,
+    partial: bool,
+) {
+    if partial {
+        if !partial {
+            w.u32(rd::<u32>(p.add(16), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(20), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(24), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(28), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(32), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(36), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(40), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(44), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(48), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(52), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(56), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(60), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(64), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(68), 0) as _);
+        }
+        if !partial {
+            w.u32(rd::<u32>(p.add(72), 0) as _);
+        }
+    } else {
+        if let Some(b) = w.reserve::<60>() {
+            put_at(b, 0, rd::<u32>(p.add(16), 0) as u32);
+            put_at(b, 4, rd::<u32>(p.add(20), 0) as u32);
+            put_at(b, 8, rd::<u32>(p.add(24), 0) as u32);
+            put_at(b, 12, rd::<u32>(p.add(28), 0) as u32);
+            put_at(b, 16, rd::<u32>(p.add(32), 0) as u32);
+            put_at(b, 20, rd::<u32>(p.add(36), 0) as u32);
+            put_at(b, 24, rd::<u32>(p.add(40), 0) as u32);
+            put_at(b, 28, rd::<u32>(p.add(44), 0) as u32);
+            put_at(b, 32, rd::<u32>(p.add(48), 0) as u32);
+            put_at(b, 36, rd::<u32>(p.add(52), 0) as u32);
+            put_at(b, 40, rd::<u32>(p.add(56), 0) as u32);
+            put_at(b, 44, rd::<u32>(p.add(60), 0) as u32);
+            put_at(b, 48, rd::<u32>(p.add(64), 0) as u32);
+            put_at(b, 52, rd::<u32>(p.add(68), 0) as u32);
+            put_at(b, 56, rd::<u32>(p.add(72), 0) as u32);
+        }
+    }
+    let _ = (w, cx, p, partial);
+}
+pub(crate) unsafe fn dec_self_physical_device_portability_subset_features_khr(
+    r: &mut Decoder<'_>,
+    cx: &GuestContext<'_>,
+    p: *mut u8,
+) -> Result<(), DecodeError> {
+    wr::<u32>(
+        p.add(16),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.constantAlphaColorBlendFactors")? as _,
+    );
+    wr::<u32>(
+        p.add(20),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.events")? as _,
+    );
+    wr::<u32>(
+        p.add(24),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.imageViewFormatReinterpretation")? as _,
+    );
+    wr::<u32>(
+        p.add(28),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.imageViewFormatSwizzle")? as _,
+    );
+    wr::<u32>(
+        p.add(32),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.imageView2DOn3DImage")? as _,
+    );
+    wr::<u32>(
+        p.add(36),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.multisampleArrayImage")? as _,
+    );
+    wr::<u32>(
+        p.add(40),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.mutableComparisonSamplers")? as _,
+    );
+    wr::<u32>(
+        p.add(44),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.pointPolygons")? as _,
+    );
+    wr::<u32>(
+        p.add(48),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.samplerMipLodBias")? as _,
+    );
+    wr::<u32>(
+        p.add(52),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.separateStencilMaskRef")? as _,
+    );
+    wr::<u32>(
+        p.add(56),
+        0,
+        r.u32(
+            "VkPhysicalDevicePortabilitySubsetFeaturesKHR.shaderSampleRateInterpolationFunctions",
+        )? as _,
+    );
+    wr::<u32>(
+        p.add(60),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.tessellationIsolines")? as _,
+    );
+    wr::<u32>(
+        p.add(64),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.tessellationPointMode")? as _,
+    );
+    wr::<u32>(
+        p.add(68),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.triangleFans")? as _,
+    );
+    wr::<u32>(
+        p.add(72),
+        0,
+        r.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.vertexAttributeAccessBeyondStride")?
+            as _,
+    );
+    let _ = (r, cx, p);
+    Ok(())
+}
+#[inline]
+pub(crate) unsafe fn enc_self_physical_device_portability_subset_properties_khr(
+    w: &mut Writer<'_>,
+    cx: &GuestContext<'_>,
+    p: *const u8,
+    partial: bool,
+) {
+    if partial {
+        if !partial {
+            w.u32(rd::<u32>(p.add(16), 0) as _);
+        }
+    } else {
+        if let Some(b) = w.reserve::<4>() {
+            put_at(b, 0, rd::<u32>(p.add(16), 0) as u32);
+        }
+    }
+    let _ = (w, cx, p, partial);
+}
+pub(crate) unsafe fn dec_self_physical_device_portability_subset_properties_khr(
+    r: &mut Decoder<'_>,
+    cx: &GuestContext<'_>,
+    p: *mut u8,
+) -> Result<(), DecodeError> {
+    wr::<u32>(
+        p.add(16),
+        0,
+        r.u32(
+            "VkPhysicalDevicePortabilitySubsetPropertiesKHR.minVertexInputBindingStrideAlignment",
+        )? as _,
+    );
+    let _ = (r, cx, p);
+    Ok(())
+}
+#[inline]
 pub(crate) unsafe fn enc_self_physical_device_primitive_topology_list_restart_features_ext(
     w: &mut Writer<'_>,
     cx: &GuestContext<'_>,
@@ -25231,6 +25424,16 @@ pub(crate) static EXT_VKDEVICECREATEINFO: &[ExtEntry] = &[
         dec: Some(dec_self_physical_device_pipeline_robustness_features),
     },
     ExtEntry {
+        stype: 1000163000,
+        gate: Gate {
+            api: 0x0,
+            exts: &[164],
+            venus_spec: 0,
+        },
+        enc: enc_self_physical_device_portability_subset_features_khr,
+        dec: Some(dec_self_physical_device_portability_subset_features_khr),
+    },
+    ExtEntry {
         stype: 1000356000,
         gate: Gate {
             api: 0x0,
@@ -26833,6 +27036,16 @@ pub(crate) static EXT_VKPHYSICALDEVICEFEATURES2: &[ExtEntry] = &[
         dec: Some(dec_self_physical_device_pipeline_robustness_features),
     },
     ExtEntry {
+        stype: 1000163000,
+        gate: Gate {
+            api: 0x0,
+            exts: &[164],
+            venus_spec: 0,
+        },
+        enc: enc_self_physical_device_portability_subset_features_khr,
+        dec: Some(dec_self_physical_device_portability_subset_features_khr),
+    },
+    ExtEntry {
         stype: 1000356000,
         gate: Gate {
             api: 0x0,
@@ -27747,6 +27960,16 @@ pub(crate) static EXT_VKPHYSICALDEVICEPROPERTIES2: &[ExtEntry] = &[
         },
         enc: enc_self_physical_device_point_clipping_properties,
         dec: Some(dec_self_physical_device_point_clipping_properties),
+    },
+    ExtEntry {
+        stype: 1000163001,
+        gate: Gate {
+            api: 0x0,
+            exts: &[164],
+            venus_spec: 0,
+        },
+        enc: enc_self_physical_device_portability_subset_properties_khr,
+        dec: Some(dec_self_physical_device_portability_subset_properties_khr),
     },
     ExtEntry {
         stype: 1000145002,

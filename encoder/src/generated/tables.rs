@@ -3759,6 +3759,24 @@ pub static EXTENSION_STRUCTS: &[(i32, &str, Gate)] = &[
         },
     ),
     (
+        1000163000,
+        "VkPhysicalDevicePortabilitySubsetFeaturesKHR",
+        Gate {
+            api: 0x0,
+            exts: &[164],
+            venus_spec: 0,
+        },
+    ),
+    (
+        1000163001,
+        "VkPhysicalDevicePortabilitySubsetPropertiesKHR",
+        Gate {
+            api: 0x0,
+            exts: &[164],
+            venus_spec: 0,
+        },
+    ),
+    (
         1000168000,
         "VkPhysicalDeviceMaintenance3Properties",
         Gate {
@@ -5454,6 +5472,7 @@ pub static PROTOCOL_EXTENSIONS: &[(&str, u32, u32)] = &[
     ("VK_KHR_map_memory2", 272, 1),
     ("VK_KHR_multiview", 54, 1),
     ("VK_KHR_pipeline_library", 291, 1),
+    ("VK_KHR_portability_subset", 164, 1),
     ("VK_KHR_push_descriptor", 81, 2),
     ("VK_KHR_ray_query", 349, 1),
     ("VK_KHR_ray_tracing_maintenance1", 387, 1),

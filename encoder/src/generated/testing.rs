@@ -3440,6 +3440,36 @@ impl<'a> PhysicalDevicePointClippingProperties<'a> {
         v
     }
 }
+impl<'a> PhysicalDevicePortabilitySubsetFeaturesKHR<'a> {
+    pub(crate) fn arb(g: &mut Gen) -> Self {
+        let mut v = Self::default();
+        v.constant_alpha_color_blend_factors = g.u32();
+        v.events = g.u32();
+        v.image_view_format_reinterpretation = g.u32();
+        v.image_view_format_swizzle = g.u32();
+        v.image_view2_d_on3_d_image = g.u32();
+        v.multisample_array_image = g.u32();
+        v.mutable_comparison_samplers = g.u32();
+        v.point_polygons = g.u32();
+        v.sampler_mip_lod_bias = g.u32();
+        v.separate_stencil_mask_ref = g.u32();
+        v.shader_sample_rate_interpolation_functions = g.u32();
+        v.tessellation_isolines = g.u32();
+        v.tessellation_point_mode = g.u32();
+        v.triangle_fans = g.u32();
+        v.vertex_attribute_access_beyond_stride = g.u32();
+        let _ = g;
+        v
+    }
+}
+impl<'a> PhysicalDevicePortabilitySubsetPropertiesKHR<'a> {
+    pub(crate) fn arb(g: &mut Gen) -> Self {
+        let mut v = Self::default();
+        v.min_vertex_input_binding_stride_alignment = g.u32();
+        let _ = g;
+        v
+    }
+}
 impl<'a> PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
     pub(crate) fn arb(g: &mut Gen) -> Self {
         let mut v = Self::default();
@@ -6290,6 +6320,11 @@ pub(crate) const EXT_VKDEVICECREATEINFO: &[fn(&mut Gen) -> Ext<'static>] = &[
         ))
     },
     |g| {
+        Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(Box::new(
+            PhysicalDevicePortabilitySubsetFeaturesKHR::arb(g),
+        ))
+    },
+    |g| {
         Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(Box::new(
             PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::arb(g),
         ))
@@ -6967,6 +7002,11 @@ pub(crate) const EXT_VKPHYSICALDEVICEFEATURES2: &[fn(&mut Gen) -> Ext<'static>] 
         ))
     },
     |g| {
+        Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(Box::new(
+            PhysicalDevicePortabilitySubsetFeaturesKHR::arb(g),
+        ))
+    },
+    |g| {
         Ext::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT(Box::new(
             PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT::arb(g),
         ))
@@ -7382,6 +7422,11 @@ pub(crate) const EXT_VKPHYSICALDEVICEPROPERTIES2: &[fn(&mut Gen) -> Ext<'static>
     |g| {
         Ext::PhysicalDevicePointClippingProperties(Box::new(
             PhysicalDevicePointClippingProperties::arb(g),
+        ))
+    },
+    |g| {
+        Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(Box::new(
+            PhysicalDevicePortabilitySubsetPropertiesKHR::arb(g),
         ))
     },
     |g| {

@@ -16639,6 +16639,177 @@ impl<'a> PhysicalDevicePointClippingProperties<'a> {
     }
 }
 
+/// `VkPhysicalDevicePortabilitySubsetFeaturesKHR`
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PhysicalDevicePortabilitySubsetFeaturesKHR<'a> {
+    pub p_next: Vec<Ext<'a>>,
+    pub constant_alpha_color_blend_factors: u32,
+    pub events: u32,
+    pub image_view_format_reinterpretation: u32,
+    pub image_view_format_swizzle: u32,
+    pub image_view2_d_on3_d_image: u32,
+    pub multisample_array_image: u32,
+    pub mutable_comparison_samplers: u32,
+    pub point_polygons: u32,
+    pub sampler_mip_lod_bias: u32,
+    pub separate_stencil_mask_ref: u32,
+    pub shader_sample_rate_interpolation_functions: u32,
+    pub tessellation_isolines: u32,
+    pub tessellation_point_mode: u32,
+    pub triangle_fans: u32,
+    pub vertex_attribute_access_beyond_stride: u32,
+}
+
+impl<'a> PhysicalDevicePortabilitySubsetFeaturesKHR<'a> {
+    pub(crate) fn decode_body(
+        &mut self,
+        d: &mut Decoder<'a>,
+        partial: bool,
+    ) -> Result<(), DecodeError> {
+        let v = self;
+        if !partial {
+            v.constant_alpha_color_blend_factors = d.u32(
+                "VkPhysicalDevicePortabilitySubsetFeaturesKHR.constantAlphaColorBlendFactors",
+            )?;
+        }
+        if !partial {
+            v.events = d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.events")?;
+        }
+        if !partial {
+            v.image_view_format_reinterpretation = d.u32(
+                "VkPhysicalDevicePortabilitySubsetFeaturesKHR.imageViewFormatReinterpretation",
+            )?;
+        }
+        if !partial {
+            v.image_view_format_swizzle =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.imageViewFormatSwizzle")?;
+        }
+        if !partial {
+            v.image_view2_d_on3_d_image =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.imageView2DOn3DImage")?;
+        }
+        if !partial {
+            v.multisample_array_image =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.multisampleArrayImage")?;
+        }
+        if !partial {
+            v.mutable_comparison_samplers =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.mutableComparisonSamplers")?;
+        }
+        if !partial {
+            v.point_polygons =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.pointPolygons")?;
+        }
+        if !partial {
+            v.sampler_mip_lod_bias =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.samplerMipLodBias")?;
+        }
+        if !partial {
+            v.separate_stencil_mask_ref =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.separateStencilMaskRef")?;
+        }
+        if !partial {
+            v.shader_sample_rate_interpolation_functions = d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.shaderSampleRateInterpolationFunctions")?;
+        }
+        if !partial {
+            v.tessellation_isolines =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.tessellationIsolines")?;
+        }
+        if !partial {
+            v.tessellation_point_mode =
+                d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.tessellationPointMode")?;
+        }
+        if !partial {
+            v.triangle_fans = d.u32("VkPhysicalDevicePortabilitySubsetFeaturesKHR.triangleFans")?;
+        }
+        if !partial {
+            v.vertex_attribute_access_beyond_stride = d.u32(
+                "VkPhysicalDevicePortabilitySubsetFeaturesKHR.vertexAttributeAccessBeyondStride",
+            )?;
+        }
+        let _ = (v, partial);
+        Ok(())
+    }
+    pub(crate) fn encode_body(&self, w: &mut Writer<'_>, partial: bool) {
+        let v = self;
+        if !partial {
+            w.u32(*(&v.constant_alpha_color_blend_factors));
+        }
+        if !partial {
+            w.u32(*(&v.events));
+        }
+        if !partial {
+            w.u32(*(&v.image_view_format_reinterpretation));
+        }
+        if !partial {
+            w.u32(*(&v.image_view_format_swizzle));
+        }
+        if !partial {
+            w.u32(*(&v.image_view2_d_on3_d_image));
+        }
+        if !partial {
+            w.u32(*(&v.multisample_array_image));
+        }
+        if !partial {
+            w.u32(*(&v.mutable_comparison_samplers));
+        }
+        if !partial {
+            w.u32(*(&v.point_polygons));
+        }
+        if !partial {
+            w.u32(*(&v.sampler_mip_lod_bias));
+        }
+        if !partial {
+            w.u32(*(&v.separate_stencil_mask_ref));
+        }
+        if !partial {
+            w.u32(*(&v.shader_sample_rate_interpolation_functions));
+        }
+        if !partial {
+            w.u32(*(&v.tessellation_isolines));
+        }
+        if !partial {
+            w.u32(*(&v.tessellation_point_mode));
+        }
+        if !partial {
+            w.u32(*(&v.triangle_fans));
+        }
+        if !partial {
+            w.u32(*(&v.vertex_attribute_access_beyond_stride));
+        }
+        let _ = (v, w, partial);
+    }
+}
+
+/// `VkPhysicalDevicePortabilitySubsetPropertiesKHR`
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PhysicalDevicePortabilitySubsetPropertiesKHR<'a> {
+    pub p_next: Vec<Ext<'a>>,
+    pub min_vertex_input_binding_stride_alignment: u32,
+}
+
+impl<'a> PhysicalDevicePortabilitySubsetPropertiesKHR<'a> {
+    pub(crate) fn decode_body(
+        &mut self,
+        d: &mut Decoder<'a>,
+        partial: bool,
+    ) -> Result<(), DecodeError> {
+        let v = self;
+        if !partial {
+            v.min_vertex_input_binding_stride_alignment = d.u32("VkPhysicalDevicePortabilitySubsetPropertiesKHR.minVertexInputBindingStrideAlignment")?;
+        }
+        let _ = (v, partial);
+        Ok(())
+    }
+    pub(crate) fn encode_body(&self, w: &mut Writer<'_>, partial: bool) {
+        let v = self;
+        if !partial {
+            w.u32(*(&v.min_vertex_input_binding_stride_alignment));
+        }
+        let _ = (v, w, partial);
+    }
+}
+
 /// `VkPhysicalDevicePrimitiveTopologyListRestartFeaturesEXT`
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> {
@@ -29016,6 +29187,10 @@ pub enum Ext<'a> {
     DescriptorSetVariableDescriptorCountLayoutSupport(
         Box<DescriptorSetVariableDescriptorCountLayoutSupport<'a>>,
     ),
+    PhysicalDevicePortabilitySubsetFeaturesKHR(Box<PhysicalDevicePortabilitySubsetFeaturesKHR<'a>>),
+    PhysicalDevicePortabilitySubsetPropertiesKHR(
+        Box<PhysicalDevicePortabilitySubsetPropertiesKHR<'a>>,
+    ),
     PhysicalDeviceMaintenance3Properties(Box<PhysicalDeviceMaintenance3Properties<'a>>),
     PhysicalDeviceImageViewImageFormatInfoEXT(Box<PhysicalDeviceImageViewImageFormatInfoEXT<'a>>),
     FilterCubicImageViewImageFormatPropertiesEXT(
@@ -29434,6 +29609,8 @@ impl<'a> ChainLink<'a> for Ext<'a> {
             Ext::PhysicalDeviceDescriptorIndexingProperties(_) => 1000161002,
             Ext::DescriptorSetVariableDescriptorCountAllocateInfo(_) => 1000161003,
             Ext::DescriptorSetVariableDescriptorCountLayoutSupport(_) => 1000161004,
+            Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(_) => 1000163000,
+            Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(_) => 1000163001,
             Ext::PhysicalDeviceMaintenance3Properties(_) => 1000168000,
             Ext::PhysicalDeviceImageViewImageFormatInfoEXT(_) => 1000170000,
             Ext::FilterCubicImageViewImageFormatPropertiesEXT(_) => 1000170001,
@@ -30434,6 +30611,24 @@ impl<'a> ChainLink<'a> for Ext<'a> {
                     "pNext",
                 )?;
                 Ext::DescriptorSetVariableDescriptorCountLayoutSupport(Box::new(v))
+            }
+            1000163000 => {
+                let mut v = PhysicalDevicePortabilitySubsetFeaturesKHR::default();
+                v.decode_body(d, partial)?;
+                d.charge(
+                    std::mem::size_of::<PhysicalDevicePortabilitySubsetFeaturesKHR>(),
+                    "pNext",
+                )?;
+                Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(Box::new(v))
+            }
+            1000163001 => {
+                let mut v = PhysicalDevicePortabilitySubsetPropertiesKHR::default();
+                v.decode_body(d, partial)?;
+                d.charge(
+                    std::mem::size_of::<PhysicalDevicePortabilitySubsetPropertiesKHR>(),
+                    "pNext",
+                )?;
+                Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(Box::new(v))
             }
             1000168000 => {
                 let mut v = PhysicalDeviceMaintenance3Properties::default();
@@ -32043,6 +32238,8 @@ impl<'a> ChainLink<'a> for Ext<'a> {
             Ext::PhysicalDeviceDescriptorIndexingProperties(x) => x.encode_body(w, partial),
             Ext::DescriptorSetVariableDescriptorCountAllocateInfo(x) => x.encode_body(w, partial),
             Ext::DescriptorSetVariableDescriptorCountLayoutSupport(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePortabilitySubsetFeaturesKHR(x) => x.encode_body(w, partial),
+            Ext::PhysicalDevicePortabilitySubsetPropertiesKHR(x) => x.encode_body(w, partial),
             Ext::PhysicalDeviceMaintenance3Properties(x) => x.encode_body(w, partial),
             Ext::PhysicalDeviceImageViewImageFormatInfoEXT(x) => x.encode_body(w, partial),
             Ext::FilterCubicImageViewImageFormatPropertiesEXT(x) => x.encode_body(w, partial),
@@ -32310,13 +32507,14 @@ pub(crate) const EXT_VKDEVICECREATEINFO: &[i32] = &[
     1000226003, 1000388000, 1000320000, 1000270000, 1000261000, 1000393000, 1000335000, 1000418000,
     1000391000, 1000108000, 1000265000, 1000138000, 1000465000, 1000495000, 1000259000, 1000413000,
     1000470000, 1000545000, 1000562000, 1000328000, 1000392000, 1000376000, 1000053001, 1000351000,
-    1000451000, 1000422000, 1000297000, 1000498000, 1000466000, 1000068001, 1000356000, 1000382000,
-    1000295000, 1000145001, 1000254000, 1000342000, 1000348013, 1000386000, 1000347000, 1000481000,
-    1000286000, 1000156004, 1000221000, 1000241000, 1000273000, 1000260000, 1000180000, 1000181000,
-    1000276000, 1000063000, 1000544000, 1000082000, 1000528000, 1000234000, 1000280000, 1000434000,
-    1000235000, 1000558000, 1000564000, 1000175000, 1000416000, 1000323000, 1000215000, 1000225002,
-    1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002,
-    1000352000, 49, 51, 53, 55, 1000211000, 1000336000, 1000330000, 1000252000, 1000325000,
+    1000451000, 1000422000, 1000297000, 1000498000, 1000466000, 1000068001, 1000163000, 1000356000,
+    1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000348013, 1000386000, 1000347000,
+    1000481000, 1000286000, 1000156004, 1000221000, 1000241000, 1000273000, 1000260000, 1000180000,
+    1000181000, 1000276000, 1000063000, 1000544000, 1000082000, 1000528000, 1000234000, 1000280000,
+    1000434000, 1000235000, 1000558000, 1000564000, 1000175000, 1000416000, 1000323000, 1000215000,
+    1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000,
+    1000190002, 1000352000, 49, 51, 53, 55, 1000211000, 1000336000, 1000330000, 1000252000,
+    1000325000,
 ];
 pub(crate) const EXT_VKDEVICEIMAGEMEMORYREQUIREMENTS: &[i32] = &[];
 pub(crate) const EXT_VKDEVICEIMAGESUBRESOURCEINFO: &[i32] = &[];
@@ -32376,13 +32574,13 @@ pub(crate) const EXT_VKPHYSICALDEVICEFEATURES2: &[i32] = &[
     1000270000, 1000261000, 1000393000, 1000335000, 1000418000, 1000391000, 1000108000, 1000265000,
     1000138000, 1000465000, 1000495000, 1000259000, 1000413000, 1000470000, 1000545000, 1000562000,
     1000328000, 1000392000, 1000376000, 1000053001, 1000351000, 1000451000, 1000422000, 1000297000,
-    1000498000, 1000466000, 1000068001, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000,
-    1000342000, 1000348013, 1000386000, 1000347000, 1000481000, 1000286000, 1000156004, 1000221000,
-    1000241000, 1000273000, 1000260000, 1000180000, 1000181000, 1000276000, 1000063000, 1000544000,
-    1000082000, 1000528000, 1000234000, 1000280000, 1000434000, 1000235000, 1000558000, 1000564000,
-    1000175000, 1000416000, 1000323000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000,
-    1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53, 55,
-    1000211000, 1000336000, 1000330000, 1000252000, 1000325000,
+    1000498000, 1000466000, 1000068001, 1000163000, 1000356000, 1000382000, 1000295000, 1000145001,
+    1000254000, 1000342000, 1000348013, 1000386000, 1000347000, 1000481000, 1000286000, 1000156004,
+    1000221000, 1000241000, 1000273000, 1000260000, 1000180000, 1000181000, 1000276000, 1000063000,
+    1000544000, 1000082000, 1000528000, 1000234000, 1000280000, 1000434000, 1000235000, 1000558000,
+    1000564000, 1000175000, 1000416000, 1000323000, 1000215000, 1000225002, 1000314007, 1000281000,
+    1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53,
+    55, 1000211000, 1000336000, 1000330000, 1000252000, 1000325000,
 ];
 pub(crate) const EXT_VKPHYSICALDEVICEFRAGMENTSHADINGRATEKHR: &[i32] = &[];
 pub(crate) const EXT_VKPHYSICALDEVICEGROUPPROPERTIES: &[i32] = &[];
@@ -32395,9 +32593,9 @@ pub(crate) const EXT_VKPHYSICALDEVICEPROPERTIES2: &[i32] = &[
     1000196000, 1000455001, 1000197000, 1000322000, 1000226002, 1000320001, 1000270001, 1000071004,
     1000138001, 1000562002, 1000495001, 1000259002, 1000168000, 1000413001, 1000470001, 1000545001,
     1000562001, 1000328001, 1000392001, 1000053002, 1000451001, 1000212000, 1000068002, 1000117000,
-    1000145002, 1000254002, 1000080000, 1000347001, 1000286001, 1000143003, 1000130000, 1000280001,
-    1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000525000, 1000190000, 50, 52, 54,
-    56,
+    1000163001, 1000145002, 1000254002, 1000080000, 1000347001, 1000286001, 1000143003, 1000130000,
+    1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000525000, 1000190000,
+    50, 52, 54, 56,
 ];
 pub(crate) const EXT_VKPHYSICALDEVICESPARSEIMAGEFORMATINFO2: &[i32] = &[];
 pub(crate) const EXT_VKPHYSICALDEVICETOOLPROPERTIES: &[i32] = &[];

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustix::net::SocketType;
 use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
 use venus_rs_host::simulate_hvf::{self, HVF_PAGE_SIZE, SIMULATE_HVF_FLAG};
-use venus_rs_host::vulkan::{DecoderOptions, VulkanDecoder};
+use venus_rs_host::vulkan::{DecoderOptions, HostProfile, VulkanDecoder};
 
 const USAGE: &str = "usage: venus-rs-render-server --socket-fd N [--simulate-hvf]
        (workers: venus-rs-render-server --context-worker --socket-fd N --ctx-id ID \
@@ -100,12 +100,19 @@ fn run() -> Result<(), String> {
             init_flags: args.init_flags.ok_or_else(|| missing("--init-flags"))?,
         };
         let ctx_id = worker.ctx_id;
-        let decoder = VulkanDecoder::new(DecoderOptions::from_env());
+        let decoder = VulkanDecoder::new(DecoderOptions::from_env()?);
         return run_worker(worker, Arc::new(decoder)).map_err(|e| format!("context {ctx_id}: {e}"));
     }
     let executable = std::env::current_exe()
         .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
-    venus_rs_host::log!("render server started");
+    // The VMM starts this server: its environment is the only way to choose the profile, and a
+    // wrong name must stop the server before any guest depends on it.
+    let profile = HostProfile::from_env()?;
+    venus_rs_host::log!(
+        "render server started; host profile {}: {}",
+        profile.name(),
+        profile.description()
+    );
     if hvf.enabled() {
         venus_rs_host::log!(
             "simulating HVF: blobs whose size is not a multiple of {HVF_PAGE_SIZE} bytes are handed \

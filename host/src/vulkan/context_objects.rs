@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::objects::ObjectTable;
+use super::profile::HostProfile;
 use crate::executor::ContextFatal;
 use crate::recording::Recorder;
 
@@ -12,13 +13,17 @@ use crate::recording::Recorder;
 pub struct DecoderOptions {
     /// `VENUS_RS_VALIDATE=1`: enable the Khronos validation layer in every host instance.
     pub validate: bool,
+    /// `VENUS_RS_HOST_PROFILE`: what the guest sees of the driver.
+    pub profile: HostProfile,
 }
 
 impl DecoderOptions {
-    pub fn from_env() -> Self {
-        Self {
+    /// The settings the environment gives; an unknown profile is an error.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
             validate: std::env::var("VENUS_RS_VALIDATE").is_ok_and(|v| v == "1"),
-        }
+            profile: HostProfile::from_env()?,
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! Devices and queues: device creation refuses extensions the host does not offer and adds
 //! what the host needs itself (VK_EXT_external_memory_host, to back host-visible memory with
-//! shared memory), and every queue is bound to the fence timeline the guest names with
-//! VkDeviceQueueTimelineInfoMESA — only queues the device was created with.
+//! shared memory) or the driver requires (VK_KHR_portability_subset), and every queue is bound
+//! to the fence timeline the guest names with VkDeviceQueueTimelineInfoMESA — only queues the
+//! device was created with.
 
 use std::ffi::CStr;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use crate::timelines::TIMELINE_COUNT;
 
 /// Lets the host import its own shared memory as device memory (the SHM export path).
 const EXTERNAL_MEMORY_HOST: &CStr = c"VK_EXT_external_memory_host";
+/// A portability driver (MoltenVK) requires it enabled on every device it offers it on.
+const PORTABILITY_SUBSET: &CStr = c"VK_KHR_portability_subset";
 
 /// The host's page size: shared memory is mapped in whole pages.
 fn page_size() -> u64 {
@@ -104,6 +107,12 @@ pub(crate) fn create_device(
         .any(|e| e.extension_name_as_c_str() == Ok(EXTERNAL_MEMORY_HOST));
     if external_memory_host && !extensions.contains(&EXTERNAL_MEMORY_HOST) {
         extensions.push(EXTERNAL_MEMORY_HOST);
+    }
+    let portability = driver_extensions
+        .iter()
+        .any(|e| e.extension_name_as_c_str() == Ok(PORTABILITY_SUBSET));
+    if portability && !extensions.contains(&PORTABILITY_SUBSET) {
+        extensions.push(PORTABILITY_SUBSET);
     }
     info.enabled_extension_count = extensions.len() as u32;
     info.pp_enabled_extension_names = Some(extensions);

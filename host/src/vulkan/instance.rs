@@ -119,7 +119,7 @@ pub(crate) fn enumerate_instance_extension_properties(
     Ok(())
 }
 
-fn offered_by_protocol(extension: &vk::ExtensionProperties) -> bool {
+pub(crate) fn offered_by_protocol(extension: &vk::ExtensionProperties) -> bool {
     extension
         .extension_name_as_c_str()
         .ok()
@@ -143,7 +143,7 @@ fn has_instance_layer(entry: &ash::Entry, layer: &CStr) -> bool {
         .any(|l| l.layer_name_as_c_str() == Ok(layer))
 }
 
-fn instance_extensions(entry: &ash::Entry) -> Vec<vk::ExtensionProperties> {
+pub(crate) fn instance_extensions(entry: &ash::Entry) -> Vec<vk::ExtensionProperties> {
     // SAFETY: a loader entry point with no layer name.
     unsafe { entry.enumerate_instance_extension_properties(None) }.unwrap_or_default()
 }

@@ -12,6 +12,8 @@
 //! every command), and one module per hand-written concern — `instance`, `physical_device`,
 //! `device`, `queue` (+ `completion`), `memory`, `sync`, `command_buffer`, `descriptor`,
 //! `render_pass`, `private_data` — each listed, with why, in `encoder-gen/data/host-dispatch.json`.
+//! Every Vulkan command goes through the host profile (`profile`), which may narrow what the
+//! guest sees of the driver.
 
 mod command_buffer;
 mod completion;
@@ -24,6 +26,7 @@ mod memory;
 mod objects;
 mod physical_device;
 mod private_data;
+mod profile;
 mod queue;
 mod render_pass;
 mod sync;
@@ -50,6 +53,7 @@ use crate::ring::RingCreateInfo;
 
 use context_objects::ContextObjects;
 pub use context_objects::DecoderOptions;
+pub use profile::{HostProfile, PROFILE_VARIABLE};
 use translate::{required, Dispatch};
 
 /// Extension numbers of the two protocol extensions, whose spec versions the capset carries.
@@ -233,7 +237,7 @@ impl PathExecutor {
             }
             Command::WaitVirtqueueSeqnoMESA(args) => ctx.wait_virtqueue_seqno(args.seqno),
             Command::WaitRingSeqnoMESA(args) => ctx.wait_ring_seqno(args.ring, args.seqno),
-            vulkan => generated::dispatch::dispatch(
+            vulkan => profile::dispatch(
                 &mut Dispatch {
                     shared: &self.shared,
                     transport: ctx,

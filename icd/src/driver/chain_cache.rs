@@ -123,6 +123,7 @@ pub const FEATURE_STRUCTS: &[ChainedStruct] = chained![
     PhysicalDeviceShaderFloatControls2FeaturesKHR,
     PhysicalDeviceDynamicRenderingLocalReadFeaturesKHR,
     PhysicalDeviceShaderQuadControlFeaturesKHR,
+    PhysicalDevicePortabilitySubsetFeaturesKHR,
 ];
 
 /// Every struct that extends VkPhysicalDeviceProperties2 in both ash and the protocol, except one that
@@ -172,6 +173,7 @@ pub const PROPERTY_STRUCTS: &[ChainedStruct] = chained![
     PhysicalDeviceNestedCommandBufferPropertiesEXT,
     PhysicalDevicePipelineRobustnessPropertiesEXT,
     PhysicalDeviceCooperativeMatrixPropertiesKHR,
+    PhysicalDevicePortabilitySubsetPropertiesKHR,
 ];
 
 /// What VkFormatProperties2 can carry that does not change: VkDrmFormatModifierPropertiesList*EXT point

@@ -23,6 +23,9 @@ use crate::driver::swapchain::DeviceWsi;
 use crate::log::Level;
 use crate::venus_log;
 
+/// Enabled on the host's device whenever the host offers it (a portability host requires it).
+const PORTABILITY_SUBSET: &CStr = c"VK_KHR_portability_subset";
+
 /// (create flags, family, index) of a queue.
 pub(crate) type QueueKey = (u32, u32, u32);
 
@@ -135,16 +138,25 @@ pub(crate) unsafe extern "system" fn create_device(
         // ICD implements itself (presentation, tooling info, DRM and PCI identity) go to the host
         // only where the host has them (there the presentation ones make the present layout
         // valid).
-        let host_extensions: Vec<*const std::ffi::c_char> = (0
-            ..create_info.enabled_extension_count as usize)
-            // SAFETY: the array holds enabledExtensionCount names, checked above.
-            .map(|index| unsafe { *create_info.pp_enabled_extension_names.add(index) })
-            .filter(|&name| {
-                // SAFETY: NUL-terminated, as above.
-                let name = unsafe { CStr::from_ptr(name) };
-                physical.object.host_has_extension(name)
-            })
-            .collect();
+        let mut host_extensions: Vec<*const std::ffi::c_char> =
+            (0..create_info.enabled_extension_count as usize)
+                // SAFETY: the array holds enabledExtensionCount names, checked above.
+                .map(|index| unsafe { *create_info.pp_enabled_extension_names.add(index) })
+                .filter(|&name| {
+                    // SAFETY: NUL-terminated, as above.
+                    let name = unsafe { CStr::from_ptr(name) };
+                    physical.object.host_has_extension(name)
+                })
+                .collect();
+        // A portability host requires VK_KHR_portability_subset on every device it offers it on;
+        // applications written for full Vulkan do not enable it, so the host's device gets it
+        // from this ICD (the application sees the extension and its limits either way).
+        if physical.object.host_has_extension(PORTABILITY_SUBSET)
+            // SAFETY: every pointer is a NUL-terminated name, as above.
+            && !host_extensions.iter().any(|&name| unsafe { CStr::from_ptr(name) } == PORTABILITY_SUBSET)
+        {
+            host_extensions.push(PORTABILITY_SUBSET.as_ptr());
+        }
         #[allow(deprecated)]
         let host_info = vk::DeviceCreateInfo {
             enabled_layer_count: 0,

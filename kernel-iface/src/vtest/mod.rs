@@ -41,9 +41,9 @@ pub struct VtestOptions {
 
 impl VtestOptions {
     /// The socket from `VTEST_SOCKET_NAME` (default `/tmp/.virgl_test`), the blob alignment from
-    /// `VENUS_RS_BLOB_ALIGN`, and the stall timeout (`VENUS_RS_STALL_TIMEOUT`, 10 s) as the reply
-    /// timeout: the server answers every request of ours at once (Vulkan work runs on rings, not
-    /// on the socket), so a server silent for that long is stopped or hung.
+    /// `VENUS_RS_BLOB_ALIGN`, the process's name, and the stall timeout (`VENUS_RS_STALL_TIMEOUT`,
+    /// 10 s) as the reply timeout: the server answers every request of ours at once (Vulkan work runs
+    /// on rings, not on the socket), so a server silent for that long is stopped or hung.
     pub fn from_env() -> Result<VtestOptions, TransportError> {
         let socket_path = std::env::var_os(protocol::SOCKET_PATH_ENV)
             .filter(|path| !path.is_empty())
@@ -59,9 +59,19 @@ impl VtestOptions {
             socket_path,
             reply_timeout,
             blob_alignment,
-            renderer_name: "venus-rs".to_string(),
+            renderer_name: process_name(),
         })
     }
+}
+
+/// The name the server knows the client by: the process's, as Mesa's vtest client sends it (the
+/// host's log then names the program), or "venus-rs" where the process has none.
+fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .ok()
+        .map(|name| name.trim_end().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "venus-rs".to_string())
 }
 
 /// The sync object that stands for one ring's fence timeline, and the last point handed out on it.
