@@ -6,6 +6,7 @@
 //!   synchronisation and the FATAL state of a guest context.
 //! - [`timelines`]: the 64 fence timelines of a context.
 //! - [`reply_stream`]: where each dispatch path writes its replies.
+//! - [`limits`]: the per-context caps (`VENUS_RS_MAX_*`).
 //! - [`executor`]: the narrow interface the generated decoder will implement.
 //! - [`vtest`] and [`render_server`]: the two ways a guest reaches the host.
 //! - [`recording`]: `VENUS_RS_RECORD` stream recordings, which `venus-rs-trace` prints.
@@ -15,6 +16,7 @@ pub mod capset;
 pub mod context;
 pub mod executor;
 pub mod fd_passing;
+pub mod limits;
 pub mod log;
 pub mod recording;
 pub mod render_server;
@@ -22,6 +24,7 @@ pub mod reply_stream;
 pub mod resources;
 pub mod ring;
 pub mod shm_file;
+pub mod teardown;
 pub mod timelines;
 pub mod vtest;
 pub mod vulkan;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rustix::net::SocketType;
 use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
+use venus_rs_host::teardown;
 use venus_rs_host::vulkan::{DecoderOptions, VulkanDecoder};
 
 const USAGE: &str = "usage: venus-rs-render-server --socket-fd N
@@ -93,12 +94,25 @@ fn run() -> Result<(), String> {
             init_flags: args.init_flags.ok_or_else(|| missing("--init-flags"))?,
         };
         let ctx_id = worker.ctx_id;
-        let decoder = VulkanDecoder::new(DecoderOptions::from_env());
-        return run_worker(worker, Arc::new(decoder)).map_err(|e| format!("context {ctx_id}: {e}"));
+        let options = DecoderOptions::from_env()?;
+        let limits = options.limits.clone();
+        let decoder = VulkanDecoder::new(options);
+        // The worker's release of its context is bounded; the process ends after it.
+        teardown::serve_then_exit(&format!("context-{ctx_id}"), 1, move |disconnected| {
+            match run_worker(worker, Arc::new(decoder), limits, disconnected) {
+                Ok(()) => 0,
+                Err(message) => {
+                    venus_rs_host::log!("context {ctx_id}: {message}");
+                    1
+                }
+            }
+        });
     }
     let executable = std::env::current_exe()
         .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
-    venus_rs_host::log!("render server started");
+    // Checked here so that a bad setting stops the server, not every worker.
+    let limits = venus_rs_host::limits::Limits::from_env()?;
+    venus_rs_host::log!("render server started; caps: {}", limits.describe());
     RenderServer::new(socket, executable).run()
 }
 

@@ -1,4 +1,5 @@
-//! Serves Venus guests (Mesa's `VN_DEBUG=vtest` path) on a Unix socket.
+//! Serves Venus guests (Mesa's `VN_DEBUG=vtest` path) on a Unix socket, each client in a
+//! process of its own (this program started again with `--client-fd`).
 
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
@@ -7,28 +8,56 @@ use std::sync::Arc;
 
 use venus_rs_host::capset::Capset;
 use venus_rs_host::context::ContextOptions;
+use venus_rs_host::vtest::processes::{
+    adopt_client_socket, run_client_process, serve_in_processes, ProcessOptions,
+};
 use venus_rs_host::vtest::protocol::DEFAULT_SOCKET_PATH;
-use venus_rs_host::vtest::{ServerConfig, VtestServer};
+use venus_rs_host::vtest::ServerConfig;
 use venus_rs_host::vulkan::{protocol_level, DecoderOptions, VulkanDecoder};
 
-const USAGE: &str =
-    "usage: venus-rs-vtest-server [--socket-path PATH]   (default /tmp/.virgl_test)";
+const USAGE: &str = "usage: venus-rs-vtest-server [--socket-path PATH]   (default /tmp/.virgl_test)
+       (client processes: venus-rs-vtest-server --client-fd N --client-id ID)";
 
-fn parse_socket_path() -> Result<String, String> {
+enum Mode {
+    Listen { socket_path: String },
+    Client { fd: i32, client_id: u32 },
+}
+
+fn parse_args() -> Result<Mode, String> {
     let mut args = std::env::args().skip(1);
     let mut socket_path = DEFAULT_SOCKET_PATH.to_owned();
+    let mut client_fd = None;
+    let mut client_id = None;
     while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
-            "--socket-path" => {
-                socket_path = args
-                    .next()
-                    .ok_or_else(|| "--socket-path needs a path".to_owned())?
+            "--socket-path" => socket_path = value("--socket-path")?,
+            "--client-fd" => {
+                let text = value("--client-fd")?;
+                client_fd = Some(
+                    text.parse::<i32>()
+                        .map_err(|_| format!("--client-fd takes a number, not {text:?}"))?,
+                );
+            }
+            "--client-id" => {
+                let text = value("--client-id")?;
+                client_id = Some(
+                    text.parse::<u32>()
+                        .map_err(|_| format!("--client-id takes a number, not {text:?}"))?,
+                );
             }
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    Ok(socket_path)
+    match (client_fd, client_id) {
+        (Some(fd), Some(client_id)) => Ok(Mode::Client { fd, client_id }),
+        (None, None) => Ok(Mode::Listen { socket_path }),
+        _ => Err(format!("--client-fd and --client-id go together\n{USAGE}")),
+    }
 }
 
 /// A socket left behind by an earlier server is replaced; anything else at the path is not.
@@ -46,39 +75,57 @@ fn bind(path: &str) -> Result<UnixListener, String> {
     UnixListener::bind(path).map_err(|e| format!("binding {path} failed: {e}"))
 }
 
+/// What every client is served with; the settings are read (and checked) here.
+fn server_config() -> Result<ServerConfig, String> {
+    let capset = Capset::new(&protocol_level())
+        .map_err(|e| format!("the decoder's protocol level does not fit the capset: {e}"))?;
+    let decoder_options = DecoderOptions::from_env()?;
+    let context_options = ContextOptions {
+        limits: decoder_options.limits.clone(),
+        ..ContextOptions::default()
+    };
+    Ok(ServerConfig {
+        capset,
+        executors: Arc::new(VulkanDecoder::new(decoder_options)),
+        context_options,
+    })
+}
+
+fn listen(socket_path: &str) -> Result<(), String> {
+    let config = server_config()?;
+    let options = ProcessOptions {
+        executable: std::env::current_exe()
+            .map_err(|e| format!("cannot find this program's path to start clients: {e}"))?,
+        max_clients: ProcessOptions::max_clients_from_env()?,
+    };
+    let listener = bind(socket_path)?;
+    venus_rs_host::log!(
+        "serving vtest on {socket_path}, one process per client (at most {}); caps: {}",
+        options.max_clients,
+        config.context_options.limits.describe()
+    );
+    serve_in_processes(&listener, &options).map_err(|e| format!("accepting clients failed: {e}"))
+}
+
 fn main() -> ExitCode {
-    let socket_path = match parse_socket_path() {
-        Ok(path) => path,
+    let result = match parse_args() {
+        Ok(Mode::Listen { socket_path }) => listen(&socket_path),
+        Ok(Mode::Client { fd, client_id }) => {
+            let config = server_config();
+            match config.and_then(|config| Ok((config, adopt_client_socket(fd)?))) {
+                Ok((config, socket)) => run_client_process(config, socket, client_id),
+                Err(message) => Err(message),
+            }
+        }
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
-    let capset = match Capset::new(&protocol_level()) {
-        Ok(capset) => capset,
-        Err(error) => {
-            venus_rs_host::log!("the decoder's protocol level does not fit the capset: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let decoder = VulkanDecoder::new(DecoderOptions::from_env());
-    let server = VtestServer::new(ServerConfig {
-        capset,
-        executors: Arc::new(decoder),
-        context_options: ContextOptions::default(),
-    });
-    let listener = match bind(&socket_path) {
-        Ok(listener) => listener,
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             venus_rs_host::log!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    venus_rs_host::log!("serving vtest on {socket_path}");
-    match server.serve(&listener) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            venus_rs_host::log!("accepting clients failed: {error}");
             ExitCode::FAILURE
         }
     }

@@ -67,6 +67,11 @@ pub(crate) fn create_device(
     let id = *required(&a.p_device, "pDevice")?;
     let physical = cx.physical_device(a.physical_device)?;
     cx.objects().check_free(id, ot::DEVICE)?;
+    let Ok(charge) = cx.shared.usage.devices.charge(1) else {
+        // The devices cap (logged): vkCreateDevice's own error for it.
+        a.ret = vk::Result::ERROR_TOO_MANY_OBJECTS.as_raw();
+        return Ok(());
+    };
     let create = physical
         .instance
         .fns
@@ -165,6 +170,8 @@ pub(crate) fn create_device(
         queue_families,
         completion,
         physical,
+        lost: std::sync::atomic::AtomicBool::new(false),
+        _charge: charge,
     };
     cx.objects().insert(id, Entry::Device(Arc::new(device)))
 }

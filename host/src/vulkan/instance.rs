@@ -154,6 +154,11 @@ pub(crate) fn create_instance(
 ) -> Result<(), ContextFatal> {
     let id = *required(&a.p_instance, "pInstance")?;
     cx.objects().check_free(id, ot::INSTANCE)?;
+    let Ok(charge) = cx.shared.usage.instances.charge(1) else {
+        // The instances cap (logged): the error vkCreateInstance has for running out.
+        a.ret = vk::Result::ERROR_OUT_OF_HOST_MEMORY.as_raw();
+        return Ok(());
+    };
     let entry = cx.shared.entry()?;
     let info = required(&a.p_create_info, "pCreateInfo")?;
     if !info.p_next.is_empty() {
@@ -237,6 +242,7 @@ pub(crate) fn create_instance(
                     raw,
                     fns,
                     ash: instance,
+                    _charge: charge,
                 })),
             )?;
             a.ret = vk::Result::SUCCESS.as_raw();

@@ -63,6 +63,11 @@ pub(crate) fn allocate_memory(
         ));
     }
     let requested_size = info.allocation_size;
+    let Ok(charge) = cx.shared.usage.device_memory.charge(requested_size) else {
+        // The device memory cap (logged): what vkAllocateMemory returns when memory runs out.
+        a.ret = vk::Result::ERROR_OUT_OF_DEVICE_MEMORY.as_raw();
+        return Ok(());
+    };
     let shared = if use_shared_memory {
         // The memory is shared with the guest through its blob; the driver's own export
         // handles, and dedicated allocations, cannot be combined with a host-pointer import.
@@ -146,17 +151,16 @@ pub(crate) fn allocate_memory(
             ObjectState::Plain
         }
     };
-    cx.insert_object(
-        id,
-        Object::new(
-            ot::DEVICE_MEMORY,
-            raw,
-            Arc::clone(&device),
-            None,
-            state,
-            kept,
-        ),
-    )
+    let object = Object::new(
+        ot::DEVICE_MEMORY,
+        raw,
+        Arc::clone(&device),
+        None,
+        state,
+        kept,
+    );
+    object.add_charge(charge);
+    cx.insert_object(id, object)
 }
 
 /// The fd of device memory `memory_id` for a blob of `size` bytes: only memory the host

@@ -37,19 +37,20 @@ use venus_rs_encoder::host::{decode_command, Command};
 use venus_rs_encoder::protocol::{
     command_name, GENERATE_REPLY, PROTOCOL_EXTENSIONS, VK_XML_VERSION,
 };
-use venus_rs_encoder::wire::{Decoder, Limits, Writer};
+use venus_rs_encoder::wire::{Decoder, Writer};
 
 use crate::capset::ProtocolLevel;
 use crate::context::ExecutionContext;
 use crate::executor::{
     ContextExecutors, ContextFatal, DispatchPath, ExecutorProvider, StreamExecutor,
 };
+use crate::limits::{check_single, Cap};
 use crate::recording::{Recorder, Source};
 use crate::reply_stream::ReplyStream;
 use crate::ring::RingCreateInfo;
 
-use context_objects::ContextObjects;
 pub use context_objects::DecoderOptions;
+use context_objects::{decoder_limits, ContextObjects};
 use translate::{required, Dispatch};
 
 /// Extension numbers of the two protocol extensions, whose spec versions the capset carries.
@@ -169,7 +170,7 @@ impl PathExecutor {
             };
             recorder.record(source, stream);
         }
-        let mut decoder = Decoder::new(stream, Limits::default());
+        let mut decoder = Decoder::new(stream, decoder_limits(&self.shared.options.limits));
         while !decoder.is_empty() {
             decoder.reset_temp();
             let start = decoder.position();
@@ -193,7 +194,18 @@ impl PathExecutor {
     fn write_reply(&mut self, command: &Command<'_>) -> Result<(), ContextFatal> {
         let mut counter = Writer::counting();
         command.encode_reply(&mut counter);
-        let mut bytes = vec![0u8; counter.position()];
+        // Sized before anything is allocated: a reply the guest's window cannot hold, or past
+        // the cap, ends the context without building it.
+        let size = counter.position();
+        check_single(
+            self.shared.context_id,
+            Cap::ReplyBytes,
+            self.shared.options.limits.get(Cap::ReplyBytes),
+            size as u64,
+        )
+        .map_err(|e| ContextFatal::new(e.to_string()))?;
+        self.reply.check_room(size)?;
+        let mut bytes = vec![0u8; size];
         let mut writer = Writer::new(&mut bytes);
         command.encode_reply(&mut writer);
         writer
@@ -261,6 +273,14 @@ impl PathExecutor {
             let window = memory
                 .window(stream.offset, stream.size)
                 .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
+            // The stream is copied out of guest memory before it runs: only up to the cap.
+            check_single(
+                self.shared.context_id,
+                Cap::StreamBytes,
+                self.shared.options.limits.get(Cap::StreamBytes),
+                window.size(),
+            )
+            .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
             let mut bytes = vec![0u8; window.size() as usize];
             window
                 .read_bytes(0, &mut bytes)
