@@ -23,6 +23,7 @@ pub mod render_server;
 pub mod reply_stream;
 pub mod resources;
 pub mod ring;
+pub mod self_exec;
 pub mod shm_file;
 pub mod teardown;
 pub mod timelines;

@@ -108,8 +108,7 @@ fn run() -> Result<(), String> {
             }
         });
     }
-    let executable = std::env::current_exe()
-        .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
+    let executable = venus_rs_host::self_exec::own_executable()?;
     // Checked here so that a bad setting stops the server, not every worker.
     let limits = venus_rs_host::limits::Limits::from_env()?;
     venus_rs_host::log!("render server started; caps: {}", limits.describe());

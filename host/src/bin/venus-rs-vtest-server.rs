@@ -94,8 +94,7 @@ fn server_config() -> Result<ServerConfig, String> {
 fn listen(socket_path: &str) -> Result<(), String> {
     let config = server_config()?;
     let options = ProcessOptions {
-        executable: std::env::current_exe()
-            .map_err(|e| format!("cannot find this program's path to start clients: {e}"))?,
+        executable: venus_rs_host::self_exec::own_executable()?,
         max_clients: ProcessOptions::max_clients_from_env()?,
     };
     let listener = bind(socket_path)?;

@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,7 +99,7 @@ fn spawn_client(
     // Inheritable only in the child: this process is single-threaded, so no other spawn can
     // pick the descriptor up, and the parent closes its copy right after.
     rustix::io::fcntl_setfd(&stream, FdFlags::empty())?;
-    let child = Command::new(executable)
+    let child = crate::self_exec::command(executable)
         .arg("--client-fd")
         .arg(stream.as_raw_fd().to_string())
         .arg("--client-id")

@@ -37,14 +37,14 @@ use venus_rs_encoder::host::{decode_command, Command};
 use venus_rs_encoder::protocol::{
     command_name, GENERATE_REPLY, PROTOCOL_EXTENSIONS, VK_XML_VERSION,
 };
-use venus_rs_encoder::wire::{Decoder, Writer};
+use venus_rs_encoder::wire::{DecodeError, DecodeErrorKind, Decoder, Writer};
 
 use crate::capset::ProtocolLevel;
 use crate::context::ExecutionContext;
 use crate::executor::{
     ContextExecutors, ContextFatal, DispatchPath, ExecutorProvider, StreamExecutor,
 };
-use crate::limits::{check_single, Cap};
+use crate::limits::{check_single, Cap, Limits};
 use crate::recording::{Recorder, Source};
 use crate::reply_stream::ReplyStream;
 use crate::ring::RingCreateInfo;
@@ -175,7 +175,10 @@ impl PathExecutor {
             decoder.reset_temp();
             let start = decoder.position();
             let (header, mut command) = decode_command(&mut decoder).map_err(|e| {
-                ContextFatal::new(format!("cannot decode the command at byte {start}: {e}"))
+                ContextFatal::new(format!(
+                    "cannot decode the command at byte {start}: {e}{}",
+                    cap_named_by(&e, &self.shared.options.limits)
+                ))
             })?;
             let name = command_name(header.command_type).unwrap_or("unknown command");
             self.run_command(&mut command, ctx)
@@ -294,6 +297,20 @@ impl PathExecutor {
         self.in_indirect_stream = false;
         result
     }
+}
+
+/// Which cap a decode error hit, if it hit one: " (cap NAME = value)".
+fn cap_named_by(error: &DecodeError, limits: &Limits) -> String {
+    let cap = match error.kind {
+        DecodeErrorKind::CountTooLarge(n) if n > limits.get(Cap::ArrayLength) => {
+            Some(Cap::ArrayLength)
+        }
+        DecodeErrorKind::TempMemoryExceeded => Some(Cap::DecodeMemory),
+        DecodeErrorKind::ChainTooLong => Some(Cap::ChainLength),
+        _ => None,
+    };
+    cap.map(|cap| format!(" (cap {cap} = {})", limits.get(cap)))
+        .unwrap_or_default()
 }
 
 fn ring_create_info(info: &RingCreateInfoMESA<'_>) -> Result<RingCreateInfo, ContextFatal> {
