@@ -8,8 +8,12 @@
 
 mod harness;
 
+mod caps;
 mod command_buffers;
 mod descriptors;
+mod guest_choices;
+mod isolation;
+mod lifetimes;
 mod queues;
 mod sizes;
 mod waits;

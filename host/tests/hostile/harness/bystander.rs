@@ -36,8 +36,6 @@ pub struct Bystander {
     process: ChrootProcess,
     dir: TempDir,
     log: PathBuf,
-    /// The renderer name Mesa gives (its process name), which the server logs.
-    pub name: &'static str,
 }
 
 impl Drop for Bystander {
@@ -72,12 +70,7 @@ impl Bystander {
             ],
             &log,
         );
-        let bystander = Bystander {
-            process,
-            dir,
-            log,
-            name: "compute-readback",
-        };
+        let bystander = Bystander { process, dir, log };
         assert!(
             server.wait_for_log("compute-readback\"", Duration::from_secs(60)),
             "the bystander never reached the server:\n{}\n{}",

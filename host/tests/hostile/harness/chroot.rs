@@ -126,10 +126,6 @@ impl ChrootProcess {
         ChrootProcess { child }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Whether the program has ended (and its status).
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("poll a child")

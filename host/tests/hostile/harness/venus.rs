@@ -46,7 +46,6 @@ pub fn encode(command: &Command<'_>, flags: u32) -> Vec<u8> {
 /// The ids of a device made by [`Venus::create_device`].
 #[derive(Clone, Copy, Debug)]
 pub struct DeviceIds {
-    pub instance: u64,
     pub physical: u64,
     pub device: u64,
     /// Queue 0 of family 0, bound to timeline 1.
@@ -248,16 +247,10 @@ impl Venus {
         let queue = self.id();
         assert!(self.get_queue(device, queue, 0, 1), "vkGetDeviceQueue2");
         DeviceIds {
-            instance,
             physical,
             device,
             queue,
         }
-    }
-
-    /// The connection ends (the context went FATAL) within a short while.
-    pub fn assert_fatal(&mut self) {
-        assert!(self.client.closed(), "the hostile context is still served");
     }
 }
 
