@@ -676,6 +676,20 @@ impl GuestContext {
     }
 }
 
+#[cfg(feature = "fuzzing")]
+impl GuestContext {
+    /// Back to a live context with only the resources `keep` names, no ring and a fresh
+    /// context path: what the executor fuzz targets do between inputs, so that one context
+    /// (and its driver device) serves many inputs.
+    pub fn reset_for_fuzzing(&mut self, keep: &[u32]) {
+        self.shared.shutdown();
+        lock(&self.shared.resources).retain(|res_id| keep.contains(&res_id));
+        *lock(&self.shared.fatal_reason) = None;
+        self.shared.fatal.store(false, Ordering::Release);
+        self.context_executor = self.shared.executors.executor_for(DispatchPath::Context);
+    }
+}
+
 impl Drop for GuestContext {
     fn drop(&mut self) {
         self.shared.shutdown();

@@ -16,6 +16,8 @@ pub mod capset;
 pub mod context;
 pub mod executor;
 pub mod fd_passing;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod limits;
 pub mod log;
 pub mod recording;

@@ -179,6 +179,11 @@ impl ResourceTable {
         self.resources.len()
     }
 
+    /// Keeps only the resources whose id `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        self.resources.retain(|&res_id, _| keep(res_id));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.resources.is_empty()
     }

@@ -103,8 +103,9 @@ impl VulkanDecoder {
     }
 }
 
-impl ExecutorProvider for VulkanDecoder {
-    fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors> {
+impl VulkanDecoder {
+    /// The executors of a new context.
+    pub fn context(&self, context_id: u32) -> Arc<VulkanContext> {
         Arc::new(VulkanContext {
             shared: Arc::new(ContextObjects::new(
                 context_id,
@@ -113,6 +114,34 @@ impl ExecutorProvider for VulkanDecoder {
                 Recorder::from_env(context_id),
             )),
         })
+    }
+}
+
+impl ExecutorProvider for VulkanDecoder {
+    fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors> {
+        self.context(context_id)
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+impl VulkanContext {
+    /// Forgets every object but those `keep` names (the fuzz targets' reset between inputs).
+    pub fn retain_objects(&self, keep: &[u64]) {
+        let removed = self.shared.objects().retain_ids(keep);
+        // Released outside the table lock: releasing may call the driver.
+        drop(removed);
+    }
+
+    /// Whether the work submitted to queue `queue_id` drains within `limit`.
+    pub fn queue_drains(&self, queue_id: u64, limit: std::time::Duration) -> bool {
+        let Ok(queue) = self
+            .shared
+            .objects()
+            .object(queue_id, generated::object_types::QUEUE)
+        else {
+            return false;
+        };
+        queue::wait_queue_idle(queue.device(), &queue, limit) == Ok(0)
     }
 }
 

@@ -577,6 +577,21 @@ impl ObjectTable {
             .collect()
     }
 
+    /// Takes every entry but those `keep` names out of the table; hands them back to be
+    /// dropped outside the table's lock.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn retain_ids(&mut self, keep: &[u64]) -> Vec<Entry> {
+        let ids: Vec<u64> = self
+            .entries
+            .keys()
+            .copied()
+            .filter(|id| !keep.contains(id))
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.entries.remove(id))
+            .collect()
+    }
+
     /// Empties the table (the context ends); objects go as their last references do.
     pub(crate) fn clear(&mut self) -> usize {
         let count = self.entries.len();

@@ -102,7 +102,7 @@ fn idle_wait_limit(cx: &Dispatch<'_, '_>) -> Duration {
 
 /// Waits until the work submitted to `queue` so far is done, at most `limit`; past it the
 /// device is lost.
-fn wait_queue_idle(
+pub(crate) fn wait_queue_idle(
     device: &DeviceObject,
     queue: &Object,
     limit: Duration,
