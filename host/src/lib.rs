@@ -11,6 +11,7 @@
 //! - [`vtest`] and [`render_server`]: the two ways a guest reaches the host.
 //! - [`recording`]: `VENUS_RS_RECORD` stream recordings, which `venus-rs-trace` prints.
 //! - [`vulkan`]: the Venus command executor, which runs guest streams on the host driver.
+//! - [`sandbox`]: the seccomp filter of a process serving one context.
 
 pub mod capset;
 pub mod context;
@@ -25,6 +26,7 @@ pub mod render_server;
 pub mod reply_stream;
 pub mod resources;
 pub mod ring;
+pub mod sandbox;
 pub mod self_exec;
 pub mod shm_file;
 pub mod teardown;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rustix::net::SocketType;
 use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
-use venus_rs_host::teardown;
 use venus_rs_host::vulkan::{DecoderOptions, VulkanDecoder};
+use venus_rs_host::{sandbox, teardown};
 
 const USAGE: &str = "usage: venus-rs-render-server --socket-fd N
        (workers: venus-rs-render-server --context-worker --socket-fd N --ctx-id ID \
@@ -97,6 +97,11 @@ fn run() -> Result<(), String> {
         let options = DecoderOptions::from_env()?;
         let limits = options.limits.clone();
         let decoder = VulkanDecoder::new(options);
+        // The driver is loaded and initialised, then the worker drops what it does not need.
+        if let Err(error) = decoder.preload() {
+            venus_rs_host::log!("context {ctx_id}: {error}");
+        }
+        sandbox::confine(&worker.ctx_name)?;
         // The worker's release of its context is bounded; the process ends after it.
         teardown::serve_then_exit(&format!("context-{ctx_id}"), 1, move |disconnected| {
             match run_worker(worker, Arc::new(decoder), limits, disconnected) {

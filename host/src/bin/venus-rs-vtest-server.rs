@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use venus_rs_host::capset::Capset;
 use venus_rs_host::context::ContextOptions;
+use venus_rs_host::sandbox;
 use venus_rs_host::vtest::processes::{
-    adopt_client_socket, run_client_process, serve_in_processes, ProcessOptions,
+    adopt_client_socket, follow_server_exit, run_client_process, serve_in_processes, ProcessOptions,
 };
 use venus_rs_host::vtest::protocol::DEFAULT_SOCKET_PATH;
 use venus_rs_host::vtest::ServerConfig;
@@ -106,16 +107,34 @@ fn listen(socket_path: &str) -> Result<(), String> {
     serve_in_processes(&listener, &options).map_err(|e| format!("accepting clients failed: {e}"))
 }
 
+/// A client's process: the driver is loaded, then the process is confined, then it serves.
+fn client(fd: i32, client_id: u32) -> Result<(), String> {
+    follow_server_exit(client_id);
+    let socket = adopt_client_socket(fd)?;
+    let capset = Capset::new(&protocol_level())
+        .map_err(|e| format!("the decoder's protocol level does not fit the capset: {e}"))?;
+    let decoder_options = DecoderOptions::from_env()?;
+    let context_options = ContextOptions {
+        limits: decoder_options.limits.clone(),
+        ..ContextOptions::default()
+    };
+    let decoder = VulkanDecoder::new(decoder_options);
+    if let Err(error) = decoder.preload() {
+        venus_rs_host::log!("client {client_id}: {error}");
+    }
+    sandbox::confine(&format!("client-{client_id}"))?;
+    let config = ServerConfig {
+        capset,
+        executors: Arc::new(decoder),
+        context_options,
+    };
+    run_client_process(config, socket, client_id)
+}
+
 fn main() -> ExitCode {
     let result = match parse_args() {
         Ok(Mode::Listen { socket_path }) => listen(&socket_path),
-        Ok(Mode::Client { fd, client_id }) => {
-            let config = server_config();
-            match config.and_then(|config| Ok((config, adopt_client_socket(fd)?))) {
-                Ok((config, socket)) => run_client_process(config, socket, client_id),
-                Err(message) => Err(message),
-            }
-        }
+        Ok(Mode::Client { fd, client_id }) => client(fd, client_id),
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);

@@ -131,12 +131,6 @@ fn reap(clients: &mut HashMap<u32, Child>) {
 /// The body of a client process: serves the client on `socket`, releases its context
 /// (bounded: [`crate::teardown`]) and exits.
 pub fn run_client_process(config: ServerConfig, socket: OwnedFd, client_id: u32) -> ! {
-    // A client process never outlives the server that accepted it.
-    if let Err(error) =
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-    {
-        crate::log!("client {client_id}: cannot follow the server's exit: {error}");
-    }
     let stream = UnixStream::from(socket);
     let config = Arc::new(config);
     teardown::serve_then_exit(
@@ -147,6 +141,16 @@ pub fn run_client_process(config: ServerConfig, socket: OwnedFd, client_id: u32)
             0
         },
     )
+}
+
+/// A client process never outlives the server that accepted it (called before the process
+/// is confined: the filter has no use for prctl beyond thread names).
+pub fn follow_server_exit(client_id: u32) {
+    if let Err(error) =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+    {
+        crate::log!("client {client_id}: cannot follow the server's exit: {error}");
+    }
 }
 
 /// Takes ownership of the client socket whose number the main process passed.

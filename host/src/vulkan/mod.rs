@@ -23,6 +23,7 @@ mod instance;
 mod memory;
 mod objects;
 mod physical_device;
+mod preload;
 mod private_data;
 mod queue;
 mod render_pass;

@@ -15,5 +15,6 @@ mod guest_choices;
 mod isolation;
 mod lifetimes;
 mod queues;
+mod seccomp;
 mod sizes;
 mod waits;

@@ -49,6 +49,16 @@ impl Bystander {
     /// Starts the compute loop against `server` and waits until its context exists, so that
     /// the hostile client acts while the bystander is connected.
     pub fn start(server: &Server, iterations: u32) -> Bystander {
+        Self::start_until(server, iterations, "compute-readback\"")
+    }
+
+    /// Against virglrenderer's vtest server (running our render server): connected once a
+    /// worker serves its context.
+    pub fn start_virgl(server: &Server, iterations: u32) -> Bystander {
+        Self::start_until(server, iterations, "worker started")
+    }
+
+    fn start_until(server: &Server, iterations: u32, connected: &str) -> Bystander {
         let program = compute_readback();
         let dir = TempDir::new("bystander");
         let log = dir.path().join("bystander.log");
@@ -72,7 +82,7 @@ impl Bystander {
         );
         let bystander = Bystander { process, dir, log };
         assert!(
-            server.wait_for_log("compute-readback\"", Duration::from_secs(60)),
+            server.wait_for_log(connected, Duration::from_secs(60)),
             "the bystander never reached the server:\n{}\n{}",
             server.log_text(),
             bystander.output()

@@ -29,6 +29,11 @@ impl Server {
         let socket = dir.path().join("vtest.sock");
         let log = dir.path().join("server.log");
         let mut vars = vec![("VK_DRIVER_FILES".to_owned(), LAVAPIPE.to_owned())];
+        // The project's settings of whoever runs the tests (VENUS_RS_SECCOMP=log, say) reach
+        // the server, under the test's own.
+        vars.extend(std::env::vars().filter(|(k, _)| {
+            k.starts_with("VENUS_RS_") && k != "VENUS_RS_HOME" && !env.iter().any(|(e, _)| e == k)
+        }));
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let binaries = debug_binaries();
         let process = ChrootProcess::spawn(
@@ -63,6 +68,64 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         server
+    }
+
+    /// virglrenderer's vtest server from the chroot with `render_server` as its render server
+    /// (RENDER_SERVER_EXEC_PATH): the VMM side of the render-server protocol, for real.
+    pub fn start_virgl(render_server: &Path, env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("virgl");
+        let socket = dir.path().join("vtest.sock");
+        let log = dir.path().join("server.log");
+        let mut vars = vec![
+            ("VK_DRIVER_FILES".to_owned(), LAVAPIPE.to_owned()),
+            (
+                "RENDER_SERVER_EXEC_PATH".to_owned(),
+                render_server.to_string_lossy().into_owned(),
+            ),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let binaries = debug_binaries();
+        let args = ["--venus", "--no-virgl", "--multi-clients", "--socket-path"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain([socket.to_string_lossy().into_owned()])
+            .collect::<Vec<_>>();
+        let process = ChrootProcess::spawn(
+            &[dir.path(), &binaries],
+            &vars,
+            Path::new("/usr/bin/virgl_test_server"),
+            &args,
+            &log,
+        );
+        let server = Server {
+            process,
+            dir,
+            socket,
+            log,
+        };
+        server.wait_for_socket();
+        server
+    }
+
+    fn wait_for_socket(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the server made no socket in 30 s:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's main process is still running.
+    pub fn assert_running(&mut self) {
+        assert!(
+            self.process.try_wait().is_none(),
+            "the server exited:\n{}",
+            self.log_text()
+        );
     }
 
     pub fn socket(&self) -> &Path {
