@@ -173,28 +173,40 @@ fn seek_reply(out: &mut Vec<u8>) {
 /// input picks among all the protocol's, with every count, presence, handle (in
 /// 1..=[`HANDLES`]) and value the input's, replies asked for as the input says.
 pub fn generated_stream(bytes: &[u8]) -> Vec<u8> {
-    let mut g = Gen::from_bytes(bytes, HANDLES);
     let mut out = Vec::new();
     set_reply(&mut out);
-    for _ in 0..MAX_COMMANDS {
-        if g.exhausted() {
-            break;
-        }
-        let info = &COMMANDS[g.choose(COMMANDS.len() as u64) as usize];
-        let flags = g.choose(2) as u32 * GENERATE_REPLY;
-        let Some(command) = arbitrary::command(info.command_type, &mut g) else {
-            continue;
-        };
+    for (command, flags) in generated_commands(bytes) {
         encode(&command, flags, &mut out);
         seek_reply(&mut out);
     }
     out
 }
 
+/// The commands (with their flags) [`generated_stream`] builds from `bytes`, for reading a
+/// crashing input back (`cargo run -p venus-rs-host --features fuzzing --example
+/// fuzz-input -- FILE`).
+pub fn generated_commands(bytes: &[u8]) -> Vec<(Command<'static>, u32)> {
+    let mut g = Gen::from_bytes(bytes, HANDLES);
+    let mut commands = Vec::new();
+    for _ in 0..MAX_COMMANDS {
+        if g.exhausted() {
+            break;
+        }
+        let info = &COMMANDS[g.choose(COMMANDS.len() as u64) as usize];
+        let flags = g.choose(2) as u32 * GENERATE_REPLY;
+        if let Some(command) = arbitrary::command(info.command_type, &mut g) {
+            commands.push((command, flags));
+        }
+    }
+    commands
+}
+
 /// One context on the driver, made with the baseline.
 struct Session {
     vulkan: Arc<VulkanContext>,
     context: GuestContext,
+    /// Who the baseline objects are, to tell them from others an input made under their ids.
+    baseline: Vec<usize>,
 }
 
 impl Session {
@@ -220,7 +232,12 @@ impl Session {
         context
             .submit_cmd(&prologue())
             .map_err(|e| format!("the prologue failed: {e}"))?;
-        Ok(Session { vulkan, context })
+        let baseline = vulkan.identities(&BASELINE_OBJECTS);
+        Ok(Session {
+            vulkan,
+            context,
+            baseline,
+        })
     }
 }
 
@@ -229,7 +246,7 @@ pub struct FuzzHarness {
     decoder: VulkanDecoder,
     session: Session,
     next_context_id: u32,
-    /// Inputs that left a device behind that never drained (and so got a fresh one).
+    /// Inputs that left a device whose work never drained (and so got a fresh one).
     pub replaced_devices: u64,
 }
 
@@ -263,10 +280,15 @@ impl FuzzHarness {
         let session = &mut self.session;
         session.context.reset_for_fuzzing(&BASELINE_BLOBS);
         session.vulkan.retain_objects(&BASELINE_OBJECTS);
-        if session.vulkan.queue_drains(QUEUE, DRAIN_LIMIT) {
+        // Every input starts from the same objects: one that destroyed or replaced any of
+        // them gets a fresh session, as does one whose work never drains.
+        let intact = session.vulkan.identities(&BASELINE_OBJECTS) == session.baseline;
+        if intact && session.vulkan.queue_drains(QUEUE, DRAIN_LIMIT) {
             return;
         }
-        self.replaced_devices += 1;
+        if intact {
+            self.replaced_devices += 1;
+        }
         let context_id = self.next_context_id;
         self.next_context_id += 1;
         // The stuck device is left behind (the executor leaks what it cannot destroy).

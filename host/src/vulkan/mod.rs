@@ -133,6 +133,13 @@ impl VulkanContext {
         drop(removed);
     }
 
+    /// Who each of `ids` is (an address per live entry, 0 for a free id): the fuzz targets
+    /// check that an input left the baseline objects themselves, not others under their ids.
+    pub fn identities(&self, ids: &[u64]) -> Vec<usize> {
+        let objects = self.shared.objects();
+        ids.iter().map(|&id| objects.identity(id)).collect()
+    }
+
     /// Whether the work submitted to queue `queue_id` drains within `limit`.
     pub fn queue_drains(&self, queue_id: u64, limit: std::time::Duration) -> bool {
         let Ok(queue) = self

@@ -72,6 +72,8 @@ impl Drop for DeviceObject {
                 "a device whose queue never went idle is released: its driver device is left                  behind rather than destroyed under work that may still run"
             );
             self.completion.abandon();
+            // The device's instance must outlive it, so it is left behind too.
+            std::mem::forget(Arc::clone(&self.physical));
             return;
         }
         self.completion.shutdown();
@@ -590,6 +592,18 @@ impl ObjectTable {
         ids.iter()
             .filter_map(|id| self.entries.remove(id))
             .collect()
+    }
+
+    /// The address of the object `id` names (0 when none does).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn identity(&self, id: u64) -> usize {
+        match self.entries.get(&id) {
+            Some(Entry::Instance(o)) => Arc::as_ptr(o) as usize,
+            Some(Entry::PhysicalDevice(o)) => Arc::as_ptr(o) as usize,
+            Some(Entry::Device(o)) => Arc::as_ptr(o) as usize,
+            Some(Entry::Object(o)) => Arc::as_ptr(o) as usize,
+            None => 0,
+        }
     }
 
     /// Empties the table (the context ends); objects go as their last references do.

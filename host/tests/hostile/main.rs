@@ -13,6 +13,7 @@ mod command_buffers;
 mod descriptors;
 mod guest_choices;
 mod isolation;
+mod leaks;
 mod lifetimes;
 mod queues;
 mod seccomp;

@@ -7,5 +7,6 @@ pub mod objects;
 pub mod ring;
 pub mod scenario;
 pub mod server;
+pub mod usage;
 pub mod venus;
 pub mod vtest_client;

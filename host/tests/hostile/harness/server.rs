@@ -128,6 +128,11 @@ impl Server {
         );
     }
 
+    /// The server's main process.
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
+
     pub fn socket(&self) -> &Path {
         &self.socket
     }
