@@ -142,15 +142,18 @@ pub(crate) fn create_device(
     if result != 0 {
         return Ok(());
     }
-    let fns = DeviceFns::load(|name| {
-        // SAFETY: a live device and a NUL-terminated name.
-        unsafe {
-            (physical.instance.ash.fp_v1_0().get_device_proc_addr)(
-                vk::Device::from_raw(raw),
-                name.as_ptr(),
-            )
-        }
-    });
+    let fns = DeviceFns::load(
+        |name| {
+            // SAFETY: a live device and a NUL-terminated name.
+            unsafe {
+                (physical.instance.ash.fp_v1_0().get_device_proc_addr)(
+                    vk::Device::from_raw(raw),
+                    name.as_ptr(),
+                )
+            }
+        },
+        |_| true,
+    );
     let completion = match CompletionTracker::new(raw, fns) {
         Ok(tracker) => tracker,
         Err(message) => {

@@ -232,10 +232,13 @@ pub(crate) fn create_instance(
     match unsafe { entry.create_instance(&create_info, None) } {
         Ok(instance) => {
             let raw = instance.handle().as_raw();
-            let fns = InstanceFns::load(|name| {
-                // SAFETY: a live instance and a NUL-terminated name.
-                unsafe { entry.get_instance_proc_addr(instance.handle(), name.as_ptr()) }
-            });
+            let fns = InstanceFns::load(
+                |name| {
+                    // SAFETY: a live instance and a NUL-terminated name.
+                    unsafe { entry.get_instance_proc_addr(instance.handle(), name.as_ptr()) }
+                },
+                |_| true,
+            );
             cx.objects().insert(
                 id,
                 Entry::Instance(Arc::new(InstanceObject {
