@@ -13,6 +13,7 @@ use venus_rs_encoder::host::{
     CreateDeviceArgs, DestroyDeviceArgs, GetDeviceQueue2Args, GetDeviceQueueArgs,
 };
 
+use super::availability::Availability;
 use super::completion::CompletionTracker;
 use super::generated::fns::DeviceFns;
 use super::generated::object_types as ot;
@@ -110,6 +111,23 @@ pub(crate) fn create_device(
     if external_memory_host && !extensions.contains(&EXTERNAL_MEMORY_HOST) {
         extensions.push(EXTERNAL_MEMORY_HOST);
     }
+    // What the device's commands may be: the device's version (within the instance's) and the
+    // extensions enabled on it or on its instance.
+    // SAFETY: a live physical device.
+    let device_api = unsafe {
+        physical
+            .instance
+            .ash
+            .get_physical_device_properties(vk::PhysicalDevice::from_raw(physical.raw))
+    }
+    .api_version;
+    let available = Availability::new(
+        device_api.min(physical.instance.api_version),
+        extensions
+            .iter()
+            .copied()
+            .chain(physical.instance.extensions.iter().map(|e| e.as_c_str())),
+    );
     info.enabled_extension_count = extensions.len() as u32;
     info.pp_enabled_extension_names = Some(extensions);
     // Device layers are deprecated and never the guest's choice.
@@ -152,7 +170,7 @@ pub(crate) fn create_device(
                 )
             }
         },
-        |_| true,
+        |command_type| available.allows(command_type),
     );
     let completion = match CompletionTracker::new(raw, fns) {
         Ok(tracker) => tracker,

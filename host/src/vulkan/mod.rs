@@ -13,6 +13,7 @@
 //! `device`, `queue` (+ `completion`), `memory`, `sync`, `command_buffer`, `descriptor`,
 //! `render_pass`, `private_data` — each listed, with why, in `encoder-gen/data/host-dispatch.json`.
 
+mod availability;
 mod command_buffer;
 mod completion;
 mod context_objects;

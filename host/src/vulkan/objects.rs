@@ -29,6 +29,9 @@ pub(crate) struct InstanceObject {
     pub(crate) fns: InstanceFns,
     /// For the hand-written calls (enumeration, destruction).
     pub(crate) ash: ash::Instance,
+    /// The version it was created with (capped) and the extensions enabled on it.
+    pub(crate) api_version: u32,
+    pub(crate) extensions: Vec<std::ffi::CString>,
     /// The instance's part of the instances cap.
     pub(crate) _charge: Charge,
 }
