@@ -11,6 +11,7 @@ mod harness;
 mod caps;
 mod command_buffers;
 mod descriptors;
+mod fuzz_findings;
 mod guest_choices;
 mod isolation;
 mod leaks;
