@@ -1957,7 +1957,7 @@ pub fn emit(model: &Model, data: &Value) -> Result<Vec<(String, String)>, String
     let _ = writeln!(dispatch, "        _ => {{}}\n    }}\n}}");
     let _ = writeln!(dispatch, "/// Whether the command has output parameters (decoded as partial images).\npub(crate) fn has_output(command_type: u32) -> bool {{\n    matches!(command_type, {})\n}}", with_out.join(" | "));
 
-    let mods = "//! Generated wire code; see `venus-rs-encoder-gen`.\n\npub(crate) mod convert;\npub mod guest;\npub mod host;\n#[cfg(test)]\nmod layout;\npub mod mesa;\npub mod tables;\n#[cfg(test)]\npub(crate) mod testing;\npub mod types;\n";
+    let mods = "//! Generated wire code; see `venus-rs-encoder-gen`.\n\npub(crate) mod convert;\npub mod guest;\npub mod host;\n#[cfg(test)]\nmod layout;\npub mod mesa;\npub mod tables;\n#[cfg(any(test, feature = \"arbitrary\"))]\npub(crate) mod testing;\npub mod types;\n";
     let files = vec![
         ("mod.rs".to_string(), format!("{HEADER}{mods}")),
         (

@@ -306,7 +306,7 @@ impl HostEmitter<'_> {
                     pfn_name(&c.name)
                 );
             }
-            let _ = writeln!(out, "}}\n\nimpl {table} {{\n    /// Looks every entry point up with `get`, which returns the driver's function for a name.\n    pub(crate) fn load(mut get: impl FnMut(&CStr) -> Option<VoidFunction>) -> Self {{\n        let mut find = |names: &[&CStr]| names.iter().find_map(|name| get(name));\n        Self {{");
+            let _ = writeln!(out, "}}\n\nimpl {table} {{\n    /// Looks every entry point up with `get`, which returns the driver's function for a name,\n    /// but only those `available` allows (by command type): a loader hands out entry points\n    /// of extensions the driver lacks, which must never be called.\n    pub(crate) fn load(\n        mut get: impl FnMut(&CStr) -> Option<VoidFunction>,\n        available: impl Fn(u32) -> bool,\n    ) -> Self {{\n        let mut find = |command_type: u32, names: &[&CStr]| {{\n            if available(command_type) {{\n                names.iter().find_map(|name| get(name))\n            }} else {{\n                None\n            }}\n        }};\n        Self {{");
             for c in list.iter() {
                 let names: Vec<String> = std::iter::once(&c.name)
                     .chain(c.aliases.iter())
@@ -314,9 +314,10 @@ impl HostEmitter<'_> {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "            // SAFETY: the driver returned this function for the command's name (or an alias\n            // of it), so it has the command's signature, which `{pfn}` spells out.\n            {field}: find(&[{names}]).map(|f| unsafe {{ std::mem::transmute::<VoidFunction, {pfn}>(f) }}),",
+                    "            // SAFETY: the driver returned this function for the command's name (or an alias\n            // of it), so it has the command's signature, which `{pfn}` spells out.\n            {field}: find({value}, &[{names}]).map(|f| unsafe {{ std::mem::transmute::<VoidFunction, {pfn}>(f) }}),",
                     pfn = pfn_name(&c.name),
                     field = fn_name(&c.name),
+                    value = c.value,
                     names = names.join(", ")
                 );
             }

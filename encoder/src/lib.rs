@@ -47,6 +47,8 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 pub mod convert;
 mod generated;
 pub mod guest;
@@ -54,6 +56,6 @@ pub mod host;
 pub mod protocol;
 #[cfg(test)]
 mod recorded_streams;
-#[cfg(test)]
+#[cfg(any(test, feature = "arbitrary"))]
 mod testing;
 pub mod wire;

@@ -1,5 +1,7 @@
 //! Test support for the generated code: deterministic arbitrary values, lowering of typed
 //! values to C memory (through `crate::convert`), and the round trip over every command type.
+//! Built outside tests for the fuzz targets (feature `arbitrary`), which use only [`Gen`].
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
 use std::convert::Infallible;
 use std::ffi::{CStr, CString};
@@ -15,7 +17,22 @@ use crate::wire::Writer;
 pub(crate) struct Gen {
     shape: u64,
     value: u64,
+    /// Fuzzer bytes: when present, every shape and value decision reads the next 8 of them
+    /// (0 once they run out: counts 0, optional parts absent), so the input decides all.
+    input: Option<(Vec<u8>, usize)>,
+    /// Handles are drawn from 1..=handles.
+    handles: u64,
 }
+
+/// Strings of fuzzer-built commands: names the host reacts to, and no allocation per input.
+const FUZZ_STRINGS: [&CStr; 6] = [
+    c"",
+    c"main",
+    c"VK_KHR_surface",
+    c"VK_LAYER_KHRONOS_validation",
+    c"VK_EXT_external_memory_host",
+    c"VK_KHR_timeline_semaphore",
+];
 
 fn step(s: &mut u64) -> u64 {
     *s ^= *s << 13;
@@ -29,13 +46,54 @@ impl Gen {
         Gen {
             shape: shape_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             value: value_seed.wrapping_mul(0xd1b5_4a32_d192_ed03) | 1,
+            input: None,
+            handles: 1000,
         }
     }
+
+    /// Decisions read from `bytes`; handles in 1..=`handles`.
+    #[cfg_attr(not(feature = "arbitrary"), allow(dead_code))]
+    pub(crate) fn from_bytes(bytes: &[u8], handles: u64) -> Self {
+        Gen {
+            shape: 1,
+            value: 1,
+            input: Some((bytes.to_vec(), 0)),
+            handles: handles.max(1),
+        }
+    }
+
+    /// Whether the fuzzer's bytes are used up.
+    #[cfg_attr(not(feature = "arbitrary"), allow(dead_code))]
+    pub(crate) fn exhausted(&self) -> bool {
+        self.input
+            .as_ref()
+            .is_some_and(|(bytes, at)| *at >= bytes.len())
+    }
+
+    fn next_input(&mut self) -> Option<u64> {
+        let (bytes, at) = self.input.as_mut()?;
+        let mut word = [0u8; 8];
+        let rest = bytes.get(*at..).unwrap_or_default();
+        let n = rest.len().min(8);
+        word[..n].copy_from_slice(&rest[..n]);
+        *at += 8;
+        Some(u64::from_le_bytes(word))
+    }
     fn s(&mut self) -> u64 {
-        step(&mut self.shape)
+        match self.next_input() {
+            Some(word) => word,
+            None => step(&mut self.shape),
+        }
     }
     fn v(&mut self) -> u64 {
-        step(&mut self.value)
+        match self.next_input() {
+            Some(word) => word,
+            None => step(&mut self.value),
+        }
+    }
+    #[cfg_attr(not(feature = "arbitrary"), allow(dead_code))]
+    pub(crate) fn choose(&mut self, n: u64) -> u64 {
+        self.s() % n.max(1)
     }
     pub(crate) fn count(&mut self) -> u64 {
         self.s() % 4
@@ -44,7 +102,7 @@ impl Gen {
         required || !self.s().is_multiple_of(3)
     }
     pub(crate) fn handle(&mut self) -> u64 {
-        self.s() % 1000 + 1
+        self.s() % self.handles + 1
     }
     pub(crate) fn u8(&mut self) -> u8 {
         self.v() as u8
@@ -76,6 +134,9 @@ impl Gen {
     pub(crate) fn string(&mut self, required: bool) -> Option<&'static CStr> {
         if !self.present(required) {
             return None;
+        }
+        if self.input.is_some() {
+            return Some(FUZZ_STRINGS[(self.s() % FUZZ_STRINGS.len() as u64) as usize]);
         }
         // Strings come from the shape stream: they are inputs only, so a value raised from C
         // memory keeps its own, which must then match.

@@ -262,12 +262,19 @@ pub struct Limits {
     /// Bytes of temporary memory (decoded arrays, boxes, chains) a context may hold before
     /// [`Decoder::reset_temp`]. virglrenderer allows its pool to grow to 1 GiB.
     pub temp_memory: usize,
+    /// Elements of one array (input or output; byte blobs are bounded by the input and by
+    /// `temp_memory` instead).
+    pub max_array_len: usize,
+    /// Structs in one `pNext` chain (never more than [`MAX_CHAIN`]).
+    pub max_chain: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             temp_memory: 256 << 20,
+            max_array_len: usize::MAX,
+            max_chain: MAX_CHAIN,
         }
     }
 }
@@ -383,6 +390,10 @@ impl<'a> Decoder<'a> {
         self.temp_used
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Command that errors are attributed to.
     pub fn set_command(&mut self, command: Option<u32>) {
         self.command = command;
@@ -479,6 +490,9 @@ impl<'a> Decoder<'a> {
     ) -> Result<usize, DecodeError> {
         let too_large = || self.error(f, DecodeErrorKind::CountTooLarge(n));
         let n_us = usize::try_from(n).map_err(|_| too_large())?;
+        if n_us > self.limits.max_array_len {
+            return Err(too_large());
+        }
         if n_us
             .checked_mul(min_wire)
             .map(|b| b > self.remaining())
@@ -636,7 +650,8 @@ impl<'a> Decoder<'a> {
         let Some(n) = self.array_marker(expected, checked, f)? else {
             return Ok(None);
         };
-        let n = self.count(n, 0, 1, f)?;
+        let n = usize::try_from(n).map_err(|_| self.error(f, DecodeErrorKind::CountTooLarge(n)))?;
+        self.charge(n, f)?;
         Ok(Some(Cow::Owned(vec![0; n])))
     }
 

@@ -148,6 +148,7 @@ fn huge_counts_and_bad_array_sizes() {
                     &m,
                     Limits {
                         temp_memory: 1 << 20,
+                        ..Limits::default()
                     },
                 );
             }
@@ -237,7 +238,13 @@ fn unknown_and_left_out_command_types() {
 fn temporary_memory_cap() {
     let submit = &corpus()[1];
     assert_eq!(
-        decode(submit, Limits { temp_memory: 64 }),
+        decode(
+            submit,
+            Limits {
+                temp_memory: 64,
+                ..Limits::default()
+            }
+        ),
         Err(DecodeErrorKind::TempMemoryExceeded)
     );
 }
@@ -262,6 +269,7 @@ fn random_corruption_never_panics() {
                 &m,
                 Limits {
                     temp_memory: 1 << 20,
+                    ..Limits::default()
                 },
             );
         }

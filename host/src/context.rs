@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::executor::{ContextExecutors, ContextFatal, DispatchPath, StreamExecutor};
+use crate::limits::{Cap, Charge, Limits, Usage};
 use crate::resources::{Resource, ResourceError, ResourceKind, ResourceTable};
 use crate::ring::{self, RingCreateInfo, RingShared, STATUS_ALIVE};
 use crate::shm_file::ShmFile;
@@ -30,6 +31,8 @@ pub struct ContextOptions {
     /// How often an idle ring re-reads its tail, so that a lost vkNotifyRingMESA costs
     /// latency and a log line instead of a hang.
     pub idle_recheck: Duration,
+    /// The per-context caps (rings, blobs; the executor applies the Vulkan ones).
+    pub limits: Limits,
 }
 
 impl Default for ContextOptions {
@@ -38,6 +41,7 @@ impl Default for ContextOptions {
             seqno_wait_timeout: Duration::from_secs(60),
             ring_stop_timeout: Duration::from_secs(10),
             idle_recheck: Duration::from_secs(1),
+            limits: Limits::default(),
         }
     }
 }
@@ -45,6 +49,33 @@ impl Default for ContextOptions {
 struct RingEntry {
     ring: Arc<RingShared>,
     thread: JoinHandle<()>,
+    /// The ring's part of the rings cap.
+    _charge: Charge,
+}
+
+/// What a context holds of the caps the transport enforces.
+struct TransportUsage {
+    rings: Arc<Usage>,
+    blobs: Arc<Usage>,
+    blob_bytes: Arc<Usage>,
+}
+
+impl TransportUsage {
+    fn new(context_id: u32, limits: &Limits) -> Self {
+        Self {
+            rings: Usage::new(context_id, Cap::Rings, limits),
+            blobs: Usage::new(context_id, Cap::Blobs, limits),
+            blob_bytes: Usage::new(context_id, Cap::BlobBytes, limits),
+        }
+    }
+
+    /// The charges of one more blob of `size` bytes.
+    fn charge_blob(&self, res_id: u32, size: u64) -> Result<Vec<Charge>, ResourceError> {
+        let refused = |error| ResourceError::Cap { res_id, error };
+        let count = self.blobs.charge(1).map_err(refused)?;
+        let bytes = self.blob_bytes.charge(size).map_err(refused)?;
+        Ok(vec![count, bytes])
+    }
 }
 
 struct MonitorState {
@@ -76,6 +107,7 @@ pub(crate) struct ContextShared {
     ring_wait_changed: Condvar,
     monitor: Mutex<Option<Monitor>>,
     timelines: Arc<Timelines>,
+    usage: TransportUsage,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -330,6 +362,11 @@ impl<'a> ExecutionContext<'a> {
                 "vkCreateRingMESA: ring id {ring_id:#x} is already in use"
             )));
         }
+        let charge = context
+            .usage
+            .rings
+            .charge(1)
+            .map_err(|e| ContextFatal::new(format!("vkCreateRingMESA {ring_id:#x}: {e}")))?;
         let ring = Arc::new(ring);
         let executor = context
             .executors
@@ -342,7 +379,14 @@ impl<'a> ExecutionContext<'a> {
             .map_err(|e| {
                 ContextFatal::new(format!("starting ring {ring_id:#x}'s thread failed: {e}"))
             })?;
-        rings.insert(ring_id, RingEntry { ring, thread });
+        rings.insert(
+            ring_id,
+            RingEntry {
+                ring,
+                thread,
+                _charge: charge,
+            },
+        );
         Ok(())
     }
 
@@ -460,6 +504,7 @@ impl GuestContext {
         Self {
             shared: Arc::new(ContextShared {
                 id,
+                usage: TransportUsage::new(id, &options.limits),
                 options,
                 executors,
                 fatal: AtomicBool::new(false),
@@ -494,6 +539,7 @@ impl GuestContext {
         if resources.contains(res_id) {
             return Err(ResourceError::IdInUse { res_id });
         }
+        let charges = self.shared.usage.charge_blob(res_id, size)?;
         let memory = ShmFile::create_zeroed("venus-rs-shm", size)
             .map_err(|error| ResourceError::Memory { res_id, error })?;
         let fd = memory
@@ -502,7 +548,7 @@ impl GuestContext {
                 res_id,
                 error: crate::shm_file::ShmFileError::Create(error),
             })?;
-        resources.insert(res_id, Resource::shm(memory))?;
+        resources.insert(res_id, Resource::shm(memory).charged(charges))?;
         Ok(fd)
     }
 
@@ -521,13 +567,18 @@ impl GuestContext {
         if lock(&self.shared.resources).contains(res_id) {
             return Err(ResourceError::IdInUse { res_id }.to_string());
         }
+        let charges = self
+            .shared
+            .usage
+            .charge_blob(res_id, size)
+            .map_err(|e| e.to_string())?;
         let fd = self.shared.executors.export_device_memory(blob_id, size)?;
         let own = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
             .map_err(|e| format!("duplicating the blob's descriptor failed: {e}"))?;
         let memory = ShmFile::import(own, size)
             .map_err(|error| ResourceError::Memory { res_id, error }.to_string())?;
         lock(&self.shared.resources)
-            .insert(res_id, Resource::shm(memory))
+            .insert(res_id, Resource::shm(memory).charged(charges))
             .map_err(|e| e.to_string())?;
         Ok(fd)
     }
@@ -540,6 +591,7 @@ impl GuestContext {
         fd: OwnedFd,
         size: u64,
     ) -> Result<(), ResourceError> {
+        let charges = self.shared.usage.charge_blob(res_id, size)?;
         let resource = match kind {
             ResourceKind::Shm => Resource::shm(
                 ShmFile::import(fd, size)
@@ -547,7 +599,7 @@ impl GuestContext {
             ),
             ResourceKind::Dmabuf | ResourceKind::Opaque => Resource::external(kind, fd, size),
         };
-        lock(&self.shared.resources).insert(res_id, resource)
+        lock(&self.shared.resources).insert(res_id, resource.charged(charges))
     }
 
     /// Forgets a resource; unknown ids are ignored. Destroying the memory a ring lives in
@@ -592,6 +644,18 @@ impl GuestContext {
         if stream.is_empty() {
             return Ok(());
         }
+        let limit = self.shared.options.limits.get(Cap::StreamBytes);
+        if let Err(exceeded) = crate::limits::check_single(
+            self.shared.id,
+            Cap::StreamBytes,
+            limit,
+            stream.len() as u64,
+        ) {
+            let fatal = ContextFatal::new(exceeded.to_string());
+            self.shared
+                .set_fatal(format!("{}: {fatal}", DispatchPath::Context));
+            return Err(fatal);
+        }
         let mut ignore_progress = |_: usize| {};
         let mut execution = ExecutionContext::for_context(&self.shared, &mut ignore_progress);
         let result = run_executor(self.context_executor.as_mut(), stream, &mut execution);
@@ -609,6 +673,20 @@ impl GuestContext {
 
     pub fn timelines(&self) -> &Arc<Timelines> {
         &self.shared.timelines
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+impl GuestContext {
+    /// Back to a live context with only the resources `keep` names, no ring and a fresh
+    /// context path: what the executor fuzz targets do between inputs, so that one context
+    /// (and its driver device) serves many inputs.
+    pub fn reset_for_fuzzing(&mut self, keep: &[u32]) {
+        self.shared.shutdown();
+        lock(&self.shared.resources).retain(|res_id| keep.contains(&res_id));
+        *lock(&self.shared.fatal_reason) = None;
+        self.shared.fatal.store(false, Ordering::Release);
+        self.context_executor = self.shared.executors.executor_for(DispatchPath::Context);
     }
 }
 

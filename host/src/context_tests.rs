@@ -124,6 +124,7 @@ fn test_options() -> ContextOptions {
         ring_stop_timeout: Duration::from_secs(10),
         // Long enough that a test can tell "woken by notify" from "found by the recheck".
         idle_recheck: Duration::from_secs(30),
+        ..ContextOptions::default()
     }
 }
 

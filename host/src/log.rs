@@ -17,9 +17,12 @@ fn program_name() -> &'static str {
     })
 }
 
-/// Writes one line; use the [`log!`](crate::log!) macro.
+/// Writes one line; use the [`log!`](crate::log!) macro. The line goes out in one write, so
+/// that lines of processes sharing a log (a server and its workers) never interleave.
 pub fn line(message: std::fmt::Arguments<'_>) {
-    eprintln!("{}[{}]: {}", program_name(), std::process::id(), message);
+    use std::io::Write;
+    let line = format!("{}[{}]: {}\n", program_name(), std::process::id(), message);
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// `log!("context {id}: ...")` writes one line on stderr.

@@ -40,6 +40,21 @@ impl ReplyStream {
         Ok(())
     }
 
+    /// Whether a reply of `len` bytes fits what is left of the window (checked before the
+    /// reply is built, so that a reply the guest has no room for is never allocated).
+    pub fn check_room(&self, len: usize) -> Result<(), ContextFatal> {
+        let window = self.window()?;
+        let left = window.size().saturating_sub(self.position);
+        if len as u64 > left {
+            return Err(ContextFatal::new(format!(
+                "a {len}-byte reply at position {} overflows the {}-byte reply stream",
+                self.position,
+                window.size()
+            )));
+        }
+        Ok(())
+    }
+
     /// Appends one reply.
     pub fn write(&mut self, reply: &[u8]) -> Result<(), ContextFatal> {
         let position = self.position;
@@ -86,6 +101,8 @@ mod tests {
         shm.memory().read_bytes(1000, &mut bytes).unwrap();
         assert_eq!(bytes, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(stream.write(&[0; 5]).is_err(), "only 4 bytes are left");
+        assert!(stream.check_room(5).is_err());
+        stream.check_room(4).unwrap();
         stream.seek(2).unwrap();
         stream.write(&[9; 10]).unwrap();
         shm.memory().read_bytes(1002, &mut bytes).unwrap();

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use crate::limits::{CapExceeded, Charge};
 use crate::shm_file::{ShmFile, ShmFileError};
 use venus_rs_shmem::SharedMemory;
 
@@ -46,6 +47,8 @@ pub struct Resource {
     kind: ResourceKind,
     size: u64,
     backing: Backing,
+    /// The resource's part of the context's blob caps.
+    charges: Vec<Charge>,
 }
 
 impl Resource {
@@ -54,6 +57,7 @@ impl Resource {
             kind: ResourceKind::Shm,
             size: memory.size(),
             backing: Backing::Mapped(memory),
+            charges: Vec::new(),
         }
     }
 
@@ -63,7 +67,14 @@ impl Resource {
             kind,
             size,
             backing: Backing::Unmapped(fd),
+            charges: Vec::new(),
         }
+    }
+
+    /// The resource holding `charges` for as long as it lives.
+    pub fn charged(mut self, charges: Vec<Charge>) -> Self {
+        self.charges.extend(charges);
+        self
     }
 
     pub fn kind(&self) -> ResourceKind {
@@ -97,6 +108,7 @@ pub enum ResourceError {
     Unknown { res_id: u32 },
     NotShm { res_id: u32, kind: ResourceKind },
     Memory { res_id: u32, error: ShmFileError },
+    Cap { res_id: u32, error: CapExceeded },
 }
 
 impl fmt::Display for ResourceError {
@@ -111,6 +123,7 @@ impl fmt::Display for ResourceError {
                  and command or reply streams"
             ),
             Self::Memory { res_id, error } => write!(f, "resource {res_id}: {error}"),
+            Self::Cap { res_id, error } => write!(f, "resource {res_id}: {error}"),
         }
     }
 }
@@ -164,6 +177,11 @@ impl ResourceTable {
 
     pub fn len(&self) -> usize {
         self.resources.len()
+    }
+
+    /// Keeps only the resources whose id `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        self.resources.retain(|&res_id, _| keep(res_id));
     }
 
     pub fn is_empty(&self) -> bool {

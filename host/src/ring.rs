@@ -449,15 +449,8 @@ pub(crate) fn run_ring(
         ring: &ring,
         context: &context,
     };
-    if let Some(priority) = ring.priority {
-        // On Linux, PRIO_PROCESS with no pid sets the calling thread's nice value.
-        if let Err(error) = rustix::process::setpriority_process(None, priority) {
-            crate::log!(
-                "context {}: ring {:#x}: could not set thread priority {priority}: {error}",
-                context.id(),
-                ring.id
-            );
-        }
+    if let Some(requested) = ring.priority {
+        apply_priority(&ring, &context, requested);
     }
 
     match serve(&ring, &context, executor.as_mut()) {
@@ -468,6 +461,39 @@ pub(crate) fn run_ring(
                 context.set_fatal(format!("ring {:#x}: {reason}", ring.id));
             }
         }
+    }
+}
+
+/// The nice value of the calling thread (on Linux, PRIO_PROCESS with no pid means the
+/// thread).
+fn own_nice() -> i32 {
+    rustix::process::getpriority_process(None).unwrap_or(0)
+}
+
+/// The nice value a ring thread gets for the guest's `requested` one: never more urgent than
+/// the server itself (a guest may lower its ring's priority, never raise it above the host's
+/// own), and within Linux's range.
+pub fn clamped_priority(requested: i32, own: i32) -> i32 {
+    requested.clamp(own, 19)
+}
+
+fn apply_priority(ring: &RingShared, context: &ContextShared, requested: i32) {
+    let own = own_nice();
+    let priority = clamped_priority(requested, own);
+    if priority != requested {
+        crate::log!(
+            "context {}: ring {:#x}: priority {requested} clamped to {priority} (the server runs              at {own})",
+            context.id(),
+            ring.id
+        );
+    }
+    // On Linux, PRIO_PROCESS with no pid sets the calling thread's nice value.
+    if let Err(error) = rustix::process::setpriority_process(None, priority) {
+        crate::log!(
+            "context {}: ring {:#x}: could not set thread priority {priority}: {error}",
+            context.id(),
+            ring.id
+        );
     }
 }
 
@@ -774,6 +800,15 @@ pub(crate) mod tests {
             135168,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn ring_priority_is_never_above_the_servers() {
+        assert_eq!(clamped_priority(-20, 0), 0);
+        assert_eq!(clamped_priority(-20, 5), 5);
+        assert_eq!(clamped_priority(3, 0), 3);
+        assert_eq!(clamped_priority(40, 0), 19);
+        assert_eq!(clamped_priority(i32::MIN, -2), -2);
     }
 
     #[test]

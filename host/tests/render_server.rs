@@ -55,6 +55,10 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Self {
         let (vmm_end, server_end) = rustix::net::socketpair(
             AddressFamily::UNIX,
             SocketType::SEQPACKET,
@@ -66,6 +70,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_venus-rs-render-server"))
             .arg("--socket-fd")
             .arg(server_end.as_raw_fd().to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -285,4 +290,42 @@ fn refuses_a_socket_fd_that_is_not_seqpacket() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not an open socket"));
+}
+
+#[test]
+fn a_forbidden_system_call_ends_only_its_worker() {
+    // Workers confine themselves once the driver is up (here: none loads, as no Vulkan
+    // driver is installed outside the reference chroot; the filter goes on regardless). The
+    // probe's worker then tries socket().
+    let server = Server::start_with(&[("VENUS_RS_SECCOMP_PROBE", "probe")]);
+    send(&server.socket, &encode::client_init(0), &[]);
+    let bystander = server.create_context(1, "bystander");
+    let _bystander_timelines = init_context(&bystander);
+    let probe = server.create_context(2, "probe");
+    assert!(closed(&probe), "the probe's worker still runs");
+
+    // The other worker, under the same filter, still makes and hands out shared memory.
+    let (fd_type, _, fd) = create_resource(&bystander, 1, 0, RING_SHMEM_SIZE, MAPPABLE);
+    assert_eq!(fd_type, 2, "SHM");
+    assert!(fd.is_some());
+    // And the server still makes workers.
+    let later = server.create_context(3, "later");
+    let _later_timelines = init_context(&later);
+    assert_eq!(create_resource(&later, 1, 0, 4096, MAPPABLE).0, 2);
+
+    let (status, log) = server.finish();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.lines()
+            .any(|line| line.contains("context 2: worker ended") && line.contains("SIGSYS")),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|line| line.contains("SIGSYS") && !line.contains("context 2")),
+        "{log}"
+    );
+    assert!(log.contains("trying socket()"), "{log}");
+    assert!(!log.contains("the filter let it through"), "{log}");
+    assert_eq!(log.matches("seccomp filter installed").count(), 3, "{log}");
 }

@@ -8,7 +8,10 @@ use venus_rs_encoder::host::decode_command;
 use venus_rs_encoder::wire::{Decoder, Limits, Writer};
 
 fuzz_target!(|data: &[u8]| {
-    let mut d = Decoder::new(data, Limits { temp_memory: 16 << 20 });
+    let mut d = Decoder::new(data, Limits {
+            temp_memory: 16 << 20,
+            ..Limits::default()
+        });
     let mut reply = [0u8; 4096];
     while !d.is_empty() {
         match decode_command(&mut d) {

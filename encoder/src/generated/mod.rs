@@ -9,6 +9,6 @@ pub mod host;
 mod layout;
 pub mod mesa;
 pub mod tables;
-#[cfg(test)]
+#[cfg(any(test, feature = "arbitrary"))]
 pub(crate) mod testing;
 pub mod types;

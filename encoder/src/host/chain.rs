@@ -24,7 +24,7 @@ pub fn decode_chain<'a, T: ChainLink<'a>>(
         if !allowed.contains(&stype) {
             return Err(d.error(f, DecodeErrorKind::UnknownStructureType(stype)));
         }
-        if stypes.len() == MAX_CHAIN {
+        if stypes.len() >= d.limits().max_chain.min(MAX_CHAIN) {
             return Err(d.error(f, DecodeErrorKind::ChainTooLong));
         }
         d.charge(std::mem::size_of::<T>() + 4, f)?;

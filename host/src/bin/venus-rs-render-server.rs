@@ -9,6 +9,7 @@ use rustix::net::SocketType;
 use venus_rs_host::render_server::{run_worker, RenderServer, WorkerArgs};
 use venus_rs_host::simulate_hvf::{self, HVF_PAGE_SIZE, SIMULATE_HVF_FLAG};
 use venus_rs_host::vulkan::{DecoderOptions, HostProfile, VulkanDecoder};
+use venus_rs_host::{sandbox, teardown};
 
 const USAGE: &str = "usage: venus-rs-render-server --socket-fd N [--simulate-hvf]
        (workers: venus-rs-render-server --context-worker --socket-fd N --ctx-id ID \
@@ -100,18 +101,36 @@ fn run() -> Result<(), String> {
             init_flags: args.init_flags.ok_or_else(|| missing("--init-flags"))?,
         };
         let ctx_id = worker.ctx_id;
-        let decoder = VulkanDecoder::new(DecoderOptions::from_env()?);
-        return run_worker(worker, Arc::new(decoder)).map_err(|e| format!("context {ctx_id}: {e}"));
+        let options = DecoderOptions::from_env()?;
+        let limits = options.limits.clone();
+        let decoder = VulkanDecoder::new(options);
+        // The driver is loaded and initialised, then the worker drops what it does not need.
+        if let Err(error) = decoder.preload() {
+            venus_rs_host::log!("context {ctx_id}: {error}");
+        }
+        sandbox::confine(&worker.ctx_name)?;
+        // The worker's release of its context is bounded; the process ends after it.
+        teardown::serve_then_exit(&format!("context-{ctx_id}"), 1, move |disconnected| {
+            match run_worker(worker, Arc::new(decoder), limits, disconnected) {
+                Ok(()) => 0,
+                Err(message) => {
+                    venus_rs_host::log!("context {ctx_id}: {message}");
+                    1
+                }
+            }
+        });
     }
-    let executable = std::env::current_exe()
-        .map_err(|e| format!("cannot find this program's path to start workers: {e}"))?;
+    let executable = venus_rs_host::self_exec::own_executable()?;
+    // Checked here so that a bad setting stops the server, not every worker.
+    let limits = venus_rs_host::limits::Limits::from_env()?;
     // The VMM starts this server: its environment is the only way to choose the profile, and a
     // wrong name must stop the server before any guest depends on it.
     let profile = HostProfile::from_env()?;
     venus_rs_host::log!(
-        "render server started; host profile {}: {}",
+        "render server started; host profile {}: {}; caps: {}",
         profile.name(),
-        profile.description()
+        profile.description(),
+        limits.describe()
     );
     if hvf.enabled() {
         venus_rs_host::log!(

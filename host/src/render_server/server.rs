@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
@@ -134,7 +134,7 @@ impl RenderServer {
         // can be started while the descriptor is inheritable.
         rustix::io::fcntl_setfd(&worker_end, FdFlags::empty())
             .map_err(|e| format!("making the worker's socket inheritable failed: {e}"))?;
-        let child = Command::new(&self.worker_executable)
+        let child = crate::self_exec::command(&self.worker_executable)
             .arg("--context-worker")
             .arg("--socket-fd")
             .arg(worker_end.as_raw_fd().to_string())

@@ -12,6 +12,7 @@ use crate::capset::CAPSET_ID_VENUS;
 use crate::context::{ContextOptions, GuestContext};
 use crate::executor::ExecutorProvider;
 use crate::fd_passing;
+use crate::limits::Limits;
 use crate::resources::ResourceKind;
 use crate::shm_file::ShmFile;
 use crate::timelines::TIMELINE_COUNT;
@@ -35,10 +36,17 @@ struct Worker {
     executors: Arc<dyn ExecutorProvider>,
     context: Option<GuestContext>,
     timeline_count: u32,
+    limits: Limits,
 }
 
-/// Serves the context until the VMM hangs up (Ok) or something ends the context (Err).
-pub fn run_worker(args: WorkerArgs, executors: Arc<dyn ExecutorProvider>) -> Result<(), String> {
+/// Serves the context until the VMM hangs up (Ok) or something ends the context (Err);
+/// `disconnected` runs then, before the context is released.
+pub fn run_worker(
+    args: WorkerArgs,
+    executors: Arc<dyn ExecutorProvider>,
+    limits: Limits,
+    disconnected: impl FnOnce(),
+) -> Result<(), String> {
     let mut worker = Worker {
         socket: args.socket,
         ctx_id: args.ctx_id,
@@ -46,6 +54,7 @@ pub fn run_worker(args: WorkerArgs, executors: Arc<dyn ExecutorProvider>) -> Res
         executors,
         context: None,
         timeline_count: 0,
+        limits,
     };
     crate::log!(
         "context {} (\"{}\"): worker started (renderer flags {:#x})",
@@ -53,7 +62,13 @@ pub fn run_worker(args: WorkerArgs, executors: Arc<dyn ExecutorProvider>) -> Res
         worker.ctx_name,
         args.init_flags
     );
-    worker.serve()
+    let result = worker.serve();
+    // The VMM's proxy retires the context's fences once the socket closes: close it before
+    // the (possibly slow) release of the context.
+    let _ = rustix::net::shutdown(&worker.socket, rustix::net::Shutdown::Both);
+    disconnected();
+    drop(worker);
+    result
 }
 
 impl Worker {
@@ -190,7 +205,10 @@ impl Worker {
             self.ctx_id,
             self.executors.for_context(self.ctx_id),
             retire,
-            ContextOptions::default(),
+            ContextOptions {
+                limits: self.limits.clone(),
+                ..ContextOptions::default()
+            },
         ));
         crate::log!(
             "context {}: initialised with {} timelines",

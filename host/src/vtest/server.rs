@@ -1,4 +1,6 @@
-//! The vtest server: one thread and one guest context per client connection.
+//! The vtest server: one guest context per client connection, served by one thread of this
+//! process ([`VtestServer`], for tests) or by a process of its own
+//! ([`super::processes`], what `venus-rs-vtest-server` does).
 //!
 //! A client's malformed input, a protocol violation or its context going FATAL ends that
 //! client's connection with a log line; other clients and the server go on.
@@ -106,6 +108,18 @@ struct Client {
 }
 
 pub fn serve_client(config: Arc<ServerConfig>, stream: UnixStream, client_id: u32) {
+    serve_client_then(config, stream, client_id, || {});
+}
+
+/// Serves one connection; `disconnected` runs once the client is gone, before its context is
+/// released (which may take a while: the context's rings stop and its objects are destroyed).
+pub fn serve_client_then(
+    config: Arc<ServerConfig>,
+    stream: UnixStream,
+    client_id: u32,
+    disconnected: impl FnOnce(),
+) {
+    let syncs = Arc::new(SyncTable::new(&config.context_options.limits, client_id));
     let mut client = Client {
         config,
         id: client_id,
@@ -113,7 +127,7 @@ pub fn serve_client(config: Arc<ServerConfig>, stream: UnixStream, client_id: u3
         renderer_name: None,
         protocol_version: 0,
         context: None,
-        syncs: Arc::new(SyncTable::default()),
+        syncs,
         fenced_syncs: Arc::default(),
         next_fence_id: 1,
         next_res_id: 1,
@@ -122,6 +136,10 @@ pub fn serve_client(config: Arc<ServerConfig>, stream: UnixStream, client_id: u3
         Ok(()) => crate::log!("client {client_id}: disconnected"),
         Err(error) => crate::log!("client {client_id}: {error}; closing the connection"),
     }
+    // The peer sees the connection end now, not after the context is released.
+    let _ = client.stream.shutdown(std::net::Shutdown::Both);
+    disconnected();
+    drop(client);
 }
 
 impl Client {
@@ -227,7 +245,10 @@ impl Client {
                 Ok(())
             }
             Request::SyncCreate { value } => {
-                let sync_id = self.syncs.create(value);
+                let sync_id = self
+                    .syncs
+                    .create(value)
+                    .map_err(|e| refused(format!("SYNC_CREATE: {e}")))?;
                 self.reply(command::SYNC_CREATE, &[sync_id])
             }
             Request::SyncUnref { sync_id } => {

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use rustix::event::EventfdFlags;
 
 use super::protocol::SyncPoint;
+use crate::limits::{Cap, CapExceeded, Limits};
 
 #[derive(Debug)]
 pub enum SyncError {
     Unknown { sync_id: u32 },
     Eventfd(std::io::Error),
+    Cap(CapExceeded),
 }
 
 impl fmt::Display for SyncError {
@@ -22,6 +24,7 @@ impl fmt::Display for SyncError {
         match self {
             Self::Unknown { sync_id } => write!(f, "no sync with id {sync_id}"),
             Self::Eventfd(error) => write!(f, "creating an eventfd failed: {error}"),
+            Self::Cap(error) => error.fmt(f),
         }
     }
 }
@@ -43,9 +46,19 @@ struct SyncState {
     waits: Vec<PendingWait>,
 }
 
-#[derive(Default)]
 pub struct SyncTable {
     state: Mutex<SyncState>,
+    client_id: u32,
+    /// Syncs alive at once (`VENUS_RS_MAX_SYNCS`).
+    max_syncs: u64,
+    /// Waits pending at once, each holding an eventfd (`VENUS_RS_MAX_PENDING_WAITS`).
+    max_pending_waits: u64,
+}
+
+impl Default for SyncTable {
+    fn default() -> Self {
+        Self::new(&Limits::default(), 0)
+    }
 }
 
 fn wake(eventfd: &OwnedFd) {
@@ -54,18 +67,34 @@ fn wake(eventfd: &OwnedFd) {
 }
 
 impl SyncTable {
+    pub fn new(limits: &Limits, client_id: u32) -> Self {
+        Self {
+            state: Mutex::default(),
+            client_id,
+            max_syncs: limits.get(Cap::Syncs),
+            max_pending_waits: limits.get(Cap::PendingWaits),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, SyncState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn create(&self, value: u64) -> u32 {
+    pub fn create(&self, value: u64) -> Result<u32, SyncError> {
         let mut state = self.lock();
+        crate::limits::check_single(
+            self.client_id,
+            Cap::Syncs,
+            self.max_syncs,
+            state.values.len() as u64 + 1,
+        )
+        .map_err(SyncError::Cap)?;
         loop {
             state.next_id = state.next_id.wrapping_add(1);
             let id = state.next_id;
             if id != 0 && !state.values.contains_key(&id) {
                 state.values.insert(id, value);
-                return id;
+                return Ok(id);
             }
         }
     }
@@ -137,20 +166,30 @@ impl SyncTable {
                 unmet.push(point);
             }
         }
-        let eventfd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-            .map_err(|e| SyncError::Eventfd(e.into()))?;
         let met = unmet.is_empty() || (any && unmet.len() < points.len());
-        if met {
-            wake(&eventfd);
-        } else if timeout_ms != 0 {
-            let deadline = (i32::try_from(timeout_ms).is_ok())
-                .then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)));
-            let ours = rustix::io::fcntl_dupfd_cloexec(&eventfd, 0)
-                .map_err(|e| SyncError::Eventfd(e.into()))?;
+        let pending = !met && timeout_ms != 0;
+        if pending {
             let now = Instant::now();
             state
                 .waits
                 .retain(|wait| wait.deadline.is_none_or(|d| d > now));
+            crate::limits::check_single(
+                self.client_id,
+                Cap::PendingWaits,
+                self.max_pending_waits,
+                state.waits.len() as u64 + 1,
+            )
+            .map_err(SyncError::Cap)?;
+        }
+        let eventfd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| SyncError::Eventfd(e.into()))?;
+        if met {
+            wake(&eventfd);
+        } else if pending {
+            let deadline = (i32::try_from(timeout_ms).is_ok())
+                .then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)));
+            let ours = rustix::io::fcntl_dupfd_cloexec(&eventfd, 0)
+                .map_err(|e| SyncError::Eventfd(e.into()))?;
             state.waits.push(PendingWait {
                 eventfd: ours,
                 unmet,
@@ -210,6 +249,12 @@ mod tests {
             == 1
     }
 
+    impl SyncTable {
+        fn create_ok(&self, value: u64) -> u32 {
+            self.create(value).unwrap()
+        }
+    }
+
     fn point(sync_id: u32, value: u64) -> SyncPoint {
         SyncPoint { sync_id, value }
     }
@@ -217,7 +262,7 @@ mod tests {
     #[test]
     fn create_read_write_unref() {
         let table = SyncTable::default();
-        let id = table.create(5);
+        let id = table.create_ok(5);
         assert_eq!(table.read(id).unwrap(), 5);
         table.write(point(id, 9)).unwrap();
         assert_eq!(table.read(id).unwrap(), 9);
@@ -226,13 +271,13 @@ mod tests {
         table.unref(id);
         assert!(table.read(id).is_err());
         assert!(table.write(point(id, 1)).is_err());
-        assert_ne!(table.create(0), id);
+        assert_ne!(table.create_ok(0), id);
     }
 
     #[test]
     fn waits_already_met_are_readable_at_once() {
         let table = SyncTable::default();
-        let id = table.create(10);
+        let id = table.create_ok(10);
         assert!(readable(
             &table.wait(false, 1000, &[point(id, 10)]).unwrap()
         ));
@@ -243,8 +288,8 @@ mod tests {
     #[test]
     fn all_and_any_waits_become_readable_when_signaled() {
         let table = SyncTable::default();
-        let a = table.create(0);
-        let b = table.create(0);
+        let a = table.create_ok(0);
+        let b = table.create_ok(0);
         let all = table
             .wait(false, u32::MAX, &[point(a, 1), point(b, 1)])
             .unwrap();
@@ -261,9 +306,34 @@ mod tests {
     }
 
     #[test]
+    fn syncs_and_pending_waits_are_capped() {
+        let limits = Limits::default()
+            .with(Cap::Syncs, 2)
+            .with(Cap::PendingWaits, 2);
+        let table = SyncTable::new(&limits, 1);
+        let a = table.create_ok(0);
+        let b = table.create_ok(0);
+        assert!(matches!(table.create(0), Err(SyncError::Cap(_))));
+        let _first = table.wait(false, u32::MAX, &[point(a, 1)]).unwrap();
+        let _second = table.wait(false, u32::MAX, &[point(b, 1)]).unwrap();
+        let third = table.wait(false, u32::MAX, &[point(a, 2)]);
+        assert!(matches!(third, Err(SyncError::Cap(e)) if e.cap == Cap::PendingWaits));
+        // Met waits and polls hold nothing and stay allowed.
+        assert!(readable(
+            &table.wait(false, u32::MAX, &[point(a, 0)]).unwrap()
+        ));
+        assert!(!readable(&table.wait(false, 0, &[point(a, 5)]).unwrap()));
+        table.signal_all(&[point(a, 1)]);
+        assert_eq!(table.pending_waits(), 1);
+        table.wait(false, u32::MAX, &[point(a, 2)]).unwrap();
+        table.unref(b);
+        table.create_ok(0);
+    }
+
+    #[test]
     fn zero_timeout_waits_are_not_kept_and_expired_waits_are_dropped() {
         let table = SyncTable::default();
-        let id = table.create(0);
+        let id = table.create_ok(0);
         let polled = table.wait(false, 0, &[point(id, 1)]).unwrap();
         assert!(!readable(&polled));
         assert_eq!(table.pending_waits(), 0);

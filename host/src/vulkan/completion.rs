@@ -137,6 +137,20 @@ impl CompletionTracker {
         }
     }
 
+    /// Lets the thread go without waiting for it (the device is lost and left behind).
+    pub(crate) fn abandon(&self) {
+        self.sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(
+            self.thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+
     /// Waits for every tracked submission and stops the thread (before the device goes).
     pub(crate) fn shutdown(&self) {
         self.sender

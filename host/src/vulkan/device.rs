@@ -14,6 +14,7 @@ use venus_rs_encoder::host::{
     CreateDeviceArgs, DestroyDeviceArgs, GetDeviceQueue2Args, GetDeviceQueueArgs,
 };
 
+use super::availability::Availability;
 use super::completion::CompletionTracker;
 use super::generated::fns::DeviceFns;
 use super::generated::object_types as ot;
@@ -70,6 +71,11 @@ pub(crate) fn create_device(
     let id = *required(&a.p_device, "pDevice")?;
     let physical = cx.physical_device(a.physical_device)?;
     cx.objects().check_free(id, ot::DEVICE)?;
+    let Ok(charge) = cx.shared.usage.devices.charge(1) else {
+        // The devices cap (logged): vkCreateDevice's own error for it.
+        a.ret = vk::Result::ERROR_TOO_MANY_OBJECTS.as_raw();
+        return Ok(());
+    };
     let create = physical
         .instance
         .fns
@@ -114,6 +120,23 @@ pub(crate) fn create_device(
     if portability && !extensions.contains(&PORTABILITY_SUBSET) {
         extensions.push(PORTABILITY_SUBSET);
     }
+    // What the device's commands may be: the device's version (within the instance's) and the
+    // extensions enabled on it or on its instance.
+    // SAFETY: a live physical device.
+    let device_api = unsafe {
+        physical
+            .instance
+            .ash
+            .get_physical_device_properties(vk::PhysicalDevice::from_raw(physical.raw))
+    }
+    .api_version;
+    let available = Availability::new(
+        device_api.min(physical.instance.api_version),
+        extensions
+            .iter()
+            .copied()
+            .chain(physical.instance.extensions.iter().map(|e| e.as_c_str())),
+    );
     info.enabled_extension_count = extensions.len() as u32;
     info.pp_enabled_extension_names = Some(extensions);
     // Device layers are deprecated and never the guest's choice.
@@ -146,15 +169,18 @@ pub(crate) fn create_device(
     if result != 0 {
         return Ok(());
     }
-    let fns = DeviceFns::load(|name| {
-        // SAFETY: a live device and a NUL-terminated name.
-        unsafe {
-            (physical.instance.ash.fp_v1_0().get_device_proc_addr)(
-                vk::Device::from_raw(raw),
-                name.as_ptr(),
-            )
-        }
-    });
+    let fns = DeviceFns::load(
+        |name| {
+            // SAFETY: a live device and a NUL-terminated name.
+            unsafe {
+                (physical.instance.ash.fp_v1_0().get_device_proc_addr)(
+                    vk::Device::from_raw(raw),
+                    name.as_ptr(),
+                )
+            }
+        },
+        |command_type| available.allows(command_type),
+    );
     let completion = match CompletionTracker::new(raw, fns) {
         Ok(tracker) => tracker,
         Err(message) => {
@@ -174,6 +200,8 @@ pub(crate) fn create_device(
         queue_families,
         completion,
         physical,
+        lost: std::sync::atomic::AtomicBool::new(false),
+        _charge: charge,
     };
     cx.objects().insert(id, Entry::Device(Arc::new(device)))
 }

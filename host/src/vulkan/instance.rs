@@ -2,7 +2,7 @@
 //! its extensions limited to what the protocol offers, portability enumeration and validation
 //! the host's own choice, the version capped) and the physical devices under the guest's ids.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, CStr, CString};
 use std::sync::Arc;
 
 use ash::vk;
@@ -15,6 +15,7 @@ use venus_rs_encoder::host::{
 };
 use venus_rs_encoder::protocol::PROTOCOL_EXTENSIONS;
 
+use super::availability::Availability;
 use super::generated::fns::InstanceFns;
 use super::generated::object_types as ot;
 use super::objects::{Entry, InstanceObject, PhysicalDeviceObject};
@@ -154,6 +155,11 @@ pub(crate) fn create_instance(
 ) -> Result<(), ContextFatal> {
     let id = *required(&a.p_instance, "pInstance")?;
     cx.objects().check_free(id, ot::INSTANCE)?;
+    let Ok(charge) = cx.shared.usage.instances.charge(1) else {
+        // The instances cap (logged): the error vkCreateInstance has for running out.
+        a.ret = vk::Result::ERROR_OUT_OF_HOST_MEMORY.as_raw();
+        return Ok(());
+    };
     let entry = cx.shared.entry()?;
     let info = required(&a.p_create_info, "pCreateInfo")?;
     if !info.p_next.is_empty() {
@@ -168,6 +174,8 @@ pub(crate) fn create_instance(
     }
     let available = instance_extensions(entry);
     let mut extensions: Vec<*const c_char> = Vec::new();
+    // The same names, owned: what the instance's commands may come from.
+    let mut enabled: Vec<CString> = Vec::new();
     for name in info.pp_enabled_extension_names.iter().flatten() {
         let offered = available
             .iter()
@@ -178,6 +186,7 @@ pub(crate) fn create_instance(
             return Ok(());
         }
         extensions.push(name.as_ptr());
+        enabled.push(CString::from(*name));
     }
     let requested = info
         .p_application_info
@@ -214,6 +223,7 @@ pub(crate) fn create_instance(
         // Portability drivers (MoltenVK) list no device without it.
         if !extensions.contains(&portability.as_ptr()) {
             extensions.push(portability.as_ptr());
+            enabled.push(portability.to_owned());
         }
         flags |= vk::InstanceCreateFlags::ENUMERATE_PORTABILITY_KHR;
     }
@@ -227,16 +237,23 @@ pub(crate) fn create_instance(
     match unsafe { entry.create_instance(&create_info, None) } {
         Ok(instance) => {
             let raw = instance.handle().as_raw();
-            let fns = InstanceFns::load(|name| {
-                // SAFETY: a live instance and a NUL-terminated name.
-                unsafe { entry.get_instance_proc_addr(instance.handle(), name.as_ptr()) }
-            });
+            let available = instance_availability(&instance, api_version, &enabled);
+            let fns = InstanceFns::load(
+                |name| {
+                    // SAFETY: a live instance and a NUL-terminated name.
+                    unsafe { entry.get_instance_proc_addr(instance.handle(), name.as_ptr()) }
+                },
+                |command_type| available.allows(command_type),
+            );
             cx.objects().insert(
                 id,
                 Entry::Instance(Arc::new(InstanceObject {
                     raw,
                     fns,
                     ash: instance,
+                    api_version,
+                    extensions: enabled,
+                    _charge: charge,
                 })),
             )?;
             a.ret = vk::Result::SUCCESS.as_raw();
@@ -244,6 +261,42 @@ pub(crate) fn create_instance(
         Err(e) => a.ret = e.as_raw(),
     }
     Ok(())
+}
+
+/// What an instance's commands may be: its version and extensions, and for the commands of
+/// physical devices, the version and device extensions every physical device has.
+fn instance_availability(
+    instance: &ash::Instance,
+    api_version: u32,
+    enabled: &[CString],
+) -> Availability {
+    // SAFETY: a live instance; the queries take only handles it returned.
+    let physical = unsafe { instance.enumerate_physical_devices() }.unwrap_or_default();
+    let mut api = api_version;
+    let mut common: Option<Vec<CString>> = None;
+    for &device in &physical {
+        // SAFETY: as above.
+        let properties = unsafe { instance.get_physical_device_properties(device) };
+        api = api.min(properties.api_version);
+        // SAFETY: as above.
+        let names: Vec<CString> = unsafe { instance.enumerate_device_extension_properties(device) }
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.extension_name_as_c_str().ok().map(CStr::to_owned))
+            .collect();
+        common = Some(match common {
+            None => names,
+            Some(previous) => previous.into_iter().filter(|n| names.contains(n)).collect(),
+        });
+    }
+    let device_extensions = common.unwrap_or_default();
+    Availability::new(
+        api,
+        enabled
+            .iter()
+            .chain(&device_extensions)
+            .map(CString::as_c_str),
+    )
 }
 
 pub(crate) fn destroy_instance(

@@ -57,6 +57,11 @@ pub(crate) fn allocate_memory(
         _ => None,
     });
     let requested_size = info.allocation_size;
+    let Ok(charge) = cx.shared.usage.device_memory.charge(requested_size) else {
+        // The device memory cap (logged): what vkAllocateMemory returns when memory runs out.
+        a.ret = vk::Result::ERROR_OUT_OF_DEVICE_MEMORY.as_raw();
+        return Ok(());
+    };
     let backing = match resource_id {
         Some(resource_id) => match imported_resource(cx, &device, flags, &mut info, resource_id) {
             Ok(backing) => Some(backing),
@@ -162,17 +167,16 @@ pub(crate) fn allocate_memory(
             ObjectState::Plain
         }
     };
-    cx.insert_object(
-        id,
-        Object::new(
-            ot::DEVICE_MEMORY,
-            raw,
-            Arc::clone(&device),
-            None,
-            state,
-            kept,
-        ),
-    )
+    let object = Object::new(
+        ot::DEVICE_MEMORY,
+        raw,
+        Arc::clone(&device),
+        None,
+        state,
+        kept,
+    );
+    object.add_charge(charge);
+    cx.insert_object(id, object)
 }
 
 /// The shared memory a new VkDeviceMemory imports as a host pointer.

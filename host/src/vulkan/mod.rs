@@ -15,6 +15,7 @@
 //! Every Vulkan command goes through the host profile (`profile`), which may narrow what the
 //! guest sees of the driver.
 
+mod availability;
 mod command_buffer;
 mod completion;
 mod context_objects;
@@ -25,6 +26,7 @@ mod instance;
 mod memory;
 mod objects;
 mod physical_device;
+mod preload;
 mod private_data;
 mod profile;
 mod queue;
@@ -40,20 +42,21 @@ use venus_rs_encoder::host::{decode_command, Command};
 use venus_rs_encoder::protocol::{
     command_name, GENERATE_REPLY, PROTOCOL_EXTENSIONS, VK_XML_VERSION,
 };
-use venus_rs_encoder::wire::{Decoder, Limits, Writer};
+use venus_rs_encoder::wire::{DecodeError, DecodeErrorKind, Decoder, Writer};
 
 use crate::capset::ProtocolLevel;
 use crate::context::ExecutionContext;
 use crate::executor::{
     ContextExecutors, ContextFatal, DispatchPath, ExecutorProvider, StreamExecutor,
 };
+use crate::limits::{check_single, Cap, Limits};
 use crate::recording::{Recorder, Source};
 use crate::reply_stream::ReplyStream;
 use crate::ring::RingCreateInfo;
 
-use context_objects::ContextObjects;
 pub use context_objects::DecoderOptions;
 pub use profile::{HostProfile, PROFILE_VARIABLE};
+use context_objects::{decoder_limits, ContextObjects};
 use translate::{required, Dispatch};
 
 /// Extension numbers of the two protocol extensions, whose spec versions the capset carries.
@@ -106,8 +109,9 @@ impl VulkanDecoder {
     }
 }
 
-impl ExecutorProvider for VulkanDecoder {
-    fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors> {
+impl VulkanDecoder {
+    /// The executors of a new context.
+    pub fn context(&self, context_id: u32) -> Arc<VulkanContext> {
         Arc::new(VulkanContext {
             shared: Arc::new(ContextObjects::new(
                 context_id,
@@ -116,6 +120,41 @@ impl ExecutorProvider for VulkanDecoder {
                 Recorder::from_env(context_id),
             )),
         })
+    }
+}
+
+impl ExecutorProvider for VulkanDecoder {
+    fn for_context(&self, context_id: u32) -> Arc<dyn ContextExecutors> {
+        self.context(context_id)
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+impl VulkanContext {
+    /// Forgets every object but those `keep` names (the fuzz targets' reset between inputs).
+    pub fn retain_objects(&self, keep: &[u64]) {
+        let removed = self.shared.objects().retain_ids(keep);
+        // Released outside the table lock: releasing may call the driver.
+        drop(removed);
+    }
+
+    /// Who each of `ids` is (an address per live entry, 0 for a free id): the fuzz targets
+    /// check that an input left the baseline objects themselves, not others under their ids.
+    pub fn identities(&self, ids: &[u64]) -> Vec<usize> {
+        let objects = self.shared.objects();
+        ids.iter().map(|&id| objects.identity(id)).collect()
+    }
+
+    /// Whether the work submitted to queue `queue_id` drains within `limit`.
+    pub fn queue_drains(&self, queue_id: u64, limit: std::time::Duration) -> bool {
+        let Ok(queue) = self
+            .shared
+            .objects()
+            .object(queue_id, generated::object_types::QUEUE)
+        else {
+            return false;
+        };
+        queue::wait_queue_idle(queue.device(), &queue, limit) == Ok(0)
     }
 }
 
@@ -173,12 +212,15 @@ impl PathExecutor {
             };
             recorder.record(source, stream);
         }
-        let mut decoder = Decoder::new(stream, Limits::default());
+        let mut decoder = Decoder::new(stream, decoder_limits(&self.shared.options.limits));
         while !decoder.is_empty() {
             decoder.reset_temp();
             let start = decoder.position();
             let (header, mut command) = decode_command(&mut decoder).map_err(|e| {
-                ContextFatal::new(format!("cannot decode the command at byte {start}: {e}"))
+                ContextFatal::new(format!(
+                    "cannot decode the command at byte {start}: {e}{}",
+                    cap_named_by(&e, &self.shared.options.limits)
+                ))
             })?;
             let name = command_name(header.command_type).unwrap_or("unknown command");
             self.run_command(&mut command, ctx)
@@ -197,7 +239,18 @@ impl PathExecutor {
     fn write_reply(&mut self, command: &Command<'_>) -> Result<(), ContextFatal> {
         let mut counter = Writer::counting();
         command.encode_reply(&mut counter);
-        let mut bytes = vec![0u8; counter.position()];
+        // Sized before anything is allocated: a reply the guest's window cannot hold, or past
+        // the cap, ends the context without building it.
+        let size = counter.position();
+        check_single(
+            self.shared.context_id,
+            Cap::ReplyBytes,
+            self.shared.options.limits.get(Cap::ReplyBytes),
+            size as u64,
+        )
+        .map_err(|e| ContextFatal::new(e.to_string()))?;
+        self.reply.check_room(size)?;
+        let mut bytes = vec![0u8; size];
         let mut writer = Writer::new(&mut bytes);
         command.encode_reply(&mut writer);
         writer
@@ -265,6 +318,14 @@ impl PathExecutor {
             let window = memory
                 .window(stream.offset, stream.size)
                 .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
+            // The stream is copied out of guest memory before it runs: only up to the cap.
+            check_single(
+                self.shared.context_id,
+                Cap::StreamBytes,
+                self.shared.options.limits.get(Cap::StreamBytes),
+                window.size(),
+            )
+            .map_err(|e| ContextFatal::new(format!("stream {index}: {e}")))?;
             let mut bytes = vec![0u8; window.size() as usize];
             window
                 .read_bytes(0, &mut bytes)
@@ -278,6 +339,20 @@ impl PathExecutor {
         self.in_indirect_stream = false;
         result
     }
+}
+
+/// Which cap a decode error hit, if it hit one: " (cap NAME = value)".
+fn cap_named_by(error: &DecodeError, limits: &Limits) -> String {
+    let cap = match error.kind {
+        DecodeErrorKind::CountTooLarge(n) if n > limits.get(Cap::ArrayLength) => {
+            Some(Cap::ArrayLength)
+        }
+        DecodeErrorKind::TempMemoryExceeded => Some(Cap::DecodeMemory),
+        DecodeErrorKind::ChainTooLong => Some(Cap::ChainLength),
+        _ => None,
+    };
+    cap.map(|cap| format!(" (cap {cap} = {})", limits.get(cap)))
+        .unwrap_or_default()
 }
 
 fn ring_create_info(info: &RingCreateInfoMESA<'_>) -> Result<RingCreateInfo, ContextFatal> {

@@ -12,7 +12,7 @@
 //! Every lookup checks the id's object type and its owner (the device or instance the command
 //! runs on); a wrong, unknown or foreign id is a context error, never a host crash.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -21,6 +21,7 @@ use super::generated::destroy::destroy;
 use super::generated::fns::{DeviceFns, InstanceFns};
 use super::generated::object_types as ot;
 use crate::executor::ContextFatal;
+use crate::limits::{Charge, Usage};
 
 /// A driver instance created for the guest.
 pub(crate) struct InstanceObject {
@@ -28,6 +29,11 @@ pub(crate) struct InstanceObject {
     pub(crate) fns: InstanceFns,
     /// For the hand-written calls (enumeration, destruction).
     pub(crate) ash: ash::Instance,
+    /// The version it was created with (capped) and the extensions enabled on it.
+    pub(crate) api_version: u32,
+    pub(crate) extensions: Vec<std::ffi::CString>,
+    /// The instance's part of the instances cap.
+    pub(crate) _charge: Charge,
 }
 
 impl Drop for InstanceObject {
@@ -55,10 +61,24 @@ pub(crate) struct DeviceObject {
     /// (queue family, queue count, create flags) the device was created with.
     pub(crate) queue_families: Vec<(u32, u32, u32)>,
     pub(crate) completion: CompletionTracker,
+    /// A wait for the device's work timed out: its queues may never drain, so the driver
+    /// device is left alone (leaked) rather than destroyed or waited for without end.
+    pub(crate) lost: std::sync::atomic::AtomicBool,
+    /// The device's part of the devices cap.
+    pub(crate) _charge: Charge,
 }
 
 impl Drop for DeviceObject {
     fn drop(&mut self) {
+        if self.lost.load(Ordering::Acquire) {
+            crate::log!(
+                "a device whose queue never went idle is released: its driver device is left                  behind rather than destroyed under work that may still run"
+            );
+            self.completion.abandon();
+            // The device's instance must outlive it, so it is left behind too.
+            std::mem::forget(Arc::clone(&self.physical));
+            return;
+        }
         self.completion.shutdown();
         if let (Some(wait_idle), Some(destroy_device)) =
             (self.fns.device_wait_idle, self.fns.destroy_device)
@@ -132,7 +152,25 @@ pub(crate) struct Object {
     pub(crate) state: ObjectState,
     /// What this object needs alive: the handles of its create info, its bound memory, the
     /// objects its recorded commands name (command buffers).
-    kept: Mutex<Vec<Arc<Object>>>,
+    kept: Mutex<Kept>,
+    /// The object's part of the context's caps (the objects cap; memory bytes for memory).
+    charges: Mutex<Vec<Charge>>,
+}
+
+/// Objects kept alive, each once however often a recording names it, so that a command
+/// buffer recording the same object a million times holds one reference.
+#[derive(Default)]
+struct Kept {
+    objects: Vec<Arc<Object>>,
+    seen: HashSet<usize>,
+}
+
+impl Kept {
+    fn add(&mut self, object: Arc<Object>) {
+        if self.seen.insert(Arc::as_ptr(&object) as usize) {
+            self.objects.push(object);
+        }
+    }
 }
 
 impl Object {
@@ -144,27 +182,39 @@ impl Object {
         state: ObjectState,
         kept: Vec<Arc<Object>>,
     ) -> Self {
+        let mut set = Kept::default();
+        kept.into_iter().for_each(|object| set.add(object));
         Self {
             object_type,
             raw,
             device,
             parent,
             state,
-            kept: Mutex::new(kept),
+            kept: Mutex::new(set),
+            charges: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Holds `charge` for as long as the object lives.
+    pub(crate) fn add_charge(&self, charge: Charge) {
+        self.charges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(charge);
     }
 
     pub(crate) fn device(&self) -> &Arc<DeviceObject> {
         &self.device
     }
 
-    fn kept(&self) -> MutexGuard<'_, Vec<Arc<Object>>> {
+    fn kept(&self) -> MutexGuard<'_, Kept> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Keeps `more` alive as long as this object (or until [`Object::release_kept`]).
     pub(crate) fn keep(&self, more: impl IntoIterator<Item = Arc<Object>>) {
-        self.kept().extend(more);
+        let mut kept = self.kept();
+        more.into_iter().for_each(|object| kept.add(object));
     }
 
     /// Lets go of what a recording kept alive (the command buffer was reset or re-begun).
@@ -274,9 +324,10 @@ pub(crate) enum Owner<'a> {
     Device(&'a Arc<DeviceObject>),
 }
 
-#[derive(Default)]
 pub(crate) struct ObjectTable {
     entries: HashMap<u64, Entry>,
+    /// Live device objects of the context (in the table or kept alive elsewhere).
+    usage: Arc<Usage>,
 }
 
 fn fatal(message: String) -> ContextFatal {
@@ -284,8 +335,18 @@ fn fatal(message: String) -> ContextFatal {
 }
 
 impl ObjectTable {
-    /// Whether `id` is free for a new object of `object_type` (non-zero and unused).
+    pub(crate) fn new(usage: Arc<Usage>) -> Self {
+        Self {
+            entries: HashMap::new(),
+            usage,
+        }
+    }
+
+    /// Whether `id` is free for a new object of `object_type` (non-zero and unused), and the
+    /// context may hold one more object.
     pub(crate) fn check_free(&self, id: u64, object_type: i32) -> Result<(), ContextFatal> {
+        // Charged when the object is inserted; refused here before the driver makes it.
+        self.usage.check_room(1).map_err(|e| fatal(e.to_string()))?;
         if id == 0 {
             return Err(fatal(format!(
                 "the guest chose object id 0 for a new {}",
@@ -305,6 +366,10 @@ impl ObjectTable {
     /// Registers a new object under a guest-chosen id.
     pub(crate) fn insert(&mut self, id: u64, entry: Entry) -> Result<(), ContextFatal> {
         self.check_free(id, entry.object_type())?;
+        if let Entry::Object(object) = &entry {
+            let charge = self.usage.charge(1).map_err(|e| fatal(e.to_string()))?;
+            object.add_charge(charge);
+        }
         self.entries.insert(id, entry);
         Ok(())
     }
@@ -520,6 +585,33 @@ impl ObjectTable {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Takes every entry but those `keep` names out of the table; hands them back to be
+    /// dropped outside the table's lock.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn retain_ids(&mut self, keep: &[u64]) -> Vec<Entry> {
+        let ids: Vec<u64> = self
+            .entries
+            .keys()
+            .copied()
+            .filter(|id| !keep.contains(id))
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.entries.remove(id))
+            .collect()
+    }
+
+    /// The address of the object `id` names (0 when none does).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn identity(&self, id: u64) -> usize {
+        match self.entries.get(&id) {
+            Some(Entry::Instance(o)) => Arc::as_ptr(o) as usize,
+            Some(Entry::PhysicalDevice(o)) => Arc::as_ptr(o) as usize,
+            Some(Entry::Device(o)) => Arc::as_ptr(o) as usize,
+            Some(Entry::Object(o)) => Arc::as_ptr(o) as usize,
+            None => 0,
+        }
     }
 
     /// Empties the table (the context ends); objects go as their last references do.

@@ -2,6 +2,7 @@
 //! (command buffers, and through them every object they name) alive until the work is done;
 //! the blocking idle waits are bounded, so that a stuck device cannot hold a ring thread.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +15,7 @@ use super::generated::object_types as ot;
 use super::objects::{DeviceObject, Object, Owner};
 use super::translate::{lowered_ptr, unavailable, Dispatch, Keep};
 use crate::executor::ContextFatal;
-
-/// The longest a ring thread waits in a guest's vkQueueWaitIdle/vkDeviceWaitIdle before the
-/// device counts as lost.
-const IDLE_WAIT_LIMIT: Duration = Duration::from_secs(10);
+use crate::limits::Cap;
 
 fn queue_state(queue: &Object) -> Result<&super::objects::QueueState, ContextFatal> {
     queue
@@ -96,8 +94,19 @@ pub(crate) fn queue_submit2(
     Ok(())
 }
 
-/// Waits until the work submitted to `queue` so far is done, at most [`IDLE_WAIT_LIMIT`].
-fn wait_queue_idle(device: &DeviceObject, queue: &Object) -> Result<i32, ContextFatal> {
+/// The longest a ring thread waits in a guest's vkQueueWaitIdle/vkDeviceWaitIdle before the
+/// device counts as lost (`VENUS_RS_MAX_IDLE_WAIT_MS`).
+fn idle_wait_limit(cx: &Dispatch<'_, '_>) -> Duration {
+    Duration::from_millis(cx.shared.options.limits.get(Cap::IdleWaitMs))
+}
+
+/// Waits until the work submitted to `queue` so far is done, at most `limit`; past it the
+/// device is lost.
+pub(crate) fn wait_queue_idle(
+    device: &DeviceObject,
+    queue: &Object,
+    limit: Duration,
+) -> Result<i32, ContextFatal> {
     let fns = &device.fns;
     let (Some(create), Some(submit), Some(wait), Some(destroy)) = (
         fns.create_fence,
@@ -137,14 +146,17 @@ fn wait_queue_idle(device: &DeviceObject, queue: &Object) -> Result<i32, Context
                 1,
                 std::ptr::from_ref(&fence).cast(),
                 vk::TRUE,
-                IDLE_WAIT_LIMIT.as_nanos() as u64,
+                u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX),
             )
         };
         if waited == vk::Result::TIMEOUT.as_raw() {
             crate::log!(
-                "a queue wait-idle did not finish within {IDLE_WAIT_LIMIT:?}: the device counts as lost"
+                "a queue wait-idle did not finish within {limit:?} ({}): the device counts as lost",
+                Cap::IdleWaitMs
             );
-            // The fence stays pending: it is leaked rather than destroyed while in use.
+            // The fence stays pending: it is leaked rather than destroyed while in use, and
+            // so is the device (never waited for again).
+            device.lost.store(true, Ordering::Release);
             return Ok(vk::Result::ERROR_DEVICE_LOST.as_raw());
         }
         waited
@@ -159,7 +171,7 @@ pub(crate) fn queue_wait_idle(
     a: &mut QueueWaitIdleArgs,
 ) -> Result<(), ContextFatal> {
     let queue = cx.queue(a.queue)?;
-    a.ret = wait_queue_idle(queue.device(), &queue)?;
+    a.ret = wait_queue_idle(queue.device(), &queue, idle_wait_limit(cx))?;
     Ok(())
 }
 
@@ -170,8 +182,9 @@ pub(crate) fn device_wait_idle(
     let device = cx.device(a.device)?;
     let queues = cx.objects().queues_of(&device);
     a.ret = 0;
+    let limit = idle_wait_limit(cx);
     for queue in queues {
-        let result = wait_queue_idle(&device, &queue)?;
+        let result = wait_queue_idle(&device, &queue, limit)?;
         if result != 0 {
             a.ret = result;
             break;

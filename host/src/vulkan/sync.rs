@@ -10,12 +10,16 @@ use super::generated::object_types as ot;
 use super::objects::Owner;
 use super::translate::{in_slice, lowered_ptr, unavailable, Dispatch, Keep};
 use crate::executor::ContextFatal;
+use crate::limits::Cap;
 
 /// The longest a ring thread waits in one guest wait.
 pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(100);
 
-fn bounded(timeout_ns: u64) -> u64 {
-    timeout_ns.min(WAIT_SLICE.as_nanos() as u64)
+/// The guest's timeout, at most [`WAIT_SLICE`] (or `VENUS_RS_MAX_IDLE_WAIT_MS`, if shorter).
+fn bounded(cx: &Dispatch<'_, '_>, timeout_ns: u64) -> u64 {
+    let cap = Duration::from_millis(cx.shared.options.limits.get(Cap::IdleWaitMs));
+    let slice = WAIT_SLICE.min(cap);
+    timeout_ns.min(u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX))
 }
 
 pub(crate) fn wait_for_fences(
@@ -40,7 +44,7 @@ pub(crate) fn wait_for_fences(
             a.fence_count,
             in_slice(&fences),
             a.wait_all,
-            bounded(a.timeout),
+            bounded(cx, a.timeout),
         )
     };
     drop(kept);
@@ -61,7 +65,7 @@ pub(crate) fn wait_semaphores(
     let kept = t.finish();
     // SAFETY: a live device; the wait info is a C image whose semaphores were translated and
     // are kept alive across the call; the wait is bounded.
-    a.ret = unsafe { f(device.raw, lowered_ptr(&mut info), bounded(a.timeout)) };
+    a.ret = unsafe { f(device.raw, lowered_ptr(&mut info), bounded(cx, a.timeout)) };
     drop(kept);
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use drm::Device as _;
 use rustix::event::PollFlags;
@@ -146,7 +146,14 @@ pub fn find_render_node() -> Result<PathBuf, TransportError> {
     ))
 }
 
-/// Runs a DRM ioctl, repeating it when a signal or a busy device interrupts it (as libdrm does).
+/// How long a DRM ioctl is retried while signals or a busy device interrupt it: libdrm retries
+/// for ever, which turns a device that answers EAGAIN for good into a hang of the application.
+const IOCTL_RETRY_LIMIT: Duration = Duration::from_secs(10);
+/// Pause between retries after EAGAIN (the device is busy), doubling up to this.
+const IOCTL_MAX_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Runs a DRM ioctl, repeating it when a signal or a busy device interrupts it, for at most
+/// [`IOCTL_RETRY_LIMIT`]; then the interruption is the answer.
 ///
 /// # Safety
 /// `OPCODE` must be the ioctl whose argument struct is `T`, and every user pointer inside `args` must
@@ -155,11 +162,21 @@ unsafe fn drm_ioctl<T, const OPCODE: rustix::ioctl::Opcode>(
     fd: BorrowedFd<'_>,
     args: &mut T,
 ) -> Result<(), Errno> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_micros(10);
     loop {
         // SAFETY: the caller guarantees that OPCODE takes a T and that the pointers in `args` are valid.
         let result = unsafe { ioctl(fd, Updater::<OPCODE, T>::new(args)) };
         match result {
-            Err(Errno::INTR) | Err(Errno::AGAIN) => continue,
+            Err(errno @ (Errno::INTR | Errno::AGAIN)) => {
+                if started.elapsed() >= IOCTL_RETRY_LIMIT {
+                    return Err(errno);
+                }
+                if errno == Errno::AGAIN {
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(IOCTL_MAX_BACKOFF);
+                }
+            }
             other => return other,
         }
     }

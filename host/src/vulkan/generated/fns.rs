@@ -826,80 +826,101 @@ pub(crate) struct InstanceFns {
 }
 
 impl InstanceFns {
-    /// Looks every entry point up with `get`, which returns the driver's function for a name.
-    pub(crate) fn load(mut get: impl FnMut(&CStr) -> Option<VoidFunction>) -> Self {
-        let mut find = |names: &[&CStr]| names.iter().find_map(|name| get(name));
+    /// Looks every entry point up with `get`, which returns the driver's function for a name,
+    /// but only those `available` allows (by command type): a loader hands out entry points
+    /// of extensions the driver lacks, which must never be called.
+    pub(crate) fn load(
+        mut get: impl FnMut(&CStr) -> Option<VoidFunction>,
+        available: impl Fn(u32) -> bool,
+    ) -> Self {
+        let mut find = |command_type: u32, names: &[&CStr]| {
+            if available(command_type) {
+                names.iter().find_map(|name| get(name))
+            } else {
+                None
+            }
+        };
         Self {
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyInstance` spells out.
-            destroy_instance: find(&[c"vkDestroyInstance"])
+            destroy_instance: find(1, &[c"vkDestroyInstance"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyInstance>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnEnumeratePhysicalDevices` spells out.
-            enumerate_physical_devices: find(&[c"vkEnumeratePhysicalDevices"]).map(|f| unsafe {
+            enumerate_physical_devices: find(2, &[c"vkEnumeratePhysicalDevices"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnEnumeratePhysicalDevices>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceFeatures` spells out.
-            get_physical_device_features: find(&[c"vkGetPhysicalDeviceFeatures"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFeatures>(f)
-            }),
+            get_physical_device_features: find(3, &[c"vkGetPhysicalDeviceFeatures"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFeatures>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceFormatProperties` spells out.
-            get_physical_device_format_properties: find(&[c"vkGetPhysicalDeviceFormatProperties"])
-                .map(|f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFormatProperties>(f)
-                }),
+            get_physical_device_format_properties: find(
+                4,
+                &[c"vkGetPhysicalDeviceFormatProperties"],
+            )
+            .map(|f| unsafe {
+                std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFormatProperties>(f)
+            }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceImageFormatProperties` spells out.
-            get_physical_device_image_format_properties: find(&[
-                c"vkGetPhysicalDeviceImageFormatProperties",
-            ])
+            get_physical_device_image_format_properties: find(
+                5,
+                &[c"vkGetPhysicalDeviceImageFormatProperties"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceImageFormatProperties>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceProperties` spells out.
-            get_physical_device_properties: find(&[c"vkGetPhysicalDeviceProperties"]).map(
+            get_physical_device_properties: find(6, &[c"vkGetPhysicalDeviceProperties"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceProperties>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceQueueFamilyProperties` spells out.
-            get_physical_device_queue_family_properties: find(&[
-                c"vkGetPhysicalDeviceQueueFamilyProperties",
-            ])
+            get_physical_device_queue_family_properties: find(
+                7,
+                &[c"vkGetPhysicalDeviceQueueFamilyProperties"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceQueueFamilyProperties>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceMemoryProperties` spells out.
-            get_physical_device_memory_properties: find(&[c"vkGetPhysicalDeviceMemoryProperties"])
-                .map(|f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceMemoryProperties>(f)
-                }),
+            get_physical_device_memory_properties: find(
+                8,
+                &[c"vkGetPhysicalDeviceMemoryProperties"],
+            )
+            .map(|f| unsafe {
+                std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceMemoryProperties>(f)
+            }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateDevice` spells out.
-            create_device: find(&[c"vkCreateDevice"])
+            create_device: find(11, &[c"vkCreateDevice"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateDevice>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnEnumerateDeviceExtensionProperties` spells out.
-            enumerate_device_extension_properties: find(&[c"vkEnumerateDeviceExtensionProperties"])
-                .map(|f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnEnumerateDeviceExtensionProperties>(f)
-                }),
+            enumerate_device_extension_properties: find(
+                14,
+                &[c"vkEnumerateDeviceExtensionProperties"],
+            )
+            .map(|f| unsafe {
+                std::mem::transmute::<VoidFunction, PfnEnumerateDeviceExtensionProperties>(f)
+            }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnEnumerateDeviceLayerProperties` spells out.
-            enumerate_device_layer_properties: find(&[c"vkEnumerateDeviceLayerProperties"]).map(
-                |f| unsafe {
+            enumerate_device_layer_properties: find(16, &[c"vkEnumerateDeviceLayerProperties"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnEnumerateDeviceLayerProperties>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceSparseImageFormatProperties` spells out.
             get_physical_device_sparse_image_format_properties:
-                find(&[c"vkGetPhysicalDeviceSparseImageFormatProperties"]).map(|f| unsafe {
+                find(33, &[c"vkGetPhysicalDeviceSparseImageFormatProperties"]).map(|f| unsafe {
                     std::mem::transmute::<
                         VoidFunction,
                         PfnGetPhysicalDeviceSparseImageFormatProperties,
@@ -907,74 +928,98 @@ impl InstanceFns {
                 }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnEnumeratePhysicalDeviceGroups` spells out.
-            enumerate_physical_device_groups: find(&[
-                c"vkEnumeratePhysicalDeviceGroups",
-                c"vkEnumeratePhysicalDeviceGroupsKHR",
-            ])
+            enumerate_physical_device_groups: find(
+                143,
+                &[
+                    c"vkEnumeratePhysicalDeviceGroups",
+                    c"vkEnumeratePhysicalDeviceGroupsKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnEnumeratePhysicalDeviceGroups>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceFeatures2` spells out.
-            get_physical_device_features2: find(&[
-                c"vkGetPhysicalDeviceFeatures2",
-                c"vkGetPhysicalDeviceFeatures2KHR",
-            ])
+            get_physical_device_features2: find(
+                147,
+                &[
+                    c"vkGetPhysicalDeviceFeatures2",
+                    c"vkGetPhysicalDeviceFeatures2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFeatures2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceProperties2` spells out.
-            get_physical_device_properties2: find(&[
-                c"vkGetPhysicalDeviceProperties2",
-                c"vkGetPhysicalDeviceProperties2KHR",
-            ])
+            get_physical_device_properties2: find(
+                148,
+                &[
+                    c"vkGetPhysicalDeviceProperties2",
+                    c"vkGetPhysicalDeviceProperties2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceProperties2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceFormatProperties2` spells out.
-            get_physical_device_format_properties2: find(&[
-                c"vkGetPhysicalDeviceFormatProperties2",
-                c"vkGetPhysicalDeviceFormatProperties2KHR",
-            ])
+            get_physical_device_format_properties2: find(
+                149,
+                &[
+                    c"vkGetPhysicalDeviceFormatProperties2",
+                    c"vkGetPhysicalDeviceFormatProperties2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFormatProperties2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceImageFormatProperties2` spells out.
-            get_physical_device_image_format_properties2: find(&[
-                c"vkGetPhysicalDeviceImageFormatProperties2",
-                c"vkGetPhysicalDeviceImageFormatProperties2KHR",
-            ])
+            get_physical_device_image_format_properties2: find(
+                150,
+                &[
+                    c"vkGetPhysicalDeviceImageFormatProperties2",
+                    c"vkGetPhysicalDeviceImageFormatProperties2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceImageFormatProperties2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceQueueFamilyProperties2` spells out.
-            get_physical_device_queue_family_properties2: find(&[
-                c"vkGetPhysicalDeviceQueueFamilyProperties2",
-                c"vkGetPhysicalDeviceQueueFamilyProperties2KHR",
-            ])
+            get_physical_device_queue_family_properties2: find(
+                151,
+                &[
+                    c"vkGetPhysicalDeviceQueueFamilyProperties2",
+                    c"vkGetPhysicalDeviceQueueFamilyProperties2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceQueueFamilyProperties2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceMemoryProperties2` spells out.
-            get_physical_device_memory_properties2: find(&[
-                c"vkGetPhysicalDeviceMemoryProperties2",
-                c"vkGetPhysicalDeviceMemoryProperties2KHR",
-            ])
+            get_physical_device_memory_properties2: find(
+                152,
+                &[
+                    c"vkGetPhysicalDeviceMemoryProperties2",
+                    c"vkGetPhysicalDeviceMemoryProperties2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceMemoryProperties2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceSparseImageFormatProperties2` spells out.
             get_physical_device_sparse_image_format_properties2:
-                find(&[
-                    c"vkGetPhysicalDeviceSparseImageFormatProperties2",
-                    c"vkGetPhysicalDeviceSparseImageFormatProperties2KHR",
-                ])
+                find(
+                    153,
+                    &[
+                        c"vkGetPhysicalDeviceSparseImageFormatProperties2",
+                        c"vkGetPhysicalDeviceSparseImageFormatProperties2KHR",
+                    ],
+                )
                 .map(|f| unsafe {
                     std::mem::transmute::<
                         VoidFunction,
@@ -983,29 +1028,38 @@ impl InstanceFns {
                 }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceExternalBufferProperties` spells out.
-            get_physical_device_external_buffer_properties: find(&[
-                c"vkGetPhysicalDeviceExternalBufferProperties",
-                c"vkGetPhysicalDeviceExternalBufferPropertiesKHR",
-            ])
+            get_physical_device_external_buffer_properties: find(
+                161,
+                &[
+                    c"vkGetPhysicalDeviceExternalBufferProperties",
+                    c"vkGetPhysicalDeviceExternalBufferPropertiesKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceExternalBufferProperties>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceExternalFenceProperties` spells out.
-            get_physical_device_external_fence_properties: find(&[
-                c"vkGetPhysicalDeviceExternalFenceProperties",
-                c"vkGetPhysicalDeviceExternalFencePropertiesKHR",
-            ])
+            get_physical_device_external_fence_properties: find(
+                162,
+                &[
+                    c"vkGetPhysicalDeviceExternalFenceProperties",
+                    c"vkGetPhysicalDeviceExternalFencePropertiesKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceExternalFenceProperties>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceExternalSemaphoreProperties` spells out.
             get_physical_device_external_semaphore_properties:
-                find(&[
-                    c"vkGetPhysicalDeviceExternalSemaphoreProperties",
-                    c"vkGetPhysicalDeviceExternalSemaphorePropertiesKHR",
-                ])
+                find(
+                    163,
+                    &[
+                        c"vkGetPhysicalDeviceExternalSemaphoreProperties",
+                        c"vkGetPhysicalDeviceExternalSemaphorePropertiesKHR",
+                    ],
+                )
                 .map(|f| unsafe {
                     std::mem::transmute::<
                         VoidFunction,
@@ -1014,20 +1068,26 @@ impl InstanceFns {
                 }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceToolProperties` spells out.
-            get_physical_device_tool_properties: find(&[
-                c"vkGetPhysicalDeviceToolProperties",
-                c"vkGetPhysicalDeviceToolPropertiesEXT",
-            ])
+            get_physical_device_tool_properties: find(
+                196,
+                &[
+                    c"vkGetPhysicalDeviceToolProperties",
+                    c"vkGetPhysicalDeviceToolPropertiesEXT",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceToolProperties>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceCalibrateableTimeDomainsKHR` spells out.
             get_physical_device_calibrateable_time_domains_khr:
-                find(&[
-                    c"vkGetPhysicalDeviceCalibrateableTimeDomainsKHR",
-                    c"vkGetPhysicalDeviceCalibrateableTimeDomainsEXT",
-                ])
+                find(
+                    235,
+                    &[
+                        c"vkGetPhysicalDeviceCalibrateableTimeDomainsKHR",
+                        c"vkGetPhysicalDeviceCalibrateableTimeDomainsEXT",
+                    ],
+                )
                 .map(|f| unsafe {
                     std::mem::transmute::<
                         VoidFunction,
@@ -1036,25 +1096,28 @@ impl InstanceFns {
                 }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceFragmentShadingRatesKHR` spells out.
-            get_physical_device_fragment_shading_rates_khr: find(&[
-                c"vkGetPhysicalDeviceFragmentShadingRatesKHR",
-            ])
+            get_physical_device_fragment_shading_rates_khr: find(
+                277,
+                &[c"vkGetPhysicalDeviceFragmentShadingRatesKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceFragmentShadingRatesKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceMultisamplePropertiesEXT` spells out.
-            get_physical_device_multisample_properties_ext: find(&[
-                c"vkGetPhysicalDeviceMultisamplePropertiesEXT",
-            ])
+            get_physical_device_multisample_properties_ext: find(
+                284,
+                &[c"vkGetPhysicalDeviceMultisamplePropertiesEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPhysicalDeviceMultisamplePropertiesEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPhysicalDeviceCooperativeMatrixPropertiesKHR` spells out.
-            get_physical_device_cooperative_matrix_properties_khr: find(&[
-                c"vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
-            ])
+            get_physical_device_cooperative_matrix_properties_khr: find(
+                331,
+                &[c"vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<
                     VoidFunction,
@@ -1363,1401 +1426,1520 @@ pub(crate) struct DeviceFns {
 }
 
 impl DeviceFns {
-    /// Looks every entry point up with `get`, which returns the driver's function for a name.
-    pub(crate) fn load(mut get: impl FnMut(&CStr) -> Option<VoidFunction>) -> Self {
-        let mut find = |names: &[&CStr]| names.iter().find_map(|name| get(name));
+    /// Looks every entry point up with `get`, which returns the driver's function for a name,
+    /// but only those `available` allows (by command type): a loader hands out entry points
+    /// of extensions the driver lacks, which must never be called.
+    pub(crate) fn load(
+        mut get: impl FnMut(&CStr) -> Option<VoidFunction>,
+        available: impl Fn(u32) -> bool,
+    ) -> Self {
+        let mut find = |command_type: u32, names: &[&CStr]| {
+            if available(command_type) {
+                names.iter().find_map(|name| get(name))
+            } else {
+                None
+            }
+        };
         Self {
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyDevice` spells out.
-            destroy_device: find(&[c"vkDestroyDevice"])
+            destroy_device: find(12, &[c"vkDestroyDevice"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyDevice>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceQueue` spells out.
-            get_device_queue: find(&[c"vkGetDeviceQueue"])
+            get_device_queue: find(17, &[c"vkGetDeviceQueue"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetDeviceQueue>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnQueueSubmit` spells out.
-            queue_submit: find(&[c"vkQueueSubmit"])
+            queue_submit: find(18, &[c"vkQueueSubmit"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnQueueSubmit>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnQueueWaitIdle` spells out.
-            queue_wait_idle: find(&[c"vkQueueWaitIdle"])
+            queue_wait_idle: find(19, &[c"vkQueueWaitIdle"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnQueueWaitIdle>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDeviceWaitIdle` spells out.
-            device_wait_idle: find(&[c"vkDeviceWaitIdle"])
+            device_wait_idle: find(20, &[c"vkDeviceWaitIdle"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDeviceWaitIdle>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnAllocateMemory` spells out.
-            allocate_memory: find(&[c"vkAllocateMemory"])
+            allocate_memory: find(21, &[c"vkAllocateMemory"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnAllocateMemory>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnFreeMemory` spells out.
-            free_memory: find(&[c"vkFreeMemory"])
+            free_memory: find(22, &[c"vkFreeMemory"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnFreeMemory>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnUnmapMemory` spells out.
-            unmap_memory: find(&[c"vkUnmapMemory"])
+            unmap_memory: find(24, &[c"vkUnmapMemory"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnUnmapMemory>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnFlushMappedMemoryRanges` spells out.
-            flush_mapped_memory_ranges: find(&[c"vkFlushMappedMemoryRanges"]).map(|f| unsafe {
+            flush_mapped_memory_ranges: find(25, &[c"vkFlushMappedMemoryRanges"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnFlushMappedMemoryRanges>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnInvalidateMappedMemoryRanges` spells out.
-            invalidate_mapped_memory_ranges: find(&[c"vkInvalidateMappedMemoryRanges"]).map(
+            invalidate_mapped_memory_ranges: find(26, &[c"vkInvalidateMappedMemoryRanges"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnInvalidateMappedMemoryRanges>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceMemoryCommitment` spells out.
-            get_device_memory_commitment: find(&[c"vkGetDeviceMemoryCommitment"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnGetDeviceMemoryCommitment>(f)
-            }),
+            get_device_memory_commitment: find(27, &[c"vkGetDeviceMemoryCommitment"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnGetDeviceMemoryCommitment>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnBindBufferMemory` spells out.
-            bind_buffer_memory: find(&[c"vkBindBufferMemory"])
+            bind_buffer_memory: find(28, &[c"vkBindBufferMemory"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnBindBufferMemory>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnBindImageMemory` spells out.
-            bind_image_memory: find(&[c"vkBindImageMemory"])
+            bind_image_memory: find(29, &[c"vkBindImageMemory"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnBindImageMemory>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetBufferMemoryRequirements` spells out.
-            get_buffer_memory_requirements: find(&[c"vkGetBufferMemoryRequirements"]).map(
+            get_buffer_memory_requirements: find(30, &[c"vkGetBufferMemoryRequirements"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnGetBufferMemoryRequirements>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageMemoryRequirements` spells out.
-            get_image_memory_requirements: find(&[c"vkGetImageMemoryRequirements"]).map(
+            get_image_memory_requirements: find(31, &[c"vkGetImageMemoryRequirements"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnGetImageMemoryRequirements>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageSparseMemoryRequirements` spells out.
-            get_image_sparse_memory_requirements: find(&[c"vkGetImageSparseMemoryRequirements"])
-                .map(|f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnGetImageSparseMemoryRequirements>(f)
-                }),
+            get_image_sparse_memory_requirements: find(
+                32,
+                &[c"vkGetImageSparseMemoryRequirements"],
+            )
+            .map(|f| unsafe {
+                std::mem::transmute::<VoidFunction, PfnGetImageSparseMemoryRequirements>(f)
+            }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnQueueBindSparse` spells out.
-            queue_bind_sparse: find(&[c"vkQueueBindSparse"])
+            queue_bind_sparse: find(34, &[c"vkQueueBindSparse"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnQueueBindSparse>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateFence` spells out.
-            create_fence: find(&[c"vkCreateFence"])
+            create_fence: find(35, &[c"vkCreateFence"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateFence>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyFence` spells out.
-            destroy_fence: find(&[c"vkDestroyFence"])
+            destroy_fence: find(36, &[c"vkDestroyFence"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyFence>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetFences` spells out.
-            reset_fences: find(&[c"vkResetFences"])
+            reset_fences: find(37, &[c"vkResetFences"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnResetFences>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetFenceStatus` spells out.
-            get_fence_status: find(&[c"vkGetFenceStatus"])
+            get_fence_status: find(38, &[c"vkGetFenceStatus"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetFenceStatus>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnWaitForFences` spells out.
-            wait_for_fences: find(&[c"vkWaitForFences"])
+            wait_for_fences: find(39, &[c"vkWaitForFences"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnWaitForFences>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateSemaphore` spells out.
-            create_semaphore: find(&[c"vkCreateSemaphore"])
+            create_semaphore: find(40, &[c"vkCreateSemaphore"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateSemaphore>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroySemaphore` spells out.
-            destroy_semaphore: find(&[c"vkDestroySemaphore"])
+            destroy_semaphore: find(41, &[c"vkDestroySemaphore"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroySemaphore>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateEvent` spells out.
-            create_event: find(&[c"vkCreateEvent"])
+            create_event: find(42, &[c"vkCreateEvent"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateEvent>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyEvent` spells out.
-            destroy_event: find(&[c"vkDestroyEvent"])
+            destroy_event: find(43, &[c"vkDestroyEvent"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyEvent>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetEventStatus` spells out.
-            get_event_status: find(&[c"vkGetEventStatus"])
+            get_event_status: find(44, &[c"vkGetEventStatus"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetEventStatus>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnSetEvent` spells out.
-            set_event: find(&[c"vkSetEvent"])
+            set_event: find(45, &[c"vkSetEvent"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnSetEvent>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetEvent` spells out.
-            reset_event: find(&[c"vkResetEvent"])
+            reset_event: find(46, &[c"vkResetEvent"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnResetEvent>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateQueryPool` spells out.
-            create_query_pool: find(&[c"vkCreateQueryPool"])
+            create_query_pool: find(47, &[c"vkCreateQueryPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateQueryPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyQueryPool` spells out.
-            destroy_query_pool: find(&[c"vkDestroyQueryPool"])
+            destroy_query_pool: find(48, &[c"vkDestroyQueryPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyQueryPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetQueryPoolResults` spells out.
-            get_query_pool_results: find(&[c"vkGetQueryPoolResults"])
+            get_query_pool_results: find(49, &[c"vkGetQueryPoolResults"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetQueryPoolResults>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateBuffer` spells out.
-            create_buffer: find(&[c"vkCreateBuffer"])
+            create_buffer: find(50, &[c"vkCreateBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyBuffer` spells out.
-            destroy_buffer: find(&[c"vkDestroyBuffer"])
+            destroy_buffer: find(51, &[c"vkDestroyBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateBufferView` spells out.
-            create_buffer_view: find(&[c"vkCreateBufferView"])
+            create_buffer_view: find(52, &[c"vkCreateBufferView"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateBufferView>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyBufferView` spells out.
-            destroy_buffer_view: find(&[c"vkDestroyBufferView"])
+            destroy_buffer_view: find(53, &[c"vkDestroyBufferView"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyBufferView>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateImage` spells out.
-            create_image: find(&[c"vkCreateImage"])
+            create_image: find(54, &[c"vkCreateImage"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyImage` spells out.
-            destroy_image: find(&[c"vkDestroyImage"])
+            destroy_image: find(55, &[c"vkDestroyImage"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageSubresourceLayout` spells out.
-            get_image_subresource_layout: find(&[c"vkGetImageSubresourceLayout"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnGetImageSubresourceLayout>(f)
-            }),
+            get_image_subresource_layout: find(56, &[c"vkGetImageSubresourceLayout"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnGetImageSubresourceLayout>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateImageView` spells out.
-            create_image_view: find(&[c"vkCreateImageView"])
+            create_image_view: find(57, &[c"vkCreateImageView"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateImageView>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyImageView` spells out.
-            destroy_image_view: find(&[c"vkDestroyImageView"])
+            destroy_image_view: find(58, &[c"vkDestroyImageView"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyImageView>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateShaderModule` spells out.
-            create_shader_module: find(&[c"vkCreateShaderModule"])
+            create_shader_module: find(59, &[c"vkCreateShaderModule"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateShaderModule>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyShaderModule` spells out.
-            destroy_shader_module: find(&[c"vkDestroyShaderModule"])
+            destroy_shader_module: find(60, &[c"vkDestroyShaderModule"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyShaderModule>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreatePipelineCache` spells out.
-            create_pipeline_cache: find(&[c"vkCreatePipelineCache"])
+            create_pipeline_cache: find(61, &[c"vkCreatePipelineCache"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreatePipelineCache>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyPipelineCache` spells out.
-            destroy_pipeline_cache: find(&[c"vkDestroyPipelineCache"]).map(|f| unsafe {
+            destroy_pipeline_cache: find(62, &[c"vkDestroyPipelineCache"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnDestroyPipelineCache>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPipelineCacheData` spells out.
-            get_pipeline_cache_data: find(&[c"vkGetPipelineCacheData"]).map(|f| unsafe {
+            get_pipeline_cache_data: find(63, &[c"vkGetPipelineCacheData"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetPipelineCacheData>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnMergePipelineCaches` spells out.
-            merge_pipeline_caches: find(&[c"vkMergePipelineCaches"])
+            merge_pipeline_caches: find(64, &[c"vkMergePipelineCaches"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnMergePipelineCaches>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateGraphicsPipelines` spells out.
-            create_graphics_pipelines: find(&[c"vkCreateGraphicsPipelines"]).map(|f| unsafe {
+            create_graphics_pipelines: find(65, &[c"vkCreateGraphicsPipelines"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCreateGraphicsPipelines>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateComputePipelines` spells out.
-            create_compute_pipelines: find(&[c"vkCreateComputePipelines"]).map(|f| unsafe {
+            create_compute_pipelines: find(66, &[c"vkCreateComputePipelines"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCreateComputePipelines>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyPipeline` spells out.
-            destroy_pipeline: find(&[c"vkDestroyPipeline"])
+            destroy_pipeline: find(67, &[c"vkDestroyPipeline"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyPipeline>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreatePipelineLayout` spells out.
-            create_pipeline_layout: find(&[c"vkCreatePipelineLayout"]).map(|f| unsafe {
+            create_pipeline_layout: find(68, &[c"vkCreatePipelineLayout"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCreatePipelineLayout>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyPipelineLayout` spells out.
-            destroy_pipeline_layout: find(&[c"vkDestroyPipelineLayout"]).map(|f| unsafe {
+            destroy_pipeline_layout: find(69, &[c"vkDestroyPipelineLayout"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnDestroyPipelineLayout>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateSampler` spells out.
-            create_sampler: find(&[c"vkCreateSampler"])
+            create_sampler: find(70, &[c"vkCreateSampler"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateSampler>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroySampler` spells out.
-            destroy_sampler: find(&[c"vkDestroySampler"])
+            destroy_sampler: find(71, &[c"vkDestroySampler"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroySampler>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateDescriptorSetLayout` spells out.
-            create_descriptor_set_layout: find(&[c"vkCreateDescriptorSetLayout"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCreateDescriptorSetLayout>(f)
-            }),
+            create_descriptor_set_layout: find(72, &[c"vkCreateDescriptorSetLayout"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateDescriptorSetLayout>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyDescriptorSetLayout` spells out.
-            destroy_descriptor_set_layout: find(&[c"vkDestroyDescriptorSetLayout"]).map(
+            destroy_descriptor_set_layout: find(73, &[c"vkDestroyDescriptorSetLayout"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnDestroyDescriptorSetLayout>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateDescriptorPool` spells out.
-            create_descriptor_pool: find(&[c"vkCreateDescriptorPool"]).map(|f| unsafe {
+            create_descriptor_pool: find(74, &[c"vkCreateDescriptorPool"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCreateDescriptorPool>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyDescriptorPool` spells out.
-            destroy_descriptor_pool: find(&[c"vkDestroyDescriptorPool"]).map(|f| unsafe {
+            destroy_descriptor_pool: find(75, &[c"vkDestroyDescriptorPool"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnDestroyDescriptorPool>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetDescriptorPool` spells out.
-            reset_descriptor_pool: find(&[c"vkResetDescriptorPool"])
+            reset_descriptor_pool: find(76, &[c"vkResetDescriptorPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnResetDescriptorPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnAllocateDescriptorSets` spells out.
-            allocate_descriptor_sets: find(&[c"vkAllocateDescriptorSets"]).map(|f| unsafe {
+            allocate_descriptor_sets: find(77, &[c"vkAllocateDescriptorSets"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnAllocateDescriptorSets>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnFreeDescriptorSets` spells out.
-            free_descriptor_sets: find(&[c"vkFreeDescriptorSets"])
+            free_descriptor_sets: find(78, &[c"vkFreeDescriptorSets"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnFreeDescriptorSets>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnUpdateDescriptorSets` spells out.
-            update_descriptor_sets: find(&[c"vkUpdateDescriptorSets"]).map(|f| unsafe {
+            update_descriptor_sets: find(79, &[c"vkUpdateDescriptorSets"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnUpdateDescriptorSets>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateFramebuffer` spells out.
-            create_framebuffer: find(&[c"vkCreateFramebuffer"])
+            create_framebuffer: find(80, &[c"vkCreateFramebuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateFramebuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyFramebuffer` spells out.
-            destroy_framebuffer: find(&[c"vkDestroyFramebuffer"])
+            destroy_framebuffer: find(81, &[c"vkDestroyFramebuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyFramebuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateRenderPass` spells out.
-            create_render_pass: find(&[c"vkCreateRenderPass"])
+            create_render_pass: find(82, &[c"vkCreateRenderPass"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateRenderPass>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyRenderPass` spells out.
-            destroy_render_pass: find(&[c"vkDestroyRenderPass"])
+            destroy_render_pass: find(83, &[c"vkDestroyRenderPass"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyRenderPass>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetRenderAreaGranularity` spells out.
-            get_render_area_granularity: find(&[c"vkGetRenderAreaGranularity"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnGetRenderAreaGranularity>(f)
-            }),
+            get_render_area_granularity: find(84, &[c"vkGetRenderAreaGranularity"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnGetRenderAreaGranularity>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateCommandPool` spells out.
-            create_command_pool: find(&[c"vkCreateCommandPool"])
+            create_command_pool: find(85, &[c"vkCreateCommandPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateCommandPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyCommandPool` spells out.
-            destroy_command_pool: find(&[c"vkDestroyCommandPool"])
+            destroy_command_pool: find(86, &[c"vkDestroyCommandPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyCommandPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetCommandPool` spells out.
-            reset_command_pool: find(&[c"vkResetCommandPool"])
+            reset_command_pool: find(87, &[c"vkResetCommandPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnResetCommandPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnAllocateCommandBuffers` spells out.
-            allocate_command_buffers: find(&[c"vkAllocateCommandBuffers"]).map(|f| unsafe {
+            allocate_command_buffers: find(88, &[c"vkAllocateCommandBuffers"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnAllocateCommandBuffers>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnFreeCommandBuffers` spells out.
-            free_command_buffers: find(&[c"vkFreeCommandBuffers"])
+            free_command_buffers: find(89, &[c"vkFreeCommandBuffers"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnFreeCommandBuffers>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnBeginCommandBuffer` spells out.
-            begin_command_buffer: find(&[c"vkBeginCommandBuffer"])
+            begin_command_buffer: find(90, &[c"vkBeginCommandBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnBeginCommandBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnEndCommandBuffer` spells out.
-            end_command_buffer: find(&[c"vkEndCommandBuffer"])
+            end_command_buffer: find(91, &[c"vkEndCommandBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnEndCommandBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetCommandBuffer` spells out.
-            reset_command_buffer: find(&[c"vkResetCommandBuffer"])
+            reset_command_buffer: find(92, &[c"vkResetCommandBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnResetCommandBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindPipeline` spells out.
-            cmd_bind_pipeline: find(&[c"vkCmdBindPipeline"])
+            cmd_bind_pipeline: find(93, &[c"vkCmdBindPipeline"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBindPipeline>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetViewport` spells out.
-            cmd_set_viewport: find(&[c"vkCmdSetViewport"])
+            cmd_set_viewport: find(94, &[c"vkCmdSetViewport"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetViewport>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetScissor` spells out.
-            cmd_set_scissor: find(&[c"vkCmdSetScissor"])
+            cmd_set_scissor: find(95, &[c"vkCmdSetScissor"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetScissor>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetLineWidth` spells out.
-            cmd_set_line_width: find(&[c"vkCmdSetLineWidth"])
+            cmd_set_line_width: find(96, &[c"vkCmdSetLineWidth"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetLineWidth>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthBias` spells out.
-            cmd_set_depth_bias: find(&[c"vkCmdSetDepthBias"])
+            cmd_set_depth_bias: find(97, &[c"vkCmdSetDepthBias"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthBias>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetBlendConstants` spells out.
-            cmd_set_blend_constants: find(&[c"vkCmdSetBlendConstants"]).map(|f| unsafe {
+            cmd_set_blend_constants: find(98, &[c"vkCmdSetBlendConstants"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetBlendConstants>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthBounds` spells out.
-            cmd_set_depth_bounds: find(&[c"vkCmdSetDepthBounds"])
+            cmd_set_depth_bounds: find(99, &[c"vkCmdSetDepthBounds"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthBounds>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetStencilCompareMask` spells out.
-            cmd_set_stencil_compare_mask: find(&[c"vkCmdSetStencilCompareMask"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdSetStencilCompareMask>(f)
-            }),
+            cmd_set_stencil_compare_mask: find(100, &[c"vkCmdSetStencilCompareMask"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetStencilCompareMask>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetStencilWriteMask` spells out.
-            cmd_set_stencil_write_mask: find(&[c"vkCmdSetStencilWriteMask"]).map(|f| unsafe {
+            cmd_set_stencil_write_mask: find(101, &[c"vkCmdSetStencilWriteMask"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetStencilWriteMask>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetStencilReference` spells out.
-            cmd_set_stencil_reference: find(&[c"vkCmdSetStencilReference"]).map(|f| unsafe {
+            cmd_set_stencil_reference: find(102, &[c"vkCmdSetStencilReference"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetStencilReference>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindDescriptorSets` spells out.
-            cmd_bind_descriptor_sets: find(&[c"vkCmdBindDescriptorSets"]).map(|f| unsafe {
+            cmd_bind_descriptor_sets: find(103, &[c"vkCmdBindDescriptorSets"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdBindDescriptorSets>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindIndexBuffer` spells out.
-            cmd_bind_index_buffer: find(&[c"vkCmdBindIndexBuffer"])
+            cmd_bind_index_buffer: find(104, &[c"vkCmdBindIndexBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBindIndexBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindVertexBuffers` spells out.
-            cmd_bind_vertex_buffers: find(&[c"vkCmdBindVertexBuffers"]).map(|f| unsafe {
+            cmd_bind_vertex_buffers: find(105, &[c"vkCmdBindVertexBuffers"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdBindVertexBuffers>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDraw` spells out.
-            cmd_draw: find(&[c"vkCmdDraw"])
+            cmd_draw: find(106, &[c"vkCmdDraw"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDraw>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawIndexed` spells out.
-            cmd_draw_indexed: find(&[c"vkCmdDrawIndexed"])
+            cmd_draw_indexed: find(107, &[c"vkCmdDrawIndexed"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDrawIndexed>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawIndirect` spells out.
-            cmd_draw_indirect: find(&[c"vkCmdDrawIndirect"])
+            cmd_draw_indirect: find(108, &[c"vkCmdDrawIndirect"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDrawIndirect>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawIndexedIndirect` spells out.
-            cmd_draw_indexed_indirect: find(&[c"vkCmdDrawIndexedIndirect"]).map(|f| unsafe {
+            cmd_draw_indexed_indirect: find(109, &[c"vkCmdDrawIndexedIndirect"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdDrawIndexedIndirect>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDispatch` spells out.
-            cmd_dispatch: find(&[c"vkCmdDispatch"])
+            cmd_dispatch: find(110, &[c"vkCmdDispatch"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDispatch>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDispatchIndirect` spells out.
-            cmd_dispatch_indirect: find(&[c"vkCmdDispatchIndirect"])
+            cmd_dispatch_indirect: find(111, &[c"vkCmdDispatchIndirect"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDispatchIndirect>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyBuffer` spells out.
-            cmd_copy_buffer: find(&[c"vkCmdCopyBuffer"])
+            cmd_copy_buffer: find(112, &[c"vkCmdCopyBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyImage` spells out.
-            cmd_copy_image: find(&[c"vkCmdCopyImage"])
+            cmd_copy_image: find(113, &[c"vkCmdCopyImage"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBlitImage` spells out.
-            cmd_blit_image: find(&[c"vkCmdBlitImage"])
+            cmd_blit_image: find(114, &[c"vkCmdBlitImage"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBlitImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyBufferToImage` spells out.
-            cmd_copy_buffer_to_image: find(&[c"vkCmdCopyBufferToImage"]).map(|f| unsafe {
+            cmd_copy_buffer_to_image: find(115, &[c"vkCmdCopyBufferToImage"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdCopyBufferToImage>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyImageToBuffer` spells out.
-            cmd_copy_image_to_buffer: find(&[c"vkCmdCopyImageToBuffer"]).map(|f| unsafe {
+            cmd_copy_image_to_buffer: find(116, &[c"vkCmdCopyImageToBuffer"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdCopyImageToBuffer>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdUpdateBuffer` spells out.
-            cmd_update_buffer: find(&[c"vkCmdUpdateBuffer"])
+            cmd_update_buffer: find(117, &[c"vkCmdUpdateBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdUpdateBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdFillBuffer` spells out.
-            cmd_fill_buffer: find(&[c"vkCmdFillBuffer"])
+            cmd_fill_buffer: find(118, &[c"vkCmdFillBuffer"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdFillBuffer>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdClearColorImage` spells out.
-            cmd_clear_color_image: find(&[c"vkCmdClearColorImage"])
+            cmd_clear_color_image: find(119, &[c"vkCmdClearColorImage"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdClearColorImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdClearDepthStencilImage` spells out.
-            cmd_clear_depth_stencil_image: find(&[c"vkCmdClearDepthStencilImage"]).map(
+            cmd_clear_depth_stencil_image: find(120, &[c"vkCmdClearDepthStencilImage"]).map(
                 |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdClearDepthStencilImage>(f) },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdClearAttachments` spells out.
-            cmd_clear_attachments: find(&[c"vkCmdClearAttachments"])
+            cmd_clear_attachments: find(121, &[c"vkCmdClearAttachments"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdClearAttachments>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdResolveImage` spells out.
-            cmd_resolve_image: find(&[c"vkCmdResolveImage"])
+            cmd_resolve_image: find(122, &[c"vkCmdResolveImage"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdResolveImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetEvent` spells out.
-            cmd_set_event: find(&[c"vkCmdSetEvent"])
+            cmd_set_event: find(123, &[c"vkCmdSetEvent"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetEvent>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdResetEvent` spells out.
-            cmd_reset_event: find(&[c"vkCmdResetEvent"])
+            cmd_reset_event: find(124, &[c"vkCmdResetEvent"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdResetEvent>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdWaitEvents` spells out.
-            cmd_wait_events: find(&[c"vkCmdWaitEvents"])
+            cmd_wait_events: find(125, &[c"vkCmdWaitEvents"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdWaitEvents>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdPipelineBarrier` spells out.
-            cmd_pipeline_barrier: find(&[c"vkCmdPipelineBarrier"])
+            cmd_pipeline_barrier: find(126, &[c"vkCmdPipelineBarrier"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPipelineBarrier>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginQuery` spells out.
-            cmd_begin_query: find(&[c"vkCmdBeginQuery"])
+            cmd_begin_query: find(127, &[c"vkCmdBeginQuery"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBeginQuery>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndQuery` spells out.
-            cmd_end_query: find(&[c"vkCmdEndQuery"])
+            cmd_end_query: find(128, &[c"vkCmdEndQuery"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdEndQuery>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdResetQueryPool` spells out.
-            cmd_reset_query_pool: find(&[c"vkCmdResetQueryPool"])
+            cmd_reset_query_pool: find(129, &[c"vkCmdResetQueryPool"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdResetQueryPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdWriteTimestamp` spells out.
-            cmd_write_timestamp: find(&[c"vkCmdWriteTimestamp"])
+            cmd_write_timestamp: find(130, &[c"vkCmdWriteTimestamp"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdWriteTimestamp>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyQueryPoolResults` spells out.
-            cmd_copy_query_pool_results: find(&[c"vkCmdCopyQueryPoolResults"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdCopyQueryPoolResults>(f)
-            }),
+            cmd_copy_query_pool_results: find(131, &[c"vkCmdCopyQueryPoolResults"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyQueryPoolResults>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdPushConstants` spells out.
-            cmd_push_constants: find(&[c"vkCmdPushConstants"])
+            cmd_push_constants: find(132, &[c"vkCmdPushConstants"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPushConstants>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginRenderPass` spells out.
-            cmd_begin_render_pass: find(&[c"vkCmdBeginRenderPass"])
+            cmd_begin_render_pass: find(133, &[c"vkCmdBeginRenderPass"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBeginRenderPass>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdNextSubpass` spells out.
-            cmd_next_subpass: find(&[c"vkCmdNextSubpass"])
+            cmd_next_subpass: find(134, &[c"vkCmdNextSubpass"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdNextSubpass>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndRenderPass` spells out.
-            cmd_end_render_pass: find(&[c"vkCmdEndRenderPass"])
+            cmd_end_render_pass: find(135, &[c"vkCmdEndRenderPass"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdEndRenderPass>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdExecuteCommands` spells out.
-            cmd_execute_commands: find(&[c"vkCmdExecuteCommands"])
+            cmd_execute_commands: find(136, &[c"vkCmdExecuteCommands"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdExecuteCommands>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnBindBufferMemory2` spells out.
-            bind_buffer_memory2: find(&[c"vkBindBufferMemory2", c"vkBindBufferMemory2KHR"])
+            bind_buffer_memory2: find(138, &[c"vkBindBufferMemory2", c"vkBindBufferMemory2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnBindBufferMemory2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnBindImageMemory2` spells out.
-            bind_image_memory2: find(&[c"vkBindImageMemory2", c"vkBindImageMemory2KHR"])
+            bind_image_memory2: find(139, &[c"vkBindImageMemory2", c"vkBindImageMemory2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnBindImageMemory2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceGroupPeerMemoryFeatures` spells out.
-            get_device_group_peer_memory_features: find(&[
-                c"vkGetDeviceGroupPeerMemoryFeatures",
-                c"vkGetDeviceGroupPeerMemoryFeaturesKHR",
-            ])
+            get_device_group_peer_memory_features: find(
+                140,
+                &[
+                    c"vkGetDeviceGroupPeerMemoryFeatures",
+                    c"vkGetDeviceGroupPeerMemoryFeaturesKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeviceGroupPeerMemoryFeatures>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDeviceMask` spells out.
-            cmd_set_device_mask: find(&[c"vkCmdSetDeviceMask", c"vkCmdSetDeviceMaskKHR"])
+            cmd_set_device_mask: find(141, &[c"vkCmdSetDeviceMask", c"vkCmdSetDeviceMaskKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDeviceMask>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDispatchBase` spells out.
-            cmd_dispatch_base: find(&[c"vkCmdDispatchBase", c"vkCmdDispatchBaseKHR"])
+            cmd_dispatch_base: find(142, &[c"vkCmdDispatchBase", c"vkCmdDispatchBaseKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDispatchBase>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageMemoryRequirements2` spells out.
-            get_image_memory_requirements2: find(&[
-                c"vkGetImageMemoryRequirements2",
-                c"vkGetImageMemoryRequirements2KHR",
-            ])
+            get_image_memory_requirements2: find(
+                144,
+                &[
+                    c"vkGetImageMemoryRequirements2",
+                    c"vkGetImageMemoryRequirements2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetImageMemoryRequirements2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetBufferMemoryRequirements2` spells out.
-            get_buffer_memory_requirements2: find(&[
-                c"vkGetBufferMemoryRequirements2",
-                c"vkGetBufferMemoryRequirements2KHR",
-            ])
+            get_buffer_memory_requirements2: find(
+                145,
+                &[
+                    c"vkGetBufferMemoryRequirements2",
+                    c"vkGetBufferMemoryRequirements2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetBufferMemoryRequirements2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageSparseMemoryRequirements2` spells out.
-            get_image_sparse_memory_requirements2: find(&[
-                c"vkGetImageSparseMemoryRequirements2",
-                c"vkGetImageSparseMemoryRequirements2KHR",
-            ])
+            get_image_sparse_memory_requirements2: find(
+                146,
+                &[
+                    c"vkGetImageSparseMemoryRequirements2",
+                    c"vkGetImageSparseMemoryRequirements2KHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetImageSparseMemoryRequirements2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnTrimCommandPool` spells out.
-            trim_command_pool: find(&[c"vkTrimCommandPool", c"vkTrimCommandPoolKHR"])
+            trim_command_pool: find(154, &[c"vkTrimCommandPool", c"vkTrimCommandPoolKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnTrimCommandPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceQueue2` spells out.
-            get_device_queue2: find(&[c"vkGetDeviceQueue2"])
+            get_device_queue2: find(155, &[c"vkGetDeviceQueue2"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetDeviceQueue2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateSamplerYcbcrConversion` spells out.
-            create_sampler_ycbcr_conversion: find(&[
-                c"vkCreateSamplerYcbcrConversion",
-                c"vkCreateSamplerYcbcrConversionKHR",
-            ])
+            create_sampler_ycbcr_conversion: find(
+                156,
+                &[
+                    c"vkCreateSamplerYcbcrConversion",
+                    c"vkCreateSamplerYcbcrConversionKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCreateSamplerYcbcrConversion>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroySamplerYcbcrConversion` spells out.
-            destroy_sampler_ycbcr_conversion: find(&[
-                c"vkDestroySamplerYcbcrConversion",
-                c"vkDestroySamplerYcbcrConversionKHR",
-            ])
+            destroy_sampler_ycbcr_conversion: find(
+                157,
+                &[
+                    c"vkDestroySamplerYcbcrConversion",
+                    c"vkDestroySamplerYcbcrConversionKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnDestroySamplerYcbcrConversion>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateDescriptorUpdateTemplate` spells out.
-            create_descriptor_update_template: find(&[
-                c"vkCreateDescriptorUpdateTemplate",
-                c"vkCreateDescriptorUpdateTemplateKHR",
-            ])
+            create_descriptor_update_template: find(
+                158,
+                &[
+                    c"vkCreateDescriptorUpdateTemplate",
+                    c"vkCreateDescriptorUpdateTemplateKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCreateDescriptorUpdateTemplate>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyDescriptorUpdateTemplate` spells out.
-            destroy_descriptor_update_template: find(&[
-                c"vkDestroyDescriptorUpdateTemplate",
-                c"vkDestroyDescriptorUpdateTemplateKHR",
-            ])
+            destroy_descriptor_update_template: find(
+                159,
+                &[
+                    c"vkDestroyDescriptorUpdateTemplate",
+                    c"vkDestroyDescriptorUpdateTemplateKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnDestroyDescriptorUpdateTemplate>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDescriptorSetLayoutSupport` spells out.
-            get_descriptor_set_layout_support: find(&[
-                c"vkGetDescriptorSetLayoutSupport",
-                c"vkGetDescriptorSetLayoutSupportKHR",
-            ])
+            get_descriptor_set_layout_support: find(
+                164,
+                &[
+                    c"vkGetDescriptorSetLayoutSupport",
+                    c"vkGetDescriptorSetLayoutSupportKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDescriptorSetLayoutSupport>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawIndirectCount` spells out.
-            cmd_draw_indirect_count: find(&[
-                c"vkCmdDrawIndirectCount",
-                c"vkCmdDrawIndirectCountKHR",
-                c"vkCmdDrawIndirectCountAMD",
-            ])
+            cmd_draw_indirect_count: find(
+                165,
+                &[
+                    c"vkCmdDrawIndirectCount",
+                    c"vkCmdDrawIndirectCountKHR",
+                    c"vkCmdDrawIndirectCountAMD",
+                ],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDrawIndirectCount>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawIndexedIndirectCount` spells out.
-            cmd_draw_indexed_indirect_count: find(&[
-                c"vkCmdDrawIndexedIndirectCount",
-                c"vkCmdDrawIndexedIndirectCountKHR",
-                c"vkCmdDrawIndexedIndirectCountAMD",
-            ])
+            cmd_draw_indexed_indirect_count: find(
+                166,
+                &[
+                    c"vkCmdDrawIndexedIndirectCount",
+                    c"vkCmdDrawIndexedIndirectCountKHR",
+                    c"vkCmdDrawIndexedIndirectCountAMD",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdDrawIndexedIndirectCount>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateRenderPass2` spells out.
-            create_render_pass2: find(&[c"vkCreateRenderPass2", c"vkCreateRenderPass2KHR"])
+            create_render_pass2: find(167, &[c"vkCreateRenderPass2", c"vkCreateRenderPass2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreateRenderPass2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginRenderPass2` spells out.
-            cmd_begin_render_pass2: find(&[c"vkCmdBeginRenderPass2", c"vkCmdBeginRenderPass2KHR"])
-                .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBeginRenderPass2>(f) }),
+            cmd_begin_render_pass2: find(
+                168,
+                &[c"vkCmdBeginRenderPass2", c"vkCmdBeginRenderPass2KHR"],
+            )
+            .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBeginRenderPass2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdNextSubpass2` spells out.
-            cmd_next_subpass2: find(&[c"vkCmdNextSubpass2", c"vkCmdNextSubpass2KHR"])
+            cmd_next_subpass2: find(169, &[c"vkCmdNextSubpass2", c"vkCmdNextSubpass2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdNextSubpass2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndRenderPass2` spells out.
-            cmd_end_render_pass2: find(&[c"vkCmdEndRenderPass2", c"vkCmdEndRenderPass2KHR"])
+            cmd_end_render_pass2: find(170, &[c"vkCmdEndRenderPass2", c"vkCmdEndRenderPass2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdEndRenderPass2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetQueryPool` spells out.
-            reset_query_pool: find(&[c"vkResetQueryPool", c"vkResetQueryPoolEXT"])
+            reset_query_pool: find(171, &[c"vkResetQueryPool", c"vkResetQueryPoolEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnResetQueryPool>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetSemaphoreCounterValue` spells out.
-            get_semaphore_counter_value: find(&[
-                c"vkGetSemaphoreCounterValue",
-                c"vkGetSemaphoreCounterValueKHR",
-            ])
+            get_semaphore_counter_value: find(
+                172,
+                &[
+                    c"vkGetSemaphoreCounterValue",
+                    c"vkGetSemaphoreCounterValueKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetSemaphoreCounterValue>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnWaitSemaphores` spells out.
-            wait_semaphores: find(&[c"vkWaitSemaphores", c"vkWaitSemaphoresKHR"])
+            wait_semaphores: find(173, &[c"vkWaitSemaphores", c"vkWaitSemaphoresKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnWaitSemaphores>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnSignalSemaphore` spells out.
-            signal_semaphore: find(&[c"vkSignalSemaphore", c"vkSignalSemaphoreKHR"])
+            signal_semaphore: find(174, &[c"vkSignalSemaphore", c"vkSignalSemaphoreKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnSignalSemaphore>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetBufferDeviceAddress` spells out.
-            get_buffer_device_address: find(&[
-                c"vkGetBufferDeviceAddress",
-                c"vkGetBufferDeviceAddressKHR",
-                c"vkGetBufferDeviceAddressEXT",
-            ])
+            get_buffer_device_address: find(
+                175,
+                &[
+                    c"vkGetBufferDeviceAddress",
+                    c"vkGetBufferDeviceAddressKHR",
+                    c"vkGetBufferDeviceAddressEXT",
+                ],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetBufferDeviceAddress>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetBufferOpaqueCaptureAddress` spells out.
-            get_buffer_opaque_capture_address: find(&[
-                c"vkGetBufferOpaqueCaptureAddress",
-                c"vkGetBufferOpaqueCaptureAddressKHR",
-            ])
+            get_buffer_opaque_capture_address: find(
+                176,
+                &[
+                    c"vkGetBufferOpaqueCaptureAddress",
+                    c"vkGetBufferOpaqueCaptureAddressKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetBufferOpaqueCaptureAddress>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceMemoryOpaqueCaptureAddress` spells out.
-            get_device_memory_opaque_capture_address: find(&[
-                c"vkGetDeviceMemoryOpaqueCaptureAddress",
-                c"vkGetDeviceMemoryOpaqueCaptureAddressKHR",
-            ])
+            get_device_memory_opaque_capture_address: find(
+                177,
+                &[
+                    c"vkGetDeviceMemoryOpaqueCaptureAddress",
+                    c"vkGetDeviceMemoryOpaqueCaptureAddressKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeviceMemoryOpaqueCaptureAddress>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindTransformFeedbackBuffersEXT` spells out.
-            cmd_bind_transform_feedback_buffers_ext: find(&[
-                c"vkCmdBindTransformFeedbackBuffersEXT",
-            ])
+            cmd_bind_transform_feedback_buffers_ext: find(
+                181,
+                &[c"vkCmdBindTransformFeedbackBuffersEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdBindTransformFeedbackBuffersEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginTransformFeedbackEXT` spells out.
-            cmd_begin_transform_feedback_ext: find(&[c"vkCmdBeginTransformFeedbackEXT"]).map(
+            cmd_begin_transform_feedback_ext: find(182, &[c"vkCmdBeginTransformFeedbackEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdBeginTransformFeedbackEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndTransformFeedbackEXT` spells out.
-            cmd_end_transform_feedback_ext: find(&[c"vkCmdEndTransformFeedbackEXT"]).map(
+            cmd_end_transform_feedback_ext: find(183, &[c"vkCmdEndTransformFeedbackEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdEndTransformFeedbackEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginQueryIndexedEXT` spells out.
-            cmd_begin_query_indexed_ext: find(&[c"vkCmdBeginQueryIndexedEXT"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdBeginQueryIndexedEXT>(f)
-            }),
+            cmd_begin_query_indexed_ext: find(184, &[c"vkCmdBeginQueryIndexedEXT"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBeginQueryIndexedEXT>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndQueryIndexedEXT` spells out.
-            cmd_end_query_indexed_ext: find(&[c"vkCmdEndQueryIndexedEXT"]).map(|f| unsafe {
+            cmd_end_query_indexed_ext: find(185, &[c"vkCmdEndQueryIndexedEXT"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdEndQueryIndexedEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawIndirectByteCountEXT` spells out.
-            cmd_draw_indirect_byte_count_ext: find(&[c"vkCmdDrawIndirectByteCountEXT"]).map(
+            cmd_draw_indirect_byte_count_ext: find(186, &[c"vkCmdDrawIndirectByteCountEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdDrawIndirectByteCountEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageDrmFormatModifierPropertiesEXT` spells out.
-            get_image_drm_format_modifier_properties_ext: find(&[
-                c"vkGetImageDrmFormatModifierPropertiesEXT",
-            ])
+            get_image_drm_format_modifier_properties_ext: find(
+                187,
+                &[c"vkGetImageDrmFormatModifierPropertiesEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetImageDrmFormatModifierPropertiesEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetMemoryResourcePropertiesMESA` spells out.
-            get_memory_resource_properties_mesa: find(&[c"vkGetMemoryResourcePropertiesMESA"]).map(
-                |f| unsafe {
+            get_memory_resource_properties_mesa: find(192, &[c"vkGetMemoryResourcePropertiesMESA"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnGetMemoryResourcePropertiesMESA>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreatePrivateDataSlot` spells out.
-            create_private_data_slot: find(&[
-                c"vkCreatePrivateDataSlot",
-                c"vkCreatePrivateDataSlotEXT",
-            ])
+            create_private_data_slot: find(
+                197,
+                &[c"vkCreatePrivateDataSlot", c"vkCreatePrivateDataSlotEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCreatePrivateDataSlot>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyPrivateDataSlot` spells out.
-            destroy_private_data_slot: find(&[
-                c"vkDestroyPrivateDataSlot",
-                c"vkDestroyPrivateDataSlotEXT",
-            ])
+            destroy_private_data_slot: find(
+                198,
+                &[c"vkDestroyPrivateDataSlot", c"vkDestroyPrivateDataSlotEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnDestroyPrivateDataSlot>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnSetPrivateData` spells out.
-            set_private_data: find(&[c"vkSetPrivateData", c"vkSetPrivateDataEXT"])
+            set_private_data: find(199, &[c"vkSetPrivateData", c"vkSetPrivateDataEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnSetPrivateData>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetPrivateData` spells out.
-            get_private_data: find(&[c"vkGetPrivateData", c"vkGetPrivateDataEXT"])
+            get_private_data: find(200, &[c"vkGetPrivateData", c"vkGetPrivateDataEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnGetPrivateData>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetEvent2` spells out.
-            cmd_set_event2: find(&[c"vkCmdSetEvent2", c"vkCmdSetEvent2KHR"])
+            cmd_set_event2: find(201, &[c"vkCmdSetEvent2", c"vkCmdSetEvent2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetEvent2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdResetEvent2` spells out.
-            cmd_reset_event2: find(&[c"vkCmdResetEvent2", c"vkCmdResetEvent2KHR"])
+            cmd_reset_event2: find(202, &[c"vkCmdResetEvent2", c"vkCmdResetEvent2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdResetEvent2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdWaitEvents2` spells out.
-            cmd_wait_events2: find(&[c"vkCmdWaitEvents2", c"vkCmdWaitEvents2KHR"])
+            cmd_wait_events2: find(203, &[c"vkCmdWaitEvents2", c"vkCmdWaitEvents2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdWaitEvents2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdPipelineBarrier2` spells out.
-            cmd_pipeline_barrier2: find(&[c"vkCmdPipelineBarrier2", c"vkCmdPipelineBarrier2KHR"])
-                .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPipelineBarrier2>(f) }),
+            cmd_pipeline_barrier2: find(
+                204,
+                &[c"vkCmdPipelineBarrier2", c"vkCmdPipelineBarrier2KHR"],
+            )
+            .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPipelineBarrier2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdWriteTimestamp2` spells out.
-            cmd_write_timestamp2: find(&[c"vkCmdWriteTimestamp2", c"vkCmdWriteTimestamp2KHR"])
+            cmd_write_timestamp2: find(205, &[c"vkCmdWriteTimestamp2", c"vkCmdWriteTimestamp2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdWriteTimestamp2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnQueueSubmit2` spells out.
-            queue_submit2: find(&[c"vkQueueSubmit2", c"vkQueueSubmit2KHR"])
+            queue_submit2: find(206, &[c"vkQueueSubmit2", c"vkQueueSubmit2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnQueueSubmit2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyBuffer2` spells out.
-            cmd_copy_buffer2: find(&[c"vkCmdCopyBuffer2", c"vkCmdCopyBuffer2KHR"])
+            cmd_copy_buffer2: find(207, &[c"vkCmdCopyBuffer2", c"vkCmdCopyBuffer2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyBuffer2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyImage2` spells out.
-            cmd_copy_image2: find(&[c"vkCmdCopyImage2", c"vkCmdCopyImage2KHR"])
+            cmd_copy_image2: find(208, &[c"vkCmdCopyImage2", c"vkCmdCopyImage2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyImage2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyBufferToImage2` spells out.
-            cmd_copy_buffer_to_image2: find(&[
-                c"vkCmdCopyBufferToImage2",
-                c"vkCmdCopyBufferToImage2KHR",
-            ])
+            cmd_copy_buffer_to_image2: find(
+                209,
+                &[c"vkCmdCopyBufferToImage2", c"vkCmdCopyBufferToImage2KHR"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyBufferToImage2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyImageToBuffer2` spells out.
-            cmd_copy_image_to_buffer2: find(&[
-                c"vkCmdCopyImageToBuffer2",
-                c"vkCmdCopyImageToBuffer2KHR",
-            ])
+            cmd_copy_image_to_buffer2: find(
+                210,
+                &[c"vkCmdCopyImageToBuffer2", c"vkCmdCopyImageToBuffer2KHR"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdCopyImageToBuffer2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBlitImage2` spells out.
-            cmd_blit_image2: find(&[c"vkCmdBlitImage2", c"vkCmdBlitImage2KHR"])
+            cmd_blit_image2: find(211, &[c"vkCmdBlitImage2", c"vkCmdBlitImage2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBlitImage2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdResolveImage2` spells out.
-            cmd_resolve_image2: find(&[c"vkCmdResolveImage2", c"vkCmdResolveImage2KHR"])
+            cmd_resolve_image2: find(212, &[c"vkCmdResolveImage2", c"vkCmdResolveImage2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdResolveImage2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginRendering` spells out.
-            cmd_begin_rendering: find(&[c"vkCmdBeginRendering", c"vkCmdBeginRenderingKHR"])
+            cmd_begin_rendering: find(213, &[c"vkCmdBeginRendering", c"vkCmdBeginRenderingKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBeginRendering>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndRendering` spells out.
-            cmd_end_rendering: find(&[c"vkCmdEndRendering", c"vkCmdEndRenderingKHR"])
+            cmd_end_rendering: find(214, &[c"vkCmdEndRendering", c"vkCmdEndRenderingKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdEndRendering>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetCullMode` spells out.
-            cmd_set_cull_mode: find(&[c"vkCmdSetCullMode", c"vkCmdSetCullModeEXT"])
+            cmd_set_cull_mode: find(215, &[c"vkCmdSetCullMode", c"vkCmdSetCullModeEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetCullMode>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetFrontFace` spells out.
-            cmd_set_front_face: find(&[c"vkCmdSetFrontFace", c"vkCmdSetFrontFaceEXT"])
+            cmd_set_front_face: find(216, &[c"vkCmdSetFrontFace", c"vkCmdSetFrontFaceEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetFrontFace>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetPrimitiveTopology` spells out.
-            cmd_set_primitive_topology: find(&[
-                c"vkCmdSetPrimitiveTopology",
-                c"vkCmdSetPrimitiveTopologyEXT",
-            ])
+            cmd_set_primitive_topology: find(
+                217,
+                &[
+                    c"vkCmdSetPrimitiveTopology",
+                    c"vkCmdSetPrimitiveTopologyEXT",
+                ],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetPrimitiveTopology>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetViewportWithCount` spells out.
-            cmd_set_viewport_with_count: find(&[
-                c"vkCmdSetViewportWithCount",
-                c"vkCmdSetViewportWithCountEXT",
-            ])
+            cmd_set_viewport_with_count: find(
+                218,
+                &[
+                    c"vkCmdSetViewportWithCount",
+                    c"vkCmdSetViewportWithCountEXT",
+                ],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetViewportWithCount>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetScissorWithCount` spells out.
-            cmd_set_scissor_with_count: find(&[
-                c"vkCmdSetScissorWithCount",
-                c"vkCmdSetScissorWithCountEXT",
-            ])
+            cmd_set_scissor_with_count: find(
+                219,
+                &[c"vkCmdSetScissorWithCount", c"vkCmdSetScissorWithCountEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetScissorWithCount>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindVertexBuffers2` spells out.
-            cmd_bind_vertex_buffers2: find(&[
-                c"vkCmdBindVertexBuffers2",
-                c"vkCmdBindVertexBuffers2EXT",
-            ])
+            cmd_bind_vertex_buffers2: find(
+                220,
+                &[c"vkCmdBindVertexBuffers2", c"vkCmdBindVertexBuffers2EXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBindVertexBuffers2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthTestEnable` spells out.
-            cmd_set_depth_test_enable: find(&[
-                c"vkCmdSetDepthTestEnable",
-                c"vkCmdSetDepthTestEnableEXT",
-            ])
+            cmd_set_depth_test_enable: find(
+                221,
+                &[c"vkCmdSetDepthTestEnable", c"vkCmdSetDepthTestEnableEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthTestEnable>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthWriteEnable` spells out.
-            cmd_set_depth_write_enable: find(&[
-                c"vkCmdSetDepthWriteEnable",
-                c"vkCmdSetDepthWriteEnableEXT",
-            ])
+            cmd_set_depth_write_enable: find(
+                222,
+                &[c"vkCmdSetDepthWriteEnable", c"vkCmdSetDepthWriteEnableEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthWriteEnable>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthCompareOp` spells out.
-            cmd_set_depth_compare_op: find(&[
-                c"vkCmdSetDepthCompareOp",
-                c"vkCmdSetDepthCompareOpEXT",
-            ])
+            cmd_set_depth_compare_op: find(
+                223,
+                &[c"vkCmdSetDepthCompareOp", c"vkCmdSetDepthCompareOpEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthCompareOp>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthBoundsTestEnable` spells out.
-            cmd_set_depth_bounds_test_enable: find(&[
-                c"vkCmdSetDepthBoundsTestEnable",
-                c"vkCmdSetDepthBoundsTestEnableEXT",
-            ])
+            cmd_set_depth_bounds_test_enable: find(
+                224,
+                &[
+                    c"vkCmdSetDepthBoundsTestEnable",
+                    c"vkCmdSetDepthBoundsTestEnableEXT",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetDepthBoundsTestEnable>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetStencilTestEnable` spells out.
-            cmd_set_stencil_test_enable: find(&[
-                c"vkCmdSetStencilTestEnable",
-                c"vkCmdSetStencilTestEnableEXT",
-            ])
+            cmd_set_stencil_test_enable: find(
+                225,
+                &[
+                    c"vkCmdSetStencilTestEnable",
+                    c"vkCmdSetStencilTestEnableEXT",
+                ],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetStencilTestEnable>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetStencilOp` spells out.
-            cmd_set_stencil_op: find(&[c"vkCmdSetStencilOp", c"vkCmdSetStencilOpEXT"])
+            cmd_set_stencil_op: find(226, &[c"vkCmdSetStencilOp", c"vkCmdSetStencilOpEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetStencilOp>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetRasterizerDiscardEnable` spells out.
-            cmd_set_rasterizer_discard_enable: find(&[
-                c"vkCmdSetRasterizerDiscardEnable",
-                c"vkCmdSetRasterizerDiscardEnableEXT",
-            ])
+            cmd_set_rasterizer_discard_enable: find(
+                227,
+                &[
+                    c"vkCmdSetRasterizerDiscardEnable",
+                    c"vkCmdSetRasterizerDiscardEnableEXT",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetRasterizerDiscardEnable>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthBiasEnable` spells out.
-            cmd_set_depth_bias_enable: find(&[
-                c"vkCmdSetDepthBiasEnable",
-                c"vkCmdSetDepthBiasEnableEXT",
-            ])
+            cmd_set_depth_bias_enable: find(
+                228,
+                &[c"vkCmdSetDepthBiasEnable", c"vkCmdSetDepthBiasEnableEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthBiasEnable>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetPrimitiveRestartEnable` spells out.
-            cmd_set_primitive_restart_enable: find(&[
-                c"vkCmdSetPrimitiveRestartEnable",
-                c"vkCmdSetPrimitiveRestartEnableEXT",
-            ])
+            cmd_set_primitive_restart_enable: find(
+                229,
+                &[
+                    c"vkCmdSetPrimitiveRestartEnable",
+                    c"vkCmdSetPrimitiveRestartEnableEXT",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetPrimitiveRestartEnable>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceBufferMemoryRequirements` spells out.
-            get_device_buffer_memory_requirements: find(&[
-                c"vkGetDeviceBufferMemoryRequirements",
-                c"vkGetDeviceBufferMemoryRequirementsKHR",
-            ])
+            get_device_buffer_memory_requirements: find(
+                230,
+                &[
+                    c"vkGetDeviceBufferMemoryRequirements",
+                    c"vkGetDeviceBufferMemoryRequirementsKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeviceBufferMemoryRequirements>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceImageMemoryRequirements` spells out.
-            get_device_image_memory_requirements: find(&[
-                c"vkGetDeviceImageMemoryRequirements",
-                c"vkGetDeviceImageMemoryRequirementsKHR",
-            ])
+            get_device_image_memory_requirements: find(
+                231,
+                &[
+                    c"vkGetDeviceImageMemoryRequirements",
+                    c"vkGetDeviceImageMemoryRequirementsKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeviceImageMemoryRequirements>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceImageSparseMemoryRequirements` spells out.
-            get_device_image_sparse_memory_requirements: find(&[
-                c"vkGetDeviceImageSparseMemoryRequirements",
-                c"vkGetDeviceImageSparseMemoryRequirementsKHR",
-            ])
+            get_device_image_sparse_memory_requirements: find(
+                232,
+                &[
+                    c"vkGetDeviceImageSparseMemoryRequirements",
+                    c"vkGetDeviceImageSparseMemoryRequirementsKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeviceImageSparseMemoryRequirements>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetPatchControlPointsEXT` spells out.
-            cmd_set_patch_control_points_ext: find(&[c"vkCmdSetPatchControlPointsEXT"]).map(
+            cmd_set_patch_control_points_ext: find(233, &[c"vkCmdSetPatchControlPointsEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetPatchControlPointsEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetLogicOpEXT` spells out.
-            cmd_set_logic_op_ext: find(&[c"vkCmdSetLogicOpEXT"])
+            cmd_set_logic_op_ext: find(234, &[c"vkCmdSetLogicOpEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetLogicOpEXT>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetCalibratedTimestampsKHR` spells out.
-            get_calibrated_timestamps_khr: find(&[
-                c"vkGetCalibratedTimestampsKHR",
-                c"vkGetCalibratedTimestampsEXT",
-            ])
+            get_calibrated_timestamps_khr: find(
+                236,
+                &[
+                    c"vkGetCalibratedTimestampsKHR",
+                    c"vkGetCalibratedTimestampsEXT",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetCalibratedTimestampsKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetLineStipple` spells out.
-            cmd_set_line_stipple: find(&[
-                c"vkCmdSetLineStipple",
-                c"vkCmdSetLineStippleKHR",
-                c"vkCmdSetLineStippleEXT",
-            ])
+            cmd_set_line_stipple: find(
+                237,
+                &[
+                    c"vkCmdSetLineStipple",
+                    c"vkCmdSetLineStippleKHR",
+                    c"vkCmdSetLineStippleEXT",
+                ],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetLineStipple>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBeginConditionalRenderingEXT` spells out.
-            cmd_begin_conditional_rendering_ext: find(&[c"vkCmdBeginConditionalRenderingEXT"]).map(
-                |f| unsafe {
+            cmd_begin_conditional_rendering_ext: find(240, &[c"vkCmdBeginConditionalRenderingEXT"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdBeginConditionalRenderingEXT>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdEndConditionalRenderingEXT` spells out.
-            cmd_end_conditional_rendering_ext: find(&[c"vkCmdEndConditionalRenderingEXT"]).map(
-                |f| unsafe {
+            cmd_end_conditional_rendering_ext: find(241, &[c"vkCmdEndConditionalRenderingEXT"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdEndConditionalRenderingEXT>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnResetFenceResourceMESA` spells out.
-            reset_fence_resource_mesa: find(&[c"vkResetFenceResourceMESA"]).map(|f| unsafe {
+            reset_fence_resource_mesa: find(244, &[c"vkResetFenceResourceMESA"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnResetFenceResourceMESA>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnWaitSemaphoreResourceMESA` spells out.
-            wait_semaphore_resource_mesa: find(&[c"vkWaitSemaphoreResourceMESA"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnWaitSemaphoreResourceMESA>(f)
-            }),
+            wait_semaphore_resource_mesa: find(245, &[c"vkWaitSemaphoreResourceMESA"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnWaitSemaphoreResourceMESA>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnImportSemaphoreResourceMESA` spells out.
-            import_semaphore_resource_mesa: find(&[c"vkImportSemaphoreResourceMESA"]).map(
+            import_semaphore_resource_mesa: find(246, &[c"vkImportSemaphoreResourceMESA"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnImportSemaphoreResourceMESA>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawMultiEXT` spells out.
-            cmd_draw_multi_ext: find(&[c"vkCmdDrawMultiEXT"])
+            cmd_draw_multi_ext: find(247, &[c"vkCmdDrawMultiEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDrawMultiEXT>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawMultiIndexedEXT` spells out.
-            cmd_draw_multi_indexed_ext: find(&[c"vkCmdDrawMultiIndexedEXT"]).map(|f| unsafe {
+            cmd_draw_multi_indexed_ext: find(248, &[c"vkCmdDrawMultiIndexedEXT"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdDrawMultiIndexedEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdPushDescriptorSet` spells out.
-            cmd_push_descriptor_set: find(&[
-                c"vkCmdPushDescriptorSet",
-                c"vkCmdPushDescriptorSetKHR",
-            ])
+            cmd_push_descriptor_set: find(
+                249,
+                &[c"vkCmdPushDescriptorSet", c"vkCmdPushDescriptorSetKHR"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPushDescriptorSet>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetColorWriteEnableEXT` spells out.
-            cmd_set_color_write_enable_ext: find(&[c"vkCmdSetColorWriteEnableEXT"]).map(
+            cmd_set_color_write_enable_ext: find(254, &[c"vkCmdSetColorWriteEnableEXT"]).map(
                 |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetColorWriteEnableEXT>(f) },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetVertexInputEXT` spells out.
-            cmd_set_vertex_input_ext: find(&[c"vkCmdSetVertexInputEXT"]).map(|f| unsafe {
+            cmd_set_vertex_input_ext: find(255, &[c"vkCmdSetVertexInputEXT"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetVertexInputEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetTessellationDomainOriginEXT` spells out.
-            cmd_set_tessellation_domain_origin_ext: find(&[c"vkCmdSetTessellationDomainOriginEXT"])
-                .map(|f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnCmdSetTessellationDomainOriginEXT>(f)
-                }),
+            cmd_set_tessellation_domain_origin_ext: find(
+                256,
+                &[c"vkCmdSetTessellationDomainOriginEXT"],
+            )
+            .map(|f| unsafe {
+                std::mem::transmute::<VoidFunction, PfnCmdSetTessellationDomainOriginEXT>(f)
+            }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthClampEnableEXT` spells out.
-            cmd_set_depth_clamp_enable_ext: find(&[c"vkCmdSetDepthClampEnableEXT"]).map(
+            cmd_set_depth_clamp_enable_ext: find(257, &[c"vkCmdSetDepthClampEnableEXT"]).map(
                 |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthClampEnableEXT>(f) },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetPolygonModeEXT` spells out.
-            cmd_set_polygon_mode_ext: find(&[c"vkCmdSetPolygonModeEXT"]).map(|f| unsafe {
+            cmd_set_polygon_mode_ext: find(258, &[c"vkCmdSetPolygonModeEXT"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetPolygonModeEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetRasterizationSamplesEXT` spells out.
-            cmd_set_rasterization_samples_ext: find(&[c"vkCmdSetRasterizationSamplesEXT"]).map(
-                |f| unsafe {
+            cmd_set_rasterization_samples_ext: find(259, &[c"vkCmdSetRasterizationSamplesEXT"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetRasterizationSamplesEXT>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetSampleMaskEXT` spells out.
-            cmd_set_sample_mask_ext: find(&[c"vkCmdSetSampleMaskEXT"])
+            cmd_set_sample_mask_ext: find(260, &[c"vkCmdSetSampleMaskEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetSampleMaskEXT>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetAlphaToCoverageEnableEXT` spells out.
-            cmd_set_alpha_to_coverage_enable_ext: find(&[c"vkCmdSetAlphaToCoverageEnableEXT"]).map(
-                |f| unsafe {
+            cmd_set_alpha_to_coverage_enable_ext: find(261, &[c"vkCmdSetAlphaToCoverageEnableEXT"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetAlphaToCoverageEnableEXT>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetAlphaToOneEnableEXT` spells out.
-            cmd_set_alpha_to_one_enable_ext: find(&[c"vkCmdSetAlphaToOneEnableEXT"]).map(
+            cmd_set_alpha_to_one_enable_ext: find(262, &[c"vkCmdSetAlphaToOneEnableEXT"]).map(
                 |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetAlphaToOneEnableEXT>(f) },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetLogicOpEnableEXT` spells out.
-            cmd_set_logic_op_enable_ext: find(&[c"vkCmdSetLogicOpEnableEXT"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdSetLogicOpEnableEXT>(f)
-            }),
+            cmd_set_logic_op_enable_ext: find(263, &[c"vkCmdSetLogicOpEnableEXT"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetLogicOpEnableEXT>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetColorBlendEnableEXT` spells out.
-            cmd_set_color_blend_enable_ext: find(&[c"vkCmdSetColorBlendEnableEXT"]).map(
+            cmd_set_color_blend_enable_ext: find(264, &[c"vkCmdSetColorBlendEnableEXT"]).map(
                 |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetColorBlendEnableEXT>(f) },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetColorBlendEquationEXT` spells out.
-            cmd_set_color_blend_equation_ext: find(&[c"vkCmdSetColorBlendEquationEXT"]).map(
+            cmd_set_color_blend_equation_ext: find(265, &[c"vkCmdSetColorBlendEquationEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetColorBlendEquationEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetColorWriteMaskEXT` spells out.
-            cmd_set_color_write_mask_ext: find(&[c"vkCmdSetColorWriteMaskEXT"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdSetColorWriteMaskEXT>(f)
-            }),
+            cmd_set_color_write_mask_ext: find(266, &[c"vkCmdSetColorWriteMaskEXT"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetColorWriteMaskEXT>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetRasterizationStreamEXT` spells out.
-            cmd_set_rasterization_stream_ext: find(&[c"vkCmdSetRasterizationStreamEXT"]).map(
+            cmd_set_rasterization_stream_ext: find(267, &[c"vkCmdSetRasterizationStreamEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetRasterizationStreamEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetConservativeRasterizationModeEXT` spells out.
-            cmd_set_conservative_rasterization_mode_ext: find(&[
-                c"vkCmdSetConservativeRasterizationModeEXT",
-            ])
+            cmd_set_conservative_rasterization_mode_ext: find(
+                268,
+                &[c"vkCmdSetConservativeRasterizationModeEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetConservativeRasterizationModeEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetExtraPrimitiveOverestimationSizeEXT` spells out.
-            cmd_set_extra_primitive_overestimation_size_ext: find(&[
-                c"vkCmdSetExtraPrimitiveOverestimationSizeEXT",
-            ])
+            cmd_set_extra_primitive_overestimation_size_ext: find(
+                269,
+                &[c"vkCmdSetExtraPrimitiveOverestimationSizeEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetExtraPrimitiveOverestimationSizeEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthClipEnableEXT` spells out.
-            cmd_set_depth_clip_enable_ext: find(&[c"vkCmdSetDepthClipEnableEXT"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdSetDepthClipEnableEXT>(f)
-            }),
-            // SAFETY: the driver returned this function for the command's name (or an alias
-            // of it), so it has the command's signature, which `PfnCmdSetSampleLocationsEnableEXT` spells out.
-            cmd_set_sample_locations_enable_ext: find(&[c"vkCmdSetSampleLocationsEnableEXT"]).map(
-                |f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnCmdSetSampleLocationsEnableEXT>(f)
-                },
+            cmd_set_depth_clip_enable_ext: find(270, &[c"vkCmdSetDepthClipEnableEXT"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthClipEnableEXT>(f) },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
+            // of it), so it has the command's signature, which `PfnCmdSetSampleLocationsEnableEXT` spells out.
+            cmd_set_sample_locations_enable_ext: find(271, &[c"vkCmdSetSampleLocationsEnableEXT"])
+                .map(|f| unsafe {
+                    std::mem::transmute::<VoidFunction, PfnCmdSetSampleLocationsEnableEXT>(f)
+                }),
+            // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetColorBlendAdvancedEXT` spells out.
-            cmd_set_color_blend_advanced_ext: find(&[c"vkCmdSetColorBlendAdvancedEXT"]).map(
+            cmd_set_color_blend_advanced_ext: find(272, &[c"vkCmdSetColorBlendAdvancedEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetColorBlendAdvancedEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetProvokingVertexModeEXT` spells out.
-            cmd_set_provoking_vertex_mode_ext: find(&[c"vkCmdSetProvokingVertexModeEXT"]).map(
+            cmd_set_provoking_vertex_mode_ext: find(273, &[c"vkCmdSetProvokingVertexModeEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetProvokingVertexModeEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetLineRasterizationModeEXT` spells out.
-            cmd_set_line_rasterization_mode_ext: find(&[c"vkCmdSetLineRasterizationModeEXT"]).map(
-                |f| unsafe {
+            cmd_set_line_rasterization_mode_ext: find(274, &[c"vkCmdSetLineRasterizationModeEXT"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetLineRasterizationModeEXT>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetLineStippleEnableEXT` spells out.
-            cmd_set_line_stipple_enable_ext: find(&[c"vkCmdSetLineStippleEnableEXT"]).map(
+            cmd_set_line_stipple_enable_ext: find(275, &[c"vkCmdSetLineStippleEnableEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetLineStippleEnableEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthClipNegativeOneToOneEXT` spells out.
-            cmd_set_depth_clip_negative_one_to_one_ext: find(&[
-                c"vkCmdSetDepthClipNegativeOneToOneEXT",
-            ])
+            cmd_set_depth_clip_negative_one_to_one_ext: find(
+                276,
+                &[c"vkCmdSetDepthClipNegativeOneToOneEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetDepthClipNegativeOneToOneEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetFragmentShadingRateKHR` spells out.
-            cmd_set_fragment_shading_rate_khr: find(&[c"vkCmdSetFragmentShadingRateKHR"]).map(
+            cmd_set_fragment_shading_rate_khr: find(278, &[c"vkCmdSetFragmentShadingRateKHR"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdSetFragmentShadingRateKHR>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindIndexBuffer2` spells out.
-            cmd_bind_index_buffer2: find(&[c"vkCmdBindIndexBuffer2", c"vkCmdBindIndexBuffer2KHR"])
-                .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBindIndexBuffer2>(f) }),
+            cmd_bind_index_buffer2: find(
+                279,
+                &[c"vkCmdBindIndexBuffer2", c"vkCmdBindIndexBuffer2KHR"],
+            )
+            .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBindIndexBuffer2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetRenderingAreaGranularity` spells out.
-            get_rendering_area_granularity: find(&[
-                c"vkGetRenderingAreaGranularity",
-                c"vkGetRenderingAreaGranularityKHR",
-            ])
+            get_rendering_area_granularity: find(
+                280,
+                &[
+                    c"vkGetRenderingAreaGranularity",
+                    c"vkGetRenderingAreaGranularityKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetRenderingAreaGranularity>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceImageSubresourceLayout` spells out.
-            get_device_image_subresource_layout: find(&[
-                c"vkGetDeviceImageSubresourceLayout",
-                c"vkGetDeviceImageSubresourceLayoutKHR",
-            ])
+            get_device_image_subresource_layout: find(
+                281,
+                &[
+                    c"vkGetDeviceImageSubresourceLayout",
+                    c"vkGetDeviceImageSubresourceLayoutKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeviceImageSubresourceLayout>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetImageSubresourceLayout2` spells out.
-            get_image_subresource_layout2: find(&[
-                c"vkGetImageSubresourceLayout2",
-                c"vkGetImageSubresourceLayout2KHR",
-                c"vkGetImageSubresourceLayout2EXT",
-            ])
+            get_image_subresource_layout2: find(
+                282,
+                &[
+                    c"vkGetImageSubresourceLayout2",
+                    c"vkGetImageSubresourceLayout2KHR",
+                    c"vkGetImageSubresourceLayout2EXT",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetImageSubresourceLayout2>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetSampleLocationsEXT` spells out.
-            cmd_set_sample_locations_ext: find(&[c"vkCmdSetSampleLocationsEXT"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdSetSampleLocationsEXT>(f)
-            }),
+            cmd_set_sample_locations_ext: find(283, &[c"vkCmdSetSampleLocationsEXT"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetSampleLocationsEXT>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnUnmapMemory2` spells out.
-            unmap_memory2: find(&[c"vkUnmapMemory2", c"vkUnmapMemory2KHR"])
+            unmap_memory2: find(286, &[c"vkUnmapMemory2", c"vkUnmapMemory2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnUnmapMemory2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetRenderingAttachmentLocations` spells out.
-            cmd_set_rendering_attachment_locations: find(&[
-                c"vkCmdSetRenderingAttachmentLocations",
-                c"vkCmdSetRenderingAttachmentLocationsKHR",
-            ])
+            cmd_set_rendering_attachment_locations: find(
+                287,
+                &[
+                    c"vkCmdSetRenderingAttachmentLocations",
+                    c"vkCmdSetRenderingAttachmentLocationsKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetRenderingAttachmentLocations>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetRenderingInputAttachmentIndices` spells out.
-            cmd_set_rendering_input_attachment_indices: find(&[
-                c"vkCmdSetRenderingInputAttachmentIndices",
-                c"vkCmdSetRenderingInputAttachmentIndicesKHR",
-            ])
+            cmd_set_rendering_input_attachment_indices: find(
+                288,
+                &[
+                    c"vkCmdSetRenderingInputAttachmentIndices",
+                    c"vkCmdSetRenderingInputAttachmentIndicesKHR",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetRenderingInputAttachmentIndices>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdBindDescriptorSets2` spells out.
-            cmd_bind_descriptor_sets2: find(&[
-                c"vkCmdBindDescriptorSets2",
-                c"vkCmdBindDescriptorSets2KHR",
-            ])
+            cmd_bind_descriptor_sets2: find(
+                289,
+                &[c"vkCmdBindDescriptorSets2", c"vkCmdBindDescriptorSets2KHR"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdBindDescriptorSets2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdPushConstants2` spells out.
-            cmd_push_constants2: find(&[c"vkCmdPushConstants2", c"vkCmdPushConstants2KHR"])
+            cmd_push_constants2: find(290, &[c"vkCmdPushConstants2", c"vkCmdPushConstants2KHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPushConstants2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdPushDescriptorSet2` spells out.
-            cmd_push_descriptor_set2: find(&[
-                c"vkCmdPushDescriptorSet2",
-                c"vkCmdPushDescriptorSet2KHR",
-            ])
+            cmd_push_descriptor_set2: find(
+                291,
+                &[c"vkCmdPushDescriptorSet2", c"vkCmdPushDescriptorSet2KHR"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdPushDescriptorSet2>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCopyImageToImage` spells out.
-            copy_image_to_image: find(&[c"vkCopyImageToImage", c"vkCopyImageToImageEXT"])
+            copy_image_to_image: find(295, &[c"vkCopyImageToImage", c"vkCopyImageToImageEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCopyImageToImage>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnTransitionImageLayout` spells out.
-            transition_image_layout: find(&[
-                c"vkTransitionImageLayout",
-                c"vkTransitionImageLayoutEXT",
-            ])
+            transition_image_layout: find(
+                296,
+                &[c"vkTransitionImageLayout", c"vkTransitionImageLayoutEXT"],
+            )
             .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnTransitionImageLayout>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCopyImageToMemoryMESA` spells out.
-            copy_image_to_memory_mesa: find(&[c"vkCopyImageToMemoryMESA"]).map(|f| unsafe {
+            copy_image_to_memory_mesa: find(297, &[c"vkCopyImageToMemoryMESA"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCopyImageToMemoryMESA>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCopyMemoryToImageMESA` spells out.
-            copy_memory_to_image_mesa: find(&[c"vkCopyMemoryToImageMESA"]).map(|f| unsafe {
+            copy_memory_to_image_mesa: find(298, &[c"vkCopyMemoryToImageMESA"]).map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCopyMemoryToImageMESA>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateDeferredOperationKHR` spells out.
-            create_deferred_operation_khr: find(&[c"vkCreateDeferredOperationKHR"]).map(
+            create_deferred_operation_khr: find(299, &[c"vkCreateDeferredOperationKHR"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCreateDeferredOperationKHR>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyDeferredOperationKHR` spells out.
-            destroy_deferred_operation_khr: find(&[c"vkDestroyDeferredOperationKHR"]).map(
+            destroy_deferred_operation_khr: find(300, &[c"vkDestroyDeferredOperationKHR"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnDestroyDeferredOperationKHR>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeferredOperationMaxConcurrencyKHR` spells out.
-            get_deferred_operation_max_concurrency_khr: find(&[
-                c"vkGetDeferredOperationMaxConcurrencyKHR",
-            ])
+            get_deferred_operation_max_concurrency_khr: find(
+                301,
+                &[c"vkGetDeferredOperationMaxConcurrencyKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetDeferredOperationMaxConcurrencyKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeferredOperationResultKHR` spells out.
-            get_deferred_operation_result_khr: find(&[c"vkGetDeferredOperationResultKHR"]).map(
-                |f| unsafe {
+            get_deferred_operation_result_khr: find(302, &[c"vkGetDeferredOperationResultKHR"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnGetDeferredOperationResultKHR>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDeferredOperationJoinKHR` spells out.
-            deferred_operation_join_khr: find(&[c"vkDeferredOperationJoinKHR"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnDeferredOperationJoinKHR>(f)
-            }),
+            deferred_operation_join_khr: find(303, &[c"vkDeferredOperationJoinKHR"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnDeferredOperationJoinKHR>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCreateAccelerationStructureKHR` spells out.
-            create_acceleration_structure_khr: find(&[c"vkCreateAccelerationStructureKHR"]).map(
-                |f| unsafe {
+            create_acceleration_structure_khr: find(304, &[c"vkCreateAccelerationStructureKHR"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCreateAccelerationStructureKHR>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnDestroyAccelerationStructureKHR` spells out.
-            destroy_acceleration_structure_khr: find(&[c"vkDestroyAccelerationStructureKHR"]).map(
-                |f| unsafe {
+            destroy_acceleration_structure_khr: find(305, &[c"vkDestroyAccelerationStructureKHR"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnDestroyAccelerationStructureKHR>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCopyAccelerationStructureKHR` spells out.
-            copy_acceleration_structure_khr: find(&[c"vkCopyAccelerationStructureKHR"]).map(
+            copy_acceleration_structure_khr: find(309, &[c"vkCopyAccelerationStructureKHR"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCopyAccelerationStructureKHR>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnWriteAccelerationStructuresPropertiesKHR` spells out.
-            write_acceleration_structures_properties_khr: find(&[
-                c"vkWriteAccelerationStructuresPropertiesKHR",
-            ])
+            write_acceleration_structures_properties_khr: find(
+                312,
+                &[c"vkWriteAccelerationStructuresPropertiesKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnWriteAccelerationStructuresPropertiesKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyAccelerationStructureKHR` spells out.
-            cmd_copy_acceleration_structure_khr: find(&[c"vkCmdCopyAccelerationStructureKHR"]).map(
-                |f| unsafe {
+            cmd_copy_acceleration_structure_khr: find(313, &[c"vkCmdCopyAccelerationStructureKHR"])
+                .map(|f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdCopyAccelerationStructureKHR>(f)
-                },
-            ),
+                }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyAccelerationStructureToMemoryKHR` spells out.
-            cmd_copy_acceleration_structure_to_memory_khr: find(&[
-                c"vkCmdCopyAccelerationStructureToMemoryKHR",
-            ])
+            cmd_copy_acceleration_structure_to_memory_khr: find(
+                314,
+                &[c"vkCmdCopyAccelerationStructureToMemoryKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdCopyAccelerationStructureToMemoryKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdCopyMemoryToAccelerationStructureKHR` spells out.
-            cmd_copy_memory_to_acceleration_structure_khr: find(&[
-                c"vkCmdCopyMemoryToAccelerationStructureKHR",
-            ])
+            cmd_copy_memory_to_acceleration_structure_khr: find(
+                315,
+                &[c"vkCmdCopyMemoryToAccelerationStructureKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdCopyMemoryToAccelerationStructureKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetAccelerationStructureDeviceAddressKHR` spells out.
-            get_acceleration_structure_device_address_khr: find(&[
-                c"vkGetAccelerationStructureDeviceAddressKHR",
-            ])
+            get_acceleration_structure_device_address_khr: find(
+                316,
+                &[c"vkGetAccelerationStructureDeviceAddressKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetAccelerationStructureDeviceAddressKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdWriteAccelerationStructuresPropertiesKHR` spells out.
-            cmd_write_acceleration_structures_properties_khr: find(&[
-                c"vkCmdWriteAccelerationStructuresPropertiesKHR",
-            ])
+            cmd_write_acceleration_structures_properties_khr: find(
+                317,
+                &[c"vkCmdWriteAccelerationStructuresPropertiesKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdWriteAccelerationStructuresPropertiesKHR>(
                     f,
@@ -2766,7 +2948,7 @@ impl DeviceFns {
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetDeviceAccelerationStructureCompatibilityKHR` spells out.
             get_device_acceleration_structure_compatibility_khr:
-                find(&[c"vkGetDeviceAccelerationStructureCompatibilityKHR"]).map(|f| unsafe {
+                find(318, &[c"vkGetDeviceAccelerationStructureCompatibilityKHR"]).map(|f| unsafe {
                     std::mem::transmute::<
                         VoidFunction,
                         PfnGetDeviceAccelerationStructureCompatibilityKHR,
@@ -2774,22 +2956,26 @@ impl DeviceFns {
                 }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdTraceRaysKHR` spells out.
-            cmd_trace_rays_khr: find(&[c"vkCmdTraceRaysKHR"])
+            cmd_trace_rays_khr: find(320, &[c"vkCmdTraceRaysKHR"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdTraceRaysKHR>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetRayTracingShaderGroupHandlesKHR` spells out.
-            get_ray_tracing_shader_group_handles_khr: find(&[
-                c"vkGetRayTracingShaderGroupHandlesKHR",
-                c"vkGetRayTracingShaderGroupHandlesNV",
-            ])
+            get_ray_tracing_shader_group_handles_khr: find(
+                322,
+                &[
+                    c"vkGetRayTracingShaderGroupHandlesKHR",
+                    c"vkGetRayTracingShaderGroupHandlesNV",
+                ],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetRayTracingShaderGroupHandlesKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetRayTracingCaptureReplayShaderGroupHandlesKHR` spells out.
-            get_ray_tracing_capture_replay_shader_group_handles_khr: find(&[
-                c"vkGetRayTracingCaptureReplayShaderGroupHandlesKHR",
-            ])
+            get_ray_tracing_capture_replay_shader_group_handles_khr: find(
+                323,
+                &[c"vkGetRayTracingCaptureReplayShaderGroupHandlesKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<
                     VoidFunction,
@@ -2798,67 +2984,73 @@ impl DeviceFns {
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdTraceRaysIndirectKHR` spells out.
-            cmd_trace_rays_indirect_khr: find(&[c"vkCmdTraceRaysIndirectKHR"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdTraceRaysIndirectKHR>(f)
-            }),
+            cmd_trace_rays_indirect_khr: find(324, &[c"vkCmdTraceRaysIndirectKHR"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdTraceRaysIndirectKHR>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnGetRayTracingShaderGroupStackSizeKHR` spells out.
-            get_ray_tracing_shader_group_stack_size_khr: find(&[
-                c"vkGetRayTracingShaderGroupStackSizeKHR",
-            ])
+            get_ray_tracing_shader_group_stack_size_khr: find(
+                325,
+                &[c"vkGetRayTracingShaderGroupStackSizeKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnGetRayTracingShaderGroupStackSizeKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetRayTracingPipelineStackSizeKHR` spells out.
-            cmd_set_ray_tracing_pipeline_stack_size_khr: find(&[
-                c"vkCmdSetRayTracingPipelineStackSizeKHR",
-            ])
+            cmd_set_ray_tracing_pipeline_stack_size_khr: find(
+                326,
+                &[c"vkCmdSetRayTracingPipelineStackSizeKHR"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetRayTracingPipelineStackSizeKHR>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdTraceRaysIndirect2KHR` spells out.
-            cmd_trace_rays_indirect2_khr: find(&[c"vkCmdTraceRaysIndirect2KHR"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdTraceRaysIndirect2KHR>(f)
-            }),
+            cmd_trace_rays_indirect2_khr: find(327, &[c"vkCmdTraceRaysIndirect2KHR"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdTraceRaysIndirect2KHR>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthBias2EXT` spells out.
-            cmd_set_depth_bias2_ext: find(&[c"vkCmdSetDepthBias2EXT"])
+            cmd_set_depth_bias2_ext: find(328, &[c"vkCmdSetDepthBias2EXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthBias2EXT>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetAttachmentFeedbackLoopEnableEXT` spells out.
-            cmd_set_attachment_feedback_loop_enable_ext: find(&[
-                c"vkCmdSetAttachmentFeedbackLoopEnableEXT",
-            ])
+            cmd_set_attachment_feedback_loop_enable_ext: find(
+                329,
+                &[c"vkCmdSetAttachmentFeedbackLoopEnableEXT"],
+            )
             .map(|f| unsafe {
                 std::mem::transmute::<VoidFunction, PfnCmdSetAttachmentFeedbackLoopEnableEXT>(f)
             }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdSetDepthClampRangeEXT` spells out.
-            cmd_set_depth_clamp_range_ext: find(&[c"vkCmdSetDepthClampRangeEXT"]).map(|f| unsafe {
-                std::mem::transmute::<VoidFunction, PfnCmdSetDepthClampRangeEXT>(f)
-            }),
+            cmd_set_depth_clamp_range_ext: find(330, &[c"vkCmdSetDepthClampRangeEXT"]).map(
+                |f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdSetDepthClampRangeEXT>(f) },
+            ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawMeshTasksEXT` spells out.
-            cmd_draw_mesh_tasks_ext: find(&[c"vkCmdDrawMeshTasksEXT"])
+            cmd_draw_mesh_tasks_ext: find(332, &[c"vkCmdDrawMeshTasksEXT"])
                 .map(|f| unsafe { std::mem::transmute::<VoidFunction, PfnCmdDrawMeshTasksEXT>(f) }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawMeshTasksIndirectEXT` spells out.
-            cmd_draw_mesh_tasks_indirect_ext: find(&[c"vkCmdDrawMeshTasksIndirectEXT"]).map(
+            cmd_draw_mesh_tasks_indirect_ext: find(333, &[c"vkCmdDrawMeshTasksIndirectEXT"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnCmdDrawMeshTasksIndirectEXT>(f)
                 },
             ),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnCmdDrawMeshTasksIndirectCountEXT` spells out.
-            cmd_draw_mesh_tasks_indirect_count_ext: find(&[c"vkCmdDrawMeshTasksIndirectCountEXT"])
-                .map(|f| unsafe {
-                    std::mem::transmute::<VoidFunction, PfnCmdDrawMeshTasksIndirectCountEXT>(f)
-                }),
+            cmd_draw_mesh_tasks_indirect_count_ext: find(
+                334,
+                &[c"vkCmdDrawMeshTasksIndirectCountEXT"],
+            )
+            .map(|f| unsafe {
+                std::mem::transmute::<VoidFunction, PfnCmdDrawMeshTasksIndirectCountEXT>(f)
+            }),
             // SAFETY: the driver returned this function for the command's name (or an alias
             // of it), so it has the command's signature, which `PfnWriteSamplerDescriptorMESA` spells out.
-            write_sampler_descriptor_mesa: find(&[c"vkWriteSamplerDescriptorMESA"]).map(
+            write_sampler_descriptor_mesa: find(335, &[c"vkWriteSamplerDescriptorMESA"]).map(
                 |f| unsafe {
                     std::mem::transmute::<VoidFunction, PfnWriteSamplerDescriptorMESA>(f)
                 },
