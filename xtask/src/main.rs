@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's own tooling — reference stack setup, pairings, tests.
 
+mod bench;
 mod codegen;
 mod compare;
 mod cross;
@@ -28,6 +29,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   codegen [--check]    regenerate encoder/src/generated from vk.xml (--check: fail when it is stale)
   install --prefix DIR [--arch x86_64|aarch64] [--destdir DIR]
                        build and install our guest half (ICD, manifest, venus-probe) under a prefix
+  bench [--transport T ...] [--pairings G/H,...] [--rounds N] [--quick] [--out DIR]
+                       benchmark workloads natively and through each pairing: table, targets, CSV, chart
+                       (see `cargo xtask bench --help`)
   test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
 
 fn main() {
@@ -74,6 +78,13 @@ fn run(args: &[String]) -> Result<i32, String> {
                 return Ok(0);
             }
             native::run(&home, &native::NativeRun::parse(rest)?)
+        }
+        "bench" => {
+            if rest.first().is_some_and(|a| a == "--help" || a == "-h") {
+                println!("{}", bench::USAGE);
+                return Ok(0);
+            }
+            bench::run(&home, rest)
         }
         "compare-vulkaninfo" => compare::compare(rest),
         "codegen" => {
