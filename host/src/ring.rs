@@ -25,8 +25,12 @@ pub const STATUS_ALIVE: u32 = 0x4;
 /// copy of a full buffer stays bounded).
 pub const MAX_BUFFER_SIZE: u64 = 16 * 1024 * 1024;
 
-/// The first iterations of an empty poll only yield the CPU; after that the thread sleeps,
+/// For this long after the last work an empty poll only yields the CPU: the guest's next
+/// command usually follows within tens of microseconds (a submit, then the wait for it), and a
+/// sleep taken just before it arrives delays it by the sleep. After that the thread sleeps,
 /// doubling the sleep each time the iteration count doubles.
+const BUSY_POLL_YIELD_PHASE: Duration = Duration::from_micros(300);
+/// Yields counted before the first sleep, also when the yield phase is over.
 const BUSY_POLL_YIELDS: u32 = 16;
 const BUSY_POLL_BASE_SLEEP: Duration = Duration::from_micros(10);
 /// Keeps a guest-chosen huge idle timeout from turning back-off into multi-second sleeps.
@@ -510,7 +514,7 @@ fn serve(
                     )));
                 }
             }
-            relax(&mut poll_iteration);
+            relax(&mut poll_iteration, last_work.elapsed());
             continue;
         }
         if pending > buffer_size {
@@ -587,7 +591,11 @@ fn idle(ring: &RingShared, context: &ContextShared, position: u32) -> Option<Sto
     None
 }
 
-fn relax(iteration: &mut u32) {
+fn relax(iteration: &mut u32, idle_for: Duration) {
+    if idle_for < BUSY_POLL_YIELD_PHASE {
+        std::thread::yield_now();
+        return;
+    }
     *iteration = iteration.saturating_add(1);
     if *iteration < BUSY_POLL_YIELDS {
         std::thread::yield_now();
