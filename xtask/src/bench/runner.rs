@@ -9,6 +9,7 @@ use crate::pair::{GuestDriver, HostRenderer, Transport};
 use crate::process::Supervised;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -101,27 +102,52 @@ fn run_once(
         "-c".into(),
         text,
     ]);
-    let (output, error) = match capture(&args) {
-        Ok((output, 0)) => (output, None),
-        Ok((output, code)) => {
-            let last = output
+    let (output, error, aborted) = match capture(&args) {
+        Ok(run) if run.code == 0 => (run.stdout, None, false),
+        Ok(run) => {
+            // The runner's own verdict is its last `xtask:` line (or the pairing's `[pair]` note).
+            let verdict = run
+                .stderr
                 .lines()
                 .rev()
                 .find(|line| line.starts_with("xtask:") || line.starts_with("[pair]"))
                 .unwrap_or("")
+                .trim_start_matches("xtask: ")
                 .to_string();
-            let error = format!("the run failed (exit status {code}): {last}");
-            (output, Some(error))
+            let aborted = run.stderr.contains(QEMU_TCG_ABORT)
+                || logs_dir(&verdict).is_some_and(|dir| {
+                    std::fs::read_to_string(dir.join("qemu.log"))
+                        .is_ok_and(|log| log.contains(QEMU_TCG_ABORT))
+                });
+            let error = if aborted {
+                format!("QEMU aborted in its TCG ({QEMU_TCG_ABORT}), a QEMU bug: {verdict}")
+            } else {
+                format!("the run failed (exit status {}): {verdict}", run.code)
+            };
+            (run.stdout, Some(error), aborted)
         }
-        Err(error) => (String::new(), Some(error)),
+        Err(error) => (String::new(), Some(error), false),
     };
-    let aborted = error.is_some() && output.contains(QEMU_TCG_ABORT);
     let outcomes = read_output(workloads, &output, limit, error.as_deref());
     (outcomes, aborted)
 }
 
-/// Runs this xtask binary with `args`; returns its stdout and stderr (stderr after stdout) and exit code.
-fn capture(args: &[String]) -> Result<(String, i32), String> {
+/// The run folder a runner's error names (`... (logs in DIR)`).
+fn logs_dir(error: &str) -> Option<PathBuf> {
+    let start = error.rfind("logs in ")? + "logs in ".len();
+    let rest = &error[start..];
+    Some(PathBuf::from(&rest[..rest.find(')').unwrap_or(rest.len())]))
+}
+
+/// What the xtask child printed, apart: workloads print on stdout, the runner reports on stderr.
+struct Captured {
+    stdout: String,
+    stderr: String,
+    code: i32,
+}
+
+/// Runs this xtask binary with `args` and captures what it prints.
+fn capture(args: &[String]) -> Result<Captured, String> {
     let program =
         std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
     let mut command = Command::new(program);
@@ -139,11 +165,28 @@ fn capture(args: &[String]) -> Result<(String, i32), String> {
         }
         text
     });
-    let mut output = String::new();
-    if let Some(mut stdout) = child.child_mut().stdout.take() {
-        let _ = stdout.read_to_string(&mut output);
+    let mut stdout = String::new();
+    if let Some(mut pipe) = child.child_mut().stdout.take() {
+        let _ = pipe.read_to_string(&mut stdout);
     }
     let status = child.wait_for(Duration::from_secs(3600))?;
-    output.push_str(&errors.join().unwrap_or_default());
-    Ok((output, status.map_or(1, crate::pair::exit_code)))
+    Ok(Captured {
+        stdout,
+        stderr: errors.join().unwrap_or_default(),
+        code: status.map_or(1, crate::pair::exit_code),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logs_folder_is_read_from_the_runners_error() {
+        assert_eq!(
+            logs_dir("the guest ended: QEMU: signal: 6 (logs in /runs/1-ours-ours-qemu-x86_64-7)"),
+            Some(PathBuf::from("/runs/1-ours-ours-qemu-x86_64-7"))
+        );
+        assert_eq!(logs_dir("no folder named"), None);
+    }
 }
