@@ -507,6 +507,13 @@ fn serve(
         let pending = tail.wrapping_sub(position);
         if pending == 0 {
             if let Some(seqno) = context.ring_wait_target(ring.id) {
+                // The wait may have been registered after `tail` was read. The guest moves its
+                // tail before it asks the context path to wait for it, so only a tail read
+                // after the wait was seen can prove the wait endless.
+                let tail = ring.tail();
+                if tail != position {
+                    continue;
+                }
                 if !seqno_reached(tail, seqno) {
                     return Stop::Fatal(Some(format!(
                         "the context path waits for seqno {seqno}, but the guest's tail is \
