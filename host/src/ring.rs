@@ -25,8 +25,12 @@ pub const STATUS_ALIVE: u32 = 0x4;
 /// copy of a full buffer stays bounded).
 pub const MAX_BUFFER_SIZE: u64 = 16 * 1024 * 1024;
 
-/// The first iterations of an empty poll only yield the CPU; after that the thread sleeps,
+/// For this long after the last work an empty poll only yields the CPU: the guest's next
+/// command usually follows within tens of microseconds (a submit, then the wait for it), and a
+/// sleep taken just before it arrives delays it by the sleep. After that the thread sleeps,
 /// doubling the sleep each time the iteration count doubles.
+const BUSY_POLL_YIELD_PHASE: Duration = Duration::from_micros(300);
+/// Yields counted before the first sleep, also when the yield phase is over.
 const BUSY_POLL_YIELDS: u32 = 16;
 const BUSY_POLL_BASE_SLEEP: Duration = Duration::from_micros(10);
 /// Keeps a guest-chosen huge idle timeout from turning back-off into multi-second sleeps.
@@ -529,6 +533,13 @@ fn serve(
         let pending = tail.wrapping_sub(position);
         if pending == 0 {
             if let Some(seqno) = context.ring_wait_target(ring.id) {
+                // The wait may have been registered after `tail` was read. The guest moves its
+                // tail before it asks the context path to wait for it, so only a tail read
+                // after the wait was seen can prove the wait endless.
+                let tail = ring.tail();
+                if tail != position {
+                    continue;
+                }
                 if !seqno_reached(tail, seqno) {
                     return Stop::Fatal(Some(format!(
                         "the context path waits for seqno {seqno}, but the guest's tail is \
@@ -536,7 +547,7 @@ fn serve(
                     )));
                 }
             }
-            relax(&mut poll_iteration);
+            relax(&mut poll_iteration, last_work.elapsed());
             continue;
         }
         if pending > buffer_size {
@@ -613,7 +624,11 @@ fn idle(ring: &RingShared, context: &ContextShared, position: u32) -> Option<Sto
     None
 }
 
-fn relax(iteration: &mut u32) {
+fn relax(iteration: &mut u32, idle_for: Duration) {
+    if idle_for < BUSY_POLL_YIELD_PHASE {
+        std::thread::yield_now();
+        return;
+    }
     *iteration = iteration.saturating_add(1);
     if *iteration < BUSY_POLL_YIELDS {
         std::thread::yield_now();

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's own tooling — reference stack setup, pairings, tests.
 
+mod bench;
 mod codegen;
 mod compare;
 mod cross;
@@ -39,6 +40,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   demo [--out FILE.png] [--frames N] [--arch aarch64|x86_64]
                        vkcube in a guest through our ICD and our host under QEMU, captured as a PNG
                        (default demo.png; see `cargo xtask demo --help`)
+  bench [--transport T ...] [--pairings G/H,...] [--rounds N] [--quick] [--out DIR]
+                       benchmark workloads natively and through each pairing: table, targets, CSV, chart
+                       (see `cargo xtask bench --help`)
   test                 everything CI runs: setup, fmt, clippy, unit tests, end-to-end pairings";
 
 fn main() {
@@ -97,6 +101,13 @@ fn run(args: &[String]) -> Result<i32, String> {
                 return Ok(0);
             }
             native::run(&home, &native::NativeRun::parse(rest)?)
+        }
+        "bench" => {
+            if rest.first().is_some_and(|a| a == "--help" || a == "-h") {
+                println!("{}", bench::USAGE);
+                return Ok(0);
+            }
+            bench::run(&home, rest)
         }
         "compare-vulkaninfo" => compare::compare(rest),
         "codegen" => {

@@ -4,7 +4,8 @@
 use super::{memory_barrier, Buffer, Gpu};
 use ash::vk;
 
-const SPIRV: &[u8] = include_bytes!("../../shaders/iterate.comp.spv");
+/// The shader's SPIR-V, for programs that make pipelines of their own from it.
+pub const SPIRV: &[u8] = include_bytes!("../../shaders/iterate.comp.spv");
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// What the shader leaves in element `index` (which started as `index`) after `steps` steps.
@@ -49,19 +50,27 @@ impl Iterate {
 
     /// A descriptor set that points the shader at `buffer`.
     pub fn set_for(&self, gpu: &Gpu, buffer: &Buffer) -> Result<vk::DescriptorSet, String> {
+        self.set_for_handle(gpu, buffer.handle)
+    }
+
+    /// A descriptor set that points the shader at the buffer `handle` (one that is never mapped, say).
+    pub fn set_for_handle(
+        &self,
+        gpu: &Gpu,
+        handle: vk::Buffer,
+    ) -> Result<vk::DescriptorSet, String> {
         let set = gpu.descriptor_set(self.set_layout, &bindings())?;
-        gpu.write_buffer_descriptor(set, 0, vk::DescriptorType::STORAGE_BUFFER, buffer.handle);
+        gpu.write_buffer_descriptor(set, 0, vk::DescriptorType::STORAGE_BUFFER, handle);
         Ok(set)
     }
 
-    /// Records `steps` dispatches over `elements` elements, each step ordered after the previous one.
-    pub fn record(
+    /// Binds the pipeline and `set` and pushes the element count, ready for dispatches.
+    pub fn bind(
         &self,
         gpu: &Gpu,
         command_buffer: vk::CommandBuffer,
         set: vk::DescriptorSet,
         elements: u32,
-        steps: u32,
     ) {
         // SAFETY: recording outside a render pass; the pipeline, layout and set belong to this device.
         unsafe {
@@ -86,6 +95,23 @@ impl Iterate {
                 &elements.to_le_bytes(),
             );
         }
+    }
+
+    /// The pipeline layout, for programs that make more pipelines of the same shape.
+    pub fn layout(&self) -> vk::PipelineLayout {
+        self.layout
+    }
+
+    /// Records `steps` dispatches over `elements` elements, each step ordered after the previous one.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        command_buffer: vk::CommandBuffer,
+        set: vk::DescriptorSet,
+        elements: u32,
+        steps: u32,
+    ) {
+        self.bind(gpu, command_buffer, set, elements);
         let shader_access = vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE;
         for step in 0..steps {
             if step > 0 {

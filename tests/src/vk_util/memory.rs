@@ -74,6 +74,34 @@ impl Buffer {
         Ok(values)
     }
 
+    /// Reads `into.len()` values from byte `offset` into `into` (invalidating first when the memory is not
+    /// coherent): the same as [`Buffer::read`] without allocating, for loops that measure bandwidth.
+    pub fn read_into<T: Plain>(
+        &self,
+        gpu: &Gpu,
+        offset: usize,
+        into: &mut [T],
+    ) -> Result<(), String> {
+        let bytes = std::mem::size_of_val(into);
+        self.check_range(offset, bytes)?;
+        if !self.coherent {
+            // SAFETY: the whole mapped range of this memory.
+            check("vkInvalidateMappedMemoryRanges", unsafe {
+                gpu.device
+                    .invalidate_mapped_memory_ranges(&[self.whole_range()])
+            })?;
+        }
+        // SAFETY: the range lies inside the mapping, `into` holds `bytes` bytes, and T is plain data.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.mapped.add(offset),
+                into.as_mut_ptr().cast::<u8>(),
+                bytes,
+            )
+        };
+        Ok(())
+    }
+
     /// Reads the whole buffer as `T` values.
     pub fn read_all<T: Plain>(&self, gpu: &Gpu) -> Result<Vec<T>, String> {
         self.read(gpu, 0, self.size as usize / std::mem::size_of::<T>())
@@ -218,6 +246,37 @@ impl Gpu {
         };
         buffer.write(self, 0, &vec![0u8; size as usize])?;
         Ok(buffer)
+    }
+
+    /// A buffer of `size` bytes in device memory (device-local when the device has such a type), never mapped:
+    /// for work that must run on drivers that cannot map memory.
+    pub fn device_buffer(
+        &self,
+        size: vk::DeviceSize,
+        usage: vk::BufferUsageFlags,
+        what: &str,
+    ) -> Result<vk::Buffer, String> {
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(usage)
+            .sharing_mode(vk::SharingMode::EXCLUSIVE);
+        // SAFETY: valid device and create info.
+        let handle = self.own(check(&format!("vkCreateBuffer ({what})"), unsafe {
+            self.device.create_buffer(&info, None)
+        })?);
+        // SAFETY: a buffer of this device.
+        let requirements = unsafe { self.device.get_buffer_memory_requirements(handle) };
+        let (memory, _) = self.allocate(
+            requirements,
+            vk::MemoryPropertyFlags::empty(),
+            vk::MemoryPropertyFlags::DEVICE_LOCAL,
+            what,
+        )?;
+        // SAFETY: unbound buffer, fresh memory of a type its requirements allow, at offset 0.
+        check(&format!("vkBindBufferMemory ({what})"), unsafe {
+            self.device.bind_buffer_memory(handle, memory, 0)
+        })?;
+        Ok(handle)
     }
 
     /// A 2D image (optimal tiling, one level and layer) in device memory, with a view.

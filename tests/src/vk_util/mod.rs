@@ -23,7 +23,9 @@ pub use commands::{image_barrier, memory_barrier};
 pub use device::{Features, QueueKind, Wishes};
 pub use extensions::{DynamicRendering, Synchronization2};
 pub use gpu::Gpu;
-pub use iterate::{iterate_expected, iterate_start, Iterate, WORKGROUP_SIZE};
+pub use iterate::{
+    iterate_expected, iterate_start, Iterate, SPIRV as ITERATE_SPIRV, WORKGROUP_SIZE,
+};
 pub use memory::{Buffer, Image, ImageDesc, Plain};
 pub use output::{finish, sha256_hex, usage_error, write_png, Args};
 pub use pipeline::{GraphicsPipelineDesc, PipelineTarget};

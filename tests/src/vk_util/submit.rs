@@ -83,6 +83,14 @@ impl Gpu {
         }
     }
 
+    /// Records that the caller saw `fence` signal by itself (by polling vkGetFenceStatus), so that the Gpu no
+    /// longer counts its submission as pending.
+    pub fn fence_seen_signalled(&self, fence: vk::Fence) {
+        self.pending
+            .borrow_mut()
+            .retain(|&pending| pending != fence);
+    }
+
     /// Allocates a command buffer of `level` from the Gpu's pool (freed with the pool).
     pub fn command_buffer(
         &self,
