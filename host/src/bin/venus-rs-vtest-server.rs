@@ -34,7 +34,10 @@ enum Mode {
         /// `--profile`, which overrides the environment's.
         profile: Option<HostProfile>,
     },
-    Client { fd: i32, client_id: u32 },
+    Client {
+        fd: i32,
+        client_id: u32,
+    },
 }
 
 fn parse_args() -> Result<Mode, String> {

@@ -55,8 +55,8 @@ use crate::reply_stream::ReplyStream;
 use crate::ring::RingCreateInfo;
 
 pub use context_objects::DecoderOptions;
-pub use profile::{HostProfile, PROFILE_VARIABLE};
 use context_objects::{decoder_limits, ContextObjects};
+pub use profile::{HostProfile, PROFILE_VARIABLE};
 use translate::{required, Dispatch};
 
 /// Extension numbers of the two protocol extensions, whose spec versions the capset carries.
