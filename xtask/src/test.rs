@@ -41,9 +41,17 @@ pub fn run_all(home: &Home) -> Result<(), String> {
             "--ignored",
         ],
     )?;
+    cargo_step(
+        "hostile-guest, isolation, cap, seccomp and leak tests of our servers on the reference chroot's lavapipe",
+        &["test", "-p", "venus-rs-host", "--", "--ignored"],
+    )?;
     run_step(
         "fuzz smoke of the host decoder",
         &mut Command::new(workspace_dir().join("encoder/fuzz/smoke.sh")),
+    )?;
+    run_step(
+        "fuzz smoke of the host executor (each target)",
+        &mut Command::new(workspace_dir().join("host/fuzz/smoke.sh")),
     )?;
     // The full suite runs on the newest reference stack and the compatibility subset
     // (tests/tests/trixie_compatibility.rs) on trixie's. The `long_` soak loops (1000 processes, half an hour
