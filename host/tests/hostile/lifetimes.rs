@@ -14,6 +14,7 @@ use venus_rs_encoder::host::{
 use venus_rs_host::vtest::protocol::command;
 use venus_rs_shmem::SharedMemory;
 
+use crate::harness::copy::{record_copy, submit_and_wait};
 use crate::harness::objects::{
     bound_buffer, buffer, command_buffer, command_pool, try_memory, HOST_VISIBLE_TYPE,
 };
@@ -55,35 +56,7 @@ fn memory_freed_under_a_recorded_copy_stays_alive_until_the_copy_ran() {
 
     let pool = command_pool(&mut venus, ids.device);
     let cb = command_buffer(&mut venus, ids.device, pool);
-    let mut record = encode(
-        &Command::BeginCommandBuffer(BeginCommandBufferArgs {
-            command_buffer: cb,
-            p_begin_info: Some(Box::new(CommandBufferBeginInfo::default())),
-            ret: 0,
-        }),
-        0,
-    );
-    record.extend(encode(
-        &Command::CmdCopyBuffer(CmdCopyBufferArgs {
-            command_buffer: cb,
-            src_buffer: src,
-            dst_buffer: dst,
-            region_count: 1,
-            p_regions: Some(vec![BufferCopy {
-                src_offset: 0,
-                dst_offset: 0,
-                size: SIZE,
-            }]),
-        }),
-        0,
-    ));
-    record.extend(encode(
-        &Command::EndCommandBuffer(EndCommandBufferArgs {
-            command_buffer: cb,
-            ret: 0,
-        }),
-        0,
-    ));
+    let mut record = record_copy(cb, src, dst, SIZE);
     // The source buffer and its memory go before the copy runs, and the blob with them.
     record.extend(encode(
         &Command::DestroyBuffer(DestroyBufferArgs {
@@ -102,46 +75,7 @@ fn memory_freed_under_a_recorded_copy_stays_alive_until_the_copy_ran() {
     assert!(venus.send_bytes(&record));
     assert!(venus.client.send(command::RESOURCE_UNREF, &[src_res]));
 
-    let fence = venus.id();
-    assert_eq!(
-        venus.call_result(Command::CreateFence(CreateFenceArgs {
-            device: ids.device,
-            p_create_info: Some(Box::default()),
-            p_fence: Some(fence),
-            ret: 0,
-        })),
-        VK_SUCCESS
-    );
-    assert_eq!(
-        venus.call_result(Command::QueueSubmit(QueueSubmitArgs {
-            queue: ids.queue,
-            submit_count: 1,
-            p_submits: Some(vec![SubmitInfo {
-                command_buffer_count: 1,
-                p_command_buffers: Some(vec![cb]),
-                ..SubmitInfo::default()
-            }]),
-            fence,
-            ret: 0,
-        })),
-        VK_SUCCESS
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waited = venus.call_result(Command::WaitForFences(WaitForFencesArgs {
-            device: ids.device,
-            fence_count: 1,
-            p_fences: Some(vec![fence]),
-            wait_all: 1,
-            timeout: u64::MAX,
-            ret: 0,
-        }));
-        if waited == VK_SUCCESS {
-            break;
-        }
-        assert_eq!(waited, VK_TIMEOUT);
-        assert!(Instant::now() < deadline, "the copy never finished");
-    }
+    submit_and_wait(&mut venus, ids, cb);
     let mut copied = vec![0u8; SIZE as usize];
     dst_map.read_bytes(0, &mut copied).unwrap();
     assert!(copied == bytes, "the copy read freed memory");

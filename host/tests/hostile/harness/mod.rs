@@ -3,6 +3,7 @@
 
 pub mod bystander;
 pub mod chroot;
+pub mod copy;
 pub mod objects;
 pub mod ring;
 pub mod scenario;
