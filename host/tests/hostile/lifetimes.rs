@@ -3,13 +3,10 @@
 //! it. The host keeps each driver object alive for as long as anything needs it.
 
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use venus_rs_encoder::host::types::{BufferCopy, CommandBufferBeginInfo, SubmitInfo};
 use venus_rs_encoder::host::{
-    BeginCommandBufferArgs, CmdCopyBufferArgs, Command, CreateFenceArgs, DestroyBufferArgs,
-    EndCommandBufferArgs, FreeMemoryArgs, GetBufferMemoryRequirementsArgs, QueueSubmitArgs,
-    WaitForFencesArgs,
+    Command, DestroyBufferArgs, FreeMemoryArgs, GetBufferMemoryRequirementsArgs,
 };
 use venus_rs_host::vtest::protocol::command;
 use venus_rs_shmem::SharedMemory;
@@ -20,7 +17,7 @@ use crate::harness::objects::{
 };
 use crate::harness::ring::{ring_blob, Ring, STATUS_FATAL};
 use crate::harness::scenario::{Scenario, HOSTILE};
-use crate::harness::venus::{encode, Venus, VK_SUCCESS, VK_TIMEOUT};
+use crate::harness::venus::{encode, Venus, VK_SUCCESS};
 
 const SIZE: u64 = 65536;
 
