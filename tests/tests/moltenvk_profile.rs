@@ -4,7 +4,10 @@
 //! show VK_KHR_portability_subset and no external file-descriptor extension. What Mesa's guest does under the
 //! profile is written down in host/README.md. Run by `cargo xtask test`.
 
-use venus_rs_tests::{assert_every_program_passes_with, run_in_with_env, PairRun};
+use venus_rs_tests::{
+    assert_every_program_passes_with, run_in_surviving_qemu_abort, run_in_with_env, with_xvfb,
+    PairRun,
+};
 
 const PROFILE: (&str, &str) = ("VENUS_RS_HOST_PROFILE", "moltenvk");
 
@@ -40,8 +43,44 @@ fn our_halves_in_qemu_aarch64_run_every_program_under_the_moltenvk_profile() {
     assert_profile_was_on(&run);
 }
 
-// vkcube under the profile belongs here, over vtest and qemu-aarch64 like the programs above, once guests have
-// vkcube (another change brings it): `our_halves_run_vkcube_under_the_moltenvk_profile`.
+/// vkcube's frames presented by our ICD under the profile (`VENUS_RS_LOG=info` counts them; vkcube picks
+/// Wayland in the guests, where weston runs too, and X11 over vtest).
+fn assert_vkcube_presented(run: &PairRun, frames: u32) {
+    assert_eq!(run.exit_code, Some(0), "{run:?}");
+    let counted = run
+        .stdout
+        .lines()
+        .chain(run.stderr.lines())
+        .any(|line| line.contains(&format!("-shm: {frames} frames in")));
+    assert!(
+        counted,
+        "our ICD's log has no line counting vkcube's {frames} frames:\n{run:?}"
+    );
+    assert_profile_was_on(run);
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup`; run by `cargo xtask test`"]
+fn our_halves_over_vtest_run_vkcube_under_the_moltenvk_profile() {
+    let run = run_in_with_env(
+        "ours,ours,vtest",
+        &[PROFILE, ("VENUS_RS_LOG", "info")],
+        &["sh", "-c", &with_xvfb("vkcube --c 120")],
+    );
+    assert_vkcube_presented(&run, 120);
+}
+
+#[test]
+#[ignore = "end-to-end: needs `cargo xtask setup --guests`; run by `cargo xtask test`"]
+fn our_halves_in_qemu_aarch64_run_vkcube_under_the_moltenvk_profile() {
+    let run = run_in_surviving_qemu_abort(
+        "ours,ours,qemu-aarch64",
+        &[PROFILE, ("VENUS_RS_LOG", "info")],
+        &["vkcube", "--c", "120"],
+        3,
+    );
+    assert_vkcube_presented(&run, 120);
+}
 
 /// The names in vulkaninfo's device extension list (`Device Extensions: count = N`, then one
 /// `NAME : extension revision N` line each, then a blank line).
