@@ -1,4 +1,5 @@
-//! The vtest transport against the real virglrenderer 1.1 vtest server of the reference chroot.
+//! The vtest transport against the real virglrenderer vtest server of the reference chroot (1.3 on the
+//! newest stack, 1.1 on trixie's: `VENUS_RS_REFERENCE`).
 
 mod common;
 
@@ -37,7 +38,7 @@ fn enumerate_instance_version_stream(reply_res_id: u32) -> Vec<u8> {
 
 #[test]
 #[ignore = "needs the reference chroot's virgl_test_server (cargo xtask setup); run by cargo xtask test"]
-fn handshake_and_capset_match_virglrenderer_1_1() {
+fn handshake_and_capset_match_the_reference_virglrenderer() {
     let server = VtestServer::start();
     let mut transport = connect(&server);
 
@@ -60,9 +61,15 @@ fn handshake_and_capset_match_virglrenderer_1_1() {
     let capset = transport.read_capset().expect("read the capset");
     println!("capset: {capset}");
     assert_eq!(capset.wire_format_version, 1);
-    assert_eq!(capset.vk_xml_version, VkVersion::new(1, 3, 269));
+    // virglrenderer 1.3 (newest stack) carries vk.xml 1.4.334 and Venus protocol spec 3; 1.1 (trixie)
+    // vk.xml 1.3.269 and spec 2.
+    let (vk_xml, venus_spec) = match std::env::var("VENUS_RS_REFERENCE").as_deref() {
+        Ok("trixie") => (VkVersion::new(1, 3, 269), 2),
+        _ => (VkVersion::new(1, 4, 334), 3),
+    };
+    assert_eq!(capset.vk_xml_version, vk_xml);
     assert_eq!(capset.vk_ext_command_serialization_spec_version, 1);
-    assert_eq!(capset.vk_mesa_venus_protocol_spec_version, 2);
+    assert_eq!(capset.vk_mesa_venus_protocol_spec_version, venus_spec);
     assert_eq!(capset.supports_blob_id_0, 1);
     assert_eq!(capset.allow_vk_wait_syncs, 1);
     assert_eq!(capset.supports_multiple_timelines, 1);

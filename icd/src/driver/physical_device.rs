@@ -11,7 +11,7 @@
 //! and this ICD can handle.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ash::vk;
@@ -61,10 +61,25 @@ const HIDDEN_DEVICE_EXTENSIONS: &[&str] = &[
     "VK_EXT_map_memory_placed",
 ];
 
-/// Property structs this ICD fills itself: the guest's DRM nodes and PCI address.
+/// VkPhysicalDeviceLayeredApiPropertiesListKHR (VK_KHR_maintenance7), newer than ash's headers.
+const LAYERED_API_PROPERTIES_LIST: vk::StructureType = vk::StructureType::from_raw(1000562002);
+
+/// The layout of VkPhysicalDeviceLayeredApiPropertiesListKHR.
+#[repr(C)]
+struct LayeredApiPropertiesList {
+    s_type: vk::StructureType,
+    p_next: *mut c_void,
+    layered_api_count: u32,
+    p_layered_apis: *mut c_void,
+}
+
+/// Property structs this ICD fills itself: the guest's DRM nodes and PCI address, and the list of APIs
+/// the implementation is layered on (VK_KHR_maintenance7), which describes the host's driver, not the
+/// device the guest sees, and which virglrenderer 1.3 cannot decode (its ring goes FATAL).
 const FILLED_BY_ICD: &[vk::StructureType] = &[
     vk::StructureType::PHYSICAL_DEVICE_DRM_PROPERTIES_EXT,
     vk::StructureType::PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT,
+    LAYERED_API_PROPERTIES_LIST,
 ];
 
 /// A host answer kept for later queries: the output struct's own members and its chain.
@@ -291,6 +306,12 @@ impl PhysicalDevice {
                         unsafe { &mut *node.cast::<vk::PhysicalDeviceVulkan11Properties<'_>>() };
                     v11.driver_uuid = DRIVER_UUID;
                 }
+                LAYERED_API_PROPERTIES_LIST => {
+                    // SAFETY: the sType says what the struct is.
+                    let layered = unsafe { &mut *node.cast::<LayeredApiPropertiesList>() };
+                    // No layering is reported: the guest's device is the Vulkan device itself.
+                    layered.layered_api_count = 0;
+                }
                 _ => {}
             }
             // SAFETY: as above.
@@ -510,12 +531,13 @@ fn capped_api_version(host: &Host, device_version: u32) -> u32 {
     let protocol = host.capset().vk_xml_version.0;
     let capped = device_version.min(host.instance_version()).min(protocol);
     if capped >= ICD_API_VERSION {
-        // The host driver's patch level says which fixes its implementation has.
+        // The patch level is the lower of the driver's and the protocol's (vk.xml's), as Mesa's Venus
+        // reports it: the guest can use no more of the API than the protocol carries.
         vk::make_api_version(
             0,
             vk::api_version_major(ICD_API_VERSION),
             vk::api_version_minor(ICD_API_VERSION),
-            vk::api_version_patch(device_version),
+            vk::api_version_patch(capped),
         )
     } else {
         capped
@@ -626,16 +648,67 @@ pub unsafe extern "system" fn get_physical_device_properties2(
         // SAFETY: as above.
         unsafe { cached.chain.fill(properties.p_next.cast(), FILLED_BY_ICD) }
     });
-    if !filled
+    if !filled {
+        // The structs this ICD fills are taken out of the chain the host sees, then put back.
+        // SAFETY: a valid output chain per valid usage.
+        let unlinked = unsafe { unlink_structs(p_properties.cast(), FILLED_BY_ICD) };
         // SAFETY: this ICD's physical device, outputs that live across the call.
-        && unsafe { calls::call_get_physical_device_properties2(device.object.host(), handle, p_properties) }
-        .is_err()
-    {
-        return;
+        let sent = unsafe {
+            calls::call_get_physical_device_properties2(device.object.host(), handle, p_properties)
+        };
+        // SAFETY: the links were taken from this chain, which the host call left alone.
+        unsafe { relink_structs(unlinked) };
+        if sent.is_err() {
+            return;
+        }
     }
     device.object.patch_properties(&mut properties.properties);
     // SAFETY: as above.
     unsafe { device.object.patch_property_chain(properties.p_next.cast()) };
+}
+
+/// A struct taken out of an output chain: it followed `previous`.
+struct Unlinked {
+    previous: *mut vk::BaseOutStructure<'static>,
+    node: *mut vk::BaseOutStructure<'static>,
+}
+
+/// Takes the structs of `s_types` out of the chain after `head`, returning them in chain order.
+///
+/// # Safety
+/// `head` must be a valid, writable Vulkan output struct with a valid chain.
+unsafe fn unlink_structs(
+    head: *mut vk::BaseOutStructure<'static>,
+    s_types: &[vk::StructureType],
+) -> Vec<Unlinked> {
+    let mut unlinked = Vec::new();
+    let mut previous = head;
+    // SAFETY: every struct of a valid chain starts with sType and pNext.
+    while let Some(node) = unsafe { (*previous).p_next.as_mut() } {
+        if s_types.contains(&node.s_type) {
+            // SAFETY: as above; the node is skipped by its predecessor.
+            unsafe { (*previous).p_next = node.p_next };
+            unlinked.push(Unlinked { previous, node });
+        } else {
+            previous = node;
+        }
+    }
+    unlinked
+}
+
+/// Puts back what [`unlink_structs`] took out, last first, so that each goes back after its old
+/// predecessor.
+///
+/// # Safety
+/// `unlinked` must come from `unlink_structs` on a chain that was not changed since.
+unsafe fn relink_structs(unlinked: Vec<Unlinked>) {
+    for Unlinked { previous, node } in unlinked.into_iter().rev() {
+        // SAFETY: both structs are still the application's, per the caller.
+        unsafe {
+            (*node).p_next = (*previous).p_next;
+            (*previous).p_next = node;
+        }
+    }
 }
 
 pub unsafe extern "system" fn enumerate_device_extension_properties(

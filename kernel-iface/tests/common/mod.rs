@@ -66,7 +66,11 @@ impl VtestServer {
     /// Starts the server and waits for its socket. Panics with the reason when the chroot is missing or
     /// the server does not come up: these tests exist to run against the real server, never to skip.
     pub fn start() -> VtestServer {
-        let root = venus_rs_home().join("reference-root");
+        // The newest stack's chroot, or trixie's with VENUS_RS_REFERENCE=trixie.
+        let root = venus_rs_home().join(match std::env::var("VENUS_RS_REFERENCE").as_deref() {
+            Ok("trixie") => "reference-root-trixie",
+            _ => "reference-root",
+        });
         let server_binary = root.join("usr/bin/virgl_test_server");
         assert!(
             server_binary.is_file(),
