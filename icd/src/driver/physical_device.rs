@@ -781,30 +781,45 @@ pub unsafe extern "system" fn get_physical_device_features2(
     let filled = device.cached_features().is_ok_and(|cached| {
         features.features = cached.base;
         // SAFETY: as above.
-        unsafe { cached.chain.fill(features.p_next.cast(), &[]) }
+        unsafe {
+            cached
+                .chain
+                .fill(features.p_next.cast(), FEATURES_FILLED_BY_ICD)
+        }
     });
-    if !filled
+    if !filled {
+        // SAFETY: a valid output chain per valid usage.
+        let unlinked = unsafe { unlink_structs(p_features.cast(), FEATURES_FILLED_BY_ICD) };
         // SAFETY: this ICD's physical device, outputs that live across the call.
-        && unsafe { calls::call_get_physical_device_features2(device.object.host(), handle, p_features) }
-        .is_err()
-    {
-        return;
+        let sent = unsafe {
+            calls::call_get_physical_device_features2(device.object.host(), handle, p_features)
+        };
+        // SAFETY: the links were taken from this chain, which the host call left alone.
+        unsafe { relink_structs(unlinked) };
+        if sent.is_err() {
+            return;
+        }
     }
     hide_sparse_features(&mut features.features);
     // SAFETY: as above.
-    unsafe { hide_host_image_copy(features.p_next.cast()) };
+    unsafe { patch_feature_chain(features.p_next.cast()) };
 }
+
+/// Feature structs of extensions this ICD implements itself: the swapchain is the guest's.
+const FEATURES_FILLED_BY_ICD: &[vk::StructureType] =
+    &[vk::StructureType::PHYSICAL_DEVICE_SWAPCHAIN_MAINTENANCE_1_FEATURES_EXT];
 
 /// `VkPhysicalDeviceVulkan14Features` (ash 0.38 predates it): `hostImageCopy` is its 20th
 /// VkBool32 after sType and pNext.
 const VULKAN_1_4_FEATURES: vk::StructureType = vk::StructureType::from_raw(55);
 const VULKAN_1_4_HOST_IMAGE_COPY_OFFSET: usize = 16 + 19 * 4;
 
-/// Host image copy is not offered (the MESA copy commands are not run by the host half).
+/// Host image copy is not offered (the MESA copy commands are not run by the host half); the
+/// swapchain's VK_EXT_swapchain_maintenance1 is this ICD's own and always there.
 ///
 /// # Safety
 /// `node` must be NULL or a valid, writable VkPhysicalDeviceFeatures2 output chain.
-unsafe fn hide_host_image_copy(mut node: *mut vk::BaseOutStructure<'_>) {
+unsafe fn patch_feature_chain(mut node: *mut vk::BaseOutStructure<'_>) {
     while !node.is_null() {
         // SAFETY: every struct of a chain starts with sType and pNext.
         let s_type = unsafe { (*node).s_type };
@@ -822,6 +837,13 @@ unsafe fn hide_host_image_copy(mut node: *mut vk::BaseOutStructure<'_>) {
             unsafe {
                 (*node.cast::<vk::PhysicalDeviceHostImageCopyFeaturesEXT<'_>>()).host_image_copy =
                     vk::FALSE
+            };
+        } else if s_type == vk::StructureType::PHYSICAL_DEVICE_SWAPCHAIN_MAINTENANCE_1_FEATURES_EXT
+        {
+            // SAFETY: the sType says what the struct is.
+            unsafe {
+                (*node.cast::<vk::PhysicalDeviceSwapchainMaintenance1FeaturesEXT<'_>>())
+                    .swapchain_maintenance1 = vk::TRUE
             };
         }
         // SAFETY: as above.
