@@ -88,3 +88,34 @@ pub(crate) fn guard_value<T: Default>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_entry_point_returns_vk_error_unknown() {
+        let result = guard_result("vkTestCommand", || panic!("a bug inside the ICD"));
+        assert_eq!(result, vk::Result::ERROR_UNKNOWN);
+    }
+
+    #[test]
+    fn a_host_error_is_the_entry_points_result_and_success_passes_through() {
+        assert_eq!(
+            guard_result("vkTestCommand", || Err(vk::Result::ERROR_DEVICE_LOST)),
+            vk::Result::ERROR_DEVICE_LOST
+        );
+        assert_eq!(
+            guard_result("vkTestCommand", || Ok(vk::Result::INCOMPLETE)),
+            vk::Result::INCOMPLETE
+        );
+    }
+
+    #[test]
+    fn panicking_void_and_value_entry_points_return_normally() {
+        guard_void("vkTestCommand", || panic!("a bug inside the ICD"));
+        let value: u64 = guard_value("vkTestCommand", || panic!("a bug inside the ICD"));
+        assert_eq!(value, 0);
+        assert_eq!(guard_value("vkTestCommand", || Ok(42u64)), 42);
+    }
+}
