@@ -144,7 +144,7 @@ pub fn run_in_surviving_qemu_abort(
 pub fn with_xvfb(commands: &str) -> String {
     format!(
         r#"dir=$(mktemp -d)
-Xvfb -displayfd 9 -nolisten tcp -screen 0 1280x800x24 9>"$dir/display" 2>"$dir/xvfb.log" &
+Xvfb -displayfd 9 -noreset -nolisten tcp -screen 0 1280x800x24 9>"$dir/display" 2>"$dir/xvfb.log" &
 server=$!
 tenths=0
 while [ ! -s "$dir/display" ]; do

@@ -76,7 +76,7 @@ fn parse(args: &[String]) -> Result<Demo, String> {
 fn guest_script(frames: u32, capture_limit: Duration) -> String {
     format!(
         r#"dir=$(mktemp -d)
-Xvfb -displayfd 9 -nolisten tcp -screen 0 1280x800x24 9>"$dir/display" 2>"$dir/xvfb.log" &
+Xvfb -displayfd 9 -noreset -nolisten tcp -screen 0 1280x800x24 9>"$dir/display" 2>"$dir/xvfb.log" &
 server=$!
 tenths=0
 while [ ! -s "$dir/display" ]; do

@@ -156,7 +156,9 @@ done
 # The window systems every program finds (run.sh exports DISPLAY=:0 and WAYLAND_DISPLAY=wayland-0): Xvfb
 # and headless weston, both in the background; a program that needs neither does not wait for them long.
 export XDG_RUNTIME_DIR=/tmp
-Xvfb :0 -nolisten tcp -screen 0 1280x800x24 > /tmp/xvfb.log 2>&1 &
+# -noreset: an X server resets when its last client leaves and refuses connections meanwhile, so a
+# program started right after another one ended (a soak) failed to connect now and then.
+Xvfb :0 -noreset -nolisten tcp -screen 0 1280x800x24 > /tmp/xvfb.log 2>&1 &
 weston --backend=headless --renderer=pixman --shell=kiosk --width=1280 --height=800 --idle-time=0 \
     --socket=wayland-0 --log=/tmp/weston.log > /dev/null 2>&1 &
 tenths=0

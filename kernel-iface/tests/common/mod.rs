@@ -127,7 +127,8 @@ impl VtestServer {
 
     fn wait_for_socket(&mut self, limit: Duration) {
         let started = Instant::now();
-        while !self.socket.exists() {
+        // The socket file appears at bind(); connections are refused until listen(), a moment later.
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             if let Some(status) = self.child.try_wait().expect("poll the server") {
                 panic!(
                     "virgl_test_server exited ({status}) before creating its socket; its log:\n{}",

@@ -19,7 +19,14 @@ impl Xvfb {
             rustix::pipe::pipe().map_err(|e| format!("cannot create a pipe for Xvfb: {e}"))?;
         let spawned = Command::new("Xvfb")
             .args(["-displayfd", &writer.as_raw_fd().to_string()])
-            .args(["-nolisten", "tcp", "-screen", "0", "1280x800x24"])
+            .args([
+                "-noreset",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                "1280x800x24",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
