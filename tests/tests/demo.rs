@@ -36,7 +36,7 @@ fn the_demo_shows_the_cube_native_vkcube_shows_at_the_same_frame() {
     // workspace, which the reference chroot shares).
     let native_name = format!("target/venus-rs-demo-native-{}.png", std::process::id());
     let script = with_xvfb(&format!(
-        "x11-capture --out {native_name} --timeout 600 & capture=$!; vkcube --c 300; status=$?; \
+        "x11-capture --out {native_name} --timeout 600 & capture=$!; vkcube --wsi xcb --c 300; status=$?; \
          wait $capture || status=1; exit $status"
     ));
     let native_run = native(&[], &["sh", "-c", &script]);

@@ -3,7 +3,8 @@
 //! it presents, vkcube under the guest-side validation layer, and vkmark's whole default scene list headless.
 //! In the guests, init runs Xvfb and weston and every program finds them (DISPLAY, WAYLAND_DISPLAY), so the
 //! commands are exactly what a user types; over vtest the script starts its own servers in the chroot.
-//! Several programs share one guest boot. Run by `cargo xtask test`.
+//! Several programs share one guest boot. vkcube 1.4.341 (the newest stack's) picks Wayland whenever a compositor
+//! answers, so the X11 runs say `--wsi xcb`. Run by `cargo xtask test`.
 
 use venus_rs_tests::{
     run_in_surviving_qemu_abort, run_in_with_env, with_weston, with_xvfb, PairRun,
@@ -11,7 +12,7 @@ use venus_rs_tests::{
 
 /// Over vtest: vkcube on X11 then on Wayland, and the resize check, in one run with servers of its own.
 fn window_systems_script(frames: u32) -> String {
-    let x11 = with_xvfb(&format!("vkcube --c {frames} && resize-check"));
+    let x11 = with_xvfb(&format!("vkcube --wsi xcb --c {frames} && resize-check"));
     let wayland = with_weston(&format!("vkcube --wsi wayland --c {frames}"));
     format!("( {x11} ) && ( {wayland} )")
 }
@@ -96,7 +97,7 @@ fn our_halves_in_qemu_aarch64_present_vkcube_follow_a_resize_and_run_vkmark() {
     let run = in_one_boot(
         "ours,ours,qemu-aarch64",
         &[
-            "vkcube --c 300",
+            "vkcube --wsi xcb --c 300",
             "vkcube --wsi wayland --c 300",
             "resize-check",
             "vkmark --winsys headless",
@@ -112,7 +113,7 @@ fn our_halves_in_qemu_x86_64_present_vkcube_and_follow_a_resize() {
     let run = in_one_boot(
         "ours,ours,qemu-x86_64",
         &[
-            "vkcube --c 300",
+            "vkcube --wsi xcb --c 300",
             "vkcube --wsi wayland --c 300",
             "resize-check",
         ],
@@ -126,7 +127,7 @@ fn our_icd_on_virglrenderer_in_qemu_aarch64_presents_vkcube() {
     let run = in_one_boot(
         "ours,virgl,qemu-aarch64",
         &[
-            "vkcube --c 300",
+            "vkcube --wsi xcb --c 300",
             "vkcube --wsi wayland --c 300",
             "resize-check",
         ],
@@ -140,7 +141,7 @@ fn our_icd_on_virglrenderer_in_qemu_x86_64_presents_vkcube() {
     let run = in_one_boot(
         "ours,virgl,qemu-x86_64",
         &[
-            "vkcube --c 300",
+            "vkcube --wsi xcb --c 300",
             "vkcube --wsi wayland --c 300",
             "resize-check",
         ],

@@ -87,7 +87,7 @@ done
 export DISPLAY=":$(cat "$dir/display")"
 x11-capture --out {GUEST_OUT_DIR}/{CAPTURE} --timeout {seconds} &
 capture=$!
-VENUS_RS_LOG=info vkcube --c {frames}
+VENUS_RS_LOG=info vkcube --wsi xcb --c {frames}
 status=$?
 wait $capture
 captured=$?
@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn the_guest_script_captures_into_the_output_folder() {
         let script = guest_script(42, Duration::from_secs(100));
-        assert!(script.contains("vkcube --c 42"));
+        assert!(script.contains("vkcube --wsi xcb --c 42"));
         assert!(script.contains("x11-capture --out /venus-rs/out/vkcube.png --timeout 100"));
     }
 }
