@@ -41,8 +41,11 @@ fn assert_presented_through_our_icd(run: &PairRun, frames: u32) {
     run.assert_success_with("resize-check: OK");
     for path in ["x11-shm", "wayland-shm"] {
         // Over vtest the ICD's log is the program's stderr; in a guest, stderr reaches us through the console.
+        // vkcube asks for 500x500; weston's kiosk shell makes every window as large as its output, and vkcube
+        // 1.4.341 follows that, so only the X11 swapchain keeps vkcube's size.
         let counted = run.stdout.lines().chain(run.stderr.lines()).any(|line| {
-            line.contains(&format!("via {path}: {frames} frames in")) && line.contains("500x500")
+            line.contains(&format!("via {path}: {frames} frames in"))
+                && (path != "x11-shm" || line.contains("500x500"))
         });
         assert!(
             counted,
