@@ -158,13 +158,15 @@ fn new_process(
 #[test]
 #[ignore = "end-to-end: needs `cargo xtask setup`; run by `cargo xtask test`"]
 fn a_stopped_or_killed_vtest_server_is_a_lost_device_within_ten_seconds() {
-    // One server for both programs: stopped (then resumed) under the first, killed under the second.
+    // One server for both programs; it serves each client in a process of its own (started with
+    // --client-fd), which is stopped (then resumed) under the first program and killed under the second.
     stop_then_kill("vtest", |pair, previous| {
-        let program = new_process(pair, previous, |process| process.name == PROGRAM_NAME);
-        let server = new_process(pair, None, |process| process.name == "venus-rs-vtest-");
+        let client = new_process(pair, previous, |process| {
+            process.name == "venus-rs-vtest-" && process.args.iter().any(|arg| arg == "--client-fd")
+        });
         Round {
-            marker: program.pid,
-            host: server,
+            marker: client.pid,
+            host: client,
         }
     });
 }
