@@ -162,7 +162,12 @@ fn a_stopped_or_killed_vtest_server_is_a_lost_device_within_ten_seconds() {
     // --client-fd), which is stopped (then resumed) under the first program and killed under the second.
     stop_then_kill("vtest", |pair, previous| {
         let client = new_process(pair, previous, |process| {
-            process.name == "venus-rs-vtest-" && process.args.iter().any(|arg| arg == "--client-fd")
+            // Started through /proc/self/exe, so the kernel names them "exe": known by their arguments.
+            process
+                .args
+                .iter()
+                .any(|arg| arg.ends_with("venus-rs-vtest-server"))
+                && process.args.iter().any(|arg| arg == "--client-fd")
         });
         Round {
             marker: client.pid,
