@@ -255,8 +255,8 @@ impl FuzzHarness {
     /// (a fuzz target without one tests nothing).
     pub fn new() -> FuzzHarness {
         let decoder = VulkanDecoder::new(DecoderOptions {
-            validate: false,
             limits: fuzz_limits(),
+            ..DecoderOptions::default()
         });
         let session = Session::new(&decoder, 1)
             .unwrap_or_else(|e| panic!("no Vulkan driver to fuzz against (VK_DRIVER_FILES?): {e}"));
