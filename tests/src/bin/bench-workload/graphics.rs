@@ -76,8 +76,16 @@ fn timed_vkcube(xvfb: &Xvfb, frames: u32) -> Result<Option<Duration>, String> {
     let mut command = Command::new("vkcube");
     command
         .env("DISPLAY", &xvfb.display)
+        // On this X server even where a compositor runs too (vkcube 1.4.341 picks Wayland by itself).
         // 0 is VK_PRESENT_MODE_IMMEDIATE_KHR.
-        .args(["--present_mode", "0", "--c", &frames.to_string()]);
+        .args([
+            "--wsi",
+            "xcb",
+            "--present_mode",
+            "0",
+            "--c",
+            &frames.to_string(),
+        ]);
     let started = Instant::now();
     let Some(output) = run_tool(&mut command, "vkcube")? else {
         return Ok(None);
