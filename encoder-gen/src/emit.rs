@@ -243,6 +243,24 @@ impl<'m> Emitter<'m> {
         finish_len(base, len)
     }
 
+    /// `host_len` for the decoder, where `d` is in scope: a length that is a size in bytes divided by
+    /// the element size (codeSize / 4) must divide exactly, or the driver would be told of bytes the
+    /// array does not have. Rounded-up lengths ((samples + 31) / 32) are left as they are.
+    fn host_decode_len(&self, scope: Scope, len: &Len, f: &str) -> String {
+        if len.constant.is_some() || len.div == 1 || len.add != 0 {
+            return self.host_len(scope, len);
+        }
+        let whole = Len {
+            div: 1,
+            ..len.clone()
+        };
+        format!(
+            "d.exact_quotient({}, {}, {f})?",
+            self.host_len(scope, &whole),
+            len.div
+        )
+    }
+
     fn guest_len(&self, scope: Scope, len: &Len) -> String {
         if let Some(c) = len.constant {
             return format!("{c}u64");
@@ -346,17 +364,17 @@ impl<'m> Emitter<'m> {
             Kind::String => format!("v.{field} = d.string({f})?;"),
             Kind::StringArray(l) => format!(
                 "v.{field} = d.strings({}, {}, {f})?;",
-                self.host_len(scope, l),
+                self.host_decode_len(scope, l, &f),
                 m.checked_when_absent
             ),
             Kind::Blob(l) => format!(
                 "v.{field} = d.blob({}, {}, {f})?;",
-                self.host_len(scope, l),
+                self.host_decode_len(scope, l, &f),
                 m.checked_when_absent
             ),
             Kind::Array(e, l) => format!(
                 "v.{field} = d.array({}, {}, {}, {f}, |d| {})?;",
-                self.host_len(scope, l),
+                self.host_decode_len(scope, l, &f),
                 m.checked_when_absent,
                 self.min_wire(e),
                 self.host_elem_decode(e, &f)
@@ -374,12 +392,12 @@ impl<'m> Emitter<'m> {
         let partial = match (&m.kind, r) {
             (Kind::Array(_, l), Rule::SizeOnly) => format!(
                 "v.{field} = d.array_out({}, {}, {f})?;",
-                self.host_len(scope, l),
+                self.host_decode_len(scope, l, &f),
                 m.checked_when_absent
             ),
             (Kind::Blob(l), Rule::SizeOnly) => format!(
                 "v.{field} = d.blob_out({}, {}, {f})?;",
-                self.host_len(scope, l),
+                self.host_decode_len(scope, l, &f),
                 m.checked_when_absent
             ),
             (Kind::Ptr(_), Rule::MarkerOnly) => {
@@ -818,7 +836,25 @@ impl<'m> Emitter<'m> {
                 }
                 format!("v.p_next = arb_chain(g, EXT_{});", s.name.to_uppercase())
             }
-            Kind::Scalar(s) if m.is_count => format!("v.{field} = g.count() as {};", s.rust()),
+            Kind::Scalar(s) if m.is_count => {
+                // A size in bytes of an array of larger elements (codeSize of 4-byte words) is a
+                // whole number of elements, as the decoder insists.
+                let unit = scope.members().iter().find_map(|other| match &other.kind {
+                    Kind::Array(_, len) | Kind::Blob(len)
+                        if len.var == m.name
+                            && len.constant.is_none()
+                            && len.add == 0
+                            && len.div != 1 =>
+                    {
+                        Some(len.div)
+                    }
+                    _ => None,
+                });
+                match unit {
+                    Some(unit) => format!("v.{field} = (g.count() * {unit}) as {};", s.rust()),
+                    None => format!("v.{field} = g.count() as {};", s.rust()),
+                }
+            }
             Kind::Scalar(s) if selected_by.contains_key(&m.name) => {
                 let u = &self.m.unions[&selected_by[&m.name]];
                 let tags: Vec<String> = u.variants.iter().map(|v| v.tag.to_string()).collect();

@@ -312,6 +312,12 @@ pub enum DecodeErrorKind {
         expected: u32,
         found: u32,
     },
+    /// A size that must be a whole number of elements (VkShaderModuleCreateInfo.codeSize: of
+    /// 4-byte words) is not.
+    SizeNotMultiple {
+        size: u64,
+        unit: u64,
+    },
     /// A reply carries more data than the guest's output parameter can hold.
     OutputTooSmall {
         needed: u64,
@@ -555,6 +561,20 @@ impl<'a> Decoder<'a> {
             return Err(self.error(f, DecodeErrorKind::ArraySizeMismatch { expected, found }));
         }
         Ok(Some(found))
+    }
+
+    /// The element count of an array whose length is a size in bytes (`size / unit`): a size that
+    /// is not a whole number of elements would have the driver read past the array's end.
+    pub fn exact_quotient(
+        &self,
+        size: u64,
+        unit: u64,
+        f: &'static str,
+    ) -> Result<u64, DecodeError> {
+        if !size.is_multiple_of(unit) {
+            return Err(self.error(f, DecodeErrorKind::SizeNotMultiple { size, unit }));
+        }
+        Ok(size / unit)
     }
 
     pub fn fixed_vec<T>(

@@ -5366,7 +5366,7 @@ impl<'a> ShaderModuleCreateInfo<'a> {
         let mut v = Self::default();
         v.p_next = arb_chain(g, EXT_VKSHADERMODULECREATEINFO);
         v.flags = g.u32();
-        v.code_size = g.count() as u64;
+        v.code_size = (g.count() * 4) as u64;
         v.p_code = g.vec(true, ((v.code_size as u64) / 4) as usize, |g| g.u32());
         let _ = g;
         v

@@ -26610,13 +26610,13 @@ impl<'a> ShaderModuleCreateInfo<'a> {
         v.code_size = d.u64("VkShaderModuleCreateInfo.codeSize")?;
         if partial {
             v.p_code = d.array_out(
-                ((v.code_size as u64) / 4),
+                d.exact_quotient((v.code_size as u64), 4, "VkShaderModuleCreateInfo.pCode")?,
                 true,
                 "VkShaderModuleCreateInfo.pCode",
             )?;
         } else {
             v.p_code = d.array(
-                ((v.code_size as u64) / 4),
+                d.exact_quotient((v.code_size as u64), 4, "VkShaderModuleCreateInfo.pCode")?,
                 true,
                 4,
                 "VkShaderModuleCreateInfo.pCode",
