@@ -5,23 +5,19 @@
 //! context before the call.
 
 use venus_rs_encoder::host::types::{
-    AttachmentDescription, AttachmentReference, DescriptorImageInfo, DescriptorPoolCreateInfo,
-    DescriptorPoolSize, DescriptorSetLayoutBinding, DescriptorSetLayoutCreateInfo, Ext,
-    RenderPassCreateInfo, SamplerCreateInfo, SamplerYcbcrConversionInfo, SubpassDescription,
-    WriteDescriptorSet,
+    AttachmentDescription, AttachmentReference, DescriptorImageInfo, Ext, RenderPassCreateInfo,
+    SamplerCreateInfo, SamplerYcbcrConversionInfo, SubpassDescription, WriteDescriptorSet,
 };
 use venus_rs_encoder::host::{
-    Command, CreateDescriptorPoolArgs, CreateDescriptorSetLayoutArgs, CreateRenderPassArgs,
-    CreateSamplerArgs, DestroyBufferArgs, GetBufferMemoryRequirementsArgs,
-    UpdateDescriptorSetsArgs,
+    Command, CreateRenderPassArgs, CreateSamplerArgs, DestroyBufferArgs,
+    GetBufferMemoryRequirementsArgs, UpdateDescriptorSetsArgs,
 };
 
-use crate::harness::objects::{buffer, descriptor_set};
+use crate::harness::objects::{buffer, descriptor_pool_of, descriptor_set, single_binding_layout};
 use crate::harness::scenario::Scenario;
-use crate::harness::venus::{Venus, VK_SUCCESS};
+use crate::harness::venus::Venus;
 
 const SAMPLED_IMAGE: i32 = 2;
-const FRAGMENT_STAGE: u32 = 0x10;
 const SHADER_READ_ONLY_OPTIMAL: i32 = 5;
 const COLOR_ATTACHMENT_OPTIMAL: i32 = 2;
 const B8G8R8A8_UNORM: i32 = 44;
@@ -92,44 +88,10 @@ fn a_destroyed_buffer_id_is_fatal() {
     ));
 }
 
-/// A layout with one sampled image at binding 0, and a pool for one such set.
+/// A set with one sampled image at binding 0.
 fn sampled_image_set(venus: &mut Venus, device: u64) -> u64 {
-    let layout = venus.id();
-    let result = venus.call_result(Command::CreateDescriptorSetLayout(
-        CreateDescriptorSetLayoutArgs {
-            device,
-            p_create_info: Some(Box::new(DescriptorSetLayoutCreateInfo {
-                binding_count: 1,
-                p_bindings: Some(vec![DescriptorSetLayoutBinding {
-                    binding: 0,
-                    descriptor_type: SAMPLED_IMAGE,
-                    descriptor_count: 1,
-                    stage_flags: FRAGMENT_STAGE,
-                    p_immutable_samplers: None,
-                }]),
-                ..DescriptorSetLayoutCreateInfo::default()
-            })),
-            p_set_layout: Some(layout),
-            ret: 0,
-        },
-    ));
-    assert_eq!(result, VK_SUCCESS, "vkCreateDescriptorSetLayout");
-    let pool = venus.id();
-    let result = venus.call_result(Command::CreateDescriptorPool(CreateDescriptorPoolArgs {
-        device,
-        p_create_info: Some(Box::new(DescriptorPoolCreateInfo {
-            max_sets: 1,
-            pool_size_count: 1,
-            p_pool_sizes: Some(vec![DescriptorPoolSize {
-                ty: SAMPLED_IMAGE,
-                descriptor_count: 1,
-            }]),
-            ..DescriptorPoolCreateInfo::default()
-        })),
-        p_descriptor_pool: Some(pool),
-        ret: 0,
-    }));
-    assert_eq!(result, VK_SUCCESS, "vkCreateDescriptorPool");
+    let layout = single_binding_layout(venus, device, SAMPLED_IMAGE);
+    let pool = descriptor_pool_of(venus, device, SAMPLED_IMAGE);
     descriptor_set(venus, device, pool, layout)
 }
 

@@ -22,6 +22,11 @@ const BUFFER_USAGE: u32 = 0x1 | 0x2 | 0x20;
 
 /// A layout with one storage buffer at binding 0.
 pub fn storage_buffer_layout(venus: &mut Venus, device: u64) -> u64 {
+    single_binding_layout(venus, device, STORAGE_BUFFER)
+}
+
+/// A layout with one descriptor of `descriptor_type` at binding 0, for the compute stage.
+pub fn single_binding_layout(venus: &mut Venus, device: u64, descriptor_type: i32) -> u64 {
     let id = venus.id();
     let result = venus.call_result(Command::CreateDescriptorSetLayout(
         CreateDescriptorSetLayoutArgs {
@@ -30,7 +35,7 @@ pub fn storage_buffer_layout(venus: &mut Venus, device: u64) -> u64 {
                 binding_count: 1,
                 p_bindings: Some(vec![DescriptorSetLayoutBinding {
                     binding: 0,
-                    descriptor_type: STORAGE_BUFFER,
+                    descriptor_type,
                     descriptor_count: 1,
                     stage_flags: COMPUTE_STAGE,
                     p_immutable_samplers: None,
@@ -47,6 +52,11 @@ pub fn storage_buffer_layout(venus: &mut Venus, device: u64) -> u64 {
 
 /// A pool of storage-buffer sets whose sets may be freed one by one.
 pub fn descriptor_pool(venus: &mut Venus, device: u64) -> u64 {
+    descriptor_pool_of(venus, device, STORAGE_BUFFER)
+}
+
+/// A pool of sets of `descriptor_type` descriptors whose sets may be freed one by one.
+pub fn descriptor_pool_of(venus: &mut Venus, device: u64, descriptor_type: i32) -> u64 {
     let id = venus.id();
     let result = venus.call_result(Command::CreateDescriptorPool(CreateDescriptorPoolArgs {
         device,
@@ -55,7 +65,7 @@ pub fn descriptor_pool(venus: &mut Venus, device: u64) -> u64 {
             max_sets: 8,
             pool_size_count: 1,
             p_pool_sizes: Some(vec![DescriptorPoolSize {
-                ty: STORAGE_BUFFER,
+                ty: descriptor_type,
                 descriptor_count: 8,
             }]),
             ..DescriptorPoolCreateInfo::default()
